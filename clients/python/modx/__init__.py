@@ -1,0 +1,1 @@
+"""Generated gRPC stubs of the modx.v1 API (see protos/)."""

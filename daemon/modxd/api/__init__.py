@@ -1,0 +1,1 @@
+"""gRPC servicers: translate protobuf <-> domain calls, nothing else."""

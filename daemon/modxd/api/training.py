@@ -1,0 +1,133 @@
+"""TrainingService: tasks, lifecycle, watch, metrics, checkpoints, estimates, schema, templates."""
+from __future__ import annotations
+
+from modx.v1 import training_pb2 as T
+from modx.v1 import training_pb2_grpc
+
+from .. import params as P
+from ..app import App
+from ..errors import InvalidArgument
+from . import convert as cv
+from .status import rpc
+
+
+def _require_id(value: str, field: str = "task_id") -> str:
+    if not value.strip():
+        raise InvalidArgument(f"{field} is required")
+    return value.strip()
+
+
+class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def _task(self, task) -> T.Task:
+        return cv.task_to_proto(task, self.app.supervisor.queue_position(task.id))
+
+    @rpc
+    async def CreateTask(self, request: T.CreateTaskRequest, context) -> T.CreateTaskResponse:
+        task, warnings = await self.app.create_task(
+            cv.task_type(request.type), request.template, cv.params_from_proto(request.params),
+            request.name, request.validate_only)
+        return T.CreateTaskResponse(task=self._task(task), warnings=cv.warnings_to_proto(warnings))
+
+    @rpc
+    async def GetTask(self, request: T.GetTaskRequest, context) -> T.GetTaskResponse:
+        return T.GetTaskResponse(task=self._task(await self.app.get_task(_require_id(request.task_id))))
+
+    @rpc
+    async def ListTasks(self, request: T.ListTasksRequest, context) -> T.ListTasksResponse:
+        offset, limit = cv.page(request.page)
+        states = [cv.STATE_FROM_PROTO[s] for s in request.states if s in cv.STATE_FROM_PROTO]
+        tasks, total = await self.app.list_tasks(states, cv.task_type(request.type, required=False), offset, limit)
+        next_token = str(offset + limit) if offset + limit < total else ""
+        return T.ListTasksResponse(tasks=[self._task(t) for t in tasks], next_page_token=next_token,
+                                   total_size=total)
+
+    @rpc
+    async def DeleteTask(self, request: T.DeleteTaskRequest, context) -> T.DeleteTaskResponse:
+        await self.app.delete_task(_require_id(request.task_id), request.delete_files)
+        return T.DeleteTaskResponse()
+
+    @rpc
+    async def StartTask(self, request: T.StartTaskRequest, context) -> T.StartTaskResponse:
+        task, warnings = await self.app.start_task(_require_id(request.task_id))
+        return T.StartTaskResponse(task=self._task(task), warnings=cv.warnings_to_proto(warnings))
+
+    @rpc
+    async def StopTask(self, request: T.StopTaskRequest, context) -> T.StopTaskResponse:
+        return T.StopTaskResponse(task=self._task(await self.app.stop_task(_require_id(request.task_id))))
+
+    @rpc
+    async def ResumeTask(self, request: T.ResumeTaskRequest, context) -> T.ResumeTaskResponse:
+        task, ckpt, warnings = await self.app.resume_task(_require_id(request.task_id), request.checkpoint)
+        response = T.ResumeTaskResponse(task=self._task(task), warnings=cv.warnings_to_proto(warnings))
+        if ckpt is not None:
+            response.checkpoint.CopyFrom(cv.checkpoint_to_proto(ckpt))
+        return response
+
+    @rpc
+    async def WatchTask(self, request: T.WatchTaskRequest, context):
+        if request.after_seq < 0:
+            raise InvalidArgument("after_seq must be 0 or more")
+        kinds = [cv.KIND_FROM_PROTO[k] for k in request.kinds if k in cv.KIND_FROM_PROTO]
+        async for event in self.app.watch(_require_id(request.task_id), request.after_seq, kinds,
+                                          request.history_only, request.follow_forever):
+            yield T.WatchTaskResponse(event=cv.event_to_proto(event))
+
+    @rpc
+    async def ListMetrics(self, request: T.ListMetricsRequest, context) -> T.ListMetricsResponse:
+        task_id = _require_id(request.task_id)
+        await self.app.tasks.get(task_id)
+        offset, limit = cv.page(request.page, default_size=1000, max_size=10_000)
+        points = await self.app.events.metrics(task_id, request.after_step if request.after_step else -1,
+                                               offset, limit + 1)
+        more = len(points) > limit
+        return T.ListMetricsResponse(points=[cv.metrics_to_proto(p) for p in points[:limit]],
+                                     next_page_token=str(offset + limit) if more else "")
+
+    @rpc
+    async def ListCheckpoints(self, request: T.ListCheckpointsRequest, context) -> T.ListCheckpointsResponse:
+        task_id = _require_id(request.task_id)
+        await self.app.tasks.get(task_id)
+        ckpts = await self.app.checkpoints.list(task_id, request.include_deleted)
+        return T.ListCheckpointsResponse(checkpoints=[cv.checkpoint_to_proto(c) for c in ckpts])
+
+    @rpc
+    async def EstimateQuota(self, request: T.EstimateQuotaRequest, context) -> T.EstimateQuotaResponse:
+        if request.task_id:
+            est, warnings = await self.app.estimate_for(task_id=request.task_id)
+        else:
+            est, warnings = await self.app.estimate_for(
+                task_type=cv.task_type(request.type), template=request.template,
+                overrides=cv.params_from_proto(request.params))
+        return T.EstimateQuotaResponse(estimate=cv.estimate_to_proto(est), warnings=cv.warnings_to_proto(warnings))
+
+    @rpc
+    async def GetParamSchema(self, request: T.GetParamSchemaRequest, context) -> T.GetParamSchemaResponse:
+        task_type = cv.task_type(request.type, required=False)
+        specs = P.specs_for(task_type) if task_type else list(P.SCHEMA)
+        return T.GetParamSchemaResponse(params=[cv.spec_to_proto(s) for s in specs],
+                                        fold_groups=list(P.FOLD_GROUPS))
+
+    @rpc
+    async def ListTemplates(self, request: T.ListTemplatesRequest, context) -> T.ListTemplatesResponse:
+        templates = await self.app.templates.list(cv.task_type(request.type, required=False))
+        return T.ListTemplatesResponse(templates=[cv.template_to_proto(t) for t in templates])
+
+    @rpc
+    async def GetTemplate(self, request: T.GetTemplateRequest, context) -> T.GetTemplateResponse:
+        tpl = await self.app.templates.get(_require_id(request.name, "name"))
+        return T.GetTemplateResponse(template=cv.template_to_proto(tpl))
+
+    @rpc
+    async def SaveTemplate(self, request: T.SaveTemplateRequest, context) -> T.SaveTemplateResponse:
+        tpl = await self.app.save_template(
+            _require_id(request.name, "name"), cv.task_type(request.type, required=False), request.from_task_id,
+            cv.params_from_proto(request.params), request.description, request.overwrite)
+        return T.SaveTemplateResponse(template=cv.template_to_proto(tpl))
+
+    @rpc
+    async def DeleteTemplate(self, request: T.DeleteTemplateRequest, context) -> T.DeleteTemplateResponse:
+        await self.app.templates.delete(_require_id(request.name, "name"))
+        return T.DeleteTemplateResponse()

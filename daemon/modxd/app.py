@@ -1,0 +1,269 @@
+"""The daemon's domain facade: everything the RPC layer may ask for.
+
+Servicers translate protobuf to these calls and back; all rules live here, in
+the supervisor and in the store, never in a handler.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from . import hardware
+from . import params as P
+from .config import Config
+from .errors import FailedPrecondition, InvalidArgument, NotFound
+from .jobs.bus import EventBus
+from .jobs.supervisor import Supervisor
+from .states import TaskState
+from .store.checkpoints import CheckpointRecord, CheckpointRepo, QuotaRepo
+from .store.db import Database
+from .store.events import EventRecord, EventRepo
+from .store.tasks import TaskRecord, TaskRepo
+from .store.templates import TemplateRecord, TemplateRepo, default_template_name
+from .validation import Validated, estimate, validate_task
+
+Warnings = list[tuple[str, str]]
+
+
+@dataclass
+class App:
+    config: Config
+    db: Database
+    devices: list[str]
+    start_time: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        self.tasks = TaskRepo(self.db)
+        self.events = EventRepo(self.db)
+        self.checkpoints = CheckpointRepo(self.db)
+        self.quota = QuotaRepo(self.db)
+        self.templates = TemplateRepo(self.db)
+        self.bus: EventBus[EventRecord] = EventBus()
+        self.supervisor = Supervisor(self.tasks, self.events, self.checkpoints, self.quota, self.bus,
+                                     self.devices, self.config.max_pending_tasks)
+
+    @classmethod
+    async def open(cls, config: Config) -> "App":
+        db = await Database.open(config.db_path)
+        app = cls(config, db, hardware.training_devices(config.devices))
+        await app.quota.ensure_initial(config.quota_initial)
+        return app
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    # ----- tasks --------------------------------------------------------------------------------
+
+    async def _prepare(self, task_type: str, template: str, overrides: dict[str, Any]
+                       ) -> tuple[str, Validated, dict[str, Any], Warnings]:
+        P.check_task_type(task_type)
+        name = template or default_template_name(task_type)
+        tpl = await self.templates.get(name)
+        if tpl.type != task_type:
+            raise InvalidArgument(f"template {name} is for {tpl.type} tasks, not {task_type}")
+        resolved = P.resolve(task_type, tpl.params, overrides)
+        checked = await asyncio.to_thread(validate_task, task_type, resolved, self.config.roots)
+        balance = await self.quota.balance()
+        est = await asyncio.to_thread(estimate, task_type, checked.params, checked.train,
+                                      checked.eval is not None, balance)
+        warnings = list(checked.warnings) + _quota_warnings(est)
+        return name, checked, est, warnings
+
+    async def create_task(self, task_type: str, template: str, overrides: dict[str, Any], name: str = "",
+                          validate_only: bool = False) -> tuple[TaskRecord, Warnings]:
+        template_name, checked, est, warnings = await self._prepare(task_type, template, overrides)
+        task = TaskRecord(id=f"t-{uuid.uuid4().hex[:8]}", type=task_type, name=name, template=template_name,
+                          params=checked.params, quota_estimate=est, total_steps=est["total_steps"])
+        if not validate_only:
+            await self.tasks.insert(task)
+            await self.tasks.update(task.id, total_steps=est["total_steps"])
+            for code, message in warnings:
+                self.bus.publish(task.id, await self.events.append(task.id, "warning",
+                                                                   {"code": code, "message": message}))
+            task = await self.get_task(task.id)
+        return task, warnings
+
+    async def estimate_for(self, task_id: str = "", task_type: str = "", template: str = "",
+                           overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], Warnings]:
+        if task_id:
+            task = await self.tasks.get(task_id)
+            return await self._refresh_estimate(task)
+        _, _, est, warnings = await self._prepare(task_type, template, overrides or {})
+        return est, warnings
+
+    async def _refresh_estimate(self, task: TaskRecord) -> tuple[dict[str, Any], Warnings]:
+        checked = await asyncio.to_thread(validate_task, task.type, task.params, self.config.roots)
+        est = await asyncio.to_thread(estimate, task.type, checked.params, checked.train,
+                                      checked.eval is not None, await self.quota.balance())
+        return est, _quota_warnings(est)
+
+    async def get_task(self, task_id: str) -> TaskRecord:
+        task = await self.tasks.get(task_id)
+        task.device = self.supervisor.device_of(task_id) or task.device
+        return task
+
+    async def list_tasks(self, states: list[TaskState], task_type: str, offset: int, limit: int
+                         ) -> tuple[list[TaskRecord], int]:
+        return await self.tasks.list(states, task_type, offset, limit)
+
+    async def start_task(self, task_id: str) -> tuple[TaskRecord, Warnings]:
+        task = await self.tasks.get(task_id)
+        warnings: Warnings = []
+        if task.state == TaskState.CREATED:
+            # Data may have changed since create: check again and refresh the estimate.
+            est, warnings = await self._refresh_estimate(task)
+            await self.tasks.update(task_id, quota_estimate=est, total_steps=est["total_steps"])
+        await self.supervisor.start(task_id)
+        for code, message in warnings:
+            self.bus.publish(task_id, await self.events.append(task_id, "warning",
+                                                               {"code": code, "message": message}))
+        return await self.get_task(task_id), warnings
+
+    async def stop_task(self, task_id: str) -> TaskRecord:
+        await self.supervisor.stop(task_id, "user")
+        return await self.get_task(task_id)
+
+    async def resume_task(self, task_id: str, checkpoint_ref: str) -> tuple[TaskRecord, CheckpointRecord | None,
+                                                                             Warnings]:
+        task = await self.tasks.get(task_id)
+        if task.state not in (TaskState.STOPPED, TaskState.FAILED):
+            await self.supervisor.resume(task_id, None)  # raises the precise FAILED_PRECONDITION
+        ckpt = (await self.checkpoints.find(task_id, checkpoint_ref) if checkpoint_ref
+                else await self.checkpoints.latest(task_id))
+        warnings: Warnings = []
+        if ckpt is not None and not Path(ckpt.path).is_dir():
+            raise FailedPrecondition(f"checkpoint {ckpt.id} of task {task_id}: {ckpt.path} is missing on disk")
+        if ckpt is None:
+            warnings.append(("no_checkpoint", f"task {task_id} has no checkpoint: it restarts from step 0"))
+        await self.supervisor.resume(task_id, ckpt)
+        for code, message in warnings:
+            self.bus.publish(task_id, await self.events.append(task_id, "warning",
+                                                               {"code": code, "message": message}))
+        return await self.get_task(task_id), ckpt, warnings
+
+    async def delete_task(self, task_id: str, delete_files: bool) -> None:
+        task = await self.tasks.get(task_id)
+        if task.state.active:
+            raise FailedPrecondition(f"task {task_id} is {task.state.value}: stop it before deleting it")
+        await self.tasks.delete(task_id)
+        if delete_files:
+            out = Path(task.params.get("output_dir", ""))
+            if out.is_dir() and any(out == r or r in out.parents for r in self.config.roots):
+                await asyncio.to_thread(shutil.rmtree, out, True)
+
+    async def watch(self, task_id: str, after_seq: int = 0, kinds: list[str] | None = None,
+                    history_only: bool = False, follow_forever: bool = False) -> AsyncIterator[EventRecord]:
+        """History after `after_seq` from the store, then live events, without gaps or duplicates."""
+        await self.tasks.get(task_id)
+        last = after_seq
+        with self.bus.subscribe(task_id) as sub:
+            while True:
+                # Drain the store: covers the history and anything missed while lagging.
+                while True:
+                    batch = await self.events.after(task_id, last, limit=500)
+                    for event in batch:
+                        last = event.seq
+                        if not kinds or event.kind in kinds:
+                            yield event
+                    if len(batch) < 500:
+                        break
+                sub.resync()
+                if history_only:
+                    return
+                task = await self.tasks.get(task_id)
+                if task.state.terminal and not follow_forever and task.last_seq <= last:
+                    return
+                while True:
+                    event = await sub.next(timeout=5.0)
+                    if event is None:
+                        break  # lagging or quiet: re-read the store
+                    if event.seq <= last:
+                        continue
+                    if event.seq != last + 1:
+                        break  # a gap: the store has what we missed
+                    last = event.seq
+                    if not kinds or event.kind in kinds:
+                        yield event
+                    if (event.kind == "state_change" and TaskState(event.payload["to"]).terminal
+                            and not follow_forever):
+                        return
+
+    # ----- templates ----------------------------------------------------------------------------
+
+    async def save_template(self, name: str, task_type: str, from_task_id: str, overrides: dict[str, Any],
+                            description: str, overwrite: bool) -> TemplateRecord:
+        if from_task_id:
+            task = await self.tasks.get(from_task_id)
+            if task_type and task_type != task.type:
+                raise InvalidArgument(f"task {from_task_id} is a {task.type} task, not {task_type}")
+            task_type, base = task.type, task.params
+        else:
+            if not task_type:
+                raise InvalidArgument("a template needs a type (sft or pretrain) or a task to copy")
+            base = P.defaults_for(P.check_task_type(task_type))
+        values = P.resolve(task_type, base, overrides, complete=False)
+        return await self.templates.save(TemplateRecord(name, task_type, description, False, values), overwrite)
+
+    # ----- system -------------------------------------------------------------------------------
+
+    async def grant_quota(self, amount: int, note: str):
+        if amount <= 0 or amount > 1_000_000:
+            raise InvalidArgument(f"amount must be between 1 and 1000000, got {amount}")
+        return await self.quota.grant(amount, note or "granted by an admin")
+
+    def advice(self, model_dir: str, params_billion: float) -> dict[str, Any]:
+        if model_dir:
+            from .paths import resolve_under_roots
+            from .validation import check_model_dir
+
+            real = resolve_under_roots("model_dir", model_dir, self.config.roots)
+            check_model_dir(str(real), "model_dir")
+            params_billion = hardware.count_parameters(str(real)) / 1e9
+        if params_billion <= 0:
+            raise InvalidArgument("give a model_dir or a params_billion above 0")
+        name, lora, full = hardware.size_class(params_billion)
+        gpus = hardware.detect_gpus()
+        devices = []
+        for gpu in gpus:
+            lora_fits, full_fits = gpu.total_memory_bytes >= lora, gpu.total_memory_bytes >= full
+            text = ("full fine-tuning and LoRA fit" if full_fits else "LoRA fits, full fine-tuning does not"
+                    if lora_fits else "neither fits: use a smaller model or more devices")
+            devices.append({"gpu": gpu, "lora_fits": lora_fits, "full_fits": full_fits, "advice": text})
+        if not gpus:
+            rec = (f"no GPU found: a {params_billion:.2f}B model trains on the CPU, slowly; "
+                   f"a GPU with {lora / hardware.GiB:.0f} GiB runs LoRA")
+        elif any(d["full_fits"] for d in devices):
+            rec = "full fine-tuning fits on this host; LoRA is faster and lighter"
+        elif any(d["lora_fits"] for d in devices):
+            rec = "use LoRA on this host (full fine-tuning does not fit)"
+        else:
+            rec = f"this host's GPUs are too small: LoRA needs about {lora / hardware.GiB:.0f} GiB"
+        return {"params_billion": params_billion, "class": name, "lora": lora, "full": full,
+                "devices": devices, "recommendation": rec}
+
+    def uptime(self) -> float:
+        return time.time() - self.start_time
+
+    @property
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def _quota_warnings(est: dict[str, Any]) -> Warnings:
+    if est["fits"]:
+        return []
+    return [("quota_insufficient",
+             f"this task will save about {est['checkpoints']} checkpoint(s) but the quota balance is "
+             f"{est['balance']}: it will stop when the balance reaches 0 (ask an admin for more)")]
+
+
+def ensure_found(value: Any, what: str) -> Any:
+    if value is None:
+        raise NotFound(f"{what} does not exist")
+    return value

@@ -1,0 +1,110 @@
+"""Daemon configuration: a TOML file, then MODX_* environment overrides.
+
+Example file (systemd/modxd.toml.example ships a commented one):
+
+    state_dir = "/var/lib/modx"
+    listen = "unix:///run/modx/modxd.sock"
+    allowed_roots = ["/srv/modx", "/var/lib/modx"]
+    quota_initial = 100
+    log_level = "info"
+    devices = "auto"            # or ["cuda:0", "cuda:1"] or ["cpu"]
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InvalidArgument
+
+
+def default_state_dir() -> Path:
+    """MODX_STATE_DIR, systemd's STATE_DIRECTORY, else the XDG state home."""
+    for var in ("MODX_STATE_DIR", "STATE_DIRECTORY"):
+        if os.environ.get(var):
+            return Path(os.environ[var].split(":")[0])
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / "modx"
+
+
+@dataclass
+class Config:
+    state_dir: Path = field(default_factory=default_state_dir)
+    listen: str = ""  # empty: unix://<state_dir>/modxd.sock
+    allowed_roots: list[Path] = field(default_factory=list)  # empty: state dir, home, temp dir
+    quota_initial: int = 100
+    log_level: str = "info"
+    devices: list[str] | str = "auto"
+    socket_mode: int = 0o660
+    max_pending_tasks: int = 1000
+    stop_timeout_seconds: float = 60.0
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "modx.db"
+
+    @property
+    def output_root(self) -> Path:
+        """Where a task's output goes when the client names none."""
+        return self.state_dir / "outputs"
+
+    @property
+    def listen_address(self) -> str:
+        return self.listen or f"unix://{self.state_dir / 'modxd.sock'}"
+
+    @property
+    def roots(self) -> list[Path]:
+        roots = self.allowed_roots or [self.state_dir, Path.home(), Path(tempfile.gettempdir())]
+        return [Path(os.path.realpath(r)) for r in roots]
+
+
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> Config:
+    """Read the TOML file (if any) and apply environment overrides."""
+    env = dict(os.environ if env is None else env)
+    data: dict = {}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise InvalidArgument(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidArgument(f"config file {path} is not valid TOML: {exc}") from None
+    cfg = Config()
+    known = set(Config.__dataclass_fields__)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InvalidArgument(f"config file {path}: unknown keys {', '.join(unknown)}")
+    for key, value in data.items():
+        setattr(cfg, key, value)
+    overrides = {
+        "MODX_STATE_DIR": "state_dir",
+        "MODX_LISTEN": "listen",
+        "MODX_ALLOWED_ROOTS": "allowed_roots",
+        "MODX_QUOTA_INITIAL": "quota_initial",
+        "MODX_LOG_LEVEL": "log_level",
+        "MODX_DEVICES": "devices",
+    }
+    for var, key in overrides.items():
+        if env.get(var):
+            setattr(cfg, key, env[var])
+    cfg.state_dir = Path(cfg.state_dir).expanduser().absolute()
+    if isinstance(cfg.allowed_roots, str):
+        cfg.allowed_roots = [p for p in cfg.allowed_roots.split(":") if p]
+    cfg.allowed_roots = [Path(p).expanduser().absolute() for p in cfg.allowed_roots]
+    try:
+        cfg.quota_initial = int(cfg.quota_initial)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"quota_initial must be an integer, got {cfg.quota_initial!r}") from None
+    if cfg.quota_initial < 0:
+        raise InvalidArgument("quota_initial must be 0 or more")
+    cfg.log_level = str(cfg.log_level).lower()
+    if cfg.log_level not in _LOG_LEVELS:
+        raise InvalidArgument(f"log_level must be one of {', '.join(_LOG_LEVELS)}, got {cfg.log_level!r}")
+    if isinstance(cfg.devices, str) and cfg.devices != "auto":
+        cfg.devices = [d.strip() for d in cfg.devices.split(",") if d.strip()]
+    return cfg

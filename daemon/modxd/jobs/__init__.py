@@ -1,0 +1,1 @@
+"""The supervisor: queue, device scheduler, worker processes and the event bus."""

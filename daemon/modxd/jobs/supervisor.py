@@ -1,0 +1,325 @@
+"""The supervisor: a FIFO queue of tasks, one training job per device slot,
+worker processes, and the translation of worker reports into stored events.
+
+It is the only place that moves a task through its states after creation, so
+the state machine in states.py is enforced in one spot. RPC handlers ask it to
+act and return; a client that disconnects changes nothing here.
+"""
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import signal
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from ..errors import FailedPrecondition, ResourceExhausted
+from ..states import TaskState, check_transition
+from ..store.checkpoints import CheckpointRepo, CheckpointRecord, QuotaRepo
+from ..store.events import EventRecord, EventRepo
+from ..store.tasks import TaskRepo
+from .bus import EventBus
+from .worker import worker_main
+
+log = structlog.get_logger("modxd.supervisor")
+
+LOW_QUOTA_WARNING = 3  # warn when a running task's balance falls to this many units
+
+
+@dataclass
+class RunningJob:
+    task_id: str
+    device: str
+    process: mp.process.BaseProcess
+    commands: Any
+    events: asyncio.Queue = field(default_factory=asyncio.Queue)
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    stop_reason: str = ""
+    low_quota_warned: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Supervisor:
+    def __init__(self, tasks: TaskRepo, events: EventRepo, checkpoints: CheckpointRepo, quota: QuotaRepo,
+                 bus: EventBus[EventRecord], devices: list[str], max_pending: int = 1000) -> None:
+        self.tasks, self.events, self.checkpoints, self.quota = tasks, events, checkpoints, quota
+        self.bus = bus
+        self.devices = devices
+        self.max_pending = max_pending
+        self.queue: deque[str] = deque()
+        self.running: dict[str, RunningJob] = {}
+        self._lock = asyncio.Lock()  # serialises lifecycle operations
+        self._ctx = mp.get_context("spawn")
+        self._closing = False
+
+    # ----- start-up -----------------------------------------------------------------------------
+
+    async def recover(self) -> list[str]:
+        """After a restart: tasks left running become failed; pending ones are queued again."""
+        failed = []
+        for task_id in await self.tasks.ids_in_states([TaskState.RUNNING, TaskState.STOPPING]):
+            await self._set_state(task_id, TaskState.FAILED, "daemon_restarted", end_time=time.time())
+            failed.append(task_id)
+        self.queue.extend(await self.tasks.ids_in_states([TaskState.PENDING]))
+        await self._schedule()
+        return failed
+
+    # ----- lifecycle operations -----------------------------------------------------------------
+
+    async def start(self, task_id: str) -> None:
+        async with self._lock:
+            task = await self.tasks.get(task_id)
+            check_transition(task_id, task.state, TaskState.PENDING, "start")
+            await self._check_can_queue()
+            await self._set_state(task_id, TaskState.PENDING, "queued", queued_time=time.time())
+            self.queue.append(task_id)
+            await self._schedule()
+
+    async def stop(self, task_id: str, reason: str = "user") -> None:
+        async with self._lock:
+            task = await self.tasks.get(task_id)
+            if task.state == TaskState.PENDING:
+                self._dequeue(task_id)
+                await self._set_state(task_id, TaskState.STOPPED, reason, end_time=time.time())
+                return
+            check_transition(task_id, task.state, TaskState.STOPPING, "stop")
+            job = self.running.get(task_id)
+            await self._set_state(task_id, TaskState.STOPPING, reason)
+            if job is not None:
+                self._command_stop(job, reason, save=True)
+
+    async def resume(self, task_id: str, checkpoint: CheckpointRecord | None) -> None:
+        async with self._lock:
+            task = await self.tasks.get(task_id)
+            check_transition(task_id, task.state, TaskState.PENDING, "resume")
+            await self._check_can_queue()
+            if checkpoint is None:
+                reason = "resumed from the beginning (no checkpoint)"
+            else:
+                reason = f"resumed from checkpoint {checkpoint.id} (step {checkpoint.step})"
+            await self._set_state(
+                task_id, TaskState.PENDING, reason, queued_time=time.time(), resume_count=task.resume_count + 1,
+                resume_checkpoint=checkpoint.path if checkpoint else "", error="", failure_log_tail=[],
+                end_time=None)
+            self.queue.append(task_id)
+            await self._schedule()
+
+    def queue_position(self, task_id: str) -> int:
+        try:
+            return self.queue.index(task_id) + 1
+        except ValueError:
+            return 0
+
+    def device_of(self, task_id: str) -> str:
+        job = self.running.get(task_id)
+        return job.device if job else ""
+
+    def busy_devices(self) -> dict[str, str]:
+        return {job.device: task_id for task_id, job in self.running.items()}
+
+    async def _check_can_queue(self) -> None:
+        if len(self.queue) >= self.max_pending:
+            raise ResourceExhausted(f"the queue already holds {len(self.queue)} tasks (the limit)")
+        if await self.quota.balance() <= 0:
+            raise ResourceExhausted(
+                "the training quota balance is 0: every checkpoint costs one unit; ask an admin to "
+                "grant more (modxctl quota grant N)")
+
+    def _dequeue(self, task_id: str) -> None:
+        try:
+            self.queue.remove(task_id)
+        except ValueError:
+            pass
+
+    # ----- scheduling and workers ---------------------------------------------------------------
+
+    async def _schedule(self) -> None:
+        if self._closing:
+            return
+        busy = {job.device for job in self.running.values()}
+        free = [d for d in self.devices if d not in busy]
+        while free and self.queue:
+            task_id = self.queue.popleft()
+            try:
+                await self._launch(task_id, free.pop(0))
+            except Exception as exc:  # a launch failure fails the task, never the daemon
+                log.exception("launch_failed", task_id=task_id)
+                await self._set_state(task_id, TaskState.FAILED, f"could not start the worker: {exc}",
+                                      error=str(exc), end_time=time.time())
+
+    async def _launch(self, task_id: str, device: str) -> None:
+        task = await self.tasks.get(task_id)
+        config = {**task.params, "task_type": task.type, "device": device, "task_id": task_id}
+        if task.resume_checkpoint:
+            config["resume_from_checkpoint"] = task.resume_checkpoint
+        Path(config["output_dir"]).mkdir(parents=True, exist_ok=True)
+        events_r, events_w = self._ctx.Pipe(duplex=False)
+        commands_r, commands_w = self._ctx.Pipe(duplex=False)
+        process = self._ctx.Process(target=worker_main, args=("train", config, events_w, commands_r),
+                                    name=f"modx-train-{task_id}", daemon=False)
+        process.start()
+        events_w.close()
+        commands_r.close()
+        job = RunningJob(task_id, device, process, commands_w)
+        self.running[task_id] = job
+        await self._set_state(task_id, TaskState.RUNNING, f"running on {device}", device=device,
+                              start_time=time.time(), end_time=None)
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=_pump, args=(events_r, job.events, loop), daemon=True,
+                         name=f"modx-pipe-{task_id}").start()
+        asyncio.create_task(self._follow(job), name=f"follow-{task_id}")
+        log.info("task_started", task_id=task_id, device=device, pid=process.pid)
+
+    def _command_stop(self, job: RunningJob, reason: str, save: bool) -> None:
+        job.stop_reason = job.stop_reason or reason
+        try:
+            job.commands.send({"cmd": "stop", "reason": reason, "save": save})
+        except (OSError, ValueError):
+            pass
+
+    async def _follow(self, job: RunningJob) -> None:
+        try:
+            while True:
+                message = await job.events.get()
+                if message is None:
+                    break
+                try:
+                    await self._handle(job, message)
+                except Exception:
+                    log.exception("worker_message_failed", task_id=job.task_id, message_type=message.get("type"))
+            await asyncio.to_thread(job.process.join)
+            await self._finish(job)
+        finally:
+            self.running.pop(job.task_id, None)
+            job.done.set()
+            async with self._lock:
+                await self._schedule()
+
+    async def _handle(self, job: RunningJob, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        task_id = job.task_id
+        if kind == "metrics":
+            point = {k: v for k, v in msg.items() if k != "type"}
+            self.bus.publish(task_id, await self.events.append_metrics(task_id, point))
+        elif kind == "log":
+            payload = {"level": msg.get("level", "info"), "message": str(msg.get("message", ""))}
+            self.bus.publish(task_id, await self.events.append(task_id, "log", payload))
+        elif kind == "warning":
+            payload = {"code": msg.get("code", ""), "message": str(msg.get("message", ""))}
+            self.bus.publish(task_id, await self.events.append(task_id, "warning", payload))
+        elif kind == "total_steps":
+            await self.tasks.update(task_id, total_steps=int(msg["total_steps"]))
+        elif kind == "checkpoint":
+            await self._checkpoint_saved(job, msg)
+        elif kind == "checkpoint_deleted":
+            marked = await self.checkpoints.mark_deleted(task_id, str(msg["path"]))
+            if marked:
+                self.bus.publish(task_id, marked[1])
+        elif kind == "result":
+            job.result = msg
+        elif kind == "error":
+            job.error = msg
+
+    async def _checkpoint_saved(self, job: RunningJob, msg: dict[str, Any]) -> None:
+        loss = msg.get("loss")
+        _, event, balance = await self.checkpoints.record_saved(
+            job.task_id, int(msg["step"]), float(msg.get("epoch") or 0.0),
+            None if loss is None else float(loss), str(msg["path"]), int(msg.get("size_bytes") or 0))
+        self.bus.publish(job.task_id, event)
+        if balance <= 0:
+            self._command_stop(job, "quota_exhausted", save=False)
+            await self._warn(job.task_id, "quota_exhausted",
+                             "the quota balance reached 0: the task stops now, without another checkpoint")
+        elif balance <= LOW_QUOTA_WARNING and not job.low_quota_warned:
+            job.low_quota_warned = True
+            await self._warn(job.task_id, "quota_low",
+                             f"only {balance} quota unit(s) left; the task stops when they run out")
+
+    async def _warn(self, task_id: str, code: str, message: str) -> None:
+        self.bus.publish(task_id, await self.events.append(task_id, "warning", {"code": code, "message": message}))
+
+    async def _finish(self, job: RunningJob) -> None:
+        now = time.time()
+        task_id = job.task_id
+        if job.result is not None:
+            outcome = job.result.get("outcome", "completed")
+            if outcome == "stopped":
+                reason = job.stop_reason or job.result.get("reason") or "stopped"
+                await self._set_state(task_id, TaskState.STOPPED, reason, end_time=now)
+            else:
+                await self._set_state(task_id, TaskState.COMPLETED, job.result.get("reason") or "finished",
+                                      end_time=now)
+            return
+        code = job.process.exitcode
+        if job.error is not None:
+            reason = job.error.get("error", "worker failed")
+            tail = [*(await self.events.last_logs(task_id)), *job.error.get("traceback", "").splitlines()[-15:]]
+        else:
+            if code is not None and code < 0:
+                try:
+                    name = signal.Signals(-code).name
+                except ValueError:
+                    name = str(-code)
+                reason = f"worker killed by signal {name}"
+                if name == "SIGKILL":
+                    reason += " (out of memory, or killed by an operator)"
+            else:
+                reason = f"worker exited with code {code} without a result"
+            tail = await self.events.last_logs(task_id)
+        await self._set_state(task_id, TaskState.FAILED, reason, error=reason, failure_log_tail=tail[-30:],
+                              end_time=now)
+        log.warning("task_failed", task_id=task_id, reason=reason)
+
+    async def _set_state(self, task_id: str, to: TaskState, reason: str, **fields: Any) -> None:
+        seq = await self.tasks.set_state(task_id, to, reason, **fields)
+        for event in await self.events.after(task_id, seq - 1, limit=1):
+            self.bus.publish(task_id, event)
+
+    # ----- shutdown -----------------------------------------------------------------------------
+
+    async def shutdown(self, timeout: float) -> None:
+        """Ask running tasks to save and stop; kill what is still running after `timeout`."""
+        self._closing = True
+        jobs = list(self.running.values())
+        for job in jobs:
+            try:
+                task = await self.tasks.get(job.task_id)
+                if task.state == TaskState.RUNNING:
+                    await self._set_state(job.task_id, TaskState.STOPPING, "daemon_shutdown")
+            except Exception:
+                log.exception("shutdown_state_failed", task_id=job.task_id)
+            self._command_stop(job, "daemon_shutdown", save=True)
+        if not jobs:
+            return
+        waits = [asyncio.create_task(job.done.wait()) for job in jobs]
+        _, pending = await asyncio.wait(waits, timeout=timeout)
+        for job in jobs:
+            if job.process.is_alive():
+                log.warning("killing_worker", task_id=job.task_id)
+                job.process.kill()
+        if pending:
+            await asyncio.wait(pending, timeout=10)
+
+
+def _pump(conn: Any, out: asyncio.Queue, loop: asyncio.AbstractEventLoop) -> None:
+    """Thread: move worker messages into the event loop; None marks the end of the pipe."""
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            loop.call_soon_threadsafe(out.put_nowait, message)
+    finally:
+        conn.close()
+        try:
+            loop.call_soon_threadsafe(out.put_nowait, None)
+        except RuntimeError:
+            pass

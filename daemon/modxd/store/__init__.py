@@ -1,0 +1,1 @@
+"""SQLite state through aiosqlite: schema, migrations and one repository per table group."""

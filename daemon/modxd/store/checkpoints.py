@@ -1,0 +1,168 @@
+"""Checkpoint records and the quota ledger, which change together.
+
+A checkpoint is recorded and its quota unit debited in one transaction, so a
+crash can never leave a debit without a checkpoint or the other way round.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from ..errors import InvalidArgument, NotFound
+from .db import Database
+from .events import EventRecord, append_event
+
+
+@dataclass
+class CheckpointRecord:
+    id: str
+    task_id: str
+    step: int
+    epoch: float
+    loss: float | None
+    path: str
+    size_bytes: int
+    create_time: float
+    deleted: bool = False
+    delete_time: float | None = None
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> "CheckpointRecord":
+        return cls(row["id"], row["task_id"], row["step"], row["epoch"], row["loss"], row["path"],
+                   row["size_bytes"], row["create_time"], bool(row["deleted"]), row["delete_time"])
+
+    def as_payload(self) -> dict[str, Any]:
+        return {"id": self.id, "task_id": self.task_id, "step": self.step, "epoch": self.epoch,
+                "loss": self.loss, "path": self.path, "size_bytes": self.size_bytes,
+                "create_time": self.create_time, "deleted": self.deleted, "delete_time": self.delete_time}
+
+
+@dataclass
+class LedgerEntry:
+    id: int
+    time: float
+    delta: int
+    balance_after: int
+    kind: str
+    task_id: str
+    checkpoint_id: str
+    note: str
+
+
+async def _balance(conn: aiosqlite.Connection) -> int:
+    cur = await conn.execute("SELECT COALESCE(SUM(delta), 0) FROM quota_ledger")
+    row = await cur.fetchone()
+    await cur.close()
+    return int(row[0])
+
+
+async def _ledger(conn: aiosqlite.Connection, delta: int, kind: str, task_id: str = "",
+                  checkpoint_id: str = "", note: str = "") -> LedgerEntry:
+    balance = await _balance(conn) + delta
+    now = time.time()
+    cur = await conn.execute(
+        "INSERT INTO quota_ledger (time, delta, balance_after, kind, task_id, checkpoint_id, note)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)", (now, delta, balance, kind, task_id, checkpoint_id, note))
+    entry = LedgerEntry(cur.lastrowid, now, delta, balance, kind, task_id, checkpoint_id, note)
+    await cur.close()
+    return entry
+
+
+class CheckpointRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def record_saved(self, task_id: str, step: int, epoch: float, loss: float | None,
+                           path: str, size_bytes: int) -> tuple[CheckpointRecord, EventRecord, int]:
+        """Record a durably saved checkpoint, debit one unit; returns (record, event, balance)."""
+        ckpt = CheckpointRecord(f"ckpt-{uuid.uuid4().hex[:10]}", task_id, step, epoch, loss, path,
+                                size_bytes, time.time())
+        async with self.db.tx() as conn:
+            await conn.execute(
+                "INSERT INTO checkpoints (id, task_id, step, epoch, loss, path, size_bytes, create_time)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (ckpt.id, task_id, step, epoch, loss, path, size_bytes, ckpt.create_time))
+            entry = await _ledger(conn, -1, "checkpoint", task_id, ckpt.id, f"step {step}")
+            event = await append_event(conn, task_id, "checkpoint_saved", ckpt.as_payload())
+        return ckpt, event, entry.balance_after
+
+    async def mark_deleted(self, task_id: str, path: str) -> tuple[CheckpointRecord, EventRecord] | None:
+        async with self.db.tx() as conn:
+            cur = await conn.execute(
+                "SELECT * FROM checkpoints WHERE task_id = ? AND path = ? AND deleted = 0", (task_id, path))
+            row = await cur.fetchone()
+            await cur.close()
+            if row is None:
+                return None
+            now = time.time()
+            await conn.execute("UPDATE checkpoints SET deleted = 1, delete_time = ? WHERE id = ?",
+                               (now, row["id"]))
+            ckpt = CheckpointRecord.from_row(row)
+            ckpt.deleted, ckpt.delete_time = True, now
+            event = await append_event(conn, task_id, "checkpoint_deleted",
+                                       {"checkpoint_id": ckpt.id, "step": ckpt.step, "path": path})
+        return ckpt, event
+
+    async def list(self, task_id: str, include_deleted: bool = False) -> list[CheckpointRecord]:
+        clause = "" if include_deleted else " AND deleted = 0"
+        rows = await self.db.all(
+            f"SELECT * FROM checkpoints WHERE task_id = ?{clause} ORDER BY step, create_time", (task_id,))
+        return [CheckpointRecord.from_row(r) for r in rows]
+
+    async def find(self, task_id: str, ref: str) -> CheckpointRecord:
+        """A checkpoint by id, step number or path; deleted ones are refused."""
+        ref = ref.strip()
+        rows = await self.db.all(
+            "SELECT * FROM checkpoints WHERE task_id = ? AND (id = ? OR path = ? OR CAST(step AS TEXT) = ?)"
+            " ORDER BY create_time DESC", (task_id, ref, ref, ref.removeprefix("checkpoint-")))
+        if not rows:
+            raise NotFound(f"task {task_id} has no checkpoint {ref!r} (see `modxctl train checkpoints {task_id}`)")
+        ckpt = CheckpointRecord.from_row(rows[0])
+        if ckpt.deleted:
+            raise InvalidArgument(
+                f"checkpoint {ckpt.id} (step {ckpt.step}) of task {task_id} was deleted by save_total_limit")
+        return ckpt
+
+    async def latest(self, task_id: str) -> CheckpointRecord | None:
+        row = await self.db.one(
+            "SELECT * FROM checkpoints WHERE task_id = ? AND deleted = 0 ORDER BY step DESC, create_time DESC"
+            " LIMIT 1", (task_id,))
+        return CheckpointRecord.from_row(row) if row else None
+
+
+class QuotaRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def ensure_initial(self, amount: int) -> None:
+        """The first start of a fresh state dir records the initial allowance once."""
+        async with self.db.tx() as conn:
+            cur = await conn.execute("SELECT COUNT(*) FROM quota_ledger")
+            (count,) = await cur.fetchone()
+            await cur.close()
+            if count == 0:
+                await _ledger(conn, amount, "initial", note="initial allowance from config")
+
+    async def balance(self) -> int:
+        row = await self.db.one("SELECT COALESCE(SUM(delta), 0) FROM quota_ledger")
+        return int(row[0])
+
+    async def totals(self) -> tuple[int, int, int]:
+        """(balance, consumed, granted incl. initial)."""
+        row = await self.db.one(
+            "SELECT COALESCE(SUM(delta), 0), COALESCE(-SUM(CASE WHEN delta < 0 THEN delta END), 0),"
+            " COALESCE(SUM(CASE WHEN delta > 0 THEN delta END), 0) FROM quota_ledger")
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def grant(self, amount: int, note: str) -> LedgerEntry:
+        async with self.db.tx() as conn:
+            return await _ledger(conn, amount, "grant", note=note)
+
+    async def ledger(self, limit: int = 50) -> list[LedgerEntry]:
+        rows = await self.db.all("SELECT * FROM quota_ledger ORDER BY id DESC LIMIT ?", (limit,))
+        return [LedgerEntry(r["id"], r["time"], r["delta"], r["balance_after"], r["kind"], r["task_id"],
+                            r["checkpoint_id"], r["note"]) for r in rows]

@@ -1,0 +1,207 @@
+"""Open the database in WAL mode and bring its schema up to date.
+
+Migrations are numbered SQL scripts applied in order inside a transaction, so a
+crash mid-migration leaves the previous version intact.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any, AsyncIterator, Sequence
+
+import aiosqlite
+
+MIGRATIONS: list[str] = [
+    # 1: the spine
+    """
+    CREATE TABLE tasks (
+        id TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        template TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL,
+        state_reason TEXT NOT NULL DEFAULT '',
+        create_time REAL NOT NULL,
+        update_time REAL NOT NULL,
+        start_time REAL,
+        end_time REAL,
+        queued_time REAL,
+        current_step INTEGER NOT NULL DEFAULT 0,
+        total_steps INTEGER NOT NULL DEFAULT 0,
+        last_loss REAL,
+        device TEXT NOT NULL DEFAULT '',
+        resume_count INTEGER NOT NULL DEFAULT 0,
+        resume_checkpoint TEXT NOT NULL DEFAULT '',
+        best_checkpoint_id TEXT NOT NULL DEFAULT '',
+        best_evaluation_id TEXT NOT NULL DEFAULT '',
+        error TEXT NOT NULL DEFAULT '',
+        failure_log_tail TEXT NOT NULL DEFAULT '[]',
+        quota_estimate TEXT NOT NULL DEFAULT '{}',
+        last_seq INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX tasks_state ON tasks(state);
+    CREATE TABLE task_params (
+        task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (task_id, key)
+    );
+    CREATE TABLE task_events (
+        task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        time REAL NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        PRIMARY KEY (task_id, seq)
+    );
+    CREATE TABLE metrics (
+        task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        step INTEGER NOT NULL,
+        time REAL NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (task_id, seq)
+    );
+    CREATE INDEX metrics_step ON metrics(task_id, step);
+    CREATE TABLE checkpoints (
+        id TEXT PRIMARY KEY,
+        task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        epoch REAL NOT NULL DEFAULT 0,
+        loss REAL,
+        path TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL DEFAULT 0,
+        create_time REAL NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        delete_time REAL
+    );
+    CREATE INDEX checkpoints_task ON checkpoints(task_id, step);
+    CREATE TABLE templates (
+        name TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        params TEXT NOT NULL,
+        create_time REAL NOT NULL,
+        update_time REAL NOT NULL
+    );
+    CREATE TABLE quota_ledger (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time REAL NOT NULL,
+        delta INTEGER NOT NULL,
+        balance_after INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        task_id TEXT NOT NULL DEFAULT '',
+        checkpoint_id TEXT NOT NULL DEFAULT '',
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        state_reason TEXT NOT NULL DEFAULT '',
+        request TEXT NOT NULL DEFAULT '{}',
+        result TEXT NOT NULL DEFAULT '{}',
+        create_time REAL NOT NULL,
+        end_time REAL,
+        last_seq INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX jobs_task ON jobs(kind, task_id);
+    CREATE TABLE job_events (
+        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        time REAL NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        PRIMARY KEY (job_id, seq)
+    );
+    """,
+]
+
+
+async def connect(path: Path) -> aiosqlite.Connection:
+    """Open (creating if needed) and migrate the database."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = await aiosqlite.connect(str(path), isolation_level=None)
+    conn.row_factory = aiosqlite.Row
+    await conn.execute("PRAGMA journal_mode=WAL")
+    await conn.execute("PRAGMA synchronous=NORMAL")
+    await conn.execute("PRAGMA foreign_keys=ON")
+    await conn.execute("PRAGMA busy_timeout=5000")
+    await migrate(conn)
+    return conn
+
+
+async def schema_version(conn: aiosqlite.Connection) -> int:
+    async with conn.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    return int(row[0])
+
+
+async def migrate(conn: aiosqlite.Connection) -> int:
+    version = await schema_version(conn)
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"database schema version {version} is newer than this modxd knows ({len(MIGRATIONS)}); "
+            "upgrade modxd or restore the previous database")
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(script):
+                await conn.execute(statement)
+            await conn.execute(f"PRAGMA user_version = {number}")
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
+
+
+async def integrity_ok(conn: aiosqlite.Connection) -> bool:
+    async with conn.execute("PRAGMA integrity_check") as cur:
+        row = await cur.fetchone()
+    return row[0] == "ok"
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+class Database:
+    """One connection, one writer at a time.
+
+    aiosqlite runs statements on its own thread, but coroutines interleave at
+    every await: without the lock two transactions would mix their statements.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> "Database":
+        return cls(await connect(path))
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self.conn.close()
+
+    @contextlib.asynccontextmanager
+    async def tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            await self.conn.execute("COMMIT")
+
+    async def all(self, sql: str, args: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        async with self.conn.execute(sql, args) as cur:
+            return list(await cur.fetchall())
+
+    async def one(self, sql: str, args: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        async with self.conn.execute(sql, args) as cur:
+            return await cur.fetchone()

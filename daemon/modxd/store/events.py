@@ -1,0 +1,92 @@
+"""The per-task event log (every watchable event, numbered by `seq`) and metrics history.
+
+`seq` comes from tasks.last_seq, incremented in the same transaction as the
+insert, so numbers are gap-free and survive restarts.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from .db import Database
+
+EVENT_KINDS = ("state_change", "metrics", "log", "checkpoint_saved", "checkpoint_deleted", "warning")
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    task_id: str
+    seq: int
+    time: float
+    kind: str
+    payload: dict[str, Any]
+
+
+async def append_event(conn: aiosqlite.Connection, task_id: str, kind: str,
+                       payload: dict[str, Any], now: float | None = None) -> EventRecord:
+    """Insert one event inside the caller's transaction."""
+    now = time.time() if now is None else now
+    cur = await conn.execute(
+        "UPDATE tasks SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq", (task_id,))
+    row = await cur.fetchone()
+    await cur.close()
+    seq = int(row[0])
+    await conn.execute(
+        "INSERT INTO task_events (task_id, seq, time, kind, payload) VALUES (?, ?, ?, ?, ?)",
+        (task_id, seq, now, kind, json.dumps(payload)))
+    return EventRecord(task_id, seq, now, kind, payload)
+
+
+class EventRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def append(self, task_id: str, kind: str, payload: dict[str, Any]) -> EventRecord:
+        async with self.db.tx() as conn:
+            return await append_event(conn, task_id, kind, payload)
+
+    async def append_metrics(self, task_id: str, point: dict[str, Any]) -> EventRecord:
+        """A metrics point is an event and a row of the metrics history, in one transaction."""
+        async with self.db.tx() as conn:
+            event = await append_event(conn, task_id, "metrics", point)
+            await conn.execute(
+                "INSERT INTO metrics (task_id, seq, step, time, data) VALUES (?, ?, ?, ?, ?)",
+                (task_id, event.seq, int(point.get("step", 0)), event.time, json.dumps(point)))
+            fields = {"current_step": int(point.get("step", 0))}
+            if point.get("total_steps"):
+                fields["total_steps"] = int(point["total_steps"])
+            if point.get("loss") is not None:
+                fields["last_loss"] = float(point["loss"])
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            await conn.execute(f"UPDATE tasks SET {sets} WHERE id = ?", (*fields.values(), task_id))
+            return event
+
+    async def after(self, task_id: str, after_seq: int, kinds: list[str] | None = None,
+                    limit: int = 1000) -> list[EventRecord]:
+        args: list[Any] = [task_id, after_seq]
+        clause = ""
+        if kinds:
+            clause = f" AND kind IN ({','.join('?' * len(kinds))})"
+            args += kinds
+        rows = await self.db.all(
+            f"SELECT * FROM task_events WHERE task_id = ? AND seq > ?{clause} ORDER BY seq LIMIT ?",
+            [*args, limit])
+        return [EventRecord(r["task_id"], r["seq"], r["time"], r["kind"], json.loads(r["payload"]))
+                for r in rows]
+
+    async def last_logs(self, task_id: str, count: int = 20) -> list[str]:
+        rows = await self.db.all(
+            "SELECT payload FROM task_events WHERE task_id = ? AND kind = 'log' ORDER BY seq DESC LIMIT ?",
+            (task_id, count))
+        return [json.loads(r["payload"]).get("message", "") for r in reversed(rows)]
+
+    async def metrics(self, task_id: str, after_step: int = -1, offset: int = 0,
+                      limit: int = 1000) -> list[dict[str, Any]]:
+        rows = await self.db.all(
+            "SELECT time, data FROM metrics WHERE task_id = ? AND step > ? ORDER BY seq LIMIT ? OFFSET ?",
+            (task_id, after_step, limit, offset))
+        return [{**json.loads(r["data"]), "time": r["time"]} for r in rows]

@@ -1,0 +1,154 @@
+"""Tasks, their parameter snapshots, and state changes."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiosqlite
+
+from ..errors import NotFound
+from ..states import TaskState
+from .db import Database
+from .events import append_event
+
+_COLUMNS = (
+    "id type name template state state_reason create_time update_time start_time end_time "
+    "queued_time current_step total_steps last_loss device resume_count resume_checkpoint "
+    "best_checkpoint_id best_evaluation_id error failure_log_tail quota_estimate last_seq"
+).split()
+
+
+@dataclass
+class TaskRecord:
+    id: str
+    type: str
+    name: str = ""
+    template: str = ""
+    state: TaskState = TaskState.CREATED
+    state_reason: str = ""
+    create_time: float = 0.0
+    update_time: float = 0.0
+    start_time: float | None = None
+    end_time: float | None = None
+    queued_time: float | None = None
+    current_step: int = 0
+    total_steps: int = 0
+    last_loss: float | None = None
+    device: str = ""
+    resume_count: int = 0
+    resume_checkpoint: str = ""
+    best_checkpoint_id: str = ""
+    best_evaluation_id: str = ""
+    error: str = ""
+    failure_log_tail: list[str] = field(default_factory=list)
+    quota_estimate: dict[str, Any] = field(default_factory=dict)
+    last_seq: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+    checkpoints_saved: int = 0
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> "TaskRecord":
+        data = {k: row[k] for k in _COLUMNS}
+        data["state"] = TaskState(data["state"])
+        data["failure_log_tail"] = json.loads(data["failure_log_tail"])
+        data["quota_estimate"] = json.loads(data["quota_estimate"])
+        return cls(**data)
+
+
+class TaskRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def insert(self, task: TaskRecord) -> None:
+        now = time.time()
+        task.create_time = task.update_time = now
+        async with self.db.tx() as conn:
+            await conn.execute(
+                "INSERT INTO tasks (id, type, name, template, state, create_time, update_time, quota_estimate)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (task.id, task.type, task.name, task.template, task.state.value, now, now,
+                 json.dumps(task.quota_estimate)),
+            )
+            await conn.executemany(
+                "INSERT INTO task_params (task_id, key, value) VALUES (?, ?, ?)",
+                [(task.id, k, json.dumps(v)) for k, v in sorted(task.params.items())],
+            )
+            event = await append_event(conn, task.id, "state_change",
+                                       {"from": "", "to": task.state.value, "reason": "created"}, now)
+            task.last_seq = event.seq
+
+    async def get(self, task_id: str) -> TaskRecord:
+        row = await self.db.one("SELECT * FROM tasks WHERE id = ?", (task_id,))
+        if row is None:
+            raise NotFound(f"task {task_id!r} does not exist")
+        task = TaskRecord.from_row(row)
+        task.params = await self.params(task_id)
+        count = await self.db.one("SELECT COUNT(*) FROM checkpoints WHERE task_id = ?", (task_id,))
+        task.checkpoints_saved = int(count[0])
+        return task
+
+    async def params(self, task_id: str) -> dict[str, Any]:
+        rows = await self.db.all("SELECT key, value FROM task_params WHERE task_id = ?", (task_id,))
+        return {r["key"]: json.loads(r["value"]) for r in rows}
+
+    async def list(self, states: list[TaskState] | None = None, task_type: str = "",
+                   offset: int = 0, limit: int = 100) -> tuple[list[TaskRecord], int]:
+        where, args = [], []
+        if states:
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            args += [s.value for s in states]
+        if task_type:
+            where.append("type = ?")
+            args.append(task_type)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        total = await self.db.one(f"SELECT COUNT(*) FROM tasks {clause}", args)
+        rows = await self.db.all(
+            f"SELECT * FROM tasks {clause} ORDER BY create_time DESC, id LIMIT ? OFFSET ?",
+            [*args, limit, offset])
+        tasks = [TaskRecord.from_row(r) for r in rows]
+        for task in tasks:
+            task.params = await self.params(task.id)
+        return tasks, int(total[0])
+
+    async def ids_in_states(self, states: list[TaskState]) -> list[str]:
+        rows = await self.db.all(
+            f"SELECT id FROM tasks WHERE state IN ({','.join('?' * len(states))})"
+            " ORDER BY queued_time, create_time", [s.value for s in states])
+        return [r["id"] for r in rows]
+
+    async def set_state(self, task_id: str, to: TaskState, reason: str = "",
+                        **fields: Any) -> int:
+        """Change state, update extra columns, and record the state_change event; returns its seq."""
+        now = time.time()
+        async with self.db.tx() as conn:
+            row = await (await conn.execute("SELECT state FROM tasks WHERE id = ?", (task_id,))).fetchone()
+            if row is None:
+                raise NotFound(f"task {task_id!r} does not exist")
+            fields = {**fields, "state": to.value, "state_reason": reason, "update_time": now}
+            for key in ("failure_log_tail", "quota_estimate"):
+                if key in fields:
+                    fields[key] = json.dumps(fields[key])
+            assignments = ", ".join(f"{k} = ?" for k in fields)
+            await conn.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", (*fields.values(), task_id))
+            event = await append_event(conn, task_id, "state_change",
+                                       {"from": row["state"], "to": to.value, "reason": reason}, now)
+        return event.seq
+
+    async def update(self, task_id: str, **fields: Any) -> None:
+        for key in ("failure_log_tail", "quota_estimate"):
+            if key in fields:
+                fields[key] = json.dumps(fields[key])
+        fields["update_time"] = time.time()
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        async with self.db.tx() as conn:
+            await conn.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", (*fields.values(), task_id))
+
+    async def delete(self, task_id: str) -> None:
+        async with self.db.tx() as conn:
+            await conn.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self.db.all("SELECT state, COUNT(*) AS n FROM tasks GROUP BY state")
+        return {r["state"]: int(r["n"]) for r in rows}

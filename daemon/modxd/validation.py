@@ -1,0 +1,201 @@
+"""Create-time checks: paths, data files, model and tokenizer dirs, output dir.
+
+Each failure raises a domain error whose sentence names the parameter at fault;
+nothing is stored before all of them pass. All of it is blocking file I/O, so
+the API layer runs `validate_task` in a thread.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import params as P
+from .engine import formats, plan
+from .errors import FailedPrecondition, InvalidArgument
+from .paths import nearest_existing, resolve_under_roots
+
+GGUF_MAGIC = b"GGUF"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+
+
+@dataclass
+class Validated:
+    params: dict[str, Any]
+    train: formats.DataSummary
+    eval: formats.DataSummary | None
+    model_config: dict[str, Any]
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+
+
+def validate_task(task_type: str, params: dict[str, Any], roots: list[Path]) -> Validated:
+    """Check everything a task needs on disk; returns params with resolved paths."""
+    params = dict(params)
+    for key in P.PATH_KEYS:
+        if params.get(key):
+            params[key] = str(resolve_under_roots(f"parameter {key}", str(params[key]), roots))
+    train = _data_file("train_file", params["train_file"], task_type)
+    evals = _data_file("eval_file", params["eval_file"], task_type) if params.get("eval_file") else None
+    model_config = check_model_dir(params["model_dir"], "model_dir")
+    check_tokenizer(params.get("tokenizer_dir") or params["model_dir"],
+                    "tokenizer_dir" if params.get("tokenizer_dir") else "model_dir",
+                    task_type, str(params.get("chat_template", "")))
+    _check_context(params, model_config)
+    check_writable_dir("output_dir", Path(params["output_dir"]))
+    if params.get("resume_from_checkpoint"):
+        ckpt = Path(params["resume_from_checkpoint"])
+        if not (ckpt / "trainer_state.json").is_file():
+            raise FailedPrecondition(
+                f"parameter resume_from_checkpoint: {ckpt} is not a training checkpoint "
+                "(no trainer_state.json in it)")
+    warnings = []
+    if params.get("fp16") and params.get("bf16"):
+        warnings.append(("precision", "fp16 and bf16 are both on: bf16 is used"))
+    return Validated(params, train, evals, model_config, warnings)
+
+
+def _data_file(key: str, path: str, task_type: str) -> formats.DataSummary:
+    p = Path(path)
+    if not p.exists():
+        raise FailedPrecondition(f"parameter {key}: {path} does not exist")
+    if not p.is_file():
+        raise FailedPrecondition(f"parameter {key}: {path} is not a file")
+    if not os.access(p, os.R_OK):
+        raise FailedPrecondition(f"parameter {key}: {path} is not readable by the daemon")
+    try:
+        if task_type == P.SFT:
+            return formats.inspect_sft_file(path, field=key)
+        return formats.inspect_pretrain_file(path, field=key)
+    except formats.DataError as exc:
+        raise InvalidArgument(str(exc)) from None
+
+
+def check_model_dir(path: str, key: str) -> dict[str, Any]:
+    """A trainable Hugging Face dir: config.json of a causal LM and safetensors weights."""
+    p = Path(path)
+    if p.is_file():
+        with open(p, "rb") as f:
+            magic = f.read(4)
+        if magic == GGUF_MAGIC or p.suffix.lower() == ".gguf":
+            raise InvalidArgument(
+                f"parameter {key}: {path} is a GGUF file, which is for inference only; training needs a "
+                f"Hugging Face model dir (import it with: modxctl models import-gguf {path} DIR)")
+        raise InvalidArgument(f"parameter {key}: {path} is a file; a Hugging Face model dir is needed")
+    if not p.is_dir():
+        raise FailedPrecondition(f"parameter {key}: {path} does not exist")
+    config_path = p / "config.json"
+    if not config_path.is_file():
+        raise FailedPrecondition(f"parameter {key}: {path} has no config.json (not a Hugging Face model dir)")
+    if not any(p.glob("*.safetensors")):
+        extra = " (it has *.bin weights: re-save them as safetensors)" if any(p.glob("*.bin")) else ""
+        raise FailedPrecondition(f"parameter {key}: {path} has no *.safetensors weights{extra}")
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FailedPrecondition(f"parameter {key}: {config_path} is not valid JSON ({exc})") from None
+    architectures = config.get("architectures") or []
+    if not any(str(a).endswith(("ForCausalLM", "LMHeadModel")) for a in architectures):
+        raise InvalidArgument(
+            f"parameter {key}: {path} holds a {', '.join(architectures) or config.get('model_type', '?')} "
+            "model, which is not a causal language model")
+    return config
+
+
+def check_tokenizer(path: str, key: str, task_type: str, chat_template: str) -> None:
+    p = Path(path)
+    if not p.is_dir():
+        raise FailedPrecondition(f"parameter {key}: {path} does not exist or is not a dir")
+    if not any((p / name).is_file() for name in TOKENIZER_FILES):
+        raise FailedPrecondition(
+            f"parameter {key}: {path} has no tokenizer ({', '.join(TOKENIZER_FILES)} missing)")
+    if task_type != P.SFT or chat_template.strip():
+        return
+    has_template = (p / "chat_template.jinja").is_file() or (p / "chat_template.json").is_file()
+    config_path = p / "tokenizer_config.json"
+    if not has_template and config_path.is_file():
+        try:
+            has_template = bool(json.loads(config_path.read_text()).get("chat_template"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            has_template = False
+    if not has_template:
+        raise FailedPrecondition(
+            f"parameter {key}: the tokenizer in {path} has no chat template, which SFT needs to format "
+            "conversations; set the chat_template parameter (a Jinja template)")
+
+
+def _check_context(params: dict[str, Any], config: dict[str, Any]) -> None:
+    limit = config.get("max_position_embeddings") or (config.get("text_config") or {}).get(
+        "max_position_embeddings")
+    if limit and int(params["max_seq_length"]) > int(limit):
+        raise InvalidArgument(
+            f"parameter max_seq_length is {params['max_seq_length']} but the model's context "
+            f"(max_position_embeddings) is {limit}")
+
+
+def check_writable_dir(key: str, path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise FailedPrecondition(f"parameter {key}: {path} exists and is not a dir")
+    existing = nearest_existing(path)
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise FailedPrecondition(f"parameter {key}: {path} cannot be written by the daemon ({existing} is not writable)")
+
+
+def estimate(task_type: str, params: dict[str, Any], train: formats.DataSummary,
+             has_eval_file: bool, balance: int, devices: int = 1) -> dict[str, Any]:
+    """The quota estimate: checkpoints the parameters will save (see engine/plan.py for the rule)."""
+    if task_type == P.SFT:
+        n = plan.effective_examples(train.examples, int(params["max_samples"]),
+                                    float(params["eval_split_ratio"]), has_eval_file)
+        how = f"{n} training examples"
+    else:
+        tokens = count_tokens(params, train)
+        if tokens is None:
+            blocks = plan.estimate_pretrain_examples(train.characters, int(params["max_seq_length"]))
+            how = f"about {blocks} blocks of {params['max_seq_length']} tokens (estimated from characters)"
+        else:
+            blocks = tokens // int(params["max_seq_length"])
+            how = f"{blocks} blocks of {params['max_seq_length']} tokens"
+        n = plan.effective_examples(blocks, int(params["max_samples"]), float(params["eval_split_ratio"]),
+                                    has_eval_file)
+    per_epoch = plan.estimate_steps_per_epoch(n, int(params["per_device_train_batch_size"]),
+                                              int(params["gradient_accumulation_steps"]), devices)
+    total = plan.estimate_total_steps(n, int(params["per_device_train_batch_size"]),
+                                      int(params["gradient_accumulation_steps"]),
+                                      int(params["num_train_epochs"]), devices)
+    checkpoints = plan.estimate_checkpoints(total, per_epoch, str(params["save_strategy"]),
+                                            int(params["save_steps"]), int(params["num_train_epochs"]))
+    strategy = params["save_strategy"]
+    rule = {"steps": f"ceil({total} / save_steps {params['save_steps']})",
+            "epoch": f"one per epoch ({params['num_train_epochs']})",
+            "no": "only the final checkpoint"}[strategy]
+    explanation = (f"{how} -> {per_epoch} steps per epoch, {total} steps in all; save_strategy {strategy}: "
+                   f"{rule} = {checkpoints} checkpoint(s), 1 quota unit each")
+    if float(params.get("save_interval_minutes", 0)) > 0:
+        explanation += "; time-based saves (save_interval_minutes) may add more"
+    return {"num_examples": n, "steps_per_epoch": per_epoch, "total_steps": total,
+            "checkpoints": checkpoints, "balance": balance, "fits": checkpoints <= balance,
+            "explanation": explanation}
+
+
+def count_tokens(params: dict[str, Any], train: formats.DataSummary) -> int | None:
+    """Exact token count of a pretraining corpus with the fast tokenizer (no torch), EOS included."""
+    tok_dir = Path(params.get("tokenizer_dir") or params["model_dir"])
+    tok_file = tok_dir / "tokenizer.json"
+    if not tok_file.is_file():
+        return None
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        return None
+    tokenizer = Tokenizer.from_file(str(tok_file))
+    total, batch = 0, []
+    for text in formats.iter_pretrain_texts(train.path):
+        batch.append(text)
+        if len(batch) == 256:
+            total += sum(len(e.ids) + 1 for e in tokenizer.encode_batch(batch, add_special_tokens=False))
+            batch = []
+    if batch:
+        total += sum(len(e.ids) + 1 for e in tokenizer.encode_batch(batch, add_special_tokens=False))
+    return total
