@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Create .venv/ and install modx with its test tools. Safe to run again: it only
+# installs what is missing. Picks the torch build for this host: the CUDA wheel
+# from PyPI when an NVIDIA GPU answers, the CPU wheel otherwise (never a
+# multi-GB CUDA download on a CPU machine).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv with $($PY --version)"
+  $PY -m venv .venv
+fi
+VPY=.venv/bin/python
+pip_install() { "$VPY" -m pip install --disable-pip-version-check -q "$@"; }
+
+if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    echo "==> NVIDIA GPU found: installing the CUDA build of torch"
+    pip_install "torch>=2.4,<2.15"
+  else
+    echo "==> no GPU: installing the CPU build of torch"
+    # A local wheel (find-links / local index) first; else PyTorch's CPU index.
+    pip_install --no-index "torch==2.13.0" 2>/dev/null \
+      || pip_install "torch==2.13.0" --index-url "${MODX_TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}"
+  fi
+fi
+
+marker=.venv/.modx-installed
+if [ ! -f "$marker" ] || [ pyproject.toml -nt "$marker" ]; then
+  echo "==> installing modx (editable) and its dependencies"
+  pip_install -e ".[dev]"
+  touch "$marker"
+fi
+echo "==> ready: .venv/bin/modxd and .venv/bin/modxctl"

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: a real modxd process and a CLI runner."""
