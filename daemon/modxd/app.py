@@ -17,13 +17,16 @@ from typing import Any, AsyncIterator
 from . import hardware
 from . import params as P
 from .config import Config
-from .errors import FailedPrecondition, InvalidArgument, NotFound
+from .errors import FailedPrecondition, InvalidArgument
 from .jobs.bus import EventBus
+from .jobs.follow import replay_and_follow
+from .jobs.runner import JobRunner
 from .jobs.supervisor import Supervisor
 from .states import TaskState
 from .store.checkpoints import CheckpointRecord, CheckpointRepo, QuotaRepo
 from .store.db import Database
 from .store.events import EventRecord, EventRepo
+from .store.jobs import JobRepo
 from .store.tasks import TaskRecord, TaskRepo
 from .store.templates import TemplateRecord, TemplateRepo, default_template_name
 from .validation import Validated, estimate, validate_task
@@ -47,6 +50,13 @@ class App:
         self.bus: EventBus[EventRecord] = EventBus()
         self.supervisor = Supervisor(self.tasks, self.events, self.checkpoints, self.quota, self.bus,
                                      self.devices, self.config.max_pending_tasks)
+        self.jobs = JobRepo(self.db)
+        self.runner = JobRunner(self.jobs, self.bus, self.free_device)
+
+    def free_device(self) -> str:
+        """A device no training job holds (accelerators first), else the CPU."""
+        busy = self.supervisor.busy_devices()
+        return next((d for d in self.devices if d != "cpu" and d not in busy), "cpu")
 
     @classmethod
     async def open(cls, config: Config) -> "App":
@@ -161,38 +171,21 @@ class App:
                     history_only: bool = False, follow_forever: bool = False) -> AsyncIterator[EventRecord]:
         """History after `after_seq` from the store, then live events, without gaps or duplicates."""
         await self.tasks.get(task_id)
-        last = after_seq
+
+        async def finished(last: int) -> bool:
+            task = await self.tasks.get(task_id)
+            return task.state.terminal and not follow_forever and task.last_seq <= last
+
+        def is_final(event: EventRecord) -> bool:
+            return (event.kind == "state_change" and TaskState(event.payload["to"]).terminal
+                    and not follow_forever)
+
         with self.bus.subscribe(task_id) as sub:
-            while True:
-                # Drain the store: covers the history and anything missed while lagging.
-                while True:
-                    batch = await self.events.after(task_id, last, limit=500)
-                    for event in batch:
-                        last = event.seq
-                        if not kinds or event.kind in kinds:
-                            yield event
-                    if len(batch) < 500:
-                        break
-                sub.resync()
-                if history_only:
-                    return
-                task = await self.tasks.get(task_id)
-                if task.state.terminal and not follow_forever and task.last_seq <= last:
-                    return
-                while True:
-                    event = await sub.next(timeout=5.0)
-                    if event is None:
-                        break  # lagging or quiet: re-read the store
-                    if event.seq <= last:
-                        continue
-                    if event.seq != last + 1:
-                        break  # a gap: the store has what we missed
-                    last = event.seq
-                    if not kinds or event.kind in kinds:
-                        yield event
-                    if (event.kind == "state_change" and TaskState(event.payload["to"]).terminal
-                            and not follow_forever):
-                        return
+            async for event in replay_and_follow(
+                    sub, lambda last, n: self.events.after(task_id, last, limit=n), finished, is_final,
+                    after_seq, history_only):
+                if not kinds or event.kind in kinds:
+                    yield event
 
     # ----- templates ----------------------------------------------------------------------------
 
@@ -262,8 +255,3 @@ def _quota_warnings(est: dict[str, Any]) -> Warnings:
              f"this task will save about {est['checkpoints']} checkpoint(s) but the quota balance is "
              f"{est['balance']}: it will stop when the balance reaches 0 (ask an admin for more)")]
 
-
-def ensure_found(value: Any, what: str) -> Any:
-    if value is None:
-        raise NotFound(f"{what} does not exist")
-    return value

@@ -53,6 +53,7 @@ async def serve(config: Config) -> None:
     bound = bind(server, config.listen_address, config.socket_mode)
     await server.start()
     failed = await app.supervisor.recover()
+    await app.runner.recover()
     await set_serving(health_servicer, True)
     log.info("modxd_ready", version=__version__, listen=bound, state_dir=str(config.state_dir),
              devices=app.devices, recovered_failed=failed, pid=os.getpid())
@@ -66,6 +67,7 @@ async def serve(config: Config) -> None:
     log.info("modxd_stopping", running=list(app.supervisor.running))
     await set_serving(health_servicer, False)
     await app.supervisor.shutdown(config.stop_timeout_seconds)
+    await app.runner.shutdown(5.0)
     await server.stop(grace=2.0)
     await app.close()
     if bound.startswith("unix://"):

@@ -10,7 +10,9 @@ from grpc_reflection.v1alpha import reflection
 from modx.v1 import (eval_pb2, eval_pb2_grpc, inference_pb2, inference_pb2_grpc, package_pb2,
                      package_pb2_grpc, system_pb2, system_pb2_grpc, training_pb2, training_pb2_grpc)
 
-from .api.pending import EvalServicer, InferenceServicer, PackageServicer
+from .api.evaluate import EvalServicer
+from .api.inference import InferenceServicer
+from .api.package import PackageServicer
 from .api.system import SystemServicer
 from .api.training import TrainingServicer
 from .app import App
@@ -32,9 +34,9 @@ def build_server(app: App) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     ])
     training_pb2_grpc.add_TrainingServiceServicer_to_server(TrainingServicer(app), server)
     system_pb2_grpc.add_SystemServiceServicer_to_server(SystemServicer(app), server)
-    eval_pb2_grpc.add_EvalServiceServicer_to_server(EvalServicer(), server)
-    inference_pb2_grpc.add_InferenceServiceServicer_to_server(InferenceServicer(), server)
-    package_pb2_grpc.add_PackageServiceServicer_to_server(PackageServicer(), server)
+    eval_pb2_grpc.add_EvalServiceServicer_to_server(EvalServicer(app), server)
+    inference_pb2_grpc.add_InferenceServiceServicer_to_server(InferenceServicer(app), server)
+    package_pb2_grpc.add_PackageServiceServicer_to_server(PackageServicer(app), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -8,9 +8,6 @@ act and return; a client that disconnects changes nothing here.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing as mp
-import signal
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -25,7 +22,7 @@ from ..store.checkpoints import CheckpointRepo, CheckpointRecord, QuotaRepo
 from ..store.events import EventRecord, EventRepo
 from ..store.tasks import TaskRepo
 from .bus import EventBus
-from .worker import worker_main
+from .process import WorkerHandle, exit_reason, spawn_worker
 
 log = structlog.get_logger("modxd.supervisor")
 
@@ -36,9 +33,7 @@ LOW_QUOTA_WARNING = 3  # warn when a running task's balance falls to this many u
 class RunningJob:
     task_id: str
     device: str
-    process: mp.process.BaseProcess
-    commands: Any
-    events: asyncio.Queue = field(default_factory=asyncio.Queue)
+    worker: WorkerHandle
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     stop_reason: str = ""
@@ -56,7 +51,6 @@ class Supervisor:
         self.queue: deque[str] = deque()
         self.running: dict[str, RunningJob] = {}
         self._lock = asyncio.Lock()  # serialises lifecycle operations
-        self._ctx = mp.get_context("spawn")
         self._closing = False
 
     # ----- start-up -----------------------------------------------------------------------------
@@ -160,41 +154,28 @@ class Supervisor:
         if task.resume_checkpoint:
             config["resume_from_checkpoint"] = task.resume_checkpoint
         Path(config["output_dir"]).mkdir(parents=True, exist_ok=True)
-        events_r, events_w = self._ctx.Pipe(duplex=False)
-        commands_r, commands_w = self._ctx.Pipe(duplex=False)
-        process = self._ctx.Process(target=worker_main, args=("train", config, events_w, commands_r),
-                                    name=f"modx-train-{task_id}", daemon=False)
-        process.start()
-        events_w.close()
-        commands_r.close()
-        job = RunningJob(task_id, device, process, commands_w)
+        job = RunningJob(task_id, device, spawn_worker("train", config, f"modx-train-{task_id}"))
         self.running[task_id] = job
         await self._set_state(task_id, TaskState.RUNNING, f"running on {device}", device=device,
                               start_time=time.time(), end_time=None)
-        loop = asyncio.get_running_loop()
-        threading.Thread(target=_pump, args=(events_r, job.events, loop), daemon=True,
-                         name=f"modx-pipe-{task_id}").start()
         asyncio.create_task(self._follow(job), name=f"follow-{task_id}")
-        log.info("task_started", task_id=task_id, device=device, pid=process.pid)
+        log.info("task_started", task_id=task_id, device=device, pid=job.worker.process.pid)
 
     def _command_stop(self, job: RunningJob, reason: str, save: bool) -> None:
         job.stop_reason = job.stop_reason or reason
-        try:
-            job.commands.send({"cmd": "stop", "reason": reason, "save": save})
-        except (OSError, ValueError):
-            pass
+        job.worker.send({"cmd": "stop", "reason": reason, "save": save})
 
     async def _follow(self, job: RunningJob) -> None:
         try:
             while True:
-                message = await job.events.get()
+                message = await job.worker.reports.get()
                 if message is None:
                     break
                 try:
                     await self._handle(job, message)
                 except Exception:
                     log.exception("worker_message_failed", task_id=job.task_id, message_type=message.get("type"))
-            await asyncio.to_thread(job.process.join)
+            await job.worker.join()
             await self._finish(job)
         finally:
             self.running.pop(job.task_id, None)
@@ -257,21 +238,11 @@ class Supervisor:
                 await self._set_state(task_id, TaskState.COMPLETED, job.result.get("reason") or "finished",
                                       end_time=now)
             return
-        code = job.process.exitcode
         if job.error is not None:
             reason = job.error.get("error", "worker failed")
             tail = [*(await self.events.last_logs(task_id)), *job.error.get("traceback", "").splitlines()[-15:]]
         else:
-            if code is not None and code < 0:
-                try:
-                    name = signal.Signals(-code).name
-                except ValueError:
-                    name = str(-code)
-                reason = f"worker killed by signal {name}"
-                if name == "SIGKILL":
-                    reason += " (out of memory, or killed by an operator)"
-            else:
-                reason = f"worker exited with code {code} without a result"
+            reason = exit_reason(job.worker.process.exitcode)
             tail = await self.events.last_logs(task_id)
         await self._set_state(task_id, TaskState.FAILED, reason, error=reason, failure_log_tail=tail[-30:],
                               end_time=now)
@@ -301,25 +272,9 @@ class Supervisor:
         waits = [asyncio.create_task(job.done.wait()) for job in jobs]
         _, pending = await asyncio.wait(waits, timeout=timeout)
         for job in jobs:
-            if job.process.is_alive():
+            if job.worker.process.is_alive():
                 log.warning("killing_worker", task_id=job.task_id)
-                job.process.kill()
+                job.worker.process.kill()
         if pending:
             await asyncio.wait(pending, timeout=10)
 
-
-def _pump(conn: Any, out: asyncio.Queue, loop: asyncio.AbstractEventLoop) -> None:
-    """Thread: move worker messages into the event loop; None marks the end of the pipe."""
-    try:
-        while True:
-            try:
-                message = conn.recv()
-            except (EOFError, OSError):
-                break
-            loop.call_soon_threadsafe(out.put_nowait, message)
-    finally:
-        conn.close()
-        try:
-            loop.call_soon_threadsafe(out.put_nowait, None)
-        except RuntimeError:
-            pass

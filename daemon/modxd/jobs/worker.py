@@ -20,6 +20,8 @@ from typing import Any
 # kind -> "module:function"; each takes (config, emit, poll_command) and returns a result dict.
 ENTRY_POINTS = {
     "train": "modxd.engine.train:run_training",
+    "eval": "modxd.engine.evaluate:run_evaluation",
+    "package": "modxd.engine.export:run_package",
 }
 
 
@@ -50,9 +52,10 @@ def worker_main(kind: str, config: dict[str, Any], events: Connection, commands:
         with send_lock:
             events.send(event)
 
-    def poll_command() -> dict[str, Any] | None:
+    def poll_command(timeout: float | None = 0.0) -> dict[str, Any] | None:
+        """The next command from the daemon; waits up to `timeout` seconds (None = forever)."""
         try:
-            return inbox.get_nowait()
+            return inbox.get(timeout=timeout) if timeout != 0.0 else inbox.get_nowait()
         except queue.Empty:
             return None
 

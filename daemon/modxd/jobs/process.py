@@ -1,0 +1,74 @@
+"""Start a worker process (spawn) and pump its reports into the event loop."""
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from .worker import worker_main
+
+_CTX = mp.get_context("spawn")
+
+
+@dataclass
+class WorkerHandle:
+    process: mp.process.BaseProcess
+    commands: Any  # Connection: daemon -> worker
+    reports: asyncio.Queue  # worker -> daemon messages; None marks the end
+
+    def send(self, command: dict[str, Any]) -> None:
+        try:
+            self.commands.send(command)
+        except (OSError, ValueError):
+            pass  # the worker is gone; its exit is handled by whoever follows `reports`
+
+    async def join(self) -> int | None:
+        await asyncio.to_thread(self.process.join)
+        return self.process.exitcode
+
+
+def spawn_worker(kind: str, config: dict[str, Any], name: str) -> WorkerHandle:
+    events_r, events_w = _CTX.Pipe(duplex=False)
+    commands_r, commands_w = _CTX.Pipe(duplex=False)
+    process = _CTX.Process(target=worker_main, args=(kind, config, events_w, commands_r), name=name, daemon=False)
+    process.start()
+    events_w.close()
+    commands_r.close()
+    reports: asyncio.Queue = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    threading.Thread(target=_pump, args=(events_r, reports, loop), daemon=True, name=f"pipe-{name}").start()
+    return WorkerHandle(process, commands_w, reports)
+
+
+def _pump(conn: Any, out: asyncio.Queue, loop: asyncio.AbstractEventLoop) -> None:
+    """Thread: move worker messages into the event loop; None marks the end of the pipe."""
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            loop.call_soon_threadsafe(out.put_nowait, message)
+    finally:
+        conn.close()
+        try:
+            loop.call_soon_threadsafe(out.put_nowait, None)
+        except RuntimeError:
+            pass
+
+
+def exit_reason(exitcode: int | None) -> str:
+    import signal
+
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = str(-exitcode)
+        reason = f"worker killed by signal {name}"
+        if name == "SIGKILL":
+            reason += " (out of memory, or killed by an operator)"
+        return reason
+    return f"worker exited with code {exitcode} without a result"
