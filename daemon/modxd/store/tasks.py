@@ -105,11 +105,14 @@ class TaskRepo:
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         total = await self.db.one(f"SELECT COUNT(*) FROM tasks {clause}", args)
         rows = await self.db.all(
-            f"SELECT * FROM tasks {clause} ORDER BY create_time DESC, id LIMIT ? OFFSET ?",
-            [*args, limit, offset])
-        tasks = [TaskRecord.from_row(r) for r in rows]
-        for task in tasks:
+            f"SELECT *, (SELECT COUNT(*) FROM checkpoints c WHERE c.task_id = tasks.id) AS n_checkpoints"
+            f" FROM tasks {clause} ORDER BY create_time DESC, id LIMIT ? OFFSET ?", [*args, limit, offset])
+        tasks = []
+        for row in rows:
+            task = TaskRecord.from_row(row)
+            task.checkpoints_saved = int(row["n_checkpoints"])
             task.params = await self.params(task.id)
+            tasks.append(task)
         return tasks, int(total[0])
 
     async def ids_in_states(self, states: list[TaskState]) -> list[str]:

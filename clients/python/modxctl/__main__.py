@@ -1,0 +1,4 @@
+"""`python -m modxctl`: the same as the modxctl script."""
+from .main import cli
+
+cli(prog_name="modxctl")
