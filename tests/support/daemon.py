@@ -121,6 +121,9 @@ class Daemon:
         return proc
 
     def cli_json(self, *args: str) -> Any:
+        """Parse --json output: one document, or one object per line for streams."""
         out = self.cli("--json", *args).stdout.strip()
-        lines = [json.loads(line) for line in out.splitlines() if line.strip()]
-        return lines[0] if len(lines) == 1 else lines
+        try:
+            return json.loads(out)
+        except json.JSONDecodeError:
+            return [json.loads(line) for line in out.splitlines() if line.strip()]
