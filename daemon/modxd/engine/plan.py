@@ -16,6 +16,13 @@ real runs:
   ``num_train_epochs`` and ``no`` saves exactly 1. Time-based saves
   (``save_interval_minutes``) and a user stop may add more; early stopping may
   save fewer; the estimate is for a run that goes to the end.
+
+"Examples" are what the engine trains on: conversations for SFT (minus any
+whose assistant turns do not fit in ``max_seq_length``, reported with an
+``examples_dropped`` warning), ``max_seq_length`` token blocks for pretraining
+(documents tokenized without special tokens, one eos after each, concatenated,
+remainder dropped). ``max_samples`` and ``eval_split_ratio`` count those
+examples. The worker emits the real ``total_steps`` as soon as it knows it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,257 @@
+"""Loading, checking and adapting the model to train.
+
+The checks at the top (:class:`EngineError`, :func:`inspect_model_dir`,
+:func:`check_max_seq_length`) are pure Python so the daemon can run them at
+task-create time; torch/transformers/peft are imported inside the functions
+that need them (the training worker).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+__all__ = [
+    "EngineError",
+    "ModelInfo",
+    "Precision",
+    "inspect_model_dir",
+    "check_max_seq_length",
+    "resolve_precision",
+    "load_tokenizer",
+    "load_model",
+    "apply_lora",
+    "enable_gradient_checkpointing",
+    "merge_lora",
+]
+
+_POSITION_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
+
+
+class EngineError(ValueError):
+    """A configuration the engine refuses, with a sentence saying why and what to do."""
+
+
+@dataclass
+class ModelInfo:
+    """What ``config.json`` says about a model dir."""
+
+    path: str
+    model_type: str
+    architectures: list[str]
+    max_position_embeddings: int | None
+
+
+def inspect_model_dir(model_dir: str, field_name: str = "model_dir") -> ModelInfo:
+    """Check that ``model_dir`` is a trainable Hugging Face model dir (pure Python)."""
+    if not model_dir:
+        raise EngineError(f"{field_name} is required: the Hugging Face model directory to train")
+    if model_dir.lower().endswith(".gguf") or (os.path.isfile(model_dir) and _is_gguf(model_dir)):
+        raise EngineError(f"{field_name} {model_dir} is a GGUF file, which cannot be trained: GGUF is an "
+                          f"inference format; point {field_name} at a Hugging Face model directory "
+                          "(config.json + *.safetensors)")
+    if not os.path.exists(model_dir):
+        raise EngineError(f"{field_name} {model_dir} does not exist")
+    if not os.path.isdir(model_dir):
+        raise EngineError(f"{field_name} {model_dir} is a file, not a model directory (config.json + *.safetensors)")
+    config_path = os.path.join(model_dir, "config.json")
+    if not os.path.isfile(config_path):
+        raise EngineError(f"{field_name} {model_dir} has no config.json: it is not a Hugging Face model directory")
+    if not glob.glob(os.path.join(model_dir, "*.safetensors")):
+        raise EngineError(f"{field_name} {model_dir} has no *.safetensors weights "
+                          "(only safetensors checkpoints are loaded)")
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise EngineError(f"{field_name} {model_dir}: config.json cannot be read ({exc})") from None
+    if not isinstance(config, dict):
+        raise EngineError(f"{field_name} {model_dir}: config.json is not a JSON object")
+    text_config = config.get("text_config") if isinstance(config.get("text_config"), dict) else {}
+    positions = None
+    for source in (config, text_config):
+        for key in _POSITION_KEYS:
+            if isinstance(source.get(key), int) and source[key] > 0:
+                positions = source[key]
+                break
+        if positions:
+            break
+    return ModelInfo(model_dir, str(config.get("model_type", "")), list(config.get("architectures") or []), positions)
+
+
+def _is_gguf(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"GGUF"
+    except OSError:
+        return False
+
+
+def check_max_seq_length(max_seq_length: int, info: ModelInfo) -> None:
+    """Refuse a ``max_seq_length`` the model's position embeddings cannot hold."""
+    limit = info.max_position_embeddings
+    if limit is not None and max_seq_length > limit:
+        raise EngineError(f"max_seq_length {max_seq_length} is larger than the model's max_position_embeddings "
+                          f"{limit} ({info.path}); set max_seq_length to {limit} or less")
+
+
+# ------------------------------------------------------------------ precision
+
+@dataclass
+class Precision:
+    """The precision actually used, after falling back from what was asked."""
+
+    fp16: bool = False
+    bf16: bool = False
+    tf32: bool = False
+    warnings: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def load_dtype_name(self) -> str:
+        return "bfloat16" if self.bf16 else "float16" if self.fp16 else "float32"
+
+
+def resolve_precision(device: str, fp16: bool, bf16: bool, tf32: bool) -> Precision:
+    """Turn the requested formats into supported ones, with a warning per fallback."""
+    import torch
+
+    out = Precision()
+    on_cuda = device.startswith("cuda") and torch.cuda.is_available()
+    major = torch.cuda.get_device_capability()[0] if on_cuda else 0
+    where = f"this GPU ({torch.cuda.get_device_name()})" if on_cuda else "the CPU"
+    if fp16 and bf16:
+        out.warnings.append({"code": "precision_conflict",
+                             "message": "fp16 and bf16 are both on; bf16 is used where the GPU supports it"})
+    if bf16:
+        if on_cuda and major >= 8:
+            out.bf16 = True
+        else:
+            msg = f"bf16 needs an NVIDIA Ampere or newer GPU; {where} does not support it"
+            if fp16 and on_cuda:
+                out.warnings.append({"code": "bf16_unavailable", "message": msg + ", training in fp16 instead"})
+            else:
+                out.warnings.append({"code": "bf16_unavailable", "message": msg + ", training in fp32 instead"})
+    if fp16 and not out.bf16:
+        if on_cuda:
+            out.fp16 = True
+        else:
+            msg = f"fp16 mixed precision needs a CUDA GPU; training on {where} in fp32 instead"
+            out.warnings.append({"code": "fp16_unavailable", "message": msg})
+    if tf32:
+        if on_cuda and major >= 8:
+            out.tf32 = True
+        else:
+            out.warnings.append({"code": "tf32_unavailable",
+                                 "message": f"tf32 needs an NVIDIA Ampere or newer GPU; {where} does not support it, "
+                                            "so matrix multiplications stay in full fp32"})
+    return out
+
+
+# ------------------------------------------------------------------ loading
+
+def load_tokenizer(tokenizer_dir: str, log: Callable[[str], None] = lambda _m: None) -> Any:
+    """Load a local tokenizer and make sure it can pad (pad = eos when it has none)."""
+    from transformers import AutoTokenizer
+
+    if not os.path.isdir(tokenizer_dir):
+        raise EngineError(f"tokenizer_dir {tokenizer_dir} is not a directory")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True, trust_remote_code=False)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise EngineError(f"no tokenizer could be loaded from {tokenizer_dir}: {exc}") from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise EngineError(f"the tokenizer in {tokenizer_dir} has no fast (tokenizers) implementation; "
+                          "modx needs tokenizer.json to map labels onto tokens")
+    if tokenizer.pad_token_id is None:
+        if tokenizer.eos_token_id is None:
+            raise EngineError(f"the tokenizer in {tokenizer_dir} has neither a pad nor an eos token")
+        tokenizer.pad_token = tokenizer.eos_token
+        log(f"the tokenizer has no pad token; using its eos token {tokenizer.eos_token!r} for padding")
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def load_model(model_dir: str, dtype_name: str = "float32") -> Any:
+    """Load ``model_dir`` with ``AutoModelForCausalLM`` or explain why it is not a causal LM."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    try:
+        config = AutoConfig.from_pretrained(model_dir, local_files_only=True, trust_remote_code=False)
+    except (OSError, ValueError, KeyError) as exc:
+        raise EngineError(f"model_dir {model_dir}: the model configuration cannot be loaded ({exc}); "
+                          "custom architectures that need trust_remote_code are not supported") from None
+    archs_list = list(getattr(config, "architectures", None) or [])
+    causal_classes = {name for v in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values()
+                      for name in ([v] if isinstance(v, str) else v)}
+    causal_arch = not archs_list or any(a in causal_classes or a.endswith(("ForCausalLM", "LMHeadModel"))
+                                        for a in archs_list)
+    if (config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or getattr(config, "is_encoder_decoder", False)
+            or not causal_arch):
+        archs = ", ".join(archs_list) or "unknown"
+        raise EngineError(f"model_dir {model_dir} holds a '{config.model_type}' model ({archs}), which cannot be "
+                          "loaded as a causal language model (AutoModelForCausalLM); modx trains decoder-only "
+                          "text generation models such as Llama, Qwen2 or Mistral")
+    model = AutoModelForCausalLM.from_pretrained(model_dir, config=config, dtype=getattr(torch, dtype_name),
+                                                 local_files_only=True, trust_remote_code=False)
+    return model
+
+
+def apply_lora(model: Any, r: int, alpha: int, dropout: float, target_modules: list[str]) -> Any:
+    """Wrap ``model`` with LoRA adapters (adapter weights stay fp32)."""
+    from peft import LoraConfig, get_peft_model
+
+    targets: Any = list(target_modules or [])
+    if not targets:
+        raise EngineError("lora_target_modules is empty: name the modules to adapt (e.g. q_proj, v_proj) "
+                          "or use all-linear")
+    if any(t.lower() == "all-linear" for t in targets):
+        targets = "all-linear"
+    config = LoraConfig(r=int(r), lora_alpha=alpha, lora_dropout=float(dropout), target_modules=targets,
+                        bias="none", task_type="CAUSAL_LM")
+    try:
+        return get_peft_model(model, config, autocast_adapter_dtype=True)
+    except ValueError as exc:
+        linear = sorted({name.rsplit(".", 1)[-1] for name, mod in model.named_modules()
+                         if type(mod).__name__ in ("Linear", "Conv1D") and "lm_head" not in name})
+        raise EngineError(f"lora_target_modules {list(target_modules)} do not match the model: {exc}. "
+                          f"Its linear modules are: {', '.join(linear)} (or use all-linear)") from None
+
+
+def enable_gradient_checkpointing(model: Any, use_lora: bool) -> str | None:
+    """Turn on gradient checkpointing; return a warning message when the model cannot."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if not getattr(base, "supports_gradient_checkpointing", False):
+        return (f"{type(base).__name__} does not support gradient checkpointing; training without it "
+                "(uses more memory)")
+    kwargs = {"use_reentrant": False}
+    if hasattr(base, "activation_checkpointing_enable"):  # transformers >= 5 name
+        base.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    if use_lora:
+        # Frozen embeddings give inputs without grad; checkpointed blocks then need this hook.
+        base.enable_input_require_grads()
+    return None
+
+
+def merge_lora(model: Any, tokenizer: Any, final_dir: str) -> str:
+    """Merge the adapters into the base weights and save a full model dir atomically."""
+    import shutil
+
+    parent = os.path.dirname(os.path.abspath(final_dir))
+    staging = os.path.join(parent, f".tmp-{os.path.basename(final_dir)}")
+    shutil.rmtree(staging, ignore_errors=True)
+    merged = model.merge_and_unload()
+    merged.config.use_cache = True
+    merged.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    from .checkpoints import fsync_tree, replace_dir
+
+    fsync_tree(staging)
+    replace_dir(staging, final_dir)
+    return final_dir

@@ -1,0 +1,310 @@
+"""``run_training``: one SFT or pretraining run with ``transformers.Trainer``.
+
+Runs inside the training worker process (no grpc, no asyncio). Everything the
+daemon needs to know is sent through ``emit`` as plain JSON-serialisable dicts
+(log, warning, total_steps, metrics, checkpoint, checkpoint_deleted); commands
+come back through ``poll_command``, checked at every optimizer step end.
+Exceptions propagate: the worker shim reports the task as failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Callable
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever downloaded
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed  # noqa: E402
+from transformers.trainer_callback import PrinterCallback, ProgressCallback  # noqa: E402
+from transformers.trainer_utils import SchedulerType  # noqa: E402
+from transformers.training_args import OptimizerNames  # noqa: E402
+
+from .callbacks import EventCallback, route_logs  # noqa: E402
+from .checkpoints import CheckpointStore  # noqa: E402
+from .data import PadCollator, prepare_data  # noqa: E402
+from .models import (  # noqa: E402
+    EngineError,
+    Precision,
+    apply_lora,
+    check_max_seq_length,
+    enable_gradient_checkpointing,
+    inspect_model_dir,
+    load_model,
+    load_tokenizer,
+    merge_lora,
+    resolve_precision,
+)
+from .plan import estimate_steps_per_epoch  # noqa: E402
+
+__all__ = ["run_training", "normalize_config", "DEFAULTS", "EngineError"]
+
+log = logging.getLogger("modxd.engine")
+
+DEFAULTS: dict[str, Any] = {
+    "task_type": "sft", "train_file": "", "eval_file": "", "output_dir": "", "model_dir": "",
+    "tokenizer_dir": "", "resume_from_checkpoint": "", "max_samples": 0, "eval_split_ratio": 0.0,
+    "per_device_train_batch_size": 2, "gradient_accumulation_steps": 4, "max_seq_length": 512,
+    "learning_rate": 2e-4, "optim": "adamw_torch", "lr_scheduler_type": "cosine", "num_train_epochs": 2,
+    "weight_decay": 0.01, "warmup_ratio": 0.1, "max_grad_norm": 1.0, "save_strategy": "steps",
+    "save_steps": 100, "eval_strategy": "no", "eval_steps": 100, "save_total_limit": 100,
+    "early_stopping_patience": 0, "save_interval_minutes": 0.0, "use_lora": None, "lora_r": 16,
+    "lora_alpha": 16, "lora_dropout": 0.0, "lora_target_modules": ["q_proj", "v_proj"],
+    "merge_lora_after_training": False, "fp16": True, "bf16": False, "tf32": False,
+    "gradient_checkpointing": True, "log_level": "info", "logging_steps": 10, "seed": 42,
+    "chat_template": "", "device": "cpu",
+}
+_CHOICES = {"task_type": ("sft", "pretrain"), "save_strategy": ("steps", "epoch", "no"),
+            "eval_strategy": ("steps", "epoch", "no"), "log_level": ("debug", "info", "warning", "error")}
+
+
+def normalize_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill defaults, coerce types and check choices; raise :class:`EngineError`."""
+    cfg = dict(DEFAULTS)
+    cfg.update({k: v for k, v in config.items() if v is not None})
+    for key, default in DEFAULTS.items():
+        value = cfg[key]
+        try:
+            if isinstance(default, bool):
+                cfg[key] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+            elif isinstance(default, int):
+                cfg[key] = int(value)
+            elif isinstance(default, float):
+                cfg[key] = float(value)
+            elif isinstance(default, str):
+                cfg[key] = str(value or "")
+        except (TypeError, ValueError):
+            raise EngineError(f"parameter {key} must be a {type(default).__name__} (got {value!r})") from None
+    if cfg["use_lora"] is None:  # SFT trains LoRA adapters, pretraining the full model, unless told
+        cfg["use_lora"] = cfg["task_type"] == "sft"
+    elif not isinstance(cfg["use_lora"], bool):
+        cfg["use_lora"] = str(cfg["use_lora"]).lower() in ("1", "true", "yes", "on")
+    if isinstance(cfg["lora_target_modules"], str):
+        cfg["lora_target_modules"] = [m.strip() for m in cfg["lora_target_modules"].split(",") if m.strip()]
+    for key, choices in _CHOICES.items():
+        if cfg[key] not in choices:
+            raise EngineError(f"parameter {key} must be one of {', '.join(choices)} (got {cfg[key]!r})")
+    if cfg["optim"] not in {o.value for o in OptimizerNames}:
+        raise EngineError(f"optim {cfg['optim']!r} is not a known optimizer (e.g. adamw_torch, adamw_torch_fused, "
+                          "sgd, adafactor)")
+    if cfg["lr_scheduler_type"] not in {s.value for s in SchedulerType}:
+        raise EngineError(f"lr_scheduler_type {cfg['lr_scheduler_type']!r} is not a known scheduler "
+                          f"(one of {', '.join(s.value for s in SchedulerType)})")
+    for key in ("per_device_train_batch_size", "gradient_accumulation_steps", "max_seq_length",
+                "num_train_epochs", "logging_steps"):
+        if cfg[key] < 1:
+            raise EngineError(f"parameter {key} must be at least 1 (got {cfg[key]})")
+    if cfg["save_strategy"] == "steps" and cfg["save_steps"] < 1:
+        raise EngineError(f"save_steps must be at least 1 with save_strategy steps (got {cfg['save_steps']})")
+    if cfg["eval_strategy"] == "steps" and cfg["eval_steps"] < 1:
+        raise EngineError(f"eval_steps must be at least 1 with eval_strategy steps (got {cfg['eval_steps']})")
+    if not 0 <= cfg["eval_split_ratio"] < 1:
+        raise EngineError(f"eval_split_ratio must be in [0, 1) (got {cfg['eval_split_ratio']})")
+    for key in ("train_file", "output_dir", "model_dir"):
+        if not cfg[key]:
+            raise EngineError(f"parameter {key} is required")
+    return cfg
+
+
+class ModxTrainer(Trainer):
+    """``Trainer`` whose checkpoints are staged, committed atomically and rotated by us."""
+
+    def __init__(self, *args: Any, store: CheckpointStore, events: EventCallback, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.store = store
+        self.events = events
+        self._staging: str | None = None
+
+    def _get_output_dir(self, trial: Any) -> str:
+        return self._staging or super()._get_output_dir(trial)
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        step = self.state.global_step
+        if self.store.should_skip(step):
+            return
+        staging = self.store.staging_dir(step)
+        config = getattr(self.model, "config", None)
+        use_cache = getattr(config, "use_cache", None)
+        self._staging = staging
+        try:
+            if config is not None:
+                config.use_cache = True  # saved for inference; training keeps it off
+            super()._save_checkpoint(model, trial)
+        finally:
+            self._staging = None
+            if config is not None:
+                config.use_cache = use_cache
+        self.store.commit(step, staging, os.path.join(staging, f"checkpoint-{step}"),
+                          self.state.epoch, self.events.last_loss)
+
+
+def _warn(emit: Callable[[dict], None], code: str, message: str) -> None:
+    log.warning(message)
+    emit({"type": "warning", "code": code, "message": message})
+
+
+def _check_device(device: str) -> str:
+    import torch
+
+    if device == "cpu":
+        return device
+    if not device.startswith("cuda"):
+        raise EngineError(f"device must be cpu or cuda[:N] (got {device!r})")
+    if not torch.cuda.is_available():
+        raise EngineError(f"device {device} was requested but CUDA is not available on this host")
+    index = int(device.split(":", 1)[1]) if ":" in device else 0
+    if index >= torch.cuda.device_count():
+        raise EngineError(f"device {device} does not exist: this host has {torch.cuda.device_count()} CUDA device(s)")
+    torch.cuda.set_device(index)
+    return device
+
+
+def _check_resume(path: str) -> str | None:
+    if not path:
+        return None
+    if not os.path.isdir(path):
+        raise EngineError(f"resume_from_checkpoint {path} is not a directory")
+    if not os.path.isfile(os.path.join(path, "trainer_state.json")):
+        raise EngineError(f"resume_from_checkpoint {path} is not a training checkpoint (no trainer_state.json)")
+    return path
+
+
+def _tensorboard() -> list[str]:
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except Exception:
+        return []
+    return ["tensorboard"]
+
+
+def run_training(config: dict, emit: Callable[[dict], None], poll_command: Callable[[], dict | None]) -> dict:
+    """Train as ``config`` says; return outcome, reason, final step/loss and the merged dir."""
+    cfg = normalize_config(config)
+    with route_logs(emit, cfg["log_level"]):
+        return _run(cfg, emit, poll_command)
+
+
+def _load_tokenizer(cfg: dict[str, Any]) -> Any:
+    source = cfg["tokenizer_dir"] or cfg["model_dir"]
+    tokenizer = load_tokenizer(source, log.info)
+    if cfg["chat_template"]:
+        tokenizer.chat_template = cfg["chat_template"]  # saved with every checkpoint, so inference matches
+    if cfg["task_type"] == "sft" and not tokenizer.chat_template:
+        raise EngineError(f"the tokenizer in {source} has no chat template, so conversations cannot be "
+                          "formatted; set the chat_template parameter (a Jinja template)")
+    return tokenizer
+
+
+def _build_model(cfg: dict[str, Any], precision: Precision, tokenizer: Any, emit: Callable[[dict], None]) -> Any:
+    """Load the model; LoRA keeps a half-precision frozen base when AMP is on."""
+    use_lora = cfg["use_lora"]
+    dtype = precision.load_dtype_name if use_lora and (precision.fp16 or precision.bf16) else "float32"
+    model = load_model(cfg["model_dir"], dtype)
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer))
+        log.info("resized the token embeddings to the tokenizer's %d tokens", len(tokenizer))
+    if use_lora:
+        model = apply_lora(model, cfg["lora_r"], cfg["lora_alpha"], cfg["lora_dropout"], cfg["lora_target_modules"])
+    elif cfg["merge_lora_after_training"]:
+        _warn(emit, "merge_lora_ignored", "merge_lora_after_training is ignored: use_lora is off, "
+                                          "so checkpoints already hold full models")
+    if cfg["gradient_checkpointing"]:
+        problem = enable_gradient_checkpointing(model, use_lora)
+        if problem:
+            _warn(emit, "gradient_checkpointing_unsupported", problem)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    log.info("model %s: %d parameters, %d trainable (%s)", cfg["model_dir"], total, trainable,
+             "LoRA" if use_lora else "full fine-tuning")
+    return model
+
+
+def _eval_plan(cfg: dict[str, Any], has_eval: bool, emit: Callable[[dict], None]) -> tuple[str, int]:
+    """The eval strategy and early-stopping patience that can actually apply."""
+    eval_strategy = cfg["eval_strategy"]
+    if eval_strategy != "no" and not has_eval:
+        _warn(emit, "eval_disabled", f"eval_strategy is {eval_strategy} but there is no evaluation data "
+                                     "(set eval_file or eval_split_ratio); evaluation is off")
+        eval_strategy = "no"
+    patience = cfg["early_stopping_patience"]
+    if patience > 0 and eval_strategy == "no":
+        _warn(emit, "early_stopping_disabled", "early_stopping_patience needs evaluation (eval_strategy steps or "
+                                               "epoch and evaluation data); early stopping is off")
+        patience = 0
+    return eval_strategy, patience
+
+
+def _training_args(cfg: dict[str, Any], precision: Precision, device: str, eval_strategy: str, patience: int,
+                   total_steps: int) -> TrainingArguments:
+    on_cpu = device == "cpu"
+    # Library chatter stays at warning unless debugging; our own log lines carry the progress.
+    library_level = {"debug": "debug", "info": "warning"}.get(cfg["log_level"], cfg["log_level"])
+    return TrainingArguments(
+        output_dir=cfg["output_dir"],
+        per_device_train_batch_size=cfg["per_device_train_batch_size"],
+        per_device_eval_batch_size=cfg["per_device_train_batch_size"],
+        gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
+        learning_rate=cfg["learning_rate"], optim=cfg["optim"], lr_scheduler_type=cfg["lr_scheduler_type"],
+        num_train_epochs=cfg["num_train_epochs"], weight_decay=cfg["weight_decay"],
+        warmup_steps=cfg["warmup_ratio"] if cfg["warmup_ratio"] < 1 else total_steps,
+        max_grad_norm=cfg["max_grad_norm"],
+        # Trainer decides *when* (steps/epoch); saving, the final save and retention are ours.
+        save_strategy=cfg["save_strategy"], save_steps=max(cfg["save_steps"], 1), save_total_limit=None,
+        eval_strategy=eval_strategy, eval_steps=max(cfg["eval_steps"], 1) if eval_strategy == "steps" else None,
+        metric_for_best_model="eval_loss" if patience else None, greater_is_better=False if patience else None,
+        logging_strategy="steps", logging_steps=cfg["logging_steps"], logging_first_step=True,
+        log_level=library_level, disable_tqdm=True, report_to=_tensorboard(),
+        seed=cfg["seed"], data_seed=cfg["seed"],
+        fp16=precision.fp16, bf16=precision.bf16, tf32=True if precision.tf32 else None,
+        use_cpu=on_cpu, dataloader_pin_memory=not on_cpu, dataloader_num_workers=0,
+        remove_unused_columns=False, label_names=["labels"], include_num_input_tokens_seen="non_padding",
+    )
+
+
+def _run(cfg: dict[str, Any], emit: Callable[[dict], None], poll_command: Callable[[], dict | None]) -> dict:
+    check_max_seq_length(cfg["max_seq_length"], inspect_model_dir(cfg["model_dir"]))
+    resume = _check_resume(cfg["resume_from_checkpoint"])
+    device = _check_device(cfg["device"])
+    precision = resolve_precision(device, cfg["fp16"], cfg["bf16"], cfg["tf32"])
+    for warning in precision.warnings:
+        _warn(emit, warning["code"], warning["message"])
+    set_seed(cfg["seed"])  # before LoRA init
+
+    tokenizer = _load_tokenizer(cfg)
+    data = prepare_data(cfg, tokenizer, log.info)
+    for warning in data.warnings:
+        _warn(emit, warning["code"], warning["message"])
+    model = _build_model(cfg, precision, tokenizer, emit)
+    eval_strategy, patience = _eval_plan(cfg, data.eval is not None, emit)
+
+    steps_per_epoch = estimate_steps_per_epoch(len(data.train), cfg["per_device_train_batch_size"],
+                                               cfg["gradient_accumulation_steps"])
+    total_steps = steps_per_epoch * cfg["num_train_epochs"]
+    args = _training_args(cfg, precision, device, eval_strategy, patience, total_steps)
+    store = CheckpointStore(cfg["output_dir"], cfg["save_total_limit"], emit)
+    events = EventCallback(emit, poll_command, cfg["save_interval_minutes"], cfg["save_strategy"], steps_per_epoch,
+                           disable_saves=lambda: setattr(store, "saves_disabled", True))
+    callbacks: list[Any] = [EarlyStoppingCallback(early_stopping_patience=patience)] if patience else []
+    trainer = ModxTrainer(model=model, args=args, train_dataset=data.train, eval_dataset=data.eval,
+                          data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
+                          callbacks=callbacks + [events], store=store, events=events)
+    trainer.remove_callback(PrinterCallback)  # stdout may be the worker's channel: events only
+    trainer.remove_callback(ProgressCallback)
+    log.info("training %d examples for %d epochs: %d steps of %d x %d (batch x accumulation)", len(data.train),
+             cfg["num_train_epochs"], total_steps, cfg["per_device_train_batch_size"],
+             cfg["gradient_accumulation_steps"])
+    trainer.train(resume_from_checkpoint=resume)
+
+    state = trainer.state
+    if events.stop_command is not None:
+        outcome, reason = "stopped", str(events.stop_command.get("reason") or "user")
+    else:
+        outcome, reason = "completed", "early_stopping" if events.early_stopped else "completed"
+    merged_dir = None
+    if outcome == "completed" and cfg["use_lora"] and cfg["merge_lora_after_training"]:
+        merged_dir = merge_lora(trainer.model, tokenizer, os.path.join(cfg["output_dir"], "merged"))
+        log.info("merged LoRA weights into a full model: %s", merged_dir)
+    log.info("training %s at step %d/%d (%s)", outcome, state.global_step, state.max_steps, reason)
+    return {"outcome": outcome, "reason": reason, "final_step": int(state.global_step),
+            "final_loss": events.last_loss, "merged_dir": merged_dir}
