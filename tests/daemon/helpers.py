@@ -1,6 +1,7 @@
 """Small builders for requests against a real daemon."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -35,3 +36,20 @@ def wait_for_state(daemon, task_id: str, states: set[str], timeout: float = 300.
         time.sleep(0.2)
     raise AssertionError(f"task {task_id} did not reach {states} in {timeout}s; it is {state_name(task.state)}"
                          f" ({task.state_reason})\n{daemon.log()[-3000:]}")
+
+
+def worker_pids(state_dir) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if f"MODX_STATE_DIR={state_dir}".encode() in env and b"spawn_main" in cmd:
+            pids.append(int(entry))
+    return pids

@@ -6,27 +6,10 @@ import time
 
 from modx.v1 import training_pb2 as T
 
-from .helpers import create_request, sft_params, state_name, wait_for_state
+from .helpers import create_request, sft_params, state_name, wait_for_state, worker_pids
 
 SLOW = dict(num_train_epochs=30, per_device_train_batch_size=1, gradient_accumulation_steps=1, save_steps=2,
             logging_steps=1, max_seq_length=64)
-
-
-def _worker_pids(state_dir) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                env = f.read()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read()
-        except OSError:
-            continue
-        if f"MODX_STATE_DIR={state_dir}".encode() in env and b"multiprocessing" in cmd:
-            pids.append(int(entry))
-    return pids
 
 
 def test_restart_fails_running_tasks_and_requeues_pending(make_daemon, tiny_llama_dir, sft_jsonl, tmp_path) -> None:
@@ -40,12 +23,12 @@ def test_restart_fails_running_tasks_and_requeues_pending(make_daemon, tiny_llam
     for response in tr.WatchTask(T.WatchTaskRequest(task_id=running, kinds=[T.EVENT_KIND_CHECKPOINT_SAVED])):
         break  # one checkpoint is durably recorded
     saved = tr.ListCheckpoints(T.ListCheckpointsRequest(task_id=running)).checkpoints
-    assert saved and _worker_pids(d.state_dir)
+    assert saved and worker_pids(d.state_dir)
     d.kill()
     deadline = time.time() + 20
-    while _worker_pids(d.state_dir) and time.time() < deadline:
+    while worker_pids(d.state_dir) and time.time() < deadline:
         time.sleep(0.2)
-    assert not _worker_pids(d.state_dir), "the worker outlived its daemon"
+    assert not worker_pids(d.state_dir), "the worker outlived its daemon"
 
     again = make_daemon(state_dir=d.state_dir)
     task = again.training.GetTask(T.GetTaskRequest(task_id=running)).task
