@@ -56,7 +56,7 @@ class EventRepo:
             await conn.execute(
                 "INSERT INTO metrics (task_id, seq, step, time, data) VALUES (?, ?, ?, ?, ?)",
                 (task_id, event.seq, int(point.get("step", 0)), event.time, json.dumps(point)))
-            fields = {"current_step": int(point.get("step", 0))}
+            fields: dict[str, Any] = {"current_step": int(point.get("step", 0)), "update_time": event.time}
             if point.get("total_steps"):
                 fields["total_steps"] = int(point["total_steps"])
             if point.get("loss") is not None:

