@@ -36,24 +36,18 @@ from .models import (  # noqa: E402
     merge_lora,
     resolve_precision,
 )
+from ..params import SCHEMA  # noqa: E402
 from .plan import estimate_steps_per_epoch  # noqa: E402
 
 __all__ = ["run_training", "normalize_config", "DEFAULTS", "EngineError"]
 
 log = logging.getLogger("modxd.engine")
 
+# The parameter schema (modxd.params, pure Python) is the one source of defaults; the
+# engine adds what only a worker needs. use_lora=None means "by task type".
 DEFAULTS: dict[str, Any] = {
-    "task_type": "sft", "train_file": "", "eval_file": "", "output_dir": "", "model_dir": "",
-    "tokenizer_dir": "", "resume_from_checkpoint": "", "max_samples": 0, "eval_split_ratio": 0.0,
-    "per_device_train_batch_size": 2, "gradient_accumulation_steps": 4, "max_seq_length": 512,
-    "learning_rate": 2e-4, "optim": "adamw_torch", "lr_scheduler_type": "cosine", "num_train_epochs": 2,
-    "weight_decay": 0.01, "warmup_ratio": 0.1, "max_grad_norm": 1.0, "save_strategy": "steps",
-    "save_steps": 100, "eval_strategy": "no", "eval_steps": 100, "save_total_limit": 100,
-    "early_stopping_patience": 0, "save_interval_minutes": 0.0, "use_lora": None, "lora_r": 16,
-    "lora_alpha": 16, "lora_dropout": 0.0, "lora_target_modules": ["q_proj", "v_proj"],
-    "merge_lora_after_training": False, "fp16": True, "bf16": False, "tf32": False,
-    "gradient_checkpointing": True, "log_level": "info", "logging_steps": 10, "seed": 42,
-    "chat_template": "", "device": "cpu",
+    **{spec.key: spec.default_for("sft") for spec in SCHEMA},
+    "task_type": "sft", "use_lora": None, "device": "cpu",
 }
 _CHOICES = {"task_type": ("sft", "pretrain"), "save_strategy": ("steps", "epoch", "no"),
             "eval_strategy": ("steps", "epoch", "no"), "log_level": ("debug", "info", "warning", "error")}
