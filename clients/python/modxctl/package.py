@@ -153,15 +153,17 @@ def watch_package(app: App, package_id: str) -> int:
 def package() -> None:
     """Export checkpoints as GGUF files ready for llama.cpp.
 
-    A LoRA checkpoint is merged into its base model (unless --no-merge),
-    converted, quantized, and each output is checked against the original
-    checkpoint (tokenizer and next-token agreement).
+    A LoRA checkpoint is merged into its base model (unless --no-merge, which
+    writes the base model and a LoRA adapter GGUF that llama.cpp applies at
+    load time), converted, quantized, and each output is checked against the
+    original checkpoint (tokenizer and next-token agreement). A model card
+    (README.md) and an Ollama Modelfile per GGUF are written beside them.
     """
 
 
 @package.command("create")
 @click.argument("task_id")
-@click.option("--checkpoint", required=True, metavar="C", help="Checkpoint id or step to export.")
+@click.option("--checkpoint", required=True, metavar="C", help="Checkpoint id, step or path to export, or 'merged' (the task's merged model).")
 @click.option("--quant", "quants", type=QuantParam(), multiple=True, required=True, help=f"Quantization (repeatable, any case): {', '.join(QUANT_NAMES)}.")
 @click.option("--merge/--no-merge", default=None, help="Merge the LoRA adapter into the base weights, or export the adapter alone.  [default: merge]")
 @click.option("--output-dir", type=click.Path(file_okay=False), metavar="DIR", help="Where the files go.  [default: <task output dir>/packages/<id>]")

@@ -1,20 +1,163 @@
-"""PackageService (implemented by the Package issue; UNIMPLEMENTED until then)."""
+"""PackageService: GGUF export jobs (create, get, list, watch) and GGUF import.
+
+Export runs as a `package` job in a worker (modxd.engine.export:run_package); import as
+an `import_gguf` job (modxd.engine.export:run_import) that the RPC waits for. Rules live
+in modxd.packages; this module only translates protobuf <-> domain.
+"""
 from __future__ import annotations
 
+import os
+from typing import Any
+
+from modx.v1 import common_pb2 as C
+from modx.v1 import package_pb2 as P
 from modx.v1 import package_pb2_grpc
 
+from .. import packages
 from ..app import App
-from .status import unimplemented, unimplemented_stream
+from ..errors import FailedPrecondition, InvalidArgument
+from ..store.events import EventRecord
+from ..store.jobs import JobRecord
+from . import convert as cv
+from .status import rpc
 
-_WHAT = "GGUF packaging (issue: Package)"
+KIND = "package"
+IMPORT_KIND = "import_gguf"
+QUANT_TO_PROTO = {name: P.QuantType.Value(f"QUANT_TYPE_{name}") for name in packages.QUANT_TYPES}
+QUANT_FROM_PROTO = {v: k for k, v in QUANT_TO_PROTO.items()}
+JOB_STATES = {"pending": C.JOB_STATE_PENDING, "running": C.JOB_STATE_RUNNING, "completed": C.JOB_STATE_COMPLETED,
+              "failed": C.JOB_STATE_FAILED, "cancelled": C.JOB_STATE_CANCELLED}
+
+
+def _require(value: str, field: str) -> str:
+    if not value.strip():
+        raise InvalidArgument(f"{field} is required")
+    return value.strip()
+
+
+def _quant(name: str) -> int:
+    return QUANT_TO_PROTO.get(name or "", P.QUANT_TYPE_UNSPECIFIED)
+
+
+def file_to_proto(f: dict[str, Any]) -> P.PackageFile:
+    return P.PackageFile(path=f.get("path", ""), kind=f.get("kind", ""), quant_type=_quant(f.get("quant_type", "")),
+                         size_bytes=int(f.get("size_bytes") or 0), sha256=f.get("sha256", ""))
+
+
+def verification_to_proto(v: dict[str, Any]) -> P.Verification:
+    return P.Verification(tokenizer_match=bool(v.get("tokenizer_match")),
+                          top1_agreement=float(v.get("top1_agreement") or 0.0),
+                          max_logit_diff=float(v.get("max_logit_diff") or 0.0),
+                          mean_logit_diff=float(v.get("mean_logit_diff") or 0.0),
+                          prompts=int(v.get("prompts") or 0), quant_type=_quant(v.get("quant_type", "")))
+
+
+def output_dir_of(job: JobRecord) -> str:
+    req = job.request
+    return (job.result.get("output_dir") or req.get("output_dir")
+            or (os.path.join(req["default_output_root"], job.id) if req.get("default_output_root") else ""))
+
+
+def package_to_proto(job: JobRecord) -> P.Package:
+    req = job.request
+    msg = P.Package(id=job.id, task_id=job.task_id, checkpoint_id=req.get("checkpoint_id", ""),
+                    state=JOB_STATES.get(job.state, C.JOB_STATE_UNSPECIFIED), state_reason=job.state_reason,
+                    quant_types=[_quant(q) for q in req.get("quant_types", [])], merge=bool(req.get("merge", True)),
+                    output_dir=output_dir_of(job),
+                    files=[file_to_proto(f) for f in job.result.get("files", [])],
+                    verifications=[verification_to_proto(v) for v in job.result.get("verifications", [])])
+    for name in ("create_time", "end_time"):
+        stamp = cv.ts(getattr(job, name) or None)
+        if stamp is not None:
+            getattr(msg, name).CopyFrom(stamp)
+    return msg
+
+
+def event_to_proto(event: EventRecord) -> P.PackageEvent:
+    msg = P.PackageEvent(package_id=event.task_id, seq=event.seq, time=cv.ts(event.time))
+    p = event.payload
+    if event.kind == "state":
+        msg.state = JOB_STATES.get(p.get("state", ""), C.JOB_STATE_UNSPECIFIED)
+    elif event.kind == "progress":
+        msg.progress.CopyFrom(P.PackageProgress(
+            phase=p.get("phase", ""), tensors_done=int(p.get("tensors_done") or 0),
+            tensors_total=int(p.get("tensors_total") or 0), bytes_written=int(p.get("bytes_written") or 0),
+            quant_type=_quant(p.get("quant_type", ""))))
+    elif event.kind == "file":
+        msg.file.CopyFrom(file_to_proto(p))
+    else:  # log, warning and anything else a worker says: a log line
+        msg.log.CopyFrom(C.LogLine(time=cv.ts(event.time), level=p.get("level", "warning" if event.kind == "warning"
+                                                                        else "info"),
+                                   message=p.get("message", "")))
+    return msg
 
 
 class PackageServicer(package_pb2_grpc.PackageServiceServicer):
     def __init__(self, app: App) -> None:
         self.app = app
 
-    CreatePackage = unimplemented("CreatePackage", _WHAT)
-    GetPackage = unimplemented("GetPackage", _WHAT)
-    ListPackages = unimplemented("ListPackages", _WHAT)
-    WatchPackage = unimplemented_stream("WatchPackage", _WHAT)
-    ImportGguf = unimplemented("ImportGguf", _WHAT)
+    @rpc
+    async def CreatePackage(self, request: P.CreatePackageRequest, context) -> P.CreatePackageResponse:
+        task = await self.app.tasks.get(_require(request.task_id, "task_id"))
+        unknown = [q for q in request.quant_types if q not in QUANT_FROM_PROTO]
+        if unknown:
+            raise InvalidArgument("quant_types holds QUANT_TYPE_UNSPECIFIED or an unknown value; name a type "
+                                  f"({', '.join(packages.QUANT_TYPES)})")
+        types = packages.quant_names([QUANT_FROM_PROTO[q] for q in request.quant_types])
+        source = await packages.resolve_source(self.app, task, request.checkpoint)
+        output_dir, default_root = packages.output_dirs(task, request.output_dir, self.app.config.roots)
+        merge = request.merge if request.HasField("merge") else True
+        req = {"task_id": task.id, "checkpoint": request.checkpoint, "checkpoint_id": source.checkpoint_id,
+               "quant_types": types, "merge": merge, "output_dir": output_dir, "default_output_root": default_root,
+               "skip_verification": request.skip_verification, "lora": source.lora,
+               "model_type": source.model_type}
+        name = task.name or task.id
+        suffix = "merged" if source.checkpoint_id == "merged" else os.path.basename(source.checkpoint_dir)
+        worker = {"task_id": task.id, "checkpoint_id": source.checkpoint_id, "checkpoint_dir": source.checkpoint_dir,
+                  "base_model_dir": source.base_model_dir, "tokenizer_dirs": source.tokenizer_dirs,
+                  "quant_types": types, "merge": merge, "output_dir": output_dir,
+                  "default_output_root": default_root, "skip_verification": request.skip_verification,
+                  "name": f"{name}-{suffix}", "device": "cpu"}
+        job = await self.app.runner.submit(KIND, "pkg", task.id, req, worker)
+        return P.CreatePackageResponse(package=package_to_proto(job))
+
+    @rpc
+    async def GetPackage(self, request: P.GetPackageRequest, context) -> P.GetPackageResponse:
+        job = await self.app.jobs.get(_require(request.package_id, "package_id"), KIND)
+        return P.GetPackageResponse(package=package_to_proto(job))
+
+    @rpc
+    async def ListPackages(self, request: P.ListPackagesRequest, context) -> P.ListPackagesResponse:
+        offset, limit = cv.page(request.page)
+        if request.task_id:
+            await self.app.tasks.get(request.task_id)
+        jobs, total = await self.app.jobs.list(KIND, request.task_id, offset, limit)
+        token = str(offset + limit) if offset + limit < total else ""
+        return P.ListPackagesResponse(packages=[package_to_proto(j) for j in jobs], next_page_token=token)
+
+    @rpc
+    async def WatchPackage(self, request: P.WatchPackageRequest, context):
+        if request.after_seq < 0:
+            raise InvalidArgument("after_seq must be 0 or more")
+        async for event in self.app.runner.watch(_require(request.package_id, "package_id"), KIND, request.after_seq):
+            yield P.WatchPackageResponse(event=event_to_proto(event))
+
+    @rpc
+    async def ImportGguf(self, request: P.ImportGgufRequest, context) -> P.ImportGgufResponse:
+        import asyncio
+
+        src, out, fingerprint, cached = await asyncio.to_thread(
+            packages.check_import, request.gguf_path, request.output_dir, request.overwrite, self.app.config.roots)
+        if cached is not None:
+            return P.ImportGgufResponse(output_dir=out, architecture=cached.get("architecture", ""),
+                                        parameters=int(cached.get("parameters") or 0), cached=True)
+        config = {"gguf_path": src, "output_dir": out, "overwrite": request.overwrite, "fingerprint": fingerprint,
+                  "device": "cpu"}
+        job = await self.app.runner.submit(IMPORT_KIND, "imp", "", {"gguf_path": src, "output_dir": out}, config)
+        async for _event in self.app.runner.watch(job.id, IMPORT_KIND):
+            pass
+        job = await self.app.jobs.get(job.id, IMPORT_KIND)
+        if job.state != "completed":
+            raise FailedPrecondition(f"importing {src} failed: {job.state_reason}")
+        return P.ImportGgufResponse(output_dir=out, architecture=job.result.get("architecture", ""),
+                                    parameters=int(job.result.get("parameters") or 0), cached=False)

@@ -1,0 +1,120 @@
+"""GGUF -> a trainable Hugging Face model dir (dequantized), with transformers' GGUF loader.
+
+The dir is built under a hidden staging name beside the target and renamed into place
+when complete, so a failed import leaves nothing; a marker file records which GGUF file
+(path, size, mtime, sha256 of the first MiB) it holds, so the same import is not redone.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from typing import Any, Callable
+
+from .arch import ExportError
+
+log = logging.getLogger("modxd.engine.export")
+
+MARKER = ".modx-import.json"  # keep in step with modxd.packages.IMPORT_MARKER
+
+
+def _gguf_meta(path: str) -> dict[str, Any]:
+    from gguf import GGUFReader
+
+    reader = GGUFReader(path)
+    out: dict[str, Any] = {}
+    for key in ("general.architecture", "general.file_type", "tokenizer.chat_template", "general.name",
+                "tokenizer.ggml.pre"):
+        field = reader.fields.get(key)
+        if field is not None:
+            try:
+                out[key] = field.contents()
+            except Exception:  # noqa: BLE001
+                pass
+    return out
+
+
+def _match_pre_tokenizer(tokenizer: Any, pre: str, info: Callable[[str], None]) -> None:
+    """Give the Hugging Face tokenizer the pre-tokenizer llama.cpp uses for this GGUF file.
+
+    transformers' GGUF tokenizer conversion keeps only a generic byte-level split; a model
+    trained with, e.g., one token per digit (smollm) must tokenize that way when trained on.
+    """
+    from .tokenizer import PRE_TOKENIZERS, classify_pre_tokenizer
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or pre not in PRE_TOKENIZERS:
+        return
+    if classify_pre_tokenizer(backend.pre_tokenizer) != pre:
+        backend.pre_tokenizer = PRE_TOKENIZERS[pre]()
+        info(f"set the tokenizer's pre-tokenizer to llama.cpp's {pre!r} (from tokenizer.ggml.pre)")
+
+
+def import_gguf(config: dict[str, Any], emit: Callable[[dict], None]) -> dict[str, Any]:
+    src = config["gguf_path"]
+    out = config["output_dir"].rstrip("/")
+    started = time.time()
+
+    def progress(phase: str) -> None:
+        emit({"type": "progress", "phase": phase})
+
+    def info(message: str) -> None:
+        log.info(message)
+        emit({"type": "log", "level": "info", "message": message})
+
+    progress("read")
+    meta = _gguf_meta(src)
+    arch = str(meta.get("general.architecture") or "")
+    dtype_name = str(config.get("dtype") or "auto")
+    if dtype_name == "auto":
+        dtype_name = "bfloat16" if meta.get("general.file_type") == 32 else "float32"
+    if dtype_name not in ("float32", "bfloat16"):
+        raise ExportError(f"dtype must be float32 or bfloat16, not {dtype_name!r}")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    directory, name = os.path.dirname(src), os.path.basename(src)
+    info(f"loading {name} ({arch or 'unknown architecture'}) with transformers' GGUF loader")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=name, local_files_only=True)
+        progress("dequantize")
+        model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, dtype=getattr(torch, dtype_name),
+                                                     local_files_only=True)
+    except (ValueError, KeyError, NotImplementedError, RuntimeError) as exc:
+        raise ExportError(f"{src} cannot be imported: {exc}") from None
+    # The model is plain weights now: drop the GGUF quantizer so it saves (and trains) as such.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.config.use_cache = True
+    if not getattr(tokenizer, "chat_template", None) and isinstance(meta.get("tokenizer.chat_template"), str):
+        tokenizer.chat_template = meta["tokenizer.chat_template"]
+    _match_pre_tokenizer(tokenizer, str(meta.get("tokenizer.ggml.pre") or ""), info)
+    parameters = int(sum(p.numel() for p in model.parameters()))
+    parent = os.path.dirname(out)
+    os.makedirs(parent, exist_ok=True)
+    staging = os.path.join(parent, f".{os.path.basename(out)}.import-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        progress("save")
+        model.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+        marker = {"source": src, **config.get("fingerprint", {}), "architecture": model.config.model_type,
+                  "gguf_architecture": arch, "parameters": parameters, "dtype": dtype_name,
+                  "time": time.time()}
+        with open(os.path.join(staging, MARKER), "w", encoding="utf-8") as f:
+            json.dump(marker, f, indent=2)
+        if os.path.exists(out):
+            if not config.get("overwrite") and os.listdir(out):
+                raise ExportError(f"{out} exists and is not empty")
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    seconds = round(time.time() - started, 2)
+    info(f"imported {model.config.model_type} ({parameters:,} parameters, {dtype_name}) into {out} in {seconds:.1f}s")
+    return {"output_dir": out, "architecture": model.config.model_type, "parameters": parameters,
+            "dtype": dtype_name, "seconds": seconds}

@@ -1,0 +1,149 @@
+"""Package and GGUF-import rules on the daemon side (no torch, no llama.cpp).
+
+What is checked before a worker starts: the task and checkpoint exist and are on disk,
+the model is an architecture the exporter knows, the output dir is under the allowed
+roots and writable, and for an import whether the target dir already holds it.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from .paths import nearest_existing, resolve_under_roots
+from .store.tasks import TaskRecord
+
+IMPORT_MARKER = ".modx-import.json"
+QUANT_TYPES = ["F32", "F16", "BF16", "Q8_0", "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_0", "Q4_K_S", "Q4_K_M",
+               "Q5_0", "Q5_K_S", "Q5_K_M", "Q6_K"]
+# Checkpoint refs that name the task's merged model (merge_lora_after_training).
+MERGED_REFS = ("merged", "final")
+
+
+@dataclass
+class PackageSource:
+    checkpoint_id: str
+    checkpoint_dir: str
+    base_model_dir: str
+    tokenizer_dirs: list[str]
+    lora: bool
+    model_type: str
+
+
+def _writable_dir(field: str, path: Path, roots: list[Path]) -> Path:
+    real = resolve_under_roots(field, str(path), roots)
+    if real.exists() and not real.is_dir():
+        raise InvalidArgument(f"{field}: {path} exists and is not a directory")
+    parent = nearest_existing(real)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionDenied(f"{field}: {parent} is not writable by the daemon")
+    return real
+
+
+def output_dirs(task: TaskRecord, requested: str, roots: list[Path]) -> tuple[str, str]:
+    """(explicit output dir or "", default root under which <package id>/ is made)."""
+    if requested:
+        return str(_writable_dir("output_dir", Path(requested), roots)), ""
+    task_out = str(task.params.get("output_dir") or "")
+    if not task_out:
+        raise InvalidArgument(f"task {task.id} has no output_dir; give --output-dir")
+    return "", str(_writable_dir("output_dir", Path(task_out) / "packages", roots))
+
+
+async def resolve_source(app: Any, task: TaskRecord, ref: str) -> PackageSource:
+    """The checkpoint (id, step, path, or `merged`) of a task, checked on disk."""
+    ref = ref.strip()
+    if not ref:
+        raise InvalidArgument("checkpoint is required (an id, a step, or 'merged')")
+    model_dir = str(task.params.get("model_dir") or "")
+    tokenizer_dirs = [d for d in (str(task.params.get("tokenizer_dir") or ""), model_dir) if d]
+    if ref.lower() in MERGED_REFS:
+        path = os.path.join(str(task.params.get("output_dir") or ""), "merged")
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise FailedPrecondition(f"task {task.id} has no merged model ({path}); train with "
+                                     "merge_lora_after_training or package a checkpoint")
+        ckpt_id, ckpt_dir = "merged", path
+    else:
+        ckpt = await app.checkpoints.find(task.id, ref)
+        ckpt_id, ckpt_dir = ckpt.id, ckpt.path
+    if not os.path.isdir(ckpt_dir):
+        raise FailedPrecondition(f"checkpoint {ckpt_id} of task {task.id}: {ckpt_dir} is missing on disk")
+    lora = os.path.isfile(os.path.join(ckpt_dir, "adapter_config.json"))
+    model_type = await asyncio.to_thread(check_architecture, ckpt_dir, model_dir if lora else ckpt_dir)
+    return PackageSource(ckpt_id, ckpt_dir, model_dir, tokenizer_dirs, lora, model_type)
+
+
+def check_architecture(ckpt_dir: str, model_dir: str) -> str:
+    """Refuse, before any work, a model the GGUF exporter does not know."""
+    from .engine.export.arch import ExportError, model_spec
+
+    try:
+        return model_spec(model_dir).model_type
+    except ExportError as exc:
+        raise FailedPrecondition(f"cannot package {ckpt_dir}: {exc}") from None
+
+
+def quant_names(values: list[str]) -> list[str]:
+    out = []
+    for v in values:
+        if v not in QUANT_TYPES:
+            raise InvalidArgument(f"{v!r} is not a quantization type; choose from {', '.join(QUANT_TYPES)}")
+        if v not in out:
+            out.append(v)
+    if not out:
+        raise InvalidArgument(f"name at least one quantization type ({', '.join(QUANT_TYPES)})")
+    return out
+
+
+# ----- GGUF import ------------------------------------------------------------------------------
+
+def gguf_fingerprint(path: str) -> dict[str, Any]:
+    """Size, mtime and the sha256 of the first MiB: enough to know a file has not changed."""
+    stat = os.stat(path)
+    with open(path, "rb") as f:
+        head = f.read(1 << 20)
+    if head[:4] != b"GGUF":
+        raise InvalidArgument(f"gguf_path: {path} is not a GGUF file")
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "head_sha256": hashlib.sha256(head).hexdigest()}
+
+
+def read_marker(output_dir: str) -> dict[str, Any] | None:
+    try:
+        with open(os.path.join(output_dir, IMPORT_MARKER), encoding="utf-8") as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def check_import(gguf_path: str, output_dir: str, overwrite: bool, roots: list[Path]
+                 ) -> tuple[str, str, dict[str, Any], dict[str, Any] | None]:
+    """(real gguf path, real output dir, fingerprint, the cached import's marker or None)."""
+    if not gguf_path:
+        raise InvalidArgument("gguf_path is required")
+    if not output_dir:
+        raise InvalidArgument("output_dir is required")
+    src = resolve_under_roots("gguf_path", gguf_path, roots)
+    if not src.is_file():
+        raise InvalidArgument(f"gguf_path: {gguf_path} does not exist or is not a file")
+    out = _writable_dir("output_dir", Path(output_dir), roots)
+    if out == src.parent or out in src.parents:
+        raise InvalidArgument("output_dir must not contain the GGUF file it imports")
+    fingerprint = gguf_fingerprint(str(src))
+    marker = read_marker(str(out))
+    if marker and marker.get("source") == str(src) and all(marker.get(k) == v for k, v in fingerprint.items()) \
+            and os.path.isfile(out / "config.json"):
+        return str(src), str(out), fingerprint, marker
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FailedPrecondition(f"output_dir {out} exists and is not empty; choose an empty dir or pass overwrite")
+    return str(src), str(out), fingerprint, None
+
+
+def remove_tree(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
