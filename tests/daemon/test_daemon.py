@@ -72,11 +72,10 @@ def test_environment_and_advice(daemon, tiny_llama_dir) -> None:
     assert sized.recommendation
 
 
-def test_later_services_answer_unimplemented_with_a_sentence(daemon) -> None:
-    from modx.v1 import eval_pb2_grpc
+def test_unknown_evaluation_is_not_found(daemon) -> None:
     with pytest.raises(grpc.RpcError) as info:
-        eval_pb2_grpc.EvalServiceStub(daemon.channel).GetEvaluation(eval_pb2.GetEvaluationRequest(evaluation_id="x"))
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED and "not implemented" in info.value.details()
+        daemon.evals.GetEvaluation(eval_pb2.GetEvaluationRequest(evaluation_id="ev-missing"))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND and "ev-missing" in info.value.details()
 
 
 def test_unknown_task_is_not_found(daemon) -> None:

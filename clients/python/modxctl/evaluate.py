@@ -66,6 +66,19 @@ def scores_table(scores) -> str:  # noqa: ANN001 - repeated CheckpointScore
     return table(headers, rows, align="rlrrrrrrr")
 
 
+def generation_text(g: eval_pb2.GenerationSettings) -> str:
+    """'greedy, at most 128 new tokens' or the sampling settings."""
+    if g.temperature > 0:
+        text = f"sampling: temperature {g.temperature:g}, top-p {g.top_p:g}" + (f", top-k {g.top_k}" if g.top_k else "")
+    else:
+        text = "greedy"
+    if g.repetition_penalty and g.repetition_penalty != 1.0:
+        text += f", repetition penalty {g.repetition_penalty:g}"
+    if g.max_new_tokens:
+        text += f", at most {g.max_new_tokens} new tokens"
+    return text + (f", seed {g.seed}" if g.seed else "")
+
+
 def print_evaluation(e: eval_pb2.Evaluation) -> None:
     state = job_label(e.state) + (f" ({e.state_reason})" if e.state_reason else "")
     pairs = [
@@ -75,16 +88,23 @@ def print_evaluation(e: eval_pb2.Evaluation) -> None:
         ("checkpoints", ", ".join(e.checkpoint_ids) or "-"),
         ("base model", fmt_bool(e.include_base)),
         ("samples", e.samples),
+        ("generation", generation_text(e.generation)),
         ("created", fmt_time(e.create_time)),
         ("ended", fmt_time(e.end_time)),
     ]
     echo(kv(pairs))
     if e.scores:
         echo()
+        if e.state not in JOB_DONE_OK:
+            echo("scores so far (ranked when the evaluation completes):")
         echo(scores_table(e.scores))
     if e.best_checkpoint_id:
+        best = next((s for s in e.scores if s.is_best), None)
+        name = f"{best.label} ({e.best_checkpoint_id})" if best and best.label else e.best_checkpoint_id
         echo()
-        echo(f"best: {e.best_checkpoint_id}" + (f" — {e.verdict}" if e.verdict else ""))
+        echo(f"* best: {name}")
+        if e.verdict:
+            echo(f"  {e.verdict}")
     files = [("report", e.report_path), ("csv", e.csv_path), ("examples", e.examples_path)]
     files = [(k, v) for k, v in files if v]
     if files:
@@ -166,14 +186,28 @@ def eval_group() -> None:
 
 @eval_group.command("run")
 @click.argument("task_id")
-@click.option("--checkpoint", "checkpoints", multiple=True, required=True, metavar="C", help="Checkpoint id or step; repeat for each (or 'all').")
-@click.option("--base", is_flag=True, help="Score the untrained base model too, as a baseline.")
-@click.option("--samples", type=click.IntRange(min=1), metavar="N", help="Examples to sample when the task has no eval file.  [default: the daemon's]")
-@click.option("--max-new-tokens", type=click.IntRange(min=1), metavar="N", help="Length limit of each generated answer.")
-@click.option("--seed", type=int, default=0, metavar="N", help="Sampling seed, for repeatable comparisons.")
+@click.option("--checkpoint", "checkpoints", multiple=True, required=True, metavar="C", help="Checkpoint id or step; repeat for each (at least 2), or 'all'.")
+@click.option("--base", is_flag=True, help="Score the untrained base model too, as a baseline (step 0).")
+@click.option("--samples", type=click.IntRange(min=1), metavar="N", help="Examples to sample from the training data when the task has no eval file (caps the eval file otherwise).  [default: 50]")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), metavar="N", help="Length limit of each generated answer.  [default: 128]")
+@click.option("--temperature", type=click.FloatRange(min=0), default=0.0, show_default=True, help="0 = greedy decoding.")
+@click.option("--top-p", type=click.FloatRange(0, 1), default=None, metavar="P", help="Nucleus sampling (with --temperature).")
+@click.option("--top-k", type=click.IntRange(min=0), default=None, metavar="K", help="Top-k sampling (with --temperature).")
+@click.option("--repetition-penalty", type=click.FloatRange(min=0, min_open=True), default=None, metavar="R", help="Penalty on repeated tokens.  [default: 1.0]")
+@click.option("--seed", type=click.IntRange(min=0), default=0, metavar="N", help="Seed of the data sample, the bootstrap and sampling.  [default: the task's seed]")
 @click.option("--detach", is_flag=True, help="Print the new evaluation and return without following it.")
 def eval_run(
-    task_id: str, checkpoints: tuple[str, ...], base: bool, samples: int | None, max_new_tokens: int | None, seed: int, detach: bool
+    task_id: str,
+    checkpoints: tuple[str, ...],
+    base: bool,
+    samples: int | None,
+    max_new_tokens: int | None,
+    temperature: float,
+    top_p: float | None,
+    top_k: int | None,
+    repetition_penalty: float | None,
+    seed: int,
+    detach: bool,
 ) -> None:
     """Score checkpoints of TASK_ID and rank them.
 
@@ -187,7 +221,13 @@ def eval_run(
       modxctl eval run TASK_ID --checkpoint all --samples 100
     """
     app = get_app()
-    gen = eval_pb2.GenerationSettings(max_new_tokens=max_new_tokens or 0)
+    gen = eval_pb2.GenerationSettings(
+        max_new_tokens=max_new_tokens or 0,
+        temperature=temperature,
+        top_p=top_p or 0.0,
+        top_k=top_k or 0,
+        repetition_penalty=repetition_penalty or 0.0,
+    )
     req = eval_pb2.CreateEvaluationRequest(
         task_id=task_id, checkpoints=list(checkpoints), include_base=base, samples=samples or 0, seed=seed, generation=gen
     )
@@ -196,18 +236,29 @@ def eval_run(
     if app.json:
         emit_json(resp, stream=not detach)
     else:
-        echo(f"evaluation {e.id}: {len(e.checkpoint_ids)} checkpoints" + (" + base model" if e.include_base else ""))
+        echo(f"evaluation {e.id}: {len(e.checkpoint_ids)} checkpoints" + (" + base model" if e.include_base else "") + f", {e.samples} examples")
     if detach:
         if not app.json:
-            echo(f"follow it with: modxctl eval show {e.id}")
+            echo(f"follow it with: modxctl eval watch {e.id}")
         return
     sys.exit(watch_evaluation(app, e.id))
+
+
+@eval_group.command("watch")
+@click.argument("evaluation_id", metavar="ID")
+def eval_watch(evaluation_id: str) -> None:
+    """Follow a running evaluation (or replay a finished one), then print its ranking.
+
+    Exits 0 when the evaluation completed, 1 otherwise.
+    """
+    app = get_app()
+    sys.exit(watch_evaluation(app, evaluation_id))
 
 
 @eval_group.command("show")
 @click.argument("evaluation_id", metavar="ID")
 def eval_show(evaluation_id: str) -> None:
-    """Show an evaluation's ranking and report files."""
+    """Show an evaluation: ranked scores (best starred), verdict and report files."""
     app = get_app()
     resp = app.call(app.evals.GetEvaluation, eval_pb2.GetEvaluationRequest(evaluation_id=evaluation_id))
     if app.json:

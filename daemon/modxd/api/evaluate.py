@@ -1,19 +1,138 @@
-"""EvalService (implemented by the Evaluate issue; UNIMPLEMENTED until then)."""
+"""EvalService: evaluation jobs (create, get, list, watch).
+
+An evaluation runs as an `eval` job in a worker (modxd.engine.evaluate:run_evaluation).
+The rules (checkpoint refs, data set, settings) and what a completed evaluation changes on
+its task live in modxd.evaluations; this module only translates protobuf <-> domain.
+"""
 from __future__ import annotations
 
+import math
+from typing import Any
+
+from modx.v1 import common_pb2 as C
+from modx.v1 import eval_pb2 as E
 from modx.v1 import eval_pb2_grpc
 
+from .. import evaluations as ev
 from ..app import App
-from .status import unimplemented, unimplemented_stream
+from ..errors import InvalidArgument
+from ..store.events import EventRecord
+from ..store.jobs import JobRecord
+from . import convert as cv
+from .status import rpc
 
-_WHAT = "evaluation (issue: Evaluate)"
+KIND = ev.KIND
+JOB_STATES = {"pending": C.JOB_STATE_PENDING, "running": C.JOB_STATE_RUNNING, "completed": C.JOB_STATE_COMPLETED,
+              "failed": C.JOB_STATE_FAILED, "cancelled": C.JOB_STATE_CANCELLED}
+OPTIONAL_METRICS = ("semantic_similarity", "coherence", "coverage")
+
+
+def _require(value: str, field: str) -> str:
+    if not value.strip():
+        raise InvalidArgument(f"{field} is required")
+    return value.strip()
+
+
+def _finite(value: Any) -> float:
+    value = float(value or 0.0)
+    return value if math.isfinite(value) else (math.inf if value > 0 else 0.0)
+
+
+def score_to_proto(s: dict[str, Any]) -> E.CheckpointScore:
+    msg = E.CheckpointScore(checkpoint_id=s.get("checkpoint_id", ""), label=s.get("label", ""),
+                            step=int(s.get("step") or 0), perplexity=_finite(s.get("perplexity")),
+                            bits_per_byte=_finite(s.get("bits_per_byte")), composite=_finite(s.get("composite")),
+                            rank=int(s.get("rank") or 0), is_best=bool(s.get("is_best")))
+    for name in OPTIONAL_METRICS:
+        if s.get(name) is not None:
+            setattr(msg, name, float(s[name]))
+    return msg
+
+
+def generation_to_proto(g: dict[str, Any]) -> E.GenerationSettings:
+    return E.GenerationSettings(temperature=float(g.get("temperature") or 0), top_p=float(g.get("top_p") or 0),
+                                top_k=int(g.get("top_k") or 0),
+                                repetition_penalty=float(g.get("repetition_penalty") or 0),
+                                max_new_tokens=int(g.get("max_new_tokens") or 0), seed=int(g.get("seed") or 0))
+
+
+def evaluation_to_proto(job: JobRecord, partial: list[dict[str, Any]] | None = None) -> E.Evaluation:
+    req, res = job.request, job.result
+    scores = res.get("scores") if job.state == "completed" else partial
+    msg = E.Evaluation(
+        id=job.id, task_id=job.task_id, state=JOB_STATES.get(job.state, C.JOB_STATE_UNSPECIFIED),
+        state_reason=job.state_reason, checkpoint_ids=list(req.get("checkpoint_ids", [])),
+        include_base=bool(req.get("include_base")), samples=int(res.get("samples") or req.get("samples") or 0),
+        generation=generation_to_proto(req.get("generation", {})),
+        scores=[score_to_proto(s) for s in scores or []],
+        best_checkpoint_id=res.get("best_checkpoint_id", ""), verdict=res.get("verdict", ""),
+        report_path=res.get("report_path", ""), csv_path=res.get("csv_path", ""),
+        examples_path=res.get("examples_path", ""))
+    for name in ("create_time", "end_time"):
+        stamp = cv.ts(getattr(job, name) or None)
+        if stamp is not None:
+            getattr(msg, name).CopyFrom(stamp)
+    return msg
+
+
+def event_to_proto(event: EventRecord) -> E.EvalEvent:
+    msg = E.EvalEvent(evaluation_id=event.task_id, seq=event.seq, time=cv.ts(event.time))
+    p = event.payload
+    if event.kind == "state":
+        msg.state = JOB_STATES.get(p.get("state", ""), C.JOB_STATE_UNSPECIFIED)
+    elif event.kind == "progress":
+        msg.progress.CopyFrom(E.EvalProgress(
+            checkpoint_index=int(p.get("checkpoint_index") or 0), checkpoint_count=int(p.get("checkpoint_count") or 0),
+            example_index=int(p.get("example_index") or 0), example_count=int(p.get("example_count") or 0),
+            checkpoint_id=p.get("checkpoint_id", ""),
+            running_scores={k: float(v) for k, v in (p.get("running_scores") or {}).items()}))
+    elif event.kind == "score":
+        msg.score.CopyFrom(score_to_proto(p))
+    else:  # log, warning and anything else the worker says: a log line
+        level = p.get("level") or ("warning" if event.kind == "warning" else "info")
+        msg.log.CopyFrom(C.LogLine(time=cv.ts(event.time), level=level, message=p.get("message", "")))
+    return msg
 
 
 class EvalServicer(eval_pb2_grpc.EvalServiceServicer):
     def __init__(self, app: App) -> None:
         self.app = app
 
-    CreateEvaluation = unimplemented("CreateEvaluation", _WHAT)
-    GetEvaluation = unimplemented("GetEvaluation", _WHAT)
-    ListEvaluations = unimplemented("ListEvaluations", _WHAT)
-    WatchEvaluation = unimplemented_stream("WatchEvaluation", _WHAT)
+    @rpc
+    async def CreateEvaluation(self, request: E.CreateEvaluationRequest, context) -> E.CreateEvaluationResponse:
+        g = request.generation
+        job = await ev.create(self.app, _require(request.task_id, "task_id"), list(request.checkpoints),
+                              request.include_base, request.samples, request.seed,
+                              dict(temperature=g.temperature, top_p=g.top_p, top_k=g.top_k,
+                                   repetition_penalty=g.repetition_penalty, max_new_tokens=g.max_new_tokens,
+                                   seed=g.seed))
+        return E.CreateEvaluationResponse(evaluation=evaluation_to_proto(job))
+
+    async def _partial(self, job: JobRecord) -> list[dict[str, Any]] | None:
+        """Scores of the checkpoints done so far, while the evaluation runs."""
+        if job.state == "completed":
+            return None
+        events = await self.app.jobs.after(job.id, 0, 100_000)
+        return [e.payload for e in events if e.kind == "score"]
+
+    @rpc
+    async def GetEvaluation(self, request: E.GetEvaluationRequest, context) -> E.GetEvaluationResponse:
+        job = await self.app.jobs.get(_require(request.evaluation_id, "evaluation_id"), KIND)
+        return E.GetEvaluationResponse(evaluation=evaluation_to_proto(job, await self._partial(job)))
+
+    @rpc
+    async def ListEvaluations(self, request: E.ListEvaluationsRequest, context) -> E.ListEvaluationsResponse:
+        offset, limit = cv.page(request.page)
+        if request.task_id:
+            await self.app.tasks.get(request.task_id)
+        jobs, total = await self.app.jobs.list(KIND, request.task_id, offset, limit)
+        token = str(offset + limit) if offset + limit < total else ""
+        return E.ListEvaluationsResponse(evaluations=[evaluation_to_proto(j) for j in jobs], next_page_token=token)
+
+    @rpc
+    async def WatchEvaluation(self, request: E.WatchEvaluationRequest, context):
+        if request.after_seq < 0:
+            raise InvalidArgument("after_seq must be 0 or more")
+        async for event in self.app.runner.watch(_require(request.evaluation_id, "evaluation_id"), KIND,
+                                                 request.after_seq):
+            yield E.WatchEvaluationResponse(event=event_to_proto(event))

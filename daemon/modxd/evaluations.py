@@ -1,0 +1,323 @@
+"""Evaluation rules on the daemon side (no torch): what may be evaluated, on which data.
+
+Checked before a worker starts: the task exists, the checkpoints named (ids, steps,
+paths or the single value `all`) exist, are not deleted and are on disk, there are at
+least two of them, the base model is there when it is needed, the generation settings
+are in range and the evaluation data set is not empty. The data selection itself is
+pure Python and deterministic, so the worker repeats it and gets the same examples.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .engine.data import _split, _take
+from .engine.formats import DataError, iter_pretrain_texts, iter_sft_conversations
+from .errors import FailedPrecondition, InvalidArgument, NotFound
+from .paths import make_dir_under_roots, resolve_under_roots
+from .store.jobs import JobRecord
+from .store.tasks import TaskRecord
+
+KIND = "eval"  # the job kind (jobs/worker.py ENTRY_POINTS)
+PREFIX = "ev"  # evaluation ids: ev-xxxxxxxx
+DEFAULT_SAMPLES = 50
+MAX_SAMPLES = 10_000
+MAX_CANDIDATES = 64
+DEFAULT_MAX_NEW_TOKENS = 128
+MAX_NEW_TOKENS = 4096
+BASE_ID = "base"
+ALL = "all"
+EVAL_DIR = "eval"
+
+SOURCES = {
+    "eval_file": "the task's eval_file",
+    "held_out_split": "the held-out split of the training data (eval_split_ratio)",
+    "train_sample": "a seeded sample of the training data (not held out: the model trained on it)",
+}
+
+
+@dataclass
+class Candidate:
+    """One model to score: a checkpoint or the base model."""
+
+    checkpoint_id: str
+    label: str
+    step: int
+    path: str
+    lora: bool
+
+
+@dataclass
+class Generation:
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    seed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DataPlan:
+    """Which examples an evaluation uses (SFT: conversations; pretraining: text blocks, cut in the worker)."""
+
+    source: str
+    path: str
+    available: int  # examples (SFT) or documents (pretraining) in the source
+    samples: int  # how many to use (SFT: exact; pretraining: blocks, at most)
+    seed: int
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ----- generation settings --------------------------------------------------------------------------------------
+
+def generation(temperature: float, top_p: float, top_k: int, repetition_penalty: float, max_new_tokens: int,
+               seed: int, limit: int = MAX_NEW_TOKENS) -> Generation:
+    """Settings with defaults filled in (0 = default) and ranges checked; greedy unless temperature > 0.
+
+    `limit` is the daemon's max_chat_tokens (its interceptor refuses more with RESOURCE_EXHAUSTED first).
+    """
+    if not 0 <= temperature <= 10:
+        raise InvalidArgument(f"temperature must be between 0 (greedy) and 10, got {temperature}")
+    if not 0 <= top_p <= 1:
+        raise InvalidArgument(f"top_p must be between 0 and 1, got {top_p}")
+    if top_k < 0:
+        raise InvalidArgument(f"top_k must be 0 (off) or more, got {top_k}")
+    if repetition_penalty < 0 or repetition_penalty > 10:
+        raise InvalidArgument(f"repetition_penalty must be between 0 (default 1.0) and 10, got {repetition_penalty}")
+    if max_new_tokens < 0 or max_new_tokens > limit:
+        raise InvalidArgument(f"max_new_tokens must be between 1 and {limit} (0 = {DEFAULT_MAX_NEW_TOKENS}), "
+                              f"got {max_new_tokens}")
+    return Generation(temperature=float(temperature), top_p=float(top_p) or 1.0, top_k=int(top_k),
+                      repetition_penalty=float(repetition_penalty) or 1.0,
+                      max_new_tokens=int(max_new_tokens) or min(DEFAULT_MAX_NEW_TOKENS, limit), seed=int(seed))
+
+
+def check_samples(samples: int) -> int:
+    if samples < 0 or samples > MAX_SAMPLES:
+        raise InvalidArgument(f"samples must be between 1 and {MAX_SAMPLES} (0 = default), got {samples}")
+    return samples
+
+
+# ----- checkpoints ----------------------------------------------------------------------------------------------
+
+def _kind_of(path: str) -> bool:
+    """True for a LoRA adapter checkpoint, False for a full model; refuses anything else."""
+    if os.path.isfile(os.path.join(path, "adapter_config.json")):
+        return True
+    if os.path.isfile(os.path.join(path, "config.json")):
+        return False
+    raise FailedPrecondition(f"{path} holds neither a LoRA adapter (adapter_config.json) nor a model (config.json)")
+
+
+async def resolve_candidates(app: Any, task: TaskRecord, refs: list[str], include_base: bool) -> list[Candidate]:
+    """The base model (when asked) and the named checkpoints, in step order, checked on disk."""
+    refs = [r.strip() for r in refs if r.strip()]
+    if any(r.lower() == ALL for r in refs):
+        if len(refs) > 1:
+            raise InvalidArgument("'all' names every checkpoint of the task: give it alone")
+        records = await app.checkpoints.list(task.id)
+        if len(records) < 2:
+            raise FailedPrecondition(f"task {task.id} has {len(records)} checkpoint(s) that were not deleted; "
+                                     "an evaluation compares at least 2")
+    else:
+        if len(refs) < 2:
+            raise InvalidArgument(f"an evaluation compares at least 2 checkpoints (ids or steps, or 'all'); "
+                                  f"got {len(refs)}")
+        if len(refs) > MAX_CANDIDATES:
+            raise InvalidArgument(f"at most {MAX_CANDIDATES} checkpoints per evaluation, got {len(refs)}")
+        records = []
+        for ref in refs:
+            if ref.lower() == BASE_ID:
+                raise InvalidArgument("the base model is not a checkpoint: ask for it with include_base (--base)")
+            ckpt = await app.checkpoints.find(task.id, ref)  # NotFound, or InvalidArgument when deleted
+            if all(ckpt.id != r.id for r in records):
+                records.append(ckpt)
+        if len(records) < 2:
+            raise InvalidArgument(f"an evaluation compares at least 2 different checkpoints; {', '.join(refs)} "
+                                  f"name only {records[0].id} (step {records[0].step})")
+    if len(records) > MAX_CANDIDATES:
+        raise InvalidArgument(f"task {task.id} has {len(records)} checkpoints; evaluate at most {MAX_CANDIDATES} "
+                              "at once (name them)")
+    records.sort(key=lambda r: (r.step, r.create_time))
+    candidates = []
+    for ckpt in records:
+        if not os.path.isdir(ckpt.path):
+            raise FailedPrecondition(f"checkpoint {ckpt.id} (step {ckpt.step}) of task {task.id}: {ckpt.path} "
+                                     "is missing on disk")
+        try:
+            lora = _kind_of(ckpt.path)
+        except FailedPrecondition as exc:
+            raise FailedPrecondition(f"checkpoint {ckpt.id} (step {ckpt.step}) of task {task.id}: {exc}") from None
+        candidates.append(Candidate(ckpt.id, f"step {ckpt.step}", int(ckpt.step), ckpt.path, lora))
+    model_dir = str(task.params.get("model_dir") or "")
+    if include_base or any(c.lora for c in candidates):
+        if not os.path.isfile(os.path.join(model_dir, "config.json")):
+            need = "the base model" if include_base else "the LoRA checkpoints' base model"
+            raise FailedPrecondition(f"task {task.id}: {need} {model_dir or '(no model_dir)'} is missing on disk")
+    if include_base:
+        candidates.insert(0, Candidate(BASE_ID, "base model", 0, model_dir, False))
+    return candidates
+
+
+# ----- data -----------------------------------------------------------------------------------------------------
+
+def sample_indexes(total: int, k: int, seed: int) -> list[int]:
+    """k distinct indexes of range(total), seeded, in file order (all of them when k >= total)."""
+    if k <= 0 or k >= total:
+        return list(range(total))
+    return sorted(random.Random(seed).sample(range(total), k))
+
+
+def _checked(field_name: str, path: str, roots: list[Path] | None) -> str:
+    if roots is not None:
+        resolve_under_roots(field_name, path, roots)
+    return path
+
+
+def plan_data(task_type: str, params: dict[str, Any], samples: int, seed: int,
+              roots: list[Path] | None = None) -> DataPlan:
+    """Choose the evaluation data: the eval file, else the held-out split, else a training sample.
+
+    `samples` (0 = default) caps an eval file or held-out split and sizes the training sample.
+    Raises FailedPrecondition when the data set is empty, InvalidArgument for a bad data line.
+    """
+    eval_file = str(params.get("eval_file") or "")
+    train_file = str(params.get("train_file") or "")
+    ratio = float(params.get("eval_split_ratio") or 0)
+    task_seed = int(params.get("seed") or 0)
+    max_samples = int(params.get("max_samples") or 0)
+    try:
+        if task_type == "sft":
+            conversations, plan = _sft(eval_file, train_file, ratio, task_seed, max_samples, samples, seed, roots)
+            if not conversations:
+                raise FailedPrecondition(f"the evaluation data set is empty: {SOURCES[plan.source]} "
+                                         f"({plan.path}) has no examples")
+            return plan
+        if eval_file:
+            source, field_name, path = "eval_file", "eval_file", eval_file
+        else:
+            source, field_name, path = "held_out_split" if ratio > 0 else "train_sample", "train_file", train_file
+        docs = sum(1 for _ in iter_pretrain_texts(_checked(field_name, path, roots), field=field_name))
+    except DataError as exc:
+        raise InvalidArgument(str(exc)) from None
+    if not docs:
+        raise FailedPrecondition(f"the evaluation data set is empty: {path} has no text")
+    n = samples or DEFAULT_SAMPLES
+    notes = [] if source != "train_sample" else [
+        "no eval_file and no eval_split_ratio: scored on training text the model has seen"]
+    return DataPlan(source, path, docs, n, seed, notes)
+
+
+def _sft(eval_file: str, train_file: str, ratio: float, task_seed: int, max_samples: int, samples: int, seed: int,
+         roots: list[Path] | None) -> tuple[list[list[dict[str, str]]], DataPlan]:
+    if eval_file:
+        items = list(iter_sft_conversations(_checked("eval_file", eval_file, roots), field="eval_file"))
+        idx = sample_indexes(len(items), samples or MAX_SAMPLES, seed)
+        notes = [] if len(idx) == len(items) or samples else [
+            f"the eval file has {len(items)} examples: a seeded sample of {MAX_SAMPLES} is scored"]
+        return [items[i] for i in idx], DataPlan("eval_file", eval_file, len(items), len(idx), seed, notes)
+    items = _take(iter_sft_conversations(_checked("train_file", train_file, roots), field="train_file"),
+                  max_samples)
+    if ratio > 0:
+        _, held = _split(items, ratio, task_seed)  # exactly the split training made
+        if held:
+            idx = sample_indexes(len(held), samples or MAX_SAMPLES, seed)
+            return [held[i] for i in idx], DataPlan("held_out_split", train_file, len(held), len(idx), seed)
+    idx = sample_indexes(len(items), samples or DEFAULT_SAMPLES, seed)
+    return [items[i] for i in idx], DataPlan(
+        "train_sample", train_file, len(items), len(idx), seed,
+        ["no eval_file and no eval_split_ratio: scored on training examples the model has seen"])
+
+
+def sft_examples(plan: dict[str, Any], params: dict[str, Any]) -> list[list[dict[str, str]]]:
+    """The conversations of a plan: the worker repeats the daemon's choice (same files, seeds and sizes)."""
+    source = plan["source"]
+    conversations, _ = _sft(str(params.get("eval_file") or "") if source == "eval_file" else "",
+                            str(params.get("train_file") or ""),
+                            float(params.get("eval_split_ratio") or 0) if source == "held_out_split" else 0.0,
+                            int(params.get("seed") or 0), int(params.get("max_samples") or 0), int(plan["samples"]),
+                            int(plan["seed"]), None)
+    return conversations
+
+
+def eval_root(task: TaskRecord) -> str:
+    out = str(task.params.get("output_dir") or "")
+    if not out:
+        raise FailedPrecondition(f"task {task.id} has no output_dir to write the evaluation report into")
+    return os.path.join(out, EVAL_DIR)
+
+
+def check_embedder() -> str:
+    """The sentence-embedding model SFT evaluations need, located (not loaded) before a job starts."""
+    from .engine.embedder import embedder_dir
+    from .engine.models import EngineError
+
+    try:
+        return str(embedder_dir())
+    except EngineError as exc:
+        raise FailedPrecondition(str(exc)) from None
+
+
+# ----- the job --------------------------------------------------------------------------------------------------
+
+# Task parameters the worker needs (the rest of the snapshot stays in the database).
+WORKER_PARAMS = ("model_dir", "tokenizer_dir", "chat_template", "train_file", "eval_file", "max_seq_length", "seed",
+                 "max_samples", "eval_split_ratio", "fp16", "bf16", "output_dir")
+
+
+async def create(app: Any, task_id: str, refs: list[str], include_base: bool, samples: int, seed: int,
+                 gen: dict[str, Any]) -> JobRecord:
+    """Check everything, then submit the `eval` job; returns it (pending)."""
+    task = await app.tasks.get(task_id)
+    if task.type == "sft":
+        check_embedder()
+    samples = check_samples(samples)
+    if seed < 0:
+        raise InvalidArgument(f"seed must be 0 (the task's seed) or more, got {seed}")
+    seed = int(seed or task.params.get("seed") or 0)
+    settings = generation(gen.get("temperature", 0), gen.get("top_p", 0), gen.get("top_k", 0),
+                          gen.get("repetition_penalty", 0), gen.get("max_new_tokens", 0), gen.get("seed") or seed,
+                          app.config.max_chat_tokens)
+    candidates = await resolve_candidates(app, task, refs, include_base)
+    roots = app.config.roots
+    plan = await asyncio.to_thread(plan_data, task.type, task.params, samples, seed, roots)
+    root = eval_root(task)
+    await asyncio.to_thread(make_dir_under_roots, "output_dir", Path(root), roots)
+    request = {"task_id": task.id, "checkpoints": refs, "include_base": include_base, "samples": plan.samples,
+               "checkpoint_ids": [c.checkpoint_id for c in candidates if c.checkpoint_id != BASE_ID],
+               "seed": seed, "generation": settings.as_dict(), "data": plan.as_dict(), "eval_root": root,
+               "candidates": [{"checkpoint_id": c.checkpoint_id, "label": c.label, "step": c.step}
+                              for c in candidates]}
+    worker = {"task_id": task.id, "task_type": task.type, "params": {k: task.params.get(k) for k in WORKER_PARAMS},
+              "candidates": [asdict(c) for c in candidates], "generation": settings.as_dict(),
+              "data": plan.as_dict(), "eval_root": root, "seed": seed}
+
+    async def on_done(job: JobRecord, result: dict[str, Any]) -> None:
+        await record_recommendation(app, job, result)
+
+    return await app.runner.submit(KIND, PREFIX, task.id, request, worker, on_done)
+
+
+async def record_recommendation(app: Any, job: JobRecord, result: dict[str, Any]) -> None:
+    """The task remembers the recommendation of its latest completed evaluation (and says so in its log)."""
+    best = result.get("best_checkpoint_id") or ""
+    if not best:
+        return
+    try:
+        await app.tasks.get(job.task_id)
+    except NotFound:
+        return  # deleted while it was evaluated: the evaluation keeps its own record
+    await app.tasks.update(job.task_id, best_checkpoint_id=best, best_evaluation_id=job.id)
+    message = f"evaluation {job.id} recommends {result.get('best_label') or best} ({best}): {result.get('verdict', '')}"
+    app.bus.publish(job.task_id, await app.events.append(job.task_id, "log", {"level": "info", "message": message}))
