@@ -1,4 +1,4 @@
-.PHONY: setup demo test protos clean
+.PHONY: setup demo test protos stubs proto-check clean
 
 setup:
 	bash scripts/setup.sh
@@ -12,6 +12,31 @@ test:
 # Regenerate the committed Python stubs from protos/ (tests/test_protos.py checks them).
 protos:
 	.venv/bin/python scripts/gen_protos.py
+
+# Regenerate the committed TypeScript (Node, @grpc/grpc-js) and Go stubs from protos/
+# (tests/service/test_clients.py checks them). Local plugins only: buf and ts-proto from
+# clients/typescript/node_modules (npm ci), protoc-gen-go and protoc-gen-go-grpc from Debian
+# (apt-get install protoc-gen-go protoc-gen-go-grpc); see buf.gen.yaml.
+TS := clients/typescript
+BUF := $(TS)/node_modules/.bin/buf
+
+$(TS)/node_modules/.modx-installed: $(TS)/package-lock.json
+	cd $(TS) && npm ci --no-audit --no-fund
+	touch $@
+
+stubs: $(TS)/node_modules/.modx-installed
+	rm -rf $(TS)/src/gen $(TS)/lib clients/go/modxv1
+	$(BUF) generate
+	cd $(TS) && node_modules/.bin/tsc -p tsconfig.json
+
+# Proto hygiene: buf lint, and buf breaking against the protos committed on main.
+proto-check: $(TS)/node_modules/.modx-installed
+	$(BUF) lint
+	@tmp=$$(mktemp -d); rc=0; \
+	if git rev-parse -q --verify main >/dev/null && git cat-file -e main:protos 2>/dev/null; then \
+	  git archive main protos | tar -x -C $$tmp && $(BUF) breaking protos --against $$tmp/protos || rc=$$?; \
+	else echo "buf breaking: main has no protos yet, nothing to compare"; fi; \
+	rm -rf $$tmp; exit $$rc
 
 clean:
 	rm -rf .demo .pytest_cache

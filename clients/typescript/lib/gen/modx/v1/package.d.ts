@@ -1,0 +1,248 @@
+import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { type CallOptions, type ChannelCredentials, Client, type ClientOptions, type ClientReadableStream, type ClientUnaryCall, type handleServerStreamingCall, type handleUnaryCall, type Metadata, type ServiceError, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import { Timestamp } from "../../google/protobuf/timestamp";
+import { JobState, LogLine, PageRequest } from "./common";
+export declare const protobufPackage = "modx.v1";
+export declare const protobufFileName = "modx/v1/package.proto";
+export declare enum QuantType {
+    QUANT_TYPE_UNSPECIFIED = 0,
+    QUANT_TYPE_F32 = 1,
+    QUANT_TYPE_F16 = 2,
+    QUANT_TYPE_BF16 = 3,
+    QUANT_TYPE_Q8_0 = 4,
+    QUANT_TYPE_Q2_K = 5,
+    QUANT_TYPE_Q3_K_S = 6,
+    QUANT_TYPE_Q3_K_M = 7,
+    QUANT_TYPE_Q3_K_L = 8,
+    QUANT_TYPE_Q4_0 = 9,
+    QUANT_TYPE_Q4_K_S = 10,
+    QUANT_TYPE_Q4_K_M = 11,
+    QUANT_TYPE_Q5_0 = 12,
+    QUANT_TYPE_Q5_K_S = 13,
+    QUANT_TYPE_Q5_K_M = 14,
+    QUANT_TYPE_Q6_K = 15,
+    UNRECOGNIZED = -1
+}
+export declare function quantTypeFromJSON(object: any): QuantType;
+export declare function quantTypeToJSON(object: QuantType): string;
+export interface PackageFile {
+    path: string;
+    /** model, adapter, modelfile, model_card */
+    kind: string;
+    quantType: QuantType;
+    sizeBytes: string;
+    sha256: string;
+}
+export interface Verification {
+    tokenizerMatch: boolean;
+    top1Agreement: number;
+    maxLogitDiff: number;
+    meanLogitDiff: number;
+    prompts: number;
+    quantType: QuantType;
+}
+export interface Package {
+    id: string;
+    taskId: string;
+    checkpointId: string;
+    state: JobState;
+    stateReason: string;
+    quantTypes: QuantType[];
+    merge: boolean;
+    outputDir: string;
+    files: PackageFile[];
+    verifications: Verification[];
+    createTime: Timestamp | undefined;
+    endTime: Timestamp | undefined;
+}
+export interface PackageProgress {
+    /** convert, quantize, verify, ... */
+    phase: string;
+    tensorsDone: string;
+    tensorsTotal: string;
+    bytesWritten: string;
+    quantType: QuantType;
+}
+export interface PackageEvent {
+    packageId: string;
+    seq: string;
+    time: Timestamp | undefined;
+    payload: {
+        $case: "state";
+        state: JobState;
+    } | {
+        $case: "progress";
+        progress: PackageProgress;
+    } | {
+        $case: "log";
+        log: LogLine;
+    } | {
+        $case: "file";
+        file: PackageFile;
+    } | undefined;
+}
+export interface CreatePackageRequest {
+    taskId: string;
+    /** Checkpoint id or step. */
+    checkpoint: string;
+    quantTypes: QuantType[];
+    /** Merge a LoRA adapter into the base weights before converting (default true). */
+    merge?: boolean | undefined;
+    /** Default: <task output dir>/packages/<package id>. */
+    outputDir: string;
+    skipVerification: boolean;
+}
+export interface CreatePackageResponse {
+    package: Package | undefined;
+}
+export interface GetPackageRequest {
+    packageId: string;
+}
+export interface GetPackageResponse {
+    package: Package | undefined;
+}
+export interface ListPackagesRequest {
+    taskId: string;
+    page: PageRequest | undefined;
+}
+export interface ListPackagesResponse {
+    packages: Package[];
+    nextPageToken: string;
+}
+export interface WatchPackageRequest {
+    packageId: string;
+    afterSeq: string;
+}
+export interface WatchPackageResponse {
+    event: PackageEvent | undefined;
+}
+export interface ImportGgufRequest {
+    ggufPath: string;
+    outputDir: string;
+    /** Replace an existing output dir. */
+    overwrite: boolean;
+}
+export interface ImportGgufResponse {
+    outputDir: string;
+    architecture: string;
+    parameters: string;
+    /** True when the output dir already held this import and was kept. */
+    cached: boolean;
+}
+export declare const PackageFile: MessageFns<PackageFile>;
+export declare const Verification: MessageFns<Verification>;
+export declare const Package: MessageFns<Package>;
+export declare const PackageProgress: MessageFns<PackageProgress>;
+export declare const PackageEvent: MessageFns<PackageEvent>;
+export declare const CreatePackageRequest: MessageFns<CreatePackageRequest>;
+export declare const CreatePackageResponse: MessageFns<CreatePackageResponse>;
+export declare const GetPackageRequest: MessageFns<GetPackageRequest>;
+export declare const GetPackageResponse: MessageFns<GetPackageResponse>;
+export declare const ListPackagesRequest: MessageFns<ListPackagesRequest>;
+export declare const ListPackagesResponse: MessageFns<ListPackagesResponse>;
+export declare const WatchPackageRequest: MessageFns<WatchPackageRequest>;
+export declare const WatchPackageResponse: MessageFns<WatchPackageResponse>;
+export declare const ImportGgufRequest: MessageFns<ImportGgufRequest>;
+export declare const ImportGgufResponse: MessageFns<ImportGgufResponse>;
+/**
+ * PackageService exports checkpoints as GGUF files for llama.cpp and imports
+ * GGUF models as trainable Hugging Face dirs.
+ */
+export type PackageServiceService = typeof PackageServiceService;
+export declare const PackageServiceService: {
+    readonly createPackage: {
+        readonly path: "/modx.v1.PackageService/CreatePackage";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: CreatePackageRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => CreatePackageRequest;
+        readonly responseSerialize: (value: CreatePackageResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => CreatePackageResponse;
+    };
+    readonly getPackage: {
+        readonly path: "/modx.v1.PackageService/GetPackage";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: GetPackageRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => GetPackageRequest;
+        readonly responseSerialize: (value: GetPackageResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => GetPackageResponse;
+    };
+    readonly listPackages: {
+        readonly path: "/modx.v1.PackageService/ListPackages";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: ListPackagesRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => ListPackagesRequest;
+        readonly responseSerialize: (value: ListPackagesResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => ListPackagesResponse;
+    };
+    readonly watchPackage: {
+        readonly path: "/modx.v1.PackageService/WatchPackage";
+        readonly requestStream: false;
+        readonly responseStream: true;
+        readonly requestSerialize: (value: WatchPackageRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => WatchPackageRequest;
+        readonly responseSerialize: (value: WatchPackageResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => WatchPackageResponse;
+    };
+    /** Turn a GGUF file into a trainable Hugging Face model dir (dequantized). */
+    readonly importGguf: {
+        readonly path: "/modx.v1.PackageService/ImportGguf";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: ImportGgufRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => ImportGgufRequest;
+        readonly responseSerialize: (value: ImportGgufResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => ImportGgufResponse;
+    };
+};
+export interface PackageServiceServer extends UntypedServiceImplementation {
+    createPackage: handleUnaryCall<CreatePackageRequest, CreatePackageResponse>;
+    getPackage: handleUnaryCall<GetPackageRequest, GetPackageResponse>;
+    listPackages: handleUnaryCall<ListPackagesRequest, ListPackagesResponse>;
+    watchPackage: handleServerStreamingCall<WatchPackageRequest, WatchPackageResponse>;
+    /** Turn a GGUF file into a trainable Hugging Face model dir (dequantized). */
+    importGguf: handleUnaryCall<ImportGgufRequest, ImportGgufResponse>;
+}
+export interface PackageServiceClient extends Client {
+    createPackage(request: CreatePackageRequest, callback: (error: ServiceError | null, response: CreatePackageResponse) => void): ClientUnaryCall;
+    createPackage(request: CreatePackageRequest, metadata: Metadata, callback: (error: ServiceError | null, response: CreatePackageResponse) => void): ClientUnaryCall;
+    createPackage(request: CreatePackageRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: CreatePackageResponse) => void): ClientUnaryCall;
+    getPackage(request: GetPackageRequest, callback: (error: ServiceError | null, response: GetPackageResponse) => void): ClientUnaryCall;
+    getPackage(request: GetPackageRequest, metadata: Metadata, callback: (error: ServiceError | null, response: GetPackageResponse) => void): ClientUnaryCall;
+    getPackage(request: GetPackageRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: GetPackageResponse) => void): ClientUnaryCall;
+    listPackages(request: ListPackagesRequest, callback: (error: ServiceError | null, response: ListPackagesResponse) => void): ClientUnaryCall;
+    listPackages(request: ListPackagesRequest, metadata: Metadata, callback: (error: ServiceError | null, response: ListPackagesResponse) => void): ClientUnaryCall;
+    listPackages(request: ListPackagesRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: ListPackagesResponse) => void): ClientUnaryCall;
+    watchPackage(request: WatchPackageRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchPackageResponse>;
+    watchPackage(request: WatchPackageRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<WatchPackageResponse>;
+    /** Turn a GGUF file into a trainable Hugging Face model dir (dequantized). */
+    importGguf(request: ImportGgufRequest, callback: (error: ServiceError | null, response: ImportGgufResponse) => void): ClientUnaryCall;
+    importGguf(request: ImportGgufRequest, metadata: Metadata, callback: (error: ServiceError | null, response: ImportGgufResponse) => void): ClientUnaryCall;
+    importGguf(request: ImportGgufRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: ImportGgufResponse) => void): ClientUnaryCall;
+}
+export declare const PackageServiceClient: {
+    new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): PackageServiceClient;
+    service: typeof PackageServiceService;
+    serviceName: string;
+};
+type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
+export type DeepPartial<T> = T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>> : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>> : T extends {
+    $case: string;
+} ? {
+    [K in keyof Omit<T, "$case">]?: DeepPartial<T[K]>;
+} & {
+    $case: T["$case"];
+} : T extends {} ? {
+    [K in keyof T]?: DeepPartial<T[K]>;
+} : Partial<T>;
+export interface MessageFns<T> {
+    encode(message: T, writer?: BinaryWriter): BinaryWriter;
+    decode(input: BinaryReader | Uint8Array, length?: number): T;
+    fromJSON(object: any): T;
+    toJSON(message: T): unknown;
+    create(base?: DeepPartial<T>): T;
+    fromPartial(object: DeepPartial<T>): T;
+}
+export {};

@@ -1,0 +1,696 @@
+import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { type CallOptions, type ChannelCredentials, Client, type ClientOptions, type ClientReadableStream, type ClientUnaryCall, type handleServerStreamingCall, type handleUnaryCall, type Metadata, type ServiceError, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import { Timestamp } from "../../google/protobuf/timestamp";
+import { LogLine, PageRequest, ParamValue, TaskState, TaskType, Warning } from "./common";
+export declare const protobufPackage = "modx.v1";
+export declare const protobufFileName = "modx/v1/training.proto";
+export declare enum EventKind {
+    EVENT_KIND_UNSPECIFIED = 0,
+    EVENT_KIND_STATE_CHANGE = 1,
+    EVENT_KIND_METRICS = 2,
+    EVENT_KIND_LOG = 3,
+    EVENT_KIND_CHECKPOINT_SAVED = 4,
+    EVENT_KIND_CHECKPOINT_DELETED = 5,
+    EVENT_KIND_WARNING = 6,
+    UNRECOGNIZED = -1
+}
+export declare function eventKindFromJSON(object: any): EventKind;
+export declare function eventKindToJSON(object: EventKind): string;
+export declare enum ParamType {
+    PARAM_TYPE_UNSPECIFIED = 0,
+    PARAM_TYPE_BOOL = 1,
+    PARAM_TYPE_INT = 2,
+    PARAM_TYPE_FLOAT = 3,
+    PARAM_TYPE_STRING = 4,
+    PARAM_TYPE_PATH = 5,
+    PARAM_TYPE_CHOICE = 6,
+    PARAM_TYPE_STRING_LIST = 7,
+    UNRECOGNIZED = -1
+}
+export declare function paramTypeFromJSON(object: any): ParamType;
+export declare function paramTypeToJSON(object: ParamType): string;
+export interface Task {
+    id: string;
+    type: TaskType;
+    state: TaskState;
+    /**
+     * Why the task is in its state: "user", "quota_exhausted", "daemon_restarted",
+     * "worker_exited: ...", an error sentence, ...
+     */
+    stateReason: string;
+    name: string;
+    /**
+     * The template the task was created from (informational: the task keeps its
+     * own snapshot in `params`).
+     */
+    template: string;
+    params: {
+        [key: string]: ParamValue;
+    };
+    createTime: Timestamp | undefined;
+    startTime: Timestamp | undefined;
+    endTime: Timestamp | undefined;
+    updateTime: Timestamp | undefined;
+    currentStep: string;
+    totalSteps: string;
+    percent: number;
+    lastLoss?: number | undefined;
+    checkpointsSaved: number;
+    quotaEstimate: QuotaEstimate | undefined;
+    /** Device the task runs (or last ran) on, e.g. "cpu" or "cuda:0". */
+    device: string;
+    resumeCount: number;
+    /** Set by an evaluation that recommended a checkpoint of this task. */
+    bestCheckpointId: string;
+    bestEvaluationId: string;
+    queuePosition: number;
+    /** The last log lines when the task failed. */
+    failureLogTail: string[];
+    error: string;
+}
+export interface Task_ParamsEntry {
+    key: string;
+    value: ParamValue | undefined;
+}
+export interface QuotaEstimate {
+    numExamples: string;
+    stepsPerEpoch: string;
+    totalSteps: string;
+    /** Checkpoints the parameters will save, each costing one quota unit. */
+    checkpoints: string;
+    balance: string;
+    fits: boolean;
+    /** How the number was reached, in one sentence. */
+    explanation: string;
+}
+export interface Checkpoint {
+    id: string;
+    taskId: string;
+    step: string;
+    epoch: number;
+    loss?: number | undefined;
+    path: string;
+    sizeBytes: string;
+    createTime: Timestamp | undefined;
+    /** Retention (save_total_limit) deleted the files; the record stays. */
+    deleted: boolean;
+    deleteTime: Timestamp | undefined;
+}
+export interface MetricsPoint {
+    step: string;
+    totalSteps: string;
+    epoch: number;
+    percent: number;
+    etaSeconds?: number | undefined;
+    loss?: number | undefined;
+    perplexity?: number | undefined;
+    learningRate?: number | undefined;
+    gradNorm?: number | undefined;
+    tokensPerSecond?: number | undefined;
+    evalLoss?: number | undefined;
+    evalPerplexity?: number | undefined;
+    time: Timestamp | undefined;
+}
+export interface StateChange {
+    fromState: TaskState;
+    toState: TaskState;
+    reason: string;
+}
+export interface CheckpointDeleted {
+    checkpointId: string;
+    step: string;
+    path: string;
+}
+/** One entry of a task's history. `seq` increases by one per task, without gaps. */
+export interface TaskEvent {
+    taskId: string;
+    seq: string;
+    time: Timestamp | undefined;
+    payload: {
+        $case: "stateChange";
+        stateChange: StateChange;
+    } | {
+        $case: "metrics";
+        metrics: MetricsPoint;
+    } | {
+        $case: "log";
+        log: LogLine;
+    } | {
+        $case: "checkpointSaved";
+        checkpointSaved: Checkpoint;
+    } | {
+        $case: "checkpointDeleted";
+        checkpointDeleted: CheckpointDeleted;
+    } | {
+        $case: "warning";
+        warning: Warning;
+    } | undefined;
+}
+export interface CreateTaskRequest {
+    type: TaskType;
+    /** Template to start from; empty = the built-in default of `type`. */
+    template: string;
+    /** Overrides on top of the template (values may be strings). */
+    params: {
+        [key: string]: ParamValue;
+    };
+    name: string;
+    /** Validate and estimate only; store nothing. */
+    validateOnly: boolean;
+}
+export interface CreateTaskRequest_ParamsEntry {
+    key: string;
+    value: ParamValue | undefined;
+}
+export interface CreateTaskResponse {
+    task: Task | undefined;
+    warnings: Warning[];
+}
+export interface GetTaskRequest {
+    taskId: string;
+}
+export interface GetTaskResponse {
+    task: Task | undefined;
+}
+export interface ListTasksRequest {
+    states: TaskState[];
+    type: TaskType;
+    page: PageRequest | undefined;
+}
+export interface ListTasksResponse {
+    tasks: Task[];
+    nextPageToken: string;
+    totalSize: number;
+}
+export interface DeleteTaskRequest {
+    taskId: string;
+    /** Also delete the task's output dir (checkpoints, logs) from disk. */
+    deleteFiles: boolean;
+}
+export interface DeleteTaskResponse {
+}
+export interface StartTaskRequest {
+    taskId: string;
+}
+export interface StartTaskResponse {
+    task: Task | undefined;
+    warnings: Warning[];
+}
+export interface StopTaskRequest {
+    taskId: string;
+}
+export interface StopTaskResponse {
+    task: Task | undefined;
+}
+export interface ResumeTaskRequest {
+    taskId: string;
+    /** Checkpoint id, step number or path; empty = the last saved checkpoint. */
+    checkpoint: string;
+}
+export interface ResumeTaskResponse {
+    task: Task | undefined;
+    checkpoint: Checkpoint | undefined;
+    warnings: Warning[];
+}
+export interface WatchTaskRequest {
+    taskId: string;
+    /** Replay events with seq > after_seq (0 = from the beginning). */
+    afterSeq: string;
+    /** Only these kinds (empty = all). */
+    kinds: EventKind[];
+    /** Replay history and return without following live events. */
+    historyOnly: boolean;
+    /** Keep following after the task reaches a terminal state (it may be resumed). */
+    followForever: boolean;
+}
+export interface WatchTaskResponse {
+    event: TaskEvent | undefined;
+}
+export interface ListMetricsRequest {
+    taskId: string;
+    /** Only points with step > after_step. */
+    afterStep: string;
+    page: PageRequest | undefined;
+}
+export interface ListMetricsResponse {
+    points: MetricsPoint[];
+    nextPageToken: string;
+}
+export interface ListCheckpointsRequest {
+    taskId: string;
+    includeDeleted: boolean;
+}
+export interface ListCheckpointsResponse {
+    checkpoints: Checkpoint[];
+}
+export interface EstimateQuotaRequest {
+    /** Either an existing task ... */
+    taskId: string;
+    /** ... or a parameter set as for CreateTask. */
+    type: TaskType;
+    template: string;
+    params: {
+        [key: string]: ParamValue;
+    };
+}
+export interface EstimateQuotaRequest_ParamsEntry {
+    key: string;
+    value: ParamValue | undefined;
+}
+export interface EstimateQuotaResponse {
+    estimate: QuotaEstimate | undefined;
+    warnings: Warning[];
+}
+export interface TypeDefault {
+    type: TaskType;
+    value: ParamValue | undefined;
+}
+export interface ParamSpec {
+    key: string;
+    /** data, training, lora, optimization, logging, general */
+    category: string;
+    labelZh: string;
+    labelEn: string;
+    help: string;
+    type: ParamType;
+    defaultValue: ParamValue | undefined;
+    /** Defaults that differ by training type (use_lora: true for SFT, false for pretraining). */
+    typeDefaults: TypeDefault[];
+    min?: number | undefined;
+    max?: number | undefined;
+    choices: string[];
+    /** Display fold group: "" (core, expanded), optional, advanced, optimization, save, eval. */
+    foldGroup: string;
+    appliesTo: TaskType[];
+    required: boolean;
+    unit: string;
+}
+export interface GetParamSchemaRequest {
+    /** Only parameters that apply to this type (UNSPECIFIED = all). */
+    type: TaskType;
+}
+export interface GetParamSchemaResponse {
+    params: ParamSpec[];
+    foldGroups: string[];
+}
+export interface Template {
+    name: string;
+    type: TaskType;
+    description: string;
+    /** Built-in templates cannot be overwritten or deleted. */
+    builtin: boolean;
+    params: {
+        [key: string]: ParamValue;
+    };
+    createTime: Timestamp | undefined;
+    updateTime: Timestamp | undefined;
+}
+export interface Template_ParamsEntry {
+    key: string;
+    value: ParamValue | undefined;
+}
+export interface ListTemplatesRequest {
+    type: TaskType;
+}
+export interface ListTemplatesResponse {
+    templates: Template[];
+}
+export interface GetTemplateRequest {
+    name: string;
+}
+export interface GetTemplateResponse {
+    template: Template | undefined;
+}
+export interface SaveTemplateRequest {
+    name: string;
+    type: TaskType;
+    /** Start from this task's parameters instead of the type's default template. */
+    fromTaskId: string;
+    params: {
+        [key: string]: ParamValue;
+    };
+    description: string;
+    /** Replace an existing user template of the same name. */
+    overwrite: boolean;
+}
+export interface SaveTemplateRequest_ParamsEntry {
+    key: string;
+    value: ParamValue | undefined;
+}
+export interface SaveTemplateResponse {
+    template: Template | undefined;
+}
+export interface DeleteTemplateRequest {
+    name: string;
+}
+export interface DeleteTemplateResponse {
+}
+export declare const Task: MessageFns<Task>;
+export declare const Task_ParamsEntry: MessageFns<Task_ParamsEntry>;
+export declare const QuotaEstimate: MessageFns<QuotaEstimate>;
+export declare const Checkpoint: MessageFns<Checkpoint>;
+export declare const MetricsPoint: MessageFns<MetricsPoint>;
+export declare const StateChange: MessageFns<StateChange>;
+export declare const CheckpointDeleted: MessageFns<CheckpointDeleted>;
+export declare const TaskEvent: MessageFns<TaskEvent>;
+export declare const CreateTaskRequest: MessageFns<CreateTaskRequest>;
+export declare const CreateTaskRequest_ParamsEntry: MessageFns<CreateTaskRequest_ParamsEntry>;
+export declare const CreateTaskResponse: MessageFns<CreateTaskResponse>;
+export declare const GetTaskRequest: MessageFns<GetTaskRequest>;
+export declare const GetTaskResponse: MessageFns<GetTaskResponse>;
+export declare const ListTasksRequest: MessageFns<ListTasksRequest>;
+export declare const ListTasksResponse: MessageFns<ListTasksResponse>;
+export declare const DeleteTaskRequest: MessageFns<DeleteTaskRequest>;
+export declare const DeleteTaskResponse: MessageFns<DeleteTaskResponse>;
+export declare const StartTaskRequest: MessageFns<StartTaskRequest>;
+export declare const StartTaskResponse: MessageFns<StartTaskResponse>;
+export declare const StopTaskRequest: MessageFns<StopTaskRequest>;
+export declare const StopTaskResponse: MessageFns<StopTaskResponse>;
+export declare const ResumeTaskRequest: MessageFns<ResumeTaskRequest>;
+export declare const ResumeTaskResponse: MessageFns<ResumeTaskResponse>;
+export declare const WatchTaskRequest: MessageFns<WatchTaskRequest>;
+export declare const WatchTaskResponse: MessageFns<WatchTaskResponse>;
+export declare const ListMetricsRequest: MessageFns<ListMetricsRequest>;
+export declare const ListMetricsResponse: MessageFns<ListMetricsResponse>;
+export declare const ListCheckpointsRequest: MessageFns<ListCheckpointsRequest>;
+export declare const ListCheckpointsResponse: MessageFns<ListCheckpointsResponse>;
+export declare const EstimateQuotaRequest: MessageFns<EstimateQuotaRequest>;
+export declare const EstimateQuotaRequest_ParamsEntry: MessageFns<EstimateQuotaRequest_ParamsEntry>;
+export declare const EstimateQuotaResponse: MessageFns<EstimateQuotaResponse>;
+export declare const TypeDefault: MessageFns<TypeDefault>;
+export declare const ParamSpec: MessageFns<ParamSpec>;
+export declare const GetParamSchemaRequest: MessageFns<GetParamSchemaRequest>;
+export declare const GetParamSchemaResponse: MessageFns<GetParamSchemaResponse>;
+export declare const Template: MessageFns<Template>;
+export declare const Template_ParamsEntry: MessageFns<Template_ParamsEntry>;
+export declare const ListTemplatesRequest: MessageFns<ListTemplatesRequest>;
+export declare const ListTemplatesResponse: MessageFns<ListTemplatesResponse>;
+export declare const GetTemplateRequest: MessageFns<GetTemplateRequest>;
+export declare const GetTemplateResponse: MessageFns<GetTemplateResponse>;
+export declare const SaveTemplateRequest: MessageFns<SaveTemplateRequest>;
+export declare const SaveTemplateRequest_ParamsEntry: MessageFns<SaveTemplateRequest_ParamsEntry>;
+export declare const SaveTemplateResponse: MessageFns<SaveTemplateResponse>;
+export declare const DeleteTemplateRequest: MessageFns<DeleteTemplateRequest>;
+export declare const DeleteTemplateResponse: MessageFns<DeleteTemplateResponse>;
+/**
+ * TrainingService owns training tasks: their parameters, lifecycle, live events,
+ * metrics history, checkpoints and the templates they are created from.
+ */
+export type TrainingServiceService = typeof TrainingServiceService;
+export declare const TrainingServiceService: {
+    /**
+     * Validate parameters and data, store a task in CREATED with its own
+     * parameter snapshot. Nothing is created when validation fails.
+     */
+    readonly createTask: {
+        readonly path: "/modx.v1.TrainingService/CreateTask";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: CreateTaskRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => CreateTaskRequest;
+        readonly responseSerialize: (value: CreateTaskResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => CreateTaskResponse;
+    };
+    readonly getTask: {
+        readonly path: "/modx.v1.TrainingService/GetTask";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: GetTaskRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => GetTaskRequest;
+        readonly responseSerialize: (value: GetTaskResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => GetTaskResponse;
+    };
+    readonly listTasks: {
+        readonly path: "/modx.v1.TrainingService/ListTasks";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: ListTasksRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => ListTasksRequest;
+        readonly responseSerialize: (value: ListTasksResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => ListTasksResponse;
+    };
+    /** Delete a task that is not active, with its records (files stay unless asked). */
+    readonly deleteTask: {
+        readonly path: "/modx.v1.TrainingService/DeleteTask";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: DeleteTaskRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => DeleteTaskRequest;
+        readonly responseSerialize: (value: DeleteTaskResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => DeleteTaskResponse;
+    };
+    /** Queue a CREATED task: it becomes PENDING and runs when a device is free. */
+    readonly startTask: {
+        readonly path: "/modx.v1.TrainingService/StartTask";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: StartTaskRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => StartTaskRequest;
+        readonly responseSerialize: (value: StartTaskResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => StartTaskResponse;
+    };
+    /**
+     * Ask a RUNNING task to stop: STOPPING, then a final checkpoint, then STOPPED.
+     * A PENDING task is taken off the queue and becomes STOPPED at once.
+     */
+    readonly stopTask: {
+        readonly path: "/modx.v1.TrainingService/StopTask";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: StopTaskRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => StopTaskRequest;
+        readonly responseSerialize: (value: StopTaskResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => StopTaskResponse;
+    };
+    /** Queue a STOPPED or FAILED task again from its last (or a named) checkpoint. */
+    readonly resumeTask: {
+        readonly path: "/modx.v1.TrainingService/ResumeTask";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: ResumeTaskRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => ResumeTaskRequest;
+        readonly responseSerialize: (value: ResumeTaskResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => ResumeTaskResponse;
+    };
+    /**
+     * Replay the task's events after `after_seq` from the store, then follow
+     * live ones until the task is terminal (or forever with `follow_forever`).
+     */
+    readonly watchTask: {
+        readonly path: "/modx.v1.TrainingService/WatchTask";
+        readonly requestStream: false;
+        readonly responseStream: true;
+        readonly requestSerialize: (value: WatchTaskRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => WatchTaskRequest;
+        readonly responseSerialize: (value: WatchTaskResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => WatchTaskResponse;
+    };
+    readonly listMetrics: {
+        readonly path: "/modx.v1.TrainingService/ListMetrics";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: ListMetricsRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => ListMetricsRequest;
+        readonly responseSerialize: (value: ListMetricsResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => ListMetricsResponse;
+    };
+    readonly listCheckpoints: {
+        readonly path: "/modx.v1.TrainingService/ListCheckpoints";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: ListCheckpointsRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => ListCheckpointsRequest;
+        readonly responseSerialize: (value: ListCheckpointsResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => ListCheckpointsResponse;
+    };
+    /** How many checkpoints (= quota units) a task or a parameter set will use. */
+    readonly estimateQuota: {
+        readonly path: "/modx.v1.TrainingService/EstimateQuota";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: EstimateQuotaRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => EstimateQuotaRequest;
+        readonly responseSerialize: (value: EstimateQuotaResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => EstimateQuotaResponse;
+    };
+    /**
+     * The schema of every parameter, so a front end renders the form without
+     * hard-coding it.
+     */
+    readonly getParamSchema: {
+        readonly path: "/modx.v1.TrainingService/GetParamSchema";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: GetParamSchemaRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => GetParamSchemaRequest;
+        readonly responseSerialize: (value: GetParamSchemaResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => GetParamSchemaResponse;
+    };
+    readonly listTemplates: {
+        readonly path: "/modx.v1.TrainingService/ListTemplates";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: ListTemplatesRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => ListTemplatesRequest;
+        readonly responseSerialize: (value: ListTemplatesResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => ListTemplatesResponse;
+    };
+    readonly getTemplate: {
+        readonly path: "/modx.v1.TrainingService/GetTemplate";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: GetTemplateRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => GetTemplateRequest;
+        readonly responseSerialize: (value: GetTemplateResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => GetTemplateResponse;
+    };
+    readonly saveTemplate: {
+        readonly path: "/modx.v1.TrainingService/SaveTemplate";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: SaveTemplateRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => SaveTemplateRequest;
+        readonly responseSerialize: (value: SaveTemplateResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => SaveTemplateResponse;
+    };
+    readonly deleteTemplate: {
+        readonly path: "/modx.v1.TrainingService/DeleteTemplate";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: DeleteTemplateRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => DeleteTemplateRequest;
+        readonly responseSerialize: (value: DeleteTemplateResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => DeleteTemplateResponse;
+    };
+};
+export interface TrainingServiceServer extends UntypedServiceImplementation {
+    /**
+     * Validate parameters and data, store a task in CREATED with its own
+     * parameter snapshot. Nothing is created when validation fails.
+     */
+    createTask: handleUnaryCall<CreateTaskRequest, CreateTaskResponse>;
+    getTask: handleUnaryCall<GetTaskRequest, GetTaskResponse>;
+    listTasks: handleUnaryCall<ListTasksRequest, ListTasksResponse>;
+    /** Delete a task that is not active, with its records (files stay unless asked). */
+    deleteTask: handleUnaryCall<DeleteTaskRequest, DeleteTaskResponse>;
+    /** Queue a CREATED task: it becomes PENDING and runs when a device is free. */
+    startTask: handleUnaryCall<StartTaskRequest, StartTaskResponse>;
+    /**
+     * Ask a RUNNING task to stop: STOPPING, then a final checkpoint, then STOPPED.
+     * A PENDING task is taken off the queue and becomes STOPPED at once.
+     */
+    stopTask: handleUnaryCall<StopTaskRequest, StopTaskResponse>;
+    /** Queue a STOPPED or FAILED task again from its last (or a named) checkpoint. */
+    resumeTask: handleUnaryCall<ResumeTaskRequest, ResumeTaskResponse>;
+    /**
+     * Replay the task's events after `after_seq` from the store, then follow
+     * live ones until the task is terminal (or forever with `follow_forever`).
+     */
+    watchTask: handleServerStreamingCall<WatchTaskRequest, WatchTaskResponse>;
+    listMetrics: handleUnaryCall<ListMetricsRequest, ListMetricsResponse>;
+    listCheckpoints: handleUnaryCall<ListCheckpointsRequest, ListCheckpointsResponse>;
+    /** How many checkpoints (= quota units) a task or a parameter set will use. */
+    estimateQuota: handleUnaryCall<EstimateQuotaRequest, EstimateQuotaResponse>;
+    /**
+     * The schema of every parameter, so a front end renders the form without
+     * hard-coding it.
+     */
+    getParamSchema: handleUnaryCall<GetParamSchemaRequest, GetParamSchemaResponse>;
+    listTemplates: handleUnaryCall<ListTemplatesRequest, ListTemplatesResponse>;
+    getTemplate: handleUnaryCall<GetTemplateRequest, GetTemplateResponse>;
+    saveTemplate: handleUnaryCall<SaveTemplateRequest, SaveTemplateResponse>;
+    deleteTemplate: handleUnaryCall<DeleteTemplateRequest, DeleteTemplateResponse>;
+}
+export interface TrainingServiceClient extends Client {
+    /**
+     * Validate parameters and data, store a task in CREATED with its own
+     * parameter snapshot. Nothing is created when validation fails.
+     */
+    createTask(request: CreateTaskRequest, callback: (error: ServiceError | null, response: CreateTaskResponse) => void): ClientUnaryCall;
+    createTask(request: CreateTaskRequest, metadata: Metadata, callback: (error: ServiceError | null, response: CreateTaskResponse) => void): ClientUnaryCall;
+    createTask(request: CreateTaskRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: CreateTaskResponse) => void): ClientUnaryCall;
+    getTask(request: GetTaskRequest, callback: (error: ServiceError | null, response: GetTaskResponse) => void): ClientUnaryCall;
+    getTask(request: GetTaskRequest, metadata: Metadata, callback: (error: ServiceError | null, response: GetTaskResponse) => void): ClientUnaryCall;
+    getTask(request: GetTaskRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: GetTaskResponse) => void): ClientUnaryCall;
+    listTasks(request: ListTasksRequest, callback: (error: ServiceError | null, response: ListTasksResponse) => void): ClientUnaryCall;
+    listTasks(request: ListTasksRequest, metadata: Metadata, callback: (error: ServiceError | null, response: ListTasksResponse) => void): ClientUnaryCall;
+    listTasks(request: ListTasksRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: ListTasksResponse) => void): ClientUnaryCall;
+    /** Delete a task that is not active, with its records (files stay unless asked). */
+    deleteTask(request: DeleteTaskRequest, callback: (error: ServiceError | null, response: DeleteTaskResponse) => void): ClientUnaryCall;
+    deleteTask(request: DeleteTaskRequest, metadata: Metadata, callback: (error: ServiceError | null, response: DeleteTaskResponse) => void): ClientUnaryCall;
+    deleteTask(request: DeleteTaskRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: DeleteTaskResponse) => void): ClientUnaryCall;
+    /** Queue a CREATED task: it becomes PENDING and runs when a device is free. */
+    startTask(request: StartTaskRequest, callback: (error: ServiceError | null, response: StartTaskResponse) => void): ClientUnaryCall;
+    startTask(request: StartTaskRequest, metadata: Metadata, callback: (error: ServiceError | null, response: StartTaskResponse) => void): ClientUnaryCall;
+    startTask(request: StartTaskRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: StartTaskResponse) => void): ClientUnaryCall;
+    /**
+     * Ask a RUNNING task to stop: STOPPING, then a final checkpoint, then STOPPED.
+     * A PENDING task is taken off the queue and becomes STOPPED at once.
+     */
+    stopTask(request: StopTaskRequest, callback: (error: ServiceError | null, response: StopTaskResponse) => void): ClientUnaryCall;
+    stopTask(request: StopTaskRequest, metadata: Metadata, callback: (error: ServiceError | null, response: StopTaskResponse) => void): ClientUnaryCall;
+    stopTask(request: StopTaskRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: StopTaskResponse) => void): ClientUnaryCall;
+    /** Queue a STOPPED or FAILED task again from its last (or a named) checkpoint. */
+    resumeTask(request: ResumeTaskRequest, callback: (error: ServiceError | null, response: ResumeTaskResponse) => void): ClientUnaryCall;
+    resumeTask(request: ResumeTaskRequest, metadata: Metadata, callback: (error: ServiceError | null, response: ResumeTaskResponse) => void): ClientUnaryCall;
+    resumeTask(request: ResumeTaskRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: ResumeTaskResponse) => void): ClientUnaryCall;
+    /**
+     * Replay the task's events after `after_seq` from the store, then follow
+     * live ones until the task is terminal (or forever with `follow_forever`).
+     */
+    watchTask(request: WatchTaskRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchTaskResponse>;
+    watchTask(request: WatchTaskRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<WatchTaskResponse>;
+    listMetrics(request: ListMetricsRequest, callback: (error: ServiceError | null, response: ListMetricsResponse) => void): ClientUnaryCall;
+    listMetrics(request: ListMetricsRequest, metadata: Metadata, callback: (error: ServiceError | null, response: ListMetricsResponse) => void): ClientUnaryCall;
+    listMetrics(request: ListMetricsRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: ListMetricsResponse) => void): ClientUnaryCall;
+    listCheckpoints(request: ListCheckpointsRequest, callback: (error: ServiceError | null, response: ListCheckpointsResponse) => void): ClientUnaryCall;
+    listCheckpoints(request: ListCheckpointsRequest, metadata: Metadata, callback: (error: ServiceError | null, response: ListCheckpointsResponse) => void): ClientUnaryCall;
+    listCheckpoints(request: ListCheckpointsRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: ListCheckpointsResponse) => void): ClientUnaryCall;
+    /** How many checkpoints (= quota units) a task or a parameter set will use. */
+    estimateQuota(request: EstimateQuotaRequest, callback: (error: ServiceError | null, response: EstimateQuotaResponse) => void): ClientUnaryCall;
+    estimateQuota(request: EstimateQuotaRequest, metadata: Metadata, callback: (error: ServiceError | null, response: EstimateQuotaResponse) => void): ClientUnaryCall;
+    estimateQuota(request: EstimateQuotaRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: EstimateQuotaResponse) => void): ClientUnaryCall;
+    /**
+     * The schema of every parameter, so a front end renders the form without
+     * hard-coding it.
+     */
+    getParamSchema(request: GetParamSchemaRequest, callback: (error: ServiceError | null, response: GetParamSchemaResponse) => void): ClientUnaryCall;
+    getParamSchema(request: GetParamSchemaRequest, metadata: Metadata, callback: (error: ServiceError | null, response: GetParamSchemaResponse) => void): ClientUnaryCall;
+    getParamSchema(request: GetParamSchemaRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: GetParamSchemaResponse) => void): ClientUnaryCall;
+    listTemplates(request: ListTemplatesRequest, callback: (error: ServiceError | null, response: ListTemplatesResponse) => void): ClientUnaryCall;
+    listTemplates(request: ListTemplatesRequest, metadata: Metadata, callback: (error: ServiceError | null, response: ListTemplatesResponse) => void): ClientUnaryCall;
+    listTemplates(request: ListTemplatesRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: ListTemplatesResponse) => void): ClientUnaryCall;
+    getTemplate(request: GetTemplateRequest, callback: (error: ServiceError | null, response: GetTemplateResponse) => void): ClientUnaryCall;
+    getTemplate(request: GetTemplateRequest, metadata: Metadata, callback: (error: ServiceError | null, response: GetTemplateResponse) => void): ClientUnaryCall;
+    getTemplate(request: GetTemplateRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: GetTemplateResponse) => void): ClientUnaryCall;
+    saveTemplate(request: SaveTemplateRequest, callback: (error: ServiceError | null, response: SaveTemplateResponse) => void): ClientUnaryCall;
+    saveTemplate(request: SaveTemplateRequest, metadata: Metadata, callback: (error: ServiceError | null, response: SaveTemplateResponse) => void): ClientUnaryCall;
+    saveTemplate(request: SaveTemplateRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: SaveTemplateResponse) => void): ClientUnaryCall;
+    deleteTemplate(request: DeleteTemplateRequest, callback: (error: ServiceError | null, response: DeleteTemplateResponse) => void): ClientUnaryCall;
+    deleteTemplate(request: DeleteTemplateRequest, metadata: Metadata, callback: (error: ServiceError | null, response: DeleteTemplateResponse) => void): ClientUnaryCall;
+    deleteTemplate(request: DeleteTemplateRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: DeleteTemplateResponse) => void): ClientUnaryCall;
+}
+export declare const TrainingServiceClient: {
+    new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): TrainingServiceClient;
+    service: typeof TrainingServiceService;
+    serviceName: string;
+};
+type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
+export type DeepPartial<T> = T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>> : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>> : T extends {
+    $case: string;
+} ? {
+    [K in keyof Omit<T, "$case">]?: DeepPartial<T[K]>;
+} & {
+    $case: T["$case"];
+} : T extends {} ? {
+    [K in keyof T]?: DeepPartial<T[K]>;
+} : Partial<T>;
+export interface MessageFns<T> {
+    encode(message: T, writer?: BinaryWriter): BinaryWriter;
+    decode(input: BinaryReader | Uint8Array, length?: number): T;
+    fromJSON(object: any): T;
+    toJSON(message: T): unknown;
+    create(base?: DeepPartial<T>): T;
+    fromPartial(object: DeepPartial<T>): T;
+}
+export {};
