@@ -1,14 +1,15 @@
-"""Training through the daemon: both task types learn, checkpoints and quota, failures, fallbacks, resume."""
+"""Training through the daemon: both task types learn, checkpoints and quota, fallbacks, resume.
+
+Workers that die (SIGKILL, an exception, out of memory) are tests/faults/test_worker_faults.py.
+"""
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 
 from modx.v1 import system_pb2
 from modx.v1 import training_pb2 as T
 
-from .helpers import create_request, sft_params, state_name, wait_for_state, worker_pids
+from .helpers import create_request, sft_params, state_name, wait_for_state
 
 QUICK = dict(num_train_epochs=1, logging_steps=1, max_seq_length=64)
 
@@ -77,38 +78,6 @@ def test_quota_exhausted_stops_the_task(make_daemon, tiny_llama_dir, sft_jsonl, 
         raise AssertionError("start with a zero balance must be refused")
     except Exception as exc:  # grpc.RpcError
         assert "RESOURCE_EXHAUSTED" in str(exc.code()) and "quota" in exc.details()
-
-
-def test_killed_worker_fails_the_task_and_the_queue_moves_on(make_daemon, tiny_llama_dir, sft_jsonl, tmp_path) -> None:
-    d = make_daemon()
-    slow = create_request(**sft_params(tiny_llama_dir, sft_jsonl, tmp_path / "a", num_train_epochs=50,
-                                       per_device_train_batch_size=1, gradient_accumulation_steps=1,
-                                       logging_steps=1, max_seq_length=64))
-    victim = d.training.CreateTask(slow).task.id
-    nxt = d.training.CreateTask(create_request(**sft_params(tiny_llama_dir, sft_jsonl, tmp_path / "b", **QUICK))).task.id
-    d.training.StartTask(T.StartTaskRequest(task_id=victim))
-    d.training.StartTask(T.StartTaskRequest(task_id=nxt))
-    for response in d.training.WatchTask(T.WatchTaskRequest(task_id=victim, kinds=[T.EVENT_KIND_METRICS])):
-        break
-    (pid,) = worker_pids(d.state_dir)
-    os.kill(pid, signal.SIGKILL)
-    failed = wait_for_state(d, victim, {"failed", "completed", "stopped"}, timeout=60)
-    assert state_name(failed.state) == "failed" and "SIGKILL" in failed.state_reason
-    assert failed.failure_log_tail, "the last log lines are kept with the failure"
-    done = wait_for_state(d, nxt, {"completed", "failed"})
-    assert state_name(done.state) == "completed"
-
-
-def test_exception_in_the_worker_fails_with_the_reason(daemon, tiny_llama_dir, sft_jsonl, tmp_path) -> None:
-    model = tmp_path / "model"
-    shutil.copytree(tiny_llama_dir, model)
-    task_id = daemon.training.CreateTask(create_request(**sft_params(model, sft_jsonl, tmp_path / "o", **QUICK))).task.id
-    (model / "model.safetensors").write_bytes(b"not a safetensors file")
-    daemon.training.StartTask(T.StartTaskRequest(task_id=task_id))
-    task = wait_for_state(daemon, task_id, {"failed", "completed"})
-    assert state_name(task.state) == "failed"
-    assert task.error and task.failure_log_tail
-    assert any("Traceback" in line or "Error" in line for line in task.failure_log_tail)
 
 
 def test_resumed_run_ends_like_an_uninterrupted_one(daemon, tiny_llama_dir, sft_jsonl, tmp_path) -> None:

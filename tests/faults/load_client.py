@@ -1,0 +1,105 @@
+"""The load generator of test_load.py, run as its own (niced) process:
+
+    python -m tests.faults.load_client ADDRESS TASK_ID TEMPLATE.bin
+
+Prints one JSON object: what every watcher saw, the tasks it created, the load window.
+Keeping it out of the test process (and at nice 19) keeps its CPU from being
+counted as the daemon's cost to training on a small host.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sys
+import time
+
+import grpc
+from modx.v1 import common_pb2 as C
+from modx.v1 import training_pb2_grpc
+from modx.v1 import training_pb2 as T
+
+READERS, SLOW_READERS, IDLE = 150, 20, 30  # = 200 watchers
+CLIENTS, CREATES_PER_CLIENT = 50, 2
+STORM_ROUNDS, STORM_SIZE = 8, 25
+LOAD_SECONDS = 6.0
+
+
+async def run_load(address: str, task_id: str, req_template: T.CreateTaskRequest) -> dict:
+    channels = [grpc.aio.insecure_channel(address) for _ in range(12)]
+    stubs = [training_pb2_grpc.TrainingServiceStub(ch) for ch in channels]
+    results: dict = {"readers": [], "slow": [], "created": [], "storm_events": 0, "errors": []}
+
+    async def reader(stub, pause: float, out: list) -> None:
+        seqs = []
+        call = stub.WatchTask(T.WatchTaskRequest(task_id=task_id), timeout=120)
+        if pause:
+            await asyncio.sleep(pause)
+        async for response in call:
+            seqs.append((response.event.seq, response.event.WhichOneof("payload"),
+                         response.event.state_change.to_state if response.event.HasField("state_change") else 0))
+        out.append(seqs)
+
+    async def client(stub, n: int) -> None:
+        for i in range(CREATES_PER_CLIENT):
+            await stub.ListTasks(T.ListTasksRequest(page=C.PageRequest(page_size=20)), timeout=60)
+            await stub.GetTask(T.GetTaskRequest(task_id=task_id), timeout=60)
+            req = T.CreateTaskRequest()
+            req.CopyFrom(req_template)
+            req.name = f"load-{n}-{i}"
+            created = await stub.CreateTask(req, timeout=60)
+            results["created"].append(created.task.id)
+            await asyncio.sleep(random.random() * 0.5)
+
+    async def storm(stub) -> None:
+        for _ in range(STORM_ROUNDS):
+            calls = [stub.WatchTask(T.WatchTaskRequest(task_id=task_id, after_seq=random.randint(0, 50)))
+                     for _ in range(STORM_SIZE)]
+            for call in calls:
+                try:
+                    if random.random() < 0.5:
+                        await asyncio.wait_for(call.read(), 5)
+                        results["storm_events"] += 1
+                except (asyncio.TimeoutError, grpc.RpcError):
+                    pass
+                call.cancel()
+            await asyncio.sleep(0.1)
+
+    pick = lambda i: stubs[i % len(stubs)]  # noqa: E731
+    idle_calls = [pick(i).WatchTask(T.WatchTaskRequest(task_id=task_id)) for i in range(IDLE)]
+    watchers = [asyncio.create_task(reader(pick(i), 0, results["readers"])) for i in range(READERS)]
+    watchers += [asyncio.create_task(reader(pick(i), LOAD_SECONDS, results["slow"])) for i in range(SLOW_READERS)]
+    t0 = time.time()
+    work = [asyncio.create_task(client(pick(i), i)) for i in range(CLIENTS)]
+    work += [asyncio.create_task(storm(pick(i))) for i in range(2)]
+    _, unfinished = await asyncio.wait(work, timeout=LOAD_SECONDS)  # the load window
+    results["load_window"] = (t0, time.time())
+    results["clients_unfinished"] = len(unfinished)
+    for task in unfinished:
+        task.cancel()  # a create cancelled in flight may or may not be stored, never twice
+    await asyncio.gather(*unfinished, return_exceptions=True)
+    await stubs[0].StopTask(T.StopTaskRequest(task_id=task_id), timeout=60)
+    await asyncio.wait_for(asyncio.gather(*watchers), 90)  # every stream ends with the terminal event
+    log(f"watchers done after {time.time() - t0:.1f}s")
+    for call in idle_calls:
+        call.cancel()
+    for ch in channels:
+        await ch.close()
+    return results
+
+
+def log(message: str) -> None:
+    print(f"load_client: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str]) -> int:
+    address, task_id, template_path = argv
+    template = T.CreateTaskRequest.FromString(open(template_path, "rb").read())
+    sys.stdin.readline()  # started early (imports done), the test says "go" when its baseline is measured
+    results = asyncio.run(run_load(address, task_id, template))
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
