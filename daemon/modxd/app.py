@@ -20,6 +20,7 @@ from .config import Config
 from .errors import FailedPrecondition, InvalidArgument
 from .jobs.bus import EventBus
 from .jobs.follow import replay_and_follow
+from .jobs.inference import InferenceManager
 from .jobs.runner import JobRunner
 from .jobs.supervisor import Supervisor
 from .states import TaskState
@@ -32,6 +33,7 @@ from .store.templates import TemplateRecord, TemplateRepo, default_template_name
 from .validation import Validated, estimate, validate_task
 
 Warnings = list[tuple[str, str]]
+MAX_NAME_CHARS = 200
 
 
 @dataclass
@@ -50,8 +52,10 @@ class App:
         self.bus: EventBus[EventRecord] = EventBus()
         self.supervisor = Supervisor(self.tasks, self.events, self.checkpoints, self.quota, self.bus,
                                      self.devices, self.config.max_pending_tasks)
+        self.supervisor.roots = self.config.roots
         self.jobs = JobRepo(self.db)
         self.runner = JobRunner(self.jobs, self.bus, self.free_device)
+        self.inference = InferenceManager(self)  # chat: one inference worker, started by the first chat
 
     def free_device(self) -> str:
         """A device no training job holds (accelerators first), else the CPU."""
@@ -87,6 +91,8 @@ class App:
 
     async def create_task(self, task_type: str, template: str, overrides: dict[str, Any], name: str = "",
                           validate_only: bool = False) -> tuple[TaskRecord, Warnings]:
+        if len(name) > MAX_NAME_CHARS:
+            raise InvalidArgument(f"name is too long ({len(name)} characters; at most {MAX_NAME_CHARS})")
         template_name, checked, est, warnings = await self._prepare(task_type, template, overrides)
         task = TaskRecord(id=f"t-{uuid.uuid4().hex[:8]}", type=task_type, name=name, template=template_name,
                           params=checked.params, quota_estimate=est, total_steps=est["total_steps"])
@@ -158,13 +164,12 @@ class App:
         return await self.get_task(task_id), ckpt, warnings
 
     async def delete_task(self, task_id: str, delete_files: bool) -> None:
-        task = await self.tasks.get(task_id)
-        if task.state.active:
-            raise FailedPrecondition(f"task {task_id} is {task.state.value}: stop it before deleting it")
-        await self.tasks.delete(task_id)
+        task = await self.supervisor.delete(task_id)  # checks and deletes under the lifecycle lock
         if delete_files:
             out = Path(task.params.get("output_dir", ""))
-            if out.is_dir() and any(out == r or r in out.parents for r in self.config.roots):
+            # Only the real dir itself: never through a symlink planted since (in it or a parent).
+            unchanged = out.is_absolute() and Path(os.path.realpath(out)) == out
+            if unchanged and out.is_dir() and any(out == r or r in out.parents for r in self.config.roots):
                 await asyncio.to_thread(shutil.rmtree, out, True)
 
     async def watch(self, task_id: str, after_seq: int = 0, kinds: list[str] | None = None,
@@ -173,8 +178,8 @@ class App:
         await self.tasks.get(task_id)
 
         async def finished(last: int) -> bool:
-            task = await self.tasks.get(task_id)
-            return task.state.terminal and not follow_forever and task.last_seq <= last
+            state, last_seq = await self.tasks.state_and_seq(task_id)
+            return state.terminal and not follow_forever and last_seq <= last
 
         def is_final(event: EventRecord) -> bool:
             return (event.kind == "state_change" and TaskState(event.payload["to"]).terminal

@@ -40,6 +40,19 @@ class Config:
     socket_mode: int = 0o660
     max_pending_tasks: int = 1000
     stop_timeout_seconds: float = 60.0
+    # Access (see daemon/modxd/auth.py and docs/deploy.md).
+    socket_group: str = ""  # chgrp of the Unix socket (empty: the daemon's own group)
+    tcp_listen: str = ""  # an extra host:port listener besides `listen` (always TLS)
+    tls_cert_file: str = ""  # server certificate chain (PEM); needed for any TCP listener
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""  # set: clients must present a certificate signed by it (mutual TLS)
+    auth_required: bool = False  # true: a token on every call, also on the Unix socket
+    tokens_file: str = ""  # empty: <state_dir>/tokens.toml
+    local_role: str = "admin"  # role of token-less callers on the Unix socket (when not required)
+    # Caps (RESOURCE_EXHAUSTED past them; see daemon/modxd/limits.py).
+    max_request_bytes: int = 4 * 1024 * 1024
+    max_watchers_per_client: int = 32
+    max_chat_tokens: int = 4096
 
     @property
     def db_path(self) -> Path:
@@ -53,6 +66,10 @@ class Config:
     @property
     def listen_address(self) -> str:
         return self.listen or f"unix://{self.state_dir / 'modxd.sock'}"
+
+    @property
+    def tokens_path(self) -> Path:
+        return Path(self.tokens_file) if self.tokens_file else self.state_dir / "tokens.toml"
 
     @property
     def roots(self) -> list[Path]:
@@ -105,6 +122,36 @@ def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | Non
     cfg.log_level = str(cfg.log_level).lower()
     if cfg.log_level not in _LOG_LEVELS:
         raise InvalidArgument(f"log_level must be one of {', '.join(_LOG_LEVELS)}, got {cfg.log_level!r}")
+    _check_access(cfg)
     if isinstance(cfg.devices, str) and cfg.devices != "auto":
         cfg.devices = [d.strip() for d in cfg.devices.split(",") if d.strip()]
     return cfg
+
+
+def _check_access(cfg: Config) -> None:
+    """Types and combinations of the access and limit keys."""
+    if not isinstance(cfg.auth_required, bool):
+        value = str(cfg.auth_required).strip().lower()
+        if value not in ("1", "0", "true", "false", "yes", "no", "on", "off", ""):
+            raise InvalidArgument(f"auth_required must be true or false, got {cfg.auth_required!r}")
+        cfg.auth_required = value in ("1", "true", "yes", "on")
+    if cfg.local_role not in ("user", "admin"):
+        raise InvalidArgument(f"local_role must be user or admin, got {cfg.local_role!r}")
+    for key in ("max_request_bytes", "max_watchers_per_client", "max_chat_tokens", "max_pending_tasks"):
+        try:
+            setattr(cfg, key, int(getattr(cfg, key)))
+        except (TypeError, ValueError):
+            raise InvalidArgument(f"{key} must be an integer, got {getattr(cfg, key)!r}") from None
+        if getattr(cfg, key) < 1:
+            raise InvalidArgument(f"{key} must be 1 or more")
+    if bool(cfg.tls_cert_file) != bool(cfg.tls_key_file):
+        raise InvalidArgument("set both tls_cert_file and tls_key_file, or neither")
+    if cfg.tls_client_ca_file and not cfg.tls_cert_file:
+        raise InvalidArgument("tls_client_ca_file (mutual TLS) needs tls_cert_file and tls_key_file")
+    tcp = [a for a in (cfg.listen, cfg.tcp_listen) if a and not a.startswith("unix:")]
+    if tcp and not cfg.tls_cert_file:
+        raise InvalidArgument(
+            f"listening on TCP ({', '.join(tcp)}) needs TLS: set tls_cert_file and tls_key_file "
+            "(plain TCP is refused; use the Unix socket on this host)")
+    if cfg.tcp_listen.startswith("unix:"):
+        raise InvalidArgument("tcp_listen takes host:port; put a Unix socket in listen")

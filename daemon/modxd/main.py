@@ -1,9 +1,12 @@
 """modxd: the long-running daemon.
 
     modxd [--config FILE]
+    modxd [--config FILE] token create --name NAME [--role user|admin] [--expires-in 90d]
+    modxd [--config FILE] token list | token revoke NAME
 
 Environment overrides: MODX_STATE_DIR, MODX_LISTEN, MODX_ALLOWED_ROOTS,
-MODX_QUOTA_INITIAL, MODX_LOG_LEVEL, MODX_DEVICES.
+MODX_QUOTA_INITIAL, MODX_LOG_LEVEL, MODX_DEVICES; MODX_CONFIG names the config
+file when --config is not given.
 """
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ from .app import App
 from .config import Config, load_config
 from .errors import ModxError
 from .logging_setup import configure
-from .server import bind, build_server, set_serving
+from .notify import Notifier
+from .server import bind, build_server, server_credentials, set_serving
 
 log = structlog.get_logger("modxd")
 
@@ -47,16 +51,30 @@ def acquire_lock(state_dir: Path) -> int:
     return fd
 
 
+def status_line(app: App) -> str:
+    """The STATUS= line systemd shows: what runs and what waits."""
+    sup = app.supervisor
+    return f"{len(sup.running)} running, {len(sup.queue)} pending, devices {','.join(app.devices)}"
+
+
 async def serve(config: Config) -> None:
-    app = await App.open(config)
+    os.umask(0o027)  # output dirs, checkpoints and logs: no access for others
+    notifier = Notifier()
+    app = await App.open(config)  # migrations run here
     server, health_servicer = build_server(app)
-    bound = bind(server, config.listen_address, config.socket_mode)
+    credentials = server_credentials(config)
+    bound = bind(server, config.listen_address, config.socket_mode, config.socket_group, credentials)
+    listening = [bound]
+    if config.tcp_listen:
+        listening.append(bind(server, config.tcp_listen, config.socket_mode, credentials=credentials))
     await server.start()
     failed = await app.supervisor.recover()
     await app.runner.recover()
     await set_serving(health_servicer, True)
     log.info("modxd_ready", version=__version__, listen=bound, state_dir=str(config.state_dir),
-             devices=app.devices, recovered_failed=failed, pid=os.getpid())
+             devices=app.devices, recovered_failed=failed, pid=os.getpid(), also_listen=listening[1:])
+    notifier.ready(f"ready on {', '.join(listening)}; {status_line(app)}")
+    pinger = asyncio.create_task(notifier.run(lambda: status_line(app)), name="sd-notify")
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -65,23 +83,94 @@ async def serve(config: Config) -> None:
     await stop.wait()
 
     log.info("modxd_stopping", running=list(app.supervisor.running))
+    notifier.stopping(f"stopping: {len(app.supervisor.running)} running task(s) save a checkpoint "
+                      f"(up to {config.stop_timeout_seconds:.0f}s)")
     await set_serving(health_servicer, False)
     await app.supervisor.shutdown(config.stop_timeout_seconds)
     await app.runner.shutdown(5.0)
+    await app.inference.shutdown(10.0)
     await server.stop(grace=2.0)
     await app.close()
     if bound.startswith("unix://"):
         Path(bound.removeprefix("unix://")).unlink(missing_ok=True)
+    pinger.cancel()
     log.info("modxd_stopped")
+
+
+def _duration(text: str) -> float:
+    """'90d', '12h', '30m', '3600s' or plain seconds."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    text = text.strip().lower()
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90d, 12h or 30m") from None
+
+
+def token_command(config: Config, args: argparse.Namespace) -> int:
+    """`modxd token ...`: mint, list and revoke tokens (stored hashed, see auth.py)."""
+    import datetime as dt
+
+    from .auth import ROLES, TokenStore
+
+    store = TokenStore(config.tokens_path)
+    if args.token_command == "create":
+        expires = None
+        if args.expires_in:
+            expires = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=args.expires_in)).replace(
+                microsecond=0)
+        token = store.create(args.name, args.role, expires)
+        _give_to_state_owner(config.tokens_path)
+        print(token)
+        print(f"modxd: token {args.name!r} ({args.role}) stored hashed in {config.tokens_path}; "
+              "it is shown only now", file=sys.stderr)
+    elif args.token_command == "revoke":
+        store.revoke(args.name)
+        _give_to_state_owner(config.tokens_path)
+        print(f"modxd: token {args.name!r} revoked", file=sys.stderr)
+    else:
+        entries = store.read()
+        for e in entries:
+            expires = e.expires.isoformat() if e.expires else "never"
+            state = " (expired)" if e.expired() else ""
+            print(f"{e.name}\t{e.role}\texpires {expires}{state}")
+        if not entries:
+            print(f"modxd: no tokens in {config.tokens_path} (roles: {', '.join(ROLES)})", file=sys.stderr)
+    return 0
+
+
+def _give_to_state_owner(path: Path) -> None:
+    """Run as root (sudo modxd token ...): leave the file to the user who owns the state dir."""
+    if os.geteuid() != 0 or not path.exists():
+        return
+    st = path.parent.stat()
+    if st.st_uid != 0:
+        os.chown(path, st.st_uid, st.st_gid)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="modxd", description="The modx fine-tuning daemon.")
-    parser.add_argument("--config", help="TOML config file (see systemd/modxd.toml.example)")
+    parser.add_argument("--config", default=os.environ.get("MODX_CONFIG") or None,
+                        help="TOML config file (see systemd/modxd.toml.example); default $MODX_CONFIG")
     parser.add_argument("--version", action="version", version=f"modxd {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    token = commands.add_parser("token", help="mint, list or revoke access tokens (stored hashed)")
+    token_commands = token.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    create = token_commands.add_parser("create", help="mint a token and print it once")
+    create.add_argument("--name", required=True, help="who or what uses it (shown in logs)")
+    create.add_argument("--role", choices=("user", "admin"), default="user")
+    create.add_argument("--expires-in", type=_duration, default=None, metavar="DURATION",
+                        help="e.g. 90d, 12h (default: never)")
+    token_commands.add_parser("list", help="names, roles and expiry (never the tokens)")
+    revoke = token_commands.add_parser("revoke", help="delete a token by name")
+    revoke.add_argument("name")
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
+        if args.command == "token":
+            return token_command(config, args)
     except ModxError as exc:
         print(f"modxd: {exc}", file=sys.stderr)
         return 2

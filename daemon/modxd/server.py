@@ -16,7 +16,10 @@ from .api.package import PackageServicer
 from .api.system import SystemServicer
 from .api.training import TrainingServicer
 from .app import App
+from .auth import AuthInterceptor, TokenStore
+from .config import Config
 from .errors import InvalidArgument
+from .limits import LimitsInterceptor
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 SERVICE_NAMES = tuple(
@@ -27,8 +30,13 @@ SERVICE_NAMES = tuple(
 
 
 def build_server(app: App) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
-    server = grpc.aio.server(options=[
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    config = app.config
+    interceptors = [
+        AuthInterceptor(TokenStore(config.tokens_path), config.auth_required, config.local_role),
+        LimitsInterceptor(config.max_watchers_per_client, config.max_chat_tokens),
+    ]
+    server = grpc.aio.server(interceptors=interceptors, options=[
+        ("grpc.max_receive_message_length", min(config.max_request_bytes, MAX_MESSAGE_BYTES)),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.so_reuseport", 0),
     ])
@@ -45,8 +53,30 @@ def build_server(app: App) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     return server, health_servicer
 
 
-def bind(server: grpc.aio.Server, address: str, socket_mode: int) -> str:
-    """Bind a unix:// path (removing a stale socket) or host:port; returns what was bound."""
+def server_credentials(config: Config) -> grpc.ServerCredentials | None:
+    """TLS for TCP listeners: the server certificate, and client certificates when a client CA is set."""
+    if not config.tls_cert_file:
+        return None
+
+    def read(key: str) -> bytes:
+        path = getattr(config, key)
+        try:
+            return Path(path).read_bytes()
+        except OSError as exc:
+            raise InvalidArgument(f"{key} {path}: {exc.strerror or exc}") from None
+
+    client_ca = read("tls_client_ca_file") if config.tls_client_ca_file else None
+    return grpc.ssl_server_credentials([(read("tls_key_file"), read("tls_cert_file"))],
+                                       root_certificates=client_ca, require_client_auth=client_ca is not None)
+
+
+def bind(server: grpc.aio.Server, address: str, socket_mode: int, socket_group: str = "",
+         credentials: grpc.ServerCredentials | None = None) -> str:
+    """Bind a unix:// path (removing a stale socket) or host:port; returns what was bound.
+
+    The socket gets `socket_mode` (0660) and, when given, `socket_group`. TCP is
+    only bound with TLS `credentials`.
+    """
     if address.startswith("unix:"):
         path = Path(address.removeprefix("unix://").removeprefix("unix:"))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,14 +87,35 @@ def bind(server: grpc.aio.Server, address: str, socket_mode: int) -> str:
             server.add_insecure_port(f"unix:{path}")
         finally:
             os.umask(old_umask)
+        if socket_group:
+            _chgrp(path, socket_group)
         return f"unix://{path}"
     if ":" not in address:
         raise InvalidArgument(f"listen address {address!r} must be unix:///path or host:port")
-    port = server.add_insecure_port(address)
+    if credentials is None:
+        raise InvalidArgument(f"listening on TCP ({address}) needs TLS: set tls_cert_file and tls_key_file")
+    try:
+        port = server.add_secure_port(address, credentials)
+    except RuntimeError:
+        port = 0
     if port == 0:
         raise InvalidArgument(f"cannot listen on {address}")
     host = address.rsplit(":", 1)[0]
     return f"{host}:{port}"
+
+
+def _chgrp(path: Path, group: str) -> None:
+    import grp
+
+    try:
+        gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise InvalidArgument(f"socket_group {group!r} does not exist") from None
+    try:
+        os.chown(path, -1, gid)
+    except PermissionError:
+        raise InvalidArgument(f"cannot give socket {path} to group {group!r}: modxd must be a member of it"
+                              ) from None
 
 
 async def set_serving(health_servicer: health.aio.HealthServicer, serving: bool) -> None:

@@ -95,12 +95,44 @@ def check_model_dir(path: str, key: str) -> dict[str, Any]:
         config = json.loads(config_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FailedPrecondition(f"parameter {key}: {config_path} is not valid JSON ({exc})") from None
+    for weights in sorted(p.glob("*.safetensors")):
+        problem = safetensors_problem(weights)
+        if problem:
+            raise FailedPrecondition(f"parameter {key}: {weights} is not a valid safetensors file ({problem}); "
+                                     "the weights are damaged or were not copied completely")
     architectures = config.get("architectures") or []
     if not any(str(a).endswith(("ForCausalLM", "LMHeadModel")) for a in architectures):
         raise InvalidArgument(
             f"parameter {key}: {path} holds a {', '.join(architectures) or config.get('model_type', '?')} "
             "model, which is not a causal language model")
     return config
+
+
+def safetensors_problem(path: Path) -> str:
+    """Why `path` is not a safetensors file (its header only is read), or '' when it is one."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                return f"only {size} bytes long"
+            n = int.from_bytes(head, "little")
+            if n < 2 or n > min(size - 8, 100 << 20):
+                return f"its header length {n} does not fit the {size}-byte file"
+            header = json.loads(f.read(n))
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    except (UnicodeDecodeError, ValueError):
+        return "its header is not JSON"
+    if not isinstance(header, dict):
+        return "its header is not a JSON object"
+    try:
+        ends = [int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return "its header does not describe tensors"
+    if ends and max(ends) > size - 8 - n:
+        return f"it is truncated: the tensors need {max(ends) + 8 + n} bytes, the file has {size}"
+    return ""
 
 
 def check_tokenizer(path: str, key: str, task_type: str, chat_template: str) -> None:

@@ -34,6 +34,7 @@ REPL_HELP = """\
 /reset          forget the conversation so far
 /system TEXT    set the system prompt (/system alone clears it)
 /params         show the target, system prompt and sampling settings
+/params K=V...  change sampling settings, e.g. /params temperature=0 top_k=1
 /set KEY VALUE  change a sampling setting (VALUE '-' restores the default);
                 keys: temperature top_p top_k repetition_penalty max_new_tokens seed stop
 /quit           leave (or press Ctrl-D)
@@ -51,7 +52,8 @@ def set_sampling(sampling: dict[str, Any], key: str, value: str) -> None:
     try:
         parsed = SAMPLING_FIELDS[key](value.strip())
     except ValueError:
-        raise ValueError(f"{key} needs a {SAMPLING_FIELDS[key].__name__}, got {value!r}") from None
+        kind = {int: "a whole number", float: "a number"}.get(SAMPLING_FIELDS[key], "text")
+        raise ValueError(f"{key} needs {kind}, got {value!r}") from None
     sampling[key] = [parsed] if key == "stop" else parsed
 
 
@@ -192,7 +194,21 @@ def repl(session: ChatSession) -> None:
                 session.system = rest.strip()
                 note(f"system prompt: {session.system}" if session.system else "system prompt cleared")
             elif cmd == "/params":
-                echo(session.describe())
+                if not rest.strip():
+                    echo(session.describe())
+                    continue
+                for pair in rest.split():
+                    key, sep, value = pair.partition("=")
+                    try:
+                        if not sep:
+                            raise ValueError(f"write KEY=VALUE, got {pair!r}")
+                        set_sampling(session.sampling, key, value)
+                    except ValueError as exc:
+                        note(str(exc))
+                        break
+                else:
+                    settings = ", ".join(f"{k}={v}" for k, v in sorted(session.sampling.items()))
+                    note(f"sampling: {settings or 'daemon defaults'}")
             elif cmd == "/set":
                 key, _, value = rest.strip().partition(" ")
                 try:
@@ -206,7 +222,11 @@ def repl(session: ChatSession) -> None:
             else:
                 note(f"unknown command {cmd}; /help lists them")
             continue
-        reply = session.send(line)
+        try:
+            reply = session.send(line)
+        except grpc.RpcError as err:  # a refused message ends that turn, not the conversation
+            note(f"error: {err.code().name}: {err.details()}")
+            continue
         if reply.cancelled:
             note("(reply stopped; this turn is not kept in the conversation)")
             continue

@@ -67,7 +67,14 @@ def value_to_proto(value: Any) -> C.ParamValue:
 
 
 def params_from_proto(params: Any) -> dict[str, Any]:
-    return {key: value_from_proto(value) for key, value in params.items()}
+    out = {}
+    for key, value in params.items():
+        try:
+            out[key] = value_from_proto(value)
+        except InvalidArgument:
+            raise InvalidArgument(f"parameter {key}: its value is empty (set one of string, int, double, "
+                                  "bool or list)") from None
+    return out
 
 
 def params_to_proto(target: Any, params: dict[str, Any]) -> None:

@@ -1,18 +1,110 @@
-"""InferenceService (implemented by the Test/chat issue; UNIMPLEMENTED until then)."""
+"""InferenceService: chat with a checkpoint, the base model or a package; the model cache.
+
+Rules live in modxd.jobs.inference (app.inference); this module translates protobuf.
+"""
 from __future__ import annotations
 
+from contextlib import aclosing
+from typing import Any
+
+from modx.v1 import inference_pb2 as I
 from modx.v1 import inference_pb2_grpc
 
 from ..app import App
-from .status import unimplemented, unimplemented_stream
+from ..errors import InvalidArgument
+from . import convert as cv
+from .status import rpc
 
-_WHAT = "chat (issue: Test)"
+FINISH = {
+    "stop_token": I.FINISH_REASON_STOP_TOKEN,
+    "length": I.FINISH_REASON_LENGTH,
+    "stop_string": I.FINISH_REASON_STOP_STRING,
+    "cancelled": I.FINISH_REASON_CANCELLED,
+}
+DEVICES = {
+    I.DEVICE_PREFERENCE_UNSPECIFIED: "",
+    I.DEVICE_PREFERENCE_CPU: "cpu",
+    I.DEVICE_PREFERENCE_ACCELERATOR: "accelerator",
+}
+_OPTIONAL = ("temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens", "seed")
+
+
+def sampling_fields(request: I.ChatRequest) -> dict[str, Any]:
+    """Only the settings the client set (proto3 `optional` presence): the daemon fills the rest."""
+    if not request.HasField("sampling"):
+        return {}
+    s = request.sampling
+    fields: dict[str, Any] = {name: getattr(s, name) for name in _OPTIONAL if s.HasField(name)}
+    if s.stop:
+        fields["stop"] = list(s.stop)
+    return fields
+
+
+def done_to_proto(d: dict[str, Any]) -> I.ChatDone:
+    return I.ChatDone(finish_reason=FINISH.get(d.get("finish_reason", ""), I.FINISH_REASON_UNSPECIFIED),
+                      prompt_tokens=int(d.get("prompt_tokens") or 0),
+                      completion_tokens=int(d.get("completion_tokens") or 0),
+                      time_to_first_token_ms=float(d.get("time_to_first_token_ms") or 0.0),
+                      tokens_per_second=float(d.get("tokens_per_second") or 0.0),
+                      text=d.get("text", ""), model_key=d.get("model_key", ""))
+
+
+def loaded_to_proto(m: dict[str, Any]) -> I.LoadedModel:
+    msg = I.LoadedModel(key=m.get("key", ""), task_id=m.get("task_id", ""), target=m.get("target", ""),
+                        backend=m.get("backend", ""), device=m.get("device", ""),
+                        memory_bytes=int(m.get("memory_bytes") or 0))
+    stamp = cv.ts(m.get("last_used_time") or None)
+    if stamp is not None:
+        msg.last_used_time.CopyFrom(stamp)
+    return msg
 
 
 class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
     def __init__(self, app: App) -> None:
         self.app = app
 
-    Chat = unimplemented_stream("Chat", _WHAT)
-    ListLoadedModels = unimplemented("ListLoadedModels", _WHAT)
-    UnloadModel = unimplemented("UnloadModel", _WHAT)
+    @property
+    def inference(self):
+        manager = getattr(self.app, "inference", None)
+        if manager is None:  # an App built without it (the daemon's App makes one)
+            from ..jobs.inference import InferenceManager
+
+            manager = self.app.inference = InferenceManager(self.app)
+        return manager
+
+    @rpc
+    async def Chat(self, request: I.ChatRequest, context):
+        task_id = request.task_id.strip()
+        if not task_id:
+            raise InvalidArgument("task_id is required")
+        if request.device not in DEVICES:
+            raise InvalidArgument(f"device {request.device} is not a DevicePreference value")
+        target = request.WhichOneof("target")
+        if target == "base" and not request.base:
+            target = None
+        manager = self.inference
+
+        def on_request(rid: str) -> None:  # a disconnect stops generation even mid-write
+            context.add_done_callback(lambda _ctx: manager.cancel(rid))
+
+        stream = manager.chat(
+            task_id, [{"role": m.role, "content": m.content} for m in request.messages], request.system_prompt,
+            sampling_fields(request), checkpoint=request.checkpoint if target == "checkpoint" else "",
+            package_id=request.package_id if target == "package_id" else "", base=target == "base",
+            device=DEVICES[request.device], on_request=on_request)
+        async with aclosing(stream):
+            async for item in stream:
+                if item["type"] == "delta":
+                    yield I.ChatResponse(delta=I.ChatDelta(text=item.get("text", ""),
+                                                           token_ids=item.get("token_ids") or []))
+                else:
+                    yield I.ChatResponse(done=done_to_proto(item))
+
+    @rpc
+    async def ListLoadedModels(self, request: I.ListLoadedModelsRequest, context) -> I.ListLoadedModelsResponse:
+        models, limit = self.inference.loaded_models()
+        return I.ListLoadedModelsResponse(models=[loaded_to_proto(m) for m in models], memory_limit_bytes=limit)
+
+    @rpc
+    async def UnloadModel(self, request: I.UnloadModelRequest, context) -> I.UnloadModelResponse:
+        return I.UnloadModelResponse(unloaded=await self.inference.unload(request.key.strip()))

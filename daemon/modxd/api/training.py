@@ -1,6 +1,8 @@
 """TrainingService: tasks, lifecycle, watch, metrics, checkpoints, estimates, schema, templates."""
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from modx.v1 import training_pb2 as T
 from modx.v1 import training_pb2_grpc
 
@@ -9,6 +11,21 @@ from ..app import App
 from ..errors import InvalidArgument
 from . import convert as cv
 from .status import rpc
+
+
+_RESPONSES: "OrderedDict[tuple[str, int], T.WatchTaskResponse]" = OrderedDict()
+_RESPONSES_MAX = 4096
+
+
+def _watch_response(event) -> T.WatchTaskResponse:
+    """Events never change once stored: many watchers of one task share one converted message."""
+    key = (event.task_id, event.seq)
+    response = _RESPONSES.get(key)
+    if response is None:
+        response = _RESPONSES[key] = T.WatchTaskResponse(event=cv.event_to_proto(event))
+        if len(_RESPONSES) > _RESPONSES_MAX:
+            _RESPONSES.popitem(last=False)
+    return response
 
 
 def _require_id(value: str, field: str = "task_id") -> str:
@@ -73,7 +90,7 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
         kinds = [cv.KIND_FROM_PROTO[k] for k in request.kinds if k in cv.KIND_FROM_PROTO]
         async for event in self.app.watch(_require_id(request.task_id), request.after_seq, kinds,
                                           request.history_only, request.follow_forever):
-            yield T.WatchTaskResponse(event=cv.event_to_proto(event))
+            yield _watch_response(event)
 
     @rpc
     async def ListMetrics(self, request: T.ListMetricsRequest, context) -> T.ListMetricsResponse:

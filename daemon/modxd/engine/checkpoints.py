@@ -11,16 +11,61 @@ event, oldest step first.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
 import shutil
 from typing import Callable
 
-__all__ = ["CheckpointStore", "fsync_tree", "replace_dir", "dir_size", "list_checkpoints", "CHECKPOINT_RE"]
+__all__ = ["CheckpointStore", "DiskFull", "fsync_tree", "replace_dir", "dir_size", "list_checkpoints",
+           "CHECKPOINT_RE", "is_disk_full", "free_bytes"]
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 log = logging.getLogger("modxd.engine")
+
+_DISK_FULL_MARKERS = ("no space left on device", "disk quota exceeded", "storagefull")
+NEARLY_FULL_BYTES = 1 << 20  # a failed write with less than this free is blamed on a full disk
+
+
+class DiskFull(Exception):
+    """A save failed for lack of space; ``str()`` is the sentence for people."""
+
+    disk_full = True
+
+
+def free_bytes(path: str) -> int | None:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def is_disk_full(exc: BaseException, path: str | None = None) -> bool:
+    """ENOSPC/EDQUOT anywhere in the exception chain (safetensors and torch.save hide the
+    errno in their message), or a failed write on a filesystem that is (nearly) full."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(m in str(current).lower() for m in _DISK_FULL_MARKERS):
+            return True
+        current = current.__cause__ or current.__context__
+    free = free_bytes(path) if path else None
+    return free is not None and free < NEARLY_FULL_BYTES and isinstance(exc, (OSError, RuntimeError))
+
+
+def _human(n: int | None) -> str:
+    if n is None:
+        return "unknown"
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
 
 
 def _fsync_path(path: str) -> None:
@@ -89,7 +134,7 @@ class CheckpointStore:
         self.saved: list[str] = []
         os.makedirs(self.dir, exist_ok=True)
         for name in os.listdir(self.dir):
-            if name.startswith(".tmp-checkpoint-"):
+            if name.startswith((".tmp-checkpoint-", ".deleting-checkpoint-")):
                 log.warning("removing the incomplete checkpoint %s left by an earlier run", name)
                 shutil.rmtree(os.path.join(self.dir, name), ignore_errors=True)
 
@@ -103,6 +148,23 @@ class CheckpointStore:
         shutil.rmtree(staging, ignore_errors=True)
         os.makedirs(staging)
         return staging
+
+    def discard(self, step: int, staging: str, exc: BaseException) -> BaseException:
+        """Remove the staging dir of a save that failed; returns the error to raise.
+
+        Nothing was emitted for it, so the daemon records nothing and debits nothing.
+        A full disk becomes :class:`DiskFull` with a sentence saying what to do.
+        """
+        full = is_disk_full(exc, self.dir)
+        free = free_bytes(self.dir)
+        shutil.rmtree(staging, ignore_errors=True)
+        if not full:
+            return exc
+        kept = len(list_checkpoints(self.dir))
+        return DiskFull(
+            f"could not save the checkpoint of step {step} in {self.dir}: no space left on device "
+            f"({_human(free)} free); the incomplete checkpoint was removed and the {kept} earlier "
+            f"checkpoint(s) are intact: free some space, then resume the task")
 
     def commit(self, step: int, staging: str, written: str, epoch: float | None, loss: float | None) -> str:
         """Make the written checkpoint durable and visible, emit it, apply retention."""
@@ -125,7 +187,15 @@ class CheckpointStore:
         existing = list_checkpoints(self.dir)
         deleted = []
         for step, path in existing[: max(len(existing) - self.limit, 0)]:
-            shutil.rmtree(path, ignore_errors=True)
+            # Renamed away first (atomic), so a crash mid-delete never leaves a
+            # half-deleted dir under a checkpoint's name.
+            doomed = os.path.join(self.dir, f".deleting-checkpoint-{step}")
+            shutil.rmtree(doomed, ignore_errors=True)
+            try:
+                os.replace(path, doomed)
+            except OSError:
+                doomed = path
+            shutil.rmtree(doomed, ignore_errors=True)
             deleted.append(path)
             self.emit({"type": "checkpoint_deleted", "step": step, "path": path})
             log.info("checkpoint %s deleted (save_total_limit %d)", path, self.limit)

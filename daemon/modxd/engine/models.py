@@ -196,8 +196,14 @@ def load_model(model_dir: str, dtype_name: str = "float32") -> Any:
         raise EngineError(f"model_dir {model_dir} holds a '{config.model_type}' model ({archs}), which cannot be "
                           "loaded as a causal language model (AutoModelForCausalLM); modx trains decoder-only "
                           "text generation models such as Llama, Qwen2 or Mistral")
-    model = AutoModelForCausalLM.from_pretrained(model_dir, config=config, dtype=getattr(torch, dtype_name),
-                                                 local_files_only=True, trust_remote_code=False)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(model_dir, config=config, dtype=getattr(torch, dtype_name),
+                                                     local_files_only=True, trust_remote_code=False)
+    except MemoryError:
+        raise
+    except Exception as exc:  # damaged or truncated weights: say which dir, keep the library's reason
+        raise EngineError(f"model_dir {model_dir}: the weights cannot be loaded ({type(exc).__name__}: {exc})") \
+            from exc
     return model
 
 
@@ -248,10 +254,18 @@ def merge_lora(model: Any, tokenizer: Any, final_dir: str) -> str:
     shutil.rmtree(staging, ignore_errors=True)
     merged = model.merge_and_unload()
     merged.config.use_cache = True
-    merged.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    from .checkpoints import fsync_tree, replace_dir
+    from .checkpoints import DiskFull, fsync_tree, is_disk_full, replace_dir
 
-    fsync_tree(staging)
-    replace_dir(staging, final_dir)
+    try:
+        merged.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        fsync_tree(staging)
+        replace_dir(staging, final_dir)
+    except Exception as exc:  # no partial merged model is left behind
+        full = is_disk_full(exc, parent)
+        shutil.rmtree(staging, ignore_errors=True)
+        if full:
+            raise DiskFull(f"could not write the merged model to {final_dir}: no space left on device; "
+                           "the partial copy was removed and the checkpoints are intact") from exc
+        raise
     return final_dir

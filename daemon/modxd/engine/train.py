@@ -122,15 +122,21 @@ class ModxTrainer(Trainer):
         use_cache = getattr(config, "use_cache", None)
         self._staging = staging
         try:
-            if config is not None:
-                config.use_cache = True  # saved for inference; training keeps it off
-            super()._save_checkpoint(model, trial)
-        finally:
-            self._staging = None
-            if config is not None:
-                config.use_cache = use_cache
-        self.store.commit(step, staging, os.path.join(staging, f"checkpoint-{step}"),
-                          self.state.epoch, self.events.last_loss)
+            try:
+                if config is not None:
+                    config.use_cache = True  # saved for inference; training keeps it off
+                super()._save_checkpoint(model, trial)
+            finally:
+                self._staging = None
+                if config is not None:
+                    config.use_cache = use_cache
+            self.store.commit(step, staging, os.path.join(staging, f"checkpoint-{step}"),
+                              self.state.epoch, self.events.last_loss)
+        except Exception as exc:  # a failed save leaves nothing behind (and is never recorded)
+            error = self.store.discard(step, staging, exc)
+            if error is exc:
+                raise
+            raise error from exc
 
 
 def _warn(emit: Callable[[dict], None], code: str, message: str) -> None:

@@ -15,49 +15,52 @@ from typing import Any, Generic, Hashable, TypeVar
 T = TypeVar("T")
 
 DEFAULT_QUEUE_SIZE = 256
+_timeout = getattr(asyncio, "timeout", None)  # 3.11+: no extra task per wait
+
+
+_LAG = object()  # queued when the subscriber falls behind: "re-read the store"
 
 
 class Subscription(Generic[T]):
     def __init__(self, bus: "EventBus[T]", topic: Hashable, maxsize: int) -> None:
         self.bus = bus
         self.topic = topic
-        self.queue: asyncio.Queue[T] = asyncio.Queue(maxsize)
+        self.maxsize = maxsize
+        # Unbounded as a data structure, bounded by offer(): at most maxsize items plus the lag marker.
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self.lagging = False
-        self._wake = asyncio.Event()
 
     def offer(self, item: T) -> None:
         if self.lagging:
             return
-        try:
-            self.queue.put_nowait(item)
-        except asyncio.QueueFull:
+        if self.queue.qsize() >= self.maxsize:
             self.lagging = True
-            self._wake.set()
+            self.queue.put_nowait(_LAG)  # wakes a waiting next()
+            return
+        self.queue.put_nowait(item)
 
     async def next(self, timeout: float | None = None) -> T | None:
         """The next live item; None when lagging (re-read the store) or on timeout."""
         if self.lagging:
             return None
-        if not self.queue.empty():
-            return self.queue.get_nowait()
-        get = asyncio.ensure_future(self.queue.get())
-        wake = asyncio.ensure_future(self._wake.wait())
-        try:
-            done, _ = await asyncio.wait({get, wake}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            wake.cancel()
-            if not get.done():
-                get.cancel()
-        if get in done and not get.cancelled():
-            return get.result()
-        return None
+        if self.queue.empty():
+            try:
+                if _timeout is not None:
+                    async with _timeout(timeout):
+                        item = await self.queue.get()
+                else:  # Python 3.10
+                    item = await asyncio.wait_for(self.queue.get(), timeout)
+            except (asyncio.TimeoutError, TimeoutError):
+                return None
+        else:
+            item = self.queue.get_nowait()
+        return None if item is _LAG else item
 
     def resync(self) -> None:
         """Drop what is queued and start receiving live items again (after a store re-read)."""
         while not self.queue.empty():
             self.queue.get_nowait()
         self.lagging = False
-        self._wake.clear()
 
     def close(self) -> None:
         self.bus._remove(self)

@@ -8,6 +8,9 @@ act and return; a client that disconnects changes nothing here.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import shutil
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -17,10 +20,11 @@ from typing import Any
 import structlog
 
 from ..errors import FailedPrecondition, ResourceExhausted
+from ..paths import make_dir_under_roots
 from ..states import TaskState, check_transition
 from ..store.checkpoints import CheckpointRepo, CheckpointRecord, QuotaRepo
 from ..store.events import EventRecord, EventRepo
-from ..store.tasks import TaskRepo
+from ..store.tasks import TaskRecord, TaskRepo
 from .bus import EventBus
 from .process import WorkerHandle, exit_reason, spawn_worker
 
@@ -37,8 +41,31 @@ class RunningJob:
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     stop_reason: str = ""
+    kill_reason: str = ""  # set when the daemon itself killed the worker
     low_quota_warned: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _scan_checkpoints(directory: Path) -> list[tuple[int, str, float, float | None, int, float]]:
+    """Complete checkpoints on disk as (step, path, epoch, loss, size, mtime); removes staging leftovers."""
+    from ..engine.checkpoints import dir_size, list_checkpoints  # stdlib only
+
+    if not directory.is_dir():
+        return []
+    for leftover in directory.glob(".tmp-checkpoint-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    for leftover in directory.glob(".deleting-checkpoint-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    found = []
+    for step, path in list_checkpoints(str(directory)):
+        try:
+            state = json.loads((Path(path) / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            continue  # not a training checkpoint: leave it alone
+        losses = [e["loss"] for e in state.get("log_history", []) if "loss" in e and e.get("step", 0) <= step]
+        found.append((step, path, float(state.get("epoch") or 0.0), losses[-1] if losses else None,
+                      dir_size(path), os.path.getmtime(path)))
+    return found
 
 
 class Supervisor:
@@ -48,6 +75,7 @@ class Supervisor:
         self.bus = bus
         self.devices = devices
         self.max_pending = max_pending
+        self.roots: list[Path] | None = None  # the allowed roots (App sets them); None: unchecked
         self.queue: deque[str] = deque()
         self.running: dict[str, RunningJob] = {}
         self._lock = asyncio.Lock()  # serialises lifecycle operations
@@ -56,14 +84,50 @@ class Supervisor:
     # ----- start-up -----------------------------------------------------------------------------
 
     async def recover(self) -> list[str]:
-        """After a restart: tasks left running become failed; pending ones are queued again."""
+        """After a restart: tasks left running become failed; pending ones are queued again.
+
+        Workers are not adopted: they die with the daemon that spawned them
+        (PR_SET_PDEATHSIG), so a task found running has no process any more.
+        """
         failed = []
-        for task_id in await self.tasks.ids_in_states([TaskState.RUNNING, TaskState.STOPPING]):
-            await self._set_state(task_id, TaskState.FAILED, "daemon_restarted", end_time=time.time())
-            failed.append(task_id)
-        self.queue.extend(await self.tasks.ids_in_states([TaskState.PENDING]))
-        await self._schedule()
+        async with self._lock:
+            for task_id in await self.tasks.ids_in_states([TaskState.RUNNING, TaskState.STOPPING]):
+                await self._set_state(task_id, TaskState.FAILED, "daemon_restarted", end_time=time.time())
+                failed.append(task_id)
+                try:
+                    await self._reconcile_checkpoints(task_id)
+                except Exception:
+                    log.exception("checkpoint_reconcile_failed", task_id=task_id)
+            self.queue.extend(await self.tasks.ids_in_states([TaskState.PENDING]))
+            await self._schedule()
         return failed
+
+    async def _reconcile_checkpoints(self, task_id: str) -> None:
+        """Make a crashed run's checkpoint records match its disk.
+
+        The daemon may die between a checkpoint's rename and its record (the
+        worker dies with it): such a complete checkpoint is recorded now, and
+        debited, as it would have been. A recorded one that is gone (retention
+        was deleting it) is marked deleted. Half-written staging dirs are removed.
+        """
+        task = await self.tasks.get(task_id)
+        if not task.params.get("output_dir"):
+            return
+        records = await self.checkpoints.list(task_id, include_deleted=True)
+        known = {r.path for r in records}
+        found = await asyncio.to_thread(_scan_checkpoints, Path(task.params["output_dir"]) / "checkpoints")
+        for rec in records:
+            if not rec.deleted and not await asyncio.to_thread(os.path.isdir, rec.path):
+                marked = await self.checkpoints.mark_deleted(task_id, rec.path)
+                if marked:
+                    self.bus.publish(task_id, marked[1])
+        started = task.start_time or 0.0
+        for step, path, epoch, loss, size, mtime in found:
+            # Only what this task's crashed run wrote (an output dir may be shared or reused).
+            if path not in known and mtime >= started - 1:
+                _, event, _ = await self.checkpoints.record_saved(task_id, step, epoch, loss, path, size)
+                self.bus.publish(task_id, event)
+                log.warning("checkpoint_adopted", task_id=task_id, step=step, path=path)
 
     # ----- lifecycle operations -----------------------------------------------------------------
 
@@ -104,6 +168,17 @@ class Supervisor:
                 end_time=None)
             self.queue.append(task_id)
             await self._schedule()
+
+    async def delete(self, task_id: str) -> TaskRecord:
+        """Delete an inactive task's records (under the lifecycle lock, so a concurrent
+        start or resume either happens first, and the delete is refused, or finds no task)."""
+        async with self._lock:
+            task = await self.tasks.get(task_id)
+            if task.state.active or task_id in self.running or task_id in self.queue:
+                raise FailedPrecondition(
+                    f"task {task_id} is {task.state.value}: stop it before deleting it")
+            await self.tasks.delete(task_id)
+            return task
 
     def queue_position(self, task_id: str) -> int:
         try:
@@ -153,7 +228,8 @@ class Supervisor:
         config = {**task.params, "task_type": task.type, "device": device, "task_id": task_id}
         if task.resume_checkpoint:
             config["resume_from_checkpoint"] = task.resume_checkpoint
-        Path(config["output_dir"]).mkdir(parents=True, exist_ok=True)
+        # Checked and created again right before writing: never through a symlink out of a root.
+        make_dir_under_roots("parameter output_dir", Path(config["output_dir"]), self.roots)
         job = RunningJob(task_id, device, spawn_worker("train", config, f"modx-train-{task_id}"))
         self.running[task_id] = job
         await self._set_state(task_id, TaskState.RUNNING, f"running on {device}", device=device,
@@ -176,12 +252,18 @@ class Supervisor:
                 except Exception:
                     log.exception("worker_message_failed", task_id=job.task_id, message_type=message.get("type"))
             await job.worker.join()
-            await self._finish(job)
         finally:
-            self.running.pop(job.task_id, None)
-            job.done.set()
+            # The lock makes the end of a run atomic with respect to stop/resume/delete:
+            # a stop that read "running" cannot land after the task became terminal.
             async with self._lock:
-                await self._schedule()
+                try:
+                    await self._finish(job)
+                except Exception:
+                    log.exception("finish_failed", task_id=job.task_id)
+                finally:
+                    self.running.pop(job.task_id, None)
+                    job.done.set()
+                    await self._schedule()
 
     async def _handle(self, job: RunningJob, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
@@ -238,7 +320,10 @@ class Supervisor:
                 await self._set_state(task_id, TaskState.COMPLETED, job.result.get("reason") or "finished",
                                       end_time=now)
             return
-        if job.error is not None:
+        if job.kill_reason:
+            reason = job.kill_reason
+            tail = await self.events.last_logs(task_id)
+        elif job.error is not None:
             reason = job.error.get("error", "worker failed")
             tail = [*(await self.events.last_logs(task_id)), *job.error.get("traceback", "").splitlines()[-15:]]
         else:
@@ -257,16 +342,17 @@ class Supervisor:
 
     async def shutdown(self, timeout: float) -> None:
         """Ask running tasks to save and stop; kill what is still running after `timeout`."""
-        self._closing = True
-        jobs = list(self.running.values())
-        for job in jobs:
-            try:
-                task = await self.tasks.get(job.task_id)
-                if task.state == TaskState.RUNNING:
-                    await self._set_state(job.task_id, TaskState.STOPPING, "daemon_shutdown")
-            except Exception:
-                log.exception("shutdown_state_failed", task_id=job.task_id)
-            self._command_stop(job, "daemon_shutdown", save=True)
+        async with self._lock:
+            self._closing = True
+            jobs = list(self.running.values())
+            for job in jobs:
+                try:
+                    task = await self.tasks.get(job.task_id)
+                    if task.state == TaskState.RUNNING:
+                        await self._set_state(job.task_id, TaskState.STOPPING, "daemon_shutdown")
+                except Exception:
+                    log.exception("shutdown_state_failed", task_id=job.task_id)
+                self._command_stop(job, "daemon_shutdown", save=True)
         if not jobs:
             return
         waits = [asyncio.create_task(job.done.wait()) for job in jobs]
@@ -274,6 +360,8 @@ class Supervisor:
         for job in jobs:
             if job.worker.process.is_alive():
                 log.warning("killing_worker", task_id=job.task_id)
+                job.kill_reason = (f"daemon_shutdown: the worker did not stop within {timeout:g}s "
+                                   "and was killed; resume continues from the last checkpoint")
                 job.worker.process.kill()
         if pending:
             await asyncio.wait(pending, timeout=10)

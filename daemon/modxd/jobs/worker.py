@@ -7,6 +7,7 @@ holding a GPU, and it treats a closed command pipe as a stop request.
 from __future__ import annotations
 
 import ctypes
+import errno
 import importlib
 import os
 import queue
@@ -22,6 +23,8 @@ ENTRY_POINTS = {
     "train": "modxd.engine.train:run_training",
     "eval": "modxd.engine.evaluate:run_evaluation",
     "package": "modxd.engine.export:run_package",
+    "import_gguf": "modxd.engine.export:run_import",
+    "inference": "modxd.engine.inference_worker:run_inference",
 }
 
 
@@ -34,7 +37,38 @@ def _die_with_parent() -> None:
             pass
 
 
+_OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen and len(seen) < 10:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+def describe_failure(exc: BaseException) -> str:
+    """The failure sentence the daemon stores: out-of-memory and disk-full are named as such."""
+    from ..engine.checkpoints import is_disk_full  # stdlib only
+
+    message = f"{type(exc).__name__}: {str(exc) or type(exc).__name__}"
+    chain = _chain(exc)
+    if getattr(exc, "disk_full", False):  # engine.checkpoints.DiskFull: already a full sentence
+        return f"disk full: {exc}"
+    if is_disk_full(exc):
+        return f"disk full: {message}"
+    if any(isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError"
+           or (isinstance(e, OSError) and e.errno == errno.ENOMEM) for e in chain) or any(
+            m in str(e).lower() for e in chain for m in _OOM_MARKERS):
+        return f"out of memory: {message}"
+    return message
+
+
 def worker_main(kind: str, config: dict[str, Any], events: Connection, commands: Connection) -> None:
+    # Released before reporting a failure, so an out-of-memory worker can still
+    # format and send its report (RLIMIT_AS / a cgroup limit leaves no headroom).
+    reserve = bytearray(4 << 20)
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the daemon's terminal is the daemon's business
     inbox: "queue.Queue[dict[str, Any]]" = queue.Queue()
@@ -66,11 +100,9 @@ def worker_main(kind: str, config: dict[str, Any], events: Connection, commands:
         result = func(config, emit, poll_command)
         emit({"type": "result", **(result or {})})
     except BaseException as exc:  # noqa: BLE001 - everything must reach the daemon
-        message = str(exc) or type(exc).__name__
-        if isinstance(exc, MemoryError) or "out of memory" in message.lower():
-            message = f"out of memory: {message}"
+        del reserve
         try:
-            emit({"type": "error", "error": f"{type(exc).__name__}: {message}",
+            emit({"type": "error", "error": describe_failure(exc),
                   "traceback": traceback.format_exc(limit=20)})
         finally:
             events.close()

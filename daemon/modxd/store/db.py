@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from pathlib import Path
 from typing import Any, AsyncIterator, Sequence
 
 import aiosqlite
+
+from ..errors import ModxError
 
 MIGRATIONS: list[str] = [
     # 1: the spine
@@ -125,12 +128,32 @@ async def connect(path: Path) -> aiosqlite.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = await aiosqlite.connect(str(path), isolation_level=None)
     conn.row_factory = aiosqlite.Row
-    await conn.execute("PRAGMA journal_mode=WAL")
-    await conn.execute("PRAGMA synchronous=NORMAL")
-    await conn.execute("PRAGMA foreign_keys=ON")
-    await conn.execute("PRAGMA busy_timeout=5000")
+    try:
+        await conn.execute("PRAGMA busy_timeout=5000")
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        problems = await quick_check(conn)
+    except sqlite3.DatabaseError as exc:  # "file is not a database", "malformed" ...
+        problems = [str(exc)]
+    if problems:
+        await conn.close()
+        raise DatabaseCorrupt(
+            f"the database {path} is damaged ({'; '.join(problems[:3])}): modxd will not run on it; "
+            "restore it from a backup, or move it away to start empty")
     await migrate(conn)
     return conn
+
+
+class DatabaseCorrupt(ModxError):
+    """SQLite's own check found damage; running on would spread it."""
+
+
+async def quick_check(conn: aiosqlite.Connection) -> list[str]:
+    """SQLite's quick_check (structure, not index contents: fast at start-up); [] when sound."""
+    async with conn.execute("PRAGMA quick_check") as cur:
+        rows = [str(r[0]) for r in await cur.fetchall()]
+    return [] if rows == ["ok"] else rows
 
 
 async def schema_version(conn: aiosqlite.Connection) -> int:

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
 
 from .db import Database
+
+_DECODED: "OrderedDict[tuple[str, int], EventRecord]" = OrderedDict()
+_DECODED_MAX = 8192
 
 EVENT_KINDS = ("state_change", "metrics", "log", "checkpoint_saved", "checkpoint_deleted", "warning")
 
@@ -75,8 +79,17 @@ class EventRepo:
         rows = await self.db.all(
             f"SELECT * FROM task_events WHERE task_id = ? AND seq > ?{clause} ORDER BY seq LIMIT ?",
             [*args, limit])
-        return [EventRecord(r["task_id"], r["seq"], r["time"], r["kind"], json.loads(r["payload"]))
-                for r in rows]
+        out = []
+        for r in rows:  # stored events never change: watchers replaying one history share the decode
+            key = (r["task_id"], r["seq"])
+            event = _DECODED.get(key)
+            if event is None or event.time != r["time"]:
+                event = EventRecord(r["task_id"], r["seq"], r["time"], r["kind"], json.loads(r["payload"]))
+                _DECODED[key] = event
+                if len(_DECODED) > _DECODED_MAX:
+                    _DECODED.popitem(last=False)
+            out.append(event)
+        return out
 
     async def last_logs(self, task_id: str, count: int = 20) -> list[str]:
         rows = await self.db.all(

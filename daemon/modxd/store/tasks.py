@@ -8,8 +8,8 @@ from typing import Any
 
 import aiosqlite
 
-from ..errors import NotFound
-from ..states import TaskState
+from ..errors import FailedPrecondition, NotFound
+from ..states import TRANSITIONS, TaskState
 from .db import Database
 from .events import append_event
 
@@ -89,6 +89,13 @@ class TaskRepo:
         task.checkpoints_saved = int(count[0])
         return task
 
+    async def state_and_seq(self, task_id: str) -> tuple[TaskState, int]:
+        """Just the state and the last event number (what a watcher polls)."""
+        row = await self.db.one("SELECT state, last_seq FROM tasks WHERE id = ?", (task_id,))
+        if row is None:
+            raise NotFound(f"task {task_id!r} does not exist")
+        return TaskState(row["state"]), int(row["last_seq"])
+
     async def params(self, task_id: str) -> dict[str, Any]:
         rows = await self.db.all("SELECT key, value FROM task_params WHERE task_id = ?", (task_id,))
         return {r["key"]: json.loads(r["value"]) for r in rows}
@@ -129,6 +136,10 @@ class TaskRepo:
             row = await (await conn.execute("SELECT state FROM tasks WHERE id = ?", (task_id,))).fetchone()
             if row is None:
                 raise NotFound(f"task {task_id!r} does not exist")
+            if (TaskState(row["state"]), to) not in TRANSITIONS:
+                # The last line of defence of the state machine: checked inside the write
+                # transaction, so no interleaving of callers can store an illegal move.
+                raise FailedPrecondition(f"task {task_id} is {row['state']}: it cannot become {to.value}")
             fields = {**fields, "state": to.value, "state_reason": reason, "update_time": now}
             for key in ("failure_log_tail", "quota_estimate"):
                 if key in fields:
@@ -149,8 +160,19 @@ class TaskRepo:
             await conn.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", (*fields.values(), task_id))
 
     async def delete(self, task_id: str) -> None:
+        """Delete a task that holds no device (never a pending, running or stopping one)."""
+        active = [s.value for s in TaskState if s.active]
         async with self.db.tx() as conn:
-            await conn.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+            cur = await conn.execute(
+                f"DELETE FROM tasks WHERE id = ? AND state NOT IN ({','.join('?' * len(active))})",
+                (task_id, *active))
+            deleted = cur.rowcount
+            await cur.close()
+            if deleted == 0:
+                row = await (await conn.execute("SELECT state FROM tasks WHERE id = ?", (task_id,))).fetchone()
+                if row is None:
+                    raise NotFound(f"task {task_id!r} does not exist")
+                raise FailedPrecondition(f"task {task_id} is {row['state']}: stop it before deleting it")
 
     async def counts(self) -> dict[str, int]:
         rows = await self.db.all("SELECT state, COUNT(*) AS n FROM tasks GROUP BY state")
