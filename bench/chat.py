@@ -38,6 +38,7 @@ DOC = REPO / "docs" / "benchmarks.md"
 COMMAND = ".venv/bin/python bench/chat.py"
 SYSTEM = "You are a helpful assistant."
 PROMPT = "Write a long story about a cat who learns to sail."
+TINY_PROMPT = "a"  # the tiny random Llama answers this (greedy) for hundreds of tokens without stopping
 
 
 def _smollm2() -> Path:
@@ -59,7 +60,11 @@ def setup(daemon: Any, work: Path) -> dict[str, str]:
 
     marker = work / "bench.json"
     if marker.exists():
-        return json.loads(marker.read_text())
+        info = json.loads(marker.read_text())
+        if "tiny_task_id" not in info:  # set up by an earlier version of this script
+            info.update(_tiny(daemon, work))
+            marker.write_text(json.dumps(info, indent=2))
+        return info
     source = work / "SmolLM2-135M-Instruct.Q4_1.gguf"
     shutil.copyfile(_smollm2(), source)
     print("importing SmolLM2 as a Hugging Face dir ...", flush=True)
@@ -86,9 +91,21 @@ def setup(daemon: Any, work: Path) -> dict[str, str]:
     if pkg.state != 3:
         sys.exit(f"packaging failed: {pkg.state_reason}")
     model_file = next(f.path for f in pkg.files if f.kind == "model")
-    info = {"task_id": task_id, "hf_dir": hf, "package_id": pkg.id, "gguf": model_file}
+    info = {"task_id": task_id, "hf_dir": hf, "package_id": pkg.id, "gguf": model_file, **_tiny(daemon, work)}
     marker.write_text(json.dumps(info, indent=2))
     return info
+
+
+def _tiny(daemon: Any, work: Path) -> dict[str, str]:
+    """A task on a tiny random Llama (its base model is what the benchmark chats with)."""
+    from tests.daemon.helpers import create_request, sft_params
+    from tests.fixtures.datasets import write_sft_jsonl
+    from tests.fixtures.tiny_models import make_tiny_llama
+
+    tiny = make_tiny_llama(work / "tiny-llama")
+    data = work / "sft.jsonl" if (work / "sft.jsonl").exists() else write_sft_jsonl(work / "sft.jsonl", n=8)
+    task_id = daemon.training.CreateTask(create_request(**sft_params(tiny, data, work / "tiny-out"))).task.id
+    return {"tiny_task_id": task_id, "tiny_dir": str(tiny)}
 
 
 class Timing:
@@ -109,12 +126,13 @@ class Timing:
                 "tps": later / (last - first) if last > first else 0.0}
 
 
-def via_daemon(daemon: Any, task_id: str, **target: Any) -> Callable[[int], dict[str, float]]:
+def via_daemon(daemon: Any, task_id: str, prompt: str = PROMPT, system: str = SYSTEM, **target: Any
+               ) -> Callable[[int], dict[str, float]]:
     from modx.v1 import inference_pb2 as I
 
     def run(max_new_tokens: int) -> dict[str, float]:
-        request = I.ChatRequest(task_id=task_id, system_prompt=SYSTEM,
-                                messages=[I.ChatMessage(role="user", content=PROMPT)],
+        request = I.ChatRequest(task_id=task_id, system_prompt=system,
+                                messages=[I.ChatMessage(role="user", content=prompt)],
                                 sampling=I.SamplingParams(temperature=0, max_new_tokens=max_new_tokens, seed=1),
                                 **target)
         timing = Timing()
@@ -126,10 +144,10 @@ def via_daemon(daemon: Any, task_id: str, **target: Any) -> Callable[[int], dict
     return run
 
 
-def in_process(model: Any) -> Callable[[int], dict[str, float]]:
+def in_process(model: Any, prompt: str = PROMPT, system: str = SYSTEM) -> Callable[[int], dict[str, float]]:
     from modxd.engine.generate import check_messages, check_sampling
 
-    messages = check_messages([{"role": "user", "content": PROMPT}], SYSTEM)
+    messages = check_messages([{"role": "user", "content": prompt}], system)
 
     def run(max_new_tokens: int) -> dict[str, float]:
         sampling = check_sampling({"temperature": 0, "max_new_tokens": max_new_tokens, "seed": 1})
@@ -194,6 +212,12 @@ def main() -> None:
         rows.append(compare("transformers (fp32)", via_daemon(daemon, info["task_id"], base=True), in_process(hf),
                             args.runs, args.max_new_tokens))
         hf.close()
+        print("transformers backend, tiny 2-layer Llama (the fixed costs of the daemon's path show) ...", flush=True)
+        tiny = HFChatModel.load(info["tiny_dir"], "cpu")
+        rows.append(compare("transformers, tiny 2-layer Llama",
+                            via_daemon(daemon, info["tiny_task_id"], TINY_PROMPT, "", base=True),
+                            in_process(tiny, TINY_PROMPT, ""), args.runs, args.max_new_tokens))
+        tiny.close()
         print(f"llama.cpp backend ({threads} thread(s)) ...", flush=True)
         gguf = LlamaChatModel.load(info["gguf"], "cpu", threads=threads)
         rows.append(compare("llama.cpp (Q8_0 GGUF)", via_daemon(daemon, info["task_id"], package_id=info["package_id"]),
@@ -217,7 +241,8 @@ def main() -> None:
         return
     spread = "; ".join(f"{r['backend']} {r['spread'][0]:.1f}-{r['spread'][1]:.1f} tok/s" for r in rows)
     section = (
-        f"## Chat\n\nSmolLM2-135M-Instruct, greedy, {args.max_new_tokens} new tokens at most, the same prompt and "
+        f"## Chat\n\nSmolLM2-135M-Instruct, and a tiny 2-layer random Llama whose millisecond steps expose the "
+        f"fixed costs of the daemon's path; greedy, {args.max_new_tokens} new tokens at most, the same prompt and "
         f"seed, warm models, {args.runs} runs alternating between the daemon and in-process, on {platform.machine()} "
         f"with {os.cpu_count()} CPUs ({threads} compute thread(s), the worker's default here), "
         f"{time.strftime('%Y-%m-%d')}. Command: `{COMMAND}`. Daemon: modxctl's path (a gRPC stream over the Unix "

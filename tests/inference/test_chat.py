@@ -158,6 +158,8 @@ def test_requests_are_validated(daemon, base_task, lora_task) -> None:
         (chat_request(base_task, package_id="pkg-nope"), grpc.StatusCode.NOT_FOUND, "pkg-nope"),
         (chat_request(base_task, device=I.DEVICE_PREFERENCE_ACCELERATOR), grpc.StatusCode.FAILED_PRECONDITION,
          "has no accelerator"),
+        (chat_request(base_task, max_new_tokens=2000), grpc.StatusCode.INVALID_ARGUMENT,
+         "more than the model's context of 1024 tokens"),  # checked by the worker, with the model's tokenizer
     ]
     for request, code, fragment in cases:
         if request.HasField("checkpoint") and not request.checkpoint:

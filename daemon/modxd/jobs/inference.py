@@ -393,13 +393,23 @@ class InferenceManager:
                             "context": {"training_task": training}})
         finished = False
         first: float | None = None
+        held: dict[str, Any] | None = None
         try:
             while True:
-                message = await request.queue.get()
+                message, held = (held, None) if held is not None else (await request.queue.get(), None)
                 kind = message.get("type")
                 if kind == "delta":
                     if first is None:
                         first = time.perf_counter()
+                    # Tokens that arrived while the client was still taking the last message go out
+                    # together: one gRPC message instead of several when the stream falls behind.
+                    while not request.queue.empty():
+                        more = request.queue.get_nowait()
+                        if more.get("type") != "delta":
+                            held = more
+                            break
+                        message = {**message, "text": message["text"] + more["text"],
+                                   "token_ids": list(message["token_ids"]) + list(more["token_ids"])}
                     yield message
                 elif kind == "loaded":
                     log.info("chat_model", request_id=rid, model_key=message.get("model_key"),
@@ -413,7 +423,9 @@ class InferenceManager:
                     log.info("chat_done", request_id=rid, task_id=task_id, target=spec.get("target"),
                              finish_reason=message.get("finish_reason"), prompt_tokens=message.get("prompt_tokens"),
                              completion_tokens=message.get("completion_tokens"),
-                             tokens_per_second=round(message.get("tokens_per_second", 0.0), 2))
+                             tokens_per_second=round(message.get("tokens_per_second", 0.0), 2),
+                             ttft_ms=round(message["time_to_first_token_ms"], 2),
+                             worker_ttft_ms=round(message["worker_time_to_first_token_ms"], 2))
                     yield message
                     return
                 elif kind == "chat_error":
