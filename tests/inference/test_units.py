@@ -137,3 +137,25 @@ def test_settings_from_config_and_environment() -> None:
     assert (s.cache_bytes, s.headroom_bytes, s.queue_max, s.max_new_tokens) == (5, 7, 2, 100)
     with pytest.raises(InvalidArgument, match="chat_threads"):
         ChatSettings.from_config(Config(), {"MODX_CHAT_THREADS": "many"})
+
+
+def test_deltas_go_at_once_unless_they_come_faster_than_the_window(monkeypatch) -> None:
+    from modxd.engine import inference_worker
+
+    now = [100.0]
+    monkeypatch.setattr(inference_worker.time, "perf_counter", lambda: now[0])
+    sent: list[dict] = []
+    batcher = inference_worker.DeltaBatcher(sent.append, "r1", window=0.010)
+    batcher("a", [1])  # the first token: at once
+    for i, piece in enumerate("bcd"):  # three more within 3 ms: held
+        now[0] += 0.001
+        batcher(piece, [2 + i])
+    assert [m["text"] for m in sent] == ["a"]
+    now[0] += 0.020  # a slow step: this token and the held ones go now
+    batcher("e", [5])
+    now[0] += 0.030
+    batcher("f", [6])  # slower than the window: alone, at once
+    batcher.flush()
+    batcher.flush()  # nothing left: no empty message
+    assert [(m["text"], m["token_ids"]) for m in sent] == [("a", [1]), ("bcde", [2, 3, 4, 5]), ("f", [6])]
+    assert all(m["type"] == "delta" and m["request_id"] == "r1" for m in sent)

@@ -401,8 +401,7 @@ class InferenceManager:
                 if kind == "delta":
                     if first is None:
                         first = time.perf_counter()
-                    # Tokens that arrived while the client was still taking the last message go out
-                    # together: one gRPC message instead of several when the stream falls behind.
+                    # Tokens that arrived while the client took the last message go out together.
                     while not request.queue.empty():
                         more = request.queue.get_nowait()
                         if more.get("type") != "delta":
