@@ -4,9 +4,16 @@
   (server.py), so an oversized message is refused before it is parsed;
 - queued tasks: `max_pending_tasks` (the supervisor refuses to queue more);
 - concurrent watch streams per client: `max_watchers_per_client`, counted
-  here for every `Watch*` server stream of a modx service. A client is its
-  token (by hash) when it sends one, else its peer address without the port
-  (all token-less Unix-socket callers share one count);
+  here for every `Watch*` server stream of a modx service. Who "a client" is
+  (`client_key`): its token (by hash) when it sends one; else, on the Unix
+  socket, the name it gives itself in the `modx-client-id` metadata (modxctl
+  sends one per process); else its peer address without the port. gRPC tells
+  a server nothing that tells two Unix-socket connections apart (the peer is
+  just "unix:", no pid or credentials), so token-less local callers that do
+  not name themselves share one count. A self-given name is only taken where
+  no token is needed: those callers are trusted by the socket's permissions
+  (they get `local_role`), and the cap guards against runaway tools, not
+  against them;
 - generated tokens: `max_chat_tokens` caps `max_new_tokens` of a chat and of
   an evaluation's generation settings.
 """
@@ -31,12 +38,29 @@ def is_watch(method: str) -> bool:
     return method.startswith("/modx.v1.") and method.rsplit("/", 1)[-1].startswith("Watch")
 
 
+CLIENT_ID_METADATA = "modx-client-id"
+MAX_CLIENT_ID_CHARS = 64
+ANONYMOUS_LOCAL = "unix"
+
+
+def declared_client_id(metadata: Any) -> str:
+    """The caller's `modx-client-id` metadata value, trimmed ('' when absent or blank)."""
+    for key, value in metadata or ():
+        if key.lower() == CLIENT_ID_METADATA:
+            if isinstance(value, bytes):
+                value = value.decode(errors="replace")
+            return "".join(c for c in value.strip() if c.isprintable())[:MAX_CLIENT_ID_CHARS]
+    return ""
+
+
 def client_key(metadata: Any, peer: str) -> str:
+    """Whose allowance a call counts against (see the module docstring)."""
     token = bearer_token(metadata)
     if token:
         return "token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
     if peer.startswith("unix:"):
-        return "unix"
+        declared = declared_client_id(metadata)
+        return f"unix:{declared}" if declared else ANONYMOUS_LOCAL
     host = peer.rsplit(":", 1)[0] if peer.count(":") >= 2 else peer
     return host
 
@@ -83,9 +107,11 @@ class LimitsInterceptor(grpc.aio.ServerInterceptor):
             key = client_key(metadata, context.peer())
             if counts[key] >= self.max_watchers:
                 log.warning("too_many_watchers", method=method, client=key, limit=self.max_watchers)
+                hint = (f"; token-less local callers share one allowance unless each names itself with the "
+                        f"'{CLIENT_ID_METADATA}' metadata (modxctl does)" if key == ANONYMOUS_LOCAL else "")
                 await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                     f"this client already has {counts[key]} watch streams open, the limit "
-                                    f"(max_watchers_per_client); close one first")
+                                    f"(max_watchers_per_client); close one first{hint}")
             counts[key] += 1
             try:
                 result = inner(request, context)

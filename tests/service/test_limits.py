@@ -113,3 +113,51 @@ class _Authed:
 
     def log(self) -> str:
         return self._s.daemon.log()
+
+
+def test_local_clients_each_get_their_own_watcher_allowance(make_daemon, tiny_llama_dir, sft_jsonl, tmp_path,
+                                                            monkeypatch) -> None:
+    """Token-less Unix-socket callers are told apart by their `modx-client-id` (limits.client_key)."""
+    from modxctl.connection import make_channel
+    from modx.v1 import training_pb2_grpc
+
+    from .support import write_config
+
+    d = make_daemon(MODX_CONFIG=str(write_config(tmp_path / "modxd.toml", max_watchers_per_client=2)))
+    tr = d.training
+    task_id = tr.CreateTask(create_request(**sft_params(tiny_llama_dir, sft_jsonl, tmp_path / "o"))).task.id
+    watch = T.WatchTaskRequest(task_id=task_id, follow_forever=True)
+    opened, channels = [], []
+
+    def open_stream(stub=tr, client: str | None = None):
+        stream = stub.WatchTask(watch, metadata=[("modx-client-id", client)] if client else None)
+        next(stream)  # the 'created' event: the stream is open on the server
+        opened.append(stream)
+
+    def refused(stub=tr, client: str | None = None) -> str:
+        with pytest.raises(grpc.RpcError) as info:
+            open_stream(stub, client)
+        assert info.value.code() == EXHAUSTED and "max_watchers_per_client" in info.value.details()
+        return info.value.details()
+
+    try:
+        for client in ("tool-a", "tool-b"):  # two local clients: two each, the limit
+            open_stream(client=client)
+            open_stream(client=client)
+        refused(client="tool-a")  # one over its own limit; tool-b's streams do not count against it
+        open_stream()  # callers that name themselves leave the shared anonymous allowance alone
+        open_stream()
+        assert "modx-client-id" in refused()
+        monkeypatch.delenv("MODX_TOKEN", raising=False)
+        monkeypatch.delenv("MODX_TOKEN_FILE", raising=False)
+        channels += [make_channel(d.address) for _ in range(2)]  # modxctl names each channel
+        for ch in channels:
+            stub = training_pb2_grpc.TrainingServiceStub(ch)
+            open_stream(stub)
+            open_stream(stub)
+        refused(training_pb2_grpc.TrainingServiceStub(channels[0]))
+    finally:
+        for stream in opened:
+            stream.cancel()
+        for ch in channels:
+            ch.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,7 +157,7 @@ class _CallDetails(
 
 
 class _MetadataInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
-    """Adds `authorization: Bearer <token>` to every call, unary or streaming."""
+    """Adds fixed metadata (the client id, `authorization: Bearer <token>`) to every call."""
 
     def __init__(self, metadata: list[tuple[str, str]]) -> None:
         self._metadata = metadata
@@ -191,10 +192,21 @@ def make_channel(target: str) -> grpc.Channel:
         channel = grpc.secure_channel(target, creds, options=options)
     else:
         channel = grpc.insecure_channel(target, options=options)
+    metadata = [(CLIENT_ID_METADATA, client_id())]
     token = read_token()
     if token:
-        channel = grpc.intercept_channel(channel, _MetadataInterceptor([("authorization", f"Bearer {token}")]))
-    return channel
+        metadata.append(("authorization", f"Bearer {token}"))
+    return grpc.intercept_channel(channel, _MetadataInterceptor(metadata))
+
+
+# The daemon counts watch streams per client (max_watchers_per_client). Without a token, a
+# Unix-socket caller is only told apart from the others by the name it gives itself here.
+CLIENT_ID_METADATA = "modx-client-id"
+
+
+def client_id() -> str:
+    """This channel's name for the daemon's per-client caps: one per channel (per invocation)."""
+    return f"modxctl-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 # ---------------------------------------------------------------- the app
