@@ -147,7 +147,7 @@ def event_to_proto(event: EventRecord) -> T.TaskEvent:
             from_state=STATE_TO_PROTO[TaskState(p["from"])] if p.get("from") else C.TASK_STATE_UNSPECIFIED,
             to_state=STATE_TO_PROTO[TaskState(p["to"])], reason=p.get("reason", "")))
     elif event.kind == "metrics":
-        msg.metrics.CopyFrom(metrics_to_proto(p, event.time))
+        msg.metrics.CopyFrom(metrics_to_proto(p, p.get("time") or event.time))  # the worker's clock, if sent
     elif event.kind == "log":
         msg.log.CopyFrom(C.LogLine(time=ts(event.time), level=p.get("level", "info"), message=p.get("message", "")))
     elif event.kind == "checkpoint_saved":

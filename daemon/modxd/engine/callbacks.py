@@ -100,7 +100,13 @@ def route_logs(emit: Callable[[dict], None], log_level: str) -> Iterator[None]:
 
 
 class EventCallback(TrainerCallback):
-    """Metrics, commands and the extra save policy of a modx run."""
+    """Metrics, commands and the extra save policy of a modx run.
+
+    Every metrics event carries ``time``: the wall clock (``time.time()``) when the worker
+    logged the point. The daemon stores it with the point and serves it as
+    ``MetricsPoint.time``, so step rates and delivery latency are measured from the
+    worker's own clock, not from when the daemon got round to storing the point.
+    """
 
     def __init__(self, emit: Callable[[dict], None], poll_command: Callable[[], dict | None],
                  save_interval_minutes: float = 0, save_strategy: str = "steps", steps_per_epoch: int = 0,
@@ -163,7 +169,7 @@ class EventCallback(TrainerCallback):
         metrics = metrics or {}
         eval_loss = finite(metrics.get("eval_loss"))
         self.emit({"type": "metrics", **self._progress(state), "eval_loss": eval_loss,
-                   "eval_perplexity": perplexity(eval_loss)})
+                   "eval_perplexity": perplexity(eval_loss), "time": time.time()})
         if control.should_training_stop and self.stop_command is None and state.global_step < state.max_steps:
             self.early_stopped = True  # EarlyStoppingCallback (registered before us) fired
             control.should_save = True
@@ -183,4 +189,4 @@ class EventCallback(TrainerCallback):
         self.last_loss = loss
         self.emit({"type": "metrics", **self._progress(state), "loss": loss, "perplexity": perplexity(loss),
                    "learning_rate": finite(logs.get("learning_rate")), "grad_norm": finite(logs.get("grad_norm")),
-                   "tokens_per_second": round(tokens / span, 1) if span > 0 else None})
+                   "tokens_per_second": round(tokens / span, 1) if span > 0 else None, "time": time.time()})

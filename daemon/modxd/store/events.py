@@ -102,4 +102,5 @@ class EventRepo:
         rows = await self.db.all(
             "SELECT time, data FROM metrics WHERE task_id = ? AND step > ? ORDER BY seq LIMIT ? OFFSET ?",
             (task_id, after_step, limit, offset))
-        return [{**json.loads(r["data"]), "time": r["time"]} for r in rows]
+        # A point's own "time" (when the worker logged it) wins over when it was stored.
+        return [{"time": r["time"], **json.loads(r["data"])} for r in rows]
