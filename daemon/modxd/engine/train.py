@@ -24,6 +24,7 @@ from transformers.training_args import OptimizerNames  # noqa: E402
 from .callbacks import EventCallback, route_logs  # noqa: E402
 from .checkpoints import CheckpointStore  # noqa: E402
 from .data import PadCollator, prepare_data  # noqa: E402
+from .packing import PackedCollator, labelled_loss, padding_free_problem, use_padding_free  # noqa: E402
 from .models import (  # noqa: E402
     EngineError,
     Precision,
@@ -48,6 +49,7 @@ log = logging.getLogger("modxd.engine")
 DEFAULTS: dict[str, Any] = {
     **{spec.key: spec.default_for("sft") for spec in SCHEMA},
     "task_type": "sft", "use_lora": None, "device": "cpu",
+    "padding_free": True,  # engine-only: packed batches (engine/packing.py) where the model allows
 }
 _CHOICES = {"task_type": ("sft", "pretrain"), "save_strategy": ("steps", "epoch", "no"),
             "eval_strategy": ("steps", "epoch", "no"), "log_level": ("debug", "info", "warning", "error")}
@@ -220,6 +222,22 @@ def _build_model(cfg: dict[str, Any], precision: Precision, tokenizer: Any, emit
     return model
 
 
+def _batching(cfg: dict[str, Any], model: Any, tokenizer: Any) -> tuple[Any, Any]:
+    """Packed batches and a labelled-positions loss where possible, else padded batches.
+
+    Pretraining blocks all have max_seq_length tokens, so they gain nothing from packing.
+    """
+    if not cfg["padding_free"] or cfg["task_type"] != "sft":
+        return PadCollator(tokenizer.pad_token_id), None
+    problem = padding_free_problem(model)
+    if problem:
+        log.info("padded batches (no padding-free packing: %s)", problem)
+        return PadCollator(tokenizer.pad_token_id), None
+    use_padding_free(model)
+    log.info("padding-free batches: examples packed end to end, attention kept within each example")
+    return PackedCollator(), labelled_loss
+
+
 def _eval_plan(cfg: dict[str, Any], has_eval: bool, emit: Callable[[dict], None]) -> tuple[str, int]:
     """The eval strategy and early-stopping patience that can actually apply."""
     eval_strategy = cfg["eval_strategy"]
@@ -286,8 +304,9 @@ def _run(cfg: dict[str, Any], emit: Callable[[dict], None], poll_command: Callab
     events = EventCallback(emit, poll_command, cfg["save_interval_minutes"], cfg["save_strategy"], steps_per_epoch,
                            disable_saves=lambda: setattr(store, "saves_disabled", True))
     callbacks: list[Any] = [EarlyStoppingCallback(early_stopping_patience=patience)] if patience else []
+    collator, loss_func = _batching(cfg, model, tokenizer)
     trainer = ModxTrainer(model=model, args=args, train_dataset=data.train, eval_dataset=data.eval,
-                          data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
+                          data_collator=collator, compute_loss_func=loss_func, processing_class=tokenizer,
                           callbacks=callbacks + [events], store=store, events=events)
     trainer.remove_callback(PrinterCallback)  # stdout may be the worker's channel: events only
     trainer.remove_callback(ProgressCallback)
