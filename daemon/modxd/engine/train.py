@@ -23,6 +23,7 @@ from transformers.training_args import OptimizerNames  # noqa: E402
 
 from .callbacks import EventCallback, route_logs  # noqa: E402
 from .checkpoints import CheckpointStore  # noqa: E402
+from .distributed import checkpoint_store, training_args_extra, world_size  # noqa: E402
 from .data import PadCollator, prepare_data  # noqa: E402
 from .packing import PackedCollator, labelled_loss, padding_free_problem, use_padding_free  # noqa: E402
 from .models import (  # noqa: E402
@@ -277,6 +278,7 @@ def _training_args(cfg: dict[str, Any], precision: Precision, device: str, eval_
         fp16=precision.fp16, bf16=precision.bf16, tf32=True if precision.tf32 else None,
         use_cpu=on_cpu, dataloader_pin_memory=not on_cpu, dataloader_num_workers=0,
         remove_unused_columns=False, label_names=["labels"], include_num_input_tokens_seen="non_padding",
+        **training_args_extra(cfg, device),  # DDP / FSDP under the launcher; nothing in one process
     )
 
 
@@ -297,10 +299,10 @@ def _run(cfg: dict[str, Any], emit: Callable[[dict], None], poll_command: Callab
     eval_strategy, patience = _eval_plan(cfg, data.eval is not None, emit)
 
     steps_per_epoch = estimate_steps_per_epoch(len(data.train), cfg["per_device_train_batch_size"],
-                                               cfg["gradient_accumulation_steps"])
+                                               cfg["gradient_accumulation_steps"], world_size())
     total_steps = steps_per_epoch * cfg["num_train_epochs"]
     args = _training_args(cfg, precision, device, eval_strategy, patience, total_steps)
-    store = CheckpointStore(cfg["output_dir"], cfg["save_total_limit"], emit)
+    store = checkpoint_store(cfg["output_dir"], cfg["save_total_limit"], emit)  # rank-aware under the launcher
     events = EventCallback(emit, poll_command, cfg["save_interval_minutes"], cfg["save_strategy"], steps_per_epoch,
                            disable_saves=lambda: setattr(store, "saves_disabled", True))
     callbacks: list[Any] = [EarlyStoppingCallback(early_stopping_patience=patience)] if patience else []
