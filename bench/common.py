@@ -6,6 +6,7 @@ so sections from different runs (and machines) sit side by side, each saying whe
 from __future__ import annotations
 
 import importlib.util
+import multiprocessing as mp
 import os
 import platform
 import re
@@ -13,6 +14,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[1]
 for _p in (str(REPO), str(REPO / "daemon"), str(REPO / "clients" / "python")):
@@ -40,6 +42,18 @@ def smollm2_hf_dir() -> Path:
         run_import({"gguf_path": str(smollm2_gguf()), "output_dir": str(out), "overwrite": True},
                    lambda _e: None, lambda *_a: None)
     return out
+
+
+def run_in_child(target: Callable[..., None], *args: Any) -> Any:
+    """Run ``target(*args, queue)`` in a fresh spawned process and return what it puts on the queue:
+    each measurement gets its own peak RSS and a cold start, like a real worker."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
 
 
 def machine() -> str:

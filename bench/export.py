@@ -10,21 +10,21 @@ docs/benchmarks.md (unless --no-write).
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import resource
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, smollm2_gguf, write_section  # noqa: E402
+from common import machine, run_in_child, smollm2_gguf, write_section  # noqa: E402
 
 COMMAND = ".venv/bin/python bench/export.py"
 
 
-def _child(kind: str, config: dict, queue: mp.Queue) -> None:
+def _child(kind: str, config: dict, queue: Any) -> None:
     from modxd.engine.export import run_import, run_package
 
     started = time.perf_counter()
@@ -45,13 +45,7 @@ def _child(kind: str, config: dict, queue: mp.Queue) -> None:
 
 
 def measure(kind: str, config: dict) -> dict:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(kind, config, queue))
-    proc.start()
-    out = queue.get()
-    proc.join()
-    return out
+    return run_in_child(_child, kind, config)
 
 
 def main(argv: list[str] | None = None) -> None:

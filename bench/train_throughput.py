@@ -14,7 +14,6 @@ loading and the final checkpoint save are outside it, for both); tokens/s counts
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import resource
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CACHE, machine, median, smollm2_hf_dir, write_section  # noqa: E402
+from common import CACHE, machine, median, run_in_child, smollm2_hf_dir, write_section  # noqa: E402
 from sft_data import make_conversations, write_jsonl  # noqa: E402
 
 COMMAND = ".venv/bin/python bench/train_throughput.py"
@@ -118,12 +117,7 @@ def _child(side: str, config: dict[str, Any], queue: Any) -> None:
 
 
 def run_side(side: str, config: dict[str, Any]) -> dict[str, Any]:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(side, config, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
+    result = run_in_child(_child, side, config)
     result["tokens_per_second"] = result["tokens"] / result["seconds"]
     return result
 
@@ -168,14 +162,87 @@ def bench_model(name: str, repeats: int) -> dict[str, Any]:
     return row
 
 
+def _lever_batches(examples: list[dict], batch: int, grouped: bool) -> list[list[dict]]:
+    if not grouped:
+        return [examples[i:i + batch] for i in range(0, len(examples), batch)]
+    ordered = sorted(examples, key=lambda e: len(e["input_ids"]))  # what length grouping achieves at best
+    return [ordered[i:i + batch] for i in range(0, len(ordered), batch)]
+
+
+def levers(name: str, rounds: int) -> list[tuple[str, float, str]]:
+    """Forward + backward over the same examples with each lever on: (variant, seconds, loss check)."""
+    import torch
+
+    from modxd.engine.data import PadCollator, prepare_data
+    from modxd.engine.models import apply_lora, load_model, load_tokenizer
+    from modxd.engine.packing import ATTENTION, PackedCollator, labelled_loss, use_padding_free
+
+    examples, batch = MODELS[name]
+    model_dir = _model_dir(name)
+    config = _config(model_dir, CACHE / f"sft-{name}.jsonl", CACHE / "levers", batch)
+    tokenizer = load_tokenizer(str(model_dir), lambda _m: None)
+    data = prepare_data(config, tokenizer, lambda _m: None).train.examples[: 4 * batch]
+    torch.manual_seed(0)
+    model = apply_lora(load_model(str(model_dir)), 16, 32, 0.0, ["all-linear"])
+    use_padding_free(model)  # registers modx_varlen; each variant picks its attention below
+    base = model.get_base_model()
+    pad = PadCollator(tokenizer.pad_token_id)
+
+    def padded(group: list[dict]) -> Any:
+        base.set_attn_implementation("sdpa")
+        return model(**pad(group)).loss
+
+    def packed_mask(group: list[dict]) -> Any:  # transformers' own packed-sequence detection
+        base.set_attn_implementation("sdpa")
+        b = PackedCollator(labelled_logits_only=False)(group)
+        return model(input_ids=b["input_ids"], position_ids=b["position_ids"], labels=b["labels"]).loss
+
+    def packed(labelled_only: bool) -> Any:
+        def run(group: list[dict]) -> Any:
+            base.set_attn_implementation(ATTENTION)
+            b = PackedCollator(labelled_logits_only=labelled_only)(group)
+            labels = b.pop("labels")
+            return labelled_loss(model(**b), labels) if labelled_only else model(**b, labels=labels).loss
+        return run
+
+    variants = [("padded to longest, random order (the baseline)", padded, False),
+                ("padded to longest, batches of similar length", padded, True),
+                ("packed, SDPA with transformers' packed-sequence mask", packed_mask, False),
+                ("packed, attention per example (modx_varlen)", packed(False), False),
+                ("packed, per example, logits at labelled positions only (modx)", packed(True), False)]
+    times: dict[str, list[float]] = {v[0]: [] for v in variants}
+    losses: dict[str, list[float]] = {v[0]: [] for v in variants}
+    for _ in range(rounds):
+        for label, step, grouped in variants:
+            losses[label] = []
+            started = time.perf_counter()
+            for group in _lever_batches(data, batch, grouped):
+                loss = step(group)
+                loss.backward()
+                model.zero_grad(set_to_none=True)
+                losses[label].append(loss.item())
+            times[label].append(time.perf_counter() - started)
+    reference = losses[variants[0][0]]
+    rows = []
+    for label, _step, grouped in variants:
+        diff = max(abs(a - b) for a, b in zip(losses[label], reference))
+        check = "other batches" if grouped else ("same" if diff < 1e-5 else f"differs by up to {diff:.1e}")
+        rows.append((label, median(times[label]), check))
+        print(f"{name}: {label}: {median(times[label]):.2f} s ({check})", flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="tiny,smollm2", help="comma-separated: tiny, smollm2")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each side per model (alternating)")
+    parser.add_argument("--lever-rounds", type=int, default=3, help="rounds of the per-lever table (0: skip it)")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args(argv)
     CACHE.mkdir(parents=True, exist_ok=True)
-    rows = [bench_model(name, args.repeats) for name in args.models.split(",")]
+    names = args.models.split(",")
+    rows = [bench_model(name, args.repeats) for name in names]
+    lever_rows = {name: levers(name, args.lever_rounds) for name in names} if args.lever_rounds else {}
     lines = ["| model | examples x batch | real tokens | baseline tok/s | modx tok/s | speed-up | "
              "mean train loss baseline / modx | peak RSS baseline / modx (MiB) |",
              "|---|---|---:|---:|---:|---:|---|---|"]
@@ -189,6 +256,12 @@ def main(argv: list[str] | None = None) -> None:
     verdict = ("the target (>= 1.5x the baseline's real tokens/s, training loss within 2%) is met"
                if ok else "the target (>= 1.5x real tokens/s, loss within 2%) is NOT met")
     print(table + "\n" + verdict)
+    lever_lines = ["| model | batches | forward + backward (s) | vs baseline | loss |", "|---|---|---:|---:|---|"]
+    for name, entries in lever_rows.items():
+        first = entries[0][1]
+        lever_lines += [f"| {name} | {label} | {seconds:.2f} | {first / seconds:.2f}x | {check} |"
+                        for label, seconds, check in entries]
+    lever_table = "\n".join(lever_lines) if lever_rows else "(not run)"
     if args.no_write:
         return
     write_section("Training throughput", f"""
@@ -209,6 +282,17 @@ counts real tokens; the speed-up is the median of per-pair ratios.
 {table}
 
 Result: {verdict}.
+
+Which lever buys what: forward + backward over the same 4 batches (no optimizer), median of
+{args.lever_rounds} rounds in one process, each variant in turn. "Loss" compares each batch's loss with
+the baseline's. Length grouping is shown as its best case (batches of sorted lengths; `Trainer`'s
+`group_by_length` gets close) and changes which examples share a batch, so its losses are not
+comparable. Not used: length grouping (packing removes the padding it fights, without reordering the
+data), transformers' packed-sequence mask (it builds a dense mask over the whole row, and its losses
+did not match padded batches here), dataloader workers (examples are tokenized once before training and
+collating is cheap, so workers only add processes).
+
+{lever_table}
 """)
 
 
