@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from . import hardware
+from . import hardware, placement
 from . import params as P
 from .config import Config
 from .errors import FailedPrecondition, InvalidArgument
@@ -82,10 +82,11 @@ class App:
         if tpl.type != task_type:
             raise InvalidArgument(f"template {name} is for {tpl.type} tasks, not {task_type}")
         resolved = P.resolve(task_type, tpl.params, overrides)
+        world = placement.check_task(resolved, self.devices)  # devices against this host's
         checked = await asyncio.to_thread(validate_task, task_type, resolved, self.config.roots)
         balance = await self.quota.balance()
         est = await asyncio.to_thread(estimate, task_type, checked.params, checked.train,
-                                      checked.eval is not None, balance)
+                                      checked.eval is not None, balance, world)
         warnings = list(checked.warnings) + _quota_warnings(est)
         return name, checked, est, warnings
 
@@ -114,9 +115,10 @@ class App:
         return est, warnings
 
     async def _refresh_estimate(self, task: TaskRecord) -> tuple[dict[str, Any], Warnings]:
+        world = placement.check_task(task.params, self.devices)
         checked = await asyncio.to_thread(validate_task, task.type, task.params, self.config.roots)
         est = await asyncio.to_thread(estimate, task.type, checked.params, checked.train,
-                                      checked.eval is not None, await self.quota.balance())
+                                      checked.eval is not None, await self.quota.balance(), world)
         return est, _quota_warnings(est)
 
     async def get_task(self, task_id: str) -> TaskRecord:

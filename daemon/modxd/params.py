@@ -148,6 +148,23 @@ SCHEMA: tuple[ParamSpec, ...] = (
        "advanced", choices=("debug", "info", "warning", "error")),
     _p("logging_steps", "logging", "日志记录步数", "Logging steps",
        "Record a metrics point every this many steps.", "int", 10, "advanced", min=1, max=100_000),
+    # distributed (docs/distributed.md)
+    _p("devices", "distributed", "训练设备", "Devices",
+       "Devices the task trains on: a count (2 = any two free GPUs; on a host without GPUs, that many "
+       "processes on the CPU), GPU ids (cuda:1, or 0,1 / cuda:0,cuda:1), or auto (every training device of the "
+       "host). With more than one, one process per device trains data-parallel; the task waits in the "
+       "queue until all of them are free.", "string", "1", "advanced"),
+    _p("distributed_strategy", "distributed", "分布式策略", "Distribution strategy",
+       "With several devices: ddp keeps a full copy of the model on each device; fsdp shards weights, "
+       "gradients and optimizer state over them (for models that do not fit one device).", "choice", "ddp",
+       "advanced", choices=("ddp", "fsdp")),
+    _p("nnodes", "distributed", "节点数", "Hosts",
+       "Hosts the task spans (each runs the same number of processes); above 1 the other hosts join with "
+       "torchrun (docs/distributed.md) and the model, data and output dirs must be shared storage.",
+       "int", 1, "advanced", min=1, max=256),
+    _p("rdzv_endpoint", "distributed", "汇合地址", "Rendezvous endpoint",
+       "host:port on this daemon's host that the other hosts reach (the launcher's rendezvous); "
+       "needed when nnodes is above 1.", "string", "", "advanced"),
     # general
     _p("seed", "general", "随机种子", "Seed", "Seed for data order, splits and initialisation.", "int", 42,
        "advanced", min=0, max=999_999),
@@ -212,6 +229,8 @@ def coerce(spec: ParamSpec, raw: Any) -> Value:
         if not value:
             raise InvalidArgument(f"parameter {key} must name at least one module")
     else:  # string, path, choice
+        if spec.type == "string" and isinstance(raw, int) and not isinstance(raw, bool):
+            raw = str(raw)  # e.g. devices=2 sent as a number
         if not isinstance(raw, str):
             raise InvalidArgument(f"parameter {key} must be a string, got {raw!r}")
         value = raw.strip() if spec.type != "string" else raw
@@ -259,6 +278,23 @@ def check_consistency(params: dict[str, Value], complete: bool = True) -> None:
     if int(params.get("early_stopping_patience", 0)) > 0 and params.get("eval_strategy", "no") == "no":
         raise InvalidArgument(
             "parameter early_stopping_patience needs eval_strategy steps or epoch (and evaluation data)")
+    check_distribution(params)
     for key in ("train_file", "output_dir", "model_dir"):
         if complete and not params.get(key):
             raise InvalidArgument(f"parameter {key} is required")
+
+
+def check_distribution(params: dict[str, Value]) -> None:
+    """Syntax of the distribution parameters; the hardware is checked at create (placement.py)."""
+    from .placement import parse_devices
+
+    parse_devices(params.get("devices", "1"))
+    endpoint = str(params.get("rdzv_endpoint", "") or "").strip()
+    if endpoint:
+        host, _, port = endpoint.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise InvalidArgument(f"parameter rdzv_endpoint must be host:port, got {endpoint!r}")
+    if int(params.get("nnodes", 1) or 1) > 1 and not endpoint:
+        raise InvalidArgument(
+            "parameter nnodes above 1 needs rdzv_endpoint: host:port of this daemon's host, "
+            "which the other hosts reach")

@@ -71,12 +71,6 @@ def barrier() -> None:
         dist.barrier()
 
 
-# Transformer block classes FSDP wraps one by one (the families modx trains; others fall back
-# to wrapping by size).
-_FSDP_LAYER_CLASSES = ("LlamaDecoderLayer", "Qwen2DecoderLayer", "Qwen3DecoderLayer", "MistralDecoderLayer",
-                       "GemmaDecoderLayer", "Gemma2DecoderLayer", "Phi3DecoderLayer", "GPT2Block")
-
-
 def training_args_extra(cfg: dict[str, Any], device: str) -> dict[str, Any]:
     """``TrainingArguments`` keywords of the distribution strategy ({} in one process)."""
     if world_size() <= 1:
@@ -88,13 +82,12 @@ def training_args_extra(cfg: dict[str, Any], device: str) -> dict[str, Any]:
         "ddp_timeout": int(cfg.get("ddp_timeout_seconds") or 1800),
     }
     if cfg.get("distributed_strategy") == "fsdp":
-        extra["fsdp"] = "full_shard auto_wrap"
+        extra["fsdp"] = True
         extra["fsdp_config"] = {
-            "version": 2,
-            "transformer_layer_cls_to_wrap": list(_FSDP_LAYER_CLASSES),
-            "state_dict_type": "FULL_STATE_DICT",
-            "cpu_ram_efficient_loading": False,
-            "activation_checkpointing": False,
+            "version": 2,  # FSDP2 (fully_shard); wraps each transformer block (the model's _no_split_modules)
+            "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+            "state_dict_type": "FULL_STATE_DICT",  # checkpoints stay ordinary HF / PEFT dirs
+            "reshard_after_forward": True,
         }
     return extra
 

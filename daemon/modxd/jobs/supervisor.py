@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 
 from ..errors import FailedPrecondition, ResourceExhausted
+from .. import placement
 from ..paths import make_dir_under_roots
 from ..states import TaskState, check_transition
 from ..store.checkpoints import CheckpointRepo, CheckpointRecord, QuotaRepo
@@ -36,8 +37,9 @@ LOW_QUOTA_WARNING = 3  # warn when a running task's balance falls to this many u
 @dataclass
 class RunningJob:
     task_id: str
-    device: str
+    device: str  # what the task shows: "cuda:0", "cuda:0,cuda:1", "cpu x2"
     worker: WorkerHandle
+    slots: tuple[str, ...] = ()  # the device slots it holds (all of them, reserved together)
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     stop_reason: str = ""
@@ -191,7 +193,7 @@ class Supervisor:
         return job.device if job else ""
 
     def busy_devices(self) -> dict[str, str]:
-        return {job.device: task_id for task_id, job in self.running.items()}
+        return {slot: task_id for task_id, job in self.running.items() for slot in job.slots or (job.device,)}
 
     async def _check_can_queue(self) -> None:
         if len(self.queue) >= self.max_pending:
@@ -210,32 +212,51 @@ class Supervisor:
     # ----- scheduling and workers ---------------------------------------------------------------
 
     async def _schedule(self) -> None:
+        """Start queued tasks in order while the head of the queue gets all the devices it needs.
+
+        Strict FIFO: a task waiting for several devices holds back the tasks behind it, so
+        it is never starved by smaller ones (placement.py). A task whose devices this
+        daemon will never have fails instead of blocking the queue.
+        """
         if self._closing:
             return
-        busy = {job.device for job in self.running.values()}
-        free = [d for d in self.devices if d not in busy]
-        while free and self.queue:
-            task_id = self.queue.popleft()
+        busy = set(self.busy_devices())
+        while self.queue:
+            task_id = self.queue[0]
             try:
-                await self._launch(task_id, free.pop(0))
+                task = await self.tasks.get(task_id)
+                request = placement.parse_devices(task.params.get("devices", "1"))
+                problem = placement.impossible(request, self.devices)
+                if problem:
+                    raise FailedPrecondition(problem)
+                where = placement.place(request, self.devices, busy)
+                if where is None:
+                    return  # the head waits for its devices; so does everything behind it
+                self.queue.popleft()
+                busy.update(where.slots)
+                await self._launch(task, where)
             except Exception as exc:  # a launch failure fails the task, never the daemon
+                self._dequeue(task_id)
                 log.exception("launch_failed", task_id=task_id)
                 await self._set_state(task_id, TaskState.FAILED, f"could not start the worker: {exc}",
                                       error=str(exc), end_time=time.time())
 
-    async def _launch(self, task_id: str, device: str) -> None:
-        task = await self.tasks.get(task_id)
-        config = {**task.params, "task_type": task.type, "device": device, "task_id": task_id}
+    async def _launch(self, task: TaskRecord, where: placement.Placement) -> None:
+        task_id, device = task.id, where.label
+        config = {**task.params, "task_type": task.type, "device": where.processes[0], "task_id": task_id,
+                  "process_devices": list(where.processes)}
         if task.resume_checkpoint:
             config["resume_from_checkpoint"] = task.resume_checkpoint
         # Checked and created again right before writing: never through a symlink out of a root.
         make_dir_under_roots("parameter output_dir", Path(config["output_dir"]), self.roots)
-        job = RunningJob(task_id, device, spawn_worker("train", config, f"modx-train-{task_id}"))
+        job = RunningJob(task_id, device, spawn_worker("train", config, f"modx-train-{task_id}"), where.slots)
         self.running[task_id] = job
-        await self._set_state(task_id, TaskState.RUNNING, f"running on {device}", device=device,
+        ranks = len(where.processes) * max(int(task.params.get("nnodes", 1) or 1), 1)
+        detail = f" ({ranks} ranks, {task.params.get('distributed_strategy', 'ddp')})" if ranks > 1 else ""
+        await self._set_state(task_id, TaskState.RUNNING, f"running on {device}{detail}", device=device,
                               start_time=time.time(), end_time=None)
         asyncio.create_task(self._follow(job), name=f"follow-{task_id}")
-        log.info("task_started", task_id=task_id, device=device, pid=job.worker.process.pid)
+        log.info("task_started", task_id=task_id, device=device, ranks=ranks, pid=job.worker.process.pid)
 
     def _command_stop(self, job: RunningJob, reason: str, save: bool) -> None:
         job.stop_reason = job.stop_reason or reason

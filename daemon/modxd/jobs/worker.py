@@ -20,7 +20,7 @@ from typing import Any
 
 # kind -> "module:function"; each takes (config, emit, poll_command) and returns a result dict.
 ENTRY_POINTS = {
-    "train": "modxd.engine.train:run_training",
+    "train": "modxd.engine.launch:run_train_task",  # run_training, in one process or one per device
     "eval": "modxd.engine.evaluate:run_evaluation",
     "package": "modxd.engine.export:run_package",
     "import_gguf": "modxd.engine.export:run_import",

@@ -1,0 +1,140 @@
+"""One rank of a distributed training run: ``python -m modxd.engine.rank RUN_JSON``.
+
+The launcher starts one of these per device (``engine/launch.py`` on the coordinator host,
+plain ``torchrun`` on the other hosts of a multi-host task). ``RUN_JSON`` holds the task's
+training config, written by the coordinator. Every rank runs the ordinary
+``run_training``; the differences are in ``engine/distributed.py``, plus:
+
+* rank 0 talks to the coordinator (the worker process the daemon spawned) over a local
+  socket: it sends the task's events and the result, and receives the daemon's commands;
+  the other ranks send nothing (only rank 0 reports metrics and checkpoints);
+* every rank that fails writes ``errors/rank-N.json`` (the sentence, the traceback, the
+  time) into the run dir, so the coordinator can name the rank at fault;
+* a rank dies with its parent (the launcher), like every modx worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+SOCKET_ENV = "MODX_DIST_SOCKET"
+AUTHKEY_ENV = "MODX_DIST_AUTHKEY"
+
+
+def write_error(run_dir: str, rank: int, exc: BaseException) -> None:
+    from ..jobs.worker import describe_failure
+
+    errors = os.path.join(run_dir, "errors")
+    os.makedirs(errors, exist_ok=True)
+    record = {"rank": rank, "host": socket.gethostname(), "pid": os.getpid(), "time": time.time(),
+              "error": describe_failure(exc), "traceback": traceback.format_exc(limit=20)}
+    tmp = os.path.join(errors, f".rank-{rank}.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(record, f)
+    os.replace(tmp, os.path.join(errors, f"rank-{rank}.json"))
+
+
+class CoordinatorChannel:
+    """Rank 0's connection to the coordinator: events out, commands in."""
+
+    def __init__(self, address: str, authkey: bytes):
+        from multiprocessing.connection import Client
+
+        self.conn = Client(address, family="AF_UNIX", authkey=authkey)
+        self.inbox: "queue.Queue[dict[str, Any]]" = queue.Queue()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, name="modx-rank-commands", daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                self.inbox.put(self.conn.recv())
+            except (EOFError, OSError):
+                self.inbox.put({"cmd": "stop", "reason": "daemon_gone", "save": True})
+                return
+
+    def emit(self, event: dict[str, Any]) -> None:
+        with self.lock:
+            self.conn.send(event)
+
+    def poll(self) -> dict[str, Any] | None:
+        try:
+            return self.inbox.get_nowait()
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+
+
+def rank_config(spec: dict[str, Any], rank: int, local_rank: int) -> dict[str, Any]:
+    """The ``run_training`` config of one rank."""
+    cfg = dict(spec["config"])
+    cfg["device"] = "cpu" if spec["device_type"] == "cpu" else f"cuda:{local_rank}"
+    cfg["save_interval_minutes"] = 0  # rank 0's CommandSync decides time-based saves for all
+    if rank != 0:
+        cfg["merge_lora_after_training"] = False  # one writer
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m modxd.engine.rank RUN_JSON", file=sys.stderr)
+        return 2
+    from ..jobs.worker import _die_with_parent
+
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on a terminal is the daemon's (or launcher's) business
+    with open(argv[0]) as f:
+        spec = json.load(f)
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    run_dir = spec["run_dir"]
+    channel: CoordinatorChannel | None = None
+    try:
+        from .distributed import CommandSync
+        from .train import run_training
+
+        cfg = rank_config(spec, rank, local_rank)
+        if rank == 0:
+            channel = CoordinatorChannel(os.environ[SOCKET_ENV], bytes.fromhex(os.environ[AUTHKEY_ENV]))
+        sync = CommandSync(channel.poll if channel else (lambda: None),
+                           float(spec["config"].get("save_interval_minutes") or 0) * 60)
+
+        def emit(event: dict[str, Any]) -> None:
+            if channel is None:
+                return
+            if event.get("type") == "checkpoint":
+                sync.saved()
+            channel.emit(event)
+
+        result = run_training(cfg, emit, sync)
+        if channel is not None:
+            channel.emit({"type": "result", **(result or {})})
+    except BaseException as exc:  # noqa: BLE001 - every failure must be named
+        try:
+            write_error(run_dir, rank, exc)
+        finally:
+            sys.stderr.write(traceback.format_exc(limit=20))
+            sys.stderr.flush()
+            os._exit(1)  # no process-group teardown: a peer may be gone
+    if channel is not None:
+        channel.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
