@@ -9,7 +9,8 @@ from modx.v1 import training_pb2 as T
 from .helpers import create_request, sft_params, state_name, wait_for_state
 
 FAST = dict(num_train_epochs=1, save_steps=2, logging_steps=1, max_seq_length=64)
-SLOW = dict(num_train_epochs=20, per_device_train_batch_size=1, gradient_accumulation_steps=1, save_steps=1000,
+# SLOW runs long enough to be stopped mid-way (192 steps) yet finishes quickly once resumed.
+SLOW = dict(num_train_epochs=6, per_device_train_batch_size=1, gradient_accumulation_steps=1, save_steps=1000,
             logging_steps=1, max_seq_length=64)
 
 
