@@ -146,3 +146,15 @@ def test_a_task_spans_two_hosts_and_resumes_a_one_process_checkpoint(daemon, ref
 def _events(daemon, task_id: str) -> list:
     return [r.event for r in daemon.training.WatchTask(
         T.WatchTaskRequest(task_id=task_id, kinds=[T.EVENT_KIND_STATE_CHANGE], history_only=True), timeout=30)]
+
+
+def test_a_stop_while_waiting_for_the_other_hosts_ends_the_task(daemon, tiny_llama_dir, sft_jsonl, tmp_path) -> None:
+    req = create_request(**sft_params(tiny_llama_dir, sft_jsonl, tmp_path / "out", devices="1", nnodes="2",
+                                      rdzv_endpoint=f"127.0.0.1:{_free_port()}", **SMALL))
+    task_id = daemon.training.CreateTask(req).task.id
+    daemon.training.StartTask(T.StartTaskRequest(task_id=task_id))
+    wait_event(daemon, task_id, T.EVENT_KIND_LOG, lambda e: "waiting for the other hosts" in e.log.message)
+    daemon.training.StopTask(T.StopTaskRequest(task_id=task_id))
+    task = wait_for_state(daemon, task_id, {"stopped", "failed", "completed"}, timeout=60)
+    assert state_name(task.state) == "stopped" and task.state_reason == "user", task.state_reason
+    assert not daemon.training.ListCheckpoints(T.ListCheckpointsRequest(task_id=task_id)).checkpoints

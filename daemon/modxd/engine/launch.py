@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import os
 import secrets
 import shutil
@@ -89,7 +90,8 @@ class _Relay:
     """Rank 0 <-> coordinator: events to ``emit``, commands from ``poll_command``."""
 
     def __init__(self, address: str, authkey: bytes, emit: Callable[[dict], None],
-                 poll_command: Callable[..., dict | None]):
+                 poll_command: Callable[..., dict | None],
+                 unreachable: Callable[[dict], None] = lambda command: None, grace_s: float = 3.0):
         from multiprocessing.connection import Listener
 
         self.address, self.authkey = address, authkey
@@ -100,6 +102,8 @@ class _Relay:
         self.connected = threading.Event()
         self.done = threading.Event()
         self.pending: list[dict[str, Any]] = []
+        self.unreachable, self.grace_s = unreachable, grace_s  # a stop that rank 0 is not there to take
+        self.stop_since: float | None = None
         self.lock = threading.Lock()
         self.reader = threading.Thread(target=self._read, name="modx-relay-events", daemon=True)
         self.writer = threading.Thread(target=self._forward, name="modx-relay-commands", daemon=True)
@@ -139,13 +143,21 @@ class _Relay:
     def _forward(self) -> None:
         while not self.done.is_set():
             command = self.poll_command(0.2)
-            if command is None:
-                continue
             with self.lock:
-                if self.conn is None:
-                    self.pending.append(command)
-                else:
-                    self._send(command)
+                if command is not None:
+                    if self.conn is None:
+                        self.pending.append(command)
+                        if command.get("cmd") == "stop" and self.stop_since is None:
+                            self.stop_since = time.monotonic()
+                    else:
+                        self._send(command)
+                waiting = self.conn is None and self.stop_since is not None
+            if waiting and time.monotonic() - self.stop_since > self.grace_s:
+                # Rank 0 connects as soon as its process starts: without it the launcher is still
+                # waiting for the other hosts (rendezvous) or starting the ranks; nothing was
+                # trained or saved yet.
+                self.unreachable(next(c for c in self.pending if c.get("cmd") == "stop"))
+                self.stop_since = float("inf")
 
     def finish(self, timeout: float = 30.0) -> None:
         """After the launcher returned: drain rank 0's last events, then close everything."""
@@ -289,7 +301,15 @@ def run_distributed(config: dict, emit: Callable[[dict], None], poll_command: Ca
 
     authkey = secrets.token_bytes(16)
     address = os.path.join(local_dir, "rank0.sock")
-    relay = _Relay(address, authkey, emit, poll_command)
+    def stop_while_waiting(command: dict[str, Any]) -> None:
+        if not multiprocessing.current_process().name.startswith("modx-train-"):
+            return  # called in-process (tests, benchmarks): keep waiting
+        emit({"type": "log", "level": "info", "message": "stopped before the ranks started (nothing trained)"})
+        emit({"type": "result", "outcome": "stopped", "reason": str(command.get("reason") or "user"),
+              "final_step": 0, "final_loss": None, "merged_dir": None})
+        os._exit(0)  # the launcher is blocked in the rendezvous; ranks (if any) die with this process
+
+    relay = _Relay(address, authkey, emit, poll_command, stop_while_waiting)
     saved_env = {k: os.environ.get(k) for k in (SOCKET_ENV, AUTHKEY_ENV, "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS")}
     os.environ.update({SOCKET_ENV: address, AUTHKEY_ENV: authkey.hex(), **_rank_environment(config, devices)})
     where = f"{nnodes} hosts x {len(devices)}" if nnodes > 1 else f"{len(devices)}"

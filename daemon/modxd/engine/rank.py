@@ -105,12 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = spec["run_dir"]
     channel: CoordinatorChannel | None = None
     try:
+        if rank == 0:  # before the heavy imports: the coordinator knows the ranks are up
+            channel = CoordinatorChannel(os.environ[SOCKET_ENV], bytes.fromhex(os.environ[AUTHKEY_ENV]))
         from .distributed import CommandSync
         from .train import run_training
 
         cfg = rank_config(spec, rank, local_rank)
-        if rank == 0:
-            channel = CoordinatorChannel(os.environ[SOCKET_ENV], bytes.fromhex(os.environ[AUTHKEY_ENV]))
         sync = CommandSync(channel.poll if channel else (lambda: None),
                            float(spec["config"].get("save_interval_minutes") or 0) * 60)
 
