@@ -111,10 +111,15 @@ class _Relay:
         self.writer.start()
 
     def _read(self) -> None:
-        try:
-            conn = self.listener.accept()
-        except OSError:
-            return
+        while True:
+            try:
+                conn = self.listener.accept()
+                break
+            except OSError:
+                return  # closed
+            except Exception:  # noqa: BLE001 - a connection that failed the handshake: not rank 0
+                if self.done.is_set():
+                    return
         if self.done.is_set():  # the wake-up connection of close()
             conn.close()
             return
@@ -301,6 +306,7 @@ def run_distributed(config: dict, emit: Callable[[dict], None], poll_command: Ca
 
     authkey = secrets.token_bytes(16)
     address = os.path.join(local_dir, "rank0.sock")
+
     def stop_while_waiting(command: dict[str, Any]) -> None:
         if not multiprocessing.current_process().name.startswith("modx-train-"):
             return  # called in-process (tests, benchmarks): keep waiting
@@ -319,7 +325,7 @@ def run_distributed(config: dict, emit: Callable[[dict], None], poll_command: Ca
     if nnodes > 1:
         emit({"type": "log", "level": "info",
               "message": "waiting for the other hosts; on host N (1.." + str(nnodes - 1) + ") run: "
-                         + " ".join(torchrun_command(spec, 1, "python")).replace("--node-rank=1", "--node-rank=N")})
+                         + " ".join(torchrun_command(spec, 1, sys.executable)).replace("--node-rank=1", "--node-rank=N")})
     failure: tuple[str, list[str]] | None = None
     started = time.monotonic()
     try:
@@ -327,6 +333,9 @@ def run_distributed(config: dict, emit: Callable[[dict], None], poll_command: Ca
             "-m", "modxd.engine.rank", path)
     except ChildFailedError as exc:
         failure = describe_group_failure(run_dir, exc.failures, world)
+    except Exception as exc:  # the launcher itself: rendezvous timeout, a signal, a busy port...
+        failure = (f"the distributed launcher failed ({type(exc).__name__}: {exc or 'no detail'})",
+                   [f"launcher: {type(exc).__name__}: {exc}"])
     finally:
         for key, value in saved_env.items():
             if value is None:
