@@ -292,10 +292,14 @@ def _wrap(handler: grpc.RpcMethodHandler, check: Callable[[Any, grpc.aio.Service
     if handler.unary_stream:
         inner_us = handler.unary_stream
 
-        async def unary_stream(request, context):
+        async def unary_stream(request, context):  # stream() inlined: one generator less per message
             await check(request, context)
-            async for item in stream(inner_us, request, context):
-                yield item
+            result = inner_us(request, context)
+            if hasattr(result, "__aiter__"):
+                async for item in result:
+                    yield item
+            elif inspect.isawaitable(result):
+                await result
         return grpc.unary_stream_rpc_method_handler(unary_stream, handler.request_deserializer,
                                                     handler.response_serializer)
     if handler.stream_unary:
