@@ -3,7 +3,7 @@
 200 concurrent watchers of the training task (150 read as fast as they can,
 20 read only after a long pause, 30 never read), 50 clients listing, reading
 and creating tasks, and storms of watch-then-cancel connections, all on the
-daemon's Unix socket (tests/faults/load_client.py, its own process at nice 19
+daemon's Unix socket (tests/faults/load_client.py, its own process at nice 10
 so its CPU is not counted against the daemon). Expected: no deadlock
 (everything ends within its deadline), the daemon's memory stays bounded,
 training keeps at least MIN_SPEED_RATIO of its unloaded speed, every reader sees
@@ -30,9 +30,15 @@ from .load_client import CLIENTS, CREATES_PER_CLIENT, IDLE, READERS, SLOW_READER
 SLOW = dict(num_train_epochs=100, per_device_train_batch_size=1, gradient_accumulation_steps=1, logging_steps=4,
             max_seq_length=64, save_steps=100_000)
 BASE_SECONDS = 3.0
-# Two shared cores: the daemon's own work for 200 streams competes with the worker's torch threads.
-# On a GPU host the worker waits for the GPU, not the CPU; what must hold everywhere is that the
-# daemon never blocks training (reports are drained by a thread, publishing never waits).
+# Two shared cores: the daemon's own work competes with the worker's two torch threads. Measured
+# (docs/reliability.md, "Load"): the daemon uses about 0.7 of a core in the load window (creates that
+# re-validate data files, storms that replay history, 200 streams at ~7 events/s; a delivered event
+# costs it ~0.1 ms, bench/metric_latency.py), the niced load client takes more, and a two-thread
+# worker loses more than the CPU taken from it (each op waits for its slower thread). Thirteen runs on
+# the 2-core CI host with other work on it gave 0.29-0.45, so 0.25 is as tight as stays reliable
+# there; the watching alone costs little (bench/daemon_overhead.py: 50 watchers at the default
+# logging rate). On a GPU host the worker waits for the GPU, not the CPU; what must hold everywhere
+# is that the daemon never blocks training (reports are drained by a thread, publishing never waits).
 MIN_SPEED_RATIO = 0.25
 MAX_STALL_SECONDS = 3.0  # no gap this long between training steps: the daemon never blocks the worker
 CLIENT_NICE = 10
@@ -54,8 +60,8 @@ def _step_rate(d, task_id: str, t0: float, t1: float) -> tuple[float, float]:
 
 
 def test_load_keeps_the_daemon_correct_bounded_and_fast(make_daemon, tiny_llama_dir, sft_jsonl, tmp_path) -> None:
-    # All token-less Unix-socket callers count as one client for max_watchers_per_client
-    # (default 32, limits.py): this host's 200 watchers need a higher cap.
+    # The load client's 200 watchers share 12 channels and send no modx-client-id, so they count as
+    # one client for max_watchers_per_client (default 32, limits.py): raise the cap for them.
     config = tmp_path / "modxd.toml"
     config.write_text(f"max_watchers_per_client = {READERS + SLOW_READERS + IDLE + 2 * STORM_SIZE + 10}\n")
     d = make_daemon(MODX_CONFIG=str(config))
@@ -99,6 +105,8 @@ def test_load_keeps_the_daemon_correct_bounded_and_fast(make_daemon, tiny_llama_
     results = json.loads(stdout)
 
     loaded, stall = _step_rate(d, task_id, *results["load_window"])
+    print(f"load: {loaded:.1f} steps/s under load, {baseline:.1f} without (ratio {loaded / baseline:.2f}), "
+          f"longest step gap {stall:.2f}s, daemon RSS +{(peak[0] - rss_before) >> 20} MiB")
     assert loaded >= MIN_SPEED_RATIO * baseline, f"{loaded:.1f} steps/s under load, {baseline:.1f} without"
     assert stall < MAX_STALL_SECONDS, f"training stalled {stall:.1f}s under load"
     assert peak[0] - rss_before < MAX_RSS_GROWTH, f"daemon RSS grew {(peak[0] - rss_before) >> 20} MiB"
