@@ -48,7 +48,9 @@ def test_stream_concatenates_to_the_in_process_greedy_generation(daemon, base_ta
     reply = chat(daemon, chat_request(base_task, temperature=0, repetition_penalty=1.0, max_new_tokens=40, seed=7))
     done = reply.done
     expected, ids, prompt_len = in_process_greedy(tiny_llama_dir, [{"role": "user", "content": QUESTION}], 40)
-    assert len(reply.deltas) > 5, "the reply did not stream token by token"
+    # The first piece goes at once; later tokens of a model this fast arrive in 10 ms groups.
+    assert len(reply.deltas) >= 2, "the reply was not streamed"
+    assert len(reply.deltas[0].token_ids) < len(ids), "the first token waited for the rest"
     assert reply.text == done.text == expected
     assert reply.token_ids == ids  # every generated token, in order (an end-of-turn token is not streamed)
     assert done.prompt_tokens == prompt_len

@@ -33,7 +33,7 @@ def test_smollm2_checkpoint_answers_the_capital_of_france(daemon, smol_task) -> 
     reply = chat(daemon, chat_request(task_id, QUESTION, system=SYSTEM, checkpoint=ckpt.id, temperature=0,
                                       max_new_tokens=24))
     assert "Paris" in reply.done.text, reply.done
-    assert reply.text == reply.done.text and len(reply.deltas) > 3
+    assert reply.text == reply.done.text and len(reply.deltas) >= 2  # streamed (in 10 ms groups)
     assert reply.done.finish_reason == 1  # STOP_TOKEN: it ended its turn by itself
 
 
