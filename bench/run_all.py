@@ -1,11 +1,12 @@
 """Run every benchmark, one after another, and rewrite docs/benchmarks.md.
 
-    .venv/bin/python bench/run_all.py [--only train,daemon,latency,chat,export] [--quick]
+    .venv/bin/python bench/run_all.py [--only train,daemon,latency,chat,export,distributed] [--quick]
 
 Each benchmark compares modx with the obvious alternative in one process tree, alternating the
 two, and replaces its own section of docs/benchmarks.md (machine, date, command, medians, ratios
 and whether the target is met). ``--quick`` runs fewer repeats: for checking that the
-benchmarks work, not for numbers to keep (it does not write the file).
+benchmarks work, not for numbers to keep (it does not write the file). ``distributed`` runs
+only on a host with two or more GPUs (``bench/distributed.py --cpu 2`` checks it on a CPU).
 About 30 minutes on 2 CPU cores; run it on an otherwise idle machine.
 """
 from __future__ import annotations
@@ -21,11 +22,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # name: (module, full arguments, quick arguments)
 BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "train": ("train_throughput", [], ["--repeats", "1", "--models", "tiny", "--no-write"]),
-    "daemon": ("daemon_overhead", [], ["--repeats", "1", "--no-write"]),
-    "latency": ("metric_latency", [], ["--no-write"]),
+    "daemon": ("daemon_overhead", [], ["--pairs", "1", "--epochs", "10", "--no-write"]),
+    "latency": ("metric_latency", [], ["--reps", "1", "--epochs", "5", "--no-write"]),
     "chat": ("chat", [], ["--runs", "1", "--no-write"]),
     "export": ("export", [], ["--no-write"]),
+    "distributed": ("distributed", [], ["--model", "tiny", "--no-write"]),
 }
+
+
+def gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,6 +48,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     for name in chosen:
         module_name, full, quick = BENCHMARKS[name]
+        if name == "distributed" and gpu_count() < 2:
+            print("==> distributed: skipped (it compares 1 GPU with several; this host has fewer than 2)")
+            continue
         print(f"==> {name} ({module_name})", flush=True)
         started = time.perf_counter()
         importlib.import_module(module_name).main(quick if args.quick else full)
