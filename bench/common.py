@@ -44,6 +44,18 @@ def smollm2_hf_dir() -> Path:
     return out
 
 
+def bench_model_dir(name: str) -> Path:
+    """``smollm2`` (the real model) or ``tiny`` (the tests' random 2-layer Llama, hidden 64)."""
+    if name == "smollm2":
+        return smollm2_hf_dir()
+    from tests.fixtures.tiny_models import make_tiny_llama
+
+    out = CACHE / "tiny-llama-64"
+    if not (out / "config.json").is_file():
+        make_tiny_llama(out, hidden_size=64, intermediate_size=128)
+    return out
+
+
 def run_in_child(target: Callable[..., None], *args: Any) -> Any:
     """Run ``target(*args, queue)`` in a fresh spawned process and return what it puts on the queue:
     each measurement gets its own peak RSS and a cold start, like a real worker."""

@@ -23,23 +23,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CACHE, machine, median, smollm2_hf_dir, write_section  # noqa: E402
+from common import CACHE, bench_model_dir, machine, median, write_section  # noqa: E402
 from sft_data import make_conversations, write_jsonl  # noqa: E402
 
 SECTION = "Distributed training"
 STEPS = 30  # optimizer steps per side
 SKIP = 5  # start-up steps left out of the median
-
-
-def _model_dir(name: str) -> Path:
-    if name == "smollm2":
-        return smollm2_hf_dir()
-    from tests.fixtures.tiny_models import make_tiny_llama
-
-    out = CACHE / "tiny-llama-64"
-    if not (out / "config.json").is_file():
-        make_tiny_llama(out, hidden_size=64, intermediate_size=128)
-    return out
 
 
 def run(model_dir: Path, data: Path, devices: list[str], batch: int, out: Path) -> dict[str, Any]:
@@ -98,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     one = [many[0]]
     from modxd.engine.models import load_tokenizer
 
-    model_dir = _model_dir(args.model)
+    model_dir = bench_model_dir(args.model)
     tokenizer = load_tokenizer(str(model_dir), lambda _m: None)
     data = write_jsonl(CACHE / f"sft-dist-{args.model}.jsonl",
                        make_conversations(tokenizer, STEPS * args.batch * len(many), seed=1))

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CACHE, machine, median, run_in_child, smollm2_hf_dir, write_section  # noqa: E402
+from common import CACHE, bench_model_dir, machine, median, run_in_child, write_section  # noqa: E402
 from sft_data import make_conversations, write_jsonl  # noqa: E402
 
 COMMAND = ".venv/bin/python bench/train_throughput.py"
@@ -122,22 +122,11 @@ def run_side(side: str, config: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _model_dir(name: str) -> Path:
-    if name == "smollm2":
-        return smollm2_hf_dir()
-    from tests.fixtures.tiny_models import make_tiny_llama
-
-    out = CACHE / "tiny-llama-64"
-    if not (out / "config.json").is_file():
-        make_tiny_llama(out, hidden_size=64, intermediate_size=128)
-    return out
-
-
 def bench_model(name: str, repeats: int) -> dict[str, Any]:
     from modxd.engine.models import load_tokenizer
 
     examples, batch = MODELS[name]
-    model_dir = _model_dir(name)
+    model_dir = bench_model_dir(name)
     tokenizer = load_tokenizer(str(model_dir), lambda _m: None)
     data = write_jsonl(CACHE / f"sft-{name}.jsonl", make_conversations(tokenizer, examples, seed=1))
     runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "modx": []}
@@ -178,7 +167,7 @@ def levers(name: str, rounds: int) -> list[tuple[str, float, str]]:
     from modxd.engine.packing import ATTENTION, PackedCollator, labelled_loss, use_padding_free
 
     examples, batch = MODELS[name]
-    model_dir = _model_dir(name)
+    model_dir = bench_model_dir(name)
     config = _config(model_dir, CACHE / f"sft-{name}.jsonl", CACHE / "levers", batch)
     tokenizer = load_tokenizer(str(model_dir), lambda _m: None)
     data = prepare_data(config, tokenizer, lambda _m: None).train.examples[: 4 * batch]
