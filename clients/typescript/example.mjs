@@ -84,6 +84,9 @@ async function main() {
   const address = target();
   const { creds, options } = channel(address);
   const metadata = new grpc.Metadata();
+  // Names this client, so its watch streams get their own allowance (max_watchers_per_client)
+  // instead of sharing the one of every unnamed local caller.
+  metadata.set("modx-client-id", `node-example-${process.pid}-${Math.random().toString(16).slice(2, 10)}`);
   const token = readToken();
   if (token) metadata.set("authorization", `Bearer ${token}`);
 

@@ -90,6 +90,9 @@ func main() {
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// Names this client, so its watch streams get their own allowance (max_watchers_per_client)
+	// instead of sharing the one of every unnamed local caller.
+	ctx = metadata.AppendToOutgoingContext(ctx, "modx-client-id", fmt.Sprintf("go-example-%d", os.Getpid()))
 	if t := token(); t != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+t)
 	}
