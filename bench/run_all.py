@@ -7,7 +7,7 @@ two, and replaces its own section of docs/benchmarks.md (machine, date, command,
 and whether the target is met). ``--quick`` runs fewer repeats: for checking that the
 benchmarks work, not for numbers to keep (it does not write the file). ``distributed`` runs
 only on a host with two or more GPUs (``bench/distributed.py --cpu 2`` checks it on a CPU).
-About 30 minutes on 2 CPU cores; run it on an otherwise idle machine.
+About 70 minutes on 2 CPU cores; run it on an otherwise idle machine.
 """
 from __future__ import annotations
 
