@@ -11,8 +11,9 @@ watchers run in one separate process at SCHED_IDLE priority, so the clients' CPU
 in real use) is not counted as the daemon's. A's config is exactly what the supervisor hands B's
 worker (the task's resolved parameters), on the tests' tiny random 2-layer Llama, at the schema's
 default logging_steps and at 1 (a metrics point every step, the densest event stream the engine
-makes), and on SmolLM2-135M-Instruct (a real model) with a point every step. Training speed comes from the worker's own reports in both: steps per second between the
-first and the last logged point, on the worker's clock (`MetricsPoint.time`), so worker start-up
+makes), and on SmolLM2-135M-Instruct (a real model) with a point every step. Training speed
+comes from the worker's own reports in both: steps per second between the first and the last
+logged point, on the worker's clock (`MetricsPoint.time`), so worker start-up
 (spawn, imports, model and data loading) is shown separately and the final save is out. Runs
 alternate A, B, A, B, ...; the ratio is the median over pairs (a B run over the A run before it).
 Written to the "Daemon overhead" section of docs/benchmarks.md unless --no-write.
