@@ -114,6 +114,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--smollm2-epochs", type=int, default=1, help="of 16 steps each, a point per step")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args(argv)
+    names = [name.strip() for name in args.models.split(",") if name.strip()]
+    if not names or set(names) - {"tiny", "smollm2"}:
+        parser.error(f"--models takes tiny and/or smollm2, not {args.models!r}")
 
     from tests.support.daemon import Daemon
 
@@ -121,14 +124,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     host = W.machine()
     tiny_model, data = W.prepare(work)
-    models = {"tiny": tiny_model, "smollm2": None}
-    cases = [(name, every) for name in args.models.split(",") if name.strip()
-             for every in (([int(x) for x in args.logging_steps.split(",") if x.strip()]) if name == "tiny" else [1])]
+    tiny_rates = [int(x) for x in args.logging_steps.split(",") if x.strip()]
+    cases = [(name, every) for name in names for every in (tiny_rates if name == "tiny" else [1])]
     daemon = Daemon(work / "state", [work, CACHE], quota=10_000, extra_env={"MODX_LOG_LEVEL": "warning"}).start()
     runs: dict[tuple[str, int], tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
     try:
         for name, every in cases:
-            model = models[name] or smollm2_hf_dir()
+            model = tiny_model if name == "tiny" else smollm2_hf_dir()
             overrides = training_overrides(args.epochs if name == "tiny" else args.smollm2_epochs, every)
             probe = W.create_task(daemon, model, data, work / f"probe-{name}-{every}", overrides)
             direct, via = runs.setdefault((name, every), ([], []))
