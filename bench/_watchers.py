@@ -59,7 +59,9 @@ def rate_of(points: list[tuple[int, float]]) -> dict[str, float]:
 
 # ----- A: the engine run directly, in a fresh spawned process (as a worker, without the daemon) ------
 
-def _direct_child(config: dict[str, Any], queue: Any) -> None:
+def _direct_child(config: dict[str, Any], queue: Any, cpus: set[int] | None = None) -> None:
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     from modxd.engine.train import run_training
 
     points: list[tuple[int, float]] = []
@@ -72,26 +74,58 @@ def _direct_child(config: dict[str, Any], queue: Any) -> None:
     queue.put({"points": points, "outcome": result.get("outcome")})
 
 
-def run_direct(config: dict[str, Any]) -> dict[str, Any]:
-    import multiprocessing as mp
+class DirectRun:
+    """The engine run directly in a fresh spawned process (optionally pinned to `cpus`); `result()`
+    waits for it and returns its logged (step, worker time) points."""
 
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    started = time.time()
-    proc = ctx.Process(target=_direct_child, args=(config, queue), name="modx-bench-direct")
-    proc.start()
-    out = queue.get()
-    proc.join()
-    if out["outcome"] != "completed" or len(out["points"]) < 3:
-        raise RuntimeError(f"the direct run did not complete: {out}")
-    return {**rate_of(out["points"]), "startup_seconds": out["points"][0][1] - started,
-            "wall_seconds": time.time() - started}
+    def __init__(self, config: dict[str, Any], cpus: set[int] | None = None, env: dict[str, str] | None = None
+                 ) -> None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self.queue = ctx.Queue()
+        self.started = time.time()
+        self.proc = ctx.Process(target=_direct_child, args=(config, self.queue, cpus), name="modx-bench-direct")
+        saved = {key: os.environ.get(key) for key in env or {}}
+        os.environ.update(env or {})  # the child's environment is the parent's at the spawn
+        try:
+            self.proc.start()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def result(self) -> dict[str, Any]:
+        out = self.queue.get()
+        self.proc.join()
+        if out["outcome"] != "completed" or len(out["points"]) < 3:
+            raise RuntimeError(f"the direct run did not complete: {out}")
+        return {"points": out["points"], "startup_seconds": out["points"][0][1] - self.started,
+                "wall_seconds": time.time() - self.started}
+
+
+def run_direct(config: dict[str, Any]) -> dict[str, Any]:
+    out = DirectRun(config).result()
+    return {**rate_of(out.pop("points")), **out}
+
+
+def pin_process(pid: int, cpus: set[int]) -> None:
+    """Pin every thread of a running process (a thread or child made later inherits its maker's)."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except (ProcessLookupError, FileNotFoundError):
+            pass  # a thread that ended meanwhile
 
 
 # ----- watchers: their own process ------------------------------------------------------------------
 
 def _watch_child(address: str, task_id: str, readers: int, idle: int, first: int, background: bool,
-                 conn: Any) -> None:
+                 conn: Any, cpus: set[int] | None = None) -> None:
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     if background:  # runs only on CPU time nobody else wants: the clients' cost is not the daemon's
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     conn.send(asyncio.run(_watch(address, task_id, readers, idle, first, conn)))
@@ -156,10 +190,11 @@ async def _watch(address: str, task_id: str, readers: int, idle: int, first: int
 class Watchers:
     """`readers` reading watchers and `idle` never-reading ones on `task_id`, spread over spawned
     processes of at most `per_process` watchers each (real watchers are separate programs: one
-    process serving them all would queue their arrivals behind each other)."""
+    process serving them all would queue their arrivals behind each other). With `cpus`, process k
+    is pinned to cpus[k % len(cpus)]."""
 
     def __init__(self, address: str, task_id: str, readers: int, idle: int = 0, background: bool = False,
-                 per_process: int = 25) -> None:
+                 per_process: int = 25, cpus: list[int] | None = None) -> None:
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")
@@ -173,7 +208,8 @@ class Watchers:
             mine_idle = (hi - lo) - mine_readers
             conn, child = ctx.Pipe()
             proc = ctx.Process(target=_watch_child, name=f"modx-bench-watchers-{k}",
-                               args=(address, task_id, mine_readers, mine_idle, lo, background, child))
+                               args=(address, task_id, mine_readers, mine_idle, lo, background, child,
+                                     {cpus[k % len(cpus)]} if cpus else None))
             proc.start()
             child.close()
             self.conns.append(conn)

@@ -1,26 +1,40 @@
 """Benchmark: the same training through modxd with 50 watchers attached, against the engine run directly.
 
-    .venv/bin/python bench/daemon_overhead.py [--work DIR] [--pairs N] [--watchers N] [--epochs N]
-                                              [--logging-steps 10,1] [--models tiny,smollm2] [--no-write]
+    .venv/bin/python bench/daemon_overhead.py [--work DIR] [--pairs N] [--alternate-pairs N] [--watchers N]
+                                              [--epochs N] [--logging-steps 10,1] [--models tiny,smollm2]
+                                              [--no-write]
 
 A (direct): `modxd.engine.train.run_training(config, emit, poll)` in a fresh spawned process, as a
 worker runs it but without the daemon (emit keeps the points in a list). B (daemon): the same
 config as a task of a real `modxd` (its own process, Unix socket), started while N watchers
-(default 50, each its own client and connection) follow it with WatchTask to the end; the
-watchers run in one separate process at SCHED_IDLE priority, so the clients' CPU (other machines'
-in real use) is not counted as the daemon's. A's config is exactly what the supervisor hands B's
-worker (the task's resolved parameters), on the tests' tiny random 2-layer Llama, at the schema's
-default logging_steps and at 1 (a metrics point every step, the densest event stream the engine
-makes), and on SmolLM2-135M-Instruct (a real model) with a point every step. Training speed
-comes from the worker's own reports in both: steps per second between the first and the last
-logged point, on the worker's clock (`MetricsPoint.time`), so worker start-up
-(spawn, imports, model and data loading) is shown separately and the final save is out. Runs
-alternate A, B, A, B, ...; the ratio is the median over pairs (a B run over the A run before it).
-Written to the "Daemon overhead" section of docs/benchmarks.md unless --no-write.
+(default 50, each its own client and connection) follow it with WatchTask to the end. A's config
+is exactly what the supervisor hands B's worker (the task's resolved parameters). Cases: the
+tests' tiny random 2-layer Llama at the schema's default logging_steps (the target's case) and at
+1 (a metrics point every step: a stress case, tens of points a second), and SmolLM2-135M-Instruct
+(a real model) with a point every step. Training speed comes from the worker's own reports in
+both: steps per second between logged points, on the worker's clock (`MetricsPoint.time`), so
+worker start-up (spawn, imports, model and data loading) and the final save are out.
+
+Two designs, both in this one process tree:
+
+- side by side (the verdict): A and B run at the same time, one torch thread each, each on its own
+  core (A on one, the daemon and so its worker on the other; the cores swap every pair). A slow
+  spell of a shared host hits both at once, so the ratio (B over A, on the window both were
+  training) resolves a few per cent. It is hard on modx: the daemon gets no spare core and takes
+  every cycle it uses from its own worker. The watchers run in two processes, one pinned to each
+  core, so their CPU (other machines' in real use) is taken from A and B alike.
+- alternating (the reference): A, B, A, B, ... one at a time with the default threads, the
+  watchers at SCHED_IDLE priority. Closer to a real run, but on a shared host one run differs
+  from the next by 10-20 %, far more than the 2 % the target allows.
+
+The ratio is the median over pairs. Written to the "Daemon overhead" section of
+docs/benchmarks.md unless --no-write.
 """
 from __future__ import annotations
 
 import argparse
+import bisect
+import os
 import shutil
 import statistics
 import sys
@@ -38,15 +52,6 @@ REPO = W.REPO
 DOC = REPO / "docs" / "benchmarks.md"
 COMMAND = ".venv/bin/python bench/daemon_overhead.py"
 TARGET = 0.98
-WHY = ("What B pays for is the daemon's CPU: 0.1-0.2 ms per delivered message (section \"Metric delivery\"), "
-       "most of it in gRPC's asyncio layer (each write, and its completion crossing from gRPC's poller thread to "
-       "the event loop) rather than in modx's code. On two cores it is taken from the worker's two torch threads, "
-       "and training can lose up to twice the CPU taken: while the daemon holds one core, the other torch thread "
-       "waits at the next barrier. That accounts for the tiny model's dense streams (tens of points a second). It "
-       "does not account for SmolLM2, where the daemon used about 1 % of a core: there the gap is inside this "
-       "host's run-to-run spread (the pairs; with no watchers at all, `--models tiny --logging-steps 10 --pairs 4 "
-       "--watchers 0` gave 0.99 with pairs 0.80-1.19 on 2026-11-29), which is wider than the 2 % the target "
-       "allows. On a GPU host the worker waits for the GPU, not the CPU.")
 
 
 def _default_logging_steps() -> int:
@@ -63,6 +68,39 @@ def training_overrides(epochs: int, logging_steps: int) -> dict[str, Any]:
                 max_seq_length=64, logging_steps=logging_steps, save_strategy="no", learning_rate=1e-3)
 
 
+class CpuSampler:
+    """CPU seconds of a process over time (every 0.1 s), to read its use over any window later."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.samples: list[tuple[float, float]] = []
+        self.peak_rss = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._take()
+        self._thread.start()
+
+    def _take(self) -> None:
+        status = W.proc_status(self.pid)
+        self.samples.append((time.time(), status["cpu_ticks"] / 100.0))
+        self.peak_rss = max(self.peak_rss, status["VmRSS"])
+
+    def _run(self) -> None:
+        while not self._done.wait(0.1):
+            self._take()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+        self._take()
+
+    def at(self, when: float) -> float:
+        times = [t for t, _ in self.samples]
+        i = min(max(bisect.bisect_left(times, when), 1), len(times) - 1)
+        (t0, c0), (t1, c1) = self.samples[i - 1], self.samples[i]
+        return c0 + (c1 - c0) * min(max((when - t0) / (t1 - t0), 0.0), 1.0) if t1 > t0 else c1
+
+
 def run_daemon(daemon: Any, model: Path, data: Path, out: Path, overrides: dict[str, Any], watchers: int
                ) -> dict[str, Any]:
     from modx.v1 import training_pb2 as T
@@ -72,17 +110,7 @@ def run_daemon(daemon: Any, model: Path, data: Path, out: Path, overrides: dict[
     task_id = W.create_task(daemon, model, data, out, overrides)
     watch = W.Watchers(daemon.address, task_id, watchers, background=True)
     watch.wait_ready()
-    pid = daemon.proc.pid
-    before = W.proc_status(pid)
-    peak = [before["VmRSS"]]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.25):
-            peak[0] = max(peak[0], W.proc_status(pid)["VmRSS"])
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    sampler = CpuSampler(daemon.proc.pid)
     started = time.time()
     daemon.training.StartTask(T.StartTaskRequest(task_id=task_id))
     watched = watch.result()  # every watcher reads to the terminal event (none: poll, rarely, to stay out of the way)
@@ -90,25 +118,67 @@ def run_daemon(daemon: Any, model: Path, data: Path, out: Path, overrides: dict[
             "completed", "failed", "stopped"):
         time.sleep(1.0)
     wall = task.end_time.ToNanoseconds() / 1e9 - started
-    done.set()
-    sampler.join()
-    after = W.proc_status(pid)
+    sampler.stop()
     if state_name(task.state) != "completed":
         raise RuntimeError(f"task {task_id} ended {state_name(task.state)}: {task.state_reason}")
     points = [(step, t) for step, _loss, t in loss_points(daemon, task_id)]
     return {**W.rate_of(points), "startup_seconds": points[0][1] - started, "wall_seconds": wall,
-            "daemon_cpu_seconds": (after["cpu_ticks"] - before["cpu_ticks"]) / 100.0,
-            "daemon_rss_peak": peak[0], "events_per_watcher": statistics.median([n for n, _ in watched["ends"]] or [0])}
+            "daemon_cpu_seconds": sampler.samples[-1][1] - sampler.samples[0][1],
+            "daemon_rss_peak": sampler.peak_rss,
+            "events_per_watcher": statistics.median([n for n, _ in watched["ends"]] or [0])}
+
+
+def rate_within(points: list[tuple[int, float]], lo: float, hi: float) -> float:
+    """Steps per second between the first and the last logged point inside [lo, hi]."""
+    inside = [(step, t) for step, t in points if lo <= t <= hi]
+    if len(inside) < 2:
+        raise RuntimeError("A and B overlapped for fewer than two logged points: raise --epochs")
+    return W.rate_of(inside)["steps_per_second"]
+
+
+def run_side_by_side(daemon: Any, model: Path, data: Path, out: Path, overrides: dict[str, Any], watchers: int,
+                     config: dict[str, Any], daemon_cpu: int, direct_cpu: int) -> dict[str, Any]:
+    """A and B at once: A pinned to `direct_cpu`, the daemon (and the worker it spawns) to `daemon_cpu`,
+    half the watchers to each."""
+    from modx.v1 import training_pb2 as T
+
+    from tests.daemon.helpers import loss_points, state_name
+
+    W.pin_process(daemon.proc.pid, {daemon_cpu})
+    task_id = W.create_task(daemon, model, data, out, overrides)
+    watch = W.Watchers(daemon.address, task_id, watchers, per_process=max(1, -(-watchers // 2)),
+                       cpus=[daemon_cpu, direct_cpu])
+    watch.wait_ready()
+    sampler = CpuSampler(daemon.proc.pid)
+    direct = W.DirectRun(config, {direct_cpu}, env={"OMP_NUM_THREADS": "1"})
+    daemon.training.StartTask(T.StartTaskRequest(task_id=task_id))
+    a = direct.result()
+    watched = watch.result()
+    while state_name((task := daemon.training.GetTask(T.GetTaskRequest(task_id=task_id)).task).state) not in (
+            "completed", "failed", "stopped"):
+        time.sleep(0.5)
+    sampler.stop()
+    if state_name(task.state) != "completed":
+        raise RuntimeError(f"task {task_id} ended {state_name(task.state)}: {task.state_reason}")
+    b_points = [(step, t) for step, _loss, t in loss_points(daemon, task_id)]
+    lo, hi = max(a["points"][0][1], b_points[0][1]), min(a["points"][-1][1], b_points[-1][1])
+    a_rate, b_rate = rate_within(a["points"], lo, hi), rate_within(b_points, lo, hi)
+    return {"a": a_rate, "b": b_rate, "ratio": b_rate / a_rate, "window_seconds": hi - lo,
+            "daemon_cpu_share": (sampler.at(hi) - sampler.at(lo)) / (hi - lo), "daemon_rss_peak": sampler.peak_rss,
+            "events_per_watcher": statistics.median([n for n, _ in watched["ends"]] or [0]),
+            "steps": b_points[-1][0] - b_points[0][0]}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=None, help="working dir (default: a temp dir, removed)")
-    parser.add_argument("--pairs", type=int, default=5, help="A/B pairs per logging rate (default 5)")
+    parser.add_argument("--pairs", type=int, default=8, help="side-by-side pairs per case (default 8)")
+    parser.add_argument("--alternate-pairs", type=int, default=3,
+                        help="alternating A/B pairs per case, the reference design (default 3; 0: skip)")
     parser.add_argument("--watchers", type=int, default=50)
-    parser.add_argument("--epochs", type=int, default=40, help="of 16 steps each (default 40: 640 steps)")
+    parser.add_argument("--epochs", type=int, default=40, help="tiny model: of 16 steps each (default 40: 640 steps)")
     parser.add_argument("--logging-steps", default=f"{DEFAULT_LOGGING_STEPS},1",
-                        help="comma-separated logging_steps to compare at (default: the schema's default, and 1)")
+                        help="tiny model: comma-separated logging_steps (default: the schema's default, and 1)")
     parser.add_argument("--models", default="tiny,smollm2",
                         help="tiny (millisecond steps: the densest event stream) and/or smollm2 (a real model)")
     parser.add_argument("--smollm2-epochs", type=int, default=1, help="of 16 steps each, a point per step")
@@ -117,6 +187,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     names = [name.strip() for name in args.models.split(",") if name.strip()]
     if not names or set(names) - {"tiny", "smollm2"}:
         parser.error(f"--models takes tiny and/or smollm2, not {args.models!r}")
+    if len(os.sched_getaffinity(0)) < 2 and args.pairs:
+        parser.error("the side-by-side design needs two CPUs; use --pairs 0 --alternate-pairs N")
 
     from tests.support.daemon import Daemon
 
@@ -126,81 +198,135 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     tiny_model, data = W.prepare(work)
     tiny_rates = [int(x) for x in args.logging_steps.split(",") if x.strip()]
     cases = [(name, every) for name in names for every in (tiny_rates if name == "tiny" else [1])]
-    daemon = Daemon(work / "state", [work, CACHE], quota=10_000, extra_env={"MODX_LOG_LEVEL": "warning"}).start()
-    runs: dict[tuple[str, int], tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    quiet = {"MODX_LOG_LEVEL": "warning"}
+    side_daemon = Daemon(work / "state-side", [work, CACHE], quota=10_000,
+                         extra_env={**quiet, "OMP_NUM_THREADS": "1"}).start()
+    alt_daemon = Daemon(work / "state-alt", [work, CACHE], quota=10_000, extra_env=quiet).start()
+    side: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    alternate: dict[tuple[str, int], tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
     try:
         for name, every in cases:
             model = tiny_model if name == "tiny" else smollm2_hf_dir()
             overrides = training_overrides(args.epochs if name == "tiny" else args.smollm2_epochs, every)
-            probe = W.create_task(daemon, model, data, work / f"probe-{name}-{every}", overrides)
-            direct, via = runs.setdefault((name, every), ([], []))
+            label = f"{name}, logging_steps {every}"
+            probe = W.create_task(side_daemon, model, data, work / f"probe-{name}-{every}", overrides)
             for i in range(args.pairs):
-                config = W.worker_config(daemon, probe, work / f"direct-{name}-{every}-{i}")
-                direct.append(W.run_direct(config))
-                print(f"  {name}, logging_steps {every}, pair {i + 1}: direct "
-                      f"{direct[-1]['steps_per_second']:.2f} steps/s "
-                      f"(start-up {direct[-1]['startup_seconds']:.1f} s)", flush=True)
-                via.append(run_daemon(daemon, model, data, work / f"daemon-{name}-{every}-{i}", overrides,
+                on = cpus[i % 2]
+                config = W.worker_config(side_daemon, probe, work / f"side-a-{name}-{every}-{i}")
+                r = run_side_by_side(side_daemon, model, data, work / f"side-b-{name}-{every}-{i}", overrides,
+                                     args.watchers, config, daemon_cpu=on, direct_cpu=cpus[(i + 1) % 2])
+                side.setdefault((name, every), []).append(r)
+                print(f"  {label}, side by side {i + 1}: A {r['a']:.2f}, B {r['b']:.2f} steps/s, "
+                      f"B/A {r['ratio']:.3f} over {r['window_seconds']:.1f} s; daemon on CPU {on} used "
+                      f"{100 * r['daemon_cpu_share']:.1f} % of it", flush=True)
+            probe = W.create_task(alt_daemon, model, data, work / f"probe-alt-{name}-{every}", overrides)
+            for i in range(args.alternate_pairs):
+                direct, via = alternate.setdefault((name, every), ([], []))
+                direct.append(W.run_direct(W.worker_config(alt_daemon, probe, work / f"alt-a-{name}-{every}-{i}")))
+                via.append(run_daemon(alt_daemon, model, data, work / f"alt-b-{name}-{every}-{i}", overrides,
                                       args.watchers))
-                print(f"  {name}, logging_steps {every}, pair {i + 1}: daemon {via[-1]['steps_per_second']:.2f} "
-                      f"steps/s (start-up {via[-1]['startup_seconds']:.1f} s, "
-                      f"daemon CPU {via[-1]['daemon_cpu_seconds']:.2f} s, "
-                      f"{via[-1]['events_per_watcher']:.0f} events per watcher)", flush=True)
+                print(f"  {label}, alternating {i + 1}: A {direct[-1]['steps_per_second']:.2f}, "
+                      f"B {via[-1]['steps_per_second']:.2f} steps/s, B/A "
+                      f"{via[-1]['steps_per_second'] / direct[-1]['steps_per_second']:.3f}", flush=True)
     finally:
-        daemon.stop()
+        side_daemon.stop()
+        alt_daemon.stop()
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
+    return report(args, host, cases, side, alternate)
 
+
+def _case(name: str, every: int) -> str:
+    return f"{name}, a point every {every} step{'s' if every > 1 else ''}"
+
+
+def _is_target_case(name: str, every: int) -> bool:
+    """The target is about a run as users start it: the schema's logging_steps (SmolLM2's short run
+    logs every step only so that its few steps give a rate)."""
+    return name == "smollm2" or every == DEFAULT_LOGGING_STEPS
+
+
+def report(args: argparse.Namespace, host: str, cases: list[tuple[str, int]],
+           side: dict[tuple[str, int], list[dict[str, Any]]],
+           alternate: dict[tuple[str, int], tuple[list[dict[str, Any]], list[dict[str, Any]]]]) -> dict[str, Any]:
     med = statistics.median
-    lines = ["| model | metrics point every | run | steps/s (median) | spread | training s | worker start-up s | "
-             "daemon CPU s | ratio B/A (pairs) |", "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    side_lines = ["| case | A steps/s (median) | B steps/s (median) | daemon's CPU, % of its core | events per watcher "
+                  "| ratio B/A, median | pairs |", "|---|---:|---:|---:|---:|---:|---|"]
     summary: dict[str, dict[str, Any]] = {}
-    for (name, every), (direct, via) in runs.items():
+    for key in cases:
+        runs = side.get(key)
+        if not runs:
+            continue
+        ratios = [r["ratio"] for r in runs]
+        target = _is_target_case(*key)
+        summary[_case(*key)] = {"ratio": med(ratios), "ratios": ratios, "target_case": target,
+                                "ok": med(ratios) >= TARGET, "runs": runs}
+        side_lines.append(
+            f"| {_case(*key)}{'' if target else ' (stress)'} | {med(r['a'] for r in runs):.2f} | "
+            f"{med(r['b'] for r in runs):.2f} | {100 * med(r['daemon_cpu_share'] for r in runs):.1f} | "
+            f"{med(r['events_per_watcher'] for r in runs):.0f} | **{med(ratios):.3f}** | "
+            f"{', '.join(f'{x:.3f}' for x in ratios)} |")
+    alt_lines = ["| case | A steps/s (median) | A spread | B steps/s (median) | B spread | daemon CPU s | "
+                 "ratio B/A, median | pairs |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for key in cases:
+        if not alternate.get(key):
+            continue
+        direct, via = alternate[key]
         ratios = [b["steps_per_second"] / a["steps_per_second"] for a, b in zip(direct, via)]
-        case = f"{name}, a point every {every} step{'s' if every > 1 else ''}"
-        summary[case] = {"ratio": med(ratios), "ratios": ratios, "ok": med(ratios) >= TARGET,
-                         "direct": direct, "daemon": via,
-                         "events_per_second": med(r["events_per_watcher"] / r["wall_seconds"] for r in via)}
-        for label, rows, cpu, ratio in (
-                ("A: engine run directly", direct, "-", ""),
-                (f"B: modxd, {args.watchers} watchers", via, f"{med(r['daemon_cpu_seconds'] for r in via):.2f}",
-                 f"**{med(ratios):.3f}** ({', '.join(f'{r:.3f}' for r in ratios)})")):
-            speeds = [r["steps_per_second"] for r in rows]
-            lines.append(f"| {name} | {every} step{'s' if every > 1 else ''} | {label} | {med(speeds):.2f} | "
-                         f"{min(speeds):.2f}-{max(speeds):.2f} | {med(r['train_seconds'] for r in rows):.1f} | "
-                         f"{med(r['startup_seconds'] for r in rows):.1f} | {cpu} | {ratio} |")
-    table = "\n".join(lines)
-    verdict = "; ".join(
-        f"{case} (about {s['events_per_second']:.1f} events/s to each of {args.watchers} watchers): B/A "
-        f"{s['ratio']:.3f} (pairs {min(s['ratios']):.2f}-{max(s['ratios']):.2f}), the target (>= {TARGET}x) is "
-        f"{'met' if s['ok'] else 'NOT met'}"
-        for case, s in summary.items())
-    print(table)
-    print(verdict)
-    result = {"cases": summary, "ok": all(s["ok"] for s in summary.values())}
-    if args.no_write:
+        a_speeds, b_speeds = [r["steps_per_second"] for r in direct], [r["steps_per_second"] for r in via]
+        alt_lines.append(
+            f"| {_case(*key)} | {med(a_speeds):.2f} | {min(a_speeds):.2f}-{max(a_speeds):.2f} | {med(b_speeds):.2f} | "
+            f"{min(b_speeds):.2f}-{max(b_speeds):.2f} | {med(r['daemon_cpu_seconds'] for r in via):.2f} | "
+            f"{med(ratios):.3f} | {', '.join(f'{x:.3f}' for x in ratios)} |")
+    verdicts = [f"{case}: B/A {s['ratio']:.3f} (pairs {min(s['ratios']):.3f}-{max(s['ratios']):.3f}), "
+                + (f"the target (>= {TARGET}x) is {'met' if s['ok'] else 'NOT met'}" if s["target_case"]
+                   else "a stress case beyond the target's")
+                for case, s in summary.items()]
+    print("\n".join(side_lines + [""] + alt_lines + [""] + verdicts))
+    result = {"cases": summary, "ok": all(s["ok"] for s in summary.values() if s["target_case"])}
+    if args.no_write or not summary:
         return result
-    steps = {name: int(med(r["steps"] for (n, _), (d, v) in runs.items() if n == name for r in d + v))
-             for name, _ in runs}
-    rss = max(r["daemon_rss_peak"] for _, v in runs.values() for r in v) / 2**20
+    all_runs = [r for runs in side.values() for r in runs]
+    steps = {name: int(med(r["steps"] for (n, _), runs in side.items() if n == name for r in runs))
+             for name, _ in side}
+    rss = max(r["daemon_rss_peak"] for r in all_runs) / 2**20
+    stress = [s for s in summary.values() if not s["target_case"]]
+    cpu_note = ""
+    if stress:
+        worst = min(stress, key=lambda s: s["ratio"])
+        share = med(r["daemon_cpu_share"] for r in worst["runs"])
+        cpu_note = (f" The stress case shows what the ratio is made of: there the daemon used {100 * share:.1f} % "
+                    f"of the core it shared with its worker, and B ran at {worst['ratio']:.3f} of A: the loss is the "
+                    "daemon's CPU, almost all of it gRPC's cost per message written (about 40 us on uvloop, "
+                    "section \"Metric delivery\"), times the messages: points per second times watchers.")
     section = (
         "## Daemon overhead\n\nThe same SFT training (LoRA, batch 4, 64 short chat examples, sequences of at most "
-        "64 tokens) run by the engine directly (A: `run_training` in a fresh spawned process, as a "
-        "worker without the daemon) and as a task of a real `modxd` (B) with "
-        f"{args.watchers} WatchTask clients attached from before the start to the end (each its own connection and "
-        "client id, in their own process at SCHED_IDLE priority, so the clients' CPU, which would be other "
-        "machines' in real use, is not counted as the daemon's). A's config is the one the supervisor hands B's "
-        "worker. Two models: `tiny`, the tests' random 2-layer Llama, whose millisecond steps make the densest "
-        f"event stream this engine can (at the schema's default `logging_steps`, {DEFAULT_LOGGING_STEPS}, and at 1), "
-        "and `smollm2`, SmolLM2-135M-Instruct, a real model, with a point every step "
-        f"(steps per run: {', '.join(f'{k} {v}' for k, v in steps.items())}). {args.pairs} pairs per case, "
-        f"alternating A and B, on {host}, {time.strftime('%Y-%m-%d')}. Command: `{COMMAND}`. Steps/s come from the "
-        "worker's own reports (first to last logged point, on the worker's clock), so worker start-up is a separate "
-        "column (A: from the spawn; B: from the StartTask call, which includes the daemon's checks and its spawn) "
-        "and the final save is out of both. The ratio is the median over pairs (each B run over the A run just "
-        "before it), so background load hits both members of a pair alike. Daemon CPU is the daemon process's "
-        f"user + system time during a B run; its peak RSS was {rss:.0f} MiB.\n\n{table}\n\n{WHY}\n\n"
-        f"Result: {verdict}.\n")
+        "64 tokens) run by the engine directly (A: `run_training` in a fresh spawned process, as a worker without "
+        f"the daemon) and as a task of a real `modxd` (B) with {args.watchers} WatchTask clients attached from "
+        "before the start to the end, each its own connection and client id. A's config is the one the "
+        "supervisor hands B's worker. Cases: `tiny`, the tests' random 2-layer Llama, whose millisecond steps make "
+        f"the densest event stream this engine can, at the schema's default `logging_steps` ({DEFAULT_LOGGING_STEPS}) "
+        "and at 1 (a stress case: tens of points a second to each watcher), and `smollm2`, SmolLM2-135M-Instruct, "
+        "a real model, with a point every step (steps per run: "
+        f"{', '.join(f'{k} {v}' for k, v in steps.items())}). On {host}, {time.strftime('%Y-%m-%d')}. "
+        f"Command: `{COMMAND}`. Speeds are the workers' own reports (steps between logged points, on the "
+        "worker's clock), so start-up and the final save are out.\n\n"
+        f"**Side by side** (the verdict; {args.pairs} pairs per case): A and B train at the same time with one "
+        "torch thread each, A pinned to one core and the daemon, with the worker it spawns, to the other (they swap "
+        "every pair); the ratio is B's speed over A's on the window both were training. A slow spell of the shared "
+        "host hits both at once, so pairs agree to a few per cent. It is hard on modx: the daemon has no spare "
+        "core and takes every cycle it uses from its own worker. The watchers run in two processes, one pinned to "
+        "each core, so their CPU (other machines' in real use) is taken from A and B alike. The daemon's CPU is "
+        f"its share of its core over the window; its peak RSS was {rss:.0f} MiB.\n\n"
+        + "\n".join(side_lines) + "\n\n"
+        + (f"**Alternating** (the reference; {args.alternate_pairs} pairs per case): A, B, A, B, ... one at a time "
+           "with torch's default threads and the watchers at SCHED_IDLE priority. Closer to a real run, but on "
+           "this shared host one run differs from the next by 10-20 % (the spreads), far more than the 2 % the "
+           "target allows, so it cannot decide the target.\n\n" + "\n".join(alt_lines) + "\n\n"
+           if any(alternate.values()) else "")
+        + f"Result: {'; '.join(verdicts)}.{cpu_note} On a GPU host the worker waits for the GPU, and the daemon "
+        "has cores of its own.\n")
     W.replace_section(DOC, "Daemon overhead", section)
     print(f"wrote the Daemon overhead section of {DOC}")
     return result

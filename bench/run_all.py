@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # name: (module, full arguments, quick arguments)
 BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "train": ("train_throughput", [], ["--repeats", "1", "--models", "tiny", "--no-write"]),
-    "daemon": ("daemon_overhead", [], ["--pairs", "1", "--epochs", "10", "--no-write"]),
+    "daemon": ("daemon_overhead", [], ["--pairs", "1", "--alternate-pairs", "1", "--epochs", "10", "--no-write"]),
     "latency": ("metric_latency", [], ["--reps", "1", "--epochs", "5", "--no-write"]),
     "chat": ("chat", [], ["--runs", "1", "--no-write"]),
     "export": ("export", [], ["--no-write"]),
