@@ -155,7 +155,7 @@ def run_event_loop(main_coroutine: Coroutine[Any, Any, None]) -> None:
     """Run the daemon on uvloop where it is installed (Linux, macOS), else on asyncio's own loop.
 
     Every message to a watcher is a gRPC write whose completion comes back through the event
-    loop; uvloop's cheaper loop makes each one about a fifth cheaper (docs/benchmarks.md,
+    loop; uvloop's cheaper loop cuts the daemon's CPU for them by about a quarter (docs/benchmarks.md,
     "Daemon overhead"), CPU that a CPU-only host would otherwise take from training.
     """
     try:
