@@ -59,9 +59,11 @@ def rate_of(points: list[tuple[int, float]]) -> dict[str, float]:
 
 # ----- A: the engine run directly, in a fresh spawned process (as a worker, without the daemon) ------
 
-def _direct_child(config: dict[str, Any], queue: Any, cpus: set[int] | None = None) -> None:
+def _direct_child(config: dict[str, Any], queue: Any, cpus: set[int] | None = None,
+                  env: dict[str, str] | None = None) -> None:
     if cpus:
         os.sched_setaffinity(0, cpus)
+    os.environ.update(env or {})  # before torch loads: OMP_NUM_THREADS is read once, at its start
     from modxd.engine.train import run_training
 
     points: list[tuple[int, float]] = []
@@ -85,17 +87,8 @@ class DirectRun:
         ctx = mp.get_context("spawn")
         self.queue = ctx.Queue()
         self.started = time.time()
-        self.proc = ctx.Process(target=_direct_child, args=(config, self.queue, cpus), name="modx-bench-direct")
-        saved = {key: os.environ.get(key) for key in env or {}}
-        os.environ.update(env or {})  # the child's environment is the parent's at the spawn
-        try:
-            self.proc.start()
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        self.proc = ctx.Process(target=_direct_child, args=(config, self.queue, cpus, env), name="modx-bench-direct")
+        self.proc.start()
 
     def result(self) -> dict[str, Any]:
         out = self.queue.get()
