@@ -9,11 +9,13 @@ import asyncio
 import contextlib
 import sqlite3
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Callable, Sequence, TypeVar
 
 import aiosqlite
 
 from ..errors import ModxError
+
+R = TypeVar("R")
 
 MIGRATIONS: list[str] = [
     # 1: the spine
@@ -220,6 +222,28 @@ class Database:
                 await self.conn.execute("ROLLBACK")
                 raise
             await self.conn.execute("COMMIT")
+
+    async def write(self, fn: Callable[..., R], *args: Any) -> R:
+        """Run ``fn(connection, *args)`` as one transaction on the database's thread.
+
+        One round trip to that thread instead of one per statement: the metrics path stores
+        tens of points a second, and each ``await conn.execute`` is a hand-off there and back
+        (docs/benchmarks.md, "Daemon overhead"). ``fn`` is plain ``sqlite3`` code; it must not
+        await or touch the event loop.
+        """
+        def transaction() -> R:
+            conn = self.conn._conn  # aiosqlite's sqlite3 connection, used only on its own thread
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn, *args)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        async with self._lock:
+            return await self.conn._execute(transaction)
 
     async def all(self, sql: str, args: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         async with self.conn.execute(sql, args) as cur:

@@ -6,6 +6,7 @@ insert, so numbers are gap-free and survive restarts.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -30,19 +31,44 @@ class EventRecord:
     payload: dict[str, Any]
 
 
+_NEXT_SEQ = "UPDATE tasks SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq"
+_INSERT_EVENT = "INSERT INTO task_events (task_id, seq, time, kind, payload) VALUES (?, ?, ?, ?, ?)"
+
+
 async def append_event(conn: aiosqlite.Connection, task_id: str, kind: str,
                        payload: dict[str, Any], now: float | None = None) -> EventRecord:
     """Insert one event inside the caller's transaction."""
     now = time.time() if now is None else now
-    cur = await conn.execute(
-        "UPDATE tasks SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq", (task_id,))
+    cur = await conn.execute(_NEXT_SEQ, (task_id,))
     row = await cur.fetchone()
     await cur.close()
     seq = int(row[0])
-    await conn.execute(
-        "INSERT INTO task_events (task_id, seq, time, kind, payload) VALUES (?, ?, ?, ?, ?)",
-        (task_id, seq, now, kind, json.dumps(payload)))
+    await conn.execute(_INSERT_EVENT, (task_id, seq, now, kind, json.dumps(payload)))
     return EventRecord(task_id, seq, now, kind, payload)
+
+
+def insert_event(conn: sqlite3.Connection, task_id: str, kind: str, payload: dict[str, Any]) -> EventRecord:
+    """`append_event` for a `Database.write` function (plain sqlite3, on the database's thread)."""
+    now = time.time()
+    seq = int(conn.execute(_NEXT_SEQ, (task_id,)).fetchone()[0])
+    conn.execute(_INSERT_EVENT, (task_id, seq, now, kind, json.dumps(payload)))
+    return EventRecord(task_id, seq, now, kind, payload)
+
+
+def insert_metrics(conn: sqlite3.Connection, task_id: str, point: dict[str, Any]) -> EventRecord:
+    """A metrics point: an event, a row of the metrics history and the task's progress columns."""
+    event = insert_event(conn, task_id, "metrics", point)
+    step = int(point.get("step", 0))
+    conn.execute("INSERT INTO metrics (task_id, seq, step, time, data) VALUES (?, ?, ?, ?, ?)",
+                 (task_id, event.seq, step, event.time, json.dumps(point)))
+    fields: dict[str, Any] = {"current_step": step, "update_time": event.time}
+    if point.get("total_steps"):
+        fields["total_steps"] = int(point["total_steps"])
+    if point.get("loss") is not None:
+        fields["last_loss"] = float(point["loss"])
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    conn.execute(f"UPDATE tasks SET {sets} WHERE id = ?", (*fields.values(), task_id))
+    return event
 
 
 class EventRepo:
@@ -50,24 +76,11 @@ class EventRepo:
         self.db = db
 
     async def append(self, task_id: str, kind: str, payload: dict[str, Any]) -> EventRecord:
-        async with self.db.tx() as conn:
-            return await append_event(conn, task_id, kind, payload)
+        return await self.db.write(insert_event, task_id, kind, payload)
 
     async def append_metrics(self, task_id: str, point: dict[str, Any]) -> EventRecord:
         """A metrics point is an event and a row of the metrics history, in one transaction."""
-        async with self.db.tx() as conn:
-            event = await append_event(conn, task_id, "metrics", point)
-            await conn.execute(
-                "INSERT INTO metrics (task_id, seq, step, time, data) VALUES (?, ?, ?, ?, ?)",
-                (task_id, event.seq, int(point.get("step", 0)), event.time, json.dumps(point)))
-            fields: dict[str, Any] = {"current_step": int(point.get("step", 0)), "update_time": event.time}
-            if point.get("total_steps"):
-                fields["total_steps"] = int(point["total_steps"])
-            if point.get("loss") is not None:
-                fields["last_loss"] = float(point["loss"])
-            sets = ", ".join(f"{k} = ?" for k in fields)
-            await conn.execute(f"UPDATE tasks SET {sets} WHERE id = ?", (*fields.values(), task_id))
-            return event
+        return await self.db.write(insert_metrics, task_id, point)
 
     async def after(self, task_id: str, after_seq: int, kinds: list[str] | None = None,
                     limit: int = 1000) -> list[EventRecord]:
