@@ -137,6 +137,7 @@ async def _watch(address: str, task_id: str, readers: int, idle: int, first: int
     opened = [0]
     samples: list[tuple[float, float, float]] = []  # (logged, stored, received) of every metrics point read
     ends: list[tuple[int, bool]] = []  # per reader: events read, ended with a terminal state change
+    sizes: list[int] = []  # bytes of a few metrics messages per reader (for bench/_grpc_floor.py)
 
     def one_more() -> None:
         opened[0] += 1
@@ -155,6 +156,8 @@ async def _watch(address: str, task_id: str, readers: int, idle: int, first: int
             n += 1
             last = event
             if event.HasField("metrics"):
+                if len(sizes) < 100:
+                    sizes.append(response.ByteSize())
                 samples.append((event.metrics.time.ToNanoseconds() / 1e9, event.time.ToNanoseconds() / 1e9,
                                 received))
         ends.append((n, last is not None and last.HasField("state_change")))
@@ -177,7 +180,7 @@ async def _watch(address: str, task_id: str, readers: int, idle: int, first: int
         call.cancel()
     for ch in channels:
         await ch.close()
-    return {"samples": samples, "ends": ends}
+    return {"samples": samples, "ends": ends, "sizes": sizes}
 
 
 class Watchers:
@@ -216,7 +219,7 @@ class Watchers:
 
     def result(self, timeout: float = 1800) -> dict[str, Any]:
         deadline = time.time() + timeout
-        out: dict[str, Any] = {"samples": [], "ends": []}
+        out: dict[str, Any] = {"samples": [], "ends": [], "sizes": []}
         for conn, proc in zip(self.conns, self.procs):
             if not conn.poll(max(0.0, deadline - time.time())):
                 raise RuntimeError("the watchers did not finish")
@@ -224,6 +227,7 @@ class Watchers:
             proc.join()
             out["samples"] += part["samples"]
             out["ends"] += part["ends"]
+            out["sizes"] += part["sizes"]
         bad = [e for e in out["ends"] if not e[1]]
         if len(out["ends"]) != self.readers or bad:
             raise RuntimeError(f"{len(out['ends'])} of {self.readers} watchers ended, {len(bad)} without the "

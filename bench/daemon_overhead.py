@@ -27,6 +27,10 @@ Two designs, both in this one process tree:
   watchers at SCHED_IDLE priority. Closer to a real run, but on a shared host one run differs
   from the next by 10-20 %, far more than the 2 % the target allows.
 
+After a case's side-by-side pairs, a bare gRPC server (bench/_grpc_floor.py) sends as many messages of
+the same size a second to as many clients: gRPC's own cost of that fan-out, the floor under the
+daemon's (--no-floor skips it).
+
 The ratio is the median over pairs. Written to the "Daemon overhead" section of
 docs/benchmarks.md unless --no-write.
 """
@@ -46,6 +50,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _watchers as W  # noqa: E402
+from _grpc_floor import fanout_cpu_share  # noqa: E402
 from common import CACHE, smollm2_hf_dir  # noqa: E402
 
 REPO = W.REPO
@@ -204,6 +209,7 @@ def run_side_by_side(daemon: Any, model: Path, data: Path, out: Path, overrides:
     return {"a": a_rate, "b": b_rate, "ratio": b_rate / a_rate, "window_seconds": hi - lo,
             "daemon_cpu_share": (sampler.at(hi) - sampler.at(lo)) / (hi - lo), "daemon_rss_peak": sampler.peak_rss,
             "events_per_watcher": statistics.median([n for n, _ in watched["ends"]] or [0]),
+            "message_bytes": int(statistics.median(watched["sizes"] or [0])),
             "steps": b_points[-1][0] - b_points[0][0], "swaps": swapper.swaps}
 
 
@@ -222,6 +228,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--models", default="tiny,smollm2",
                         help="tiny (millisecond steps: the densest event stream) and/or smollm2 (a real model)")
     parser.add_argument("--smollm2-epochs", type=int, default=1, help="of 16 steps each, a point per step")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="skip the bare gRPC server that measures gRPC's own cost of the same messages")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.models.split(",") if name.strip()]
@@ -244,6 +252,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          extra_env={**quiet, "OMP_NUM_THREADS": "1"}).start()
     alt_daemon = Daemon(work / "state-alt", [work, CACHE], quota=10_000, extra_env=quiet).start()
     side: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    floors: dict[tuple[str, int], float] = {}
     alternate: dict[tuple[str, int], tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
     try:
         for name, every in cases:
@@ -259,6 +268,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 print(f"  {label}, side by side {i + 1}: A {r['a']:.2f}, B {r['b']:.2f} steps/s, "
                       f"B/A {r['ratio']:.3f} over {r['window_seconds']:.1f} s ({r['swaps']} core swaps); the "
                       f"daemon used {100 * r['daemon_cpu_share']:.1f} % of its core", flush=True)
+            if args.pairs and not args.no_floor:
+                runs = side[(name, every)]
+                rate = statistics.median(r["b"] for r in runs) / every  # metrics points a second, to each watcher
+                size = int(statistics.median(r["message_bytes"] for r in runs)) or 128
+                floors[(name, every)] = fanout_cpu_share(args.watchers, rate, size, cpus=cpus)
+                print(f"  {label}: a bare gRPC server sending {rate:.1f} messages of {size} bytes a second to "
+                      f"{args.watchers} clients uses {100 * floors[(name, every)]:.1f} % of a core", flush=True)
             probe = W.create_task(alt_daemon, model, data, work / f"probe-alt-{name}-{every}", overrides)
             for i in range(args.alternate_pairs):
                 direct, via = alternate.setdefault((name, every), ([], []))
@@ -273,7 +289,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         alt_daemon.stop()
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
-    return report(args, host, cases, side, alternate)
+    return report(args, host, cases, side, alternate, floors)
 
 
 def _case(name: str, every: int) -> str:
@@ -288,10 +304,12 @@ def _is_target_case(name: str, every: int) -> bool:
 
 def report(args: argparse.Namespace, host: str, cases: list[tuple[str, int]],
            side: dict[tuple[str, int], list[dict[str, Any]]],
-           alternate: dict[tuple[str, int], tuple[list[dict[str, Any]], list[dict[str, Any]]]]) -> dict[str, Any]:
+           alternate: dict[tuple[str, int], tuple[list[dict[str, Any]], list[dict[str, Any]]]],
+           floors: dict[tuple[str, int], float]) -> dict[str, Any]:
     med = statistics.median
-    side_lines = ["| case | A steps/s (median) | B steps/s (median) | daemon's CPU, % of its core | events per watcher "
-                  "| ratio B/A, median | pairs |", "|---|---:|---:|---:|---:|---:|---|"]
+    side_lines = ["| case | A steps/s (median) | B steps/s (median) | daemon's CPU, % of its core | bare gRPC, same "
+                  "messages, % of a core | events per watcher | ratio B/A, median | pairs |",
+                  "|---|---:|---:|---:|---:|---:|---:|---|"]
     summary: dict[str, dict[str, Any]] = {}
     for key in cases:
         runs = side.get(key)
@@ -300,10 +318,12 @@ def report(args: argparse.Namespace, host: str, cases: list[tuple[str, int]],
         ratios = [r["ratio"] for r in runs]
         target = _is_target_case(*key)
         summary[_case(*key)] = {"ratio": med(ratios), "ratios": ratios, "target_case": target,
+                                "grpc_floor": floors.get(key),
                                 "ok": med(ratios) >= TARGET, "runs": runs}
         side_lines.append(
             f"| {_case(*key)}{'' if target else ' (stress)'} | {med(r['a'] for r in runs):.2f} | "
             f"{med(r['b'] for r in runs):.2f} | {100 * med(r['daemon_cpu_share'] for r in runs):.1f} | "
+            f"{f'{100 * floors[key]:.1f}' if key in floors else '-'} | "
             f"{med(r['events_per_watcher'] for r in runs):.0f} | **{med(ratios):.3f}** | "
             f"{', '.join(f'{x:.3f}' for x in ratios)} |")
     alt_lines = ["| case | A steps/s (median) | A spread | B steps/s (median) | B spread | daemon CPU s | "
@@ -330,10 +350,17 @@ def report(args: argparse.Namespace, host: str, cases: list[tuple[str, int]],
     steps = {name: int(med(r["steps"] for (n, _), runs in side.items() if n == name for r in runs))
              for name, _ in side}
     rss = max(r["daemon_rss_peak"] for r in all_runs) / 2**20
-    cpu_note = (" In each case B's loss against A is about the daemon's share of its core (the table): the daemon's "
-                "CPU, which is a fixed cost per metrics point (the pipe, one SQLite transaction) plus a gRPC write per "
-                "point per watcher (section \"Metric delivery\" gives the cost per delivered message), so it grows "
-                "with points per second times watchers.")
+    cpu_note = (" In each case B's loss against A is about the daemon's share of its core (the table): a fixed "
+                "cost per metrics point (the pipe, one SQLite transaction) plus a gRPC write per point per "
+                "watcher, so it grows with points per second times watchers.")
+    if floors:
+        parts = [f"{_case(*key)}: the daemon {100 * med(r['daemon_cpu_share'] for r in side[key]):.1f} %, gRPC "
+                 f"alone {100 * floor:.1f} %" for key, floor in floors.items() if side.get(key)]
+        cpu_note += (" The column \"bare gRPC\" is a server with no modx code in it (bench/_grpc_floor.py: grpc.aio on "
+                     "uvloop over a Unix socket, as modxd) sending as many messages of the same size a second to as "
+                     "many clients, on one of these cores: what any Python gRPC service pays for that fan-out, the "
+                     f"floor under the daemon's cost ({'; '.join(parts)}). While the daemon shares its worker's core, "
+                     "B cannot get much closer to A than that floor allows, whatever modx does per message.")
     section = (
         "## Daemon overhead\n\nThe same SFT training (LoRA, batch 4, 64 short chat examples, sequences of at most "
         "64 tokens) run by the engine directly (A: `run_training` in a fresh spawned process, as a worker without "
@@ -350,10 +377,10 @@ def report(args: argparse.Namespace, host: str, cases: list[tuple[str, int]],
         "torch thread each, A pinned to one core and the daemon, with the worker it spawns and all their threads, to "
         f"the other, and the two trade cores every {args.swap_seconds:g} s; the ratio is B's speed over A's on the "
         "window both were training. A slow spell of the shared host, or of one of its cores, hits both alike, so "
-        "pairs agree to a few per cent (run one after the other, they differ by 10-20 %). It is hard on modx: the daemon has no spare "
-        "core and takes every cycle it uses from its own worker. The watchers run in two processes, one pinned to "
-        "each core, so their CPU (other machines' in real use) is taken from A and B alike. The daemon's CPU is "
-        f"its share of its core over the window; its peak RSS was {rss:.0f} MiB.\n\n"
+        "pairs agree to a few per cent (run one after the other, they differ by 10-20 %). It is hard on modx: the "
+        "daemon has no spare core and takes every cycle it uses from its own worker. The watchers run in two "
+        "processes, one pinned to each core, so their CPU (other machines' in real use) is taken from A and B "
+        f"alike. The daemon's CPU is its share of its core over the window; its peak RSS was {rss:.0f} MiB.\n\n"
         + "\n".join(side_lines) + "\n\n"
         + (f"**Alternating** (the reference; {args.alternate_pairs} pairs per case): A, B, A, B, ... one at a time "
            "with torch's default threads and the watchers at SCHED_IDLE priority. Closer to a real run, but on "
