@@ -72,3 +72,35 @@ async def test_concurrent_writes_and_transactions_number_events_without_gaps(tmp
         assert len(await events.metrics("t")) == 30
     finally:
         await db.close()
+
+
+async def test_a_full_database_fails_the_write_with_its_own_error_and_keeps_the_rest(tmp_path: Path) -> None:
+    """SQLite may roll a transaction back itself when the disk is full: the caller must see "full",
+    not a failed ROLLBACK, and the database must take writes again once there is room."""
+    db, events = await _open(tmp_path)
+    try:
+        await events.append_metrics("t", POINT)
+        pages = (await db.one("PRAGMA page_count"))[0]
+        await db.conn.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(sqlite3.OperationalError, match="full"):
+            await events.append("t", "log", {"level": "info", "message": "x" * 200_000})
+        assert not db.conn.in_transaction
+        assert [e.seq for e in await events.after("t", 0)] == [1]
+        assert (await db.one("SELECT last_seq FROM tasks WHERE id = 't'"))[0] == 1
+        await db.conn.execute("PRAGMA max_page_count = 1073741823")
+        assert (await events.append("t", "log", {"level": "info", "message": "room again"})).seq == 2
+    finally:
+        await db.close()
+
+
+async def test_a_full_database_fails_a_transaction_with_its_own_error(tmp_path: Path) -> None:
+    db, events = await _open(tmp_path)
+    try:
+        pages = (await db.one("PRAGMA page_count"))[0]
+        await db.conn.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(sqlite3.OperationalError, match="full"):
+            async with db.tx() as conn:
+                await append_event(conn, "t", "log", {"level": "info", "message": "x" * 200_000})
+        assert not db.conn.in_transaction and await events.after("t", 0) == []
+    finally:
+        await db.close()

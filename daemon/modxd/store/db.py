@@ -178,7 +178,8 @@ async def migrate(conn: aiosqlite.Connection) -> int:
             await conn.execute(f"PRAGMA user_version = {number}")
             await conn.execute("COMMIT")
         except BaseException:
-            await conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
             raise
     return len(MIGRATIONS)
 
@@ -219,7 +220,8 @@ class Database:
             try:
                 yield self.conn
             except BaseException:
-                await self.conn.execute("ROLLBACK")
+                if self.conn.in_transaction:  # SQLite may have rolled back itself (a full disk): keep its error
+                    await self.conn.execute("ROLLBACK")
                 raise
             await self.conn.execute("COMMIT")
 
@@ -229,7 +231,8 @@ class Database:
         One round trip to that thread instead of one per statement: the metrics path stores
         tens of points a second, and each ``await conn.execute`` is a hand-off there and back
         (docs/benchmarks.md, "Daemon overhead"). ``fn`` is plain ``sqlite3`` code; it must not
-        await or touch the event loop.
+        await or touch the event loop. This uses aiosqlite's ``_execute`` (run a callable on its
+        thread), which it has no public name for; tests/daemon/test_store_write.py covers it.
         """
         def transaction() -> R:
             conn = self.conn._conn  # aiosqlite's sqlite3 connection, used only on its own thread
@@ -237,7 +240,8 @@ class Database:
             try:
                 result = fn(conn, *args)
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back itself (a full disk): keep its error
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
             return result
