@@ -5,6 +5,7 @@ crash can never leave a debit without a checkpoint or the other way round.
 """
 from __future__ import annotations
 
+import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ import aiosqlite
 
 from ..errors import InvalidArgument, NotFound
 from .db import Database
-from .events import EventRecord, append_event
+from .events import EventRecord, insert_event
 
 
 @dataclass
@@ -53,23 +54,15 @@ class LedgerEntry:
     note: str
 
 
-async def _balance(conn: aiosqlite.Connection) -> int:
-    cur = await conn.execute("SELECT COALESCE(SUM(delta), 0) FROM quota_ledger")
-    row = await cur.fetchone()
-    await cur.close()
-    return int(row[0])
-
-
-async def _ledger(conn: aiosqlite.Connection, delta: int, kind: str, task_id: str = "",
-                  checkpoint_id: str = "", note: str = "") -> LedgerEntry:
-    balance = await _balance(conn) + delta
+def _ledger(conn: sqlite3.Connection, delta: int, kind: str, task_id: str = "",
+            checkpoint_id: str = "", note: str = "") -> LedgerEntry:
+    """Append a ledger row inside a `Database.write` transaction; the balance is the sum so far."""
+    balance = int(conn.execute("SELECT COALESCE(SUM(delta), 0) FROM quota_ledger").fetchone()[0]) + delta
     now = time.time()
-    cur = await conn.execute(
+    cur = conn.execute(
         "INSERT INTO quota_ledger (time, delta, balance_after, kind, task_id, checkpoint_id, note)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)", (now, delta, balance, kind, task_id, checkpoint_id, note))
-    entry = LedgerEntry(cur.lastrowid, now, delta, balance, kind, task_id, checkpoint_id, note)
-    await cur.close()
-    return entry
+    return LedgerEntry(int(cur.lastrowid or 0), now, delta, balance, kind, task_id, checkpoint_id, note)
 
 
 class CheckpointRepo:
@@ -81,31 +74,32 @@ class CheckpointRepo:
         """Record a durably saved checkpoint, debit one unit; returns (record, event, balance)."""
         ckpt = CheckpointRecord(f"ckpt-{uuid.uuid4().hex[:10]}", task_id, step, epoch, loss, path,
                                 size_bytes, time.time())
-        async with self.db.tx() as conn:
-            await conn.execute(
+
+        def record(conn: sqlite3.Connection) -> tuple[EventRecord, LedgerEntry]:
+            conn.execute(
                 "INSERT INTO checkpoints (id, task_id, step, epoch, loss, path, size_bytes, create_time)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (ckpt.id, task_id, step, epoch, loss, path, size_bytes, ckpt.create_time))
-            entry = await _ledger(conn, -1, "checkpoint", task_id, ckpt.id, f"step {step}")
-            event = await append_event(conn, task_id, "checkpoint_saved", ckpt.as_payload())
+            entry = _ledger(conn, -1, "checkpoint", task_id, ckpt.id, f"step {step}")
+            return insert_event(conn, task_id, "checkpoint_saved", ckpt.as_payload()), entry
+
+        event, entry = await self.db.write(record)
         return ckpt, event, entry.balance_after
 
     async def mark_deleted(self, task_id: str, path: str) -> tuple[CheckpointRecord, EventRecord] | None:
-        async with self.db.tx() as conn:
-            cur = await conn.execute(
-                "SELECT * FROM checkpoints WHERE task_id = ? AND path = ? AND deleted = 0", (task_id, path))
-            row = await cur.fetchone()
-            await cur.close()
+        def mark(conn: sqlite3.Connection) -> tuple[CheckpointRecord, EventRecord] | None:
+            row = conn.execute(
+                "SELECT * FROM checkpoints WHERE task_id = ? AND path = ? AND deleted = 0", (task_id, path)).fetchone()
             if row is None:
                 return None
             now = time.time()
-            await conn.execute("UPDATE checkpoints SET deleted = 1, delete_time = ? WHERE id = ?",
-                               (now, row["id"]))
+            conn.execute("UPDATE checkpoints SET deleted = 1, delete_time = ? WHERE id = ?", (now, row["id"]))
             ckpt = CheckpointRecord.from_row(row)
             ckpt.deleted, ckpt.delete_time = True, now
-            event = await append_event(conn, task_id, "checkpoint_deleted",
-                                       {"checkpoint_id": ckpt.id, "step": ckpt.step, "path": path})
-        return ckpt, event
+            return ckpt, insert_event(conn, task_id, "checkpoint_deleted",
+                                      {"checkpoint_id": ckpt.id, "step": ckpt.step, "path": path})
+
+        return await self.db.write(mark)
 
     async def list(self, task_id: str, include_deleted: bool = False) -> list[CheckpointRecord]:
         clause = "" if include_deleted else " AND deleted = 0"
@@ -140,12 +134,11 @@ class QuotaRepo:
 
     async def ensure_initial(self, amount: int) -> None:
         """The first start of a fresh state dir records the initial allowance once."""
-        async with self.db.tx() as conn:
-            cur = await conn.execute("SELECT COUNT(*) FROM quota_ledger")
-            (count,) = await cur.fetchone()
-            await cur.close()
-            if count == 0:
-                await _ledger(conn, amount, "initial", note="initial allowance from config")
+        def initial(conn: sqlite3.Connection) -> None:
+            if conn.execute("SELECT COUNT(*) FROM quota_ledger").fetchone()[0] == 0:
+                _ledger(conn, amount, "initial", note="initial allowance from config")
+
+        await self.db.write(initial)
 
     async def balance(self) -> int:
         row = await self.db.one("SELECT COALESCE(SUM(delta), 0) FROM quota_ledger")
@@ -159,8 +152,7 @@ class QuotaRepo:
         return int(row[0]), int(row[1]), int(row[2])
 
     async def grant(self, amount: int, note: str) -> LedgerEntry:
-        async with self.db.tx() as conn:
-            return await _ledger(conn, amount, "grant", note=note)
+        return await self.db.write(_ledger, amount, "grant", "", "", note)
 
     async def ledger(self, limit: int = 50) -> list[LedgerEntry]:
         rows = await self.db.all("SELECT * FROM quota_ledger ORDER BY id DESC LIMIT ?", (limit,))

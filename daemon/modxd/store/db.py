@@ -228,9 +228,9 @@ class Database:
     async def write(self, fn: Callable[..., R], *args: Any) -> R:
         """Run ``fn(connection, *args)`` as one transaction on the database's thread.
 
-        One round trip to that thread instead of one per statement: the metrics path stores
-        tens of points a second, and each ``await conn.execute`` is a hand-off there and back
-        (docs/benchmarks.md, "Daemon overhead"). ``fn`` is plain ``sqlite3`` code; it must not
+        One round trip to that thread instead of one per statement: every write that numbers an
+        event goes through here (metrics points come tens a second), and each ``await
+        conn.execute`` is a hand-off there and back (docs/benchmarks.md, "Daemon overhead"). ``fn`` is plain ``sqlite3`` code; it must not
         await or touch the event loop. This uses aiosqlite's ``_execute`` (run a callable on its
         thread), which it has no public name for; tests/daemon/test_store_write.py covers it.
         """

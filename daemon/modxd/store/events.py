@@ -12,8 +12,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from .db import Database
 
 _DECODED: "OrderedDict[tuple[str, int], EventRecord]" = OrderedDict()
@@ -31,27 +29,15 @@ class EventRecord:
     payload: dict[str, Any]
 
 
-_NEXT_SEQ = "UPDATE tasks SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq"
-_INSERT_EVENT = "INSERT INTO task_events (task_id, seq, time, kind, payload) VALUES (?, ?, ?, ?, ?)"
-
-
-async def append_event(conn: aiosqlite.Connection, task_id: str, kind: str,
-                       payload: dict[str, Any], now: float | None = None) -> EventRecord:
-    """Insert one event inside the caller's transaction."""
+def insert_event(conn: sqlite3.Connection, task_id: str, kind: str, payload: dict[str, Any],
+                 now: float | None = None) -> EventRecord:
+    """Number and store one event inside a `Database.write` transaction (plain sqlite3, on the
+    database's thread): the task's last_seq and the event change together or not at all."""
     now = time.time() if now is None else now
-    cur = await conn.execute(_NEXT_SEQ, (task_id,))
-    row = await cur.fetchone()
-    await cur.close()
-    seq = int(row[0])
-    await conn.execute(_INSERT_EVENT, (task_id, seq, now, kind, json.dumps(payload)))
-    return EventRecord(task_id, seq, now, kind, payload)
-
-
-def insert_event(conn: sqlite3.Connection, task_id: str, kind: str, payload: dict[str, Any]) -> EventRecord:
-    """`append_event` for a `Database.write` function (plain sqlite3, on the database's thread)."""
-    now = time.time()
-    seq = int(conn.execute(_NEXT_SEQ, (task_id,)).fetchone()[0])
-    conn.execute(_INSERT_EVENT, (task_id, seq, now, kind, json.dumps(payload)))
+    seq = int(conn.execute("UPDATE tasks SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
+                           (task_id,)).fetchone()[0])
+    conn.execute("INSERT INTO task_events (task_id, seq, time, kind, payload) VALUES (?, ?, ?, ?, ?)",
+                 (task_id, seq, now, kind, json.dumps(payload)))
     return EventRecord(task_id, seq, now, kind, payload)
 
 

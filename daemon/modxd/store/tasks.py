@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,7 @@ import aiosqlite
 from ..errors import FailedPrecondition, NotFound
 from ..states import TRANSITIONS, TaskState
 from .db import Database
-from .events import append_event
+from .events import EventRecord, insert_event
 
 _COLUMNS = (
     "id type name template state state_reason create_time update_time start_time end_time "
@@ -64,20 +65,22 @@ class TaskRepo:
     async def insert(self, task: TaskRecord) -> None:
         now = time.time()
         task.create_time = task.update_time = now
-        async with self.db.tx() as conn:
-            await conn.execute(
+
+        def insert(conn: sqlite3.Connection) -> EventRecord:
+            conn.execute(
                 "INSERT INTO tasks (id, type, name, template, state, create_time, update_time, quota_estimate)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (task.id, task.type, task.name, task.template, task.state.value, now, now,
                  json.dumps(task.quota_estimate)),
             )
-            await conn.executemany(
+            conn.executemany(
                 "INSERT INTO task_params (task_id, key, value) VALUES (?, ?, ?)",
                 [(task.id, k, json.dumps(v)) for k, v in sorted(task.params.items())],
             )
-            event = await append_event(conn, task.id, "state_change",
-                                       {"from": "", "to": task.state.value, "reason": "created"}, now)
-            task.last_seq = event.seq
+            return insert_event(conn, task.id, "state_change",
+                                {"from": "", "to": task.state.value, "reason": "created"}, now)
+
+        task.last_seq = (await self.db.write(insert)).seq
 
     async def get(self, task_id: str) -> TaskRecord:
         row = await self.db.one("SELECT * FROM tasks WHERE id = ?", (task_id,))
@@ -132,23 +135,25 @@ class TaskRepo:
                         **fields: Any) -> int:
         """Change state, update extra columns, and record the state_change event; returns its seq."""
         now = time.time()
-        async with self.db.tx() as conn:
-            row = await (await conn.execute("SELECT state FROM tasks WHERE id = ?", (task_id,))).fetchone()
+        columns = {**fields, "state": to.value, "state_reason": reason, "update_time": now}
+        for key in ("failure_log_tail", "quota_estimate"):
+            if key in columns:
+                columns[key] = json.dumps(columns[key])
+        assignments = ", ".join(f"{k} = ?" for k in columns)
+
+        def move(conn: sqlite3.Connection) -> EventRecord:
+            row = conn.execute("SELECT state FROM tasks WHERE id = ?", (task_id,)).fetchone()
             if row is None:
                 raise NotFound(f"task {task_id!r} does not exist")
             if (TaskState(row["state"]), to) not in TRANSITIONS:
                 # The last line of defence of the state machine: checked inside the write
                 # transaction, so no interleaving of callers can store an illegal move.
                 raise FailedPrecondition(f"task {task_id} is {row['state']}: it cannot become {to.value}")
-            fields = {**fields, "state": to.value, "state_reason": reason, "update_time": now}
-            for key in ("failure_log_tail", "quota_estimate"):
-                if key in fields:
-                    fields[key] = json.dumps(fields[key])
-            assignments = ", ".join(f"{k} = ?" for k in fields)
-            await conn.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", (*fields.values(), task_id))
-            event = await append_event(conn, task_id, "state_change",
-                                       {"from": row["state"], "to": to.value, "reason": reason}, now)
-        return event.seq
+            conn.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", (*columns.values(), task_id))
+            return insert_event(conn, task_id, "state_change",
+                                {"from": row["state"], "to": to.value, "reason": reason}, now)
+
+        return (await self.db.write(move)).seq
 
     async def update(self, task_id: str, **fields: Any) -> None:
         for key in ("failure_log_tail", "quota_estimate"):
