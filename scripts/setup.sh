@@ -19,9 +19,14 @@ if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
     pip_install "torch>=2.4,<2.15"
   else
     echo "==> no GPU: installing the CPU build of torch"
-    # A local wheel (find-links / local index) first; else PyTorch's CPU index.
-    pip_install --no-index "torch==2.13.0" 2>/dev/null \
-      || pip_install "torch==2.13.0" --index-url "${MODX_TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}"
+    # A local CPU wheel (pip's find-links) first, then its small dependencies from
+    # the normal index (torch is then satisfied, so nothing big is fetched); else
+    # PyTorch's CPU index.
+    if pip_install --no-index --no-deps "torch==2.13.0" 2>/dev/null; then
+      pip_install "torch==2.13.0"
+    else
+      pip_install "torch==2.13.0" --index-url "${MODX_TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}"
+    fi
   fi
 fi
 
