@@ -343,6 +343,32 @@ def test_unreachable_tcp(tmp_path: Any) -> None:
     assert "cannot reach modxd at 127.0.0.1:1" in result.stderr
 
 
+def test_unix_socket_channels_skip_bandwidth_probing_and_still_stream_in_bulk(tmp_path: Any) -> None:
+    """No BDP pings for the daemon to answer on the local socket; a fixed large window instead."""
+    unix = dict(connection.channel_options("unix:///run/modx/modxd.sock"))
+    assert unix["grpc.http2.bdp_probe"] == 0 and unix["grpc.http2.lookahead_bytes"] >= 4 << 20
+    assert "grpc.http2.bdp_probe" not in dict(connection.channel_options("gpu-host:50051"))  # TCP sizes its window
+
+    def chunks(request: bytes, context: Any) -> Any:
+        for _ in range(int(request)):
+            yield b"x" * (1 << 20)
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        "bulk.Test", {"Chunks": grpc.unary_stream_rpc_method_handler(chunks, bytes, lambda b: b)}),))
+    address = f"unix://{tmp_path}/bulk.sock"
+    server.add_insecure_port(address)
+    server.start()
+    try:
+        channel = connection.make_channel(address)
+        call = channel.unary_stream("/bulk.Test/Chunks", request_serializer=lambda b: b,
+                                    response_deserializer=lambda b: b)
+        assert sum(len(m) for m in call(b"48", timeout=60)) == 48 << 20
+        channel.close()
+    finally:
+        server.stop(None)
+
+
 def test_address_from_environment(tmp_path: Any) -> None:
     result = _run(["status"], env={"MODX_ADDRESS": f"unix:{tmp_path}/env.sock", "MODX_LISTEN": ""})
     assert result.exit_code == 1

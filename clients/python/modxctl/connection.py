@@ -181,9 +181,25 @@ _CHANNEL_OPTIONS = [
 ]
 
 
+# On the host's Unix socket a round trip takes microseconds, so gRPC's bandwidth-delay probing
+# has no window worth growing to find. It only makes the daemon answer a PING for most messages
+# during a connection's first minute: about a third of what each watched event costs the daemon then
+# (docs/benchmarks.md, "Daemon overhead"). A fixed 8 MiB window keeps bulk reads above 1 GB/s.
+# Over TCP the probing stays on: there it sizes the window to the link.
+_UNIX_SOCKET_OPTIONS = [
+    ("grpc.http2.bdp_probe", 0),
+    ("grpc.http2.lookahead_bytes", 8 * 1024 * 1024),
+]
+
+
+def channel_options(target: str) -> list[tuple[str, int]]:
+    """gRPC channel arguments for `target` (also used by bench/ to make watchers like modxctl's)."""
+    return list(_CHANNEL_OPTIONS) + (list(_UNIX_SOCKET_OPTIONS) if is_unix(target) else [])
+
+
 def make_channel(target: str) -> grpc.Channel:
     """A channel to `target`: plain on Unix sockets, TLS on TCP when configured."""
-    options = list(_CHANNEL_OPTIONS)
+    options: list[tuple[str, object]] = list(channel_options(target))
     creds = None if is_unix(target) else tls_credentials()
     if creds is not None:
         override = os.environ.get("MODX_TLS_SERVER_NAME", "").strip()
