@@ -69,14 +69,14 @@ def _server(address: str, clients: int, rate: float, seconds: float, size: int, 
         conn.send(asyncio.run(main()))
 
 
-def _clients(address: str, count: int, cpu: int | None) -> None:
+def _clients(address: str, count: int, cpu: int | None, options: list[tuple[str, Any]]) -> None:
     import grpc
 
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
 
     async def one() -> None:
-        async with grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+        async with grpc.aio.insecure_channel(address, options=options) as channel:
             call = channel.unary_stream(_METHOD, request_serializer=lambda b: b, response_deserializer=lambda b: b)(b"")
             async for _ in call:
                 pass
@@ -88,10 +88,12 @@ def _clients(address: str, count: int, cpu: int | None) -> None:
 
 
 def fanout_cpu_share(clients: int, rate: float, size: int, seconds: float = 20.0,
-                     cpus: list[int] | None = None) -> float:
+                     cpus: list[int] | None = None, client_options: list[tuple[str, Any]] | None = None) -> float:
     """CPU of a bare gRPC server sending `rate` messages of `size` bytes a second to each of `clients`
     streams, as a share of one core. With `cpus`, the server runs on cpus[0] and the clients, in two
-    processes, on one CPU each (as the overhead benchmark places its watchers)."""
+    processes, on one CPU each (as the overhead benchmark places its watchers). `client_options` are
+    the clients' channel arguments (the watchers', so both pay for the same HTTP/2 traffic)."""
+    options = [("grpc.use_local_subchannel_pool", 1)] + list(client_options or [])
     ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="modx-floor-") as tmp:
         address = f"unix://{Path(tmp) / 'floor.sock'}"
@@ -104,7 +106,7 @@ def fanout_cpu_share(clients: int, rate: float, size: int, seconds: float = 20.0
             raise RuntimeError("the bare gRPC server did not start")
         halves = [clients // 2, clients - clients // 2]
         procs = [ctx.Process(target=_clients, name=f"modx-bench-floor-clients-{k}",
-                             args=(address, n, cpus[k % len(cpus)] if cpus else None))
+                             args=(address, n, cpus[k % len(cpus)] if cpus else None, options))
                  for k, n in enumerate(halves) if n]
         for proc in procs:
             proc.start()

@@ -57,6 +57,13 @@ def rate_of(points: list[tuple[int, float]]) -> dict[str, float]:
     return {"steps_per_second": (s1 - s0) / (t1 - t0), "train_seconds": t1 - t0, "steps": s1 - s0}
 
 
+def watcher_channel_options(address: str) -> list[tuple[str, Any]]:
+    """The watchers' gRPC channel arguments: modxctl's for the same address."""
+    from modxctl.connection import channel_options
+
+    return channel_options(address)
+
+
 # ----- A: the engine run directly, in a fresh spawned process (as a worker, without the daemon) ------
 
 def _direct_child(config: dict[str, Any], queue: Any, cpus: set[int] | None = None,
@@ -130,7 +137,7 @@ async def _watch(address: str, task_id: str, readers: int, idle: int, first: int
     from modx.v1 import training_pb2 as T
     from modx.v1 import training_pb2_grpc
 
-    options = [("grpc.use_local_subchannel_pool", 1)]  # one connection per watcher
+    options = watcher_channel_options(address) + [("grpc.use_local_subchannel_pool", 1)]  # one connection each
     channels = [grpc.aio.insecure_channel(address, options=options) for _ in range(readers + idle)]
     request = T.WatchTaskRequest(task_id=task_id)
     ready = asyncio.Event()

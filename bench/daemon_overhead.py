@@ -28,8 +28,8 @@ Two designs, both in this one process tree:
   from the next by 10-20 %, far more than the 2 % the target allows.
 
 After a case's side-by-side pairs, a bare gRPC server (bench/_grpc_floor.py) sends as many messages of
-the same size a second to as many clients: gRPC's own cost of that fan-out, the floor under the
-daemon's (--no-floor skips it).
+the same size a second to as many clients: gRPC's own cost of that fan-out, once with the watchers'
+channel arguments (modxctl's) and once with gRPC's defaults (--no-floor skips it).
 
 The ratio is the median over pairs. Written to the "Daemon overhead" section of
 docs/benchmarks.md unless --no-write.
@@ -222,7 +222,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--swap-seconds", type=float, default=1.0,
                         help="side by side: A and B trade cores this often (default 1 s)")
     parser.add_argument("--watchers", type=int, default=50)
-    parser.add_argument("--epochs", type=int, default=40, help="tiny model: of 16 steps each (default 40: 640 steps)")
+    parser.add_argument("--epochs", type=int, default=100,
+                        help="tiny model: of 16 steps each (default 100: 1600 steps, 15-45 s of training)")
     parser.add_argument("--logging-steps", default=f"{DEFAULT_LOGGING_STEPS},1",
                         help="tiny model: comma-separated logging_steps (default: the schema's default, and 1)")
     parser.add_argument("--models", default="tiny,smollm2",
@@ -252,7 +253,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          extra_env={**quiet, "OMP_NUM_THREADS": "1"}).start()
     alt_daemon = Daemon(work / "state-alt", [work, CACHE], quota=10_000, extra_env=quiet).start()
     side: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    floors: dict[tuple[str, int], float] = {}
+    floors: dict[tuple[str, int], float] = {}  # clients with modxctl's channel arguments, as the watchers
+    default_floors: dict[tuple[str, int], float] = {}  # clients with gRPC's defaults (BDP probing on)
     alternate: dict[tuple[str, int], tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
     try:
         for name, every in cases:
@@ -272,9 +274,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 runs = side[(name, every)]
                 rate = statistics.median(r["b"] for r in runs) / every  # metrics points a second, to each watcher
                 size = int(statistics.median(r["message_bytes"] for r in runs)) or 128
-                floors[(name, every)] = fanout_cpu_share(args.watchers, rate, size, cpus=cpus)
+                floors[(name, every)] = fanout_cpu_share(args.watchers, rate, size, cpus=cpus,
+                                                          client_options=W.watcher_channel_options(side_daemon.address))
+                default_floors[(name, every)] = fanout_cpu_share(args.watchers, rate, size, cpus=cpus)
                 print(f"  {label}: a bare gRPC server sending {rate:.1f} messages of {size} bytes a second to "
-                      f"{args.watchers} clients uses {100 * floors[(name, every)]:.1f} % of a core", flush=True)
+                      f"{args.watchers} clients uses {100 * floors[(name, every)]:.1f} % of a core "
+                      f"({100 * default_floors[(name, every)]:.1f} % if the clients keep gRPC's defaults)", flush=True)
             probe = W.create_task(alt_daemon, model, data, work / f"probe-alt-{name}-{every}", overrides)
             for i in range(args.alternate_pairs):
                 direct, via = alternate.setdefault((name, every), ([], []))
@@ -289,7 +294,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         alt_daemon.stop()
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
-    return report(args, host, cases, side, alternate, floors)
+    return report(args, host, cases, side, alternate, floors, default_floors)
 
 
 def _case(name: str, every: int) -> str:
@@ -305,11 +310,11 @@ def _is_target_case(name: str, every: int) -> bool:
 def report(args: argparse.Namespace, host: str, cases: list[tuple[str, int]],
            side: dict[tuple[str, int], list[dict[str, Any]]],
            alternate: dict[tuple[str, int], tuple[list[dict[str, Any]], list[dict[str, Any]]]],
-           floors: dict[tuple[str, int], float]) -> dict[str, Any]:
+           floors: dict[tuple[str, int], float], default_floors: dict[tuple[str, int], float]) -> dict[str, Any]:
     med = statistics.median
     side_lines = ["| case | A steps/s (median) | B steps/s (median) | daemon's CPU, % of its core | bare gRPC, same "
-                  "messages, % of a core | events per watcher | ratio B/A, median | pairs |",
-                  "|---|---:|---:|---:|---:|---:|---:|---|"]
+                  "messages, % of a core | same, clients with gRPC's defaults | events per watcher | ratio B/A, median | pairs |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     summary: dict[str, dict[str, Any]] = {}
     for key in cases:
         runs = side.get(key)
@@ -324,6 +329,7 @@ def report(args: argparse.Namespace, host: str, cases: list[tuple[str, int]],
             f"| {_case(*key)}{'' if target else ' (stress)'} | {med(r['a'] for r in runs):.2f} | "
             f"{med(r['b'] for r in runs):.2f} | {100 * med(r['daemon_cpu_share'] for r in runs):.1f} | "
             f"{f'{100 * floors[key]:.1f}' if key in floors else '-'} | "
+            f"{f'{100 * default_floors[key]:.1f}' if key in default_floors else '-'} | "
             f"{med(r['events_per_watcher'] for r in runs):.0f} | **{med(ratios):.3f}** | "
             f"{', '.join(f'{x:.3f}' for x in ratios)} |")
     alt_lines = ["| case | A steps/s (median) | A spread | B steps/s (median) | B spread | daemon CPU s | "
@@ -355,12 +361,20 @@ def report(args: argparse.Namespace, host: str, cases: list[tuple[str, int]],
                 "watcher, so it grows with points per second times watchers.")
     if floors:
         parts = [f"{_case(*key)}: the daemon {100 * med(r['daemon_cpu_share'] for r in side[key]):.1f} %, gRPC "
-                 f"alone {100 * floor:.1f} %" for key, floor in floors.items() if side.get(key)]
+                 f"alone {100 * floor:.1f} %, {100 * default_floors[key]:.1f} % with gRPC's default clients"
+                 for key, floor in floors.items() if side.get(key) and key in default_floors]
         cpu_note += (" The column \"bare gRPC\" is a server with no modx code in it (bench/_grpc_floor.py: grpc.aio on "
                      "uvloop over a Unix socket, as modxd) sending as many messages of the same size a second to as "
-                     "many clients, on one of these cores: what any Python gRPC service pays for that fan-out, the "
-                     f"floor under the daemon's cost ({'; '.join(parts)}). While the daemon shares its worker's core, "
-                     "B cannot get much closer to A than that floor allows, whatever modx does per message.")
+                     "many clients, alone on one of these cores: about what any Python gRPC service pays for that "
+                     f"fan-out ({'; '.join(parts)}). The daemon, on a busy core, finds more messages ready each time "
+                     "it wakes and can pay a little less. So nearly all of its cost is gRPC's per-message cost, and "
+                     "while it shares its worker's core B cannot get much closer to A than that allows, whatever "
+                     "modx does per message. The watchers, and the bare server's clients in the first of those "
+                     "columns, use modxctl's channel arguments: on the Unix socket they turn off gRPC's "
+                     "bandwidth-delay probing, which makes the server answer a PING every few hundred milliseconds "
+                     "per connection in its first minute (the second column: clients with gRPC's defaults). The "
+                     "probes are spaced in time, so they cost most at low message rates and in short runs; once a "
+                     "connection is minutes old they are seconds apart.")
     section = (
         "## Daemon overhead\n\nThe same SFT training (LoRA, batch 4, 64 short chat examples, sequences of at most "
         "64 tokens) run by the engine directly (A: `run_training` in a fresh spawned process, as a worker without "
@@ -371,7 +385,7 @@ def report(args: argparse.Namespace, host: str, cases: list[tuple[str, int]],
         "and at 1 (a stress case: tens of points a second to each watcher), and `smollm2`, SmolLM2-135M-Instruct, "
         "a real model, with a point every step (steps per run: "
         f"{', '.join(f'{k} {v}' for k, v in steps.items())}). On {host}, {time.strftime('%Y-%m-%d')}. "
-        f"Command: `{COMMAND}`. Speeds are the workers' own reports (steps between logged points, on the "
+        f"Command: `{' '.join([COMMAND, *sys.argv[1:]])}`. Speeds are the workers' own reports (steps between logged points, on the "
         "worker's clock), so start-up and the final save are out.\n\n"
         f"**Side by side** (the verdict; {args.pairs} pairs per case): A and B train at the same time with one "
         "torch thread each, A pinned to one core and the daemon, with the worker it spawns and all their threads, to "
