@@ -8,6 +8,8 @@ Example file (systemd/modxd.toml.example ships a commented one):
     quota_initial = 100
     log_level = "info"
     devices = "auto"            # or ["cuda:0", "cuda:1"] or ["cpu"]
+    daemon_cpus = "0"           # pin the daemon (and its gRPC) to these CPUs ...
+    worker_cpus = "1-15"        # ... and its workers to these (empty: no pinning)
 """
 from __future__ import annotations
 
@@ -53,6 +55,10 @@ class Config:
     max_request_bytes: int = 4 * 1024 * 1024
     max_watchers_per_client: int = 32
     max_chat_tokens: int = 4096
+    # CPU pinning ("0", "1-15", "0,2-3"; empty: the CPUs the daemon was started with). A daemon on
+    # CPUs of its own never takes a cycle from training, however many clients it serves.
+    daemon_cpus: list[int] | str = ""
+    worker_cpus: list[int] | str = ""
 
     @property
     def db_path(self) -> Path:
@@ -105,6 +111,8 @@ def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | Non
         "MODX_QUOTA_INITIAL": "quota_initial",
         "MODX_LOG_LEVEL": "log_level",
         "MODX_DEVICES": "devices",
+        "MODX_DAEMON_CPUS": "daemon_cpus",
+        "MODX_WORKER_CPUS": "worker_cpus",
     }
     for var, key in overrides.items():
         if env.get(var):
@@ -123,6 +131,8 @@ def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | Non
     if cfg.log_level not in _LOG_LEVELS:
         raise InvalidArgument(f"log_level must be one of {', '.join(_LOG_LEVELS)}, got {cfg.log_level!r}")
     _check_access(cfg)
+    cfg.daemon_cpus = parse_cpu_list("daemon_cpus", cfg.daemon_cpus)
+    cfg.worker_cpus = parse_cpu_list("worker_cpus", cfg.worker_cpus)
     if isinstance(cfg.devices, str) and cfg.devices != "auto":
         cfg.devices = [d.strip() for d in cfg.devices.split(",") if d.strip()]
     return cfg
@@ -155,3 +165,52 @@ def _check_access(cfg: Config) -> None:
             "(plain TCP is refused; use the Unix socket on this host)")
     if cfg.tcp_listen.startswith("unix:"):
         raise InvalidArgument("tcp_listen takes host:port; put a Unix socket in listen")
+
+
+def parse_cpu_list(key: str, value: object) -> list[int]:
+    """A CPU list as Linux writes it ("0", "1-3,6") or a TOML list of ints, checked against the CPUs
+    this process may run on (its affinity mask: a container or cgroup may allow fewer than exist)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if isinstance(value, list):
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise InvalidArgument(f"{key} must be a list of CPU numbers or a string like \"1-3,6\", got {value!r}")
+        cpus = set(value)
+    elif isinstance(value, str):
+        cpus = set()
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            first, _, last = part.partition("-")
+            try:
+                lo, hi = int(first), int(last or first)
+            except ValueError:
+                raise InvalidArgument(f"{key}: {part!r} is not a CPU number or a range like 1-3") from None
+            if lo < 0 or hi < lo:
+                raise InvalidArgument(f"{key}: {part!r} is not a CPU range (write low-high, from 0)")
+            cpus.update(range(lo, hi + 1))
+    else:
+        raise InvalidArgument(f"{key} must be a string like \"1-3,6\" or a list of CPU numbers, got {value!r}")
+    allowed = available_cpus()
+    outside = sorted(cpus - allowed)
+    if outside:
+        raise InvalidArgument(f"{key}: CPU {', '.join(map(str, outside))} is not available to modxd "
+                              f"(it may use {format_cpu_list(allowed)})")
+    return sorted(cpus)
+
+
+def available_cpus() -> set[int]:
+    if hasattr(os, "sched_getaffinity"):
+        return set(os.sched_getaffinity(0))
+    return set(range(os.cpu_count() or 1))
+
+
+def format_cpu_list(cpus: set[int] | list[int]) -> str:
+    """1,2,3,5 -> "1-3,5"."""
+    ordered, runs = sorted(cpus), []
+    for cpu in ordered:
+        if runs and cpu == runs[-1][1] + 1:
+            runs[-1][1] = cpu
+        else:
+            runs.append([cpu, cpu])
+    return ",".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs)

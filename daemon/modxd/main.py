@@ -5,7 +5,7 @@
     modxd [--config FILE] token list | token revoke NAME
 
 Environment overrides: MODX_STATE_DIR, MODX_LISTEN, MODX_ALLOWED_ROOTS,
-MODX_QUOTA_INITIAL, MODX_LOG_LEVEL, MODX_DEVICES; MODX_CONFIG names the config
+MODX_QUOTA_INITIAL, MODX_LOG_LEVEL, MODX_DEVICES, MODX_DAEMON_CPUS, MODX_WORKER_CPUS; MODX_CONFIG names the config
 file when --config is not given.
 """
 from __future__ import annotations
@@ -23,8 +23,9 @@ import structlog
 
 from . import __version__
 from .app import App
-from .config import Config, load_config
+from .config import Config, format_cpu_list, load_config
 from .errors import ModxError
+from .jobs.process import set_worker_cpus
 from .logging_setup import configure
 from .notify import Notifier
 from .server import bind, build_server, server_credentials, set_serving
@@ -58,6 +59,15 @@ def status_line(app: App) -> str:
     return f"{len(sup.running)} running, {len(sup.queue)} pending, devices {','.join(app.devices)}"
 
 
+def place_processes(config: Config) -> None:
+    """Pin the daemon's threads to `daemon_cpus` (before gRPC starts its own, which inherit it) and
+    tell the supervisor to pin workers to `worker_cpus`."""
+    set_worker_cpus(config.worker_cpus)
+    if config.daemon_cpus:
+        for tid in os.listdir("/proc/self/task"):
+            os.sched_setaffinity(int(tid), config.daemon_cpus)
+
+
 async def serve(config: Config) -> None:
     os.umask(0o027)  # output dirs, checkpoints and logs: no access for others
     notifier = Notifier()
@@ -73,7 +83,8 @@ async def serve(config: Config) -> None:
     await app.runner.recover()
     await set_serving(health_servicer, True)
     log.info("modxd_ready", version=__version__, listen=bound, state_dir=str(config.state_dir),
-             devices=app.devices, recovered_failed=failed, pid=os.getpid(), also_listen=listening[1:])
+             devices=app.devices, recovered_failed=failed, pid=os.getpid(), also_listen=listening[1:],
+             daemon_cpus=format_cpu_list(config.daemon_cpus) or "all", worker_cpus=format_cpu_list(config.worker_cpus) or "all")
     notifier.ready(f"ready on {', '.join(listening)}; {status_line(app)}")
     pinger = asyncio.create_task(notifier.run(lambda: status_line(app)), name="sd-notify")
 
@@ -196,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     except AlreadyRunning as exc:
         print(f"modxd: {exc}", file=sys.stderr)
         return 1
+    place_processes(config)
     try:
         run_event_loop(serve(config))
     except ModxError as exc:

@@ -266,7 +266,8 @@ def _rank_environment(config: dict[str, Any], devices: list[str]) -> dict[str, s
             ids = [physical[int(i)] if int(i) < len(physical) else i for i in ids]
         env["CUDA_VISIBLE_DEVICES"] = ",".join(ids)  # rank with LOCAL_RANK n uses cuda:n
     elif "OMP_NUM_THREADS" not in os.environ:
-        env["OMP_NUM_THREADS"] = str(max((os.cpu_count() or 1) // len(devices), 1))
+        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        env["OMP_NUM_THREADS"] = str(max(usable // len(devices), 1))
     return env
 
 

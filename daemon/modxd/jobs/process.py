@@ -10,6 +10,13 @@ from typing import Any
 from .worker import worker_main
 
 _CTX = mp.get_context("spawn")
+# CPUs every worker is pinned to (the daemon's `worker_cpus`); empty: the daemon's own CPUs. Set once
+# at start-up, before any worker exists.
+_worker_cpus: list[int] = []
+
+
+def set_worker_cpus(cpus: list[int]) -> None:
+    _worker_cpus[:] = cpus
 
 
 @dataclass
@@ -32,7 +39,7 @@ class WorkerHandle:
 def spawn_worker(kind: str, config: dict[str, Any], name: str) -> WorkerHandle:
     events_r, events_w = _CTX.Pipe(duplex=False)
     commands_r, commands_w = _CTX.Pipe(duplex=False)
-    process = _CTX.Process(target=worker_main, args=(kind, config, events_w, commands_r), name=name, daemon=False)
+    process = _CTX.Process(target=worker_main, args=(kind, config, events_w, commands_r, list(_worker_cpus)), name=name, daemon=False)
     process.start()
     events_w.close()
     commands_r.close()

@@ -18,6 +18,8 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
+from ..config import format_cpu_list
+
 # kind -> "module:function"; each takes (config, emit, poll_command) and returns a result dict.
 ENTRY_POINTS = {
     "train": "modxd.engine.launch:run_train_task",  # run_training, in one process or one per device
@@ -65,11 +67,21 @@ def describe_failure(exc: BaseException) -> str:
     return message
 
 
-def worker_main(kind: str, config: dict[str, Any], events: Connection, commands: Connection) -> None:
+def pin_to_cpus(cpus: list[int]) -> None:
+    """Run on `cpus` only. Done before torch loads: its OpenMP runtime then starts as many compute
+    threads as the mask holds, and the ranks a distributed worker launches share them out
+    (engine/launch.py)."""
+    os.sched_setaffinity(0, cpus)
+
+
+def worker_main(kind: str, config: dict[str, Any], events: Connection, commands: Connection,
+                cpus: list[int] | None = None) -> None:
     # Released before reporting a failure, so an out-of-memory worker can still
     # format and send its report (RLIMIT_AS / a cgroup limit leaves no headroom).
     reserve = bytearray(4 << 20)
     _die_with_parent()
+    if cpus:
+        pin_to_cpus(cpus)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the daemon's terminal is the daemon's business
     inbox: "queue.Queue[dict[str, Any]]" = queue.Queue()
     send_lock = threading.Lock()
@@ -94,6 +106,9 @@ def worker_main(kind: str, config: dict[str, Any], events: Connection, commands:
             return None
 
     threading.Thread(target=read_commands, name="modx-commands", daemon=True).start()
+    if cpus:
+        emit({"type": "log", "level": "info", "message": f"worker pinned to CPU {format_cpu_list(cpus)} "
+              f"(worker_cpus)"})
     module_name, func_name = ENTRY_POINTS[kind].split(":")
     try:
         func = getattr(importlib.import_module(module_name), func_name)
