@@ -9,7 +9,7 @@ demo:
 test:
 	bash scripts/test.sh
 
-# Every benchmark (modx vs the obvious alternative, side by side; about 70 min on 2 cores); rewrites docs/benchmarks.md.
+# Every benchmark (modx vs the obvious alternative, side by side; about 90 min on 2 cores); rewrites docs/benchmarks.md.
 bench:
 	.venv/bin/python bench/run_all.py
 

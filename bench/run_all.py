@@ -1,13 +1,13 @@
 """Run every benchmark, one after another, and rewrite docs/benchmarks.md.
 
-    .venv/bin/python bench/run_all.py [--only train,daemon,latency,chat,export,distributed] [--quick]
+    .venv/bin/python bench/run_all.py [--only train,daemon,latency,load,chat,export,distributed] [--quick]
 
 Each benchmark compares modx with the obvious alternative in one process tree, alternating the
 two, and replaces its own section of docs/benchmarks.md (machine, date, command, medians, ratios
 and whether the target is met). ``--quick`` runs fewer repeats: for checking that the
 benchmarks work, not for numbers to keep (it does not write the file). ``distributed`` runs
 only on a host with two or more GPUs (``bench/distributed.py --cpu 2`` checks it on a CPU).
-About 70 minutes on 2 CPU cores; run it on an otherwise idle machine.
+About 90 minutes on 2 CPU cores; run it on an otherwise idle machine.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "train": ("train_throughput", [], ["--repeats", "1", "--models", "tiny", "--no-write"]),
     "daemon": ("daemon_overhead", [], ["--pairs", "1", "--alternate-pairs", "1", "--epochs", "10", "--no-write"]),
     "latency": ("metric_latency", [], ["--reps", "1", "--epochs", "5", "--no-write"]),
+    "load": ("load_isolation", [], ["--rounds", "1", "--no-write"]),
     "chat": ("chat", [], ["--runs", "1", "--no-write"]),
     "export": ("export", [], ["--no-write"]),
     "distributed": ("distributed", [], ["--model", "tiny", "--no-write"]),

@@ -12,11 +12,13 @@ every event exactly once and in order, and every create is stored exactly once.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
 import time
 
+import pytest
 from modx.v1 import common_pb2 as C
 from modx.v1 import system_pb2
 from modx.v1 import training_pb2 as T
@@ -35,11 +37,17 @@ BASE_SECONDS = 3.0
 # re-validate data files, storms that replay history, 200 streams at ~7 events/s; a delivered event
 # costs it ~0.1 ms, bench/metric_latency.py), the niced load client takes more, and a two-thread
 # worker loses more than the CPU taken from it (each op waits for its slower thread). Thirteen runs on
-# the 2-core CI host with other work on it gave 0.29-0.45, so 0.25 is as tight as stays reliable
-# there; the watching alone costs little (bench/daemon_overhead.py: 50 watchers at the default
-# logging rate). On a GPU host the worker waits for the GPU, not the CPU; what must hold everywhere
-# is that the daemon never blocks training (reports are drained by a thread, publishing never waits).
-MIN_SPEED_RATIO = 0.25
+# the 2-core CI host with other work on it gave 0.29-0.45, and 30 rounds of bench/load_isolation.py
+# (the same load) 0.21-0.41, so 0.15 is as tight as stays reliable there; the watching alone costs
+# little (bench/daemon_overhead.py: 50 watchers at the default logging rate). What must hold
+# everywhere is that the daemon never blocks training (reports are drained by a thread, publishing
+# never waits: MAX_STALL_SECONDS); how fast training stays is the pinned case's business.
+MIN_SPEED_RATIO = 0.15
+# With the daemon and the load on CPU 0 and the worker alone on CPU 1 (daemon_cpus / worker_cpus),
+# the load can only reach training through shared caches and memory. One round's ratio strays by
+# about 10 % either way on the shared CI host, a busy loop instead of the load included
+# (bench/load_isolation.py: medians 1.02 under the load, 1.01 beside the busy loop; lowest round 0.87).
+MIN_SPEED_RATIO_PINNED = 0.75
 MAX_STALL_SECONDS = 3.0  # no gap this long between training steps: the daemon never blocks the worker
 CLIENT_NICE = 10
 MAX_RSS_GROWTH = 150 << 20
@@ -59,12 +67,21 @@ def _step_rate(d, task_id: str, t0: float, t1: float) -> tuple[float, float]:
     return (points[-1].step - points[0].step) / (times[-1] - times[0]), max(b - a for a, b in zip(times, times[1:]))
 
 
-def test_load_keeps_the_daemon_correct_bounded_and_fast(make_daemon, tiny_llama_dir, sft_jsonl, tmp_path) -> None:
+@pytest.mark.parametrize("pinned", [
+    pytest.param(False, id="shared-cpus"),
+    pytest.param(True, id="daemon-on-its-own-cpu", marks=pytest.mark.skipif(
+        len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")),
+])
+def test_load_keeps_the_daemon_correct_bounded_and_fast(make_daemon, tiny_llama_dir, sft_jsonl, tmp_path,
+                                                        pinned: bool) -> None:
     # The load client's 200 watchers share 12 channels and send no modx-client-id, so they count as
     # one client for max_watchers_per_client (default 32, limits.py): raise the cap for them.
     config = tmp_path / "modxd.toml"
     config.write_text(f"max_watchers_per_client = {READERS + SLOW_READERS + IDLE + 2 * STORM_SIZE + 10}\n")
-    d = make_daemon(MODX_CONFIG=str(config))
+    # Pinned: the daemon and the load generator share CPU 0, the worker has CPU 1 to itself (one torch
+    # thread), as on a host where the daemon is given cores of its own.
+    placement = {"MODX_DAEMON_CPUS": "0", "MODX_WORKER_CPUS": "1"} if pinned else {}
+    d = make_daemon(MODX_CONFIG=str(config), **placement)
     tr = d.training
     task_id = tr.CreateTask(create_request(**sft_params(tiny_llama_dir, sft_jsonl, tmp_path / "train",
                                                         **SLOW))).task.id
@@ -75,7 +92,8 @@ def test_load_keeps_the_daemon_correct_bounded_and_fast(make_daemon, tiny_llama_
     # Started now so its imports overlap the worker's; it begins the load when told "go".
     load = subprocess.Popen(["nice", "-n", str(CLIENT_NICE), sys.executable, "-m", "tests.faults.load_client",
                              d.address, task_id, str(template)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=REPO)
+                            stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            preexec_fn=(lambda: os.sched_setaffinity(0, {0})) if pinned else None)
     peak = [0]
     sampling = threading.Event()
 
@@ -105,9 +123,11 @@ def test_load_keeps_the_daemon_correct_bounded_and_fast(make_daemon, tiny_llama_
     results = json.loads(stdout)
 
     loaded, stall = _step_rate(d, task_id, *results["load_window"])
-    print(f"load: {loaded:.1f} steps/s under load, {baseline:.1f} without (ratio {loaded / baseline:.2f}), "
-          f"longest step gap {stall:.2f}s, daemon RSS +{(peak[0] - rss_before) >> 20} MiB")
-    assert loaded >= MIN_SPEED_RATIO * baseline, f"{loaded:.1f} steps/s under load, {baseline:.1f} without"
+    print(f"load ({'pinned' if pinned else 'shared'}): {loaded:.1f} steps/s under load, {baseline:.1f} without "
+          f"(ratio {loaded / baseline:.2f}), longest step gap {stall:.2f}s, "
+          f"daemon RSS +{(peak[0] - rss_before) >> 20} MiB")
+    bound = MIN_SPEED_RATIO_PINNED if pinned else MIN_SPEED_RATIO
+    assert loaded >= bound * baseline, f"{loaded:.1f} steps/s under load, {baseline:.1f} without"
     assert stall < MAX_STALL_SECONDS, f"training stalled {stall:.1f}s under load"
     assert peak[0] - rss_before < MAX_RSS_GROWTH, f"daemon RSS grew {(peak[0] - rss_before) >> 20} MiB"
 
