@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="skip the bare gRPC server that measures gRPC's own cost of the same messages")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args(argv)
+    args.command = " ".join([COMMAND, *(sys.argv[1:] if argv is None else argv)])
     names = [name.strip() for name in args.models.split(",") if name.strip()]
     if not names or set(names) - {"tiny", "smollm2"}:
         parser.error(f"--models takes tiny and/or smollm2, not {args.models!r}")
@@ -385,7 +386,7 @@ def report(args: argparse.Namespace, host: str, cases: list[tuple[str, int]],
         "and at 1 (a stress case: tens of points a second to each watcher), and `smollm2`, SmolLM2-135M-Instruct, "
         "a real model, with a point every step (steps per run: "
         f"{', '.join(f'{k} {v}' for k, v in steps.items())}). On {host}, {time.strftime('%Y-%m-%d')}. "
-        f"Command: `{' '.join([COMMAND, *sys.argv[1:]])}`. Speeds are the workers' own reports (steps between logged points, on the "
+        f"Command: `{args.command}`. Speeds are the workers' own reports (steps between logged points, on the "
         "worker's clock), so start-up and the final save are out.\n\n"
         f"**Side by side** (the verdict; {args.pairs} pairs per case): A and B train at the same time with one "
         "torch thread each, A pinned to one core and the daemon, with the worker it spawns and all their threads, to "
