@@ -5,8 +5,8 @@
     modxd [--config FILE] token list | token revoke NAME
 
 Environment overrides: MODX_STATE_DIR, MODX_LISTEN, MODX_ALLOWED_ROOTS,
-MODX_QUOTA_INITIAL, MODX_LOG_LEVEL, MODX_DEVICES, MODX_DAEMON_CPUS, MODX_WORKER_CPUS; MODX_CONFIG names the config
-file when --config is not given.
+MODX_QUOTA_INITIAL, MODX_LOG_LEVEL, MODX_DEVICES, MODX_DAEMON_CPUS, MODX_WORKER_CPUS;
+MODX_CONFIG names the config file when --config is not given.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import structlog
 
 from . import __version__
 from .app import App
-from .config import Config, format_cpu_list, load_config
+from .config import Config, available_cpus, format_cpu_list, load_config
 from .errors import ModxError
 from .jobs.process import set_worker_cpus
 from .logging_setup import configure
@@ -62,7 +62,9 @@ def status_line(app: App) -> str:
 def place_processes(config: Config) -> None:
     """Pin the daemon's threads to `daemon_cpus` (before gRPC starts its own, which inherit it) and
     tell the supervisor to pin workers to `worker_cpus`."""
-    set_worker_cpus(config.worker_cpus)
+    # Workers must not inherit a pinned daemon's mask: without worker_cpus they keep every CPU the
+    # service started with.
+    set_worker_cpus(config.worker_cpus or (sorted(available_cpus()) if config.daemon_cpus else []))
     if config.daemon_cpus:
         for tid in os.listdir("/proc/self/task"):
             os.sched_setaffinity(int(tid), config.daemon_cpus)

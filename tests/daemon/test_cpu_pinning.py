@@ -51,12 +51,21 @@ def test_cpu_lists_come_from_the_environment_and_print_as_linux_does() -> None:
     assert format_cpu_list([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
 
 
+ALL = sorted(os.sched_getaffinity(0))
+
+
 @two_cpus
-def test_daemon_and_workers_run_on_their_own_cpus(make_daemon, tiny_llama_dir, sft_jsonl, tmp_path) -> None:
-    d = make_daemon(MODX_DAEMON_CPUS="0", MODX_WORKER_CPUS="1")
+@pytest.mark.parametrize("env, daemon_cpus, worker_cpus", [
+    ({"MODX_DAEMON_CPUS": "0", "MODX_WORKER_CPUS": "1"}, [0], [1]),
+    ({"MODX_DAEMON_CPUS": "1"}, [1], ALL),  # workers never inherit the daemon's narrower mask
+], ids=["both", "daemon-only"])
+def test_daemon_and_workers_run_on_their_own_cpus(make_daemon, tiny_llama_dir, sft_jsonl, tmp_path,
+                                                  env, daemon_cpus, worker_cpus) -> None:
+    d = make_daemon(**env)
     daemon = psutil.Process(d.proc.pid)
     threads = [t.id for t in daemon.threads()]
-    assert threads and all(os.sched_getaffinity(tid) == {0} for tid in threads), "a daemon thread runs elsewhere"
+    assert threads and all(sorted(os.sched_getaffinity(tid)) == daemon_cpus for tid in threads), \
+        "a daemon thread runs elsewhere"
     task_id = d.training.CreateTask(create_request(**sft_params(
         tiny_llama_dir, sft_jsonl, tmp_path / "out", num_train_epochs=50, save_steps=100_000))).task.id
     d.training.StartTask(T.StartTaskRequest(task_id=task_id))
@@ -65,12 +74,12 @@ def test_daemon_and_workers_run_on_their_own_cpus(make_daemon, tiny_llama_dir, s
     workers = [p for p in daemon.children(recursive=True) if "resource_tracker" not in " ".join(p.cmdline())]
     assert workers, "no worker process"
     for worker in workers:
-        assert worker.cpu_affinity() == [1], f"worker {worker.pid} may run on {worker.cpu_affinity()}"
-        assert all(os.sched_getaffinity(t.id) == {1} for t in worker.threads())
+        assert worker.cpu_affinity() == worker_cpus, f"worker {worker.pid} may run on {worker.cpu_affinity()}"
+        assert all(sorted(os.sched_getaffinity(t.id)) == worker_cpus for t in worker.threads())
     d.training.StopTask(T.StopTaskRequest(task_id=task_id))
     logs = [r.event.log.message for r in d.training.WatchTask(T.WatchTaskRequest(
         task_id=task_id, history_only=True, kinds=[T.EVENT_KIND_LOG]))]
-    assert "worker pinned to CPU 1 (worker_cpus)" in logs
+    assert f"worker pinned to CPU {format_cpu_list(worker_cpus)} (worker_cpus)" in logs
 
 
 def test_a_pinned_worker_starts_as_many_torch_threads_as_it_has_cpus() -> None:
