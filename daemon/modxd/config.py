@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InvalidArgument
+from .hardware import available_cpus
 
 
 def default_state_dir() -> Path:
@@ -197,12 +198,6 @@ def parse_cpu_list(key: str, value: object) -> list[int]:
         raise InvalidArgument(f"{key}: CPU {', '.join(map(str, outside))} is not available to modxd "
                               f"(it may use {format_cpu_list(allowed)})")
     return sorted(cpus)
-
-
-def available_cpus() -> set[int]:
-    if hasattr(os, "sched_getaffinity"):
-        return set(os.sched_getaffinity(0))
-    return set(range(os.cpu_count() or 1))
 
 
 def format_cpu_list(cpus: set[int] | list[int]) -> str:

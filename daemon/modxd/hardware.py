@@ -89,6 +89,18 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def available_cpus() -> set[int]:
+    """The CPUs this process may run on: its affinity mask (worker_cpus, a container's cpuset), which
+    can be fewer than os.cpu_count() reports. Thread counts are sized from it."""
+    if hasattr(os, "sched_getaffinity"):
+        return set(os.sched_getaffinity(0))
+    return set(range(os.cpu_count() or 1))
+
+
+def usable_cpu_count() -> int:
+    return len(available_cpus())
+
+
 def host_memory_bytes() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -23,8 +23,9 @@ import structlog
 
 from . import __version__
 from .app import App
-from .config import Config, available_cpus, format_cpu_list, load_config
+from .config import Config, format_cpu_list, load_config
 from .errors import ModxError
+from .hardware import available_cpus
 from .jobs.process import set_worker_cpus
 from .logging_setup import configure
 from .notify import Notifier
@@ -86,7 +87,8 @@ async def serve(config: Config) -> None:
     await set_serving(health_servicer, True)
     log.info("modxd_ready", version=__version__, listen=bound, state_dir=str(config.state_dir),
              devices=app.devices, recovered_failed=failed, pid=os.getpid(), also_listen=listening[1:],
-             daemon_cpus=format_cpu_list(config.daemon_cpus) or "all", worker_cpus=format_cpu_list(config.worker_cpus) or "all")
+             daemon_cpus=format_cpu_list(config.daemon_cpus) or "all",
+             worker_cpus=format_cpu_list(config.worker_cpus) or "all")
     notifier.ready(f"ready on {', '.join(listening)}; {status_line(app)}")
     pinger = asyncio.create_task(notifier.run(lambda: status_line(app)), name="sd-notify")
 

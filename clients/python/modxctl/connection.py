@@ -192,14 +192,14 @@ _UNIX_SOCKET_OPTIONS = [
 ]
 
 
-def channel_options(target: str) -> list[tuple[str, int]]:
+def channel_options(target: str) -> list[tuple[str, object]]:
     """gRPC channel arguments for `target` (also used by bench/ to make watchers like modxctl's)."""
     return list(_CHANNEL_OPTIONS) + (list(_UNIX_SOCKET_OPTIONS) if is_unix(target) else [])
 
 
 def make_channel(target: str) -> grpc.Channel:
     """A channel to `target`: plain on Unix sockets, TLS on TCP when configured."""
-    options: list[tuple[str, object]] = list(channel_options(target))
+    options = channel_options(target)
     creds = None if is_unix(target) else tls_credentials()
     if creds is not None:
         override = os.environ.get("MODX_TLS_SERVER_NAME", "").strip()

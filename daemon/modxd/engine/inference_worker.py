@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..hardware import usable_cpu_count
 from .generate import SamplingError, check_messages, check_sampling, estimate_hf_bytes
 from .models import EngineError
 
@@ -276,7 +277,7 @@ def default_threads() -> int:
 
     llama.cpp spins its threads between tokens, so using every logical CPU of a busy host
     (training beside chat, or two cores) makes it several times slower, not faster."""
-    return max(1, min(8, (os.cpu_count() or 2) // 2))
+    return max(1, min(8, usable_cpu_count() // 2))
 
 
 class InferenceServer:

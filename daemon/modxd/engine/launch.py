@@ -33,6 +33,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from ..hardware import usable_cpu_count
 from .rank import AUTHKEY_ENV, SOCKET_ENV
 
 __all__ = ["run_train_task", "run_distributed", "RUN_DIR_NAME", "run_file", "torchrun_command"]
@@ -266,8 +267,7 @@ def _rank_environment(config: dict[str, Any], devices: list[str]) -> dict[str, s
             ids = [physical[int(i)] if int(i) < len(physical) else i for i in ids]
         env["CUDA_VISIBLE_DEVICES"] = ",".join(ids)  # rank with LOCAL_RANK n uses cuda:n
     elif "OMP_NUM_THREADS" not in os.environ:
-        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        env["OMP_NUM_THREADS"] = str(max(usable // len(devices), 1))
+        env["OMP_NUM_THREADS"] = str(max(usable_cpu_count() // len(devices), 1))
     return env
 
 

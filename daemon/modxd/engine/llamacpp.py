@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..hardware import usable_cpu_count
 from .generate import (FINISH_CANCELLED, FINISH_LENGTH, FINISH_STOP_TOKEN, PLAIN_TEMPLATE, ContextTooLong,
                        ReplyStream)
 
@@ -144,7 +145,7 @@ class LlamaChatModel:
         trained = gguf_context_length(model_path)
         n_ctx = min(n_ctx, trained) if trained > 0 else n_ctx
         llm = Llama(model_path=model_path, lora_path=lora_path or None, n_ctx=n_ctx, n_batch=512,
-                    n_gpu_layers=-1 if offload else 0, n_threads=threads or (os.cpu_count() or 1),
+                    n_gpu_layers=-1 if offload else 0, n_threads=threads or usable_cpu_count(),
                     logits_all=False, verbose=False, seed=0, **kwargs)
         meta = llm.metadata
         template = meta.get("tokenizer.chat_template") or PLAIN_TEMPLATE

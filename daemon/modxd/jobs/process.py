@@ -39,7 +39,8 @@ class WorkerHandle:
 def spawn_worker(kind: str, config: dict[str, Any], name: str) -> WorkerHandle:
     events_r, events_w = _CTX.Pipe(duplex=False)
     commands_r, commands_w = _CTX.Pipe(duplex=False)
-    process = _CTX.Process(target=worker_main, args=(kind, config, events_w, commands_r, list(_worker_cpus)), name=name, daemon=False)
+    process = _CTX.Process(target=worker_main, args=(kind, config, events_w, commands_r, list(_worker_cpus)),
+                           name=name, daemon=False)
     process.start()
     events_w.close()
     commands_r.close()

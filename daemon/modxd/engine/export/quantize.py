@@ -7,6 +7,7 @@ import os
 import threading
 from typing import Callable
 
+from ...hardware import usable_cpu_count
 from .arch import ExportError
 from .writer import LLAMA_TYPES
 
@@ -34,7 +35,7 @@ def quantize_file(source: str, target: str, qtype: str, threads: int = 0,
     quiet_llama()
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = LLAMA_TYPES[qtype]
-    params.nthread = threads or (os.cpu_count() or 1)
+    params.nthread = threads or usable_cpu_count()
     result: dict[str, int] = {}
 
     def work() -> None:

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from ...hardware import usable_cpu_count
+
 __all__ = ["PROMPTS", "ROUND_TRIP_TEXTS", "CHAT", "Reference", "verify_gguf", "open_llama"]
 
 PROMPTS = [
@@ -44,7 +46,7 @@ def open_llama(path: str, lora_path: str | None = None, n_ctx: int = 512, logits
 
     quiet_llama()
     return Llama(model_path=path, lora_path=lora_path, n_ctx=n_ctx, logits_all=logits_all, verbose=False,
-                 n_threads=os.cpu_count() or 1, seed=0)
+                 n_threads=usable_cpu_count(), seed=0)
 
 
 @dataclass
