@@ -15,7 +15,6 @@ overtakes another, so a task that needs many devices is never starved by small o
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 
@@ -101,7 +100,11 @@ def impossible(request: DeviceRequest, host: list[str], cpu_count: int | None = 
             return ""
         if "cpu" not in host:
             return "this daemon has no training device"
-        cpus = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
+        if cpu_count is None:
+            from .jobs.process import worker_cpu_count  # worker_cpus, when the daemon pins its workers
+
+            cpu_count = worker_cpu_count()
+        cpus = cpu_count
         if request.count > cpus:
             return (f"parameter devices asks for {request.count} processes on the CPU but this host has "
                     f"{cpus} CPU core(s)")

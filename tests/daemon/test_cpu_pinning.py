@@ -87,3 +87,17 @@ def test_a_pinned_worker_starts_as_many_torch_threads_as_it_has_cpus() -> None:
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=REPO)
     assert out.stdout.strip() == "1", out.stderr[-2000:]
+
+
+def test_cpu_processes_are_counted_against_the_workers_cpus() -> None:
+    from modxd import placement
+    from modxd.jobs.process import set_worker_cpus
+
+    two = placement.parse_devices("2")
+    set_worker_cpus([0])
+    try:
+        assert "asks for 2 processes on the CPU" in placement.impossible(two, ["cpu"])
+    finally:
+        set_worker_cpus([])
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert placement.impossible(two, ["cpu"]) == ""

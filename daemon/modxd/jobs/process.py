@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from ..hardware import usable_cpu_count
 from .worker import worker_main
 
 _CTX = mp.get_context("spawn")
@@ -17,6 +18,11 @@ _worker_cpus: list[int] = []
 
 def set_worker_cpus(cpus: list[int]) -> None:
     _worker_cpus[:] = cpus
+
+
+def worker_cpu_count() -> int:
+    """How many CPUs a worker gets: `worker_cpus`, else all this process may use."""
+    return len(_worker_cpus) or usable_cpu_count()
 
 
 @dataclass
