@@ -80,7 +80,8 @@ def model_shape(config: dict[str, Any], parameters: int = 0) -> ModelShape:
         kv_heads=int(c.get("num_key_value_heads") or heads), head_dim=int(c.get("head_dim") or hidden // heads),
         vocab=int(c.get("vocab_size") or 32000), tied_embeddings=bool(c.get("tie_word_embeddings", False)),
         parameters=0)
-    counted = parameters or shape.block_linear_parameters + shape.embedding_parameters + layers * 2 * hidden
+    counted = parameters or (shape.block_linear_parameters + shape.embedding_parameters
+                             + (2 * layers + 1) * hidden)  # + the RMSNorm weights
     return ModelShape(**{**shape.__dict__, "parameters": int(counted)})
 
 
@@ -191,8 +192,7 @@ def memory_verdict(shape: ModelShape, params: dict[str, Any], device: str, capac
         checkpointing = bool(params.get("gradient_checkpointing", True))
         if not checkpointing:
             with_gc = estimate_training_memory(shape, params, gradient_checkpointing=True)
-            if with_gc.total <= capacity:
-                advice.append(f"turn gradient_checkpointing on (about {_gib(with_gc.total)})")
+            advice.append(f"turn gradient_checkpointing on (about {_gib(with_gc.total)} at this batch)")
         smaller = largest_fitting_batch(shape, params, capacity)
         if 0 < smaller < batch:
             advice.append(f"set per_device_train_batch_size to {smaller} and raise gradient_accumulation_steps "
