@@ -67,7 +67,11 @@ def _baseline(config: dict[str, Any], clock: _Clock) -> int:
     tokenizer = load_tokenizer(config["model_dir"], lambda _m: None)
     data = prepare_data(config, tokenizer, lambda _m: None)
     set_seed(config["seed"])
-    model = AutoModelForCausalLM.from_pretrained(config["model_dir"], dtype="float32")
+    on_gpu = str(config.get("device", "cpu")).startswith("cuda")
+    half = on_gpu and bool(config.get("bf16") or config.get("fp16"))
+    # On a GPU the usual script loads the base in bf16 and trains with AMP, SDPA attention.
+    model = AutoModelForCausalLM.from_pretrained(config["model_dir"], dtype="bfloat16" if half else "float32",
+                                                 attn_implementation="sdpa")
     model = get_peft_model(model, LoraConfig(r=config["lora_r"], lora_alpha=config["lora_alpha"],
                                              lora_dropout=config["lora_dropout"], target_modules="all-linear",
                                              task_type="CAUSAL_LM"))
@@ -85,8 +89,9 @@ def _baseline(config: dict[str, Any], clock: _Clock) -> int:
         learning_rate=config["learning_rate"], lr_scheduler_type=config["lr_scheduler_type"],
         num_train_epochs=config["num_train_epochs"], weight_decay=config["weight_decay"],
         max_grad_norm=config["max_grad_norm"], logging_steps=1, save_strategy="no", report_to=[],
-        seed=config["seed"], data_seed=config["seed"], use_cpu=True, disable_tqdm=True,
-        remove_unused_columns=False)
+        seed=config["seed"], data_seed=config["seed"], use_cpu=not on_gpu, disable_tqdm=True,
+        bf16=half, remove_unused_columns=False, gradient_checkpointing=bool(config.get("gradient_checkpointing")),
+        gradient_accumulation_steps=config.get("gradient_accumulation_steps", 1))
     trainer = Trainer(model=model, args=args, train_dataset=data.train, callbacks=[Timing()],
                       data_collator=DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=-100))
     trainer.train()
@@ -111,13 +116,25 @@ def _modx(config: dict[str, Any], clock: _Clock) -> int:
 
 def _child(side: str, config: dict[str, Any], queue: Any) -> None:
     clock = _Clock()
-    tokens = (_baseline if side == "baseline" else _modx)(config, clock)
+    try:
+        tokens = (_baseline if side == "baseline" else _modx)(config, clock)
+    except BaseException as exc:  # the parent reports it instead of waiting forever
+        queue.put({"error": f"{type(exc).__name__}: {exc}"})
+        raise
+    peak_vram = None
+    if str(config.get("device", "cpu")).startswith("cuda"):
+        import torch
+
+        peak_vram = torch.cuda.max_memory_allocated()
     queue.put({"seconds": clock.end - clock.begin, "tokens": tokens, "losses": clock.losses,
-               "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+               "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               "peak_vram_bytes": peak_vram})
 
 
 def run_side(side: str, config: dict[str, Any]) -> dict[str, Any]:
     result = run_in_child(_child, side, config)
+    if "error" in result:
+        raise RuntimeError(f"the {side} run failed: {result['error']}")
     result["tokens_per_second"] = result["tokens"] / result["seconds"]
     return result
 

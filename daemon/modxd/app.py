@@ -23,6 +23,7 @@ from .jobs.follow import replay_and_follow
 from .jobs.inference import InferenceManager
 from .jobs.runner import JobRunner
 from .jobs.supervisor import Supervisor
+from .memory_plan import plan_memory
 from .states import TaskState
 from .store.checkpoints import CheckpointRecord, CheckpointRepo, QuotaRepo
 from .store.db import Database
@@ -87,8 +88,21 @@ class App:
         balance = await self.quota.balance()
         est = await asyncio.to_thread(estimate, task_type, checked.params, checked.train,
                                       checked.eval is not None, balance, world)
-        warnings = list(checked.warnings) + _quota_warnings(est)
+        memory_warnings = await self._memory(checked, est, world)
+        warnings = (list(checked.warnings) + _quota_warnings(est) + memory_warnings
+                    + placement.feature_warnings(resolved, self.devices))
         return name, checked, est, warnings
+
+    async def _memory(self, checked: Validated, est: dict[str, Any], world: int) -> Warnings:
+        """Add the GPU memory estimate to `est` (refused when it can never fit); its warnings."""
+        if not any(d != "cpu" for d in self.devices):
+            return []
+        gpus = await asyncio.to_thread(hardware.detect_gpus)
+        parameters = await asyncio.to_thread(hardware.count_parameters, checked.params["model_dir"])
+        memory, warnings = plan_memory(checked.params, checked.model_config, parameters, gpus, world)
+        if memory is not None:
+            est["memory"] = memory
+        return warnings
 
     async def create_task(self, task_type: str, template: str, overrides: dict[str, Any], name: str = "",
                           validate_only: bool = False) -> tuple[TaskRecord, Warnings]:
@@ -119,7 +133,8 @@ class App:
         checked = await asyncio.to_thread(validate_task, task.type, task.params, self.config.roots)
         est = await asyncio.to_thread(estimate, task.type, checked.params, checked.train,
                                       checked.eval is not None, await self.quota.balance(), world)
-        return est, _quota_warnings(est)
+        memory_warnings = await self._memory(checked, est, world)
+        return est, _quota_warnings(est) + memory_warnings
 
     async def get_task(self, task_id: str) -> TaskRecord:
         task = await self.tasks.get(task_id)

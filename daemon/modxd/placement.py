@@ -156,8 +156,47 @@ def check_task(params: dict, host: list[str], cpu_count: int | None = None) -> i
     nnodes = int(params.get("nnodes", 1) or 1)
     world = processes(request, host) * nnodes
     strategy = params.get("distributed_strategy", "ddp")
+    check_quantization_hardware(params, request, host, world, strategy)
     if world > 1 and strategy == "fsdp" and params.get("merge_lora_after_training"):
         raise InvalidArgument(
             "parameter merge_lora_after_training is not available with distributed_strategy fsdp "
             "(the weights are sharded over the ranks); merge when packaging: modxctl package create --merge")
     return world
+
+
+def check_quantization_hardware(params: dict, request: DeviceRequest, host: list[str], world: int,
+                                strategy: str) -> None:
+    """QLoRA (quantization_bit 4/8) runs bitsandbytes kernels: a CUDA GPU and the package are needed."""
+    bits = int(params.get("quantization_bit", 0) or 0)
+    if not bits:
+        return
+    if not _gpus(host) or request.ids == ("cpu",):
+        raise FailedPrecondition(
+            f"parameter quantization_bit {bits} (QLoRA) needs a CUDA GPU, and this task would train on the CPU "
+            f"(this daemon's training devices: {', '.join(host) or 'none'}); set quantization_bit 0")
+    import importlib.util
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise FailedPrecondition(
+            f"parameter quantization_bit {bits} (QLoRA) needs the bitsandbytes package, which is not installed "
+            "where modxd runs (pip install bitsandbytes); or set quantization_bit 0")
+    if world > 1 and strategy == "fsdp":
+        raise InvalidArgument(
+            f"parameter quantization_bit {bits} is not available with distributed_strategy fsdp (quantized weights "
+            "are not sharded); use ddp, which keeps a quantized copy on each GPU")
+
+
+def feature_warnings(params: dict, host: list[str]) -> list[tuple[str, str]]:
+    """Optional GPU features asked for where they cannot apply: they are ignored, with a warning."""
+    warnings: list[tuple[str, str]] = []
+    if params.get("use_liger_kernel"):
+        import importlib.util
+
+        request = parse_devices(params.get("devices", "1"))
+        if not _gpus(host) or request.ids == ("cpu",):
+            warnings.append(("liger_ignored", "use_liger_kernel is ignored: Liger's kernels are Triton kernels for "
+                                              "CUDA GPUs, and this task trains on the CPU"))
+        elif importlib.util.find_spec("liger_kernel") is None:
+            warnings.append(("liger_ignored", "use_liger_kernel is ignored: the liger-kernel package is not "
+                                              "installed where modxd runs (pip install liger-kernel)"))
+    return warnings

@@ -120,7 +120,9 @@ def test_sft_lora_learns_saves_and_merges(tmp_path: Path, tiny_llama_dir: Path, 
     assert result["final_loss"] == pytest.approx(losses[-1])
     last = rec.train_metrics[-1]
     assert set(last) == {"type", "step", "total_steps", "epoch", "percent", "eta_seconds", "loss", "perplexity",
-                         "learning_rate", "grad_norm", "tokens_per_second", "time"}
+                         "learning_rate", "grad_norm", "tokens_per_second", "time",
+                         "host_memory_rss_bytes"}  # device telemetry on the CPU: the worker's RSS only
+    assert last["host_memory_rss_bytes"] > 0
     assert last["percent"] == 100.0 and last["tokens_per_second"] > 0 and last["grad_norm"] is not None
     assert "fp16_unavailable" in rec.warning_codes()
     assert any("training data: 32 examples" in e["message"] for e in rec.of("log"))

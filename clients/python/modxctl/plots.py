@@ -67,12 +67,13 @@ def _series(points: Sequence[training_pb2.MetricsPoint], field: str) -> tuple[li
             value = getattr(p, field)
             if math.isfinite(value):
                 xs.append(p.step)
-                ys.append(value)
+                ys.append(value / 1024**3 if field.endswith("_bytes") else value)  # memory in GiB
     return xs, ys
 
 
 def plot_metrics(points: Sequence[training_pb2.MetricsPoint], path: str, title: str = "") -> list[str]:
-    """Write a 2x2 PNG: loss (+eval loss), perplexity, learning rate, grad norm.
+    """Write a 2x2 PNG: loss (+eval loss), perplexity, learning rate, grad norm; for a GPU run a third
+    row with its memory and utilization.
 
     Returns the names of the panels that had no data (drawn empty, with a note).
     """
@@ -87,10 +88,20 @@ def plot_metrics(points: Sequence[training_pb2.MetricsPoint], path: str, title: 
         ("learning rate", [("learning_rate", "lr")], False),
         ("gradient norm", [("grad_norm", "grad norm")], False),
     ]
+    device = any(p.HasField("device_memory_allocated_bytes") for p in points)
+    if device:  # a GPU run: its memory (GiB) and utilization (%) below the curves
+        panels += [
+            ("GPU memory (GiB)", [("device_memory_allocated_bytes", "allocated"),
+                                  ("device_memory_reserved_bytes", "reserved"),
+                                  ("device_memory_peak_bytes", "peak")], False),
+            ("GPU utilization (%) and power (W)", [("gpu_utilization_percent", "utilization"),
+                                                   ("gpu_power_watts", "power")], False),
+        ]
     from matplotlib.ticker import MaxNLocator
 
     empty = []
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7), constrained_layout=True)
+    rows = 3 if device else 2
+    fig, axes = plt.subplots(rows, 2, figsize=(11, 3.5 * rows), constrained_layout=True)
     for ax, (name, fields, log_scale) in zip(axes.flat, panels):
         drawn = 0
         for field, label in fields:

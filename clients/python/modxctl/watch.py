@@ -69,7 +69,24 @@ def progress_text(m: training_pb2.MetricsPoint, *, with_bar: bool) -> str:
         value = opt(m, field)
         if value is not None:
             parts.append(f"{label} {fmt_num(value, spec)}")
+    device = device_text(m)
+    if device:
+        parts.append(device)
     return "  ".join(parts)
+
+
+def device_text(m: training_pb2.MetricsPoint) -> str:
+    """'gpu 12.3 GiB (peak 14.1 GiB) 97% 512 W 61°C' when the point carries device telemetry."""
+    allocated, peak = opt(m, "device_memory_allocated_bytes"), opt(m, "device_memory_peak_bytes")
+    parts = []
+    if allocated is not None:
+        parts.append(f"gpu {fmt_bytes(allocated)}" + (f" (peak {fmt_bytes(peak)})" if peak is not None else ""))
+    for field, fmt in (("gpu_utilization_percent", "{:.0f}%"), ("gpu_power_watts", "{:.0f} W"),
+                       ("gpu_temperature_celsius", "{:.0f}°C")):
+        value = opt(m, field)
+        if value is not None:
+            parts.append(fmt.format(value))
+    return " ".join(parts)
 
 
 def event_line(ev: training_pb2.TaskEvent, show_logs: bool = True) -> str | None:
@@ -358,7 +375,17 @@ def train_metrics(task_id: str, plot: str | None) -> None:
             ]
             for p in points
         ]
-        echo(table(["STEP", "EPOCH", "LOSS", "PPL", "LR", "GRAD", "EVAL LOSS", "TOK/S", "TIME"], rows, align="rrrrrrrrl"))
+        headers, align = ["STEP", "EPOCH", "LOSS", "PPL", "LR", "GRAD", "EVAL LOSS", "TOK/S", "TIME"], "rrrrrrrrl"
+        for field, header in (("device_memory_peak_bytes", "GPU PEAK"), ("gpu_utilization_percent", "GPU %"),
+                              ("gpu_power_watts", "W")):  # device telemetry, on GPU runs
+            if any(opt(p, field) is not None for p in points):
+                headers.insert(-1, header)
+                align = align[:-1] + "r" + align[-1]
+                for row, p in zip(rows, points):
+                    value = opt(p, field)
+                    row.insert(-1, fmt_bytes(value) if field.endswith("_bytes") and value is not None
+                               else fmt_num(value, ".0f"))
+        echo(table(headers, rows, align=align))
         echo()
         echo(curve_line("loss", [opt(p, "loss") for p in points], 60, ".4f"))
         echo(curve_line("lr", [opt(p, "learning_rate") for p in points], 60, ".2e"))

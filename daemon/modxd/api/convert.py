@@ -84,7 +84,15 @@ def params_to_proto(target: Any, params: dict[str, Any]) -> None:
 
 def estimate_to_proto(est: dict[str, Any]) -> T.QuotaEstimate:
     fields = ("num_examples", "steps_per_epoch", "total_steps", "checkpoints", "balance", "fits", "explanation")
-    return T.QuotaEstimate(**{k: est[k] for k in fields if k in est})
+    msg = T.QuotaEstimate(**{k: est[k] for k in fields if k in est})
+    memory = est.get("memory")
+    if memory:
+        msg.memory.CopyFrom(T.MemoryEstimate(
+            device=memory.get("device", ""), capacity_bytes=int(memory.get("capacity_bytes", 0)),
+            estimate_bytes=int(memory.get("estimate_bytes", 0)), fits=bool(memory.get("fits")),
+            parts={k: int(v) for k, v in (memory.get("parts") or {}).items()},
+            advice=list(memory.get("advice") or []), explanation=memory.get("explanation", "")))
+    return msg
 
 
 def task_to_proto(task: TaskRecord, queue_position: int = 0) -> T.Task:
@@ -123,7 +131,10 @@ def checkpoint_to_proto(ckpt: CheckpointRecord | dict[str, Any]) -> T.Checkpoint
 
 
 _METRIC_OPTIONAL = ("eta_seconds", "loss", "perplexity", "learning_rate", "grad_norm", "tokens_per_second",
-                    "eval_loss", "eval_perplexity")
+                    "eval_loss", "eval_perplexity", "gpu_utilization_percent", "gpu_power_watts",
+                    "gpu_temperature_celsius")
+_METRIC_OPTIONAL_INT = ("device_memory_allocated_bytes", "device_memory_reserved_bytes", "device_memory_peak_bytes",
+                        "host_memory_rss_bytes")
 
 
 def metrics_to_proto(point: dict[str, Any], time: float | None = None) -> T.MetricsPoint:
@@ -133,6 +144,10 @@ def metrics_to_proto(point: dict[str, Any], time: float | None = None) -> T.Metr
         value = point.get(name)
         if value is not None:
             setattr(msg, name, float(value))
+    for name in _METRIC_OPTIONAL_INT:
+        value = point.get(name)
+        if value is not None:
+            setattr(msg, name, int(value))
     stamp = ts(time if time is not None else point.get("time"))
     if stamp is not None:
         msg.time.CopyFrom(stamp)

@@ -110,7 +110,8 @@ class EventCallback(TrainerCallback):
 
     def __init__(self, emit: Callable[[dict], None], poll_command: Callable[[], dict | None],
                  save_interval_minutes: float = 0, save_strategy: str = "steps", steps_per_epoch: int = 0,
-                 disable_saves: Callable[[], None] = lambda: None):
+                 disable_saves: Callable[[], None] = lambda: None, telemetry: Any = None):
+        self.telemetry = telemetry  # engine.telemetry.DeviceTelemetry: device readings in each point
         self.emit = emit
         self.poll_command = poll_command
         self.interval_s = float(save_interval_minutes or 0) * 60
@@ -139,6 +140,8 @@ class EventCallback(TrainerCallback):
         self._t0 = self._last_log_t = self._last_save_t = now
         self._step0 = state.global_step
         self._last_tokens = state.num_input_tokens_seen
+        if self.telemetry is not None:
+            self.telemetry.reset_peak()
         self.emit({"type": "total_steps", "total_steps": int(state.max_steps)})
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -189,4 +192,5 @@ class EventCallback(TrainerCallback):
         self.last_loss = loss
         self.emit({"type": "metrics", **self._progress(state), "loss": loss, "perplexity": perplexity(loss),
                    "learning_rate": finite(logs.get("learning_rate")), "grad_norm": finite(logs.get("grad_norm")),
-                   "tokens_per_second": round(tokens / span, 1) if span > 0 else None, "time": time.time()})
+                   "tokens_per_second": round(tokens / span, 1) if span > 0 else None, "time": time.time(),
+                   **(self.telemetry.sample() if self.telemetry is not None else {})})

@@ -11,8 +11,10 @@ from __future__ import annotations
 import glob
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
+
+from .precision import Precision, resolve_precision  # noqa: F401 - re-exported
 
 __all__ = [
     "EngineError",
@@ -26,6 +28,8 @@ __all__ = [
     "apply_lora",
     "enable_gradient_checkpointing",
     "merge_lora",
+    "merge_lora_full_precision",
+    "quantization_config",
 ]
 
 _POSITION_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
@@ -98,58 +102,6 @@ def check_max_seq_length(max_seq_length: int, info: ModelInfo) -> None:
                           f"{limit} ({info.path}); set max_seq_length to {limit} or less")
 
 
-# ------------------------------------------------------------------ precision
-
-@dataclass
-class Precision:
-    """The precision actually used, after falling back from what was asked."""
-
-    fp16: bool = False
-    bf16: bool = False
-    tf32: bool = False
-    warnings: list[dict[str, str]] = field(default_factory=list)
-
-    @property
-    def load_dtype_name(self) -> str:
-        return "bfloat16" if self.bf16 else "float16" if self.fp16 else "float32"
-
-
-def resolve_precision(device: str, fp16: bool, bf16: bool, tf32: bool) -> Precision:
-    """Turn the requested formats into supported ones, with a warning per fallback."""
-    import torch
-
-    out = Precision()
-    on_cuda = device.startswith("cuda") and torch.cuda.is_available()
-    major = torch.cuda.get_device_capability()[0] if on_cuda else 0
-    where = f"this GPU ({torch.cuda.get_device_name()})" if on_cuda else "the CPU"
-    if fp16 and bf16:
-        out.warnings.append({"code": "precision_conflict",
-                             "message": "fp16 and bf16 are both on; bf16 is used where the GPU supports it"})
-    if bf16:
-        if on_cuda and major >= 8:
-            out.bf16 = True
-        else:
-            msg = f"bf16 needs an NVIDIA Ampere or newer GPU; {where} does not support it"
-            if fp16 and on_cuda:
-                out.warnings.append({"code": "bf16_unavailable", "message": msg + ", training in fp16 instead"})
-            else:
-                out.warnings.append({"code": "bf16_unavailable", "message": msg + ", training in fp32 instead"})
-    if fp16 and not out.bf16:
-        if on_cuda:
-            out.fp16 = True
-        else:
-            msg = f"fp16 mixed precision needs a CUDA GPU; training on {where} in fp32 instead"
-            out.warnings.append({"code": "fp16_unavailable", "message": msg})
-    if tf32:
-        if on_cuda and major >= 8:
-            out.tf32 = True
-        else:
-            out.warnings.append({"code": "tf32_unavailable",
-                                 "message": f"tf32 needs an NVIDIA Ampere or newer GPU; {where} does not support it, "
-                                            "so matrix multiplications stay in full fp32"})
-    return out
-
-
 # ------------------------------------------------------------------ loading
 
 def load_tokenizer(tokenizer_dir: str, log: Callable[[str], None] = lambda _m: None) -> Any:
@@ -174,8 +126,25 @@ def load_tokenizer(tokenizer_dir: str, log: Callable[[str], None] = lambda _m: N
     return tokenizer
 
 
-def load_model(model_dir: str, dtype_name: str = "float32") -> Any:
-    """Load ``model_dir`` with ``AutoModelForCausalLM`` or explain why it is not a causal LM."""
+def quantization_config(bits: int, compute_dtype_name: str) -> Any:
+    """bitsandbytes settings of QLoRA: 4-bit NF4 with double quantization, or LLM.int8()."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if bits == 4:
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                  bnb_4bit_compute_dtype=getattr(torch, compute_dtype_name),
+                                  bnb_4bit_quant_storage=getattr(torch, compute_dtype_name))
+    if bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    raise EngineError(f"quantization_bit must be 0, 4 or 8 (got {bits})")
+
+
+def load_model(model_dir: str, dtype_name: str = "float32", quantization_bit: int = 0) -> Any:
+    """Load ``model_dir`` with ``AutoModelForCausalLM`` or explain why it is not a causal LM.
+
+    With ``quantization_bit`` (4 or 8) the linear layers are quantized by bitsandbytes while
+    loading, straight onto the current CUDA device (QLoRA's frozen base)."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
@@ -196,9 +165,13 @@ def load_model(model_dir: str, dtype_name: str = "float32") -> Any:
         raise EngineError(f"model_dir {model_dir} holds a '{config.model_type}' model ({archs}), which cannot be "
                           "loaded as a causal language model (AutoModelForCausalLM); modx trains decoder-only "
                           "text generation models such as Llama, Qwen2 or Mistral")
+    extra: dict[str, Any] = {}
+    if quantization_bit:
+        extra["quantization_config"] = quantization_config(quantization_bit, dtype_name)
+        extra["device_map"] = {"": torch.cuda.current_device()}
     try:
         model = AutoModelForCausalLM.from_pretrained(model_dir, config=config, dtype=getattr(torch, dtype_name),
-                                                     local_files_only=True, trust_remote_code=False)
+                                                     local_files_only=True, trust_remote_code=False, **extra)
     except MemoryError:
         raise
     except Exception as exc:  # damaged or truncated weights: say which dir, keep the library's reason
@@ -245,7 +218,7 @@ def enable_gradient_checkpointing(model: Any, use_lora: bool) -> str | None:
     return None
 
 
-def merge_lora(model: Any, tokenizer: Any, final_dir: str) -> str:
+def merge_lora(model: Any, tokenizer: Any, final_dir: str, dtype: Any = None) -> str:
     """Merge the adapters into the base weights and save a full model dir atomically."""
     import shutil
 
@@ -253,6 +226,8 @@ def merge_lora(model: Any, tokenizer: Any, final_dir: str) -> str:
     staging = os.path.join(parent, f".tmp-{os.path.basename(final_dir)}")
     shutil.rmtree(staging, ignore_errors=True)
     merged = model.merge_and_unload()
+    if dtype is not None:
+        merged = merged.to(dtype)
     merged.config.use_cache = True
     from .checkpoints import DiskFull, fsync_tree, is_disk_full, replace_dir
 
@@ -269,3 +244,32 @@ def merge_lora(model: Any, tokenizer: Any, final_dir: str) -> str:
                            "the partial copy was removed and the checkpoints are intact") from exc
         raise
     return final_dir
+
+
+def merge_lora_full_precision(model: Any, tokenizer: Any, model_dir: str, final_dir: str) -> str:
+    """Merge a QLoRA run's adapters into the base loaded again unquantized (from ``model_dir``).
+
+    Merging into the 4-bit weights would add the update to a quantized approximation and save
+    bitsandbytes tensors that neither GGUF export nor a plain load can read; the full-precision
+    base is what the adapters were trained to correct. The merge runs on the CPU in fp32 and is
+    saved in the base model's own dtype.
+    """
+    import tempfile
+
+    import torch
+    from peft import PeftModel
+
+    parent = os.path.dirname(os.path.abspath(final_dir))
+    os.makedirs(parent, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".tmp-adapter-", dir=parent) as adapter_dir:
+        model.save_pretrained(adapter_dir)
+        base = load_model(model_dir, "float32")
+        if len(tokenizer) > base.get_input_embeddings().weight.shape[0]:
+            base.resize_token_embeddings(len(tokenizer))
+        merged = PeftModel.from_pretrained(base, adapter_dir, is_trainable=False)
+        saved_dtype = getattr(base.config, "dtype", None) or getattr(base.config, "torch_dtype", None)
+        if isinstance(saved_dtype, str):
+            saved_dtype = getattr(torch, saved_dtype, None)
+        final = merge_lora(merged, tokenizer, final_dir,
+                           dtype=saved_dtype if saved_dtype in (torch.float16, torch.bfloat16) else None)
+    return final

@@ -5,9 +5,11 @@ lengths spread from tens to a thousand tokens, a third or more of the compute go
 to padding. Here a batch is one row: the examples laid end to end, ``position_ids``
 restarting at 0 for each, and their boundaries as ``cu_seq_lens`` (the varlen
 convention FlashAttention uses). The ``modx_varlen`` attention (registered with
-transformers' ``AttentionInterface``) runs causal SDPA once per example, so no
-token attends across an example boundary and no mask is built: the maths is the
-padded batch's, minus the padding (tests check losses and gradients match).
+transformers' ``AttentionInterface``) keeps attention causal within each example --
+one varlen FlashAttention kernel call per row on a CUDA GPU that has one, causal SDPA
+once per example elsewhere (engine/attention.py decides) -- so no token attends across
+an example boundary and no mask is built: the maths is the padded batch's, minus the
+padding (tests check losses and gradients match).
 
 Two more savings ride along: the loss is computed from the logits of labelled
 positions only (``logits_to_keep``), which skips most of the vocabulary projection
@@ -20,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .attention import LOOP, backend_for, call_problem, log_fallback_once, varlen_kernel
 from .data import IGNORE_INDEX
 
 __all__ = ["ATTENTION", "PackedCollator", "padding_free_problem", "use_padding_free", "labelled_loss"]
@@ -30,9 +33,11 @@ _registered = False
 
 def _varlen_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
                       scaling: float | None = None, dropout: float = 0.0, **kwargs: Any) -> tuple[Any, None]:
-    """Causal attention per packed example; plain SDPA for ordinary (unpacked) batches."""
-    import torch
-    import torch.nn.functional as F
+    """Causal attention within each packed example; plain SDPA for ordinary (unpacked) batches.
+
+    A varlen FlashAttention kernel where the device has one (engine/attention.py decides),
+    else causal SDPA once per example.
+    """
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     bounds = kwargs.get("cu_seq_lens_q")
@@ -40,6 +45,34 @@ def _varlen_attention(module: Any, query: Any, key: Any, value: Any, attention_m
         return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling,
                                       dropout=dropout, **kwargs)
     dropout_p = dropout if module.training else 0.0
+    backend = backend_for(query.device)
+    if backend != LOOP:
+        problem = call_problem(str(query.dtype).removeprefix("torch."), query.shape[-1], dropout_p)
+        if problem is None:
+            return _kernel_attention(backend, query, key, value, bounds, kwargs.get("max_length_q"), scaling), None
+        log_fallback_once(problem)
+    return _loop_attention(query, key, value, bounds, scaling, dropout_p), None
+
+
+def _kernel_attention(backend: str, query: Any, key: Any, value: Any, bounds: Any, longest: int | None,
+                      scaling: float | None) -> Any:
+    """One varlen kernel call over the row: (1, heads, tokens, dim) in, (1, tokens, heads, dim) out."""
+    import torch
+
+    q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))  # (tokens, heads, dim)
+    bounds = bounds.to(device=query.device, dtype=torch.int32)
+    if longest is None:
+        longest = int((bounds[1:] - bounds[:-1]).max())
+    out = varlen_kernel(backend)(q.contiguous(), k.contiguous(), v.contiguous(), bounds, int(longest), scaling)
+    return out.unsqueeze(0)
+
+
+def _loop_attention(query: Any, key: Any, value: Any, bounds: Any, scaling: float | None,
+                    dropout_p: float) -> Any:
+    """Causal SDPA once per packed example (the CPU path, and the fallback everywhere)."""
+    import torch
+    import torch.nn.functional as F
+
     edges = bounds.tolist()
     outputs = [
         F.scaled_dot_product_attention(query[:, :, start:end], key[:, :, start:end], value[:, :, start:end],
@@ -47,7 +80,7 @@ def _varlen_attention(module: Any, query: Any, key: Any, value: Any, attention_m
                                        enable_gqa=query.shape[1] != key.shape[1])
         for start, end in zip(edges[:-1], edges[1:]) if end > start
     ]
-    return torch.cat(outputs, dim=2).transpose(1, 2).contiguous(), None
+    return torch.cat(outputs, dim=2).transpose(1, 2).contiguous()
 
 
 def _varlen_mask(*args: Any, **kwargs: Any) -> Any:

@@ -36,8 +36,12 @@ from .models import (  # noqa: E402
     load_model,
     load_tokenizer,
     merge_lora,
+    merge_lora_full_precision,
     resolve_precision,
 )
+from .features import check_gpu_features  # noqa: E402
+from .memory import oom_advice  # noqa: E402
+from .telemetry import DeviceTelemetry, peak_memory_bytes  # noqa: E402
 from ..params import SCHEMA  # noqa: E402
 from .plan import estimate_steps_per_epoch  # noqa: E402
 
@@ -51,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     **{spec.key: spec.default_for("sft") for spec in SCHEMA},
     "task_type": "sft", "use_lora": None, "device": "cpu",
     "padding_free": True,  # engine-only: packed batches (engine/packing.py) where the model allows
+    "fp16_explicit": False,  # engine-only: keep fp16 on a bf16 GPU (engine/precision.py)
 }
 _CHOICES = {"task_type": ("sft", "pretrain"), "save_strategy": ("steps", "epoch", "no"),
             "eval_strategy": ("steps", "epoch", "no"), "log_level": ("debug", "info", "warning", "error")}
@@ -101,6 +106,11 @@ def normalize_config(config: dict[str, Any]) -> dict[str, Any]:
     for key in ("train_file", "output_dir", "model_dir"):
         if not cfg[key]:
             raise EngineError(f"parameter {key} is required")
+    if cfg["quantization_bit"] not in (0, 4, 8):
+        raise EngineError(f"quantization_bit must be 0 (off), 4 (QLoRA, NF4) or 8 (got {cfg['quantization_bit']})")
+    if cfg["quantization_bit"] and not cfg["use_lora"]:
+        raise EngineError(f"quantization_bit {cfg['quantization_bit']} needs use_lora: quantized base weights are "
+                          "frozen, so only LoRA adapters can be trained on them")
     return cfg
 
 
@@ -202,11 +212,21 @@ def _load_tokenizer(cfg: dict[str, Any]) -> Any:
 def _build_model(cfg: dict[str, Any], precision: Precision, tokenizer: Any, emit: Callable[[dict], None]) -> Any:
     """Load the model; LoRA keeps a half-precision frozen base when AMP is on."""
     use_lora = cfg["use_lora"]
+    bits = cfg["quantization_bit"]
     dtype = precision.load_dtype_name if use_lora and (precision.fp16 or precision.bf16) else "float32"
-    model = load_model(cfg["model_dir"], dtype)
+    if bits and dtype == "float32":
+        dtype = "float16"  # the compute dtype of the quantized layers; fp32 would only cost memory
+    model = load_model(cfg["model_dir"], dtype, bits)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
         log.info("resized the token embeddings to the tokenizer's %d tokens", len(tokenizer))
+    if bits:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg["gradient_checkpointing"],
+                                                gradient_checkpointing_kwargs={"use_reentrant": False})
+        log.info("QLoRA: base weights quantized to %d bits by bitsandbytes (%s)", bits,
+                 "NF4, double quantization" if bits == 4 else "LLM.int8()")
     if use_lora:
         model = apply_lora(model, cfg["lora_r"], cfg["lora_alpha"], cfg["lora_dropout"], cfg["lora_target_modules"])
     elif cfg["merge_lora_after_training"]:
@@ -255,7 +275,7 @@ def _eval_plan(cfg: dict[str, Any], has_eval: bool, emit: Callable[[dict], None]
 
 
 def _training_args(cfg: dict[str, Any], precision: Precision, device: str, eval_strategy: str, patience: int,
-                   total_steps: int) -> TrainingArguments:
+                   total_steps: int, packed: bool = False) -> TrainingArguments:
     on_cpu = device == "cpu"
     # Library chatter stays at warning unless debugging; our own log lines carry the progress.
     library_level = {"debug": "debug", "info": "warning"}.get(cfg["log_level"], cfg["log_level"])
@@ -278,17 +298,26 @@ def _training_args(cfg: dict[str, Any], precision: Precision, device: str, eval_
         fp16=precision.fp16, bf16=precision.bf16, tf32=True if precision.tf32 else None,
         use_cpu=on_cpu, dataloader_pin_memory=not on_cpu, dataloader_num_workers=0,
         remove_unused_columns=False, label_names=["labels"], include_num_input_tokens_seen="non_padding",
+        use_liger_kernel=cfg["use_liger_kernel"],
+        # The packed path computes its own loss from labelled positions (engine/packing.py), so Liger's
+        # fused linear cross-entropy (which needs labels inside the model's forward) stays off there.
+        liger_kernel_config={"fused_linear_cross_entropy": not packed,
+                             "cross_entropy": False} if cfg["use_liger_kernel"] else None,
         **training_args_extra(cfg, device),  # DDP / FSDP under the launcher; nothing in one process
     )
 
 
 def _run(cfg: dict[str, Any], emit: Callable[[dict], None], poll_command: Callable[[], dict | None]) -> dict:
-    check_max_seq_length(cfg["max_seq_length"], inspect_model_dir(cfg["model_dir"]))
+    info = inspect_model_dir(cfg["model_dir"])
+    check_max_seq_length(cfg["max_seq_length"], info)
     resume = _check_resume(cfg["resume_from_checkpoint"])
     device = _check_device(cfg["device"])
-    precision = resolve_precision(device, cfg["fp16"], cfg["bf16"], cfg["tf32"])
+    check_gpu_features(cfg, device, info.model_type, lambda code, message: _warn(emit, code, message))
+    precision = resolve_precision(device, cfg["fp16"], cfg["bf16"], cfg["tf32"], cfg["fp16_explicit"])
     for warning in precision.warnings:
         _warn(emit, warning["code"], warning["message"])
+    for note in precision.notes:
+        log.info("precision: %s", note)
     set_seed(cfg["seed"])  # before LoRA init
 
     tokenizer = _load_tokenizer(cfg)
@@ -301,12 +330,13 @@ def _run(cfg: dict[str, Any], emit: Callable[[dict], None], poll_command: Callab
     steps_per_epoch = estimate_steps_per_epoch(len(data.train), cfg["per_device_train_batch_size"],
                                                cfg["gradient_accumulation_steps"], world_size())
     total_steps = steps_per_epoch * cfg["num_train_epochs"]
-    args = _training_args(cfg, precision, device, eval_strategy, patience, total_steps)
+    collator, loss_func = _batching(cfg, model, tokenizer)
+    args = _training_args(cfg, precision, device, eval_strategy, patience, total_steps, packed=loss_func is not None)
     store = checkpoint_store(cfg["output_dir"], cfg["save_total_limit"], emit)  # rank-aware under the launcher
     events = EventCallback(emit, poll_command, cfg["save_interval_minutes"], cfg["save_strategy"], steps_per_epoch,
-                           disable_saves=lambda: setattr(store, "saves_disabled", True))
+                           disable_saves=lambda: setattr(store, "saves_disabled", True),
+                           telemetry=DeviceTelemetry(device))
     callbacks: list[Any] = [EarlyStoppingCallback(early_stopping_patience=patience)] if patience else []
-    collator, loss_func = _batching(cfg, model, tokenizer)
     trainer = ModxTrainer(model=model, args=args, train_dataset=data.train, eval_dataset=data.eval,
                           data_collator=collator, compute_loss_func=loss_func, processing_class=tokenizer,
                           callbacks=callbacks + [events], store=store, events=events)
@@ -315,7 +345,7 @@ def _run(cfg: dict[str, Any], emit: Callable[[dict], None], poll_command: Callab
     log.info("training %d examples for %d epochs: %d steps of %d x %d (batch x accumulation)", len(data.train),
              cfg["num_train_epochs"], total_steps, cfg["per_device_train_batch_size"],
              cfg["gradient_accumulation_steps"])
-    trainer.train(resume_from_checkpoint=resume)
+    _train(trainer, resume, cfg, device)
 
     state = trainer.state
     if events.stop_command is not None:
@@ -323,9 +353,29 @@ def _run(cfg: dict[str, Any], emit: Callable[[dict], None], poll_command: Callab
     else:
         outcome, reason = "completed", "early_stopping" if events.early_stopped else "completed"
     merged_dir = None
+    peak = peak_memory_bytes(device)
+    if peak is not None:
+        log.info("peak GPU memory allocated while training: %.2f GiB", peak / 1024**3)
     if outcome == "completed" and cfg["use_lora"] and cfg["merge_lora_after_training"]:
-        merged_dir = merge_lora(trainer.model, tokenizer, os.path.join(cfg["output_dir"], "merged"))
+        final_dir = os.path.join(cfg["output_dir"], "merged")
+        if cfg["quantization_bit"]:  # never into the quantized weights: into the base, loaded again unquantized
+            merged_dir = merge_lora_full_precision(trainer.model, tokenizer, cfg["model_dir"], final_dir)
+        else:
+            merged_dir = merge_lora(trainer.model, tokenizer, final_dir)
         log.info("merged LoRA weights into a full model: %s", merged_dir)
     log.info("training %s at step %d/%d (%s)", outcome, state.global_step, state.max_steps, reason)
     return {"outcome": outcome, "reason": reason, "final_step": int(state.global_step),
-            "final_loss": events.last_loss, "merged_dir": merged_dir}
+            "final_loss": events.last_loss, "merged_dir": merged_dir, "peak_device_memory_bytes": peak}
+
+
+def _train(trainer: Any, resume: str | None, cfg: dict[str, Any], device: str) -> None:
+    """``trainer.train``; a CUDA out-of-memory failure says what to change (worker.describe_failure
+    names it "out of memory: ...")."""
+    import torch
+
+    try:
+        trainer.train(resume_from_checkpoint=resume)
+    except torch.OutOfMemoryError as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else "CUDA out of memory"
+        raise EngineError(f"{device} ran out of memory at batch {cfg['per_device_train_batch_size']} x up to "
+                          f"{cfg['max_seq_length']} tokens ({first_line}); {oom_advice(cfg)}") from exc

@@ -107,7 +107,7 @@ class Task(_message.Message):
     def __init__(self, id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.TaskType, str]] = ..., state: _Optional[_Union[_common_pb2.TaskState, str]] = ..., state_reason: _Optional[str] = ..., name: _Optional[str] = ..., template: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current_step: _Optional[int] = ..., total_steps: _Optional[int] = ..., percent: _Optional[float] = ..., last_loss: _Optional[float] = ..., checkpoints_saved: _Optional[int] = ..., quota_estimate: _Optional[_Union[QuotaEstimate, _Mapping]] = ..., device: _Optional[str] = ..., resume_count: _Optional[int] = ..., best_checkpoint_id: _Optional[str] = ..., best_evaluation_id: _Optional[str] = ..., queue_position: _Optional[int] = ..., failure_log_tail: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ...) -> None: ...
 
 class QuotaEstimate(_message.Message):
-    __slots__ = ("num_examples", "steps_per_epoch", "total_steps", "checkpoints", "balance", "fits", "explanation")
+    __slots__ = ("num_examples", "steps_per_epoch", "total_steps", "checkpoints", "balance", "fits", "explanation", "memory")
     NUM_EXAMPLES_FIELD_NUMBER: _ClassVar[int]
     STEPS_PER_EPOCH_FIELD_NUMBER: _ClassVar[int]
     TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +115,7 @@ class QuotaEstimate(_message.Message):
     BALANCE_FIELD_NUMBER: _ClassVar[int]
     FITS_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
     num_examples: int
     steps_per_epoch: int
     total_steps: int
@@ -122,7 +123,33 @@ class QuotaEstimate(_message.Message):
     balance: int
     fits: bool
     explanation: str
-    def __init__(self, num_examples: _Optional[int] = ..., steps_per_epoch: _Optional[int] = ..., total_steps: _Optional[int] = ..., checkpoints: _Optional[int] = ..., balance: _Optional[int] = ..., fits: _Optional[bool] = ..., explanation: _Optional[str] = ...) -> None: ...
+    memory: MemoryEstimate
+    def __init__(self, num_examples: _Optional[int] = ..., steps_per_epoch: _Optional[int] = ..., total_steps: _Optional[int] = ..., checkpoints: _Optional[int] = ..., balance: _Optional[int] = ..., fits: _Optional[bool] = ..., explanation: _Optional[str] = ..., memory: _Optional[_Union[MemoryEstimate, _Mapping]] = ...) -> None: ...
+
+class MemoryEstimate(_message.Message):
+    __slots__ = ("device", "capacity_bytes", "estimate_bytes", "fits", "parts", "advice", "explanation")
+    class PartsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    FITS_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    ADVICE_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    device: str
+    capacity_bytes: int
+    estimate_bytes: int
+    fits: bool
+    parts: _containers.ScalarMap[str, int]
+    advice: _containers.RepeatedScalarFieldContainer[str]
+    explanation: str
+    def __init__(self, device: _Optional[str] = ..., capacity_bytes: _Optional[int] = ..., estimate_bytes: _Optional[int] = ..., fits: _Optional[bool] = ..., parts: _Optional[_Mapping[str, int]] = ..., advice: _Optional[_Iterable[str]] = ..., explanation: _Optional[str] = ...) -> None: ...
 
 class Checkpoint(_message.Message):
     __slots__ = ("id", "task_id", "step", "epoch", "loss", "path", "size_bytes", "create_time", "deleted", "delete_time")
@@ -149,7 +176,7 @@ class Checkpoint(_message.Message):
     def __init__(self, id: _Optional[str] = ..., task_id: _Optional[str] = ..., step: _Optional[int] = ..., epoch: _Optional[float] = ..., loss: _Optional[float] = ..., path: _Optional[str] = ..., size_bytes: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deleted: _Optional[bool] = ..., delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class MetricsPoint(_message.Message):
-    __slots__ = ("step", "total_steps", "epoch", "percent", "eta_seconds", "loss", "perplexity", "learning_rate", "grad_norm", "tokens_per_second", "eval_loss", "eval_perplexity", "time")
+    __slots__ = ("step", "total_steps", "epoch", "percent", "eta_seconds", "loss", "perplexity", "learning_rate", "grad_norm", "tokens_per_second", "eval_loss", "eval_perplexity", "time", "device_memory_allocated_bytes", "device_memory_reserved_bytes", "device_memory_peak_bytes", "gpu_utilization_percent", "gpu_power_watts", "gpu_temperature_celsius", "host_memory_rss_bytes")
     STEP_FIELD_NUMBER: _ClassVar[int]
     TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
@@ -163,6 +190,13 @@ class MetricsPoint(_message.Message):
     EVAL_LOSS_FIELD_NUMBER: _ClassVar[int]
     EVAL_PERPLEXITY_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_MEMORY_ALLOCATED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_MEMORY_RESERVED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_MEMORY_PEAK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    GPU_UTILIZATION_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    GPU_POWER_WATTS_FIELD_NUMBER: _ClassVar[int]
+    GPU_TEMPERATURE_CELSIUS_FIELD_NUMBER: _ClassVar[int]
+    HOST_MEMORY_RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
     step: int
     total_steps: int
     epoch: float
@@ -176,7 +210,14 @@ class MetricsPoint(_message.Message):
     eval_loss: float
     eval_perplexity: float
     time: _timestamp_pb2.Timestamp
-    def __init__(self, step: _Optional[int] = ..., total_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., percent: _Optional[float] = ..., eta_seconds: _Optional[float] = ..., loss: _Optional[float] = ..., perplexity: _Optional[float] = ..., learning_rate: _Optional[float] = ..., grad_norm: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., eval_loss: _Optional[float] = ..., eval_perplexity: _Optional[float] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    device_memory_allocated_bytes: int
+    device_memory_reserved_bytes: int
+    device_memory_peak_bytes: int
+    gpu_utilization_percent: float
+    gpu_power_watts: float
+    gpu_temperature_celsius: float
+    host_memory_rss_bytes: int
+    def __init__(self, step: _Optional[int] = ..., total_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., percent: _Optional[float] = ..., eta_seconds: _Optional[float] = ..., loss: _Optional[float] = ..., perplexity: _Optional[float] = ..., learning_rate: _Optional[float] = ..., grad_norm: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., eval_loss: _Optional[float] = ..., eval_perplexity: _Optional[float] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., device_memory_allocated_bytes: _Optional[int] = ..., device_memory_reserved_bytes: _Optional[int] = ..., device_memory_peak_bytes: _Optional[int] = ..., gpu_utilization_percent: _Optional[float] = ..., gpu_power_watts: _Optional[float] = ..., gpu_temperature_celsius: _Optional[float] = ..., host_memory_rss_bytes: _Optional[int] = ...) -> None: ...
 
 class StateChange(_message.Message):
     __slots__ = ("from_state", "to_state", "reason")

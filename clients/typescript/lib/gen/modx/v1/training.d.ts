@@ -82,6 +82,27 @@ export interface QuotaEstimate {
     fits: boolean;
     /** How the number was reached, in one sentence. */
     explanation: string;
+    /** GPU memory the run is expected to need on its device; unset for a task that trains on the CPU. */
+    memory: MemoryEstimate | undefined;
+}
+/** Device memory of a training run, estimated before it starts (engine/memory.py). */
+export interface MemoryEstimate {
+    /** The device it was checked against, e.g. "cuda:0 (NVIDIA H100 80GB HBM3)". */
+    device: string;
+    capacityBytes: string;
+    estimateBytes: string;
+    fits: boolean;
+    /** Bytes per part: weights, trainable_state, activations, logits, overhead_context, overhead_slack. */
+    parts: {
+        [key: string]: string;
+    };
+    /** What would fit when it does not (smaller batch, gradient checkpointing, QLoRA, ...). */
+    advice: string[];
+    explanation: string;
+}
+export interface MemoryEstimate_PartsEntry {
+    key: string;
+    value: string;
 }
 export interface Checkpoint {
     id: string;
@@ -110,6 +131,20 @@ export interface MetricsPoint {
     evalLoss?: number | undefined;
     evalPerplexity?: number | undefined;
     time: Timestamp | undefined;
+    /**
+     * Device telemetry of the training process when the point was logged (rank 0 under DDP/FSDP).
+     * GPU memory from torch's caching allocator: allocated by tensors, reserved from the driver,
+     * and the peak allocated since training began.
+     */
+    deviceMemoryAllocatedBytes?: string | undefined;
+    deviceMemoryReservedBytes?: string | undefined;
+    deviceMemoryPeakBytes?: string | undefined;
+    /** From NVML (nvidia-ml-py) when available: the GPU's utilization, power draw and temperature. */
+    gpuUtilizationPercent?: number | undefined;
+    gpuPowerWatts?: number | undefined;
+    gpuTemperatureCelsius?: number | undefined;
+    /** Resident memory of the training process (CPU and GPU runs). */
+    hostMemoryRssBytes?: string | undefined;
 }
 export interface StateChange {
     fromState: TaskState;
@@ -348,6 +383,8 @@ export interface DeleteTemplateResponse {
 export declare const Task: MessageFns<Task>;
 export declare const Task_ParamsEntry: MessageFns<Task_ParamsEntry>;
 export declare const QuotaEstimate: MessageFns<QuotaEstimate>;
+export declare const MemoryEstimate: MessageFns<MemoryEstimate>;
+export declare const MemoryEstimate_PartsEntry: MessageFns<MemoryEstimate_PartsEntry>;
 export declare const Checkpoint: MessageFns<Checkpoint>;
 export declare const MetricsPoint: MessageFns<MetricsPoint>;
 export declare const StateChange: MessageFns<StateChange>;

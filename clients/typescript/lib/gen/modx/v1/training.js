@@ -5,8 +5,8 @@
 //   protoc               unknown
 // source: modx/v1/training.proto
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.DeleteTemplateRequest = exports.SaveTemplateResponse = exports.SaveTemplateRequest_ParamsEntry = exports.SaveTemplateRequest = exports.GetTemplateResponse = exports.GetTemplateRequest = exports.ListTemplatesResponse = exports.ListTemplatesRequest = exports.Template_ParamsEntry = exports.Template = exports.GetParamSchemaResponse = exports.GetParamSchemaRequest = exports.ParamSpec = exports.TypeDefault = exports.EstimateQuotaResponse = exports.EstimateQuotaRequest_ParamsEntry = exports.EstimateQuotaRequest = exports.ListCheckpointsResponse = exports.ListCheckpointsRequest = exports.ListMetricsResponse = exports.ListMetricsRequest = exports.WatchTaskResponse = exports.WatchTaskRequest = exports.ResumeTaskResponse = exports.ResumeTaskRequest = exports.StopTaskResponse = exports.StopTaskRequest = exports.StartTaskResponse = exports.StartTaskRequest = exports.DeleteTaskResponse = exports.DeleteTaskRequest = exports.ListTasksResponse = exports.ListTasksRequest = exports.GetTaskResponse = exports.GetTaskRequest = exports.CreateTaskResponse = exports.CreateTaskRequest_ParamsEntry = exports.CreateTaskRequest = exports.TaskEvent = exports.CheckpointDeleted = exports.StateChange = exports.MetricsPoint = exports.Checkpoint = exports.QuotaEstimate = exports.Task_ParamsEntry = exports.Task = exports.ParamType = exports.EventKind = exports.protobufFileName = exports.protobufPackage = void 0;
-exports.TrainingServiceClient = exports.TrainingServiceService = exports.DeleteTemplateResponse = void 0;
+exports.SaveTemplateRequest_ParamsEntry = exports.SaveTemplateRequest = exports.GetTemplateResponse = exports.GetTemplateRequest = exports.ListTemplatesResponse = exports.ListTemplatesRequest = exports.Template_ParamsEntry = exports.Template = exports.GetParamSchemaResponse = exports.GetParamSchemaRequest = exports.ParamSpec = exports.TypeDefault = exports.EstimateQuotaResponse = exports.EstimateQuotaRequest_ParamsEntry = exports.EstimateQuotaRequest = exports.ListCheckpointsResponse = exports.ListCheckpointsRequest = exports.ListMetricsResponse = exports.ListMetricsRequest = exports.WatchTaskResponse = exports.WatchTaskRequest = exports.ResumeTaskResponse = exports.ResumeTaskRequest = exports.StopTaskResponse = exports.StopTaskRequest = exports.StartTaskResponse = exports.StartTaskRequest = exports.DeleteTaskResponse = exports.DeleteTaskRequest = exports.ListTasksResponse = exports.ListTasksRequest = exports.GetTaskResponse = exports.GetTaskRequest = exports.CreateTaskResponse = exports.CreateTaskRequest_ParamsEntry = exports.CreateTaskRequest = exports.TaskEvent = exports.CheckpointDeleted = exports.StateChange = exports.MetricsPoint = exports.Checkpoint = exports.MemoryEstimate_PartsEntry = exports.MemoryEstimate = exports.QuotaEstimate = exports.Task_ParamsEntry = exports.Task = exports.ParamType = exports.EventKind = exports.protobufFileName = exports.protobufPackage = void 0;
+exports.TrainingServiceClient = exports.TrainingServiceService = exports.DeleteTemplateResponse = exports.DeleteTemplateRequest = exports.SaveTemplateResponse = void 0;
 exports.eventKindFromJSON = eventKindFromJSON;
 exports.eventKindToJSON = eventKindToJSON;
 exports.paramTypeFromJSON = paramTypeFromJSON;
@@ -762,6 +762,7 @@ function createBaseQuotaEstimate() {
         balance: "0",
         fits: false,
         explanation: "",
+        memory: undefined,
     };
 }
 exports.QuotaEstimate = {
@@ -786,6 +787,9 @@ exports.QuotaEstimate = {
         }
         if (message.explanation !== "") {
             writer.uint32(58).string(message.explanation);
+        }
+        if (message.memory !== undefined) {
+            exports.MemoryEstimate.encode(message.memory, writer.uint32(66).fork()).join();
         }
         return writer;
     },
@@ -851,6 +855,13 @@ exports.QuotaEstimate = {
                         message.explanation = reader.string();
                         continue;
                     }
+                    case 8: {
+                        if (tag !== 66) {
+                            break;
+                        }
+                        message.memory = exports.MemoryEstimate.decode(reader, reader.uint32());
+                        continue;
+                    }
                 }
                 if ((tag & 7) === 4 || tag === 0) {
                     break;
@@ -884,6 +895,7 @@ exports.QuotaEstimate = {
             balance: isSet(object.balance) ? globalThis.String(object.balance) : "0",
             fits: isSet(object.fits) ? globalThis.Boolean(object.fits) : false,
             explanation: isSet(object.explanation) ? globalThis.String(object.explanation) : "",
+            memory: isSet(object.memory) ? exports.MemoryEstimate.fromJSON(object.memory) : undefined,
         };
     },
     toJSON(message) {
@@ -909,6 +921,9 @@ exports.QuotaEstimate = {
         if (message.explanation !== "") {
             obj.explanation = message.explanation;
         }
+        if (message.memory !== undefined) {
+            obj.memory = exports.MemoryEstimate.toJSON(message.memory);
+        }
         return obj;
     },
     create(base) {
@@ -923,6 +938,274 @@ exports.QuotaEstimate = {
         message.balance = object.balance ?? "0";
         message.fits = object.fits ?? false;
         message.explanation = object.explanation ?? "";
+        message.memory = (object.memory !== undefined && object.memory !== null)
+            ? exports.MemoryEstimate.fromPartial(object.memory)
+            : undefined;
+        return message;
+    },
+};
+function createBaseMemoryEstimate() {
+    return { device: "", capacityBytes: "0", estimateBytes: "0", fits: false, parts: {}, advice: [], explanation: "" };
+}
+exports.MemoryEstimate = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        if (message.device !== "") {
+            writer.uint32(10).string(message.device);
+        }
+        if (message.capacityBytes !== "0") {
+            writer.uint32(16).int64(message.capacityBytes);
+        }
+        if (message.estimateBytes !== "0") {
+            writer.uint32(24).int64(message.estimateBytes);
+        }
+        if (message.fits !== false) {
+            writer.uint32(32).bool(message.fits);
+        }
+        globalThis.Object.entries(message.parts).forEach(([key, value]) => {
+            exports.MemoryEstimate_PartsEntry.encode({ key: key, value }, writer.uint32(42).fork()).join();
+        });
+        for (const v of message.advice) {
+            writer.uint32(50).string(v);
+        }
+        if (message.explanation !== "") {
+            writer.uint32(58).string(message.explanation);
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseMemoryEstimate();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 10) {
+                            break;
+                        }
+                        message.device = reader.string();
+                        continue;
+                    }
+                    case 2: {
+                        if (tag !== 16) {
+                            break;
+                        }
+                        message.capacityBytes = reader.int64().toString();
+                        continue;
+                    }
+                    case 3: {
+                        if (tag !== 24) {
+                            break;
+                        }
+                        message.estimateBytes = reader.int64().toString();
+                        continue;
+                    }
+                    case 4: {
+                        if (tag !== 32) {
+                            break;
+                        }
+                        message.fits = reader.bool();
+                        continue;
+                    }
+                    case 5: {
+                        if (tag !== 42) {
+                            break;
+                        }
+                        const entry5 = exports.MemoryEstimate_PartsEntry.decode(reader, reader.uint32());
+                        if (entry5.value !== undefined) {
+                            message.parts[entry5.key] = entry5.value;
+                        }
+                        continue;
+                    }
+                    case 6: {
+                        if (tag !== 50) {
+                            break;
+                        }
+                        message.advice.push(reader.string());
+                        continue;
+                    }
+                    case 7: {
+                        if (tag !== 58) {
+                            break;
+                        }
+                        message.explanation = reader.string();
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return {
+            device: isSet(object.device) ? globalThis.String(object.device) : "",
+            capacityBytes: isSet(object.capacityBytes)
+                ? globalThis.String(object.capacityBytes)
+                : isSet(object.capacity_bytes)
+                    ? globalThis.String(object.capacity_bytes)
+                    : "0",
+            estimateBytes: isSet(object.estimateBytes)
+                ? globalThis.String(object.estimateBytes)
+                : isSet(object.estimate_bytes)
+                    ? globalThis.String(object.estimate_bytes)
+                    : "0",
+            fits: isSet(object.fits) ? globalThis.Boolean(object.fits) : false,
+            parts: isObject(object.parts)
+                ? globalThis.Object.entries(object.parts).reduce((acc, [key, value]) => {
+                    globalThis.Object.defineProperty(acc, key, {
+                        value: globalThis.String(value),
+                        enumerable: true,
+                        configurable: true,
+                        writable: true,
+                    });
+                    return acc;
+                }, {})
+                : {},
+            advice: globalThis.Array.isArray(object?.advice)
+                ? object.advice.map((e) => globalThis.String(e))
+                : [],
+            explanation: isSet(object.explanation) ? globalThis.String(object.explanation) : "",
+        };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.device !== "") {
+            obj.device = message.device;
+        }
+        if (message.capacityBytes !== "0") {
+            obj.capacityBytes = message.capacityBytes;
+        }
+        if (message.estimateBytes !== "0") {
+            obj.estimateBytes = message.estimateBytes;
+        }
+        if (message.fits !== false) {
+            obj.fits = message.fits;
+        }
+        if (message.parts) {
+            const entries = globalThis.Object.entries(message.parts);
+            if (entries.length > 0) {
+                obj.parts = {};
+                entries.forEach(([k, v]) => {
+                    obj.parts[k] = v;
+                });
+            }
+        }
+        if (message.advice?.length) {
+            obj.advice = message.advice;
+        }
+        if (message.explanation !== "") {
+            obj.explanation = message.explanation;
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.MemoryEstimate.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseMemoryEstimate();
+        message.device = object.device ?? "";
+        message.capacityBytes = object.capacityBytes ?? "0";
+        message.estimateBytes = object.estimateBytes ?? "0";
+        message.fits = object.fits ?? false;
+        message.parts = globalThis.Object.entries(object.parts ?? {}).reduce((acc, [key, value]) => {
+            if (value !== undefined) {
+                acc[key] = globalThis.String(value);
+            }
+            return acc;
+        }, {});
+        message.advice = object.advice?.map((e) => e) || [];
+        message.explanation = object.explanation ?? "";
+        return message;
+    },
+};
+function createBaseMemoryEstimate_PartsEntry() {
+    return { key: "", value: "0" };
+}
+exports.MemoryEstimate_PartsEntry = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        if (message.key !== "") {
+            writer.uint32(10).string(message.key);
+        }
+        if (message.value !== "0") {
+            writer.uint32(16).int64(message.value);
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseMemoryEstimate_PartsEntry();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 10) {
+                            break;
+                        }
+                        message.key = reader.string();
+                        continue;
+                    }
+                    case 2: {
+                        if (tag !== 16) {
+                            break;
+                        }
+                        message.value = reader.int64().toString();
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return {
+            key: isSet(object.key) ? globalThis.String(object.key) : "",
+            value: isSet(object.value) ? globalThis.String(object.value) : "0",
+        };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.key !== "") {
+            obj.key = message.key;
+        }
+        if (message.value !== "0") {
+            obj.value = message.value;
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.MemoryEstimate_PartsEntry.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseMemoryEstimate_PartsEntry();
+        message.key = object.key ?? "";
+        message.value = object.value ?? "0";
         return message;
     },
 };
@@ -1170,6 +1453,13 @@ function createBaseMetricsPoint() {
         evalLoss: undefined,
         evalPerplexity: undefined,
         time: undefined,
+        deviceMemoryAllocatedBytes: undefined,
+        deviceMemoryReservedBytes: undefined,
+        deviceMemoryPeakBytes: undefined,
+        gpuUtilizationPercent: undefined,
+        gpuPowerWatts: undefined,
+        gpuTemperatureCelsius: undefined,
+        hostMemoryRssBytes: undefined,
     };
 }
 exports.MetricsPoint = {
@@ -1212,6 +1502,27 @@ exports.MetricsPoint = {
         }
         if (message.time !== undefined) {
             timestamp_1.Timestamp.encode(message.time, writer.uint32(106).fork()).join();
+        }
+        if (message.deviceMemoryAllocatedBytes !== undefined) {
+            writer.uint32(112).int64(message.deviceMemoryAllocatedBytes);
+        }
+        if (message.deviceMemoryReservedBytes !== undefined) {
+            writer.uint32(120).int64(message.deviceMemoryReservedBytes);
+        }
+        if (message.deviceMemoryPeakBytes !== undefined) {
+            writer.uint32(128).int64(message.deviceMemoryPeakBytes);
+        }
+        if (message.gpuUtilizationPercent !== undefined) {
+            writer.uint32(137).double(message.gpuUtilizationPercent);
+        }
+        if (message.gpuPowerWatts !== undefined) {
+            writer.uint32(145).double(message.gpuPowerWatts);
+        }
+        if (message.gpuTemperatureCelsius !== undefined) {
+            writer.uint32(153).double(message.gpuTemperatureCelsius);
+        }
+        if (message.hostMemoryRssBytes !== undefined) {
+            writer.uint32(160).int64(message.hostMemoryRssBytes);
         }
         return writer;
     },
@@ -1319,6 +1630,55 @@ exports.MetricsPoint = {
                         message.time = timestamp_1.Timestamp.decode(reader, reader.uint32());
                         continue;
                     }
+                    case 14: {
+                        if (tag !== 112) {
+                            break;
+                        }
+                        message.deviceMemoryAllocatedBytes = reader.int64().toString();
+                        continue;
+                    }
+                    case 15: {
+                        if (tag !== 120) {
+                            break;
+                        }
+                        message.deviceMemoryReservedBytes = reader.int64().toString();
+                        continue;
+                    }
+                    case 16: {
+                        if (tag !== 128) {
+                            break;
+                        }
+                        message.deviceMemoryPeakBytes = reader.int64().toString();
+                        continue;
+                    }
+                    case 17: {
+                        if (tag !== 137) {
+                            break;
+                        }
+                        message.gpuUtilizationPercent = reader.double();
+                        continue;
+                    }
+                    case 18: {
+                        if (tag !== 145) {
+                            break;
+                        }
+                        message.gpuPowerWatts = reader.double();
+                        continue;
+                    }
+                    case 19: {
+                        if (tag !== 153) {
+                            break;
+                        }
+                        message.gpuTemperatureCelsius = reader.double();
+                        continue;
+                    }
+                    case 20: {
+                        if (tag !== 160) {
+                            break;
+                        }
+                        message.hostMemoryRssBytes = reader.int64().toString();
+                        continue;
+                    }
                 }
                 if ((tag & 7) === 4 || tag === 0) {
                     break;
@@ -1374,6 +1734,41 @@ exports.MetricsPoint = {
                     ? globalThis.Number(object.eval_perplexity)
                     : undefined,
             time: isSet(object.time) ? fromJsonTimestamp(object.time) : undefined,
+            deviceMemoryAllocatedBytes: isSet(object.deviceMemoryAllocatedBytes)
+                ? globalThis.String(object.deviceMemoryAllocatedBytes)
+                : isSet(object.device_memory_allocated_bytes)
+                    ? globalThis.String(object.device_memory_allocated_bytes)
+                    : undefined,
+            deviceMemoryReservedBytes: isSet(object.deviceMemoryReservedBytes)
+                ? globalThis.String(object.deviceMemoryReservedBytes)
+                : isSet(object.device_memory_reserved_bytes)
+                    ? globalThis.String(object.device_memory_reserved_bytes)
+                    : undefined,
+            deviceMemoryPeakBytes: isSet(object.deviceMemoryPeakBytes)
+                ? globalThis.String(object.deviceMemoryPeakBytes)
+                : isSet(object.device_memory_peak_bytes)
+                    ? globalThis.String(object.device_memory_peak_bytes)
+                    : undefined,
+            gpuUtilizationPercent: isSet(object.gpuUtilizationPercent)
+                ? globalThis.Number(object.gpuUtilizationPercent)
+                : isSet(object.gpu_utilization_percent)
+                    ? globalThis.Number(object.gpu_utilization_percent)
+                    : undefined,
+            gpuPowerWatts: isSet(object.gpuPowerWatts)
+                ? globalThis.Number(object.gpuPowerWatts)
+                : isSet(object.gpu_power_watts)
+                    ? globalThis.Number(object.gpu_power_watts)
+                    : undefined,
+            gpuTemperatureCelsius: isSet(object.gpuTemperatureCelsius)
+                ? globalThis.Number(object.gpuTemperatureCelsius)
+                : isSet(object.gpu_temperature_celsius)
+                    ? globalThis.Number(object.gpu_temperature_celsius)
+                    : undefined,
+            hostMemoryRssBytes: isSet(object.hostMemoryRssBytes)
+                ? globalThis.String(object.hostMemoryRssBytes)
+                : isSet(object.host_memory_rss_bytes)
+                    ? globalThis.String(object.host_memory_rss_bytes)
+                    : undefined,
         };
     },
     toJSON(message) {
@@ -1417,6 +1812,27 @@ exports.MetricsPoint = {
         if (message.time !== undefined) {
             obj.time = fromTimestamp(message.time).toISOString();
         }
+        if (message.deviceMemoryAllocatedBytes !== undefined) {
+            obj.deviceMemoryAllocatedBytes = message.deviceMemoryAllocatedBytes;
+        }
+        if (message.deviceMemoryReservedBytes !== undefined) {
+            obj.deviceMemoryReservedBytes = message.deviceMemoryReservedBytes;
+        }
+        if (message.deviceMemoryPeakBytes !== undefined) {
+            obj.deviceMemoryPeakBytes = message.deviceMemoryPeakBytes;
+        }
+        if (message.gpuUtilizationPercent !== undefined) {
+            obj.gpuUtilizationPercent = floatToJson(message.gpuUtilizationPercent);
+        }
+        if (message.gpuPowerWatts !== undefined) {
+            obj.gpuPowerWatts = floatToJson(message.gpuPowerWatts);
+        }
+        if (message.gpuTemperatureCelsius !== undefined) {
+            obj.gpuTemperatureCelsius = floatToJson(message.gpuTemperatureCelsius);
+        }
+        if (message.hostMemoryRssBytes !== undefined) {
+            obj.hostMemoryRssBytes = message.hostMemoryRssBytes;
+        }
         return obj;
     },
     create(base) {
@@ -1437,6 +1853,13 @@ exports.MetricsPoint = {
         message.evalLoss = object.evalLoss ?? undefined;
         message.evalPerplexity = object.evalPerplexity ?? undefined;
         message.time = (object.time !== undefined && object.time !== null) ? timestamp_1.Timestamp.fromPartial(object.time) : undefined;
+        message.deviceMemoryAllocatedBytes = object.deviceMemoryAllocatedBytes ?? undefined;
+        message.deviceMemoryReservedBytes = object.deviceMemoryReservedBytes ?? undefined;
+        message.deviceMemoryPeakBytes = object.deviceMemoryPeakBytes ?? undefined;
+        message.gpuUtilizationPercent = object.gpuUtilizationPercent ?? undefined;
+        message.gpuPowerWatts = object.gpuPowerWatts ?? undefined;
+        message.gpuTemperatureCelsius = object.gpuTemperatureCelsius ?? undefined;
+        message.hostMemoryRssBytes = object.hostMemoryRssBytes ?? undefined;
         return message;
     },
 };

@@ -225,6 +225,27 @@ export interface QuotaEstimate {
   fits: boolean;
   /** How the number was reached, in one sentence. */
   explanation: string;
+  /** GPU memory the run is expected to need on its device; unset for a task that trains on the CPU. */
+  memory: MemoryEstimate | undefined;
+}
+
+/** Device memory of a training run, estimated before it starts (engine/memory.py). */
+export interface MemoryEstimate {
+  /** The device it was checked against, e.g. "cuda:0 (NVIDIA H100 80GB HBM3)". */
+  device: string;
+  capacityBytes: string;
+  estimateBytes: string;
+  fits: boolean;
+  /** Bytes per part: weights, trainable_state, activations, logits, overhead_context, overhead_slack. */
+  parts: { [key: string]: string };
+  /** What would fit when it does not (smaller batch, gradient checkpointing, QLoRA, ...). */
+  advice: string[];
+  explanation: string;
+}
+
+export interface MemoryEstimate_PartsEntry {
+  key: string;
+  value: string;
 }
 
 export interface Checkpoint {
@@ -256,7 +277,27 @@ export interface MetricsPoint {
   tokensPerSecond?: number | undefined;
   evalLoss?: number | undefined;
   evalPerplexity?: number | undefined;
-  time: Timestamp | undefined;
+  time:
+    | Timestamp
+    | undefined;
+  /**
+   * Device telemetry of the training process when the point was logged (rank 0 under DDP/FSDP).
+   * GPU memory from torch's caching allocator: allocated by tensors, reserved from the driver,
+   * and the peak allocated since training began.
+   */
+  deviceMemoryAllocatedBytes?: string | undefined;
+  deviceMemoryReservedBytes?: string | undefined;
+  deviceMemoryPeakBytes?:
+    | string
+    | undefined;
+  /** From NVML (nvidia-ml-py) when available: the GPU's utilization, power draw and temperature. */
+  gpuUtilizationPercent?: number | undefined;
+  gpuPowerWatts?: number | undefined;
+  gpuTemperatureCelsius?:
+    | number
+    | undefined;
+  /** Resident memory of the training process (CPU and GPU runs). */
+  hostMemoryRssBytes?: string | undefined;
 }
 
 export interface StateChange {
@@ -1176,6 +1217,7 @@ function createBaseQuotaEstimate(): QuotaEstimate {
     balance: "0",
     fits: false,
     explanation: "",
+    memory: undefined,
   };
 }
 
@@ -1201,6 +1243,9 @@ export const QuotaEstimate: MessageFns<QuotaEstimate> = {
     }
     if (message.explanation !== "") {
       writer.uint32(58).string(message.explanation);
+    }
+    if (message.memory !== undefined) {
+      MemoryEstimate.encode(message.memory, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -1274,6 +1319,14 @@ export const QuotaEstimate: MessageFns<QuotaEstimate> = {
             message.explanation = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.memory = MemoryEstimate.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1307,6 +1360,7 @@ export const QuotaEstimate: MessageFns<QuotaEstimate> = {
       balance: isSet(object.balance) ? globalThis.String(object.balance) : "0",
       fits: isSet(object.fits) ? globalThis.Boolean(object.fits) : false,
       explanation: isSet(object.explanation) ? globalThis.String(object.explanation) : "",
+      memory: isSet(object.memory) ? MemoryEstimate.fromJSON(object.memory) : undefined,
     };
   },
 
@@ -1333,6 +1387,9 @@ export const QuotaEstimate: MessageFns<QuotaEstimate> = {
     if (message.explanation !== "") {
       obj.explanation = message.explanation;
     }
+    if (message.memory !== undefined) {
+      obj.memory = MemoryEstimate.toJSON(message.memory);
+    }
     return obj;
   },
 
@@ -1348,6 +1405,299 @@ export const QuotaEstimate: MessageFns<QuotaEstimate> = {
     message.balance = object.balance ?? "0";
     message.fits = object.fits ?? false;
     message.explanation = object.explanation ?? "";
+    message.memory = (object.memory !== undefined && object.memory !== null)
+      ? MemoryEstimate.fromPartial(object.memory)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseMemoryEstimate(): MemoryEstimate {
+  return { device: "", capacityBytes: "0", estimateBytes: "0", fits: false, parts: {}, advice: [], explanation: "" };
+}
+
+export const MemoryEstimate: MessageFns<MemoryEstimate> = {
+  encode(message: MemoryEstimate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.device !== "") {
+      writer.uint32(10).string(message.device);
+    }
+    if (message.capacityBytes !== "0") {
+      writer.uint32(16).int64(message.capacityBytes);
+    }
+    if (message.estimateBytes !== "0") {
+      writer.uint32(24).int64(message.estimateBytes);
+    }
+    if (message.fits !== false) {
+      writer.uint32(32).bool(message.fits);
+    }
+    globalThis.Object.entries(message.parts).forEach(([key, value]: [string, string]) => {
+      MemoryEstimate_PartsEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
+    for (const v of message.advice) {
+      writer.uint32(50).string(v!);
+    }
+    if (message.explanation !== "") {
+      writer.uint32(58).string(message.explanation);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemoryEstimate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMemoryEstimate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.device = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.capacityBytes = reader.int64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.estimateBytes = reader.int64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.fits = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = MemoryEstimate_PartsEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.parts[entry5.key] = entry5.value;
+            }
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.advice.push(reader.string());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.explanation = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MemoryEstimate {
+    return {
+      device: isSet(object.device) ? globalThis.String(object.device) : "",
+      capacityBytes: isSet(object.capacityBytes)
+        ? globalThis.String(object.capacityBytes)
+        : isSet(object.capacity_bytes)
+        ? globalThis.String(object.capacity_bytes)
+        : "0",
+      estimateBytes: isSet(object.estimateBytes)
+        ? globalThis.String(object.estimateBytes)
+        : isSet(object.estimate_bytes)
+        ? globalThis.String(object.estimate_bytes)
+        : "0",
+      fits: isSet(object.fits) ? globalThis.Boolean(object.fits) : false,
+      parts: isObject(object.parts)
+        ? (globalThis.Object.entries(object.parts) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      advice: globalThis.Array.isArray(object?.advice)
+        ? object.advice.map((e: any) => globalThis.String(e))
+        : [],
+      explanation: isSet(object.explanation) ? globalThis.String(object.explanation) : "",
+    };
+  },
+
+  toJSON(message: MemoryEstimate): unknown {
+    const obj: any = {};
+    if (message.device !== "") {
+      obj.device = message.device;
+    }
+    if (message.capacityBytes !== "0") {
+      obj.capacityBytes = message.capacityBytes;
+    }
+    if (message.estimateBytes !== "0") {
+      obj.estimateBytes = message.estimateBytes;
+    }
+    if (message.fits !== false) {
+      obj.fits = message.fits;
+    }
+    if (message.parts) {
+      const entries = globalThis.Object.entries(message.parts) as [string, string][];
+      if (entries.length > 0) {
+        obj.parts = {};
+        entries.forEach(([k, v]) => {
+          obj.parts[k] = v;
+        });
+      }
+    }
+    if (message.advice?.length) {
+      obj.advice = message.advice;
+    }
+    if (message.explanation !== "") {
+      obj.explanation = message.explanation;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MemoryEstimate>): MemoryEstimate {
+    return MemoryEstimate.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MemoryEstimate>): MemoryEstimate {
+    const message = createBaseMemoryEstimate();
+    message.device = object.device ?? "";
+    message.capacityBytes = object.capacityBytes ?? "0";
+    message.estimateBytes = object.estimateBytes ?? "0";
+    message.fits = object.fits ?? false;
+    message.parts = (globalThis.Object.entries(object.parts ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.advice = object.advice?.map((e) => e) || [];
+    message.explanation = object.explanation ?? "";
+    return message;
+  },
+};
+
+function createBaseMemoryEstimate_PartsEntry(): MemoryEstimate_PartsEntry {
+  return { key: "", value: "0" };
+}
+
+export const MemoryEstimate_PartsEntry: MessageFns<MemoryEstimate_PartsEntry> = {
+  encode(message: MemoryEstimate_PartsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "0") {
+      writer.uint32(16).int64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemoryEstimate_PartsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMemoryEstimate_PartsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MemoryEstimate_PartsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "0",
+    };
+  },
+
+  toJSON(message: MemoryEstimate_PartsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "0") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MemoryEstimate_PartsEntry>): MemoryEstimate_PartsEntry {
+    return MemoryEstimate_PartsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MemoryEstimate_PartsEntry>): MemoryEstimate_PartsEntry {
+    const message = createBaseMemoryEstimate_PartsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "0";
     return message;
   },
 };
@@ -1611,6 +1961,13 @@ function createBaseMetricsPoint(): MetricsPoint {
     evalLoss: undefined,
     evalPerplexity: undefined,
     time: undefined,
+    deviceMemoryAllocatedBytes: undefined,
+    deviceMemoryReservedBytes: undefined,
+    deviceMemoryPeakBytes: undefined,
+    gpuUtilizationPercent: undefined,
+    gpuPowerWatts: undefined,
+    gpuTemperatureCelsius: undefined,
+    hostMemoryRssBytes: undefined,
   };
 }
 
@@ -1654,6 +2011,27 @@ export const MetricsPoint: MessageFns<MetricsPoint> = {
     }
     if (message.time !== undefined) {
       Timestamp.encode(message.time, writer.uint32(106).fork()).join();
+    }
+    if (message.deviceMemoryAllocatedBytes !== undefined) {
+      writer.uint32(112).int64(message.deviceMemoryAllocatedBytes);
+    }
+    if (message.deviceMemoryReservedBytes !== undefined) {
+      writer.uint32(120).int64(message.deviceMemoryReservedBytes);
+    }
+    if (message.deviceMemoryPeakBytes !== undefined) {
+      writer.uint32(128).int64(message.deviceMemoryPeakBytes);
+    }
+    if (message.gpuUtilizationPercent !== undefined) {
+      writer.uint32(137).double(message.gpuUtilizationPercent);
+    }
+    if (message.gpuPowerWatts !== undefined) {
+      writer.uint32(145).double(message.gpuPowerWatts);
+    }
+    if (message.gpuTemperatureCelsius !== undefined) {
+      writer.uint32(153).double(message.gpuTemperatureCelsius);
+    }
+    if (message.hostMemoryRssBytes !== undefined) {
+      writer.uint32(160).int64(message.hostMemoryRssBytes);
     }
     return writer;
   },
@@ -1775,6 +2153,62 @@ export const MetricsPoint: MessageFns<MetricsPoint> = {
             message.time = Timestamp.decode(reader, reader.uint32());
             continue;
           }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.deviceMemoryAllocatedBytes = reader.int64().toString();
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.deviceMemoryReservedBytes = reader.int64().toString();
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.deviceMemoryPeakBytes = reader.int64().toString();
+            continue;
+          }
+          case 17: {
+            if (tag !== 137) {
+              break;
+            }
+
+            message.gpuUtilizationPercent = reader.double();
+            continue;
+          }
+          case 18: {
+            if (tag !== 145) {
+              break;
+            }
+
+            message.gpuPowerWatts = reader.double();
+            continue;
+          }
+          case 19: {
+            if (tag !== 153) {
+              break;
+            }
+
+            message.gpuTemperatureCelsius = reader.double();
+            continue;
+          }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.hostMemoryRssBytes = reader.int64().toString();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1830,6 +2264,41 @@ export const MetricsPoint: MessageFns<MetricsPoint> = {
         ? globalThis.Number(object.eval_perplexity)
         : undefined,
       time: isSet(object.time) ? fromJsonTimestamp(object.time) : undefined,
+      deviceMemoryAllocatedBytes: isSet(object.deviceMemoryAllocatedBytes)
+        ? globalThis.String(object.deviceMemoryAllocatedBytes)
+        : isSet(object.device_memory_allocated_bytes)
+        ? globalThis.String(object.device_memory_allocated_bytes)
+        : undefined,
+      deviceMemoryReservedBytes: isSet(object.deviceMemoryReservedBytes)
+        ? globalThis.String(object.deviceMemoryReservedBytes)
+        : isSet(object.device_memory_reserved_bytes)
+        ? globalThis.String(object.device_memory_reserved_bytes)
+        : undefined,
+      deviceMemoryPeakBytes: isSet(object.deviceMemoryPeakBytes)
+        ? globalThis.String(object.deviceMemoryPeakBytes)
+        : isSet(object.device_memory_peak_bytes)
+        ? globalThis.String(object.device_memory_peak_bytes)
+        : undefined,
+      gpuUtilizationPercent: isSet(object.gpuUtilizationPercent)
+        ? globalThis.Number(object.gpuUtilizationPercent)
+        : isSet(object.gpu_utilization_percent)
+        ? globalThis.Number(object.gpu_utilization_percent)
+        : undefined,
+      gpuPowerWatts: isSet(object.gpuPowerWatts)
+        ? globalThis.Number(object.gpuPowerWatts)
+        : isSet(object.gpu_power_watts)
+        ? globalThis.Number(object.gpu_power_watts)
+        : undefined,
+      gpuTemperatureCelsius: isSet(object.gpuTemperatureCelsius)
+        ? globalThis.Number(object.gpuTemperatureCelsius)
+        : isSet(object.gpu_temperature_celsius)
+        ? globalThis.Number(object.gpu_temperature_celsius)
+        : undefined,
+      hostMemoryRssBytes: isSet(object.hostMemoryRssBytes)
+        ? globalThis.String(object.hostMemoryRssBytes)
+        : isSet(object.host_memory_rss_bytes)
+        ? globalThis.String(object.host_memory_rss_bytes)
+        : undefined,
     };
   },
 
@@ -1874,6 +2343,27 @@ export const MetricsPoint: MessageFns<MetricsPoint> = {
     if (message.time !== undefined) {
       obj.time = fromTimestamp(message.time).toISOString();
     }
+    if (message.deviceMemoryAllocatedBytes !== undefined) {
+      obj.deviceMemoryAllocatedBytes = message.deviceMemoryAllocatedBytes;
+    }
+    if (message.deviceMemoryReservedBytes !== undefined) {
+      obj.deviceMemoryReservedBytes = message.deviceMemoryReservedBytes;
+    }
+    if (message.deviceMemoryPeakBytes !== undefined) {
+      obj.deviceMemoryPeakBytes = message.deviceMemoryPeakBytes;
+    }
+    if (message.gpuUtilizationPercent !== undefined) {
+      obj.gpuUtilizationPercent = floatToJson(message.gpuUtilizationPercent);
+    }
+    if (message.gpuPowerWatts !== undefined) {
+      obj.gpuPowerWatts = floatToJson(message.gpuPowerWatts);
+    }
+    if (message.gpuTemperatureCelsius !== undefined) {
+      obj.gpuTemperatureCelsius = floatToJson(message.gpuTemperatureCelsius);
+    }
+    if (message.hostMemoryRssBytes !== undefined) {
+      obj.hostMemoryRssBytes = message.hostMemoryRssBytes;
+    }
     return obj;
   },
 
@@ -1895,6 +2385,13 @@ export const MetricsPoint: MessageFns<MetricsPoint> = {
     message.evalLoss = object.evalLoss ?? undefined;
     message.evalPerplexity = object.evalPerplexity ?? undefined;
     message.time = (object.time !== undefined && object.time !== null) ? Timestamp.fromPartial(object.time) : undefined;
+    message.deviceMemoryAllocatedBytes = object.deviceMemoryAllocatedBytes ?? undefined;
+    message.deviceMemoryReservedBytes = object.deviceMemoryReservedBytes ?? undefined;
+    message.deviceMemoryPeakBytes = object.deviceMemoryPeakBytes ?? undefined;
+    message.gpuUtilizationPercent = object.gpuUtilizationPercent ?? undefined;
+    message.gpuPowerWatts = object.gpuPowerWatts ?? undefined;
+    message.gpuTemperatureCelsius = object.gpuTemperatureCelsius ?? undefined;
+    message.hostMemoryRssBytes = object.hostMemoryRssBytes ?? undefined;
     return message;
   },
 };

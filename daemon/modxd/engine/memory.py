@@ -1,0 +1,229 @@
+"""How much device memory a training run will need, before it starts (pure Python, no torch).
+
+The daemon calls :func:`estimate_training_memory` at create time with the model's
+``config.json``, its parameter count (safetensors headers) and the task's parameters, and
+:func:`memory_verdict` with the chosen device's size. The sum has five parts:
+
+* **weights**: every parameter at the dtype it is loaded in -- 16-bit for a LoRA base under
+  mixed precision, fp32 for full fine-tuning (``engine/train.py``), about 4.5 bits per weight
+  of the quantized linear layers with QLoRA 4-bit (NF4 with double quantization; embeddings and
+  the LM head stay 16-bit), 8.5 bits with 8-bit;
+* **trainable state**: per trainable parameter (the LoRA adapters, or all weights) an fp32
+  gradient and AdamW's two fp32 moments (adapter weights themselves are fp32 too);
+* **activations** kept for the backward pass at ``per_device_train_batch_size`` x
+  ``max_seq_length`` tokens (the worst case: every example at full length): per token and
+  layer the inputs of the norms, projections, attention and MLP (16-bit; fp32 for the norms);
+  with gradient checkpointing only each layer's input is kept, plus one layer recomputed;
+  on a CUDA GPU attention is FlashAttention / memory-efficient SDPA (no seq x seq matrix);
+* **logits**: fp32 logits and their gradient over the vocabulary for every token;
+* **overhead**: the CUDA context and allocator slack (a fixed 0.75 GiB plus 10%).
+
+It is an estimate for planning, known to be rough in the activations (the part the model's
+code decides); ``bench/gpu_check.sh`` prints it next to the measured peak. Issue 19 extends it
+with host memory (RSS) and time for CPU runs; the function stays torch-free for that reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ModelShape", "MemoryEstimate", "model_shape", "estimate_training_memory", "memory_verdict",
+           "largest_fitting_batch", "oom_advice"]
+
+GiB = 1024**3
+_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+_CUDA_CONTEXT = int(0.75 * GiB)
+_SLACK = 0.10
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The dimensions of a decoder-only transformer that memory depends on."""
+
+    hidden: int
+    layers: int
+    intermediate: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    vocab: int
+    tied_embeddings: bool
+    parameters: int  # total, from the weights (or the config when there are none)
+
+    def linear_shapes(self) -> dict[str, tuple[int, int]]:
+        """(in, out) of each linear layer of one block."""
+        q, kv = self.heads * self.head_dim, self.kv_heads * self.head_dim
+        return {"q_proj": (self.hidden, q), "k_proj": (self.hidden, kv), "v_proj": (self.hidden, kv),
+                "o_proj": (q, self.hidden), "gate_proj": (self.hidden, self.intermediate),
+                "up_proj": (self.hidden, self.intermediate), "down_proj": (self.intermediate, self.hidden)}
+
+    @property
+    def block_linear_parameters(self) -> int:
+        return self.layers * sum(i * o for i, o in self.linear_shapes().values())
+
+    @property
+    def embedding_parameters(self) -> int:
+        return self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
+
+
+def model_shape(config: dict[str, Any], parameters: int = 0) -> ModelShape:
+    """A :class:`ModelShape` from a ``config.json`` dict (its ``text_config`` for multimodal ones)."""
+    c = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    hidden = int(c.get("hidden_size") or c.get("n_embd") or 0)
+    layers = int(c.get("num_hidden_layers") or c.get("n_layer") or 0)
+    heads = int(c.get("num_attention_heads") or c.get("n_head") or 1)
+    if not hidden or not layers:
+        raise ValueError("config.json has no hidden_size / num_hidden_layers")
+    shape = ModelShape(
+        hidden=hidden, layers=layers, intermediate=int(c.get("intermediate_size") or 4 * hidden), heads=heads,
+        kv_heads=int(c.get("num_key_value_heads") or heads), head_dim=int(c.get("head_dim") or hidden // heads),
+        vocab=int(c.get("vocab_size") or 32000), tied_embeddings=bool(c.get("tie_word_embeddings", False)),
+        parameters=0)
+    counted = parameters or (shape.block_linear_parameters + shape.embedding_parameters
+                             + (2 * layers + 1) * hidden)  # + the RMSNorm weights
+    return ModelShape(**{**shape.__dict__, "parameters": int(counted)})
+
+
+@dataclass
+class MemoryEstimate:
+    """Bytes per part, the total, and how it was reached."""
+
+    parts: dict[str, int]
+    tokens_per_step: int
+    gradient_checkpointing: bool
+    trainable_parameters: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.parts.values())
+
+    @property
+    def fixed(self) -> int:
+        """What does not shrink with the batch: weights, trainable state, the CUDA context."""
+        return self.parts["weights"] + self.parts["trainable_state"] + self.parts["overhead_context"]
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{name.replace('_', ' ')} {_gib(b)}" for name, b in self.parts.items() if b)
+        return f"about {_gib(self.total)} ({shown})"
+
+
+def _gib(n: int) -> str:
+    return f"{n / GiB:.2f} GiB"
+
+
+def _lora_parameters(shape: ModelShape, r: int, targets: list[str]) -> int:
+    names = set(_LINEAR) if any(t.lower() == "all-linear" for t in targets) else set(targets)
+    return shape.layers * sum(r * (i + o) for name, (i, o) in shape.linear_shapes().items() if name in names)
+
+
+def estimate_training_memory(shape: ModelShape, params: dict[str, Any], device_kind: str = "cuda",
+                             batch_size: int | None = None,
+                             gradient_checkpointing: bool | None = None) -> MemoryEstimate:
+    """Device memory for training ``shape`` with the task ``params`` (see the module docstring)."""
+    use_lora = bool(params.get("use_lora", True))
+    bits = int(params.get("quantization_bit", 0) or 0) if use_lora else 0
+    half = device_kind == "cuda" and bool(params.get("fp16") or params.get("bf16"))
+    batch = int(batch_size if batch_size is not None else params.get("per_device_train_batch_size", 1))
+    checkpointing = bool(params.get("gradient_checkpointing", True) if gradient_checkpointing is None
+                         else gradient_checkpointing)
+    tokens = batch * int(params.get("max_seq_length", 512))
+    notes: list[str] = []
+
+    linear = min(shape.block_linear_parameters, shape.parameters)
+    rest = max(shape.parameters - linear, 0)
+    if bits:
+        weights = int(linear * {4: 4.5, 8: 8.5}[bits] / 8) + rest * 2
+        notes.append(f"{bits}-bit base weights (embeddings and LM head 16-bit)")
+    elif use_lora:
+        weights = shape.parameters * (2 if half else 4)
+    else:
+        weights = shape.parameters * 4  # full fine-tuning keeps fp32 master weights
+    if use_lora:
+        trainable = _lora_parameters(shape, int(params.get("lora_r", 16)),
+                                     list(params.get("lora_target_modules") or ["q_proj", "v_proj"]))
+        state = trainable * (4 + 4 + 8)  # fp32 adapter weights, gradients, AdamW moments
+    else:
+        trainable = shape.parameters
+        state = trainable * (4 + 8)  # gradients and AdamW moments (the weights are counted above)
+    if str(params.get("optim", "adamw_torch")) in ("sgd", "adagrad", "rmsprop", "adafactor"):
+        state = trainable * (4 + 4 + (0 if params.get("optim") == "sgd" else 4)) if use_lora else trainable * 8
+
+    act_bytes = 2 if half else 4
+    h, kv, i = shape.hidden, shape.kv_heads * shape.head_dim, shape.intermediate
+    per_token_layer = act_bytes * (6 * h + 2 * kv + 4 * i) + 2 * 4 * h  # + two fp32 RMSNorm inputs
+    if device_kind != "cuda":  # SDPA's math kernel keeps a seq x seq matrix per head
+        per_token_layer += 4 * shape.heads * int(params.get("max_seq_length", 512))
+    if checkpointing:
+        activations = tokens * (shape.layers * act_bytes * h + per_token_layer)
+    else:
+        activations = tokens * shape.layers * per_token_layer
+    logits = tokens * shape.vocab * 4 * 2
+    subtotal = weights + state + activations + logits
+    parts = {"weights": weights, "trainable_state": state, "activations": activations, "logits": logits,
+             "overhead_context": _CUDA_CONTEXT if device_kind == "cuda" else 0,
+             "overhead_slack": int(_SLACK * subtotal)}
+    return MemoryEstimate(parts, tokens, checkpointing, trainable, notes)
+
+
+def largest_fitting_batch(shape: ModelShape, params: dict[str, Any], capacity: int, device_kind: str = "cuda",
+                          gradient_checkpointing: bool | None = None) -> int:
+    """The largest per-device batch whose estimate fits ``capacity`` bytes (0 when none does)."""
+    best = 0
+    for batch in range(1, 129):
+        if estimate_training_memory(shape, params, device_kind, batch, gradient_checkpointing).total > capacity:
+            break
+        best = batch
+    return best
+
+
+def memory_verdict(shape: ModelShape, params: dict[str, Any], device: str, capacity: int) -> dict[str, Any]:
+    """The estimate against a device of ``capacity`` bytes: whether it fits, and advice when not.
+
+    ``refuse`` is set only when the part that does not depend on the batch (weights, optimizer
+    state, the CUDA context) exceeds the device by itself: no batch size makes that run.
+    """
+    estimate = estimate_training_memory(shape, params)
+    fits = estimate.total <= capacity
+    advice: list[str] = []
+    if not fits:
+        batch = int(params.get("per_device_train_batch_size", 1))
+        checkpointing = bool(params.get("gradient_checkpointing", True))
+        if not checkpointing:
+            with_gc = estimate_training_memory(shape, params, gradient_checkpointing=True)
+            advice.append(f"turn gradient_checkpointing on (about {_gib(with_gc.total)} at this batch)")
+        smaller = largest_fitting_batch(shape, params, capacity)
+        if 0 < smaller < batch:
+            advice.append(f"set per_device_train_batch_size to {smaller} and raise gradient_accumulation_steps "
+                          f"to keep the effective batch")
+        if params.get("use_lora", True) and not int(params.get("quantization_bit", 0) or 0):
+            qlora = estimate_training_memory(shape, {**params, "quantization_bit": 4})
+            advice.append(f"use QLoRA (quantization_bit 4, about {_gib(qlora.total)})")
+        if not params.get("use_lora", True):
+            lora = estimate_training_memory(shape, {**params, "use_lora": True})
+            advice.append(f"train LoRA adapters instead of the full model (use_lora, about {_gib(lora.total)})")
+        advice.append("or use a larger GPU or several (devices, distributed_strategy fsdp)")
+    refuse = estimate.fixed > capacity
+    sentence = (f"estimated peak GPU memory on {device}: {estimate.describe()}, of {_gib(capacity)}"
+                + ("" if fits else "; it will probably not fit: " + "; ".join(advice)))
+    return {"device": device, "capacity_bytes": int(capacity), "estimate_bytes": int(estimate.total),
+            "parts": {k: int(v) for k, v in estimate.parts.items()}, "fits": fits, "refuse": refuse,
+            "advice": advice, "explanation": sentence}
+
+
+def oom_advice(params: dict[str, Any]) -> str:
+    """What to change after a CUDA out-of-memory failure, most effective first, for these params."""
+    steps: list[str] = []
+    batch = int(params.get("per_device_train_batch_size", 1))
+    if batch > 1:
+        steps.append(f"a smaller per_device_train_batch_size (now {batch}; halve it and double "
+                     "gradient_accumulation_steps to keep the effective batch)")
+    if not params.get("gradient_checkpointing", True):
+        steps.append("gradient_checkpointing on")
+    if params.get("use_lora", True) and not int(params.get("quantization_bit", 0) or 0):
+        steps.append("QLoRA (quantization_bit 4)")
+    if not params.get("use_lora", True):
+        steps.append("LoRA (use_lora) instead of full fine-tuning")
+    steps.append(f"a shorter max_seq_length (now {params.get('max_seq_length', 512)})")
+    return "try " + "; ".join(steps)
