@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from . import params as P
-from .engine import formats, plan
+from .engine import formats, plan, templating
 from .errors import FailedPrecondition, InvalidArgument
 from .paths import nearest_existing, resolve_under_roots
+from .tokenizer_checks import check_chat_data, check_tokenizer_files
 
 GGUF_MAGIC = b"GGUF"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
@@ -43,6 +44,9 @@ def validate_task(task_type: str, params: dict[str, Any], roots: list[Path]) -> 
                     "tokenizer_dir" if params.get("tokenizer_dir") else "model_dir",
                     task_type, str(params.get("chat_template", "")))
     _check_context(params, model_config)
+    tokenizer, warnings = check_tokenizer_files(task_type, params, model_config)
+    if task_type == P.SFT:
+        warnings += check_chat_data(params, tokenizer, train, evals)
     check_writable_dir("output_dir", Path(params["output_dir"]))
     if params.get("resume_from_checkpoint"):
         ckpt = Path(params["resume_from_checkpoint"])
@@ -50,7 +54,6 @@ def validate_task(task_type: str, params: dict[str, Any], roots: list[Path]) -> 
             raise FailedPrecondition(
                 f"parameter resume_from_checkpoint: {ckpt} is not a training checkpoint "
                 "(no trainer_state.json in it)")
-    warnings = []
     if params.get("fp16") and params.get("bf16"):
         warnings.append(("precision", "fp16 and bf16 are both on: bf16 is used"))
     return Validated(params, train, evals, model_config, warnings)
@@ -191,6 +194,11 @@ def estimate(task_type: str, params: dict[str, Any], train: formats.DataSummary,
             how = f"{blocks} blocks of {params['max_seq_length']} tokens"
         n = plan.effective_examples(blocks, int(params["max_samples"]), float(params["eval_split_ratio"]),
                                     has_eval_file)
+        if tokens is not None and n == 0:
+            raise InvalidArgument(
+                f"train_file {train.path} has {tokens} tokens, fewer than one block of max_seq_length "
+                f"{params['max_seq_length']} (pretraining cuts the text into such blocks and drops the rest), so "
+                "there is nothing to train on; add text or lower max_seq_length")
     per_epoch = plan.estimate_steps_per_epoch(n, int(params["per_device_train_batch_size"]),
                                               int(params["gradient_accumulation_steps"]), devices)
     total = plan.estimate_total_steps(n, int(params["per_device_train_batch_size"]),
@@ -217,11 +225,7 @@ def count_tokens(params: dict[str, Any], train: formats.DataSummary) -> int | No
     tok_file = tok_dir / "tokenizer.json"
     if not tok_file.is_file():
         return None
-    try:
-        from tokenizers import Tokenizer
-    except ImportError:
-        return None
-    tokenizer = Tokenizer.from_file(str(tok_file))
+    tokenizer = templating.load_backend(str(tok_file))
     total, batch = 0, []
     for text in formats.iter_pretrain_texts(train.path):
         batch.append(text)

@@ -47,9 +47,10 @@ NO_SYSTEM_TEMPLATE = (
     "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-# Renders, but not the assistant's words as written: their tokens cannot be found to be labelled.
+# Renders, but not the assistant's words as written, and a conversation's rendering is no prefix of a
+# longer one's (the count up front): the assistant's tokens cannot be found to be labelled.
 UPPER_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] | upper }}<|im_end|>\n{% endfor %}"
+    "{{ messages | length }} messages\n{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] | upper }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
@@ -78,7 +79,7 @@ def ctx(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -> Ctx:
     text("short.txt", "Hello there.\n")
     text("pretrain-surrogate.jsonl", json.dumps({"text": "fine"}) + "\n" + '{"text": "bad \\udc00 text"}\n')
 
-    def tokenizer_dir(name: str, edit: Callable[[Path], None]) -> None:
+    def tokenizer_dir(name: str, edit: Callable[[Path], None]) -> None:  # the model dir's tokenizer, edited
         files[name] = root / name
         shutil.copytree(tiny_llama_dir, files[name], ignore=shutil.ignore_patterns("*.safetensors"))
         edit(files[name])
@@ -93,7 +94,9 @@ def ctx(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -> Ctx:
         (p / "tokenizer_config.json").write_text(json.dumps(cfg))
 
     tokenizer_dir("tok-bad-template", bad_own_template)
-    tokenizer_dir("tok-no-special", no_special)
+    files["tok-no-special"] = root / "tok-no-special"  # a tokenizer dir alone (no config.json to pick a class by)
+    make_tiny_tokenizer(files["tok-no-special"])
+    no_special(files["tok-no-special"])
     added = make_tiny_tokenizer()
     added.add_tokens(["<tool>", "<think>", "</think>"])
     files["tok-added"] = root / "tok-added"
@@ -141,7 +144,7 @@ REFUSED = [
     Case("chat-template-drops-the-assistant-words", sft(chat_template=UPPER_TEMPLATE),
          ("good.jsonl line 1", "assistant")),
     Case("tokenizer-own-template-not-jinja", sft(tokenizer_dir="tok-bad-template"),
-         ("tokenizer_dir", "chat template", "tok-bad-template")),
+         ("tokenizer_dir", "chat template", "tok-bad-template"), Code.FAILED_PRECONDITION),
     Case("tokenizer-without-eos-or-pad", sft(tokenizer_dir="tok-no-special"), ("tokenizer_dir", "eos", "pad"),
          Code.FAILED_PRECONDITION),
     Case("tokenizer-of-another-model", sft(model_dir="model-small-vocab"), ("model_dir", "384", "300")),
