@@ -30,6 +30,7 @@ from .output import (
     fmt_time,
     note,
     opt,
+    printable,
     table,
 )
 from .plots import curve_line
@@ -258,11 +259,11 @@ def summarize(task_id: str, state: int | None, task: training_pb2.Task | None) -
                 note(f"  {line}")
         return
     if state is None:
-        click.echo(f"the stream of task {task_id} ended")
+        echo(f"the stream of task {task_id} ended")
         return
     label = state_label(state)
     reason = f" ({task.state_reason})" if task and task.state_reason and task.state_reason != label else ""
-    click.echo(f"task {task_id} {label}{reason}")
+    echo(f"task {task_id} {label}{reason}")
 
 
 def print_logs(app: App, task_id: str, follow_live: bool, after_seq: int = 0) -> None:
@@ -275,7 +276,7 @@ def print_logs(app: App, task_id: str, follow_live: bool, after_seq: int = 0) ->
                 continue
             line = event_line(resp.event, show_logs=True)
             if line is not None:
-                click.echo(line)
+                echo(printable(line, keep="\t"))  # one event, one line
     except KeyboardInterrupt:
         raise click.exceptions.Exit(130) from None
 
