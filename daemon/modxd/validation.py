@@ -44,6 +44,8 @@ def validate_task(task_type: str, params: dict[str, Any], roots: list[Path]) -> 
                     "tokenizer_dir" if params.get("tokenizer_dir") else "model_dir",
                     task_type, str(params.get("chat_template", "")))
     _check_context(params, model_config)
+    if params.get("use_lora"):
+        check_lora_targets(params["model_dir"], params.get("lora_target_modules") or [])
     tokenizer, warnings = check_tokenizer_files(task_type, params, model_config)
     if task_type == P.SFT:
         warnings += check_chat_data(params, tokenizer, train, evals)
@@ -136,6 +138,35 @@ def safetensors_problem(path: Path) -> str:
     if ends and max(ends) > size - 8 - n:
         return f"it is truncated: the tensors need {max(ends) + 8 + n} bytes, the file has {size}"
     return ""
+
+
+def _weight_modules(model_dir: str) -> set[str]:
+    """Dotted names of the modules that hold a 2-D weight (linear layers), from the safetensors headers."""
+    names: set[str] = set()
+    for weights in sorted(Path(model_dir).glob("*.safetensors")):
+        try:
+            with open(weights, "rb") as f:
+                header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+        except (OSError, ValueError):
+            continue  # check_model_dir has refused a damaged file already
+        for tensor, info in header.items():
+            if tensor.endswith(".weight") and isinstance(info, dict) and len(info.get("shape") or ()) == 2:
+                names.add(tensor.removesuffix(".weight"))
+    return names
+
+
+def check_lora_targets(model_dir: str, targets: list[str]) -> None:
+    """peft refuses a LoRA whose target_modules match no module of the model (the worker failed on it):
+    a target matches a module whose dotted name is it or ends with '.' + it, as in peft."""
+    if not targets or any(t.lower() == "all-linear" for t in targets):
+        return
+    modules = _weight_modules(model_dir)
+    if not modules or any(m == t or m.endswith("." + t) for m in modules for t in targets):
+        return
+    leaves = sorted({m.rsplit(".", 1)[-1] for m in modules if "embed" not in m and "lm_head" not in m})
+    raise InvalidArgument(
+        f"parameter lora_target_modules {', '.join(targets)} matches no module of the model in {model_dir}; its "
+        f"linear modules are {', '.join(leaves[:40]) or 'none'} (or use all-linear)")
 
 
 def check_tokenizer(path: str, key: str, task_type: str, chat_template: str) -> None:

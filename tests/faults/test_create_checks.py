@@ -9,6 +9,7 @@ What the worker would have done with each (the reason it is a create-time check)
 - a tokenizer with more base tokens than the model has embedding rows: not this model's tokenizer, the
   embeddings were silently resized and the ids meant other words;
 - a tokenizer with neither an eos nor a pad token: the worker cannot pad;
+- LoRA target modules that match no module of the model: peft refuses to build the adapter;
 - every example losing all of its assistant tokens to max_seq_length, or pretraining text shorter than one
   block: the worker has nothing to train on.
 """
@@ -148,6 +149,8 @@ REFUSED = [
     Case("tokenizer-without-eos-or-pad", sft(tokenizer_dir="tok-no-special"), ("tokenizer_dir", "eos", "pad"),
          Code.FAILED_PRECONDITION),
     Case("tokenizer-of-another-model", sft(model_dir="model-small-vocab"), ("model_dir", "384", "300")),
+    Case("lora-targets-match-no-module", sft(lora_target_modules="c_attn,c_proj"),
+         ("lora_target_modules", "c_attn", "q_proj")),
     Case("every-example-truncated-to-nothing", sft(train_file="long-prompts.jsonl", max_seq_length="16"),
          ("max_seq_length", "16", "long-prompts.jsonl")),
     Case("pretraining-text-shorter-than-one-block",
