@@ -487,3 +487,15 @@ def test_a_refused_request_changes_nothing(bad_daemon: Daemon, ctx: Ctx) -> None
     assert bad_daemon.system.GetQuota(S.GetQuotaRequest()).balance == balance
     names = {t.name for t in bad_daemon.training.ListTemplates(T.ListTemplatesRequest()).templates}
     assert "ok" not in names
+
+
+@pytest.mark.parametrize("name", ["ops\n", "ops\nrole = \"admin\"", "a\x1b[2J"])
+def test_token_names_with_control_characters_are_refused(tmp_path: Path, name: str) -> None:
+    """`modxd token create --name` writes the name into the tokens file: a newline in it would add lines."""
+    from modxd.auth import TokenStore
+    from modxd.errors import InvalidArgument
+
+    store = TokenStore(tmp_path / "tokens.toml")
+    with pytest.raises(InvalidArgument, match="token name"):
+        store.create(name, "user")
+    assert store.read() == []
