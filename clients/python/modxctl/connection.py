@@ -25,7 +25,7 @@ from modx.v1 import (
     training_pb2_grpc,
 )
 
-from .output import printable
+from .output import TEXT, printable
 
 R = TypeVar("R")
 
@@ -56,7 +56,7 @@ class CliError(click.ClickException):
     exit_code = 1
 
     def show(self, file: Any = None) -> None:  # noqa: ARG002 - Click's signature
-        click.echo(printable(f"error: {self.format_message()}", keep="\n\t"), err=True)
+        click.echo(printable(f"error: {self.format_message()}", keep=TEXT), err=True)
 
 
 # ---------------------------------------------------------------- address
@@ -325,9 +325,9 @@ def describe_rpc_error(err: grpc.RpcError, address: str) -> str:
 
 def report_rpc_error(err: grpc.RpcError, address: str) -> None:
     """The failed call's sentence on stderr (whatever the server wrote, no raw control characters)."""
-    click.echo(printable(f"error: {describe_rpc_error(err, address)}", keep="\n\t"), err=True)
+    click.echo(printable(f"error: {describe_rpc_error(err, address)}", keep=TEXT), err=True)
     if is_transport_failure(err) and err.details():
-        click.echo(printable(f"  ({err.details()})", keep="\n\t"), err=True)
+        click.echo(printable(f"  ({err.details()})", keep=TEXT), err=True)
 
 
 # ---------------------------------------------------------------- streams

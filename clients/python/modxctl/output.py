@@ -74,6 +74,7 @@ def emit_json(msg: Message, *, stream: bool = False) -> None:
 # C0 controls, DEL, C1 controls, bidi marks, overrides and isolates, line and paragraph separators.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+TAB, TEXT = "\t", "\n\t"  # what printable() may keep: in one line, in free text
 # What JSON leaves raw of those (it escapes C0 in strings; the newlines of its indentation must stay).
 _UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
@@ -97,7 +98,7 @@ def printable(text: str, keep: str = "") -> str:
 def model_text(text: str) -> str:
     """A chat reply as it streams: the model's newlines and tabs stay (a reply is laid out with them),
     everything else that steers a terminal (ESC, CR, backspace, bidi overrides) is escaped."""
-    return printable(text, keep="\n\t")
+    return printable(text, keep=TEXT)
 
 
 # ---------------------------------------------------------------- values
@@ -272,13 +273,13 @@ def kv(pairs: Iterable[tuple[str, Any]]) -> str:
 
 def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
     """Text for people on stdout: its lines and tabs kept, any other control character escaped."""
-    click.echo(printable(text, keep="\n\t"), err=err, nl=nl)
+    click.echo(printable(text, keep=TEXT), err=err, nl=nl)
 
 
 def note(text: str, *, dim: bool = False) -> None:
     """A sentence for people that must never reach stdout (it may be JSON); `dim` styles it faintly
     (the style is applied after escaping, so it is the only escape sequence printed)."""
-    text = printable(text, keep="\n\t")
+    text = printable(text, keep=TEXT)
     click.echo(click.style(text, dim=True) if dim else text, err=True)
 
 
@@ -350,7 +351,7 @@ class LiveBlock:
     def line(self, text: str) -> None:
         r"""Print a permanent line above the status block: one event, one line (a newline in it is
         shown as \n, so a log message cannot forge the line after it)."""
-        text = printable(text, keep="\t")
+        text = printable(text, keep=TAB)
         if not self.enabled:
             click.echo(text, file=self.stream)
             return

@@ -18,6 +18,7 @@ from modx.v1 import common_pb2, training_pb2
 
 from .connection import App, CliError, follow, get_app
 from .output import (
+    TAB,
     LiveBlock,
     bar,
     echo,
@@ -256,7 +257,7 @@ def summarize(task_id: str, state: int | None, task: training_pb2.Task | None) -
         if task and task.failure_log_tail:
             note("last log lines:")
             for line in task.failure_log_tail:
-                note(f"  {line}")
+                note(f"  {printable(line, keep=TAB)}")  # one log line, one line
         return
     if state is None:
         echo(f"the stream of task {task_id} ended")
@@ -276,7 +277,7 @@ def print_logs(app: App, task_id: str, follow_live: bool, after_seq: int = 0) ->
                 continue
             line = event_line(resp.event, show_logs=True)
             if line is not None:
-                echo(printable(line, keep="\t"))  # one event, one line
+                echo(printable(line, keep=TAB))  # one event, one line
     except KeyboardInterrupt:
         raise click.exceptions.Exit(130) from None
 
