@@ -35,7 +35,8 @@ def test_same_text_ids_and_labels_as_the_worker(request: pytest.FixtureRequest, 
         for generation_prompt in (False, True):
             assert daemon.apply_chat_template(messages, add_generation_prompt=generation_prompt) == \
                 worker.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
-        mine, theirs = D.tokenize_conversation(daemon, messages, 4096)[0], D.tokenize_conversation(worker, messages, 4096)[0]
+        mine = D.tokenize_conversation(daemon, messages, 4096)[0]
+        theirs = D.tokenize_conversation(worker, messages, 4096)[0]
         if exact:
             assert mine == theirs
         first = lambda ex: ex["labels"].index(next(x for x in ex["labels"] if x != D.IGNORE_INDEX))  # noqa: E731

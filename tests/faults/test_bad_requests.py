@@ -163,8 +163,8 @@ BASELINES: dict[str, Callable[[Ctx], Message]] = {
     "/modx.v1.EvalService/ListEvaluations": lambda c: E.ListEvaluationsRequest(task_id=c.task_id, page=_page()),
     "/modx.v1.EvalService/WatchEvaluation": lambda c: E.WatchEvaluationRequest(evaluation_id="ev-00000000"),
     "/modx.v1.InferenceService/Chat": lambda c: I.ChatRequest(
-        task_id=c.task_id, checkpoint="1", messages=[I.ChatMessage(role="user", content="hi")], system_prompt="be brief",
-        sampling=I.SamplingParams(**SAMPLING), device=I.DEVICE_PREFERENCE_CPU),
+        task_id=c.task_id, checkpoint="1", messages=[I.ChatMessage(role="user", content="hi")],
+        system_prompt="be brief", sampling=I.SamplingParams(**SAMPLING), device=I.DEVICE_PREFERENCE_CPU),
     "/modx.v1.InferenceService/ListLoadedModels": lambda c: I.ListLoadedModelsRequest(),
     "/modx.v1.InferenceService/UnloadModel": lambda c: I.UnloadModelRequest(key="t-00000000/1"),
     "/modx.v1.PackageService/CreatePackage": lambda c: P.CreatePackageRequest(

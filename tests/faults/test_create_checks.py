@@ -51,7 +51,8 @@ NO_SYSTEM_TEMPLATE = (
 # Renders, but not the assistant's words as written, and a conversation's rendering is no prefix of a
 # longer one's (the count up front): the assistant's tokens cannot be found to be labelled.
 UPPER_TEMPLATE = (
-    "{{ messages | length }} messages\n{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] | upper }}<|im_end|>\n{% endfor %}"
+    "{{ messages | length }} messages\n"
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] | upper }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
