@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from . import hardware, placement
+from . import fields, hardware, placement
 from . import params as P
 from .config import Config
 from .errors import FailedPrecondition, InvalidArgument
@@ -30,11 +30,11 @@ from .store.db import Database
 from .store.events import EventRecord, EventRepo
 from .store.jobs import JobRepo
 from .store.tasks import TaskRecord, TaskRepo
-from .store.templates import TemplateRecord, TemplateRepo, default_template_name
+from .store.templates import TemplateRecord, TemplateRepo, check_name, default_template_name
 from .validation import Validated, estimate, validate_task
 
 Warnings = list[tuple[str, str]]
-MAX_NAME_CHARS = 200
+MAX_PARAMS_BILLION = 100_000.0  # 100 trillion parameters: far beyond any model, still a finite number
 
 
 @dataclass
@@ -106,8 +106,7 @@ class App:
 
     async def create_task(self, task_type: str, template: str, overrides: dict[str, Any], name: str = "",
                           validate_only: bool = False) -> tuple[TaskRecord, Warnings]:
-        if len(name) > MAX_NAME_CHARS:
-            raise InvalidArgument(f"name is too long ({len(name)} characters; at most {MAX_NAME_CHARS})")
+        fields.check_text(name, "name", fields.MAX_NAME_CHARS)
         template_name, checked, est, warnings = await self._prepare(task_type, template, overrides)
         task = TaskRecord(id=f"t-{uuid.uuid4().hex[:8]}", type=task_type, name=name, template=template_name,
                           params=checked.params, quota_estimate=est, total_steps=est["total_steps"])
@@ -213,6 +212,7 @@ class App:
 
     async def save_template(self, name: str, task_type: str, from_task_id: str, overrides: dict[str, Any],
                             description: str, overwrite: bool) -> TemplateRecord:
+        check_name(name)
         if from_task_id:
             task = await self.tasks.get(from_task_id)
             if task_type and task_type != task.type:
@@ -230,9 +230,11 @@ class App:
     async def grant_quota(self, amount: int, note: str):
         if amount <= 0 or amount > 1_000_000:
             raise InvalidArgument(f"amount must be between 1 and 1000000, got {amount}")
+        fields.check_text(note, "note", fields.MAX_TEXT_CHARS, fields.NEWLINES)
         return await self.quota.grant(amount, note or "granted by an admin")
 
     def advice(self, model_dir: str, params_billion: float) -> dict[str, Any]:
+        fields.check_number(params_billion, "params_billion", 0.0, MAX_PARAMS_BILLION)
         if model_dir:
             from .paths import resolve_under_roots
             from .validation import check_model_dir

@@ -215,7 +215,7 @@ class TokenStore:
 
     def create(self, name: str, role: str, expires: dt.datetime | None = None) -> str:
         """Mint a token, store its hash, return the token (the only time it is seen)."""
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):  # match() would take a trailing newline
             raise InvalidArgument(f"token name {name!r}: use 1-64 letters, digits, '_', '.', '@' or '-'")
         if role not in ROLES:
             raise InvalidArgument(f"role must be one of {', '.join(ROLES)}, got {role!r}")

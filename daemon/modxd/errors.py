@@ -6,6 +6,8 @@ layer knows about gRPC.
 """
 from __future__ import annotations
 
+import re
+
 
 class ModxError(Exception):
     """Base class: `str(err)` is the sentence the client sees."""
@@ -41,3 +43,48 @@ class Unavailable(ModxError):
 
 class Unimplemented(ModxError):
     """An RPC of the contract that this version does not implement yet."""
+
+
+# ----- how a sentence shows what a client sent ----------------------------------------------------
+
+# Characters a sentence never carries raw: C0 controls, DEL, C1 controls, bidi marks, overrides and
+# isolates, line and paragraph separators, and lone surrogates. They can move a terminal's cursor,
+# hide or reorder text, or break a log line; sentence() and quote() show them as \x1b, \u202e, ...
+UNSAFE_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029"
+                          "\ud800-\udfff]")
+MAX_QUOTED_CHARS = 64
+# A refusal travels as the grpc-message trailer, percent-encoded (up to 3 bytes per byte): 2 KiB keeps it
+# far below gRPC's 8 KiB metadata limit, where a client drops the whole response (a 1 MB id once did).
+MAX_SENTENCE_BYTES = 2048
+
+
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def quote(value: object, limit: int = MAX_QUOTED_CHARS) -> str:
+    """A client value as a sentence shows it: quoted, control characters escaped, at most `limit`
+    characters of it (a longer one says how long it was), so no value is ever echoed in full."""
+    if not isinstance(value, str):  # a number or a list: as Python shows it, without quotes, still bounded
+        text = str(value)
+        return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+    shown = "'" + UNSAFE_CHARS.sub(_escape, value[:limit].replace("\\", "\\\\").replace("'", "\\'")) + "'"
+    return shown if len(value) <= limit else f"{shown}... ({len(value)} characters)"
+
+
+def sentence(text: str) -> str:
+    """The sentence a client receives: unsafe characters escaped, at most MAX_SENTENCE_BYTES of UTF-8.
+
+    api/status.py passes every refusal through this, so it holds for every message, whatever
+    built it and whatever it quotes."""
+    text = UNSAFE_CHARS.sub(_escape, text)
+    data = text.encode("utf-8", "replace")
+    if len(data) <= MAX_SENTENCE_BYTES:
+        return text
+    cut = MAX_SENTENCE_BYTES - 40
+    return data[:cut].decode("utf-8", "ignore") + f"... (cut: the message had {len(data)} bytes)"

@@ -9,6 +9,7 @@ pure Python and deterministic, so the worker repeats it and gets the same exampl
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 from dataclasses import asdict, dataclass, field
@@ -87,6 +88,11 @@ def generation(temperature: float, top_p: float, top_k: int, repetition_penalty:
 
     `limit` is the daemon's max_chat_tokens (its interceptor refuses more with RESOURCE_EXHAUSTED first).
     """
+    for name, value in (("temperature", temperature), ("top_p", top_p), ("repetition_penalty", repetition_penalty)):
+        if not math.isfinite(value):
+            raise InvalidArgument(f"{name} must be a finite number, got {value}")
+    if seed < 0:
+        raise InvalidArgument(f"generation seed must be 0 (the evaluation's seed) or more, got {seed}")
     if not 0 <= temperature <= 10:
         raise InvalidArgument(f"temperature must be between 0 (greedy) and 10, got {temperature}")
     if not 0 <= top_p <= 1:
@@ -279,16 +285,21 @@ WORKER_PARAMS = ("model_dir", "tokenizer_dir", "chat_template", "train_file", "e
 async def create(app: Any, task_id: str, refs: list[str], include_base: bool, samples: int, seed: int,
                  gen: dict[str, Any]) -> JobRecord:
     """Check everything, then submit the `eval` job; returns it (pending)."""
+    samples = check_samples(samples)  # the request's own values first: they are wrong for any task
+    if seed < 0:
+        raise InvalidArgument(f"seed must be 0 (the task's seed) or more, got {seed}")
+
+    def settings_for(default_seed: int) -> Generation:
+        return generation(gen.get("temperature", 0), gen.get("top_p", 0), gen.get("top_k", 0),
+                          gen.get("repetition_penalty", 0), gen.get("max_new_tokens", 0),
+                          gen.get("seed") or default_seed, app.config.max_chat_tokens)
+
+    settings_for(seed)
     task = await app.tasks.get(task_id)
     if task.type == "sft":
         check_embedder()
-    samples = check_samples(samples)
-    if seed < 0:
-        raise InvalidArgument(f"seed must be 0 (the task's seed) or more, got {seed}")
     seed = int(seed or task.params.get("seed") or 0)
-    settings = generation(gen.get("temperature", 0), gen.get("top_p", 0), gen.get("top_k", 0),
-                          gen.get("repetition_penalty", 0), gen.get("max_new_tokens", 0), gen.get("seed") or seed,
-                          app.config.max_chat_tokens)
+    settings = settings_for(seed)
     candidates = await resolve_candidates(app, task, refs, include_base)
     roots = app.config.roots
     plan = await asyncio.to_thread(plan_data, task.type, task.params, samples, seed, roots)

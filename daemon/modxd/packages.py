@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from .paths import nearest_existing, resolve_under_roots
+from .errors import FailedPrecondition, InvalidArgument, PermissionDenied, quote
+from .paths import check_path_text, nearest_existing, resolve_under_roots
 from .store.tasks import TaskRecord
 
 IMPORT_MARKER = ".modx-import.json"
@@ -93,7 +93,7 @@ def quant_names(values: list[str]) -> list[str]:
     out = []
     for v in values:
         if v not in QUANT_TYPES:
-            raise InvalidArgument(f"{v!r} is not a quantization type; choose from {', '.join(QUANT_TYPES)}")
+            raise InvalidArgument(f"{quote(v)} is not a quantization type; choose from {', '.join(QUANT_TYPES)}")
         if v not in out:
             out.append(v)
     if not out:
@@ -129,6 +129,8 @@ def check_import(gguf_path: str, output_dir: str, overwrite: bool, roots: list[P
         raise InvalidArgument("gguf_path is required")
     if not output_dir:
         raise InvalidArgument("output_dir is required")
+    check_path_text("gguf_path", gguf_path)
+    check_path_text("output_dir", output_dir)
     src = resolve_under_roots("gguf_path", gguf_path, roots)
     if not src.is_file():
         raise InvalidArgument(f"gguf_path: {gguf_path} does not exist or is not a file")

@@ -10,7 +10,9 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InvalidArgument
+from . import fields
+from .errors import InvalidArgument, quote
+from .paths import check_path_text
 
 SFT, PRETRAIN = "sft", "pretrain"
 BOTH = (SFT, PRETRAIN)
@@ -36,6 +38,9 @@ class ParamSpec:
     required: bool = False
     type_defaults: dict[str, Value] = field(default_factory=dict)
     unit: str = ""
+    # Strings (and each name of a list): at most this long, no control characters but those in `allow`.
+    max_chars: int = 256
+    allow: str = ""
 
     def default_for(self, task_type: str) -> Value:
         value = self.type_defaults.get(task_type, self.default)
@@ -132,7 +137,7 @@ SCHEMA: tuple[ParamSpec, ...] = (
        "Also write a merged full model to <output_dir>/merged.", "bool", False, "advanced", applies_to=(SFT,)),
     _p("chat_template", "data", "对话模板", "Chat template",
        "Jinja chat template used when the tokenizer has none (empty = the tokenizer's).",
-       "string", "", "advanced", applies_to=(SFT,)),
+       "string", "", "advanced", applies_to=(SFT,), max_chars=100_000, allow="\n\t\r"),
     # optimization
     _p("fp16", "optimization", "使用FP16混合精度", "FP16 mixed precision",
        "Falls back to FP32 with a warning on a CPU or a GPU without FP16.", "bool", True, "optimization"),
@@ -180,6 +185,7 @@ SCHEMA: tuple[ParamSpec, ...] = (
 )
 
 BY_KEY: dict[str, ParamSpec] = {s.key: s for s in SCHEMA}
+MAX_LIST_ITEMS = 256
 PATH_KEYS = tuple(s.key for s in SCHEMA if s.type == "path")
 
 
@@ -193,7 +199,7 @@ def defaults_for(task_type: str) -> dict[str, Value]:
 
 def check_task_type(task_type: str) -> str:
     if task_type not in BOTH:
-        raise InvalidArgument(f"type must be sft or pretrain, got {task_type!r}")
+        raise InvalidArgument(f"type must be sft or pretrain, got {quote(task_type)}")
     return task_type
 
 
@@ -209,7 +215,7 @@ def coerce(spec: ParamSpec, raw: Any) -> Value:
         elif isinstance(raw, str) and raw.strip().lower() in ("false", "0", "no", "off"):
             value = False
         else:
-            raise InvalidArgument(f"parameter {key} must be true or false, got {raw!r}")
+            raise InvalidArgument(f"parameter {key} must be true or false, got {quote(raw)}")
     elif spec.type == "int":
         try:
             if isinstance(raw, bool):
@@ -218,38 +224,47 @@ def coerce(spec: ParamSpec, raw: Any) -> Value:
                 raise ValueError
             value = int(raw) if not isinstance(raw, str) else int(raw.strip())
         except (TypeError, ValueError):
-            raise InvalidArgument(f"parameter {key} must be an integer, got {raw!r}") from None
+            raise InvalidArgument(f"parameter {key} must be an integer, got {quote(raw)}") from None
     elif spec.type == "float":
         try:
             if isinstance(raw, bool):
                 raise ValueError
             value = float(raw)
         except (TypeError, ValueError):
-            raise InvalidArgument(f"parameter {key} must be a number, got {raw!r}") from None
+            raise InvalidArgument(f"parameter {key} must be a number, got {quote(raw)}") from None
         if value != value or value in (float("inf"), float("-inf")):
-            raise InvalidArgument(f"parameter {key} must be a finite number, got {raw!r}")
+            raise InvalidArgument(f"parameter {key} must be a finite number, got {quote(raw)}")
     elif spec.type == "string_list":
         if isinstance(raw, str):
+            fields.check_text(raw, f"parameter {key}", spec.max_chars * MAX_LIST_ITEMS)
             value = [p.strip() for p in raw.split(",") if p.strip()]
         elif isinstance(raw, (list, tuple)) and all(isinstance(v, str) for v in raw):
             value = [v.strip() for v in raw if v.strip()]
         else:
-            raise InvalidArgument(f"parameter {key} must be a list of names, got {raw!r}")
+            raise InvalidArgument(f"parameter {key} must be a list of names, got {quote(raw)}")
         if not value:
             raise InvalidArgument(f"parameter {key} must name at least one module")
+        fields.check_count(value, f"parameter {key}", MAX_LIST_ITEMS)
+        for item in value:
+            fields.check_text(item, f"parameter {key}", spec.max_chars)
     else:  # string, path, choice
         if spec.type == "string" and isinstance(raw, int) and not isinstance(raw, bool):
             raw = str(raw)  # e.g. devices=2 sent as a number
         if not isinstance(raw, str):
-            raise InvalidArgument(f"parameter {key} must be a string, got {raw!r}")
+            raise InvalidArgument(f"parameter {key} must be a string, got {quote(raw)}")
         value = raw.strip() if spec.type != "string" else raw
-        if spec.type == "choice" and value not in spec.choices:
-            raise InvalidArgument(
-                f"parameter {key} must be one of {', '.join(spec.choices)}, got {raw!r}")
+        if spec.type == "choice":
+            if value not in spec.choices:
+                raise InvalidArgument(
+                    f"parameter {key} must be one of {', '.join(spec.choices)}, got {quote(raw)}")
+        elif spec.type == "path":
+            check_path_text(f"parameter {key}", raw)
+        else:
+            fields.check_text(raw, f"parameter {key}", spec.max_chars, spec.allow)
     if spec.min is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
         if not spec.min <= value <= spec.max:
             raise InvalidArgument(
-                f"parameter {key} must be between {spec.min:g} and {spec.max:g}, got {value!r}")
+                f"parameter {key} must be between {spec.min:g} and {spec.max:g}, got {quote(value)}")
     return value
 
 
@@ -272,7 +287,7 @@ def resolve(task_type: str, base: dict[str, Value], overrides: dict[str, Any],
                         f"(it applies to {', '.join(BY_KEY[key].applies_to)})")
                 close = difflib.get_close_matches(key, list(allowed), n=1)
                 hint = f"; did you mean {close[0]}?" if close else ""
-                raise InvalidArgument(f"unknown parameter {key!r}{hint}")
+                raise InvalidArgument(f"unknown parameter {quote(key)}{hint}")
             out[key] = coerce(spec, raw)
     check_consistency(out, complete)
     return out
@@ -303,7 +318,7 @@ def check_distribution(params: dict[str, Value]) -> None:
     if endpoint:
         host, _, port = endpoint.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise InvalidArgument(f"parameter rdzv_endpoint must be host:port, got {endpoint!r}")
+            raise InvalidArgument(f"parameter rdzv_endpoint must be host:port, got {quote(endpoint)}")
     if int(params.get("nnodes", 1) or 1) > 1 and not endpoint:
         raise InvalidArgument(
             "parameter nnodes above 1 needs rdzv_endpoint: host:port of this daemon's host, "

@@ -8,29 +8,35 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import InvalidArgument, PermissionDenied
+from .errors import InvalidArgument, PermissionDenied, quote
+from .fields import control_char
 
 PATH_MAX_BYTES = 4096  # Linux PATH_MAX
 NAME_MAX_BYTES = 255   # one path component
 
 
 def check_path_text(field: str, raw: str) -> None:
-    """Refuse what no filesystem call could take: NUL bytes and over-long paths."""
+    """Refuse what no filesystem call could take (NUL bytes, over-long paths) and control characters,
+    which no file a person names needs and which would reach logs and terminals raw."""
     if "\0" in raw:
-        raise InvalidArgument(f"{field}: the path {raw.split(chr(0))[0][:200]!r}... contains a NUL byte")
+        raise InvalidArgument(f"{field}: the path {quote(raw.split(chr(0))[0])}... contains a NUL byte")
     encoded = raw.encode("utf-8", "surrogateescape")
     longest = max((len(part.encode("utf-8", "surrogateescape")) for part in raw.split("/")), default=0)
     if len(encoded) > PATH_MAX_BYTES or longest > NAME_MAX_BYTES:
         raise InvalidArgument(
-            f"{field}: the path {raw[:60]!r}... is too long ({len(encoded)} bytes; at most "
+            f"{field}: the path {quote(raw)} is too long ({len(encoded)} bytes; at most "
             f"{PATH_MAX_BYTES} in all and {NAME_MAX_BYTES} per name)")
+    found = control_char(raw)
+    if found:
+        raise InvalidArgument(f"{field}: the path {quote(raw)} has a control character ({quote(found[1])[1:-1]} at "
+                              f"position {found[0] + 1}); rename the file or dir")
 
 
 def resolve_under_roots(field: str, raw: str, roots: list[Path]) -> Path:
     """The real absolute path of `raw`, or PermissionDenied naming the field and path."""
     check_path_text(field, raw)
     if not os.path.isabs(raw):
-        raise PermissionDenied(f"{field}: {raw!r} must be an absolute path on the daemon host")
+        raise PermissionDenied(f"{field}: {quote(raw)} must be an absolute path on the daemon host")
     real = Path(os.path.realpath(raw))
     for root in roots:
         if real == root or root in real.parents:

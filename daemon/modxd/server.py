@@ -20,6 +20,7 @@ from .auth import AuthInterceptor, TokenStore
 from .config import Config
 from .errors import InvalidArgument
 from .limits import LimitsInterceptor
+from .wire import WireInterceptor
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 SERVICE_NAMES = tuple(
@@ -31,8 +32,9 @@ SERVICE_NAMES = tuple(
 
 def build_server(app: App) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     config = app.config
-    interceptors = [
+    interceptors = [  # outermost first: who calls, then whether the bytes decode, then the caps
         AuthInterceptor(TokenStore(config.tokens_path), config.auth_required, config.local_role),
+        WireInterceptor(),
         LimitsInterceptor(config.max_watchers_per_client, config.max_chat_tokens),
     ]
     server = grpc.aio.server(interceptors=interceptors, options=[

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from . import params as P
-from .engine import formats, plan
+from .engine import formats, plan, templating
 from .errors import FailedPrecondition, InvalidArgument
 from .paths import nearest_existing, resolve_under_roots
+from .tokenizer_checks import check_chat_data, check_tokenizer_files
 
 GGUF_MAGIC = b"GGUF"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
@@ -43,6 +44,11 @@ def validate_task(task_type: str, params: dict[str, Any], roots: list[Path]) -> 
                     "tokenizer_dir" if params.get("tokenizer_dir") else "model_dir",
                     task_type, str(params.get("chat_template", "")))
     _check_context(params, model_config)
+    if params.get("use_lora"):
+        check_lora_targets(params["model_dir"], params.get("lora_target_modules") or [])
+    tokenizer, warnings = check_tokenizer_files(task_type, params, model_config)
+    if task_type == P.SFT:
+        warnings += check_chat_data(params, tokenizer, train, evals)
     check_writable_dir("output_dir", Path(params["output_dir"]))
     if params.get("resume_from_checkpoint"):
         ckpt = Path(params["resume_from_checkpoint"])
@@ -50,7 +56,6 @@ def validate_task(task_type: str, params: dict[str, Any], roots: list[Path]) -> 
             raise FailedPrecondition(
                 f"parameter resume_from_checkpoint: {ckpt} is not a training checkpoint "
                 "(no trainer_state.json in it)")
-    warnings = []
     if params.get("fp16") and params.get("bf16"):
         warnings.append(("precision", "fp16 and bf16 are both on: bf16 is used"))
     return Validated(params, train, evals, model_config, warnings)
@@ -135,6 +140,35 @@ def safetensors_problem(path: Path) -> str:
     return ""
 
 
+def _weight_modules(model_dir: str) -> set[str]:
+    """Dotted names of the modules that hold a 2-D weight (linear layers), from the safetensors headers."""
+    names: set[str] = set()
+    for weights in sorted(Path(model_dir).glob("*.safetensors")):
+        try:
+            with open(weights, "rb") as f:
+                header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+        except (OSError, ValueError):
+            continue  # check_model_dir has refused a damaged file already
+        for tensor, info in header.items():
+            if tensor.endswith(".weight") and isinstance(info, dict) and len(info.get("shape") or ()) == 2:
+                names.add(tensor.removesuffix(".weight"))
+    return names
+
+
+def check_lora_targets(model_dir: str, targets: list[str]) -> None:
+    """peft refuses a LoRA whose target_modules match no module of the model (the worker failed on it):
+    a target matches a module whose dotted name is it or ends with '.' + it, as in peft."""
+    if not targets or any(t.lower() == "all-linear" for t in targets):
+        return
+    modules = _weight_modules(model_dir)
+    if not modules or any(m == t or m.endswith("." + t) for m in modules for t in targets):
+        return
+    leaves = sorted({m.rsplit(".", 1)[-1] for m in modules if "embed" not in m and "lm_head" not in m})
+    raise InvalidArgument(
+        f"parameter lora_target_modules {', '.join(targets)} matches no module of the model in {model_dir}; its "
+        f"linear modules are {', '.join(leaves[:40]) or 'none'} (or use all-linear)")
+
+
 def check_tokenizer(path: str, key: str, task_type: str, chat_template: str) -> None:
     p = Path(path)
     if not p.is_dir():
@@ -191,6 +225,11 @@ def estimate(task_type: str, params: dict[str, Any], train: formats.DataSummary,
             how = f"{blocks} blocks of {params['max_seq_length']} tokens"
         n = plan.effective_examples(blocks, int(params["max_samples"]), float(params["eval_split_ratio"]),
                                     has_eval_file)
+        if tokens is not None and n == 0:
+            raise InvalidArgument(
+                f"train_file {train.path} has {tokens} tokens, fewer than one block of max_seq_length "
+                f"{params['max_seq_length']} (pretraining cuts the text into such blocks and drops the rest), so "
+                "there is nothing to train on; add text or lower max_seq_length")
     per_epoch = plan.estimate_steps_per_epoch(n, int(params["per_device_train_batch_size"]),
                                               int(params["gradient_accumulation_steps"]), devices)
     total = plan.estimate_total_steps(n, int(params["per_device_train_batch_size"]),
@@ -217,11 +256,7 @@ def count_tokens(params: dict[str, Any], train: formats.DataSummary) -> int | No
     tok_file = tok_dir / "tokenizer.json"
     if not tok_file.is_file():
         return None
-    try:
-        from tokenizers import Tokenizer
-    except ImportError:
-        return None
-    tokenizer = Tokenizer.from_file(str(tok_file))
+    tokenizer = templating.load_backend(str(tok_file))
     total, batch = 0, []
     for text in formats.iter_pretrain_texts(train.path):
         batch.append(text)

@@ -1,10 +1,12 @@
-"""The load generator of test_load.py, run as its own (niced) process:
+"""The load generator of test_load.py and bench/load_isolation.py, run as its own (niced) process:
 
     python -m tests.faults.load_client ADDRESS TASK_ID TEMPLATE.bin
 
 Prints one JSON object: what every watcher saw, the tasks it created, the load window.
-Keeping it out of the test process (and at nice 19) keeps its CPU from being
-counted as the daemon's cost to training on a small host.
+Keeping it out of the test process (and at nice 10) keeps its CPU from being
+counted as the daemon's cost to training on a small host. Also the training task
+the load runs beside (SLOW) and how its steps are read back (loss_points, step_rate),
+shared by the test and the benchmark.
 """
 from __future__ import annotations
 
@@ -23,6 +25,26 @@ READERS, SLOW_READERS, IDLE = 150, 20, 30  # = 200 watchers
 CLIENTS, CREATES_PER_CLIENT = 50, 2
 STORM_ROUNDS, STORM_SIZE = 8, 25
 LOAD_SECONDS = 6.0
+# The training task under load (test_load.py and bench/load_isolation.py): a metrics event every 4 steps,
+# a realistic event rate for a model this tiny (real steps take longer).
+SLOW = dict(num_train_epochs=100, per_device_train_batch_size=1, gradient_accumulation_steps=1, logging_steps=4,
+            max_seq_length=64, save_steps=100_000)
+
+
+def loss_points(d, task_id: str, t0: float = 0.0, t1: float = float("inf")) -> list[tuple[int, float]]:
+    """(step, worker time) of every logged training loss with t0 <= time <= t1, in step order."""
+    points = d.training.ListMetrics(T.ListMetricsRequest(task_id=task_id, page=C.PageRequest(page_size=10_000))).points
+    out = [(p.step, p.time.ToNanoseconds() / 1e9) for p in points if p.HasField("loss")]
+    return [(step, t) for step, t in out if t0 <= t <= t1]
+
+
+def step_rate(d, task_id: str, t0: float, t1: float) -> tuple[float, float]:
+    """Training steps per second between t0 and t1, and the longest gap between logged steps (bench only:
+    speeds and gaps are measurements, not test assertions)."""
+    points = loss_points(d, task_id, t0, t1)
+    assert len(points) >= 3, f"only {len(points)} steps between {t0} and {t1}"
+    (first, t_first), (last, t_last) = points[0], points[-1]
+    return (last - first) / (t_last - t_first), max(b[1] - a[1] for a, b in zip(points, points[1:]))
 
 
 async def run_load(address: str, task_id: str, req_template: T.CreateTaskRequest) -> dict:

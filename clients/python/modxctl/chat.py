@@ -11,7 +11,7 @@ import grpc
 from modx.v1 import inference_pb2
 
 from .connection import App, CliError, get_app
-from .output import dim, echo, enum_label, kv, note, to_json
+from .output import echo, enum_label, kv, model_text, note, to_json
 
 # /set KEY VALUE: the sampling fields people may change, and how to read them.
 SAMPLING_FIELDS: dict[str, Callable[[str], Any]] = {
@@ -121,8 +121,8 @@ class ChatSession:
                 kind = resp.WhichOneof("payload")
                 if kind == "delta":
                     reply.text += resp.delta.text
-                    if echo_tokens:
-                        sys.stdout.write(resp.delta.text)
+                    if echo_tokens:  # model text: its newlines and tabs, never a raw escape sequence
+                        sys.stdout.write(model_text(resp.delta.text))
                         sys.stdout.flush()
                 elif kind == "done":
                     reply.done = resp.done
@@ -232,7 +232,7 @@ def repl(session: ChatSession) -> None:
             continue
         session.remember(line, reply)
         if reply.done is not None:
-            note(dim(stats_line(reply.done)))
+            note(stats_line(reply.done), dim=True)
 
 
 @click.command()
@@ -320,4 +320,4 @@ def chat(
     if app.json:
         click.echo(to_json(reply.done, compact=True))
     else:
-        note(dim(stats_line(reply.done)))
+        note(stats_line(reply.done), dim=True)

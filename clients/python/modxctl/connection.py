@@ -25,6 +25,8 @@ from modx.v1 import (
     training_pb2_grpc,
 )
 
+from .output import TEXT, printable
+
 R = TypeVar("R")
 
 DEFAULT_TIMEOUT = 30.0
@@ -54,7 +56,7 @@ class CliError(click.ClickException):
     exit_code = 1
 
     def show(self, file: Any = None) -> None:  # noqa: ARG002 - Click's signature
-        click.echo(f"error: {self.format_message()}", err=True)
+        click.echo(printable(f"error: {self.format_message()}", keep=TEXT), err=True)
 
 
 # ---------------------------------------------------------------- address
@@ -322,9 +324,10 @@ def describe_rpc_error(err: grpc.RpcError, address: str) -> str:
 
 
 def report_rpc_error(err: grpc.RpcError, address: str) -> None:
-    click.echo(f"error: {describe_rpc_error(err, address)}", err=True)
+    """The failed call's sentence on stderr (whatever the server wrote, no raw control characters)."""
+    click.echo(printable(f"error: {describe_rpc_error(err, address)}", keep=TEXT), err=True)
     if is_transport_failure(err) and err.details():
-        click.echo(f"  ({err.details()})", err=True)
+        click.echo(printable(f"  ({err.details()})", keep=TEXT), err=True)
 
 
 # ---------------------------------------------------------------- streams

@@ -1,13 +1,23 @@
-"""Printing: protobuf JSON for scripts, aligned tables and sentences for people.
+r"""Printing: protobuf JSON for scripts, aligned tables and sentences for people.
 
 Everything that turns a message into text lives here, so every command prints
 enums, times, sizes and numbers the same way and `--json` output stays pure.
+
+Nothing the daemon sends reaches a terminal raw. Names, paths, reasons, log
+lines, error sentences and chat replies may hold control characters (from a
+data file, a worker, another client, an older daemon's database) that clear the
+screen, retitle the window, hide a hyperlink or reverse text. `printable()` is
+the one function that shows them as visible escapes (\x1b, \u202e); every
+printing helper below (echo, note, warn, table, kv, LiveBlock, model_text)
+applies it, and commands print only through them. `--json` output is exact
+JSON: the same strings, with those characters written as \u escapes.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import inspect
 import math
+import re
 import shutil
 import sys
 import unicodedata
@@ -39,19 +49,56 @@ def to_dict(msg: Message) -> dict[str, Any]:
 
 
 def to_json(msg: Message, *, compact: bool = False) -> str:
-    """One JSON document; `compact` puts it on one line (for streams)."""
-    return json_format.MessageToJson(
+    """One JSON document; `compact` puts it on one line (for streams).
+
+    JSON already escapes C0 controls; DEL, C1 controls and bidi characters are
+    escaped here too (as \\u007f, \\u009b, \\u202e): the same JSON value, nothing
+    raw for a terminal (these can only occur inside JSON strings)."""
+    text = json_format.MessageToJson(
         msg,
         preserving_proto_field_name=True,
         indent=None if compact else 2,
         ensure_ascii=False,
         **_JSON_KWARGS,
     )
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def emit_json(msg: Message, *, stream: bool = False) -> None:
     """Print a response on stdout: pretty for one response, one line per stream item."""
     click.echo(to_json(msg, compact=stream))
+
+
+# ---------------------------------------------------------------- what a terminal may be shown
+
+# C0 controls, DEL, C1 controls, bidi marks, overrides and isolates, line and paragraph separators.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+TAB, TEXT = "\t", "\n\t"  # what printable() may keep: in one line, in free text
+# What JSON leaves raw of those (it escapes C0 in strings; the newlines of its indentation must stay).
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def printable(text: str, keep: str = "") -> str:
+    r"""`text` with every control character not in `keep` shown as a visible escape.
+
+    \x1b[2J becomes the six characters \\x1b[2J; \u202e becomes \\u202e; newline,
+    tab and carriage return become \\n, \\t, \\r unless kept. Printable text,
+    any script or emoji, is unchanged, and so is an already escaped string."""
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        if char in keep:
+            return char
+        return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+    return _UNSAFE.sub(escape, text)
+
+
+def model_text(text: str) -> str:
+    """A chat reply as it streams: the model's newlines and tabs stay (a reply is laid out with them),
+    everything else that steers a terminal (ESC, CR, backspace, bidi overrides) is escaped."""
+    return printable(text, keep=TEXT)
 
 
 # ---------------------------------------------------------------- values
@@ -198,8 +245,10 @@ def _pad(text: str, width: int, right: bool) -> str:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: str = "") -> str:
-    """An aligned plain-text table. `align` has one 'l' or 'r' per column (default 'l')."""
-    body = [["" if c is None else str(c) for c in row] for row in rows]
+    r"""An aligned plain-text table. `align` has one 'l' or 'r' per column (default 'l').
+
+    Every cell is one line: a newline in a value is shown as \n, like any control character."""
+    body = [["" if c is None else printable(str(c)) for c in row] for row in rows]
     cols = len(headers)
     widths = [display_width(h) for h in headers]
     for row in body:
@@ -215,7 +264,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: str = ""
 
 def kv(pairs: Iterable[tuple[str, Any]]) -> str:
     """'label:  value' lines with the values aligned, for one object's details."""
-    items = [(k, "" if v is None else str(v)) for k, v in pairs]
+    items = [(printable(k), "" if v is None else printable(str(v))) for k, v in pairs]
     if not items:
         return ""
     width = max(display_width(k) for k, _ in items) + 1
@@ -223,20 +272,19 @@ def kv(pairs: Iterable[tuple[str, Any]]) -> str:
 
 
 def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
-    click.echo(text, err=err, nl=nl)
+    """Text for people on stdout: its lines and tabs kept, any other control character escaped."""
+    click.echo(printable(text, keep=TEXT), err=err, nl=nl)
 
 
-def note(text: str) -> None:
-    """A sentence for people that must never reach stdout (it may be JSON)."""
-    click.echo(text, err=True)
+def note(text: str, *, dim: bool = False) -> None:
+    """A sentence for people that must never reach stdout (it may be JSON); `dim` styles it faintly
+    (the style is applied after escaping, so it is the only escape sequence printed)."""
+    text = printable(text, keep=TEXT)
+    click.echo(click.style(text, dim=True) if dim else text, err=True)
 
 
 def warn(code: str, message: str) -> None:
     note(f"warning: {message}" + (f" ({code})" if code else ""))
-
-
-def dim(text: str) -> str:
-    return click.style(text, dim=True)
 
 
 # ---------------------------------------------------------------- live display
@@ -296,12 +344,14 @@ class LiveBlock:
     def _draw(self) -> None:
         width = terminal_width()
         for line in self._lines:
-            self.stream.write(_clip(line, width) + "\n")
+            self.stream.write(_clip(printable(line), width) + "\n")
         self._drawn = len(self._lines)
         self.stream.flush()
 
     def line(self, text: str) -> None:
-        """Print a permanent line above the status block."""
+        r"""Print a permanent line above the status block: one event, one line (a newline in it is
+        shown as \n, so a log message cannot forge the line after it)."""
+        text = printable(text, keep=TAB)
         if not self.enabled:
             click.echo(text, file=self.stream)
             return

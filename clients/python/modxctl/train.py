@@ -10,6 +10,7 @@ from modx.v1 import common_pb2, training_pb2
 
 from .connection import App, get_app
 from .output import (
+    TAB,
     echo,
     emit_json,
     enum_choices,
@@ -19,6 +20,7 @@ from .output import (
     fmt_time,
     kv,
     opt,
+    printable,
     table,
     warn,
 )
@@ -262,7 +264,7 @@ def train_show(task_id: str) -> None:
         echo()
         echo("last log lines before the failure:")
         for line in t.failure_log_tail:
-            echo(f"  {line}")
+            echo(f"  {printable(line, keep=TAB)}")  # one log line, one line
 
 
 @train.command("start")

@@ -18,6 +18,7 @@ from modx.v1 import common_pb2, training_pb2
 
 from .connection import App, CliError, follow, get_app
 from .output import (
+    TAB,
     LiveBlock,
     bar,
     echo,
@@ -30,6 +31,7 @@ from .output import (
     fmt_time,
     note,
     opt,
+    printable,
     table,
 )
 from .plots import curve_line
@@ -272,14 +274,14 @@ def summarize(task_id: str, state: int | None, task: training_pb2.Task | None) -
         if task and task.failure_log_tail:
             note("last log lines:")
             for line in task.failure_log_tail:
-                note(f"  {line}")
+                note(f"  {printable(line, keep=TAB)}")  # one log line, one line
         return
     if state is None:
-        click.echo(f"the stream of task {task_id} ended")
+        echo(f"the stream of task {task_id} ended")
         return
     label = state_label(state)
     reason = f" ({task.state_reason})" if task and task.state_reason and task.state_reason != label else ""
-    click.echo(f"task {task_id} {label}{reason}")
+    echo(f"task {task_id} {label}{reason}")
 
 
 def print_logs(app: App, task_id: str, follow_live: bool, after_seq: int = 0) -> None:
@@ -292,7 +294,7 @@ def print_logs(app: App, task_id: str, follow_live: bool, after_seq: int = 0) ->
                 continue
             line = event_line(resp.event, show_logs=True)
             if line is not None:
-                click.echo(line)
+                echo(printable(line, keep=TAB))  # one event, one line
     except KeyboardInterrupt:
         raise click.exceptions.Exit(130) from None
 

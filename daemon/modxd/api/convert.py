@@ -7,6 +7,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from modx.v1 import common_pb2 as C
 from modx.v1 import training_pb2 as T
 
+from .. import fields
 from .. import params as P
 from ..errors import InvalidArgument
 from ..states import TaskState
@@ -34,7 +35,7 @@ def task_type(value: int, required: bool = True) -> str:
         return TYPE_FROM_PROTO[value]
     if not required and value == C.TASK_TYPE_UNSPECIFIED:
         return ""
-    raise InvalidArgument("type must be TASK_TYPE_SFT or TASK_TYPE_PRETRAIN")
+    raise InvalidArgument(f"type must be TASK_TYPE_SFT or TASK_TYPE_PRETRAIN, got {value}")
 
 
 def ts(seconds: float | None) -> Timestamp | None:
@@ -206,10 +207,14 @@ def warnings_to_proto(warnings: list[tuple[str, str]]) -> list[C.Warning]:
 
 def page(request_page: Any, default_size: int = 50, max_size: int = 1000) -> tuple[int, int]:
     """(offset, limit) from a PageRequest; the token is the decimal offset."""
-    size = request_page.page_size or default_size
-    if size < 0 or size > max_size:
-        raise InvalidArgument(f"page_size must be between 1 and {max_size}")
-    token = request_page.page_token
-    if token and not token.isdigit():
-        raise InvalidArgument(f"page_token {token!r} is not one this daemon issued")
-    return int(token or 0), size
+    return fields.page(request_page.page_size, request_page.page_token, default_size, max_size)
+
+
+def states_filter(values: Any) -> list[TaskState]:
+    """A ListTasks state filter: every value must be a known state (an unknown one is refused, not skipped)."""
+    return fields.check_enums(values, "states", STATE_FROM_PROTO, C.TaskState.Name)
+
+
+def kinds_filter(values: Any) -> list[str]:
+    """A WatchTask kind filter, checked like states_filter."""
+    return fields.check_enums(values, "kinds", KIND_FROM_PROTO, T.EventKind.Name)

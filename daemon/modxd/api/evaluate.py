@@ -14,8 +14,8 @@ from modx.v1 import eval_pb2 as E
 from modx.v1 import eval_pb2_grpc
 
 from .. import evaluations as ev
+from .. import fields
 from ..app import App
-from ..errors import InvalidArgument
 from ..store.events import EventRecord
 from ..store.jobs import JobRecord
 from . import convert as cv
@@ -25,12 +25,6 @@ KIND = ev.KIND
 JOB_STATES = {"pending": C.JOB_STATE_PENDING, "running": C.JOB_STATE_RUNNING, "completed": C.JOB_STATE_COMPLETED,
               "failed": C.JOB_STATE_FAILED, "cancelled": C.JOB_STATE_CANCELLED}
 OPTIONAL_METRICS = ("semantic_similarity", "coherence", "coverage")
-
-
-def _require(value: str, field: str) -> str:
-    if not value.strip():
-        raise InvalidArgument(f"{field} is required")
-    return value.strip()
 
 
 def _finite(value: Any) -> float:
@@ -101,7 +95,11 @@ class EvalServicer(eval_pb2_grpc.EvalServiceServicer):
     @rpc
     async def CreateEvaluation(self, request: E.CreateEvaluationRequest, context) -> E.CreateEvaluationResponse:
         g = request.generation
-        job = await ev.create(self.app, _require(request.task_id, "task_id"), list(request.checkpoints),
+        task_id = fields.require_id(request.task_id, "task_id")
+        refs = list(request.checkpoints)
+        fields.check_count(refs, "checkpoints", ev.MAX_CANDIDATES)
+        refs = [fields.check_ref(ref, "checkpoints") for ref in refs]
+        job = await ev.create(self.app, task_id, refs,
                               request.include_base, request.samples, request.seed,
                               dict(temperature=g.temperature, top_p=g.top_p, top_k=g.top_k,
                                    repetition_penalty=g.repetition_penalty, max_new_tokens=g.max_new_tokens,
@@ -117,22 +115,22 @@ class EvalServicer(eval_pb2_grpc.EvalServiceServicer):
 
     @rpc
     async def GetEvaluation(self, request: E.GetEvaluationRequest, context) -> E.GetEvaluationResponse:
-        job = await self.app.jobs.get(_require(request.evaluation_id, "evaluation_id"), KIND)
+        job = await self.app.jobs.get(fields.require_id(request.evaluation_id, "evaluation_id"), KIND)
         return E.GetEvaluationResponse(evaluation=evaluation_to_proto(job, await self._partial(job)))
 
     @rpc
     async def ListEvaluations(self, request: E.ListEvaluationsRequest, context) -> E.ListEvaluationsResponse:
+        task_id = fields.optional_id(request.task_id, "task_id")
         offset, limit = cv.page(request.page)
-        if request.task_id:
-            await self.app.tasks.get(request.task_id)
-        jobs, total = await self.app.jobs.list(KIND, request.task_id, offset, limit)
+        if task_id:
+            await self.app.tasks.get(task_id)
+        jobs, total = await self.app.jobs.list(KIND, task_id, offset, limit)
         token = str(offset + limit) if offset + limit < total else ""
         return E.ListEvaluationsResponse(evaluations=[evaluation_to_proto(j) for j in jobs], next_page_token=token)
 
     @rpc
     async def WatchEvaluation(self, request: E.WatchEvaluationRequest, context):
-        if request.after_seq < 0:
-            raise InvalidArgument("after_seq must be 0 or more")
-        async for event in self.app.runner.watch(_require(request.evaluation_id, "evaluation_id"), KIND,
-                                                 request.after_seq):
+        evaluation_id = fields.require_id(request.evaluation_id, "evaluation_id")
+        after_seq = fields.check_non_negative(request.after_seq, "after_seq")
+        async for event in self.app.runner.watch(evaluation_id, KIND, after_seq):
             yield E.WatchEvaluationResponse(event=event_to_proto(event))

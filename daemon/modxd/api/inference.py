@@ -10,6 +10,7 @@ from typing import Any
 from modx.v1 import inference_pb2 as I
 from modx.v1 import inference_pb2_grpc
 
+from .. import fields
 from ..app import App
 from ..errors import InvalidArgument
 from . import convert as cv
@@ -74,12 +75,12 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
 
     @rpc
     async def Chat(self, request: I.ChatRequest, context):
-        task_id = request.task_id.strip()
-        if not task_id:
-            raise InvalidArgument("task_id is required")
+        task_id = fields.require_id(request.task_id, "task_id")
         if request.device not in DEVICES:
             raise InvalidArgument(f"device {request.device} is not a DevicePreference value")
         target = request.WhichOneof("target")
+        checkpoint = fields.check_ref(request.checkpoint, "checkpoint") if target == "checkpoint" else ""
+        package_id = fields.optional_id(request.package_id, "package_id") if target == "package_id" else ""
         if target == "base" and not request.base:
             target = None
         manager = self.inference
@@ -89,8 +90,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
 
         stream = manager.chat(
             task_id, [{"role": m.role, "content": m.content} for m in request.messages], request.system_prompt,
-            sampling_fields(request), checkpoint=request.checkpoint if target == "checkpoint" else "",
-            package_id=request.package_id if target == "package_id" else "", base=target == "base",
+            sampling_fields(request), checkpoint=checkpoint, package_id=package_id, base=target == "base",
             device=DEVICES[request.device], on_request=on_request)
         async with aclosing(stream):
             async for item in stream:
@@ -107,4 +107,5 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
 
     @rpc
     async def UnloadModel(self, request: I.UnloadModelRequest, context) -> I.UnloadModelResponse:
-        return I.UnloadModelResponse(unloaded=await self.inference.unload(request.key.strip()))
+        key = fields.check_text(request.key.strip(), "key", fields.MAX_KEY_CHARS)
+        return I.UnloadModelResponse(unloaded=await self.inference.unload(key))

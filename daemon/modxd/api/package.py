@@ -13,9 +13,10 @@ from modx.v1 import common_pb2 as C
 from modx.v1 import package_pb2 as P
 from modx.v1 import package_pb2_grpc
 
-from .. import packages
+from .. import fields, packages
 from ..app import App
-from ..errors import FailedPrecondition, InvalidArgument
+from ..errors import FailedPrecondition
+from ..paths import check_path_text
 from ..store.events import EventRecord
 from ..store.jobs import JobRecord
 from . import convert as cv
@@ -27,12 +28,6 @@ QUANT_TO_PROTO = {name: P.QuantType.Value(f"QUANT_TYPE_{name}") for name in pack
 QUANT_FROM_PROTO = {v: k for k, v in QUANT_TO_PROTO.items()}
 JOB_STATES = {"pending": C.JOB_STATE_PENDING, "running": C.JOB_STATE_RUNNING, "completed": C.JOB_STATE_COMPLETED,
               "failed": C.JOB_STATE_FAILED, "cancelled": C.JOB_STATE_CANCELLED}
-
-
-def _require(value: str, field: str) -> str:
-    if not value.strip():
-        raise InvalidArgument(f"{field} is required")
-    return value.strip()
 
 
 def _quant(name: str) -> int:
@@ -98,16 +93,17 @@ class PackageServicer(package_pb2_grpc.PackageServiceServicer):
 
     @rpc
     async def CreatePackage(self, request: P.CreatePackageRequest, context) -> P.CreatePackageResponse:
-        task = await self.app.tasks.get(_require(request.task_id, "task_id"))
-        unknown = [q for q in request.quant_types if q not in QUANT_FROM_PROTO]
-        if unknown:
-            raise InvalidArgument("quant_types holds QUANT_TYPE_UNSPECIFIED or an unknown value; name a type "
-                                  f"({', '.join(packages.QUANT_TYPES)})")
-        types = packages.quant_names([QUANT_FROM_PROTO[q] for q in request.quant_types])
-        source = await packages.resolve_source(self.app, task, request.checkpoint)
+        task_id = fields.require_id(request.task_id, "task_id")
+        checkpoint = fields.check_ref(request.checkpoint, "checkpoint")
+        types = packages.quant_names(fields.check_enums(request.quant_types, "quant_types", QUANT_FROM_PROTO,
+                                                        P.QuantType.Name))
+        if request.output_dir:
+            check_path_text("output_dir", request.output_dir)
+        task = await self.app.tasks.get(task_id)
+        source = await packages.resolve_source(self.app, task, checkpoint)
         output_dir, default_root = packages.output_dirs(task, request.output_dir, self.app.config.roots)
         merge = request.merge if request.HasField("merge") else True
-        req = {"task_id": task.id, "checkpoint": request.checkpoint, "checkpoint_id": source.checkpoint_id,
+        req = {"task_id": task.id, "checkpoint": checkpoint, "checkpoint_id": source.checkpoint_id,
                "quant_types": types, "merge": merge, "output_dir": output_dir, "default_output_root": default_root,
                "skip_verification": request.skip_verification, "lora": source.lora,
                "model_type": source.model_type}
@@ -123,23 +119,24 @@ class PackageServicer(package_pb2_grpc.PackageServiceServicer):
 
     @rpc
     async def GetPackage(self, request: P.GetPackageRequest, context) -> P.GetPackageResponse:
-        job = await self.app.jobs.get(_require(request.package_id, "package_id"), KIND)
+        job = await self.app.jobs.get(fields.require_id(request.package_id, "package_id"), KIND)
         return P.GetPackageResponse(package=package_to_proto(job))
 
     @rpc
     async def ListPackages(self, request: P.ListPackagesRequest, context) -> P.ListPackagesResponse:
+        task_id = fields.optional_id(request.task_id, "task_id")
         offset, limit = cv.page(request.page)
-        if request.task_id:
-            await self.app.tasks.get(request.task_id)
-        jobs, total = await self.app.jobs.list(KIND, request.task_id, offset, limit)
+        if task_id:
+            await self.app.tasks.get(task_id)
+        jobs, total = await self.app.jobs.list(KIND, task_id, offset, limit)
         token = str(offset + limit) if offset + limit < total else ""
         return P.ListPackagesResponse(packages=[package_to_proto(j) for j in jobs], next_page_token=token)
 
     @rpc
     async def WatchPackage(self, request: P.WatchPackageRequest, context):
-        if request.after_seq < 0:
-            raise InvalidArgument("after_seq must be 0 or more")
-        async for event in self.app.runner.watch(_require(request.package_id, "package_id"), KIND, request.after_seq):
+        package_id = fields.require_id(request.package_id, "package_id")
+        after_seq = fields.check_non_negative(request.after_seq, "after_seq")
+        async for event in self.app.runner.watch(package_id, KIND, after_seq):
             yield P.WatchPackageResponse(event=event_to_proto(event))
 
     @rpc

@@ -1,7 +1,9 @@
 """The one place that maps domain errors to gRPC status codes.
 
 Every servicer method is wrapped with `@rpc`, so a handler never builds a status
-itself and every error reaches the client as a code plus the domain sentence.
+itself and every error reaches the client as a code plus the domain sentence,
+passed through errors.sentence(): control characters escaped and at most
+errors.MAX_SENTENCE_BYTES long, whatever value it quotes.
 """
 from __future__ import annotations
 
@@ -37,9 +39,10 @@ def code_for(exc: errors.ModxError) -> grpc.StatusCode:
 
 async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, method: str) -> None:
     if isinstance(exc, errors.ModxError):
-        await context.abort(code_for(exc), str(exc))
+        await context.abort(code_for(exc), errors.sentence(str(exc)))
     log.exception("rpc_internal_error", method=method)
-    await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}: {type(exc).__name__}: {exc}")
+    await context.abort(grpc.StatusCode.INTERNAL,
+                        errors.sentence(f"internal error in {method}: {type(exc).__name__}: {exc}"))
 
 
 def rpc(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -72,7 +75,7 @@ def unimplemented(what: str, issue: str) -> Callable[..., Any]:
     """A contract RPC that a later version implements: UNIMPLEMENTED with a sentence."""
     async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED,
-                            f"{what} is not implemented in this modxd version yet ({issue})")
+                            errors.sentence(f"{what} is not implemented in this modxd version yet ({issue})"))
     return handler
 
 

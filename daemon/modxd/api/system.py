@@ -6,11 +6,13 @@ import os
 from modx.v1 import system_pb2 as S
 from modx.v1 import system_pb2_grpc
 
-from .. import API_VERSION, __version__, hardware
+from .. import API_VERSION, __version__, fields, hardware
 from ..app import App
 from ..states import TaskState
 from . import convert as cv
 from .status import rpc
+
+MAX_LEDGER_ENTRIES = 10_000
 
 
 def _device(gpu: hardware.Gpu) -> S.Device:
@@ -65,8 +67,9 @@ class SystemServicer(system_pb2_grpc.SystemServiceServicer):
 
     @rpc
     async def GetQuota(self, request, context) -> S.GetQuotaResponse:
+        limit = fields.check_limit(request.ledger_limit, "ledger_limit", MAX_LEDGER_ENTRIES) or 50
         balance, consumed, granted = await self.app.quota.totals()
-        ledger = await self.app.quota.ledger(request.ledger_limit or 50)
+        ledger = await self.app.quota.ledger(limit)
         return S.GetQuotaResponse(balance=balance, consumed=consumed, granted=granted,
                                   ledger=[_ledger_entry(e) for e in ledger])
 

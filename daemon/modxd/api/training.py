@@ -6,9 +6,9 @@ from collections import OrderedDict
 from modx.v1 import training_pb2 as T
 from modx.v1 import training_pb2_grpc
 
+from .. import fields
 from .. import params as P
 from ..app import App
-from ..errors import InvalidArgument
 from . import convert as cv
 from .status import rpc
 
@@ -28,10 +28,8 @@ def _watch_response(event) -> T.WatchTaskResponse:
     return response
 
 
-def _require_id(value: str, field: str = "task_id") -> str:
-    if not value.strip():
-        raise InvalidArgument(f"{field} is required")
-    return value.strip()
+def _task_id(value: str) -> str:
+    return fields.require_id(value, "task_id")
 
 
 class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
@@ -50,12 +48,12 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
 
     @rpc
     async def GetTask(self, request: T.GetTaskRequest, context) -> T.GetTaskResponse:
-        return T.GetTaskResponse(task=self._task(await self.app.get_task(_require_id(request.task_id))))
+        return T.GetTaskResponse(task=self._task(await self.app.get_task(_task_id(request.task_id))))
 
     @rpc
     async def ListTasks(self, request: T.ListTasksRequest, context) -> T.ListTasksResponse:
         offset, limit = cv.page(request.page)
-        states = [cv.STATE_FROM_PROTO[s] for s in request.states if s in cv.STATE_FROM_PROTO]
+        states = cv.states_filter(request.states)
         tasks, total = await self.app.list_tasks(states, cv.task_type(request.type, required=False), offset, limit)
         next_token = str(offset + limit) if offset + limit < total else ""
         return T.ListTasksResponse(tasks=[self._task(t) for t in tasks], next_page_token=next_token,
@@ -63,21 +61,22 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
 
     @rpc
     async def DeleteTask(self, request: T.DeleteTaskRequest, context) -> T.DeleteTaskResponse:
-        await self.app.delete_task(_require_id(request.task_id), request.delete_files)
+        await self.app.delete_task(_task_id(request.task_id), request.delete_files)
         return T.DeleteTaskResponse()
 
     @rpc
     async def StartTask(self, request: T.StartTaskRequest, context) -> T.StartTaskResponse:
-        task, warnings = await self.app.start_task(_require_id(request.task_id))
+        task, warnings = await self.app.start_task(_task_id(request.task_id))
         return T.StartTaskResponse(task=self._task(task), warnings=cv.warnings_to_proto(warnings))
 
     @rpc
     async def StopTask(self, request: T.StopTaskRequest, context) -> T.StopTaskResponse:
-        return T.StopTaskResponse(task=self._task(await self.app.stop_task(_require_id(request.task_id))))
+        return T.StopTaskResponse(task=self._task(await self.app.stop_task(_task_id(request.task_id))))
 
     @rpc
     async def ResumeTask(self, request: T.ResumeTaskRequest, context) -> T.ResumeTaskResponse:
-        task, ckpt, warnings = await self.app.resume_task(_require_id(request.task_id), request.checkpoint)
+        task_id, ref = _task_id(request.task_id), fields.check_ref(request.checkpoint, "checkpoint")
+        task, ckpt, warnings = await self.app.resume_task(task_id, ref)
         response = T.ResumeTaskResponse(task=self._task(task), warnings=cv.warnings_to_proto(warnings))
         if ckpt is not None:
             response.checkpoint.CopyFrom(cv.checkpoint_to_proto(ckpt))
@@ -85,35 +84,35 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
 
     @rpc
     async def WatchTask(self, request: T.WatchTaskRequest, context):
-        if request.after_seq < 0:
-            raise InvalidArgument("after_seq must be 0 or more")
-        kinds = [cv.KIND_FROM_PROTO[k] for k in request.kinds if k in cv.KIND_FROM_PROTO]
-        async for event in self.app.watch(_require_id(request.task_id), request.after_seq, kinds,
-                                          request.history_only, request.follow_forever):
+        task_id = _task_id(request.task_id)
+        after_seq = fields.check_non_negative(request.after_seq, "after_seq")
+        kinds = cv.kinds_filter(request.kinds)
+        async for event in self.app.watch(task_id, after_seq, kinds, request.history_only, request.follow_forever):
             yield _watch_response(event)
 
     @rpc
     async def ListMetrics(self, request: T.ListMetricsRequest, context) -> T.ListMetricsResponse:
-        task_id = _require_id(request.task_id)
-        await self.app.tasks.get(task_id)
+        task_id = _task_id(request.task_id)
+        after_step = fields.check_non_negative(request.after_step, "after_step")
         offset, limit = cv.page(request.page, default_size=1000, max_size=10_000)
-        points = await self.app.events.metrics(task_id, request.after_step if request.after_step else -1,
-                                               offset, limit + 1)
+        await self.app.tasks.get(task_id)
+        points = await self.app.events.metrics(task_id, after_step if after_step else -1, offset, limit + 1)
         more = len(points) > limit
         return T.ListMetricsResponse(points=[cv.metrics_to_proto(p) for p in points[:limit]],
                                      next_page_token=str(offset + limit) if more else "")
 
     @rpc
     async def ListCheckpoints(self, request: T.ListCheckpointsRequest, context) -> T.ListCheckpointsResponse:
-        task_id = _require_id(request.task_id)
+        task_id = _task_id(request.task_id)
         await self.app.tasks.get(task_id)
         ckpts = await self.app.checkpoints.list(task_id, request.include_deleted)
         return T.ListCheckpointsResponse(checkpoints=[cv.checkpoint_to_proto(c) for c in ckpts])
 
     @rpc
     async def EstimateQuota(self, request: T.EstimateQuotaRequest, context) -> T.EstimateQuotaResponse:
-        if request.task_id:
-            est, warnings = await self.app.estimate_for(task_id=request.task_id)
+        task_id = fields.optional_id(request.task_id, "task_id")
+        if task_id:
+            est, warnings = await self.app.estimate_for(task_id=task_id)
         else:
             est, warnings = await self.app.estimate_for(
                 task_type=cv.task_type(request.type), template=request.template,
@@ -134,17 +133,19 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
 
     @rpc
     async def GetTemplate(self, request: T.GetTemplateRequest, context) -> T.GetTemplateResponse:
-        tpl = await self.app.templates.get(_require_id(request.name, "name"))
+        tpl = await self.app.templates.get(request.name)
         return T.GetTemplateResponse(template=cv.template_to_proto(tpl))
 
     @rpc
     async def SaveTemplate(self, request: T.SaveTemplateRequest, context) -> T.SaveTemplateResponse:
         tpl = await self.app.save_template(
-            _require_id(request.name, "name"), cv.task_type(request.type, required=False), request.from_task_id,
-            cv.params_from_proto(request.params), request.description, request.overwrite)
+            request.name, cv.task_type(request.type, required=False),
+            fields.optional_id(request.from_task_id, "from_task_id"), cv.params_from_proto(request.params),
+            fields.check_text(request.description, "description", fields.MAX_TEXT_CHARS, fields.NEWLINES),
+            request.overwrite)
         return T.SaveTemplateResponse(template=cv.template_to_proto(tpl))
 
     @rpc
     async def DeleteTemplate(self, request: T.DeleteTemplateRequest, context) -> T.DeleteTemplateResponse:
-        await self.app.templates.delete(_require_id(request.name, "name"))
+        await self.app.templates.delete(request.name)
         return T.DeleteTemplateResponse()

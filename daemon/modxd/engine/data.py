@@ -20,7 +20,8 @@ from .formats import iter_pretrain_texts, iter_sft_conversations
 from .models import EngineError
 from .plan import split_sizes
 
-__all__ = ["TokenDataset", "PadCollator", "PreparedData", "tokenize_conversation", "prepare_data", "IGNORE_INDEX"]
+__all__ = ["TokenDataset", "PadCollator", "PreparedData", "render_conversation", "tokenize_conversation",
+           "prepare_data", "has_labels", "held_out_indexes", "IGNORE_INDEX"]
 
 IGNORE_INDEX = -100
 
@@ -101,13 +102,20 @@ def _assistant_spans(tokenizer: Any, messages: list[dict[str, str]], text: str) 
     return spans
 
 
-def tokenize_conversation(tokenizer: Any, messages: list[dict[str, str]],
-                          max_seq_length: int) -> tuple[dict[str, list[int]], bool]:
-    """Token ids and labels of one conversation; returns ``(example, truncated)``."""
+def render_conversation(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str, list[tuple[int, int]]]:
+    """The conversation as the chat template renders it, and the character spans of its assistant turns.
+
+    Raises whatever the template raises (the daemon runs this at create, on the data's own examples)."""
     while messages and messages[-1]["role"] != "assistant":
         messages = messages[:-1]  # trailing prompts carry no labels
     text = _render(tokenizer, messages, False)
-    spans = _assistant_spans(tokenizer, messages, text)
+    return text, _assistant_spans(tokenizer, messages, text)
+
+
+def tokenize_conversation(tokenizer: Any, messages: list[dict[str, str]],
+                          max_seq_length: int) -> tuple[dict[str, list[int]], bool]:
+    """Token ids and labels of one conversation; returns ``(example, truncated)``."""
+    text, spans = render_conversation(tokenizer, messages)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids = list(enc["input_ids"])
     labels = [IGNORE_INDEX] * len(ids)
@@ -120,6 +128,11 @@ def tokenize_conversation(tokenizer: Any, messages: list[dict[str, str]],
     return {"input_ids": ids[:max_seq_length], "labels": labels[:max_seq_length]}, truncated
 
 
+def has_labels(example: dict[str, list[int]]) -> bool:
+    """Whether an example keeps a trained (assistant) token after truncation; one without is dropped."""
+    return any(label != IGNORE_INDEX for label in example["labels"])
+
+
 def _take(items: Iterable[Any], max_samples: int) -> list[Any]:
     out = []
     for item in items:
@@ -129,13 +142,20 @@ def _take(items: Iterable[Any], max_samples: int) -> list[Any]:
     return out
 
 
-def _split(items: list[Any], ratio: float, seed: int) -> tuple[list[Any], list[Any]]:
-    train_n, eval_n = split_sizes(len(items), ratio)
+def held_out_indexes(count: int, ratio: float, seed: int) -> set[int]:
+    """Which of `count` examples the seeded split holds out for evaluation (the daemon asks too)."""
+    _, eval_n = split_sizes(count, ratio)
     if not eval_n:
-        return items, []
-    order = list(range(len(items)))
+        return set()
+    order = list(range(count))
     random.Random(seed).shuffle(order)
-    eval_idx = set(order[:eval_n])
+    return set(order[:eval_n])
+
+
+def _split(items: list[Any], ratio: float, seed: int) -> tuple[list[Any], list[Any]]:
+    eval_idx = held_out_indexes(len(items), ratio, seed)
+    if not eval_idx:
+        return items, []
     return ([x for i, x in enumerate(items) if i not in eval_idx],
             [x for i, x in enumerate(items) if i in eval_idx])
 
@@ -150,7 +170,7 @@ def _sft_dataset(tokenizer: Any, conversations: list[list[dict[str, str]]], max_
             raise
         except Exception as exc:  # jinja errors, templates that refuse a role, ...
             raise EngineError(f"the chat template cannot format {what} example {index + 1}: {exc}") from None
-        if all(label == IGNORE_INDEX for label in example["labels"]):
+        if not has_labels(example):
             dropped += 1
             continue
         truncated += cut

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field as dc_field
 from typing import Any, Iterator
@@ -48,6 +49,7 @@ __all__ = [
     "inspect_sft_file",
     "inspect_pretrain_file",
     "iter_sft_conversations",
+    "iter_sft_records",
     "iter_pretrain_texts",
     "normalize_sft_example",
     "pretrain_kind",
@@ -59,6 +61,8 @@ SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user",
                   "gpt": "assistant", "assistant": "assistant"}
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _SAMPLE_BYTES = 8192
+MAX_SAMPLED_SHAPES = 32
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class DataError(ValueError):
@@ -94,6 +98,9 @@ class DataSummary:
     examples: int
     characters: int
     formats: dict[str, int] = dc_field(default_factory=dict)
+    # SFT: a few (line, messages) examples that differ most for a chat template: the first of each
+    # sequence of roles, and the longest; the daemon renders them at create (validation.py).
+    samples: list[tuple[int, list[dict[str, str]]]] = dc_field(default_factory=list)
 
 
 class _Invalid(Exception):
@@ -318,12 +325,48 @@ def _json_lines(path: str, field: str, max_line_bytes: int) -> Iterator[tuple[in
         if not text.strip():
             continue
         try:
-            yield number, json.loads(text)
+            obj = json.loads(text)
         except json.JSONDecodeError as exc:
             hint = ""
             if text.lstrip().startswith("["):
                 hint = "; the file looks like one JSON array, but it must be JSON Lines (one object per line)"
             raise DataError(path, number, f"is not valid JSON: {exc.msg} (column {exc.colno}){hint}", field) from None
+        except RecursionError:
+            raise DataError(path, number, "nests arrays and objects too deeply to be read (a training example "
+                            "needs a few levels, this line has hundreds or more)", field) from None
+        except ValueError as exc:  # e.g. an integer of more digits than Python converts (sys.int_info)
+            raise DataError(path, number, f"is not usable JSON: {_digits_hint(exc)}", field) from None
+        where = _surrogate_at(obj) if "\\u" in text else None
+        if where is not None:
+            raise DataError(path, number, f"{where} holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff "
+                            "escape), which is not a character and cannot be tokenized; fix the escape or "
+                            "drop it", field)
+        yield number, obj
+
+
+def _digits_hint(exc: ValueError) -> str:
+    text = str(exc)
+    if "digits" in text:
+        return f"a number has more digits than can be read ({text.split(';')[0]})"
+    return text[:200]
+
+
+def _surrogate_at(obj: Any) -> str | None:
+    """Where in a parsed JSON value a string (or a key) holds a lone surrogate, e.g. 'messages[1].content'."""
+    stack: list[tuple[str, Any]] = [("", obj)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return f"'{where}'" if where else "the line"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _SURROGATE.search(key):
+                    return f"a key of '{where}'" if where else "a key"
+                stack.append((f"{where}.{key}" if where else key, item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+    return None
 
 
 def _sft_records(path: str, field: str, max_line_bytes: int) -> Iterator[tuple[int, str, list[dict[str, str]]]]:
@@ -340,13 +383,31 @@ def inspect_sft_file(path: str, field: str = "train_file",
     """Validate a whole SFT JSONL file; raise :class:`DataError` at the first bad line."""
     counts: Counter[str] = Counter()
     characters = 0
-    for _, fmt, messages in _sft_records(path, field, max_line_bytes):
+    shapes: dict[tuple[str, ...], tuple[int, list[dict[str, str]]]] = {}
+    longest: tuple[int, int, list[dict[str, str]]] = (-1, 0, [])
+    for number, fmt, messages in _sft_records(path, field, max_line_bytes):
         counts[fmt] += 1
-        characters += sum(len(m["content"]) for m in messages)
+        size = sum(len(m["content"]) for m in messages)
+        characters += size
+        shape = tuple(m["role"] for m in messages)
+        if shape not in shapes and len(shapes) < MAX_SAMPLED_SHAPES:
+            shapes[shape] = (number, messages)
+        if size > longest[0]:
+            longest = (size, number, messages)
     if not counts:
         raise DataError(path, None, "has no examples", field)
     fmt = next(iter(counts)) if len(counts) == 1 else "mixed"
-    return DataSummary(str(path), fmt, sum(counts.values()), characters, dict(counts))
+    samples = sorted(shapes.values(), key=lambda s: s[0])
+    if all(line != longest[1] for line, _ in samples):
+        samples.append((longest[1], longest[2]))
+    return DataSummary(str(path), fmt, sum(counts.values()), characters, dict(counts), samples)
+
+
+def iter_sft_records(path: str, field: str = "train_file",
+                     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[tuple[int, list[dict[str, str]]]]:
+    """Yield ``(line number, messages)`` for every example (as :func:`iter_sft_conversations`)."""
+    for number, _, messages in _sft_records(path, field, max_line_bytes):
+        yield number, messages
 
 
 def iter_sft_conversations(path: str, field: str = "train_file",

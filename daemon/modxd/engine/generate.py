@@ -56,6 +56,8 @@ TOP_K_MAX = 1_000_000
 SEED_MAX = 2**32 - 1
 STOP_MAX_COUNT = 16
 STOP_MAX_CHARS = 256
+MESSAGES_MAX_COUNT = 10_000
+CONVERSATION_MAX_CHARS = 1_000_000
 ROLES = ("system", "user", "assistant")
 
 # End-of-turn markers used by common chat templates: when the template uses one and the
@@ -149,16 +151,25 @@ def check_sampling(given: dict[str, Any], max_new_tokens_limit: int = 4096) -> d
 
 
 def check_messages(messages: list[dict[str, str]], system_prompt: str = "") -> list[dict[str, str]]:
-    """The conversation to format: the system prompt first, then the messages, ending with the user."""
+    """The conversation to format: the system prompt first, then the messages, ending with the user.
+
+    Contents are model text and may hold any character; only their amount is bounded."""
     if not messages:
         raise SamplingError("messages is empty: send at least one user message")
+    if len(messages) > MESSAGES_MAX_COUNT:
+        raise SamplingError(f"messages has {len(messages)} entries; at most {MESSAGES_MAX_COUNT} are allowed")
+    chars = len(system_prompt) + sum(len(m.get("content", "")) for m in messages)
+    if chars > CONVERSATION_MAX_CHARS:
+        raise SamplingError(f"the conversation (messages[].content and system_prompt) has {chars} characters; at "
+                            f"most {CONVERSATION_MAX_CHARS} are allowed, far more than any model's context")
     out: list[dict[str, str]] = []
     if system_prompt:
         out.append({"role": "system", "content": system_prompt})
     for i, m in enumerate(messages):
         role, content = m.get("role", ""), m.get("content", "")
         if role not in ROLES:
-            raise SamplingError(f"messages[{i}].role must be one of {', '.join(ROLES)}, got {role!r}")
+            shown = repr(role[:64]) + (f"... ({len(role)} characters)" if len(role) > 64 else "")
+            raise SamplingError(f"messages[{i}].role must be one of {', '.join(ROLES)}, got {shown}")
         if role == "system":
             if system_prompt:
                 raise SamplingError(f"messages[{i}] is a system message and system_prompt is set too; "

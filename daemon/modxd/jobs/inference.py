@@ -28,7 +28,8 @@ from typing import Any, AsyncIterator, Callable
 import structlog
 
 from ..engine.generate import SamplingError, check_messages, check_sampling
-from ..errors import (FailedPrecondition, InvalidArgument, ModxError, NotFound, ResourceExhausted, Unavailable)
+from ..errors import (FailedPrecondition, InvalidArgument, ModxError, NotFound, ResourceExhausted, Unavailable,
+                      quote)
 from .process import WorkerHandle, exit_reason, spawn_worker
 
 log = structlog.get_logger("modxd.inference")
@@ -456,7 +457,7 @@ class InferenceManager:
         worker = self._worker
         if worker is None or worker.dead:
             if key:
-                raise NotFound(f"no model is loaded with key {key!r} (none is loaded)")
+                raise NotFound(f"no model is loaded with key {quote(key)} (none is loaded)")
             return 0
         rid, request = self._register(worker)
         worker.handle.send({"cmd": "unload", "request_id": rid, "key": key})
@@ -471,5 +472,5 @@ class InferenceManager:
             raise Unavailable(f"the inference worker stopped ({message.get('message')})")
         count = int(message.get("count") or 0)
         if key and count == 0:
-            raise NotFound(f"no model is loaded with key {key!r} (see ListLoadedModels)")
+            raise NotFound(f"no model is loaded with key {quote(key)} (see ListLoadedModels)")
         return count

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiosqlite
 
-from ..errors import InvalidArgument, NotFound
+from ..errors import InvalidArgument, NotFound, quote
 from .db import Database
 from .events import EventRecord, insert_event
 
@@ -114,7 +114,7 @@ class CheckpointRepo:
             "SELECT * FROM checkpoints WHERE task_id = ? AND (id = ? OR path = ? OR CAST(step AS TEXT) = ?)"
             " ORDER BY create_time DESC", (task_id, ref, ref, ref.removeprefix("checkpoint-")))
         if not rows:
-            raise NotFound(f"task {task_id} has no checkpoint {ref!r} (see `modxctl train checkpoints {task_id}`)")
+            raise NotFound(f"task {task_id} has no checkpoint {quote(ref)} (see `modxctl train checkpoints {task_id}`)")
         ckpt = CheckpointRecord.from_row(rows[0])
         if ckpt.deleted:
             raise InvalidArgument(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import params as P
-from ..errors import FailedPrecondition, InvalidArgument, NotFound
+from ..errors import FailedPrecondition, InvalidArgument, NotFound, quote
 from .db import Database
 
 BUILTIN = {"default-sft": P.SFT, "default-pretrain": P.PRETRAIN}
@@ -32,6 +32,14 @@ def builtin(name: str) -> TemplateRecord:
     return TemplateRecord(name, task_type, f"Built-in defaults for {kind}", True, P.defaults_for(task_type))
 
 
+def check_name(name: str) -> str:
+    """The one rule for template names (for saving, and for looking up: a name that breaks it cannot exist)."""
+    if not _NAME.fullmatch(name):
+        raise InvalidArgument(f"template name {quote(name)} must be 1-64 letters, digits, '.', '_' or '-', "
+                              "starting with a letter or digit")
+    return name
+
+
 def default_template_name(task_type: str) -> str:
     return f"default-{task_type}"
 
@@ -41,6 +49,9 @@ class TemplateRepo:
         self.db = db
 
     async def get(self, name: str) -> TemplateRecord:
+        return await self._load(check_name(name))
+
+    async def _load(self, name: str) -> TemplateRecord:
         if name in BUILTIN:
             return builtin(name)
         row = await self.db.one("SELECT * FROM templates WHERE name = ?", (name,))
@@ -51,13 +62,11 @@ class TemplateRepo:
 
     async def list(self, task_type: str = "") -> list[TemplateRecord]:
         rows = await self.db.all("SELECT name FROM templates ORDER BY name")
-        records = [builtin(n) for n in BUILTIN] + [await self.get(r["name"]) for r in rows]
+        records = [builtin(n) for n in BUILTIN] + [await self._load(r["name"]) for r in rows]
         return [t for t in records if not task_type or t.type == task_type]
 
     async def save(self, record: TemplateRecord, overwrite: bool) -> TemplateRecord:
-        if not _NAME.match(record.name):
-            raise InvalidArgument(
-                f"template name {record.name!r} must be 1-64 letters, digits, '.', '_' or '-'")
+        check_name(record.name)
         if record.name in BUILTIN:
             raise FailedPrecondition(f"template {record.name} is built in and cannot be replaced")
         now = time.time()
@@ -78,6 +87,7 @@ class TemplateRepo:
         return record
 
     async def delete(self, name: str) -> None:
+        check_name(name)
         if name in BUILTIN:
             raise FailedPrecondition(f"template {name} is built in and cannot be deleted")
         async with self.db.tx() as conn:
