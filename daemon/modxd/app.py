@@ -171,6 +171,8 @@ class App:
         warnings: Warnings = []
         if ckpt is not None and not Path(ckpt.path).is_dir():
             raise FailedPrecondition(f"checkpoint {ckpt.id} of task {task_id}: {ckpt.path} is missing on disk")
+        if ckpt is not None:
+            await _check_finite_weights(task_id, ckpt)
         if ckpt is None:
             warnings.append(("no_checkpoint", f"task {task_id} has no checkpoint: it restarts from step 0"))
         await self.supervisor.resume(task_id, ckpt)
@@ -270,6 +272,19 @@ class App:
     @property
     def pid(self) -> int:
         return os.getpid()
+
+
+async def _check_finite_weights(task_id: str, ckpt: CheckpointRecord) -> None:
+    """Refuse to resume from weights with NaN or inf, where they are small enough to read here;
+    the worker checks every checkpoint again before training (engine/train.py)."""
+    from .engine.finite import DAEMON_CHECK_MAX_BYTES, checkpoint_weights_problem  # numpy only, no torch
+
+    problem = await asyncio.to_thread(checkpoint_weights_problem, ckpt.path, DAEMON_CHECK_MAX_BYTES)
+    if problem:
+        raise FailedPrecondition(
+            f"checkpoint {ckpt.id} (step {ckpt.step}) of task {task_id} cannot be resumed: {problem} (the run "
+            "had diverged when it was saved, or the file is damaged); resume from an earlier checkpoint "
+            f"(modxctl train checkpoints {task_id}, then modxctl train resume {task_id} --checkpoint ID)")
 
 
 def _quota_warnings(est: dict[str, Any]) -> Warnings:

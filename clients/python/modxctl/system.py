@@ -174,8 +174,10 @@ def _print_ledger(entries: list[system_pb2.QuotaEntry]) -> None:
 def quota(ctx: click.Context, ledger_limit: int) -> None:
     """Show the quota balance and its ledger.
 
-    Each saved checkpoint costs one unit; a run stops as 'stopped' with
-    reason quota_exhausted when the balance reaches zero.
+    Each saved checkpoint costs one unit, reserved before it is written
+    (shown as reserved) and debited when it is saved. The balance never
+    goes below zero: a run that cannot pay for its next checkpoint stops
+    as 'stopped' with reason quota_exhausted without writing it.
 
     \b
     Examples:
@@ -189,7 +191,9 @@ def quota(ctx: click.Context, ledger_limit: int) -> None:
     if app.json:
         emit_json(resp)
         return
-    echo(kv([("balance", f"{resp.balance} units"), ("consumed", resp.consumed), ("granted", resp.granted)]))
+    echo(kv([("balance", f"{resp.balance} units"),
+             ("reserved", f"{resp.reserved} (held for checkpoints being saved; {resp.balance - resp.reserved} free)"),
+             ("consumed", resp.consumed), ("granted", resp.granted)]))
     if resp.ledger:
         echo()
         _print_ledger(list(resp.ledger))

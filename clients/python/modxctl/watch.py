@@ -106,7 +106,7 @@ def event_line(ev: training_pb2.TaskEvent, show_logs: bool = True) -> str | None
     if kind == "checkpoint_saved":
         c = ev.checkpoint_saved
         loss = opt(c, "loss")
-        extra = f", loss {loss:.4f}" if loss is not None else ""
+        extra = f", loss {fmt_num(loss, '.4f')}" if loss is not None else ""
         size = f", {fmt_bytes(c.size_bytes)}" if c.size_bytes else ""
         return f"{clock} checkpoint saved: step {c.step}{extra}{size} → {c.id}"
     if kind == "checkpoint_deleted":

@@ -71,7 +71,7 @@ class SystemServicer(system_pb2_grpc.SystemServiceServicer):
         balance, consumed, granted = await self.app.quota.totals()
         ledger = await self.app.quota.ledger(limit)
         return S.GetQuotaResponse(balance=balance, consumed=consumed, granted=granted,
-                                  ledger=[_ledger_entry(e) for e in ledger])
+                                  ledger=[_ledger_entry(e) for e in ledger], reserved=await self.app.quota.reserved())
 
     @rpc
     async def GrantQuota(self, request, context) -> S.GrantQuotaResponse:

@@ -166,8 +166,10 @@ class CheckpointStore:
             f"({_human(free)} free); the incomplete checkpoint was removed and the {kept} earlier "
             f"checkpoint(s) are intact: free some space, then resume the task")
 
-    def commit(self, step: int, staging: str, written: str, epoch: float | None, loss: float | None) -> str:
-        """Make the written checkpoint durable and visible, emit it, apply retention."""
+    def commit(self, step: int, staging: str, written: str, epoch: float | None, loss: float | None,
+               hold_id: str = "") -> str:
+        """Make the written checkpoint durable and visible, emit it (with the quota hold that pays
+        for it, engine/quota.py), apply retention."""
         fsync_tree(written)
         final = os.path.join(self.dir, f"checkpoint-{step}")
         replace_dir(written, final)
@@ -175,7 +177,7 @@ class CheckpointStore:
         self.last_saved_step = step
         self.saved.append(final)
         self.emit({"type": "checkpoint", "step": step, "epoch": epoch, "loss": loss,
-                   "path": final, "size_bytes": dir_size(final)})
+                   "path": final, "size_bytes": dir_size(final), "hold_id": hold_id})
         log.info("checkpoint saved at step %d: %s", step, final)
         self.apply_retention()
         return final

@@ -27,7 +27,7 @@ from typing import Any, Callable
 from .checkpoints import CheckpointStore
 
 __all__ = ["world_size", "rank", "local_rank", "is_main", "training_args_extra", "checkpoint_store",
-           "CommandSync", "RankCheckpointStore", "barrier"]
+           "CommandSync", "RankCheckpointStore", "barrier", "broadcast_code", "sum_over_ranks"]
 
 # Commands as one integer, so a step end costs a single 8-byte broadcast.
 _NONE, _STOP_SAVE, _STOP, _SAVE = 0, 1, 2, 3
@@ -69,6 +69,38 @@ def barrier() -> None:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+def _collective_device() -> Any:
+    import torch
+    import torch.distributed as dist
+
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def broadcast_code(code: int) -> int:
+    """Rank 0's ``code`` on every rank (the others pass anything): one decision for all."""
+    if not _initialized():
+        return code
+    import torch
+    import torch.distributed as dist
+
+    flag = torch.tensor([code], dtype=torch.int64, device=_collective_device())
+    dist.broadcast(flag, src=0)
+    return int(flag.item())
+
+
+def sum_over_ranks(values: Any) -> Any:
+    """The element-wise sum of a float tensor over the ranks (a NaN or inf on any rank shows on all)."""
+    if not _initialized():
+        return values
+    import torch.distributed as dist
+
+    values = values.to(_collective_device())
+    dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values
 
 
 def training_args_extra(cfg: dict[str, Any], device: str) -> dict[str, Any]:
@@ -121,7 +153,8 @@ class RankCheckpointStore(CheckpointStore):
         barrier()  # the dir exists before any rank writes into it
         return path
 
-    def commit(self, step: int, staging: str, written: str, epoch: float | None, loss: float | None) -> str:
+    def commit(self, step: int, staging: str, written: str, epoch: float | None, loss: float | None,
+               hold_id: str = "") -> str:
         barrier()  # every rank has written its part
         if not is_main():
             self.last_saved_step = step
@@ -131,7 +164,7 @@ class RankCheckpointStore(CheckpointStore):
         if os.path.isfile(rank0_rng) and not os.path.exists(single_rng):
             # A one-process resume looks for rng_state.pth: give it rank 0's state.
             shutil.copyfile(rank0_rng, single_rng)
-        return super().commit(step, staging, written, epoch, loss)
+        return super().commit(step, staging, written, epoch, loss, hold_id)
 
     def discard(self, step: int, staging: str, exc: BaseException) -> BaseException:
         if is_main():

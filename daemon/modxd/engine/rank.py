@@ -7,7 +7,8 @@ training config, written by the coordinator. Every rank runs the ordinary
 
 * rank 0 talks to the coordinator (the worker process the daemon spawned) over a local
   socket: it sends the task's events and the result, and receives the daemon's commands;
-  the other ranks send nothing (only rank 0 reports metrics and checkpoints);
+  the other ranks send nothing (only rank 0 reports metrics and checkpoints, and only rank 0
+  asks the daemon for the quota unit of a checkpoint, engine/quota.py);
 * every rank that fails writes ``errors/rank-N.json`` (the sentence, the traceback, the
   time) into the run dir, so the coordinator can name the rank at fault;
 * a rank dies with its parent (the launcher), like every modx worker.
@@ -66,9 +67,10 @@ class CoordinatorChannel:
         with self.lock:
             self.conn.send(event)
 
-    def poll(self) -> dict[str, Any] | None:
+    def poll(self, timeout: float | None = 0.0) -> dict[str, Any] | None:
+        """The next command; waits up to `timeout` seconds (None = forever)."""
         try:
-            return self.inbox.get_nowait()
+            return self.inbox.get(timeout=timeout) if timeout != 0.0 else self.inbox.get_nowait()
         except queue.Empty:
             return None
 
@@ -108,11 +110,15 @@ def main(argv: list[str] | None = None) -> int:
         if rank == 0:  # before the heavy imports: the coordinator knows the ranks are up
             channel = CoordinatorChannel(os.environ[SOCKET_ENV], bytes.fromhex(os.environ[AUTHKEY_ENV]))
         from .distributed import CommandSync
+        from .quota import QuotaGate
         from .train import run_training
 
         cfg = rank_config(spec, rank, local_rank)
-        sync = CommandSync(channel.poll if channel else (lambda: None),
-                           float(spec["config"].get("save_interval_minutes") or 0) * 60)
+        # Rank 0 waits for the daemon's quota answers on its own link, under the command broadcast.
+        gate = QuotaGate(channel.emit if channel else (lambda event: None),
+                         channel.poll if channel else (lambda timeout=0.0: None),
+                         enabled=channel is not None and bool(spec["config"].get("reserve_quota")))
+        sync = CommandSync(gate.poll, float(spec["config"].get("save_interval_minutes") or 0) * 60)
 
         def emit(event: dict[str, Any]) -> None:
             if channel is None:
@@ -121,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 sync.saved()
             channel.emit(event)
 
-        result = run_training(cfg, emit, sync)
+        result = run_training(cfg, emit, sync, quota=gate)
         if channel is not None:
             channel.emit({"type": "result", **(result or {})})
     except BaseException as exc:  # noqa: BLE001 - every failure must be named

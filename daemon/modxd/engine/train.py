@@ -5,6 +5,10 @@ daemon needs to know is sent through ``emit`` as plain JSON-serialisable dicts
 (log, warning, total_steps, metrics, checkpoint, checkpoint_deleted); commands
 come back through ``poll_command``, checked at every optimizer step end.
 Exceptions propagate: the worker shim reports the task as failed.
+
+Nothing non-finite passes (engine/finite.py): NaN in the model or in a checkpoint to
+resume is refused before training, and a NaN or infinite loss or gradient norm fails the
+run at that step. Every save is paid before it is written (engine/quota.py).
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from transformers.training_args import OptimizerNames  # noqa: E402
 
 from .callbacks import EventCallback, route_logs  # noqa: E402
 from .checkpoints import CheckpointStore  # noqa: E402
-from .distributed import checkpoint_store, training_args_extra, world_size  # noqa: E402
+from .distributed import checkpoint_store, is_main, training_args_extra, world_size  # noqa: E402
+from .finite import StepHealth, TrainingDiverged, checkpoint_weights_problem, model_weights_problem  # noqa: E402
+from .quota import DAEMON_GONE, ERROR, Decision, QuotaGate, agree  # noqa: E402
 from .data import PadCollator, prepare_data  # noqa: E402
 from .packing import PackedCollator, labelled_loss, padding_free_problem, use_padding_free  # noqa: E402
 from .models import (  # noqa: E402
@@ -56,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "task_type": "sft", "use_lora": None, "device": "cpu",
     "padding_free": True,  # engine-only: packed batches (engine/packing.py) where the model allows
     "fp16_explicit": False,  # engine-only: keep fp16 on a bf16 GPU (engine/precision.py)
+    "reserve_quota": False,  # engine-only: the daemon charges checkpoints, so each save is reserved first
 }
 _CHOICES = {"task_type": ("sft", "pretrain"), "save_strategy": ("steps", "epoch", "no"),
             "eval_strategy": ("steps", "epoch", "no"), "log_level": ("debug", "info", "warning", "error")}
@@ -115,20 +122,52 @@ def normalize_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 class ModxTrainer(Trainer):
-    """``Trainer`` whose checkpoints are staged, committed atomically and rotated by us."""
+    """``Trainer`` whose checkpoints are paid for, staged, committed atomically and rotated by us,
+    and whose every optimizer step is checked for a non-finite loss or gradient norm."""
 
-    def __init__(self, *args: Any, store: CheckpointStore, events: EventCallback, **kwargs: Any):
+    def __init__(self, *args: Any, store: CheckpointStore, events: EventCallback, quota: QuotaGate,
+                 health: StepHealth, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.store = store
         self.events = events
+        self.quota = quota
+        self.health = health
         self._staging: str | None = None
 
     def _get_output_dir(self, trial: Any) -> str:
         return self._staging or super()._get_output_dir(trial)
 
+    def training_step(self, model: Any, inputs: Any, num_items_in_batch: Any = None) -> Any:
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        self.health.add_loss(loss)  # every micro-batch: Trainer's NaN filter would hide it from the logs
+        return loss
+
+    def _maybe_log_save_evaluate(self, tr_loss: Any, grad_norm: Any, *args: Any, **kwargs: Any) -> None:
+        try:  # before this step is logged or saved
+            self.health.check(self.state.global_step, grad_norm, self.accelerator.optimizer_step_was_skipped)
+        except TrainingDiverged as exc:
+            log.error("%s", exc)
+            raise
+        super()._maybe_log_save_evaluate(tr_loss, grad_norm, *args, **kwargs)
+
+    def _stop_unpaid(self, step: int, decision: Decision) -> None:
+        """No unit for this checkpoint: end the run now without writing it (or fail, when the daemon erred)."""
+        if decision.reason == ERROR:
+            raise EngineError(f"{decision.message}; the checkpoint of step {step} was not saved")
+        log.warning("the checkpoint of step %d was not saved: %s", step,
+                    decision.message or "the quota balance is 0")
+        self.store.saves_disabled = True
+        self.control.should_training_stop = True
+        if self.events.stop_command is None or decision.reason == DAEMON_GONE:
+            self.events.stop_command = {"cmd": "stop", "reason": decision.reason, "save": False}
+
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         step = self.state.global_step
         if self.store.should_skip(step):
+            return
+        paid = agree(self.quota.reserve(step) if is_main() else None)  # rank 0 asks; every rank abides
+        if not paid.granted:
+            self._stop_unpaid(step, paid)
             return
         staging = self.store.staging_dir(step)
         config = getattr(self.model, "config", None)
@@ -144,8 +183,9 @@ class ModxTrainer(Trainer):
                 if config is not None:
                     config.use_cache = use_cache
             self.store.commit(step, staging, os.path.join(staging, f"checkpoint-{step}"),
-                              self.state.epoch, self.events.last_loss)
-        except Exception as exc:  # a failed save leaves nothing behind (and is never recorded)
+                              self.state.epoch, self.events.last_loss, hold_id=paid.hold_id)
+        except Exception as exc:  # a failed save leaves nothing behind (and is never recorded or charged)
+            self.quota.release(paid.hold_id)
             error = self.store.discard(step, staging, exc)
             if error is exc:
                 raise
@@ -180,6 +220,10 @@ def _check_resume(path: str) -> str | None:
         raise EngineError(f"resume_from_checkpoint {path} is not a directory")
     if not os.path.isfile(os.path.join(path, "trainer_state.json")):
         raise EngineError(f"resume_from_checkpoint {path} is not a training checkpoint (no trainer_state.json)")
+    problem = checkpoint_weights_problem(path)
+    if problem:
+        raise EngineError(f"resume_from_checkpoint {path}: {problem}: the run had diverged when it was saved "
+                          "(or the file is damaged); resume from an earlier checkpoint")
     return path
 
 
@@ -191,11 +235,19 @@ def _tensorboard() -> list[str]:
     return ["tensorboard"]
 
 
-def run_training(config: dict, emit: Callable[[dict], None], poll_command: Callable[[], dict | None]) -> dict:
-    """Train as ``config`` says; return outcome, reason, final step/loss and the merged dir."""
+def run_training(config: dict, emit: Callable[[dict], None], poll_command: Callable[..., dict | None],
+                 quota: QuotaGate | None = None) -> dict:
+    """Train as ``config`` says; return outcome, reason, final step/loss and the merged dir.
+
+    ``quota`` is given by a caller whose ``poll_command`` already reads through it (a distributed
+    rank: the gate sits under the rank's command broadcast); otherwise it is made here.
+    """
     cfg = normalize_config(config)
+    if quota is None:
+        quota = QuotaGate(emit, poll_command, enabled=cfg["reserve_quota"])
+        poll_command = quota.poll
     with route_logs(emit, cfg["log_level"]):
-        return _run(cfg, emit, poll_command)
+        return _run(cfg, emit, poll_command, quota)
 
 
 def _load_tokenizer(cfg: dict[str, Any]) -> Any:
@@ -217,6 +269,10 @@ def _build_model(cfg: dict[str, Any], precision: Precision, tokenizer: Any, emit
     if bits and dtype == "float32":
         dtype = "float16"  # the compute dtype of the quantized layers; fp32 would only cost memory
     model = load_model(cfg["model_dir"], dtype, bits)
+    problem = model_weights_problem(model)
+    if problem:
+        raise EngineError(f"model_dir {cfg['model_dir']}: the weights hold {problem}: the model files are damaged "
+                          "or were saved by a run that diverged; train another model")
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
         log.info("resized the token embeddings to the tokenizer's %d tokens", len(tokenizer))
@@ -293,6 +349,7 @@ def _training_args(cfg: dict[str, Any], precision: Precision, device: str, eval_
         eval_strategy=eval_strategy, eval_steps=max(cfg["eval_steps"], 1) if eval_strategy == "steps" else None,
         metric_for_best_model="eval_loss" if patience else None, greater_is_better=False if patience else None,
         logging_strategy="steps", logging_steps=cfg["logging_steps"], logging_first_step=True,
+        logging_nan_inf_filter=False,  # never show a NaN loss as a number; finite.StepHealth fails the run first
         log_level=library_level, disable_tqdm=True, report_to=_tensorboard(),
         seed=cfg["seed"], data_seed=cfg["seed"],
         fp16=precision.fp16, bf16=precision.bf16, tf32=True if precision.tf32 else None,
@@ -307,7 +364,8 @@ def _training_args(cfg: dict[str, Any], precision: Precision, device: str, eval_
     )
 
 
-def _run(cfg: dict[str, Any], emit: Callable[[dict], None], poll_command: Callable[[], dict | None]) -> dict:
+def _run(cfg: dict[str, Any], emit: Callable[[dict], None], poll_command: Callable[[], dict | None],
+         quota: QuotaGate) -> dict:
     info = inspect_model_dir(cfg["model_dir"])
     check_max_seq_length(cfg["max_seq_length"], info)
     resume = _check_resume(cfg["resume_from_checkpoint"])
@@ -339,7 +397,8 @@ def _run(cfg: dict[str, Any], emit: Callable[[dict], None], poll_command: Callab
     callbacks: list[Any] = [EarlyStoppingCallback(early_stopping_patience=patience)] if patience else []
     trainer = ModxTrainer(model=model, args=args, train_dataset=data.train, eval_dataset=data.eval,
                           data_collator=collator, compute_loss_func=loss_func, processing_class=tokenizer,
-                          callbacks=callbacks + [events], store=store, events=events)
+                          callbacks=callbacks + [events], store=store, events=events, quota=quota,
+                          health=StepHealth(cfg["learning_rate"]))
     trainer.remove_callback(PrinterCallback)  # stdout may be the worker's channel: events only
     trainer.remove_callback(ProgressCallback)
     log.info("training %d examples for %d epochs: %d steps of %d x %d (batch x accumulation)", len(data.train),

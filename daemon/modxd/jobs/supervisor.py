@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import shutil
 import time
@@ -19,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from ..engine import quota as reservation
 from ..errors import FailedPrecondition, ResourceExhausted
 from .. import placement
 from ..paths import make_dir_under_roots
@@ -65,7 +67,8 @@ def _scan_checkpoints(directory: Path) -> list[tuple[int, str, float, float | No
         except (OSError, ValueError):
             continue  # not a training checkpoint: leave it alone
         losses = [e["loss"] for e in state.get("log_history", []) if "loss" in e and e.get("step", 0) <= step]
-        found.append((step, path, float(state.get("epoch") or 0.0), losses[-1] if losses else None,
+        loss = losses[-1] if losses and isinstance(losses[-1], (int, float)) and math.isfinite(losses[-1]) else None
+        found.append((step, path, float(state.get("epoch") or 0.0), loss,
                       dir_size(path), os.path.getmtime(path)))
     return found
 
@@ -100,6 +103,8 @@ class Supervisor:
                     await self._reconcile_checkpoints(task_id)
                 except Exception:
                     log.exception("checkpoint_reconcile_failed", task_id=task_id)
+                await self.quota.release_task(task_id)  # its worker died with the daemon
+            await self.quota.release_all()  # no worker survives a restart: nothing is being saved
             self.queue.extend(await self.tasks.ids_in_states([TaskState.PENDING]))
             await self._schedule()
         return failed
@@ -109,8 +114,10 @@ class Supervisor:
 
         The daemon may die between a checkpoint's rename and its record (the
         worker dies with it): such a complete checkpoint is recorded now, and
-        debited, as it would have been. A recorded one that is gone (retention
-        was deleting it) is marked deleted. Half-written staging dirs are removed.
+        debited, as it would have been: with the unit held for it, else a free
+        unit; with neither it is left unrecorded (the balance never goes below
+        zero). A recorded one that is gone (retention was deleting it) is marked
+        deleted. Half-written staging dirs are removed.
         """
         task = await self.tasks.get(task_id)
         if not task.params.get("output_dir"):
@@ -127,7 +134,13 @@ class Supervisor:
         for step, path, epoch, loss, size, mtime in found:
             # Only what this task's crashed run wrote (an output dir may be shared or reused).
             if path not in known and mtime >= started - 1:
-                _, event, _ = await self.checkpoints.record_saved(task_id, step, epoch, loss, path, size)
+                try:
+                    _, event, _ = await self.checkpoints.record_saved(task_id, step, epoch, loss, path, size,
+                                                                      adopted=True)
+                except ResourceExhausted as exc:
+                    await self._warn(task_id, "checkpoint_not_adopted",
+                                     f"{path} was found complete after a crash but is not recorded: {exc}")
+                    continue
                 self.bus.publish(task_id, event)
                 log.warning("checkpoint_adopted", task_id=task_id, step=step, path=path)
 
@@ -233,6 +246,12 @@ class Supervisor:
                 if where is None:
                     return  # the head waits for its devices; so does everything behind it
                 self.queue.popleft()
+                if await self.quota.balance() <= 0:  # it could never pay for a checkpoint
+                    await self._warn(task_id, reservation.EXHAUSTED,
+                                     "the quota balance is 0, so the task did not start (every checkpoint costs "
+                                     "one unit); ask an admin for more (modxctl quota grant N), then resume it")
+                    await self._set_state(task_id, TaskState.STOPPED, reservation.EXHAUSTED, end_time=time.time())
+                    continue
                 busy.update(where.slots)
                 await self._launch(task, where)
             except Exception as exc:  # a launch failure fails the task, never the daemon
@@ -244,7 +263,7 @@ class Supervisor:
     async def _launch(self, task: TaskRecord, where: placement.Placement) -> None:
         task_id, device = task.id, where.label
         config = {**task.params, "task_type": task.type, "device": where.processes[0], "task_id": task_id,
-                  "process_devices": list(where.processes)}
+                  "process_devices": list(where.processes), "reserve_quota": True}
         if task.resume_checkpoint:
             config["resume_from_checkpoint"] = task.resume_checkpoint
         # Checked and created again right before writing: never through a symlink out of a root.
@@ -302,6 +321,10 @@ class Supervisor:
             await self.tasks.update(task_id, total_steps=int(msg["total_steps"]))
         elif kind == "checkpoint":
             await self._checkpoint_saved(job, msg)
+        elif kind == reservation.RESERVE:
+            await self._reserve(job, reservation.parse_reserve(msg))
+        elif kind == reservation.RELEASE:
+            await self.quota.release(reservation.parse_release(msg) or "")
         elif kind == "checkpoint_deleted":
             marked = await self.checkpoints.mark_deleted(task_id, str(msg["path"]))
             if marked:
@@ -311,11 +334,38 @@ class Supervisor:
         elif kind == "error":
             job.error = msg
 
+    async def _reserve(self, job: RunningJob, request: reservation.ReserveRequest) -> None:
+        """The worker asks for the unit of the checkpoint it is about to write, and waits for this answer."""
+        try:
+            hold = await self.quota.reserve(job.task_id, request.step)
+        except Exception as exc:  # the worker must get an answer whatever happens here
+            log.exception("quota_reserve_failed", task_id=job.task_id)
+            job.worker.send(reservation.reply(request.request_id, reason=reservation.ERROR,
+                                              message=f"the daemon could not reserve a quota unit ({exc})"))
+            return
+        if hold is not None:
+            job.worker.send(reservation.reply(request.request_id, hold_id=hold.id))
+            return
+        message = (f"no quota unit is left to pay for the checkpoint of step {request.step} (the balance is spent or "
+                   "held by other running tasks), so the task stops without it; ask an admin for more "
+                   "(modxctl quota grant N), then resume it")
+        job.stop_reason = reservation.EXHAUSTED  # whatever stop was under way: this is why nothing was saved
+        job.worker.send(reservation.reply(request.request_id, reason=reservation.EXHAUSTED, message=message))
+        # Stored before the run's end: the worker's result is handled after this message.
+        await self._warn(job.task_id, reservation.EXHAUSTED, message)
+
     async def _checkpoint_saved(self, job: RunningJob, msg: dict[str, Any]) -> None:
         loss = msg.get("loss")
-        _, event, balance = await self.checkpoints.record_saved(
-            job.task_id, int(msg["step"]), float(msg.get("epoch") or 0.0),
-            None if loss is None else float(loss), str(msg["path"]), int(msg.get("size_bytes") or 0))
+        loss = float(loss) if loss is not None and math.isfinite(float(loss)) else None
+        try:
+            _, event, balance = await self.checkpoints.record_saved(
+                job.task_id, int(msg["step"]), float(msg.get("epoch") or 0.0), loss, str(msg["path"]),
+                int(msg.get("size_bytes") or 0), hold_id=str(msg.get("hold_id") or ""))
+        except ResourceExhausted as exc:  # saved without a reservation: never charged below zero
+            job.stop_reason = reservation.EXHAUSTED
+            self._command_stop(job, reservation.EXHAUSTED, save=False)
+            await self._warn(job.task_id, reservation.EXHAUSTED, f"{exc}: it is not recorded, and the task stops")
+            return
         self.bus.publish(job.task_id, event)
         if balance <= 0:
             self._command_stop(job, "quota_exhausted", save=False)
@@ -332,6 +382,7 @@ class Supervisor:
     async def _finish(self, job: RunningJob) -> None:
         now = time.time()
         task_id = job.task_id
+        await self.quota.release_task(task_id)  # a unit held for a save that never came (killed, failed)
         if job.result is not None:
             outcome = job.result.get("outcome", "completed")
             if outcome == "stopped":

@@ -58,6 +58,8 @@ def describe_failure(exc: BaseException) -> str:
     chain = _chain(exc)
     if getattr(exc, "disk_full", False):  # engine.checkpoints.DiskFull: already a full sentence
         return f"disk full: {exc}"
+    if getattr(exc, "sentence", False):  # engine.finite.TrainingDiverged: "loss is NaN at step 12: ..."
+        return str(exc)
     if is_disk_full(exc):
         return f"disk full: {message}"
     if any(isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError"

@@ -1,7 +1,14 @@
-"""Checkpoint records and the quota ledger, which change together.
+"""Checkpoint records, the quota ledger and quota holds, which change together.
 
 A checkpoint is recorded and its quota unit debited in one transaction, so a
 crash can never leave a debit without a checkpoint or the other way round.
+
+The balance never goes below zero. Before writing a checkpoint the worker reserves a
+unit (a row in ``quota_holds``); units are reserved only while the balance minus the
+units already held is above zero. Recording the checkpoint turns its hold into the
+debit (same transaction); a save that fails, a run that ends and a restart after a
+crash release what is still held. A record without a hold (a checkpoint adopted at
+recovery that no hold pays for) is paid from free units only, else refused.
 """
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ from typing import Any
 
 import aiosqlite
 
-from ..errors import InvalidArgument, NotFound, quote
+from ..errors import InvalidArgument, NotFound, ResourceExhausted, quote
 from .db import Database
 from .events import EventRecord, insert_event
 
@@ -65,17 +72,59 @@ def _ledger(conn: sqlite3.Connection, delta: int, kind: str, task_id: str = "",
     return LedgerEntry(int(cur.lastrowid or 0), now, delta, balance, kind, task_id, checkpoint_id, note)
 
 
+@dataclass
+class QuotaHold:
+    """One unit reserved for the checkpoint of `step` that `task_id` is about to write."""
+
+    id: str
+    task_id: str
+    step: int
+    time: float
+
+
+def _balance_and_reserved(conn: sqlite3.Connection) -> tuple[int, int]:
+    balance = int(conn.execute("SELECT COALESCE(SUM(delta), 0) FROM quota_ledger").fetchone()[0])
+    reserved = int(conn.execute("SELECT COUNT(*) FROM quota_holds").fetchone()[0])
+    return balance, reserved
+
+
+def _take_unit(conn: sqlite3.Connection, task_id: str, step: int, hold_id: str = "", by_step: bool = False) -> None:
+    """Find the unit a checkpoint is paid with, inside the recording transaction: its hold
+    (by id, or at recovery by the step it was reserved for), else a free unit; raise when none."""
+    if hold_id:
+        taken = conn.execute("DELETE FROM quota_holds WHERE id = ? AND task_id = ?", (hold_id, task_id)).rowcount
+    elif by_step:
+        taken = conn.execute(
+            "DELETE FROM quota_holds WHERE id = (SELECT id FROM quota_holds WHERE task_id = ? AND step = ?"
+            " ORDER BY time LIMIT 1)", (task_id, step)).rowcount
+    else:
+        taken = 0
+    if taken:
+        return
+    balance, reserved = _balance_and_reserved(conn)
+    if balance - reserved <= 0:
+        raise ResourceExhausted(
+            f"the checkpoint of step {step} of task {task_id} cannot be paid for: the quota balance is "
+            f"{balance} and {reserved} unit(s) are reserved by running tasks")
+
+
 class CheckpointRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def record_saved(self, task_id: str, step: int, epoch: float, loss: float | None,
-                           path: str, size_bytes: int) -> tuple[CheckpointRecord, EventRecord, int]:
-        """Record a durably saved checkpoint, debit one unit; returns (record, event, balance)."""
+                           path: str, size_bytes: int, hold_id: str = "", adopted: bool = False
+                           ) -> tuple[CheckpointRecord, EventRecord, int]:
+        """Record a durably saved checkpoint, debit one unit; returns (record, event, balance).
+
+        The unit is the hold `hold_id` (a live run), the hold reserved for `step` (`adopted`: found on
+        disk at recovery), else a free unit; with none, :class:`ResourceExhausted` and nothing changes.
+        """
         ckpt = CheckpointRecord(f"ckpt-{uuid.uuid4().hex[:10]}", task_id, step, epoch, loss, path,
                                 size_bytes, time.time())
 
         def record(conn: sqlite3.Connection) -> tuple[EventRecord, LedgerEntry]:
+            _take_unit(conn, task_id, step, hold_id, by_step=adopted)
             conn.execute(
                 "INSERT INTO checkpoints (id, task_id, step, epoch, loss, path, size_bytes, create_time)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -141,8 +190,48 @@ class QuotaRepo:
         await self.db.write(initial)
 
     async def balance(self) -> int:
+        """Units not yet spent (the ledger's sum; never below zero). Some may be reserved."""
         row = await self.db.one("SELECT COALESCE(SUM(delta), 0) FROM quota_ledger")
         return int(row[0])
+
+    async def reserved(self) -> int:
+        """Units held for checkpoints being written."""
+        row = await self.db.one("SELECT COUNT(*) FROM quota_holds")
+        return int(row[0])
+
+    async def reserve(self, task_id: str, step: int) -> QuotaHold | None:
+        """Hold a unit for the checkpoint of `step`, or None when every unit is spent or held."""
+        def hold(conn: sqlite3.Connection) -> QuotaHold | None:
+            balance, reserved = _balance_and_reserved(conn)
+            if balance - reserved <= 0:
+                return None
+            held = QuotaHold(f"hold-{uuid.uuid4().hex[:10]}", task_id, step, time.time())
+            conn.execute("INSERT INTO quota_holds (id, task_id, step, time) VALUES (?, ?, ?, ?)",
+                         (held.id, task_id, step, held.time))
+            return held
+
+        return await self.db.write(hold)
+
+    async def release(self, hold_id: str) -> bool:
+        """Give a held unit back (its save failed); False when it was already spent or released."""
+        def drop(conn: sqlite3.Connection) -> int:
+            return conn.execute("DELETE FROM quota_holds WHERE id = ?", (hold_id,)).rowcount
+
+        return bool(await self.db.write(drop))
+
+    async def release_task(self, task_id: str) -> int:
+        """Give back everything a run still holds (it ended); returns how many units."""
+        def drop(conn: sqlite3.Connection) -> int:
+            return conn.execute("DELETE FROM quota_holds WHERE task_id = ?", (task_id,)).rowcount
+
+        return int(await self.db.write(drop))
+
+    async def release_all(self) -> int:
+        """At start-up: no worker survives a restart, so nothing can still be held."""
+        def drop(conn: sqlite3.Connection) -> int:
+            return conn.execute("DELETE FROM quota_holds").rowcount
+
+        return int(await self.db.write(drop))
 
     async def totals(self) -> tuple[int, int, int]:
         """(balance, consumed, granted incl. initial)."""

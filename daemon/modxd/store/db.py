@@ -122,6 +122,16 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (job_id, seq)
     );
     """,
+    # 2: quota holds, a unit reserved for a checkpoint being written (store/checkpoints.py)
+    """
+    CREATE TABLE quota_holds (
+        id TEXT PRIMARY KEY,
+        task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        time REAL NOT NULL
+    );
+    CREATE INDEX quota_holds_task ON quota_holds(task_id, step);
+    """,
 ]
 
 

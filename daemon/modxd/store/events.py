@@ -6,6 +6,7 @@ insert, so numbers are gap-free and survive restarts.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from collections import OrderedDict
@@ -42,7 +43,11 @@ def insert_event(conn: sqlite3.Connection, task_id: str, kind: str, payload: dic
 
 
 def insert_metrics(conn: sqlite3.Connection, task_id: str, point: dict[str, Any]) -> EventRecord:
-    """A metrics point: an event, a row of the metrics history and the task's progress columns."""
+    """A metrics point: an event, a row of the metrics history and the task's progress columns.
+
+    A value that is not a finite number is stored as missing: NaN is never shown as a number.
+    """
+    point = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in point.items()}
     event = insert_event(conn, task_id, "metrics", point)
     step = int(point.get("step", 0))
     conn.execute("INSERT INTO metrics (task_id, seq, step, time, data) VALUES (?, ?, ?, ?, ?)",

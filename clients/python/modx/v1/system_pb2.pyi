@@ -175,16 +175,18 @@ class GetQuotaRequest(_message.Message):
     def __init__(self, ledger_limit: _Optional[int] = ...) -> None: ...
 
 class GetQuotaResponse(_message.Message):
-    __slots__ = ("balance", "consumed", "granted", "ledger")
+    __slots__ = ("balance", "consumed", "granted", "ledger", "reserved")
     BALANCE_FIELD_NUMBER: _ClassVar[int]
     CONSUMED_FIELD_NUMBER: _ClassVar[int]
     GRANTED_FIELD_NUMBER: _ClassVar[int]
     LEDGER_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_FIELD_NUMBER: _ClassVar[int]
     balance: int
     consumed: int
     granted: int
     ledger: _containers.RepeatedCompositeFieldContainer[QuotaEntry]
-    def __init__(self, balance: _Optional[int] = ..., consumed: _Optional[int] = ..., granted: _Optional[int] = ..., ledger: _Optional[_Iterable[_Union[QuotaEntry, _Mapping]]] = ...) -> None: ...
+    reserved: int
+    def __init__(self, balance: _Optional[int] = ..., consumed: _Optional[int] = ..., granted: _Optional[int] = ..., ledger: _Optional[_Iterable[_Union[QuotaEntry, _Mapping]]] = ..., reserved: _Optional[int] = ...) -> None: ...
 
 class GrantQuotaRequest(_message.Message):
     __slots__ = ("amount", "note")

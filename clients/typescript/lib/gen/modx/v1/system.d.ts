@@ -100,10 +100,16 @@ export interface GetQuotaRequest {
     ledgerLimit: number;
 }
 export interface GetQuotaResponse {
+    /** Units not yet spent; never below zero. */
     balance: string;
     consumed: string;
     granted: string;
     ledger: QuotaEntry[];
+    /**
+     * Units of the balance held for checkpoints being written (a unit is reserved before each save,
+     * debited when the checkpoint is recorded, released when the save fails or the run ends).
+     */
+    reserved: string;
 }
 export interface GrantQuotaRequest {
     amount: string;

@@ -1691,7 +1691,7 @@ exports.GetQuotaRequest = {
     },
 };
 function createBaseGetQuotaResponse() {
-    return { balance: "0", consumed: "0", granted: "0", ledger: [] };
+    return { balance: "0", consumed: "0", granted: "0", ledger: [], reserved: "0" };
 }
 exports.GetQuotaResponse = {
     encode(message, writer = new wire_1.BinaryWriter()) {
@@ -1706,6 +1706,9 @@ exports.GetQuotaResponse = {
         }
         for (const v of message.ledger) {
             exports.QuotaEntry.encode(v, writer.uint32(34).fork()).join();
+        }
+        if (message.reserved !== "0") {
+            writer.uint32(40).int64(message.reserved);
         }
         return writer;
     },
@@ -1750,6 +1753,13 @@ exports.GetQuotaResponse = {
                         message.ledger.push(exports.QuotaEntry.decode(reader, reader.uint32()));
                         continue;
                     }
+                    case 5: {
+                        if (tag !== 40) {
+                            break;
+                        }
+                        message.reserved = reader.int64().toString();
+                        continue;
+                    }
                 }
                 if ((tag & 7) === 4 || tag === 0) {
                     break;
@@ -1768,6 +1778,7 @@ exports.GetQuotaResponse = {
             consumed: isSet(object.consumed) ? globalThis.String(object.consumed) : "0",
             granted: isSet(object.granted) ? globalThis.String(object.granted) : "0",
             ledger: globalThis.Array.isArray(object?.ledger) ? object.ledger.map((e) => exports.QuotaEntry.fromJSON(e)) : [],
+            reserved: isSet(object.reserved) ? globalThis.String(object.reserved) : "0",
         };
     },
     toJSON(message) {
@@ -1784,6 +1795,9 @@ exports.GetQuotaResponse = {
         if (message.ledger?.length) {
             obj.ledger = message.ledger.map((e) => exports.QuotaEntry.toJSON(e));
         }
+        if (message.reserved !== "0") {
+            obj.reserved = message.reserved;
+        }
         return obj;
     },
     create(base) {
@@ -1795,6 +1809,7 @@ exports.GetQuotaResponse = {
         message.consumed = object.consumed ?? "0";
         message.granted = object.granted ?? "0";
         message.ledger = object.ledger?.map((e) => exports.QuotaEntry.fromPartial(e)) || [];
+        message.reserved = object.reserved ?? "0";
         return message;
     },
 };

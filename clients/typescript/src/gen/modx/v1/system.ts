@@ -134,10 +134,16 @@ export interface GetQuotaRequest {
 }
 
 export interface GetQuotaResponse {
+  /** Units not yet spent; never below zero. */
   balance: string;
   consumed: string;
   granted: string;
   ledger: QuotaEntry[];
+  /**
+   * Units of the balance held for checkpoints being written (a unit is reserved before each save,
+   * debited when the checkpoint is recorded, released when the save fails or the run ends).
+   */
+  reserved: string;
 }
 
 export interface GrantQuotaRequest {
@@ -1957,7 +1963,7 @@ export const GetQuotaRequest: MessageFns<GetQuotaRequest> = {
 };
 
 function createBaseGetQuotaResponse(): GetQuotaResponse {
-  return { balance: "0", consumed: "0", granted: "0", ledger: [] };
+  return { balance: "0", consumed: "0", granted: "0", ledger: [], reserved: "0" };
 }
 
 export const GetQuotaResponse: MessageFns<GetQuotaResponse> = {
@@ -1973,6 +1979,9 @@ export const GetQuotaResponse: MessageFns<GetQuotaResponse> = {
     }
     for (const v of message.ledger) {
       QuotaEntry.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.reserved !== "0") {
+      writer.uint32(40).int64(message.reserved);
     }
     return writer;
   },
@@ -2022,6 +2031,14 @@ export const GetQuotaResponse: MessageFns<GetQuotaResponse> = {
             message.ledger.push(QuotaEntry.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.reserved = reader.int64().toString();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2040,6 +2057,7 @@ export const GetQuotaResponse: MessageFns<GetQuotaResponse> = {
       consumed: isSet(object.consumed) ? globalThis.String(object.consumed) : "0",
       granted: isSet(object.granted) ? globalThis.String(object.granted) : "0",
       ledger: globalThis.Array.isArray(object?.ledger) ? object.ledger.map((e: any) => QuotaEntry.fromJSON(e)) : [],
+      reserved: isSet(object.reserved) ? globalThis.String(object.reserved) : "0",
     };
   },
 
@@ -2057,6 +2075,9 @@ export const GetQuotaResponse: MessageFns<GetQuotaResponse> = {
     if (message.ledger?.length) {
       obj.ledger = message.ledger.map((e) => QuotaEntry.toJSON(e));
     }
+    if (message.reserved !== "0") {
+      obj.reserved = message.reserved;
+    }
     return obj;
   },
 
@@ -2069,6 +2090,7 @@ export const GetQuotaResponse: MessageFns<GetQuotaResponse> = {
     message.consumed = object.consumed ?? "0";
     message.granted = object.granted ?? "0";
     message.ledger = object.ledger?.map((e) => QuotaEntry.fromPartial(e)) || [];
+    message.reserved = object.reserved ?? "0";
     return message;
   },
 };
