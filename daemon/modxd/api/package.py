@@ -105,7 +105,7 @@ class PackageServicer(package_pb2_grpc.PackageServiceServicer):
                                   f"({', '.join(packages.QUANT_TYPES)})")
         types = packages.quant_names([QUANT_FROM_PROTO[q] for q in request.quant_types])
         source = await packages.resolve_source(self.app, task, request.checkpoint)
-        output_dir, default_root = packages.output_dirs(task, request.output_dir, self.app.config.roots)
+        output_dir, default_root = await packages.output_dirs(self.app, task, request.output_dir)
         merge = request.merge if request.HasField("merge") else True
         req = {"task_id": task.id, "checkpoint": request.checkpoint, "checkpoint_id": source.checkpoint_id,
                "quant_types": types, "merge": merge, "output_dir": output_dir, "default_output_root": default_root,
@@ -144,10 +144,8 @@ class PackageServicer(package_pb2_grpc.PackageServiceServicer):
 
     @rpc
     async def ImportGguf(self, request: P.ImportGgufRequest, context) -> P.ImportGgufResponse:
-        import asyncio
-
-        src, out, fingerprint, cached = await asyncio.to_thread(
-            packages.check_import, request.gguf_path, request.output_dir, request.overwrite, self.app.config.roots)
+        src, out, fingerprint, cached = await packages.prepare_import(self.app, request.gguf_path, request.output_dir,
+                                                                      request.overwrite)
         if cached is not None:
             return P.ImportGgufResponse(output_dir=out, architecture=cached.get("architecture", ""),
                                         parameters=int(cached.get("parameters") or 0), cached=True)
