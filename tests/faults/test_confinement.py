@@ -173,3 +173,32 @@ def test_a_packages_dir_planted_as_a_symlink_into_another_task_is_refused(daemon
         assert list(neighbour.iterdir()) == []
     finally:
         (out / "packages").unlink()
+
+
+def test_a_pinned_dir_is_written_through_whatever_happens_to_its_path(tmp_path, outside) -> None:
+    """The mechanism under all of the above (modxd/paths.py), in this process: a dir opened under the
+    roots keeps receiving writes after its path is swapped for a symlink to outside, and says it
+    was moved before anything more is written there; a symlink below a root is never walked."""
+    from modxd import paths
+    from modxd.errors import PermissionDenied
+
+    root = tmp_path.resolve()
+    paths.confine([root])
+    try:
+        pin, made = paths.pin_output_dir("output_dir", root / "a" / "out")
+        assert made == [str(root / "a"), str(root / "a" / "out")]
+        (root / "a" / "out").rename(root / "a" / "moved")
+        (root / "a" / "out").symlink_to(outside)
+        with os.fdopen(pin.create_file("x"), "w") as f:
+            f.write("inside")
+        assert (root / "a" / "moved" / "x").read_text() == "inside" and not (outside / "x").exists()
+        with pytest.raises(PermissionDenied, match="moved or replaced"):
+            pin.check_in_place()
+        pin.close()
+        with pytest.raises(PermissionDenied, match="is a symlink"):
+            paths.pin_output_dir("output_dir", root / "a" / "out" / "deeper")
+        assert not (outside / "deeper").exists()
+        with pytest.raises(PermissionDenied, match="outside the allowed roots"):
+            paths.pin_input("parameter model_dir", str(root / "a" / "out"))
+    finally:
+        paths.confine(None)
