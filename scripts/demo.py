@@ -138,7 +138,7 @@ class Demo:
 
     def train(self, model: Path) -> str:
         data = REPO / "demo" / "data"
-        out = self.work / "out"
+        out = self.work / f"out-{time.strftime('%Y%m%d-%H%M%S')}"  # a dir of its own: a rerun's task cannot reuse one
         params = {"num_train_epochs": self.settings["num_train_epochs"], "per_device_train_batch_size": 4,
                   "gradient_accumulation_steps": 1, "learning_rate": 1e-3, "lora_r": 16, "lora_alpha": 32,
                   "lora_target_modules": "all-linear", "max_seq_length": 256, "gradient_checkpointing": "false",

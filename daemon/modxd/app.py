@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from . import fields, hardware, placement
+import structlog
+
+from . import fields, files, hardware, placement
 from . import params as P
 from .config import Config
 from .errors import FailedPrecondition, InvalidArgument
@@ -26,12 +27,16 @@ from .jobs.supervisor import Supervisor
 from .memory_plan import plan_memory
 from .states import TaskState
 from .store.checkpoints import CheckpointRecord, CheckpointRepo, QuotaRepo
+from .paths import check_input_under_roots, check_output_location
 from .store.db import Database
 from .store.events import EventRecord, EventRepo
+from .store.files import FileRepo
 from .store.jobs import JobRepo
 from .store.tasks import TaskRecord, TaskRepo
 from .store.templates import TemplateRecord, TemplateRepo, check_name, default_template_name
 from .validation import Validated, estimate, validate_task
+
+log = structlog.get_logger("modxd.app")
 
 Warnings = list[tuple[str, str]]
 MAX_PARAMS_BILLION = 100_000.0  # 100 trillion parameters: far beyond any model, still a finite number
@@ -50,12 +55,14 @@ class App:
         self.checkpoints = CheckpointRepo(self.db)
         self.quota = QuotaRepo(self.db)
         self.templates = TemplateRepo(self.db)
+        self.files = FileRepo(self.db)
         self.bus: EventBus[EventRecord] = EventBus()
         self.supervisor = Supervisor(self.tasks, self.events, self.checkpoints, self.quota, self.bus,
-                                     self.devices, self.config.max_pending_tasks)
+                                     self.devices, self.config.max_pending_tasks, self.files)
         self.supervisor.roots = self.config.roots
         self.jobs = JobRepo(self.db)
-        self.runner = JobRunner(self.jobs, self.bus, self.free_device)
+        self.runner = JobRunner(self.jobs, self.bus, self.free_device, self.files)
+        self._claiming = asyncio.Lock()  # an output dir is checked free and claimed in one step
         self.inference = InferenceManager(self)  # chat: one inference worker, started by the first chat
 
     def free_device(self) -> str:
@@ -68,6 +75,7 @@ class App:
         db = await Database.open(config.db_path)
         app = cls(config, db, hardware.training_devices(config.devices))
         await app.quota.ensure_initial(config.quota_initial)
+        await app.files.drop_orphans()
         return app
 
     async def close(self) -> None:
@@ -110,14 +118,27 @@ class App:
         template_name, checked, est, warnings = await self._prepare(task_type, template, overrides)
         task = TaskRecord(id=f"t-{uuid.uuid4().hex[:8]}", type=task_type, name=name, template=template_name,
                           params=checked.params, quota_estimate=est, total_steps=est["total_steps"])
+        async with self._claiming:
+            await self.check_output_location("parameter output_dir", Path(checked.params["output_dir"]))
+            if not validate_only:
+                await self.tasks.insert(task)
         if not validate_only:
-            await self.tasks.insert(task)
             await self.tasks.update(task.id, total_steps=est["total_steps"])
             for code, message in warnings:
                 self.bus.publish(task.id, await self.events.append(task.id, "warning",
                                                                    {"code": code, "message": message}))
             task = await self.get_task(task.id)
         return task, warnings
+
+    async def check_output_location(self, field: str, path: Path, own_task: str = "") -> None:
+        """The one rule of where a task's files may go (modxd/paths.py): not a root, not the state dir
+        or near it, not another task's output dir (`own_task`'s own dir and what is in it are fine)."""
+        others = [(task_id, out) for task_id, out in await self.tasks.output_dirs() if task_id != own_task]
+        if own_task:
+            mine = Path((await self.tasks.get(own_task)).params.get("output_dir") or "/")
+            if path == mine or mine in path.parents:
+                others = []
+        check_output_location(field, path, self.config.roots, self.config.state_dir, others)
 
     async def estimate_for(self, task_id: str = "", task_type: str = "", template: str = "",
                            overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], Warnings]:
@@ -171,7 +192,9 @@ class App:
         warnings: Warnings = []
         if ckpt is not None and not Path(ckpt.path).is_dir():
             raise FailedPrecondition(f"checkpoint {ckpt.id} of task {task_id}: {ckpt.path} is missing on disk")
-        if ckpt is not None:
+        if ckpt is not None:  # the worker checks again when it opens it
+            await asyncio.to_thread(check_input_under_roots, f"checkpoint {ckpt.id} of task {task_id}", ckpt.path,
+                                    self.config.roots)
             await _check_finite_weights(task_id, ckpt)
         if ckpt is None:
             warnings.append(("no_checkpoint", f"task {task_id} has no checkpoint: it restarts from step 0"))
@@ -181,14 +204,23 @@ class App:
                                                                {"code": code, "message": message}))
         return await self.get_task(task_id), ckpt, warnings
 
-    async def delete_task(self, task_id: str, delete_files: bool) -> None:
-        task = await self.supervisor.delete(task_id)  # checks and deletes under the lifecycle lock
+    async def delete_task(self, task_id: str, delete_files: bool) -> files.Deleted:
+        """Delete a task's records; with `delete_files`, also exactly the files its manifest names
+        (store/files.py), never a directory blindly and never through a symlink (modxd/files.py)."""
         if delete_files:
-            out = Path(task.params.get("output_dir", ""))
-            # Only the real dir itself: never through a symlink planted since (in it or a parent).
-            unchanged = out.is_absolute() and Path(os.path.realpath(out)) == out
-            if unchanged and out.is_dir() and any(out == r or r in out.parents for r in self.config.roots):
-                await asyncio.to_thread(shutil.rmtree, out, True)
+            busy = await self.jobs.active_for_task(task_id)
+            if busy:
+                raise FailedPrecondition(f"task {task_id} has {busy} still running: wait for it to finish "
+                                         "before deleting the task with its files")
+        await self.supervisor.delete(task_id)  # checks and deletes under the lifecycle lock
+        report = files.Deleted()
+        if delete_files:
+            report = await asyncio.to_thread(files.delete_entries, await self.files.list(task_id),
+                                             self.config.roots)
+            for kept in report.kept:
+                log.warning("task_file_kept", task_id=task_id, reason=kept)
+        await self.files.drop(task_id)
+        return report
 
     async def watch(self, task_id: str, after_seq: int = 0, kinds: list[str] | None = None,
                     history_only: bool = False, follow_forever: bool = False) -> AsyncIterator[EventRecord]:

@@ -16,10 +16,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import files
 from .engine.data import _split, _take
 from .engine.formats import DataError, iter_pretrain_texts, iter_sft_conversations
 from .errors import FailedPrecondition, InvalidArgument, NotFound
-from .paths import make_dir_under_roots, resolve_under_roots
+from .paths import check_input_under_roots, create_output_dir, resolve_under_roots
 from .store.jobs import JobRecord
 from .store.tasks import TaskRecord
 
@@ -302,9 +303,13 @@ async def create(app: Any, task_id: str, refs: list[str], include_base: bool, sa
     settings = settings_for(seed)
     candidates = await resolve_candidates(app, task, refs, include_base)
     roots = app.config.roots
+    for c in candidates:  # the worker checks each again when it opens it
+        field = "parameter model_dir" if c.checkpoint_id == BASE_ID else f"checkpoint {c.checkpoint_id}"
+        await asyncio.to_thread(check_input_under_roots, field, c.path, roots)
     plan = await asyncio.to_thread(plan_data, task.type, task.params, samples, seed, roots)
     root = eval_root(task)
-    await asyncio.to_thread(make_dir_under_roots, "output_dir", Path(root), roots)
+    made = await asyncio.to_thread(create_output_dir, "output_dir", root, roots)
+    await app.files.apply(task.id, "daemon", [files.entry(path, "dir") for path in made])
     request = {"task_id": task.id, "checkpoints": refs, "include_base": include_base, "samples": plan.samples,
                "checkpoint_ids": [c.checkpoint_id for c in candidates if c.checkpoint_id != BASE_ID],
                "seed": seed, "generation": settings.as_dict(), "data": plan.as_dict(), "eval_root": root,

@@ -26,7 +26,8 @@ from .app import App
 from .config import Config, format_cpu_list, load_config
 from .errors import ModxError
 from .hardware import available_cpus
-from .jobs.process import set_worker_cpus
+from .jobs.process import set_worker_cpus, set_worker_roots
+from .paths import confine
 from .logging_setup import configure
 from .notify import Notifier
 from .server import bind, build_server, server_credentials, set_serving
@@ -73,6 +74,8 @@ def place_processes(config: Config) -> None:
 
 async def serve(config: Config) -> None:
     os.umask(0o027)  # output dirs, checkpoints and logs: no access for others
+    confine(config.roots)  # files the daemon opens are checked where they are opened ...
+    set_worker_roots(config.roots)  # ... and so are the workers' (modxd/paths.py)
     notifier = Notifier()
     app = await App.open(config)  # migrations run here
     server, health_servicer = build_server(app)

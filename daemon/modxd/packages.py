@@ -10,13 +10,13 @@ import asyncio
 import hashlib
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import files
 from .errors import FailedPrecondition, InvalidArgument, PermissionDenied, quote
-from .paths import check_path_text, nearest_existing, resolve_under_roots
+from .paths import check_input_under_roots, check_path_text, create_output_dir, nearest_existing, resolve_under_roots
 from .store.tasks import TaskRecord
 
 IMPORT_MARKER = ".modx-import.json"
@@ -46,14 +46,24 @@ def _writable_dir(field: str, path: Path, roots: list[Path]) -> Path:
     return real
 
 
-def output_dirs(task: TaskRecord, requested: str, roots: list[Path]) -> tuple[str, str]:
-    """(explicit output dir or "", default root under which <package id>/ is made)."""
+async def output_dirs(app: Any, task: TaskRecord, requested: str) -> tuple[str, str]:
+    """(explicit output dir or "", default root under which <package id>/ is made).
+
+    An explicit dir follows the rule of every task output dir (app.check_output_location); the
+    default one, <task output dir>/packages, is made now, never through a symlink, and joins the
+    task's manifest."""
+    roots = app.config.roots
     if requested:
-        return str(_writable_dir("output_dir", Path(requested), roots)), ""
+        real = await asyncio.to_thread(_writable_dir, "output_dir", Path(requested), roots)
+        await app.check_output_location("output_dir", real, own_task=task.id)
+        return str(real), ""
     task_out = str(task.params.get("output_dir") or "")
     if not task_out:
         raise InvalidArgument(f"task {task.id} has no output_dir; give --output-dir")
-    return "", str(_writable_dir("output_dir", Path(task_out) / "packages", roots))
+    default = os.path.join(task_out, "packages")
+    made = await asyncio.to_thread(create_output_dir, "output_dir", default, roots)
+    await app.files.apply(task.id, "daemon", [files.entry(path, "dir") for path in made])
+    return "", default
 
 
 async def resolve_source(app: Any, task: TaskRecord, ref: str) -> PackageSource:
@@ -74,6 +84,8 @@ async def resolve_source(app: Any, task: TaskRecord, ref: str) -> PackageSource:
         ckpt_id, ckpt_dir = ckpt.id, ckpt.path
     if not os.path.isdir(ckpt_dir):
         raise FailedPrecondition(f"checkpoint {ckpt_id} of task {task.id}: {ckpt_dir} is missing on disk")
+    await asyncio.to_thread(check_input_under_roots, f"checkpoint {ckpt_id} of task {task.id}", ckpt_dir,
+                            app.config.roots)  # and the worker checks again when it opens it
     lora = os.path.isfile(os.path.join(ckpt_dir, "adapter_config.json"))
     model_type = await asyncio.to_thread(check_architecture, ckpt_dir, model_dir if lora else ckpt_dir)
     return PackageSource(ckpt_id, ckpt_dir, model_dir, tokenizer_dirs, lora, model_type)
@@ -142,10 +154,21 @@ def check_import(gguf_path: str, output_dir: str, overwrite: bool, roots: list[P
     if marker and marker.get("source") == str(src) and all(marker.get(k) == v for k, v in fingerprint.items()) \
             and os.path.isfile(out / "config.json"):
         return str(src), str(out), fingerprint, marker
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FailedPrecondition(f"output_dir {out} exists and is not empty; choose an empty dir or pass overwrite")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise FailedPrecondition(f"output_dir {out} exists and is not empty; choose an empty dir or pass overwrite")
+        if marker is None:  # overwrite replaces an earlier import, never a dir of other files
+            raise FailedPrecondition(f"output_dir {out} is not empty and holds no earlier import ({IMPORT_MARKER} "
+                                     "is missing): overwrite only replaces an import; choose an empty dir")
     return str(src), str(out), fingerprint, None
 
 
-def remove_tree(path: str) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+async def prepare_import(app: Any, gguf_path: str, output_dir: str, overwrite: bool
+                         ) -> tuple[str, str, dict[str, Any], dict[str, Any] | None]:
+    """:func:`check_import`, and the import target follows the rule of every output dir
+    (app.check_output_location): never a root, the state dir or a task's dir."""
+    src, out, fingerprint, cached = await asyncio.to_thread(check_import, gguf_path, output_dir, overwrite,
+                                                            app.config.roots)
+    await app.check_output_location("output_dir", Path(out))
+    return src, out, fingerprint, cached
+

@@ -15,11 +15,12 @@ from typing import Any
 from . import params as P
 from .engine import formats, plan, templating
 from .errors import FailedPrecondition, InvalidArgument
-from .paths import nearest_existing, resolve_under_roots
+from .paths import nearest_existing, pin_input, resolve_under_roots
 from .tokenizer_checks import check_chat_data, check_tokenizer_files
 
 GGUF_MAGIC = b"GGUF"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+INPUT_DIRS = ("model_dir", "tokenizer_dir", "resume_from_checkpoint")
 
 
 @dataclass
@@ -36,7 +37,10 @@ def validate_task(task_type: str, params: dict[str, Any], roots: list[Path]) -> 
     params = dict(params)
     for key in P.PATH_KEYS:
         if params.get(key):
-            params[key] = str(resolve_under_roots(f"parameter {key}", str(params[key]), roots))
+            real = resolve_under_roots(f"parameter {key}", str(params[key]), roots)
+            params[key] = str(real)
+            if key in INPUT_DIRS and real.is_dir():  # and no symlink in it leads out (files: at open)
+                pin_input(f"parameter {key}", str(real), roots=roots).close()
     train = _data_file("train_file", params["train_file"], task_type)
     evals = _data_file("eval_file", params["eval_file"], task_type) if params.get("eval_file") else None
     model_config = check_model_dir(params["model_dir"], "model_dir")

@@ -69,6 +69,8 @@ async def run_load(address: str, task_id: str, req_template: T.CreateTaskRequest
             req = T.CreateTaskRequest()
             req.CopyFrom(req_template)
             req.name = f"load-{n}-{i}"
+            # each task needs an output dir of its own (an output dir in use by another task is refused)
+            req.params["output_dir"].string_value += f"-{n}-{i}"
             created = await stub.CreateTask(req, timeout=60)
             results["created"].append(created.task.id)
             await asyncio.sleep(random.random() * 0.5)

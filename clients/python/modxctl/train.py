@@ -333,11 +333,14 @@ def train_resume(task_id: str, checkpoint: str, watch: bool) -> None:
 
 @train.command("delete")
 @click.argument("task_id", metavar="ID")
-@click.option("--files", is_flag=True, help="Also delete the output dir (checkpoints, logs) from disk.")
+@click.option("--files", is_flag=True, help="Also delete from disk the files the task wrote (checkpoints, logs, "
+                                           "merged model, evaluation reports, packages).")
 def train_delete(task_id: str, files: bool) -> None:
     """Delete a task that is not running, with its records.
 
-    Its files stay on disk unless --files is given.
+    Its files stay on disk unless --files is given; then exactly the files the task, its
+    evaluations and its packages wrote are deleted (the daemon keeps a list), and the dirs it
+    made once they are empty. Other files in its output dir stay, and no symlink is followed.
     """
     app = get_app()
     resp = app.call(app.training.DeleteTask, training_pb2.DeleteTaskRequest(task_id=task_id, delete_files=files))

@@ -101,7 +101,7 @@ class PackageServicer(package_pb2_grpc.PackageServiceServicer):
             check_path_text("output_dir", request.output_dir)
         task = await self.app.tasks.get(task_id)
         source = await packages.resolve_source(self.app, task, checkpoint)
-        output_dir, default_root = packages.output_dirs(task, request.output_dir, self.app.config.roots)
+        output_dir, default_root = await packages.output_dirs(self.app, task, request.output_dir)
         merge = request.merge if request.HasField("merge") else True
         req = {"task_id": task.id, "checkpoint": checkpoint, "checkpoint_id": source.checkpoint_id,
                "quant_types": types, "merge": merge, "output_dir": output_dir, "default_output_root": default_root,
@@ -141,10 +141,8 @@ class PackageServicer(package_pb2_grpc.PackageServiceServicer):
 
     @rpc
     async def ImportGguf(self, request: P.ImportGgufRequest, context) -> P.ImportGgufResponse:
-        import asyncio
-
-        src, out, fingerprint, cached = await asyncio.to_thread(
-            packages.check_import, request.gguf_path, request.output_dir, request.overwrite, self.app.config.roots)
+        src, out, fingerprint, cached = await packages.prepare_import(self.app, request.gguf_path, request.output_dir,
+                                                                      request.overwrite)
         if cached is not None:
             return P.ImportGgufResponse(output_dir=out, architecture=cached.get("architecture", ""),
                                         parameters=int(cached.get("parameters") or 0), cached=True)

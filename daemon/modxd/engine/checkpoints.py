@@ -1,6 +1,7 @@
 """Durable checkpoints: staged, fsynced, renamed into place, then rotated.
 
-A checkpoint is first written to ``<output_dir>/checkpoints/.tmp-checkpoint-N``,
+A checkpoint is first written to a fresh ``<output_dir>/checkpoints/.tmp-checkpoint-N``
+(reached through the open ``checkpoints`` dir, never through a symlink),
 every file and directory is fsynced, and only then is it renamed to
 ``checkpoints/checkpoint-N`` with ``os.replace`` (atomic on one filesystem). The
 ``checkpoint`` event is emitted after the rename, so the daemon debits quota and
@@ -16,10 +17,14 @@ import logging
 import os
 import re
 import shutil
+import stat
 from typing import Callable
 
-__all__ = ["CheckpointStore", "DiskFull", "fsync_tree", "replace_dir", "dir_size", "list_checkpoints",
-           "CHECKPOINT_RE", "is_disk_full", "free_bytes"]
+from .. import files
+from ..paths import Pinned, pin_output_dir
+
+__all__ = ["CheckpointStore", "DiskFull", "fsync_tree", "dir_size", "list_checkpoints",
+           "CHECKPOINT_RE", "is_disk_full", "free_bytes", "commit_dir", "remove_entry"]
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 log = logging.getLogger("modxd.engine")
@@ -90,12 +95,35 @@ def fsync_tree(root: str) -> None:
         _fsync_path(dirpath)
 
 
-def replace_dir(staging: str, final: str) -> None:
-    """Rename a complete ``staging`` dir to ``final``, replacing an old one."""
-    if os.path.exists(final):
-        shutil.rmtree(final)
-    os.replace(staging, final)
-    _fsync_path(os.path.dirname(os.path.abspath(final)))
+def remove_entry(parent: Pinned, name: str) -> bool:
+    """Remove ``name`` from a pinned dir, never following a symlink (a symlink itself is unlinked).
+    True when something was removed."""
+    try:
+        st = os.stat(name, dir_fd=parent.fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(name, dir_fd=parent.fd, ignore_errors=True)
+    else:
+        os.unlink(name, dir_fd=parent.fd)
+    return True
+
+
+def commit_dir(src: Pinned, name: str, dst: Pinned, final: str) -> Pinned:
+    """Move the complete dir ``name`` of ``src`` to ``final`` in ``dst`` (replacing an old one), durably;
+    returns the committed dir, open."""
+    fsync_tree(src.join(name))
+    remove_entry(dst, final)
+    os.rename(name, final, src_dir_fd=src.fd, dst_dir_fd=dst.fd)
+    _fsync_fd(dst.fd)
+    return dst.subdir(final, create=False)[0]
+
+
+def _fsync_fd(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
 
 
 def dir_size(root: str) -> int:
@@ -109,45 +137,85 @@ def dir_size(root: str) -> int:
     return total
 
 
-def list_checkpoints(checkpoints_dir: str) -> list[tuple[int, str]]:
-    """Complete checkpoints as ``(step, path)``, oldest step first."""
-    if not os.path.isdir(checkpoints_dir):
+def list_checkpoints(checkpoints_dir: str | Pinned) -> list[tuple[int, str]]:
+    """Complete checkpoints as ``(step, path)``, oldest step first (a symlink is never one)."""
+    if isinstance(checkpoints_dir, Pinned):
+        fd, real = checkpoints_dir.fd, checkpoints_dir.real
+    elif os.path.isdir(checkpoints_dir):
+        fd, real = None, checkpoints_dir
+    else:
         return []
     found = []
-    for name in os.listdir(checkpoints_dir):
+    for name in os.listdir(real if fd is None else fd):
         match = CHECKPOINT_RE.match(name)
-        path = os.path.join(checkpoints_dir, name)
-        if match and os.path.isdir(path):
-            found.append((int(match.group(1)), path))
+        if not match:
+            continue
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False) if fd is not None else os.lstat(
+                os.path.join(real, name))
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            found.append((int(match.group(1)), os.path.join(real, name)))
     return sorted(found)
 
 
 class CheckpointStore:
-    """Owns ``<output_dir>/checkpoints``: staging, commit, events and retention."""
+    """Owns ``<output_dir>/checkpoints``: staging, commit, events, retention and the manifest.
 
-    def __init__(self, output_dir: str, save_total_limit: int, emit: Callable[[dict], None]):
-        self.dir = os.path.join(output_dir, "checkpoints")
+    The dir is opened once (never through a symlink, see modxd/paths.py) and everything is
+    written through it: a fresh ``.tmp-checkpoint-N`` that the Trainer fills, renamed into place.
+    Every dir and file is reported in a ``files`` message (modxd/files.py) so that deleting the
+    task deletes exactly them.
+    """
+
+    FIELD = "parameter output_dir"
+
+    def __init__(self, output_dir: str | Pinned, save_total_limit: int, emit: Callable[[dict], None],
+                 owner: bool = True):
+        out = output_dir if isinstance(output_dir, Pinned) else pin_output_dir(self.FIELD, output_dir)[0]
+        self.pin, made = out.subdir("checkpoints", self.FIELD)
+        if out is not output_dir:
+            out.close()
+        self.dir = self.pin.real
         self.limit = save_total_limit if save_total_limit and save_total_limit > 0 else 0
         self.emit = emit
         self.last_saved_step: int | None = None
         self.saves_disabled = False
         self.saved: list[str] = []
-        os.makedirs(self.dir, exist_ok=True)
-        for name in os.listdir(self.dir):
+        self.staging: Pinned | None = None
+        if not owner:  # another rank of the same run: rank 0 cleans, reports and rotates
+            return
+        if made:
+            emit(files.message([files.entry(self.dir, "dir")]))
+        for name in sorted(os.listdir(self.pin.fd)):
             if name.startswith((".tmp-checkpoint-", ".deleting-checkpoint-")):
                 log.warning("removing the incomplete checkpoint %s left by an earlier run", name)
-                shutil.rmtree(os.path.join(self.dir, name), ignore_errors=True)
+                if remove_entry(self.pin, name):
+                    emit(files.message(removed=[self.pin.real_join(name)]))
 
     def should_skip(self, step: int) -> bool:
         """True when saving now would duplicate the last save or saving is off (stop without save)."""
         return self.saves_disabled or self.last_saved_step == step
 
     def staging_dir(self, step: int) -> str:
-        """A fresh ``.tmp-checkpoint-N`` dir; ``Trainer`` writes ``checkpoint-N`` inside it."""
-        staging = os.path.join(self.dir, f".tmp-checkpoint-{step}")
-        shutil.rmtree(staging, ignore_errors=True)
-        os.makedirs(staging)
-        return staging
+        """A fresh ``.tmp-checkpoint-N`` dir; ``Trainer`` writes ``checkpoint-N`` inside it.
+
+        Recorded before it exists, so a crash mid-save leaves nothing the manifest does not name."""
+        name = f".tmp-checkpoint-{step}"
+        self.pin.check_in_place()
+        remove_entry(self.pin, name)
+        self.emit(files.message([files.entry(self.pin.real_join(name), "scratch")]))
+        self.staging = self.pin.subdir(name, fresh=True)[0]
+        return self.staging.path
+
+    def _close_staging(self, step: int) -> None:
+        if self.staging is not None:
+            self.staging.close()
+            self.staging = None
+        name = f".tmp-checkpoint-{step}"
+        if remove_entry(self.pin, name):
+            self.emit(files.message(removed=[self.pin.real_join(name)]))
 
     def discard(self, step: int, staging: str, exc: BaseException) -> BaseException:
         """Remove the staging dir of a save that failed; returns the error to raise.
@@ -157,10 +225,10 @@ class CheckpointStore:
         """
         full = is_disk_full(exc, self.dir)
         free = free_bytes(self.dir)
-        shutil.rmtree(staging, ignore_errors=True)
+        self._close_staging(step)
         if not full:
             return exc
-        kept = len(list_checkpoints(self.dir))
+        kept = len(list_checkpoints(self.pin))
         return DiskFull(
             f"could not save the checkpoint of step {step} in {self.dir}: no space left on device "
             f"({_human(free)} free); the incomplete checkpoint was removed and the {kept} earlier "
@@ -170,14 +238,20 @@ class CheckpointStore:
                hold_id: str = "") -> str:
         """Make the written checkpoint durable and visible, emit it (with the quota hold that pays
         for it, engine/quota.py), apply retention."""
-        fsync_tree(written)
-        final = os.path.join(self.dir, f"checkpoint-{step}")
-        replace_dir(written, final)
-        shutil.rmtree(staging, ignore_errors=True)
+        name = f"checkpoint-{step}"
+        if self.staging is None:
+            raise RuntimeError(f"checkpoint {step} was committed without a staging dir")
+        self.pin.check_in_place()
+        with commit_dir(self.staging, name, self.pin, name) as committed:
+            final = committed.real
+            entries = [files.entry(final, "dir"), *files.tree(committed)]
+            size = dir_size(committed.path)
+        self._close_staging(step)
+        self.emit(files.message(entries))
         self.last_saved_step = step
         self.saved.append(final)
         self.emit({"type": "checkpoint", "step": step, "epoch": epoch, "loss": loss,
-                   "path": final, "size_bytes": dir_size(final), "hold_id": hold_id})
+                   "path": final, "size_bytes": size, "hold_id": hold_id})
         log.info("checkpoint saved at step %d: %s", step, final)
         self.apply_retention()
         return final
@@ -186,18 +260,20 @@ class CheckpointStore:
         """Delete the oldest checkpoints beyond ``save_total_limit``; report each."""
         if not self.limit:
             return []
-        existing = list_checkpoints(self.dir)
+        existing = list_checkpoints(self.pin)
         deleted = []
         for step, path in existing[: max(len(existing) - self.limit, 0)]:
             # Renamed away first (atomic), so a crash mid-delete never leaves a
             # half-deleted dir under a checkpoint's name.
-            doomed = os.path.join(self.dir, f".deleting-checkpoint-{step}")
-            shutil.rmtree(doomed, ignore_errors=True)
+            doomed = f".deleting-checkpoint-{step}"
+            remove_entry(self.pin, doomed)
+            self.emit(files.message([files.entry(self.pin.real_join(doomed), "scratch")], removed=[path]))
             try:
-                os.replace(path, doomed)
+                os.rename(os.path.basename(path), doomed, src_dir_fd=self.pin.fd, dst_dir_fd=self.pin.fd)
             except OSError:
-                doomed = path
-            shutil.rmtree(doomed, ignore_errors=True)
+                doomed = os.path.basename(path)
+            remove_entry(self.pin, doomed)
+            self.emit(files.message(removed=[self.pin.real_join(doomed)]))
             deleted.append(path)
             self.emit({"type": "checkpoint_deleted", "step": step, "path": path})
             log.info("checkpoint %s deleted (save_total_limit %d)", path, self.limit)

@@ -124,7 +124,7 @@ def training_args_extra(cfg: dict[str, Any], device: str) -> dict[str, Any]:
     return extra
 
 
-def checkpoint_store(output_dir: str, save_total_limit: int, emit: Callable[[dict], None]) -> CheckpointStore:
+def checkpoint_store(output_dir: Any, save_total_limit: int, emit: Callable[[dict], None]) -> CheckpointStore:
     """The checkpoint store of this process: rank-aware when there are several ranks."""
     if world_size() <= 1:
         return CheckpointStore(output_dir, save_total_limit, emit)
@@ -134,30 +134,31 @@ def checkpoint_store(output_dir: str, save_total_limit: int, emit: Callable[[dic
 class RankCheckpointStore(CheckpointStore):
     """A :class:`CheckpointStore` shared by the ranks of one run (rank 0 owns the directory)."""
 
-    def __init__(self, output_dir: str, save_total_limit: int, emit: Callable[[dict], None]):
-        if is_main():
-            super().__init__(output_dir, save_total_limit, emit)
-            return
-        # Not the owner: no leftover cleaning (rank 0 does it), no events, no retention.
-        self.dir = os.path.join(output_dir, "checkpoints")
-        self.limit = 0
-        self.emit = lambda event: None
-        self.last_saved_step = None
-        self.saves_disabled = False
-        self.saved = []
+    def __init__(self, output_dir: Any, save_total_limit: int, emit: Callable[[dict], None]):
+        # Every rank opens the dir itself (never through a symlink); only rank 0 cleans leftovers,
+        # reports, and rotates.
+        super().__init__(output_dir, save_total_limit, emit if is_main() else (lambda event: None),
+                         owner=is_main())
+        if not is_main():
+            self.limit = 0
 
     def staging_dir(self, step: int) -> str:
-        path = os.path.join(self.dir, f".tmp-checkpoint-{step}")
         if is_main():
             path = super().staging_dir(step)
-        barrier()  # the dir exists before any rank writes into it
-        return path
+            barrier()  # the dir exists before any rank writes into it
+            return path
+        barrier()
+        self.staging = self.pin.subdir(f".tmp-checkpoint-{step}", create=False)[0]
+        return self.staging.path
 
     def commit(self, step: int, staging: str, written: str, epoch: float | None, loss: float | None,
                hold_id: str = "") -> str:
         barrier()  # every rank has written its part
         if not is_main():
             self.last_saved_step = step
+            if self.staging is not None:
+                self.staging.close()
+                self.staging = None
             return os.path.join(self.dir, f"checkpoint-{step}")
         rank0_rng = os.path.join(written, "rng_state_0.pth")
         single_rng = os.path.join(written, "rng_state.pth")
@@ -169,6 +170,9 @@ class RankCheckpointStore(CheckpointStore):
     def discard(self, step: int, staging: str, exc: BaseException) -> BaseException:
         if is_main():
             return super().discard(step, staging, exc)
+        if self.staging is not None:
+            self.staging.close()
+            self.staging = None
         return exc
 
     def apply_retention(self) -> list[str]:

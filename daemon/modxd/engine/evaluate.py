@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .. import files as manifest
+from ..paths import Pinned, pin_input, pin_output_dir
 from . import metrics as M
 from .models import EngineError
 
@@ -166,7 +168,8 @@ class EvalJob:
         self.settings: dict[str, Any] = config["generation"]
         self.batch_size = int(config.get("batch_size") or DEFAULT_BATCH)
         self.eval_id: str = config.get("job_id") or config.get("evaluation_id") or "eval"
-        self.out_dir = Path(config["eval_root"]) / self.eval_id
+        self.out_dir = Path(config["eval_root"]) / self.eval_id  # the real path (what people see)
+        self.pins: list[Pinned] = []  # the input dirs, open (modxd/paths.py)
         self.weights = M.WEIGHTS_SFT if self.task_type == "sft" else M.WEIGHTS_PRETRAIN
         self.warnings: list[str] = []
 
@@ -196,10 +199,17 @@ class EvalJob:
             torch.cuda.set_device(int(device.split(":", 1)[1]) if ":" in device else 0)
         return device
 
+    def _pin(self, field: str, path: str) -> str:
+        """Open an input dir checked against the roots; libraries get the open dir, never the path again."""
+        pin = pin_input(field, path)
+        self.pins.append(pin)
+        return pin.path
+
     def _tokenizer(self) -> Any:
         from .models import load_tokenizer
 
-        source = str(self.params.get("tokenizer_dir") or self.params["model_dir"])
+        key = "tokenizer_dir" if self.params.get("tokenizer_dir") else "model_dir"
+        source = self._pin(f"parameter {key}", str(self.params[key]))
         tokenizer = load_tokenizer(source, lambda m: self.log(m))
         if self.params.get("chat_template"):
             tokenizer.chat_template = self.params["chat_template"]
@@ -213,7 +223,7 @@ class EvalJob:
 
         limit = int(self.params.get("max_seq_length") or 512)
         try:
-            positions = inspect_model_dir(str(self.params["model_dir"])).max_position_embeddings
+            positions = inspect_model_dir(self.model_dir).max_position_embeddings
         except EngineError:
             positions = None
         return min(limit, positions) if positions else limit
@@ -289,11 +299,13 @@ class EvalJob:
             from peft import PeftModel
 
             if base is None:
-                base = load_model(str(self.params["model_dir"]), dtype)
+                base = load_model(self.model_dir, dtype)
                 self._fit_embeddings(base)
-            model = PeftModel.from_pretrained(base, cand["path"], is_trainable=False)
+            adapter = self._pin(f"checkpoint {cand['checkpoint_id']}", cand["path"])
+            model = PeftModel.from_pretrained(base, adapter, is_trainable=False)
             return model, base
-        model = load_model(cand["path"], dtype)
+        field = "parameter model_dir" if cand["checkpoint_id"] == "base" else f"checkpoint {cand['checkpoint_id']}"
+        model = load_model(self._pin(field, cand["path"]), dtype)
         self._fit_embeddings(model)
         if cand["checkpoint_id"] == "base":
             return model, model
@@ -305,6 +317,14 @@ class EvalJob:
 
     # -- the run
     def run(self) -> dict[str, Any]:
+        try:
+            self.model_dir = self._pin("parameter model_dir", str(self.params["model_dir"]))
+            return self._run()
+        finally:
+            for pin in self.pins:
+                pin.close()
+
+    def _run(self) -> dict[str, Any]:
         import torch
         from transformers.utils import logging as hf_logging
 
@@ -400,6 +420,15 @@ class EvalJob:
         result["seconds"] = round(time.time() - started, 3)
         return result
 
+    def _open_out_dir(self) -> Pinned:
+        """``<eval_root>/<evaluation id>``: made fresh under the open eval root, never through a symlink,
+        and reported (as the job's own scratch dir) before anything is written in it."""
+        root, made = pin_output_dir("output_dir", str(self.out_dir.parent))
+        with root:
+            self.emit(manifest.message([*(manifest.entry(p, "dir") for p in made),
+                                        manifest.entry(str(self.out_dir), "scratch")]))
+            return root.subdir(self.out_dir.name, fresh=True)[0]
+
     def _progress(self, ci: int, n: int, done: int, total: int, cand: dict[str, Any],
                   running: dict[str, float]) -> None:
         self.emit({"type": "progress", "checkpoint_index": ci, "checkpoint_count": n, "example_index": done,
@@ -441,7 +470,10 @@ class EvalJob:
             "verdict": sentence, "tie": tie, "p_value": boot[runner].p_value if runner in boot else None,
             "warnings": self.warnings,
         }
-        files = report.write_all(self.out_dir, result, examples, per_candidate, generations, summaries, self.weights)
+        with self._open_out_dir() as out:
+            files = report.write_all(Path(out.path), result, examples, per_candidate, generations, summaries,
+                                     self.weights, shown_dir=self.out_dir)
+            self.emit(manifest.message(manifest.tree(out)))
         result.update(files)
         self.log(f"best: {best['label']} ({best['checkpoint_id']}) - {sentence}")
         return result

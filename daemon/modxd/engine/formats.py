@@ -40,6 +40,8 @@ from collections import Counter
 from dataclasses import dataclass, field as dc_field
 from typing import Any, Iterator
 
+from ..paths import open_input_file
+
 __all__ = [
     "DataError",
     "DataSummary",
@@ -274,7 +276,7 @@ def _normalize(obj: Any) -> tuple[str, list[dict[str, str]]]:
 # ---------------------------------------------------------------- reading
 
 def _open_checked(path: str, field: str):
-    """Open a data file for binary reading after the file-level checks."""
+    """Open a data file for binary reading after the file-level checks, confined to the roots."""
     if not path:
         raise DataError(path, None, "no file given", field)
     if not os.path.exists(path):
@@ -282,7 +284,7 @@ def _open_checked(path: str, field: str):
     if os.path.isdir(path):
         raise DataError(path, None, "is a directory, not a file", field)
     try:
-        handle = open(path, "rb")
+        handle = open_input_file(f"parameter {field}", path)  # refused when it now leads outside the roots
     except OSError as exc:
         raise DataError(path, None, f"cannot be read ({exc.strerror or exc})", field) from None
     head = handle.read(_SAMPLE_BYTES)

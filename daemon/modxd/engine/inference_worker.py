@@ -27,15 +27,20 @@ GPU, both measured in this process, so a training job's memory is seen as used).
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..errors import FailedPrecondition, PermissionDenied
 from ..hardware import usable_cpu_count
+from ..paths import pin_input
 from .generate import SamplingError, check_messages, check_sampling, estimate_hf_bytes
 from .models import EngineError
+
+SPEC_PATHS = ("model_dir", "adapter_dir", "tokenizer_dir", "model_path", "lora_path")  # the files a target opens
 
 log = logging.getLogger("modxd.inference")
 
@@ -212,15 +217,20 @@ class ModelCache:
                       f"{_gib(self.headroom_bytes)} kept free, and {_gib(max(free, 0))} is free.{hint}")
 
     def _load(self, spec: dict[str, Any], device: str) -> Any:
-        if spec["backend"] == "gguf":
-            from .llamacpp import LlamaChatModel
+        """Load a target through its files opened and checked against the roots (modxd/paths.py)."""
+        with contextlib.ExitStack() as pins:
+            opened = {key: pins.enter_context(pin_input(f"{spec['target']} ({key})", str(spec[key]),
+                                                        directory=key.endswith("_dir"))).path
+                      for key in SPEC_PATHS if spec.get(key)}
+            if spec["backend"] == "gguf":
+                from .llamacpp import LlamaChatModel
 
-            return LlamaChatModel.load(spec["model_path"], device, spec.get("lora_path") or None,
-                                       threads=self.threads)
-        from .generate import HFChatModel
+                return LlamaChatModel.load(opened["model_path"], device, opened.get("lora_path"),
+                                           threads=self.threads)
+            from .generate import HFChatModel
 
-        return HFChatModel.load(spec["model_dir"], device, spec.get("adapter_dir") or None,
-                                spec.get("tokenizer_dir") or None, spec.get("chat_template") or "")
+            return HFChatModel.load(opened["model_dir"], device, opened.get("adapter_dir"),
+                                    opened.get("tokenizer_dir"), spec.get("chat_template") or "")
 
     def describe(self) -> list[dict[str, Any]]:
         return [e.describe() for e in self.entries.values()]
@@ -388,8 +398,10 @@ class InferenceServer:
             return refused(exc.code, str(exc))
         except SamplingError as exc:  # ContextTooLong too
             return refused("invalid_argument", str(exc))
-        except (FileNotFoundError, EngineError) as exc:
+        except (FileNotFoundError, EngineError, FailedPrecondition) as exc:
             return refused("failed_precondition", str(exc))
+        except PermissionDenied as exc:  # a target that now leads outside the allowed roots
+            return refused("permission_denied", str(exc))
         except Exception as exc:  # noqa: BLE001 - one failed chat never ends the worker
             from ..jobs.worker import describe_failure
 

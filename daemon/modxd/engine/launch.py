@@ -33,7 +33,10 @@ import threading
 import time
 from typing import Any, Callable
 
+from .. import files
 from ..hardware import usable_cpu_count
+from ..paths import pin_output_dir
+from .checkpoints import remove_entry
 from .rank import AUTHKEY_ENV, SOCKET_ENV
 
 __all__ = ["run_train_task", "run_distributed", "RUN_DIR_NAME", "run_file", "torchrun_command"]
@@ -79,6 +82,22 @@ def torchrun_command(spec: dict[str, Any], node_rank: int, python: str = "python
             f"--master-addr={host}", f"--master-port={port}", f"--rdzv-id={spec['run_id']}",
             "-m", "modxd.engine.rank",
             os.path.join(spec["run_dir"], RUN_FILE)]
+
+
+def _shared_run_dir(output_dir: str, emit: Callable[[dict], None]) -> str:
+    """A fresh ``<output_dir>/.modx-distributed``, made through the open output dir (never through a
+    symlink) and reported to the manifest as the task's scratch dir before anything is written."""
+    with pin_output_dir("parameter output_dir", output_dir)[0] as out:
+        remove_entry(out, RUN_DIR_NAME)
+        emit(files.message([files.entry(out.real_join(RUN_DIR_NAME), "scratch")]))
+        with out.subdir(RUN_DIR_NAME, fresh=True)[0] as run:
+            return run.real
+
+
+def _remove_shared_run_dir(output_dir: str, emit: Callable[[dict], None]) -> None:
+    with pin_output_dir("parameter output_dir", output_dir, create=False)[0] as out:
+        remove_entry(out, RUN_DIR_NAME)
+        emit(files.message(removed=[out.real_join(RUN_DIR_NAME)]))
 
 
 def _free_port() -> int:
@@ -287,8 +306,7 @@ def run_distributed(config: dict, emit: Callable[[dict], None], poll_command: Ca
         endpoint = str(config.get("rdzv_endpoint") or "")
         if ":" not in endpoint:
             raise EngineError(f"rdzv_endpoint must be host:port for a task on {nnodes} hosts (got {endpoint!r})")
-        run_dir = os.path.join(output_dir, RUN_DIR_NAME)  # every host reads it: shared storage
-        shutil.rmtree(run_dir, ignore_errors=True)
+        run_dir = _shared_run_dir(output_dir, emit)  # every host reads it: shared storage
     else:
         endpoint = f"127.0.0.1:{_free_port()}"
         run_dir = local_dir
@@ -346,7 +364,7 @@ def run_distributed(config: dict, emit: Callable[[dict], None], poll_command: Ca
         relay.finish()
         if nnodes > 1:  # a later join must not find this run; the ranks' error files stay
             if failure is None:
-                shutil.rmtree(run_dir, ignore_errors=True)
+                _remove_shared_run_dir(output_dir, emit)
             else:
                 try:
                     os.remove(path)

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..paths import shown
 from .precision import Precision, resolve_precision  # noqa: F401 - re-exported
 
 __all__ = [
@@ -123,6 +124,7 @@ def load_tokenizer(tokenizer_dir: str, log: Callable[[str], None] = lambda _m: N
         tokenizer.pad_token = tokenizer.eos_token
         log(f"the tokenizer has no pad token; using its eos token {tokenizer.eos_token!r} for padding")
     tokenizer.padding_side = "right"
+    tokenizer.name_or_path = shown(tokenizer_dir)  # a pinned dir's real path, not /proc/self/fd/N
     return tokenizer
 
 
@@ -177,6 +179,8 @@ def load_model(model_dir: str, dtype_name: str = "float32", quantization_bit: in
     except Exception as exc:  # damaged or truncated weights: say which dir, keep the library's reason
         raise EngineError(f"model_dir {model_dir}: the weights cannot be loaded ({type(exc).__name__}: {exc})") \
             from exc
+    model.config._name_or_path = shown(model_dir)  # saved with checkpoints: the real path, not /proc/self/fd/N
+    model.name_or_path = model.config._name_or_path
     return model
 
 
@@ -218,58 +222,76 @@ def enable_gradient_checkpointing(model: Any, use_lora: bool) -> str | None:
     return None
 
 
-def merge_lora(model: Any, tokenizer: Any, final_dir: str, dtype: Any = None) -> str:
-    """Merge the adapters into the base weights and save a full model dir atomically."""
-    import shutil
+def merge_lora(model: Any, tokenizer: Any, out: Any, emit: Callable[[dict], None], name: str = "merged",
+               dtype: Any = None) -> str:
+    """Merge the adapters into the base weights and save a full model dir atomically as ``name`` in
+    the pinned output dir ``out`` (modxd/paths.py), reporting what it wrote to the manifest."""
+    from .. import files
+    from .checkpoints import DiskFull, fsync_tree, is_disk_full, remove_entry
 
-    parent = os.path.dirname(os.path.abspath(final_dir))
-    staging = os.path.join(parent, f".tmp-{os.path.basename(final_dir)}")
-    shutil.rmtree(staging, ignore_errors=True)
+    staging_name = f".tmp-{name}"
+    staging_real = out.real_join(staging_name)
+    remove_entry(out, staging_name)
+    emit(files.message([files.entry(staging_real, "scratch")]))
+    staging = out.subdir(staging_name, fresh=True)[0]
     merged = model.merge_and_unload()
     if dtype is not None:
         merged = merged.to(dtype)
     merged.config.use_cache = True
-    from .checkpoints import DiskFull, fsync_tree, is_disk_full, replace_dir
-
     try:
-        merged.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        fsync_tree(staging)
-        replace_dir(staging, final_dir)
+        with staging:
+            merged.save_pretrained(staging.path)
+            tokenizer.save_pretrained(staging.path)
+            fsync_tree(staging.path)
+        out.check_in_place()
+        remove_entry(out, name)
+        os.rename(staging_name, name, src_dir_fd=out.fd, dst_dir_fd=out.fd)
+        os.fsync(out.fd)
+        with out.subdir(name, create=False)[0] as final:
+            emit(files.message([files.entry(final.real, "dir"), *files.tree(final)], removed=[staging_real]))
     except Exception as exc:  # no partial merged model is left behind
-        full = is_disk_full(exc, parent)
-        shutil.rmtree(staging, ignore_errors=True)
+        full = is_disk_full(exc, out.real)
+        remove_entry(out, staging_name)
+        emit(files.message(removed=[staging_real]))
         if full:
-            raise DiskFull(f"could not write the merged model to {final_dir}: no space left on device; "
+            raise DiskFull(f"could not write the merged model to {out.real_join(name)}: no space left on device; "
                            "the partial copy was removed and the checkpoints are intact") from exc
         raise
-    return final_dir
+    return out.real_join(name)
 
 
-def merge_lora_full_precision(model: Any, tokenizer: Any, model_dir: str, final_dir: str) -> str:
+def merge_lora_full_precision(model: Any, tokenizer: Any, model_dir: str, out: Any, emit: Callable[[dict], None],
+                              name: str = "merged") -> str:
     """Merge a QLoRA run's adapters into the base loaded again unquantized (from ``model_dir``).
 
     Merging into the 4-bit weights would add the update to a quantized approximation and save
     bitsandbytes tensors that neither GGUF export nor a plain load can read; the full-precision
     base is what the adapters were trained to correct. The merge runs on the CPU in fp32 and is
-    saved in the base model's own dtype.
+    saved in the base model's own dtype. The adapter is staged in a scratch dir of the pinned
+    output dir ``out``, reported to the manifest and removed afterwards.
     """
-    import tempfile
-
     import torch
     from peft import PeftModel
 
-    parent = os.path.dirname(os.path.abspath(final_dir))
-    os.makedirs(parent, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".tmp-adapter-", dir=parent) as adapter_dir:
-        model.save_pretrained(adapter_dir)
-        base = load_model(model_dir, "float32")
-        if len(tokenizer) > base.get_input_embeddings().weight.shape[0]:
-            base.resize_token_embeddings(len(tokenizer))
-        merged = PeftModel.from_pretrained(base, adapter_dir, is_trainable=False)
+    from .. import files
+    from .checkpoints import remove_entry
+
+    scratch_name = f".tmp-adapter-{name}"
+    scratch_real = out.real_join(scratch_name)
+    remove_entry(out, scratch_name)
+    emit(files.message([files.entry(scratch_real, "scratch")]))
+    try:
+        with out.subdir(scratch_name, fresh=True)[0] as scratch:
+            model.save_pretrained(scratch.path)
+            base = load_model(model_dir, "float32")
+            if len(tokenizer) > base.get_input_embeddings().weight.shape[0]:
+                base.resize_token_embeddings(len(tokenizer))
+            merged = PeftModel.from_pretrained(base, scratch.path, is_trainable=False)
         saved_dtype = getattr(base.config, "dtype", None) or getattr(base.config, "torch_dtype", None)
         if isinstance(saved_dtype, str):
             saved_dtype = getattr(torch, saved_dtype, None)
-        final = merge_lora(merged, tokenizer, final_dir,
-                           dtype=saved_dtype if saved_dtype in (torch.float16, torch.bfloat16) else None)
-    return final
+        return merge_lora(merged, tokenizer, out, emit, name,
+                          dtype=saved_dtype if saved_dtype in (torch.float16, torch.bfloat16) else None)
+    finally:
+        remove_entry(out, scratch_name)
+        emit(files.message(removed=[scratch_real]))

@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1:
         print("usage: python -m modxd.engine.rank RUN_JSON", file=sys.stderr)
         return 2
+    from .. import paths
     from ..jobs.worker import _die_with_parent
 
     _die_with_parent()
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     run_dir = spec["run_dir"]
+    paths.confine(spec["config"].get("allowed_roots"))  # the daemon's roots, as in every worker
     channel: CoordinatorChannel | None = None
     try:
         if rank == 0:  # before the heavy imports: the coordinator knows the ranks are up
@@ -125,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 return
             if event.get("type") == "checkpoint":
                 sync.saved()
-            channel.emit(event)
+            channel.emit(paths.shown_in(event))
 
         result = run_training(cfg, emit, sync, quota=gate)
         if channel is not None:

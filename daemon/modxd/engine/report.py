@@ -53,21 +53,24 @@ def _num(value: Any) -> Any:
 
 def write_all(out_dir: Path, result: dict[str, Any], examples: Sequence[Any],
               per_candidate: Sequence[Sequence[M.ExampleScores]], generations: Sequence[Sequence[str]],
-              summaries: Sequence[dict[str, Any]], weights: dict[str, float]) -> dict[str, str]:
-    """Write every file; returns their paths (keys of FILE_NAMES)."""
+              summaries: Sequence[dict[str, Any]], weights: dict[str, float],
+              shown_dir: Path | None = None) -> dict[str, str]:
+    """Write every file into `out_dir`; returns their paths (keys of FILE_NAMES) in `shown_dir` (the
+    real path of the dir, when `out_dir` is an open dir's /proc/self/fd/N)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {key: str(out_dir / name) for key, name in FILE_NAMES.items()}
-    _atomic_write(Path(paths["csv_path"]), csv_text(result).encode("utf-8"))
+    where = {key: out_dir / name for key, name in FILE_NAMES.items()}
+    paths = {key: str(Path(shown_dir or out_dir) / name) for key, name in FILE_NAMES.items()}
+    _atomic_write(where["csv_path"], csv_text(result).encode("utf-8"))
     lines = example_records(result, examples, per_candidate, generations, summaries, weights)
-    _atomic_write(Path(paths["examples_path"]),
+    _atomic_write(where["examples_path"],
                   "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines).encode("utf-8"))
-    chart = write_chart(Path(paths["chart_path"]), result)
+    chart = write_chart(where["chart_path"], result)
     if chart is None:
         paths["chart_path"] = ""
-    _atomic_write(Path(paths["report_path"]),
+    _atomic_write(where["report_path"],
                   markdown(result, examples, generations, summaries, chart is not None).encode("utf-8"))
-    _atomic_write(Path(paths["result_path"]),
+    _atomic_write(where["result_path"],
                   json.dumps({**result, **paths}, ensure_ascii=False, indent=2).encode("utf-8"))
     return paths
 

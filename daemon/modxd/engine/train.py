@@ -13,8 +13,11 @@ run at that step. Every save is paid before it is written (engine/quota.py).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
+import time
 from typing import Any, Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever downloaded
@@ -25,6 +28,8 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback  # n
 from transformers.trainer_utils import SchedulerType  # noqa: E402
 from transformers.training_args import OptimizerNames  # noqa: E402
 
+from .. import files  # noqa: E402
+from ..paths import Pinned, pin_input, pin_output_dir  # noqa: E402
 from .callbacks import EventCallback, route_logs  # noqa: E402
 from .checkpoints import CheckpointStore  # noqa: E402
 from .distributed import checkpoint_store, is_main, training_args_extra, world_size  # noqa: E402
@@ -213,26 +218,52 @@ def _check_device(device: str) -> str:
     return device
 
 
-def _check_resume(path: str) -> str | None:
-    if not path:
+def _check_resume(pin: Pinned | None) -> str | None:
+    if pin is None:
         return None
-    if not os.path.isdir(path):
-        raise EngineError(f"resume_from_checkpoint {path} is not a directory")
-    if not os.path.isfile(os.path.join(path, "trainer_state.json")):
-        raise EngineError(f"resume_from_checkpoint {path} is not a training checkpoint (no trainer_state.json)")
-    problem = checkpoint_weights_problem(path)
+    if not os.path.isfile(pin.join("trainer_state.json")):
+        raise EngineError(f"resume_from_checkpoint {pin.real} is not a training checkpoint (no trainer_state.json)")
+    problem = checkpoint_weights_problem(pin.path)
     if problem:
-        raise EngineError(f"resume_from_checkpoint {path}: {problem}: the run had diverged when it was saved "
+        raise EngineError(f"resume_from_checkpoint {pin.real}: {problem}: the run had diverged when it was saved "
                           "(or the file is damaged); resume from an earlier checkpoint")
-    return path
+    return pin.path
 
 
-def _tensorboard() -> list[str]:
-    try:
-        import torch.utils.tensorboard  # noqa: F401
-    except Exception:
-        return []
-    return ["tensorboard"]
+class _ReportedTensorBoard:
+    """TensorBoard logs in a fresh ``runs/<time>_<host>_<pid>`` of the output dir, reported to the manifest."""
+
+    @staticmethod
+    def make(out: Pinned, emit: Callable[[dict], None]) -> list[Any]:
+        if not is_main():
+            return []
+        try:
+            import torch.utils.tensorboard  # noqa: F401
+            from transformers.integrations import TensorBoardCallback
+        except Exception:
+            return []
+        runs, made = out.subdir("runs")
+        stamp = f"{time.strftime('%b%d_%H-%M-%S')}_{socket.gethostname()}_{os.getpid()}"
+        run_dir = runs.subdir(stamp, fresh=True)[0]
+        runs.close()
+        emit(files.message([*([files.entry(runs.real, "dir")] if made else []), files.entry(run_dir.real, "dir")]))
+
+        class Reported(TensorBoardCallback):
+            def _report(self) -> None:
+                emit(files.message(files.tree(run_dir)))
+
+            def on_train_begin(self, *args: Any, **kwargs: Any) -> None:
+                super().on_train_begin(*args, **kwargs)
+                self._report()  # the event file exists from the writer's start
+
+            def on_train_end(self, *args: Any, **kwargs: Any) -> None:
+                super().on_train_end(*args, **kwargs)
+                self._report()
+                run_dir.close()
+
+        callback = Reported()
+        callback.logging_dir = run_dir.path
+        return [callback]
 
 
 def run_training(config: dict, emit: Callable[[dict], None], poll_command: Callable[..., dict | None],
@@ -251,7 +282,7 @@ def run_training(config: dict, emit: Callable[[dict], None], poll_command: Calla
 
 
 def _load_tokenizer(cfg: dict[str, Any]) -> Any:
-    source = cfg["tokenizer_dir"] or cfg["model_dir"]
+    source = cfg["tokenizer_dir"] or cfg["model_dir"]  # pinned dirs (see _run)
     tokenizer = load_tokenizer(source, log.info)
     if cfg["chat_template"]:
         tokenizer.chat_template = cfg["chat_template"]  # saved with every checkpoint, so inference matches
@@ -350,7 +381,7 @@ def _training_args(cfg: dict[str, Any], precision: Precision, device: str, eval_
         metric_for_best_model="eval_loss" if patience else None, greater_is_better=False if patience else None,
         logging_strategy="steps", logging_steps=cfg["logging_steps"], logging_first_step=True,
         logging_nan_inf_filter=False,  # never show a NaN loss as a number; finite.StepHealth fails the run first
-        log_level=library_level, disable_tqdm=True, report_to=_tensorboard(),
+        log_level=library_level, disable_tqdm=True, report_to="none",  # TensorBoard: _ReportedTensorBoard
         seed=cfg["seed"], data_seed=cfg["seed"],
         fp16=precision.fp16, bf16=precision.bf16, tf32=True if precision.tf32 else None,
         use_cpu=on_cpu, dataloader_pin_memory=not on_cpu, dataloader_num_workers=0,
@@ -366,9 +397,31 @@ def _training_args(cfg: dict[str, Any], precision: Precision, device: str, eval_
 
 def _run(cfg: dict[str, Any], emit: Callable[[dict], None], poll_command: Callable[[], dict | None],
          quota: QuotaGate) -> dict:
+    with contextlib.ExitStack() as pins:
+        return _run_pinned(_pin_paths(cfg, pins), emit, poll_command, quota)
+
+
+def _pin_paths(cfg: dict[str, Any], pins: contextlib.ExitStack) -> dict[str, Any]:
+    """Open every dir the run reads or writes, checked against the roots (modxd/paths.py); the config
+    the run uses names the open dirs (``Pinned.path``), so later swaps of a path change nothing.
+    Data files are checked when they are opened (engine/formats.py)."""
+    out = dict(cfg)
+    for key in ("model_dir", "tokenizer_dir", "resume_from_checkpoint"):
+        if cfg[key]:
+            out[key] = pins.enter_context(pin_input(f"parameter {key}", cfg[key]))
+    out["output_pin"] = pins.enter_context(pin_output_dir("parameter output_dir", cfg["output_dir"])[0])
+    for key in ("model_dir", "tokenizer_dir"):
+        if isinstance(out[key], Pinned):
+            out[key] = out[key].path
+    return out
+
+
+def _run_pinned(cfg: dict[str, Any], emit: Callable[[dict], None], poll_command: Callable[[], dict | None],
+                quota: QuotaGate) -> dict:
+    out: Pinned = cfg["output_pin"]
     info = inspect_model_dir(cfg["model_dir"])
     check_max_seq_length(cfg["max_seq_length"], info)
-    resume = _check_resume(cfg["resume_from_checkpoint"])
+    resume = _check_resume(cfg["resume_from_checkpoint"] or None)
     device = _check_device(cfg["device"])
     check_gpu_features(cfg, device, info.model_type, lambda code, message: _warn(emit, code, message))
     precision = resolve_precision(device, cfg["fp16"], cfg["bf16"], cfg["tf32"], cfg["fp16_explicit"])
@@ -389,12 +442,14 @@ def _run(cfg: dict[str, Any], emit: Callable[[dict], None], poll_command: Callab
                                                cfg["gradient_accumulation_steps"], world_size())
     total_steps = steps_per_epoch * cfg["num_train_epochs"]
     collator, loss_func = _batching(cfg, model, tokenizer)
-    args = _training_args(cfg, precision, device, eval_strategy, patience, total_steps, packed=loss_func is not None)
-    store = checkpoint_store(cfg["output_dir"], cfg["save_total_limit"], emit)  # rank-aware under the launcher
+    args = _training_args({**cfg, "output_dir": out.path}, precision, device, eval_strategy, patience, total_steps,
+                          packed=loss_func is not None)
+    store = checkpoint_store(out, cfg["save_total_limit"], emit)  # rank-aware under the launcher
     events = EventCallback(emit, poll_command, cfg["save_interval_minutes"], cfg["save_strategy"], steps_per_epoch,
                            disable_saves=lambda: setattr(store, "saves_disabled", True),
                            telemetry=DeviceTelemetry(device))
     callbacks: list[Any] = [EarlyStoppingCallback(early_stopping_patience=patience)] if patience else []
+    callbacks += _ReportedTensorBoard.make(out, emit)
     trainer = ModxTrainer(model=model, args=args, train_dataset=data.train, eval_dataset=data.eval,
                           data_collator=collator, compute_loss_func=loss_func, processing_class=tokenizer,
                           callbacks=callbacks + [events], store=store, events=events, quota=quota,
@@ -416,11 +471,10 @@ def _run(cfg: dict[str, Any], emit: Callable[[dict], None], poll_command: Callab
     if peak is not None:
         log.info("peak GPU memory allocated while training: %.2f GiB", peak / 1024**3)
     if outcome == "completed" and cfg["use_lora"] and cfg["merge_lora_after_training"]:
-        final_dir = os.path.join(cfg["output_dir"], "merged")
         if cfg["quantization_bit"]:  # never into the quantized weights: into the base, loaded again unquantized
-            merged_dir = merge_lora_full_precision(trainer.model, tokenizer, cfg["model_dir"], final_dir)
+            merged_dir = merge_lora_full_precision(trainer.model, tokenizer, cfg["model_dir"], out, emit)
         else:
-            merged_dir = merge_lora(trainer.model, tokenizer, final_dir)
+            merged_dir = merge_lora(trainer.model, tokenizer, out, emit)
         log.info("merged LoRA weights into a full model: %s", merged_dir)
     log.info("training %s at step %d/%d (%s)", outcome, state.global_step, state.max_steps, reason)
     return {"outcome": outcome, "reason": reason, "final_step": int(state.global_step),

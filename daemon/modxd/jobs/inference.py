@@ -28,8 +28,10 @@ from typing import Any, AsyncIterator, Callable
 import structlog
 
 from ..engine.generate import SamplingError, check_messages, check_sampling
-from ..errors import (FailedPrecondition, InvalidArgument, ModxError, NotFound, ResourceExhausted, Unavailable,
-                      quote)
+from ..engine.inference_worker import SPEC_PATHS
+from ..errors import (FailedPrecondition, InvalidArgument, ModxError, NotFound, PermissionDenied, ResourceExhausted,
+                      Unavailable, quote)
+from ..paths import check_input_under_roots
 from .process import WorkerHandle, exit_reason, spawn_worker
 
 log = structlog.get_logger("modxd.inference")
@@ -40,6 +42,7 @@ CODES: dict[str, type[ModxError]] = {
     "failed_precondition": FailedPrecondition,
     "resource_exhausted": ResourceExhausted,
     "not_found": NotFound,
+    "permission_denied": PermissionDenied,
 }
 # Which model file of a package a chat uses: the most precise one it has.
 QUANT_PREFERENCE = ("F32", "BF16", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q4_K_M", "Q4_K_S", "Q4_0",
@@ -129,6 +132,18 @@ def _has_tokenizer(path: str) -> bool:
 
 async def resolve_target(app: Any, task_id: str, checkpoint: str = "", package_id: str = "",
                          base: bool = False) -> dict[str, Any]:
+    """The model spec of a chat target, its paths checked against the allowed roots (the inference
+    worker checks them again when it opens them)."""
+    spec = await _resolve_target(app, task_id, checkpoint, package_id, base)
+    for key in SPEC_PATHS:
+        if spec.get(key):
+            await asyncio.to_thread(check_input_under_roots, f"{spec['target']} ({key})", str(spec[key]),
+                                    app.config.roots)
+    return spec
+
+
+async def _resolve_target(app: Any, task_id: str, checkpoint: str = "", package_id: str = "",
+                          base: bool = False) -> dict[str, Any]:
     """What the worker loads for a chat with `task_id`: its model spec (paths checked on disk).
 
     No target: the task's latest checkpoint.

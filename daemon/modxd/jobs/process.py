@@ -14,10 +14,17 @@ _CTX = mp.get_context("spawn")
 # CPUs every worker is pinned to (the daemon's `worker_cpus`); empty: the daemon's own CPUs. Set once
 # at start-up, before any worker exists.
 _worker_cpus: list[int] = []
+# The allowed roots every worker confines its opens to (modxd/paths.py), passed in its config as
+# `allowed_roots`; set once at start-up. Empty: workers run unconfined (in-process tests).
+_worker_roots: list[str] = []
 
 
 def set_worker_cpus(cpus: list[int]) -> None:
     _worker_cpus[:] = cpus
+
+
+def set_worker_roots(roots: list) -> None:
+    _worker_roots[:] = [str(r) for r in roots]
 
 
 def worker_cpu_count() -> int:
@@ -45,6 +52,8 @@ class WorkerHandle:
 def spawn_worker(kind: str, config: dict[str, Any], name: str) -> WorkerHandle:
     events_r, events_w = _CTX.Pipe(duplex=False)
     commands_r, commands_w = _CTX.Pipe(duplex=False)
+    if _worker_roots:
+        config = {**config, "allowed_roots": list(_worker_roots)}
     process = _CTX.Process(target=worker_main, args=(kind, config, events_w, commands_r, list(_worker_cpus)),
                            name=name, daemon=False)
     process.start()

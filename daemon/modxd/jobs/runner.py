@@ -12,7 +12,9 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 import structlog
 
+from .. import files
 from ..store.events import EventRecord
+from ..store.files import FileRepo
 from ..store.jobs import JobRecord, JobRepo
 from .bus import EventBus
 from .follow import replay_and_follow
@@ -24,8 +26,10 @@ OnDone = Callable[[JobRecord, dict[str, Any]], Awaitable[None]]
 
 
 class JobRunner:
-    def __init__(self, jobs: JobRepo, bus: EventBus[EventRecord], pick_device: Callable[[], str]) -> None:
+    def __init__(self, jobs: JobRepo, bus: EventBus[EventRecord], pick_device: Callable[[], str],
+                 files_repo: FileRepo | None = None) -> None:
         self.jobs = jobs
+        self.files = files_repo  # what a task's jobs write joins the task's manifest (modxd/files.py)
         self.bus = bus
         self.pick_device = pick_device
         self._slots: dict[str, asyncio.Semaphore] = {}
@@ -63,6 +67,13 @@ class JobRunner:
                     result = {k: v for k, v in message.items() if k != "type"}
                 elif kind == "error":
                     error = message
+                elif kind == files.MESSAGE:
+                    if self.files is not None and job.task_id:
+                        try:
+                            await self.files.apply(job.task_id, job.id, message.get("wrote", ()),
+                                                   message.get("removed", ()))
+                        except Exception:  # noqa: BLE001 - the job goes on; its files stay on disk
+                            log.exception("job_files_not_recorded", job_id=job.id)
                 else:
                     payload = {k: v for k, v in message.items() if k != "type"}
                     await self._publish(job.id, await self.jobs.append(job.id, kind, payload))

@@ -11,7 +11,6 @@ import asyncio
 import json
 import math
 import os
-import shutil
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -22,11 +21,12 @@ import structlog
 
 from ..engine import quota as reservation
 from ..errors import FailedPrecondition, ResourceExhausted
-from .. import placement
-from ..paths import make_dir_under_roots
+from .. import files, placement
+from ..paths import create_output_dir, pin_output_dir
 from ..states import TaskState, check_transition
 from ..store.checkpoints import CheckpointRepo, CheckpointRecord, QuotaRepo
 from ..store.events import EventRecord, EventRepo
+from ..store.files import FileRepo
 from ..store.tasks import TaskRecord, TaskRepo
 from .bus import EventBus
 from .process import WorkerHandle, exit_reason, spawn_worker
@@ -50,33 +50,55 @@ class RunningJob:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def _scan_checkpoints(directory: Path) -> list[tuple[int, str, float, float | None, int, float]]:
-    """Complete checkpoints on disk as (step, path, epoch, loss, size, mtime); removes staging leftovers."""
-    from ..engine.checkpoints import dir_size, list_checkpoints  # stdlib only
+def _scan_checkpoints(directory: Path, roots: list[Path] | None
+                      ) -> list[tuple[int, str, float, float | None, int, float]]:
+    """Complete checkpoints on disk as (step, path, epoch, loss, size, mtime); removes staging leftovers.
 
-    if not directory.is_dir():
+    The dir is reached without following a symlink (modxd/paths.py); a symlink in it is never a
+    checkpoint and is left alone."""
+    from ..engine.checkpoints import dir_size, list_checkpoints, remove_entry  # stdlib only
+
+    try:
+        pin = pin_output_dir("parameter output_dir", directory, create=False, roots=roots)[0]
+    except Exception:  # noqa: BLE001 - missing, or not reachable without a symlink: nothing to adopt
         return []
-    for leftover in directory.glob(".tmp-checkpoint-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
-    for leftover in directory.glob(".deleting-checkpoint-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
     found = []
-    for step, path in list_checkpoints(str(directory)):
-        try:
-            state = json.loads((Path(path) / "trainer_state.json").read_text())
-        except (OSError, ValueError):
-            continue  # not a training checkpoint: leave it alone
-        losses = [e["loss"] for e in state.get("log_history", []) if "loss" in e and e.get("step", 0) <= step]
-        loss = losses[-1] if losses and isinstance(losses[-1], (int, float)) and math.isfinite(losses[-1]) else None
-        found.append((step, path, float(state.get("epoch") or 0.0), loss,
-                      dir_size(path), os.path.getmtime(path)))
+    with pin:
+        for name in os.listdir(pin.fd):
+            if name.startswith((".tmp-checkpoint-", ".deleting-checkpoint-")):
+                remove_entry(pin, name)
+        for step, path in list_checkpoints(pin):
+            name = os.path.basename(path)
+            try:
+                with open(os.path.join(pin.path, name, "trainer_state.json"), opener=_nofollow) as f:
+                    state = json.load(f)
+                mtime = os.stat(name, dir_fd=pin.fd, follow_symlinks=False).st_mtime
+            except (OSError, ValueError):
+                continue  # not a training checkpoint: leave it alone
+            losses = [e["loss"] for e in state.get("log_history", []) if "loss" in e and e.get("step", 0) <= step]
+            loss = losses[-1] if losses and isinstance(losses[-1], (int, float)) and math.isfinite(losses[-1]) else None
+            found.append((step, path, float(state.get("epoch") or 0.0), loss,
+                          dir_size(os.path.join(pin.path, name)), mtime))
     return found
+
+
+def _nofollow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW)
+
+
+def _checkpoint_files(path: str, roots: list[Path] | None) -> list[dict[str, Any]]:
+    """Manifest entries of a checkpoint found complete on disk after a crash (the worker died before
+    reporting it)."""
+    with pin_output_dir("parameter output_dir", path, create=False, roots=roots)[0] as pin:
+        return [files.entry(pin.real, "dir"), *files.tree(pin)]
 
 
 class Supervisor:
     def __init__(self, tasks: TaskRepo, events: EventRepo, checkpoints: CheckpointRepo, quota: QuotaRepo,
-                 bus: EventBus[EventRecord], devices: list[str], max_pending: int = 1000) -> None:
+                 bus: EventBus[EventRecord], devices: list[str], max_pending: int = 1000,
+                 file_repo: FileRepo | None = None) -> None:
         self.tasks, self.events, self.checkpoints, self.quota = tasks, events, checkpoints, quota
+        self.files = file_repo  # the manifest of what tasks wrote (None: not kept, in-process tests)
         self.bus = bus
         self.devices = devices
         self.max_pending = max_pending
@@ -124,7 +146,8 @@ class Supervisor:
             return
         records = await self.checkpoints.list(task_id, include_deleted=True)
         known = {r.path for r in records}
-        found = await asyncio.to_thread(_scan_checkpoints, Path(task.params["output_dir"]) / "checkpoints")
+        found = await asyncio.to_thread(_scan_checkpoints, Path(task.params["output_dir"]) / "checkpoints",
+                                        self.roots)
         for rec in records:
             if not rec.deleted and not await asyncio.to_thread(os.path.isdir, rec.path):
                 marked = await self.checkpoints.mark_deleted(task_id, rec.path)
@@ -134,6 +157,9 @@ class Supervisor:
         for step, path, epoch, loss, size, mtime in found:
             # Only what this task's crashed run wrote (an output dir may be shared or reused).
             if path not in known and mtime >= started - 1:
+                if self.files is not None:
+                    await self.files.apply(task_id, "recovery", await asyncio.to_thread(_checkpoint_files, path,
+                                                                                        self.roots))
                 try:
                     _, event, _ = await self.checkpoints.record_saved(task_id, step, epoch, loss, path, size,
                                                                       adopted=True)
@@ -194,6 +220,11 @@ class Supervisor:
                     f"task {task_id} is {task.state.value}: stop it before deleting it")
             await self.tasks.delete(task_id)
             return task
+
+    async def record_files(self, task_id: str, source: str, wrote: Any = (), removed: Any = ()) -> None:
+        """Keep the manifest of what the task wrote (modxd/files.py)."""
+        if self.files is not None:
+            await self.files.apply(task_id, source, list(wrote), list(removed))
 
     def queue_position(self, task_id: str) -> int:
         try:
@@ -266,8 +297,9 @@ class Supervisor:
                   "process_devices": list(where.processes), "reserve_quota": True}
         if task.resume_checkpoint:
             config["resume_from_checkpoint"] = task.resume_checkpoint
-        # Checked and created again right before writing: never through a symlink out of a root.
-        make_dir_under_roots("parameter output_dir", Path(config["output_dir"]), self.roots)
+        # Checked and created again right before writing: never through a symlink below a root.
+        made = create_output_dir("parameter output_dir", config["output_dir"], self.roots)
+        await self.record_files(task_id, "daemon", [files.entry(path, "dir") for path in made])
         job = RunningJob(task_id, device, spawn_worker("train", config, f"modx-train-{task_id}"), where.slots)
         self.running[task_id] = job
         ranks = len(where.processes) * max(int(task.params.get("nnodes", 1) or 1), 1)
@@ -319,6 +351,8 @@ class Supervisor:
             self.bus.publish(task_id, await self.events.append(task_id, "warning", payload))
         elif kind == "total_steps":
             await self.tasks.update(task_id, total_steps=int(msg["total_steps"]))
+        elif kind == files.MESSAGE:
+            await self.record_files(task_id, "train", msg.get("wrote", ()), msg.get("removed", ()))
         elif kind == "checkpoint":
             await self._checkpoint_saved(job, msg)
         elif kind == reservation.RESERVE:

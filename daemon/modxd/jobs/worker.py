@@ -18,6 +18,7 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
+from .. import paths
 from ..config import format_cpu_list
 
 # kind -> "module:function"; each takes (config, emit, poll_command) and returns a result dict.
@@ -98,7 +99,7 @@ def worker_main(kind: str, config: dict[str, Any], events: Connection, commands:
 
     def emit(event: dict[str, Any]) -> None:
         with send_lock:
-            events.send(event)
+            events.send(paths.shown_in(event))
 
     def poll_command(timeout: float | None = 0.0) -> dict[str, Any] | None:
         """The next command from the daemon; waits up to `timeout` seconds (None = forever)."""
@@ -107,6 +108,7 @@ def worker_main(kind: str, config: dict[str, Any], events: Connection, commands:
         except queue.Empty:
             return None
 
+    paths.confine(config.get("allowed_roots"))  # every open below is checked against them
     threading.Thread(target=read_commands, name="modx-commands", daemon=True).start()
     if cpus:
         emit({"type": "log", "level": "info", "message": f"worker pinned to CPU {format_cpu_list(cpus)} "

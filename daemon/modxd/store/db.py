@@ -132,6 +132,19 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX quota_holds_task ON quota_holds(task_id, step);
     """,
+    # 3: the manifest of the files each task wrote (store/files.py): DeleteTask deletes exactly these
+    """
+    CREATE TABLE IF NOT EXISTS task_files (
+        task_id TEXT NOT NULL,
+        path TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        dev INTEGER,
+        ino INTEGER,
+        source TEXT NOT NULL DEFAULT '',
+        time REAL NOT NULL,
+        PRIMARY KEY (task_id, path)
+    );
+    """,
 ]
 
 

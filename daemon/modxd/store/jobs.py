@@ -108,6 +108,15 @@ class JobRepo:
             "SELECT * FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?", (job_id, after_seq, limit))
         return [EventRecord(r["job_id"], r["seq"], r["time"], r["kind"], json.loads(r["payload"])) for r in rows]
 
+    async def active_for_task(self, task_id: str) -> str:
+        """'evaluation ev-x' / 'package pkg-y' when a job of the task is pending or running, else ''."""
+        row = await self.db.one("SELECT id, kind FROM jobs WHERE task_id = ? AND state IN ('pending', 'running')"
+                                " ORDER BY create_time LIMIT 1", (task_id,))
+        if row is None:
+            return ""
+        noun = "evaluation" if row["kind"] == "eval" else row["kind"]
+        return f"{noun} {row['id']}"
+
     async def ids_in_states(self, states: tuple[str, ...]) -> list[str]:
         rows = await self.db.all(f"SELECT id FROM jobs WHERE state IN ({','.join('?' * len(states))})", states)
         return [r["id"] for r in rows]

@@ -179,6 +179,11 @@ class TaskRepo:
                     raise NotFound(f"task {task_id!r} does not exist")
                 raise FailedPrecondition(f"task {task_id} is {row['state']}: stop it before deleting it")
 
+    async def output_dirs(self) -> list[tuple[str, str]]:
+        """(task id, output dir) of every task."""
+        rows = await self.db.all("SELECT task_id, value FROM task_params WHERE key = 'output_dir'")
+        return [(r["task_id"], str(json.loads(r["value"]))) for r in rows]
+
     async def counts(self) -> dict[str, int]:
         rows = await self.db.all("SELECT state, COUNT(*) AS n FROM tasks GROUP BY state")
         return {r["state"]: int(r["n"]) for r in rows}

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
+import stat
 import time
 from typing import Any, Callable
 
+from ...paths import Pinned, pin_input, pin_output_dir
+from ..checkpoints import remove_entry
 from .arch import ExportError
 
 log = logging.getLogger("modxd.engine.export")
@@ -53,8 +55,18 @@ def _match_pre_tokenizer(tokenizer: Any, pre: str, info: Callable[[str], None]) 
 
 
 def import_gguf(config: dict[str, Any], emit: Callable[[dict], None]) -> dict[str, Any]:
-    src = config["gguf_path"]
-    out = config["output_dir"].rstrip("/")
+    """Read the GGUF file through a checked open (modxd/paths.py) and write the model dir beside the
+    target through its open parent dir, never through a symlink."""
+    with pin_input("gguf_path", config["gguf_path"], directory=False) as source:
+        out = config["output_dir"].rstrip("/")
+        with pin_output_dir("output_dir", os.path.dirname(out))[0] as parent:
+            return _import(config, source, parent, os.path.basename(out), emit)
+
+
+def _import(config: dict[str, Any], source: Pinned, parent: Pinned, name: str, emit: Callable[[dict], None]
+            ) -> dict[str, Any]:
+    src = source.real
+    out = parent.real_join(name)
     started = time.time()
 
     def progress(phase: str) -> None:
@@ -65,7 +77,7 @@ def import_gguf(config: dict[str, Any], emit: Callable[[dict], None]) -> dict[st
         emit({"type": "log", "level": "info", "message": message})
 
     progress("read")
-    meta = _gguf_meta(src)
+    meta = _gguf_meta(source.path)
     arch = str(meta.get("general.architecture") or "")
     dtype_name = str(config.get("dtype") or "auto")
     if dtype_name == "auto":
@@ -75,13 +87,13 @@ def import_gguf(config: dict[str, Any], emit: Callable[[dict], None]) -> dict[st
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    directory, name = os.path.dirname(src), os.path.basename(src)
-    info(f"loading {name} ({arch or 'unknown architecture'}) with transformers' GGUF loader")
+    directory, gguf_name = os.path.split(source.path)  # the open file: /proc/self/fd + N
+    info(f"loading {os.path.basename(src)} ({arch or 'unknown architecture'}) with transformers' GGUF loader")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=name, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=gguf_name, local_files_only=True)
         progress("dequantize")
-        model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, dtype=getattr(torch, dtype_name),
-                                                     local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=gguf_name,
+                                                     dtype=getattr(torch, dtype_name), local_files_only=True)
     except (ValueError, KeyError, NotImplementedError, RuntimeError) as exc:
         raise ExportError(f"{src} cannot be imported: {exc}") from None
     # The model is plain weights now: drop the GGUF quantizer so it saves (and trains) as such.
@@ -93,26 +105,29 @@ def import_gguf(config: dict[str, Any], emit: Callable[[dict], None]) -> dict[st
         tokenizer.chat_template = meta["tokenizer.chat_template"]
     _match_pre_tokenizer(tokenizer, str(meta.get("tokenizer.ggml.pre") or ""), info)
     parameters = int(sum(p.numel() for p in model.parameters()))
-    parent = os.path.dirname(out)
-    os.makedirs(parent, exist_ok=True)
-    staging = os.path.join(parent, f".{os.path.basename(out)}.import-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
+    staging_name = f".{name}.import-{os.getpid()}"
+    remove_entry(parent, staging_name)
     try:
-        progress("save")
-        model.save_pretrained(staging, safe_serialization=True)
-        tokenizer.save_pretrained(staging)
-        marker = {"source": src, **config.get("fingerprint", {}), "architecture": model.config.model_type,
-                  "gguf_architecture": arch, "parameters": parameters, "dtype": dtype_name,
-                  "time": time.time()}
-        with open(os.path.join(staging, MARKER), "w", encoding="utf-8") as f:
-            json.dump(marker, f, indent=2)
-        if os.path.exists(out):
-            if not config.get("overwrite") and os.listdir(out):
+        with parent.subdir(staging_name, fresh=True)[0] as staging:
+            progress("save")
+            model.save_pretrained(staging.path, safe_serialization=True)
+            tokenizer.save_pretrained(staging.path)
+            marker = {"source": src, **config.get("fingerprint", {}), "architecture": model.config.model_type,
+                      "gguf_architecture": arch, "parameters": parameters, "dtype": dtype_name,
+                      "time": time.time()}
+            with open(os.path.join(staging.path, MARKER), "w", encoding="utf-8") as f:
+                json.dump(marker, f, indent=2)
+        try:
+            existing = os.stat(name, dir_fd=parent.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            existing = None
+        if existing is not None:
+            if not config.get("overwrite") and (not stat.S_ISDIR(existing.st_mode) or os.listdir(parent.join(name))):
                 raise ExportError(f"{out} exists and is not empty")
-            shutil.rmtree(out)
-        os.replace(staging, out)
+            remove_entry(parent, name)
+        os.rename(staging_name, name, src_dir_fd=parent.fd, dst_dir_fd=parent.fd)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_entry(parent, staging_name)
         raise
     seconds = round(time.time() - started, 2)
     info(f"imported {model.config.model_type} ({parameters:,} parameters, {dtype_name}) into {out} in {seconds:.1f}s")

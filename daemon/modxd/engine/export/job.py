@@ -14,6 +14,9 @@ import shutil
 import time
 from typing import Any, Callable
 
+from ... import files as manifest
+from ...paths import Pinned, pin_input, pin_output_dir, shown
+from ..checkpoints import remove_entry
 from .arch import ExportError, model_spec
 from .card import model_card, modelfile
 from .lora import LoraAdapter, is_lora_checkpoint, load_adapter
@@ -74,7 +77,9 @@ class PackageJob:
             if not config.get("default_output_root") or not config.get("job_id"):
                 raise ExportError("output_dir is required")
             out = os.path.join(config["default_output_root"], config["job_id"])
-        self.out_dir = os.path.abspath(out)
+        self.out_dir = os.path.abspath(out)  # the real path (what people see)
+        self.pin: Pinned | None = None     # the open output dir: every file is written through it
+        self.inputs: list[Pinned] = []     # the open input dirs
         self.partials: list[str] = []      # staged files, removed on failure
         self.finals: list[str] = []        # renamed files, removed if a later rename fails
         self.created_dir = False
@@ -95,37 +100,65 @@ class PackageJob:
             raise Stopped(f"stopped ({command.get('reason') or 'requested'}) before the package was complete")
 
     # ----- inputs ------------------------------------------------------------------------------
+    def _pin(self, field: str, path: str) -> str:
+        """Open an input dir checked against the roots (modxd/paths.py); libraries get the open dir."""
+        pin = pin_input(field, path)
+        self.inputs.append(pin)
+        return pin.path
+
     def _inputs(self) -> tuple[str, LoraAdapter | None, str]:
-        ckpt = self.config["checkpoint_dir"]
-        if not os.path.isdir(ckpt):
-            raise ExportError(f"checkpoint {ckpt} does not exist on disk")
+        real = self.config["checkpoint_dir"]
+        if not os.path.isdir(real):
+            raise ExportError(f"checkpoint {real} does not exist on disk")
+        ckpt = self._pin("checkpoint_dir", real)
         adapter = None
         if is_lora_checkpoint(ckpt):
             adapter = load_adapter(ckpt)
             base = self.config.get("base_model_dir") or str(adapter.config.get("base_model_name_or_path") or "")
             if not base or not os.path.isdir(base):
-                raise ExportError(f"{ckpt} is a LoRA checkpoint whose base model {base or '(unnamed)'} is not a "
+                raise ExportError(f"{real} is a LoRA checkpoint whose base model {base or '(unnamed)'} is not a "
                                   "directory on this host")
-            model_dir = base
+            model_dir = self._pin("base_model_dir", base)
         else:
             model_dir = ckpt
-        tokenizer_dir = find_tokenizer_dir([ckpt, *(self.config.get("tokenizer_dirs") or []), model_dir])
+        tokenizers = [self._pin("tokenizer_dir", d) for d in self.config.get("tokenizer_dirs") or [] if os.path.isdir(d)]
+        tokenizer_dir = find_tokenizer_dir([ckpt, *tokenizers, model_dir])
         return model_dir, adapter, tokenizer_dir
 
     def _check_space(self, n_params: int, adapter: LoraAdapter | None) -> None:
         need = sum(_BYTES_PER_PARAM[t] for t in self.types) * n_params
         if any(t in LLAMA_TYPES for t in self.types) and not any(t in ("F32", "F16") for t in self.types):
             need += 2.0 * n_params  # the intermediate F16 file
-        free = shutil.disk_usage(self.out_dir).free
+        free = shutil.disk_usage(self.pin.path if self.pin else self.out_dir).free
         if need * 1.02 > free:
             raise ExportError(f"not enough disk space in {self.out_dir}: the package needs about "
                               f"{need / 2**30:.2f} GiB, {free / 2**30:.2f} GiB is free")
 
+    def _open_out_dir(self) -> None:
+        """Open (making it) the output dir without following a symlink below a root; report what it made."""
+        if self.config.get("output_dir"):
+            self.pin, made = pin_output_dir("output_dir", self.out_dir)
+            self.created_dir = self.out_dir in made
+        else:
+            parent, made = pin_output_dir("output_dir", os.path.dirname(self.out_dir))
+            with parent:
+                self.pin = parent.subdir(os.path.basename(self.out_dir), fresh=True)[0]
+            made.append(self.out_dir)
+            self.created_dir = True
+        if made:
+            self.emit(manifest.message([manifest.entry(path, "dir") for path in made]))
+
     def _stage(self, name: str) -> tuple[str, str]:
-        final = os.path.join(self.out_dir, name)
-        partial = os.path.join(self.out_dir, f".{name}.partial")
+        """(where a library writes the file: a new hidden file made by us in the open dir, the final
+        real path). A symlink or anything else at the hidden name is replaced, never followed."""
+        assert self.pin is not None
+        hidden = f".{name}.partial"
+        remove_entry(self.pin, hidden)
+        self.emit(manifest.message([manifest.entry(self.pin.real_join(hidden), "file")]))
+        os.close(self.pin.create_file(hidden))
+        partial = self.pin.join(hidden)
         self.partials.append(partial)
-        return partial, final
+        return partial, os.path.join(self.out_dir, name)
 
     # ----- the job -----------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -134,20 +167,33 @@ class PackageJob:
         except BaseException:
             self._cleanup()
             raise
+        finally:
+            for pin in [*self.inputs, *([self.pin] if self.pin else [])]:
+                pin.close()
 
     def _cleanup(self) -> None:
-        for path in self.partials + self.finals:
+        removed = []
+        for path in self.partials + self.finals:  # paths through the open dir: nothing else is reached
             try:
                 os.unlink(path)
+                removed.append(os.path.join(self.out_dir, os.path.basename(path)))
             except FileNotFoundError:
                 pass
             except OSError as exc:  # pragma: no cover
                 log.warning("could not remove %s: %s", path, exc)
+        if self.pin is not None:
+            self.pin.close()
         if self.created_dir:
             try:
-                os.rmdir(self.out_dir)
-            except OSError:
+                with pin_output_dir("output_dir", os.path.dirname(self.out_dir), create=False)[0] as parent:
+                    os.rmdir(os.path.basename(self.out_dir), dir_fd=parent.fd)
+                removed.append(self.out_dir)
+            except Exception:  # noqa: BLE001 - not empty, or gone: what is left stays in the manifest
                 pass
+        try:
+            self.emit(manifest.message(removed=removed))
+        except Exception:  # noqa: BLE001 - the daemon is gone: the manifest keeps the entries
+            pass
 
     def _run(self) -> dict[str, Any]:
         self.progress("prepare")
@@ -160,14 +206,12 @@ class PackageJob:
         if adapter is not None and not self.merge and not adapter.uniform:
             self.info("the adapter has per-module ranks/alphas or rsLoRA: its scales are folded into lora_b")
         merge = adapter is not None and self.merge
-        if not os.path.isdir(self.out_dir):
-            os.makedirs(self.out_dir)
-            self.created_dir = True
-        if not os.access(self.out_dir, os.W_OK):
+        self._open_out_dir()
+        if not os.access(self.pin.path, os.W_OK):
             raise ExportError(f"output dir {self.out_dir} is not writable")
         self._check_space(source.n_params, adapter)
         slug = _slug(self.config.get("name") or os.path.basename(os.path.normpath(self.config["checkpoint_dir"])))
-        model_slug = slug if adapter is None or merge else f"{_slug(os.path.basename(os.path.normpath(model_dir)))}-base"
+        model_slug = slug if adapter is None or merge else f"{_slug(os.path.basename(os.path.normpath(shown(model_dir))))}-base"
         lora = adapter if merge else None
         self.info(f"exporting {spec.model_type} ({source.n_params:,} parameters) from {model_dir}"
                   + (f" with the LoRA adapter {self.config['checkpoint_dir']} "
@@ -242,7 +286,7 @@ class PackageJob:
             files.append(self._write_text(partial, final, text, "modelfile", entry["qtype"]))
         info = {"name": slug, "slug": slug, "task_id": self.config.get("task_id", ""),
                 "checkpoint_id": self.config.get("checkpoint_id", ""), "architecture": spec.arch.gguf_arch,
-                "model_type": spec.model_type, "parameters": source.n_params, "base_model": model_dir,
+                "model_type": spec.model_type, "parameters": source.n_params, "base_model": shown(model_dir),
                 "lora": ("merged into the weights" if merge else "separate adapter file") if adapter else "none",
                 "context_length": spec.n_ctx, "tokenizer": f"{vocab.model} ({vocab.pre}), {len(vocab.tokens)} tokens",
                 "chat_template": vocab.chat_template}
@@ -251,10 +295,15 @@ class PackageJob:
         files.append(self._write_text(partial, final, card, "model_card", ""))
         self.check_stop()
         self.progress("finish")
+        wrote, staged = [], []
         for f in files:
-            os.replace(f.pop("partial"), f["path"])
-            self.finals.append(f["path"])
+            partial, name = f.pop("partial"), os.path.basename(f["path"])
+            os.replace(partial, self.pin.join(name))  # a rename inside the open dir (a symlink there is replaced)
+            self.finals.append(self.pin.join(name))
+            wrote.append(manifest.file_in(self.pin, name))
+            staged.append(os.path.join(self.out_dir, os.path.basename(partial)))
         self.partials.clear()
+        self.emit(manifest.message(wrote, removed=staged))
         for f in files:
             self.emit({"type": "file", **f})
         seconds = round(time.time() - self.started, 2)
