@@ -65,8 +65,12 @@ class App:
     @classmethod
     async def open(cls, config: Config) -> "App":
         db = await Database.open(config.db_path)
-        app = cls(config, db, hardware.training_devices(config.devices))
-        await app.quota.ensure_initial(config.quota_initial)
+        try:  # a failed start closes the database again (its thread would keep the process alive)
+            app = cls(config, db, hardware.training_devices(config.devices))
+            await app.quota.ensure_initial(config.quota_initial)
+        except BaseException:
+            await db.close()
+            raise
         return app
 
     async def close(self) -> None:

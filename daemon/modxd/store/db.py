@@ -126,29 +126,50 @@ MIGRATIONS: list[str] = [
 
 
 async def connect(path: Path) -> aiosqlite.Connection:
-    """Open (creating if needed) and migrate the database."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = await aiosqlite.connect(str(path), isolation_level=None)
-    conn.row_factory = aiosqlite.Row
+    """Open (creating if needed) and migrate the database.
+
+    Whatever fails here closes the connection again: its thread is not a daemon thread, and a
+    connection left open keeps a daemon that failed to start from ever exiting.
+    """
     try:
-        await conn.execute("PRAGMA busy_timeout=5000")
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        problems = await quick_check(conn)
-    except sqlite3.DatabaseError as exc:  # "file is not a database", "malformed" ...
-        problems = [str(exc)]
-    if problems:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(str(path), isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise DatabaseUnusable(f"cannot open the database {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        conn.row_factory = aiosqlite.Row
+        try:
+            await conn.execute("PRAGMA busy_timeout=5000")
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            await conn.execute("PRAGMA foreign_keys=ON")
+            problems = await quick_check(conn)
+        except sqlite3.DatabaseError as exc:  # "file is not a database", "malformed" ...
+            problems = [str(exc)]
+        if problems:
+            raise DatabaseCorrupt(
+                f"the database {path} is damaged ({'; '.join(problems[:3])}): modxd will not run on it; "
+                "restore it from a backup, or move it away to start empty")
+        try:
+            await migrate(conn, path)
+        except sqlite3.Error as exc:  # a read-only or full disk, an I/O error
+            raise DatabaseUnusable(f"cannot bring the database {path} up to date: {exc}") from None
+    except BaseException:
         await conn.close()
-        raise DatabaseCorrupt(
-            f"the database {path} is damaged ({'; '.join(problems[:3])}): modxd will not run on it; "
-            "restore it from a backup, or move it away to start empty")
-    await migrate(conn)
+        raise
     return conn
 
 
-class DatabaseCorrupt(ModxError):
+class DatabaseUnusable(ModxError):
+    """The database cannot be opened, read or brought up to date: modxd cannot start on it."""
+
+
+class DatabaseCorrupt(DatabaseUnusable):
     """SQLite's own check found damage; running on would spread it."""
+
+
+class DatabaseTooNew(DatabaseUnusable):
+    """Written by a newer modxd: this one does not know its schema."""
 
 
 async def quick_check(conn: aiosqlite.Connection) -> list[str]:
@@ -164,12 +185,12 @@ async def schema_version(conn: aiosqlite.Connection) -> int:
     return int(row[0])
 
 
-async def migrate(conn: aiosqlite.Connection) -> int:
+async def migrate(conn: aiosqlite.Connection, path: Path | str = "") -> int:
     version = await schema_version(conn)
     if version > len(MIGRATIONS):
-        raise RuntimeError(
-            f"database schema version {version} is newer than this modxd knows ({len(MIGRATIONS)}); "
-            "upgrade modxd or restore the previous database")
+        raise DatabaseTooNew(
+            f"database schema version {version} is newer than this modxd knows ({len(MIGRATIONS)}): {path} was "
+            "written by a newer modxd; upgrade modxd or restore the previous database")
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         await conn.execute("BEGIN IMMEDIATE")
         try:
