@@ -80,12 +80,14 @@ async def serve(config: Config, notifier: Notifier) -> None:
         unix = None
         if config.listen_address.startswith("unix:"):
             unix = UnixSocket.claim(socket_path(config.listen_address))  # before anything else: refuse early
-            started.callback(unix.release)
+            started.callback(unix.unlock)
         credentials = server_credentials(config)
         app = await App.open(config)  # migrations run here
         started.push_async_callback(app.close)
         server, health_servicer = build_server(app)
         started.push_async_callback(server.stop, 2.0)
+        if unix is not None:
+            started.callback(unix.remove)  # while the server still listens (see unix_socket.py)
         started.push_async_callback(stop_work, app, config.stop_timeout_seconds)
         if unix is not None:
             bound = unix.bind(server, config.socket_mode, config.socket_group)

@@ -9,7 +9,8 @@ daemon's included) and stopping unlinks whatever socket is there by then. So mod
   daemon leaves); a file, a directory, a symlink or a live socket stays, and modxd refuses;
 * lets gRPC bind a private name next to the path and hard-links that socket to the path
   (``link`` never replaces anything), so gRPC never learns the public path;
-* on shutdown removes the path only while it is still the socket it created (same inode).
+* on shutdown removes the path only while it is still the socket it created (same inode), before
+  the server stops listening (until then no other file can have that inode number).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def socket_path(address: str) -> Path:
 
 
 class UnixSocket:
-    """One claimed socket path: the lock is held from `claim` to `release`."""
+    """One claimed socket path: the lock is held from `claim` to `unlock`."""
 
     def __init__(self, path: Path, lock_fd: int) -> None:
         self.path = path
@@ -96,16 +97,24 @@ class UnixSocket:
         self._identity = (st.st_dev, st.st_ino)
         return f"unix://{self.path}"
 
-    def release(self) -> None:
-        """Remove the socket if it is still the one this daemon created, then give up the lock."""
-        if self._identity is not None:
-            try:
-                st = os.lstat(self.path)
-                if (st.st_dev, st.st_ino) == self._identity:
-                    os.unlink(self.path)
-            except FileNotFoundError:
-                pass
-            self._identity = None
+    def remove(self) -> None:
+        """Remove the socket if the path still names the one this daemon created.
+
+        Called while the server still listens: the listening socket holds its inode, so no new file
+        can have its number yet.
+        """
+        if self._identity is None:
+            return
+        try:
+            st = os.lstat(self.path)
+            if stat.S_ISSOCK(st.st_mode) and (st.st_dev, st.st_ino) == self._identity:
+                os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        self._identity = None
+
+    def unlock(self) -> None:
+        """Give up the path (after the server stopped): another modxd may take it."""
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1

@@ -116,10 +116,10 @@ def test_what_is_not_a_stale_socket_survives_and_the_daemon_refuses(occupant: st
 def test_a_stale_socket_is_replaced_and_removed_on_stop(tmp_path: Path, roots: Path) -> None:
     path = tmp_path / "modxd.sock"
     listening_socket(path).close()  # what a killed daemon leaves: a socket file, nobody listening
-    stale = os.lstat(path).st_ino
-    d = daemon_on(tmp_path / "state", path, roots).start()
+    assert stat.S_ISSOCK(os.lstat(path).st_mode) and not answers(path)
+    d = daemon_on(tmp_path / "state", path, roots).start()  # start() waits until it answers there
     try:
-        assert stat.S_ISSOCK(os.lstat(path).st_mode) and os.lstat(path).st_ino != stale and d.healthy()
+        assert stat.S_ISSOCK(os.lstat(path).st_mode) and d.healthy()
         assert d.stop() == 0
         assert not os.path.lexists(path)
     finally:
