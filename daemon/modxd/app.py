@@ -18,6 +18,7 @@ from . import hardware, placement
 from . import params as P
 from .config import Config
 from .errors import FailedPrecondition, InvalidArgument
+from .jobs.backlog import Backlog
 from .jobs.bus import EventBus
 from .jobs.follow import replay_and_follow
 from .jobs.inference import InferenceManager
@@ -50,11 +51,12 @@ class App:
         self.quota = QuotaRepo(self.db)
         self.templates = TemplateRepo(self.db)
         self.bus: EventBus[EventRecord] = EventBus()
+        self.backlog = Backlog()  # writes the disk refused while workers ran: one database, one backlog
         self.supervisor = Supervisor(self.tasks, self.events, self.checkpoints, self.quota, self.bus,
-                                     self.devices, self.config.max_pending_tasks)
+                                     self.devices, self.config.max_pending_tasks, self.backlog)
         self.supervisor.roots = self.config.roots
         self.jobs = JobRepo(self.db)
-        self.runner = JobRunner(self.jobs, self.bus, self.free_device)
+        self.runner = JobRunner(self.jobs, self.bus, self.free_device, self.backlog)
         self.inference = InferenceManager(self)  # chat: one inference worker, started by the first chat
 
     def free_device(self) -> str:
@@ -74,6 +76,7 @@ class App:
         return app
 
     async def close(self) -> None:
+        await self.backlog.close()
         await self.db.close()
 
     # ----- tasks --------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any, AsyncIterator, Callable, Sequence, TypeVar
 
 import aiosqlite
 
-from ..errors import ModxError
+from ..errors import ModxError, ResourceExhausted, Unavailable
 
 R = TypeVar("R")
 
@@ -160,6 +160,35 @@ async def connect(path: Path) -> aiosqlite.Connection:
     return conn
 
 
+class StoreWriteFailed(ModxError):
+    """The disk refused a write (full, I/O error, read-only, locked by another program): nothing of it was
+    stored, and the same write may succeed once the disk has room again (jobs/backlog.py retries)."""
+
+
+class DatabaseFull(StoreWriteFailed, ResourceExhausted):
+    pass
+
+
+class DatabaseUnwritable(StoreWriteFailed, Unavailable):
+    pass
+
+
+# SQLite's primary result codes (the low byte of an extended one) that mean "the disk said no".
+_SQLITE_FULL = 13
+_SQLITE_DISK_REFUSALS = {5: "busy", 6: "locked", 8: "read-only", 10: "I/O error", 14: "cannot open"}
+
+
+def write_failure(path: Path | None, exc: sqlite3.OperationalError) -> StoreWriteFailed | None:
+    """The sentence for a write the disk refused; None for any other OperationalError (a bug)."""
+    code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+    where = f"its database {path}" if path else "its database"
+    if code == _SQLITE_FULL:
+        return DatabaseFull(f"disk full: the daemon cannot write {where} ({exc})")
+    if code in _SQLITE_DISK_REFUSALS:
+        return DatabaseUnwritable(f"the daemon cannot write {where} ({exc})")
+    return None
+
+
 class DatabaseUnusable(ModxError):
     """The database cannot be opened, read or brought up to date: modxd cannot start on it."""
 
@@ -220,15 +249,18 @@ class Database:
 
     aiosqlite runs statements on its own thread, but coroutines interleave at
     every await: without the lock two transactions would mix their statements.
+    A write that the disk refuses (full, I/O error, read-only) is rolled back and raised as
+    a StoreWriteFailed sentence naming the database; nothing of it is stored.
     """
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: Path | None = None) -> None:
         self.conn = conn
+        self.path = path
         self._lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> "Database":
-        return cls(await connect(path))
+        return cls(await connect(path), path)
 
     async def close(self) -> None:
         async with self._lock:
@@ -237,14 +269,20 @@ class Database:
     @contextlib.asynccontextmanager
     async def tx(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self.conn
-            except BaseException:
-                if self.conn.in_transaction:  # SQLite may have rolled back itself (a full disk): keep its error
-                    await self.conn.execute("ROLLBACK")
-                raise
-            await self.conn.execute("COMMIT")
+                await self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self.conn
+                    await self.conn.execute("COMMIT")  # in WAL mode a full disk fails here
+                except BaseException:
+                    if self.conn.in_transaction:  # SQLite may have rolled back itself (a full disk): keep its error
+                        await self.conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                failure = write_failure(self.path, exc)
+                if failure is None:
+                    raise
+                raise failure from exc
 
     async def write(self, fn: Callable[..., R], *args: Any) -> R:
         """Run ``fn(connection, *args)`` as one transaction on the database's thread.
@@ -260,15 +298,21 @@ class Database:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(conn, *args)
+                conn.execute("COMMIT")  # in WAL mode a full disk fails here
             except BaseException:
                 if conn.in_transaction:  # SQLite may have rolled back itself (a full disk): keep its error
                     conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
             return result
 
         async with self._lock:
-            return await self.conn._execute(transaction)
+            try:
+                return await self.conn._execute(transaction)
+            except sqlite3.OperationalError as exc:
+                failure = write_failure(self.path, exc)
+                if failure is None:
+                    raise
+                raise failure from exc
 
     async def all(self, sql: str, args: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         async with self.conn.execute(sql, args) as cur:
