@@ -76,7 +76,9 @@ async def serve(config: Config, notifier: Notifier) -> None:
     left running would keep the process from exiting, and systemd would never see the failure.
     """
     os.umask(0o027)  # output dirs, checkpoints and logs: no access for others
+    pinger: list[asyncio.Task] = []  # the watchdog pings until everything else has stopped
     async with contextlib.AsyncExitStack() as started:
+        started.callback(lambda: [task.cancel() for task in pinger])
         unix = None
         if config.listen_address.startswith("unix:"):
             unix = UnixSocket.claim(socket_path(config.listen_address))  # before anything else: refuse early
@@ -105,8 +107,7 @@ async def serve(config: Config, notifier: Notifier) -> None:
                  daemon_cpus=format_cpu_list(config.daemon_cpus) or "all",
                  worker_cpus=format_cpu_list(config.worker_cpus) or "all")
         notifier.ready(f"ready on {', '.join(listening)}; {status_line(app)}")
-        pinger = asyncio.create_task(notifier.run(lambda: status_line(app)), name="sd-notify")
-        started.callback(pinger.cancel)
+        pinger.append(asyncio.create_task(notifier.run(lambda: status_line(app)), name="sd-notify"))
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
