@@ -19,6 +19,7 @@ from . import fields, files, hardware, placement
 from . import params as P
 from .config import Config
 from .errors import FailedPrecondition, InvalidArgument
+from .jobs.backlog import Backlog
 from .jobs.bus import EventBus
 from .jobs.follow import replay_and_follow
 from .jobs.inference import InferenceManager
@@ -57,11 +58,13 @@ class App:
         self.templates = TemplateRepo(self.db)
         self.files = FileRepo(self.db)
         self.bus: EventBus[EventRecord] = EventBus()
+        self.backlog = Backlog()  # writes the disk refused while workers ran: one database, one backlog
         self.supervisor = Supervisor(self.tasks, self.events, self.checkpoints, self.quota, self.bus,
-                                     self.devices, self.config.max_pending_tasks, self.files)
+                                     self.devices, self.config.max_pending_tasks, file_repo=self.files,
+                                     backlog=self.backlog)
         self.supervisor.roots = self.config.roots
         self.jobs = JobRepo(self.db)
-        self.runner = JobRunner(self.jobs, self.bus, self.free_device, self.files)
+        self.runner = JobRunner(self.jobs, self.bus, self.free_device, files_repo=self.files, backlog=self.backlog)
         self._claiming = asyncio.Lock()  # an output dir is checked free and claimed in one step
         self.inference = InferenceManager(self)  # chat: one inference worker, started by the first chat
 
@@ -73,12 +76,17 @@ class App:
     @classmethod
     async def open(cls, config: Config) -> "App":
         db = await Database.open(config.db_path)
-        app = cls(config, db, hardware.training_devices(config.devices))
-        await app.quota.ensure_initial(config.quota_initial)
-        await app.files.drop_orphans()
+        try:  # a failed start closes the database again (its thread would keep the process alive)
+            app = cls(config, db, hardware.training_devices(config.devices))
+            await app.quota.ensure_initial(config.quota_initial)
+            await app.files.drop_orphans()
+        except BaseException:
+            await db.close()
+            raise
         return app
 
     async def close(self) -> None:
+        await self.backlog.close()
         await self.db.close()
 
     # ----- tasks --------------------------------------------------------------------------------

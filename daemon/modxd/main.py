@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import fcntl
+import contextlib
 import os
 import signal
 import sys
@@ -24,35 +24,28 @@ import structlog
 from . import __version__
 from .app import App
 from .config import Config, format_cpu_list, load_config
-from .errors import ModxError
+from .errors import FailedPrecondition, ModxError
 from .hardware import available_cpus
 from .jobs.process import set_worker_cpus, set_worker_roots
+from .lockfile import hold_lock
 from .paths import confine
 from .logging_setup import configure
 from .notify import Notifier
-from .server import bind, build_server, server_credentials, set_serving
+from .server import bind_tcp, build_server, server_credentials, set_serving
+from .unix_socket import UnixSocket, socket_path
 
 log = structlog.get_logger("modxd")
 
 
-class AlreadyRunning(ModxError):
-    pass
-
-
 def acquire_lock(state_dir: Path) -> int:
     """An exclusive lock on the state dir: a second modxd on it refuses to start."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(state_dir / "modxd.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    if state_dir.exists() and not state_dir.is_dir():
+        raise FailedPrecondition(f"state dir {state_dir} is not a directory")
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        other = os.read(fd, 32).decode(errors="replace").strip()
-        os.close(fd)
-        raise AlreadyRunning(
-            f"another modxd (pid {other or '?'}) already runs on state dir {state_dir}") from None
-    os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode())
-    return fd
+        state_dir.mkdir(parents=True, exist_ok=True)
+        return hold_lock(state_dir / "modxd.lock", f"runs on state dir {state_dir}")
+    except OSError as exc:
+        raise FailedPrecondition(f"cannot use state dir {state_dir}: {exc.strerror or exc}") from None
 
 
 def status_line(app: App) -> str:
@@ -68,52 +61,75 @@ def place_processes(config: Config) -> None:
     # service started with.
     set_worker_cpus(config.worker_cpus or (sorted(available_cpus()) if config.daemon_cpus else []))
     if config.daemon_cpus:
-        for tid in os.listdir("/proc/self/task"):
-            os.sched_setaffinity(int(tid), config.daemon_cpus)
+        try:
+            for tid in os.listdir("/proc/self/task"):
+                os.sched_setaffinity(int(tid), config.daemon_cpus)
+        except OSError as exc:
+            raise FailedPrecondition(f"cannot pin modxd to CPU {format_cpu_list(config.daemon_cpus)} "
+                                     f"(daemon_cpus): {exc.strerror or exc}") from None
 
 
-async def serve(config: Config) -> None:
+async def serve(config: Config, notifier: Notifier) -> None:
+    """Start, serve until SIGTERM or SIGINT, stop.
+
+    Everything is registered for teardown the moment it exists, and the same unwinding serves a
+    normal stop and a start that fails part-way: a database thread, a gRPC server or a worker
+    left running would keep the process from exiting, and systemd would never see the failure.
+    """
     os.umask(0o027)  # output dirs, checkpoints and logs: no access for others
     confine(config.roots)  # files the daemon opens are checked where they are opened ...
     set_worker_roots(config.roots)  # ... and so are the workers' (modxd/paths.py)
-    notifier = Notifier()
-    app = await App.open(config)  # migrations run here
-    server, health_servicer = build_server(app)
-    credentials = server_credentials(config)
-    bound = bind(server, config.listen_address, config.socket_mode, config.socket_group, credentials)
-    listening = [bound]
-    if config.tcp_listen:
-        listening.append(bind(server, config.tcp_listen, config.socket_mode, credentials=credentials))
-    await server.start()
-    failed = await app.supervisor.recover()
-    await app.runner.recover()
-    await set_serving(health_servicer, True)
-    log.info("modxd_ready", version=__version__, listen=bound, state_dir=str(config.state_dir),
-             devices=app.devices, recovered_failed=failed, pid=os.getpid(), also_listen=listening[1:],
-             daemon_cpus=format_cpu_list(config.daemon_cpus) or "all",
-             worker_cpus=format_cpu_list(config.worker_cpus) or "all")
-    notifier.ready(f"ready on {', '.join(listening)}; {status_line(app)}")
-    pinger = asyncio.create_task(notifier.run(lambda: status_line(app)), name="sd-notify")
+    pinger: list[asyncio.Task] = []  # the watchdog pings until everything else has stopped
+    async with contextlib.AsyncExitStack() as started:
+        started.callback(lambda: [task.cancel() for task in pinger])
+        unix = None
+        if config.listen_address.startswith("unix:"):
+            unix = UnixSocket.claim(socket_path(config.listen_address))  # before anything else: refuse early
+            started.callback(unix.unlock)
+        credentials = server_credentials(config)
+        app = await App.open(config)  # migrations run here
+        started.push_async_callback(app.close)
+        server, health_servicer = build_server(app)
+        started.push_async_callback(server.stop, 2.0)
+        if unix is not None:
+            started.callback(unix.remove)  # while the server still listens (see unix_socket.py)
+        started.push_async_callback(stop_work, app, config.stop_timeout_seconds)
+        if unix is not None:
+            bound = unix.bind(server, config.socket_mode, config.socket_group)
+        else:
+            bound = bind_tcp(server, config.listen_address, credentials)
+        listening = [bound]
+        if config.tcp_listen:
+            listening.append(bind_tcp(server, config.tcp_listen, credentials))
+        await server.start()
+        failed = await app.supervisor.recover()
+        await app.runner.recover()
+        await set_serving(health_servicer, True)
+        log.info("modxd_ready", version=__version__, listen=bound, state_dir=str(config.state_dir),
+                 devices=app.devices, recovered_failed=failed, pid=os.getpid(), also_listen=listening[1:],
+                 daemon_cpus=format_cpu_list(config.daemon_cpus) or "all",
+                 worker_cpus=format_cpu_list(config.worker_cpus) or "all")
+        notifier.ready(f"ready on {', '.join(listening)}; {status_line(app)}")
+        pinger.append(asyncio.create_task(notifier.run(lambda: status_line(app)), name="sd-notify"))
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
 
-    log.info("modxd_stopping", running=list(app.supervisor.running))
-    notifier.stopping(f"stopping: {len(app.supervisor.running)} running task(s) save a checkpoint "
-                      f"(up to {config.stop_timeout_seconds:.0f}s)")
-    await set_serving(health_servicer, False)
-    await app.supervisor.shutdown(config.stop_timeout_seconds)
+        log.info("modxd_stopping", running=list(app.supervisor.running))
+        notifier.stopping(f"stopping: {len(app.supervisor.running)} running task(s) save a checkpoint "
+                          f"(up to {config.stop_timeout_seconds:.0f}s)")
+        await set_serving(health_servicer, False)
+    log.info("modxd_stopped")
+
+
+async def stop_work(app: App, stop_timeout: float) -> None:
+    """Running tasks save and stop (killed after `stop_timeout`); jobs and chat end."""
+    await app.supervisor.shutdown(stop_timeout)
     await app.runner.shutdown(5.0)
     await app.inference.shutdown(10.0)
-    await server.stop(grace=2.0)
-    await app.close()
-    if bound.startswith("unix://"):
-        Path(bound.removeprefix("unix://")).unlink(missing_ok=True)
-    pinger.cancel()
-    log.info("modxd_stopped")
 
 
 def _duration(text: str) -> float:
@@ -201,28 +217,36 @@ def main(argv: list[str] | None = None) -> int:
     revoke = token_commands.add_parser("revoke", help="delete a token by name")
     revoke.add_argument("name")
     args = parser.parse_args(argv)
+    notifier = Notifier()
     try:
         config = load_config(args.config)
         if args.command == "token":
             return token_command(config, args)
     except ModxError as exc:
-        print(f"modxd: {exc}", file=sys.stderr)
-        return 2
+        return start_failed(notifier, str(exc), 2)
     configure(config.log_level)
     try:
         lock_fd = acquire_lock(config.state_dir)
-    except AlreadyRunning as exc:
-        print(f"modxd: {exc}", file=sys.stderr)
-        return 1
-    place_processes(config)
-    try:
-        run_event_loop(serve(config))
     except ModxError as exc:
-        print(f"modxd: {exc}", file=sys.stderr)
-        return 1
+        return start_failed(notifier, str(exc), 1)
+    try:
+        place_processes(config)
+        run_event_loop(serve(config, notifier))
+    except ModxError as exc:
+        return start_failed(notifier, str(exc), 1)
+    except Exception as exc:  # a bug or an environment modxd does not know: the traceback helps
+        log.exception("modxd_failed")
+        return start_failed(notifier, f"{type(exc).__name__}: {exc}", 1)
     finally:
         os.close(lock_fd)
     return 0
+
+
+def start_failed(notifier: Notifier, sentence: str, code: int) -> int:
+    """Say why modxd stops, on stderr and to systemd (STATUS=), and give the exit status."""
+    print(f"modxd: {sentence}", file=sys.stderr)
+    notifier.status(f"failed: {sentence}")
+    return code
 
 
 if __name__ == "__main__":

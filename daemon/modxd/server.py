@@ -1,7 +1,7 @@
 """Build the grpc.aio server: the modx services, health checking and reflection."""
 from __future__ import annotations
 
-import os
+import ssl
 from pathlib import Path
 
 import grpc
@@ -56,7 +56,11 @@ def build_server(app: App) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
 
 
 def server_credentials(config: Config) -> grpc.ServerCredentials | None:
-    """TLS for TCP listeners: the server certificate, and client certificates when a client CA is set."""
+    """TLS for TCP listeners: the server certificate, and client certificates when a client CA is set.
+
+    The files are checked with Python's ssl module first: gRPC only says "cannot bind" when a
+    certificate is not PEM or the key belongs to another certificate.
+    """
     if not config.tls_cert_file:
         return None
 
@@ -67,31 +71,27 @@ def server_credentials(config: Config) -> grpc.ServerCredentials | None:
         except OSError as exc:
             raise InvalidArgument(f"{key} {path}: {exc.strerror or exc}") from None
 
+    cert, key = read("tls_cert_file"), read("tls_key_file")
     client_ca = read("tls_client_ca_file") if config.tls_client_ca_file else None
-    return grpc.ssl_server_credentials([(read("tls_key_file"), read("tls_cert_file"))],
-                                       root_certificates=client_ca, require_client_auth=client_ca is not None)
-
-
-def bind(server: grpc.aio.Server, address: str, socket_mode: int, socket_group: str = "",
-         credentials: grpc.ServerCredentials | None = None) -> str:
-    """Bind a unix:// path (removing a stale socket) or host:port; returns what was bound.
-
-    The socket gets `socket_mode` (0660) and, when given, `socket_group`. TCP is
-    only bound with TLS `credentials`.
-    """
-    if address.startswith("unix:"):
-        path = Path(address.removeprefix("unix://").removeprefix("unix:"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists() or path.is_symlink():
-            path.unlink()
-        old_umask = os.umask(0o777 & ~socket_mode)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(config.tls_cert_file, config.tls_key_file)
+    except (ssl.SSLError, ValueError) as exc:
+        raise InvalidArgument(f"tls_cert_file {config.tls_cert_file} and tls_key_file {config.tls_key_file} are "
+                              f"not a usable certificate and key (PEM, the key of that certificate): "
+                              f"{getattr(exc, 'reason', None) or exc}") from None
+    if client_ca is not None:
         try:
-            server.add_insecure_port(f"unix:{path}")
-        finally:
-            os.umask(old_umask)
-        if socket_group:
-            _chgrp(path, socket_group)
-        return f"unix://{path}"
+            context.load_verify_locations(cadata=client_ca.decode("ascii", errors="replace"))
+        except (ssl.SSLError, ValueError) as exc:
+            raise InvalidArgument(f"tls_client_ca_file {config.tls_client_ca_file} holds no usable PEM "
+                                  f"certificate: {getattr(exc, 'reason', None) or exc}") from None
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca,
+                                       require_client_auth=client_ca is not None)
+
+
+def bind_tcp(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> str:
+    """Bind host:port (only with TLS `credentials`); returns what was bound. Unix sockets: unix_socket.py."""
     if ":" not in address:
         raise InvalidArgument(f"listen address {address!r} must be unix:///path or host:port")
     if credentials is None:
@@ -101,23 +101,9 @@ def bind(server: grpc.aio.Server, address: str, socket_mode: int, socket_group: 
     except RuntimeError:
         port = 0
     if port == 0:
-        raise InvalidArgument(f"cannot listen on {address}")
+        raise InvalidArgument(f"cannot listen on {address} (is the port in use, or the host not this machine's?)")
     host = address.rsplit(":", 1)[0]
     return f"{host}:{port}"
-
-
-def _chgrp(path: Path, group: str) -> None:
-    import grp
-
-    try:
-        gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
-    except KeyError:
-        raise InvalidArgument(f"socket_group {group!r} does not exist") from None
-    try:
-        os.chown(path, -1, gid)
-    except PermissionError:
-        raise InvalidArgument(f"cannot give socket {path} to group {group!r}: modxd must be a member of it"
-                              ) from None
 
 
 async def set_serving(health_servicer: health.aio.HealthServicer, serving: bool) -> None:

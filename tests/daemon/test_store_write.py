@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from modxd.store.db import Database
+from modxd.store.db import Database, DatabaseFull
 from modxd.store.events import EventRepo, insert_event
 
 POINT = {"step": 3, "total_steps": 40, "epoch": 0.2, "loss": 2.5, "learning_rate": 1e-3, "time": 1.5}
@@ -82,14 +82,15 @@ async def test_concurrent_writes_and_transactions_number_events_without_gaps(tmp
 
 
 async def test_a_full_database_fails_the_write_with_its_own_error_and_keeps_the_rest(tmp_path: Path) -> None:
-    """SQLite may roll a transaction back itself when the disk is full: the caller must see "full",
-    not a failed ROLLBACK, and the database must take writes again once there is room."""
+    """SQLite may roll a transaction back itself when the disk is full: the caller must see "disk full"
+    (a sentence naming the database, RESOURCE_EXHAUSTED), not a failed ROLLBACK, and the database must
+    take writes again once there is room."""
     db, events = await _open(tmp_path)
     try:
         await events.append_metrics("t", POINT)
         pages = (await db.one("PRAGMA page_count"))[0]
         await db.conn.execute(f"PRAGMA max_page_count = {pages}")
-        with pytest.raises(sqlite3.OperationalError, match="full"):
+        with pytest.raises(DatabaseFull, match=f"disk full: the daemon cannot write its database {tmp_path / 'state.db'}"):
             await events.append("t", "log", {"level": "info", "message": "x" * 200_000})
         assert not db.conn.in_transaction
         assert [e.seq for e in await events.after("t", 0)] == [1]
@@ -105,7 +106,7 @@ async def test_a_full_database_fails_a_transaction_with_its_own_error(tmp_path: 
     try:
         pages = (await db.one("PRAGMA page_count"))[0]
         await db.conn.execute(f"PRAGMA max_page_count = {pages}")
-        with pytest.raises(sqlite3.OperationalError, match="full"):
+        with pytest.raises(DatabaseFull, match=f"disk full: the daemon cannot write its database {tmp_path / 'state.db'}"):
             async with db.tx() as conn:
                 await conn.execute("UPDATE tasks SET name = ? WHERE id = 't'", ("x" * 200_000,))
         assert not db.conn.in_transaction

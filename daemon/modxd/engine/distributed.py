@@ -27,7 +27,7 @@ from typing import Any, Callable
 from .checkpoints import CheckpointStore
 
 __all__ = ["world_size", "rank", "local_rank", "is_main", "training_args_extra", "checkpoint_store",
-           "CommandSync", "RankCheckpointStore", "barrier", "broadcast_code", "sum_over_ranks"]
+           "CommandSync", "RankCheckpointStore", "barrier", "broadcast_code", "shutdown", "sum_over_ranks"]
 
 # Commands as one integer, so a step end costs a single 8-byte broadcast.
 _NONE, _STOP_SAVE, _STOP, _SAVE = 0, 1, 2, 3
@@ -101,6 +101,23 @@ def sum_over_ranks(values: Any) -> Any:
     values = values.to(_collective_device())
     dist.all_reduce(values, op=dist.ReduceOp.SUM)
     return values
+
+
+def shutdown() -> None:
+    """Destroy the process group before the interpreter exits (a rank that ended normally).
+
+    Left to the interpreter's exit, the group's worker threads (gloo's ``runLoop``) may still be
+    releasing the last collective's tensors, which takes the GIL: a thread that asks for the GIL
+    while Python finalizes is ended by ``pthread_exit``, whose forced unwind through those
+    ``noexcept`` C++ frames calls ``std::terminate`` ("terminate called without an active
+    exception", SIGABRT), and the launcher reports the rank as failed. Destroying the group while
+    Python is whole joins those threads first. Not for a failing rank: a peer may be gone, so it
+    leaves with ``os._exit`` and no teardown.
+    """
+    if _initialized():
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
 
 
 def training_args_extra(cfg: dict[str, Any], device: str) -> dict[str, Any]:

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if rank == 0:  # before the heavy imports: the coordinator knows the ranks are up
             channel = CoordinatorChannel(os.environ[SOCKET_ENV], bytes.fromhex(os.environ[AUTHKEY_ENV]))
-        from .distributed import CommandSync
+        from .distributed import CommandSync, shutdown
         from .quota import QuotaGate
         from .train import run_training
 
@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             channel.emit(paths.shown_in(event))
 
         result = run_training(cfg, emit, sync, quota=gate)
+        shutdown()  # before the interpreter exits: see distributed.shutdown
         if channel is not None:
             channel.emit({"type": "result", **(result or {})})
     except BaseException as exc:  # noqa: BLE001 - every failure must be named

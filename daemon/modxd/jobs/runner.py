@@ -8,32 +8,46 @@ hook its submitter gives.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import structlog
 
 from .. import files
+from ..store.db import StoreWriteFailed
 from ..store.events import EventRecord
 from ..store.files import FileRepo
 from ..store.jobs import JobRecord, JobRepo
+from .backlog import Backlog
 from .bus import EventBus
 from .follow import replay_and_follow
-from .process import exit_reason, spawn_worker
+from .process import WorkerHandle, exit_reason, spawn_worker
 
 log = structlog.get_logger("modxd.jobs")
 
 OnDone = Callable[[JobRecord, dict[str, Any]], Awaitable[None]]
 
 
+@dataclass
+class _LiveJob:
+    worker: WorkerHandle
+    store_error: str = ""  # the database refused a write of this job: it was stopped and ends failed
+
+
 class JobRunner:
     def __init__(self, jobs: JobRepo, bus: EventBus[EventRecord], pick_device: Callable[[], str],
-                 files_repo: FileRepo | None = None) -> None:
+                 files_repo: FileRepo | None = None, backlog: Backlog | None = None) -> None:
         self.jobs = jobs
         self.files = files_repo  # what a task's jobs write joins the task's manifest (modxd/files.py)
         self.bus = bus
         self.pick_device = pick_device
+        # A job's events and its end are stored through the backlog (see backlog.py): a write the disk
+        # refuses waits, in order, and the job is stopped; it never stays running without its worker.
+        self.backlog = backlog or Backlog()
+        self.backlog.on_stuck(self._store_refused)
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._live: dict[str, _LiveJob] = {}
 
     async def submit(self, kind: str, prefix: str, task_id: str, request: dict[str, Any],
                      worker_config: dict[str, Any], on_done: OnDone | None = None) -> JobRecord:
@@ -45,39 +59,63 @@ class JobRunner:
         runner.add_done_callback(self._tasks.discard)
         return job
 
-    async def _publish(self, job_id: str, event: EventRecord) -> None:
-        self.bus.publish(job_id, event)
+    async def _record(self, job_id: str, write: Callable[[], Awaitable[Any]]) -> bool:
+        """Store what the job reports and publish the event it makes (if any); False when it waits for the disk."""
+        async def store() -> None:
+            stored = await write()
+            if isinstance(stored, EventRecord):
+                self.bus.publish(job_id, stored)
+        landed, _ = await self.backlog.write(job_id, store)
+        return landed
+
+    async def _set_state(self, job_id: str, state: str, reason: str, result: dict[str, Any] | None = None) -> bool:
+        return await self._record(job_id, lambda: self.jobs.set_state(job_id, state, reason, result))
+
+    def _store_refused(self, owner: str, error: StoreWriteFailed) -> None:
+        live = self._live.get(owner)
+        if live is None or live.store_error:
+            return
+        live.store_error = str(error)
+        log.error("job_store_refused", job_id=owner, error=str(error))
+        live.worker.send({"cmd": "stop", "reason": "state_disk_full"})
 
     async def _run(self, job: JobRecord, config: dict[str, Any], on_done: OnDone | None) -> None:
         slot = self._slots.setdefault(job.kind, asyncio.Semaphore(1))
         async with slot:
             device = config.get("device") or self.pick_device()
             config = {**config, "device": device, "job_id": job.id}
-            await self._publish(job.id, await self.jobs.set_state(job.id, "running", f"running on {device}"))
+            if not await self._set_state(job.id, "running", f"running on {device}"):
+                await self.backlog.landed(job.id)  # nothing ran yet: start once the disk takes writes again
             result: dict[str, Any] | None = None
             error: dict[str, Any] | None = None
             try:
                 worker = spawn_worker(job.kind, config, f"modx-{job.kind}-{job.id}")
             except Exception as exc:  # noqa: BLE001
-                await self._publish(job.id, await self.jobs.set_state(job.id, "failed", f"could not start: {exc}"))
+                await self._set_state(job.id, "failed", f"could not start: {exc}")
                 return
-            while (message := await worker.reports.get()) is not None:
-                kind = message.get("type", "")
-                if kind == "result":
-                    result = {k: v for k, v in message.items() if k != "type"}
-                elif kind == "error":
-                    error = message
-                elif kind == files.MESSAGE:
-                    if self.files is not None and job.task_id:
-                        try:
-                            await self.files.apply(job.task_id, job.id, message.get("wrote", ()),
-                                                   message.get("removed", ()))
-                        except Exception:  # noqa: BLE001 - the job goes on; its files stay on disk
-                            log.exception("job_files_not_recorded", job_id=job.id)
-                else:
-                    payload = {k: v for k, v in message.items() if k != "type"}
-                    await self._publish(job.id, await self.jobs.append(job.id, kind, payload))
-            exitcode = await worker.join()
+            live = self._live[job.id] = _LiveJob(worker)
+            try:
+                while (message := await worker.reports.get()) is not None:
+                    kind = message.get("type", "")
+                    if kind == "result":
+                        result = {k: v for k, v in message.items() if k != "type"}
+                    elif kind == "error":
+                        error = message
+                    elif kind == files.MESSAGE:
+                        if self.files is not None and job.task_id:
+                            await self._record(job.id, lambda m=message: self.files.apply(
+                                job.task_id, job.id, m.get("wrote", ()), m.get("removed", ())))
+                    else:
+                        payload = {k: v for k, v in message.items() if k != "type"}
+                        await self._record(job.id, lambda k=kind, p=payload: self.jobs.append(job.id, k, p))
+                exitcode = await worker.join()
+            finally:
+                self._live.pop(job.id, None)
+            if live.store_error:
+                noun = {"eval": "evaluation", "package": "package"}.get(job.kind, job.kind)
+                await self._set_state(job.id, "failed", f"{live.store_error}; the {noun} was stopped: free space on "
+                                      "that disk, then run it again")
+                return
             if result is not None:
                 try:
                     if on_done is not None:
@@ -86,11 +124,10 @@ class JobRunner:
                     log.exception("job_on_done_failed", job_id=job.id)
                     error = {"error": f"could not record the result: {exc}"}
                 else:
-                    await self._publish(job.id, await self.jobs.set_state(job.id, "completed", "finished", result))
+                    await self._set_state(job.id, "completed", "finished", result)
                     return
             reason = (error or {}).get("error") or exit_reason(exitcode)
-            await self._publish(job.id, await self.jobs.set_state(job.id, "failed", reason,
-                                                                  {"traceback": (error or {}).get("traceback", "")}))
+            await self._set_state(job.id, "failed", reason, {"traceback": (error or {}).get("traceback", "")})
 
     async def watch(self, job_id: str, kind: str, after_seq: int = 0) -> AsyncIterator[EventRecord]:
         await self.jobs.get(job_id, kind)

@@ -25,9 +25,11 @@ from .. import files, placement
 from ..paths import create_output_dir, pin_output_dir
 from ..states import TaskState, check_transition
 from ..store.checkpoints import CheckpointRepo, CheckpointRecord, QuotaRepo
+from ..store.db import StoreWriteFailed
 from ..store.events import EventRecord, EventRepo
 from ..store.files import FileRepo
 from ..store.tasks import TaskRecord, TaskRepo
+from .backlog import Backlog
 from .bus import EventBus
 from .process import WorkerHandle, exit_reason, spawn_worker
 
@@ -46,6 +48,7 @@ class RunningJob:
     error: dict[str, Any] | None = None
     stop_reason: str = ""
     kill_reason: str = ""  # set when the daemon itself killed the worker
+    store_error: str = ""  # the database refused a write of this run: it was stopped and ends failed
     low_quota_warned: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -96,10 +99,15 @@ def _checkpoint_files(path: str, roots: list[Path] | None) -> list[dict[str, Any
 class Supervisor:
     def __init__(self, tasks: TaskRepo, events: EventRepo, checkpoints: CheckpointRepo, quota: QuotaRepo,
                  bus: EventBus[EventRecord], devices: list[str], max_pending: int = 1000,
-                 file_repo: FileRepo | None = None) -> None:
+                 file_repo: FileRepo | None = None, backlog: Backlog | None = None) -> None:
         self.tasks, self.events, self.checkpoints, self.quota = tasks, events, checkpoints, quota
         self.files = file_repo  # the manifest of what tasks wrote (None: not kept, in-process tests)
         self.bus = bus
+        # What a worker reports, and a run's end, are stored through the backlog: a write the disk
+        # refuses waits there, in order, instead of being lost or leaving a task without its end.
+        self.backlog = backlog or Backlog()
+        self.backlog.on_stuck(self._store_refused)
+        self.backlog.on_drained(self._store_recovered)
         self.devices = devices
         self.max_pending = max_pending
         self.roots: list[Path] | None = None  # the allowed roots (App sets them); None: unchecked
@@ -174,6 +182,7 @@ class Supervisor:
 
     async def start(self, task_id: str) -> None:
         async with self._lock:
+            await self._settle(task_id)
             task = await self.tasks.get(task_id)
             check_transition(task_id, task.state, TaskState.PENDING, "start")
             await self._check_can_queue()
@@ -183,6 +192,7 @@ class Supervisor:
 
     async def stop(self, task_id: str, reason: str = "user") -> None:
         async with self._lock:
+            await self._settle(task_id)
             task = await self.tasks.get(task_id)
             if task.state == TaskState.PENDING:
                 self._dequeue(task_id)
@@ -196,6 +206,7 @@ class Supervisor:
 
     async def resume(self, task_id: str, checkpoint: CheckpointRecord | None) -> None:
         async with self._lock:
+            await self._settle(task_id)
             task = await self.tasks.get(task_id)
             check_transition(task_id, task.state, TaskState.PENDING, "resume")
             await self._check_can_queue()
@@ -214,6 +225,7 @@ class Supervisor:
         """Delete an inactive task's records (under the lifecycle lock, so a concurrent
         start or resume either happens first, and the delete is refused, or finds no task)."""
         async with self._lock:
+            await self._settle(task_id)
             task = await self.tasks.get(task_id)
             if task.state.active or task_id in self.running or task_id in self.queue:
                 raise FailedPrecondition(
@@ -225,6 +237,15 @@ class Supervisor:
         """Keep the manifest of what the task wrote (modxd/files.py)."""
         if self.files is not None:
             await self.files.apply(task_id, source, list(wrote), list(removed))
+
+    async def _settle(self, task_id: str) -> None:
+        """Store what waits for this task before acting on it: until then its stored state is behind
+        (a run that ended still reads `running`), so the operation is refused with the disk's sentence."""
+        try:
+            await self.backlog.settle(task_id)
+        except StoreWriteFailed as exc:
+            raise type(exc)(f"{exc}: task {task_id} has changes waiting to be stored; try again once the "
+                            "disk has room") from None
 
     def queue_position(self, task_id: str) -> int:
         try:
@@ -262,8 +283,8 @@ class Supervisor:
         it is never starved by smaller ones (placement.py). A task whose devices this
         daemon will never have fails instead of blocking the queue.
         """
-        if self._closing:
-            return
+        if self._closing or not self.backlog.empty:
+            return  # a write waits for the disk: a new run would only fail the same way
         busy = set(self.busy_devices())
         while self.queue:
             task_id = self.queue[0]
@@ -289,7 +310,7 @@ class Supervisor:
                 self._dequeue(task_id)
                 log.exception("launch_failed", task_id=task_id)
                 await self._set_state(task_id, TaskState.FAILED, f"could not start the worker: {exc}",
-                                      error=str(exc), end_time=time.time())
+                                      error=str(exc), end_time=time.time(), waits=True)
 
     async def _launch(self, task: TaskRecord, where: placement.Placement) -> None:
         task_id, device = task.id, where.label
@@ -304,9 +325,11 @@ class Supervisor:
         self.running[task_id] = job
         ranks = len(where.processes) * max(int(task.params.get("nnodes", 1) or 1), 1)
         detail = f" ({ranks} ranks, {task.params.get('distributed_strategy', 'ddp')})" if ranks > 1 else ""
-        await self._set_state(task_id, TaskState.RUNNING, f"running on {device}{detail}", device=device,
-                              start_time=time.time(), end_time=None)
-        asyncio.create_task(self._follow(job), name=f"follow-{task_id}")
+        try:
+            await self._set_state(task_id, TaskState.RUNNING, f"running on {device}{detail}", device=device,
+                                  start_time=time.time(), end_time=None, waits=True)
+        finally:  # the worker exists: whatever happened, someone follows it to its end
+            asyncio.create_task(self._follow(job), name=f"follow-{task_id}")
         log.info("task_started", task_id=task_id, device=device, ranks=ranks, pid=job.worker.process.pid)
 
     def _command_stop(self, job: RunningJob, reason: str, save: bool) -> None:
@@ -342,17 +365,18 @@ class Supervisor:
         task_id = job.task_id
         if kind == "metrics":
             point = {k: v for k, v in msg.items() if k != "type"}
-            self.bus.publish(task_id, await self.events.append_metrics(task_id, point))
+            await self._record(task_id, lambda: self.events.append_metrics(task_id, point))
         elif kind == "log":
             payload = {"level": msg.get("level", "info"), "message": str(msg.get("message", ""))}
-            self.bus.publish(task_id, await self.events.append(task_id, "log", payload))
+            await self._record(task_id, lambda: self.events.append(task_id, "log", payload))
         elif kind == "warning":
             payload = {"code": msg.get("code", ""), "message": str(msg.get("message", ""))}
-            self.bus.publish(task_id, await self.events.append(task_id, "warning", payload))
+            await self._record(task_id, lambda: self.events.append(task_id, "warning", payload))
         elif kind == "total_steps":
-            await self.tasks.update(task_id, total_steps=int(msg["total_steps"]))
+            await self._record(task_id, lambda: self.tasks.update(task_id, total_steps=int(msg["total_steps"])))
         elif kind == files.MESSAGE:
-            await self.record_files(task_id, "train", msg.get("wrote", ()), msg.get("removed", ()))
+            await self._record(task_id, lambda: self.record_files(task_id, "train", msg.get("wrote", ()),
+                                                                  msg.get("removed", ())))
         elif kind == "checkpoint":
             await self._checkpoint_saved(job, msg)
         elif kind == reservation.RESERVE:
@@ -360,9 +384,10 @@ class Supervisor:
         elif kind == reservation.RELEASE:
             await self.quota.release(reservation.parse_release(msg) or "")
         elif kind == "checkpoint_deleted":
-            marked = await self.checkpoints.mark_deleted(task_id, str(msg["path"]))
-            if marked:
-                self.bus.publish(task_id, marked[1])
+            async def mark() -> EventRecord | None:
+                marked = await self.checkpoints.mark_deleted(task_id, str(msg["path"]))
+                return marked[1] if marked else None
+            await self._record(task_id, mark)
         elif kind == "result":
             job.result = msg
         elif kind == "error":
@@ -388,19 +413,51 @@ class Supervisor:
         # Stored before the run's end: the worker's result is handled after this message.
         await self._warn(job.task_id, reservation.EXHAUSTED, message)
 
+    async def _record(self, task_id: str, write: Any) -> tuple[bool, Any]:
+        """Store what a run reports and publish the event it makes (if any); when the disk refuses,
+        the write waits in the backlog (the run is stopped) and (False, None) comes back."""
+        async def store() -> Any:
+            stored = await write()
+            if isinstance(stored, EventRecord):
+                self.bus.publish(task_id, stored)
+            return stored
+        return await self.backlog.write(task_id, store)
+
+    def _store_refused(self, owner: str, error: StoreWriteFailed) -> None:
+        """The database refused a write of `owner`: a run cannot go on unrecorded, so it stops now
+        (without saving: its checkpoint could not be recorded either) and ends failed."""
+        job = self.running.get(owner)
+        if job is None or job.store_error:
+            return
+        job.store_error = str(error)
+        log.error("task_store_refused", task_id=owner, error=str(error))
+        self._command_stop(job, "state_disk_full", save=False)
+
+    async def _store_recovered(self) -> None:
+        """Every waiting write landed: the queue moves on."""
+        async with self._lock:
+            await self._schedule()
+
     async def _checkpoint_saved(self, job: RunningJob, msg: dict[str, Any]) -> None:
         loss = msg.get("loss")
         loss = float(loss) if loss is not None and math.isfinite(float(loss)) else None
-        try:
+
+        async def record() -> int:
             _, event, balance = await self.checkpoints.record_saved(
                 job.task_id, int(msg["step"]), float(msg.get("epoch") or 0.0), loss, str(msg["path"]),
                 int(msg.get("size_bytes") or 0), hold_id=str(msg.get("hold_id") or ""))
+            self.bus.publish(job.task_id, event)
+            return balance
+
+        try:
+            landed, balance = await self.backlog.write(job.task_id, record)
         except ResourceExhausted as exc:  # saved without a reservation: never charged below zero
             job.stop_reason = reservation.EXHAUSTED
             self._command_stop(job, reservation.EXHAUSTED, save=False)
             await self._warn(job.task_id, reservation.EXHAUSTED, f"{exc}: it is not recorded, and the task stops")
             return
-        self.bus.publish(job.task_id, event)
+        if not landed:
+            return  # recorded (and debited) when the disk takes it; the run is being stopped
         if balance <= 0:
             self._command_stop(job, "quota_exhausted", save=False)
             await self._warn(job.task_id, "quota_exhausted",
@@ -411,38 +468,69 @@ class Supervisor:
                              f"only {balance} quota unit(s) left; the task stops when they run out")
 
     async def _warn(self, task_id: str, code: str, message: str) -> None:
-        self.bus.publish(task_id, await self.events.append(task_id, "warning", {"code": code, "message": message}))
+        await self._record(task_id, lambda: self.events.append(task_id, "warning", {"code": code, "message": message}))
 
     async def _finish(self, job: RunningJob) -> None:
+        """Store how the run ended. Through the backlog: when the disk refuses, the end waits there
+        (and nothing new starts) until it can be stored; the worker and its devices are free anyway."""
         now = time.time()
         task_id = job.task_id
-        await self.quota.release_task(task_id)  # a unit held for a save that never came (killed, failed)
+        # A unit held for a save that never came (killed, failed) goes back.
+        await self._record(task_id, lambda: self.quota.release_task(task_id))
+        if job.store_error:
+            reason = (f"{job.store_error}; the run was stopped without saving: free space on that disk, then "
+                      "resume the task from its last checkpoint")
+            tail = await self._last_logs(task_id)
+            await self._set_state(task_id, TaskState.FAILED, reason, error=reason, failure_log_tail=tail[-30:],
+                                  end_time=now, waits=True)
+            log.warning("task_failed", task_id=task_id, reason=reason)
+            return
         if job.result is not None:
             outcome = job.result.get("outcome", "completed")
             if outcome == "stopped":
                 reason = job.stop_reason or job.result.get("reason") or "stopped"
-                await self._set_state(task_id, TaskState.STOPPED, reason, end_time=now)
+                await self._set_state(task_id, TaskState.STOPPED, reason, end_time=now, waits=True)
             else:
                 await self._set_state(task_id, TaskState.COMPLETED, job.result.get("reason") or "finished",
-                                      end_time=now)
+                                      end_time=now, waits=True)
             return
         if job.kill_reason:
             reason = job.kill_reason
-            tail = await self.events.last_logs(task_id)
+            tail = await self._last_logs(task_id)
         elif job.error is not None:
             reason = job.error.get("error", "worker failed")
-            tail = [*(await self.events.last_logs(task_id)), *job.error.get("traceback", "").splitlines()[-15:]]
+            tail = [*(await self._last_logs(task_id)), *job.error.get("traceback", "").splitlines()[-15:]]
         else:
             reason = exit_reason(job.worker.process.exitcode)
-            tail = await self.events.last_logs(task_id)
+            tail = await self._last_logs(task_id)
         await self._set_state(task_id, TaskState.FAILED, reason, error=reason, failure_log_tail=tail[-30:],
-                              end_time=now)
+                              end_time=now, waits=True)
         log.warning("task_failed", task_id=task_id, reason=reason)
 
-    async def _set_state(self, task_id: str, to: TaskState, reason: str, **fields: Any) -> None:
-        seq = await self.tasks.set_state(task_id, to, reason, **fields)
-        for event in await self.events.after(task_id, seq - 1, limit=1):
-            self.bus.publish(task_id, event)
+    async def _last_logs(self, task_id: str) -> list[str]:
+        """The run's last stored log lines, for the failure record; none when the database cannot say."""
+        try:
+            return await self.events.last_logs(task_id)
+        except Exception:  # noqa: BLE001 - an unreadable disk must not keep the task from ending
+            log.exception("last_logs_unreadable", task_id=task_id)
+            return []
+
+    async def _set_state(self, task_id: str, to: TaskState, reason: str, *, waits: bool = False,
+                         **fields: Any) -> None:
+        """Store a state change and publish its event, after any write that waits for this task.
+
+        `waits`: the daemon's own move (a run starts or ends) waits in the backlog when the disk refuses
+        it; otherwise (a client's request) the refusal is raised and nothing changes.
+        """
+        async def move() -> None:
+            seq = await self.tasks.set_state(task_id, to, reason, **fields)
+            for event in await self.events.after(task_id, seq - 1, limit=1):
+                self.bus.publish(task_id, event)
+
+        if waits:
+            await self.backlog.write(task_id, move)
+        else:
+            await self.backlog.now(task_id, move)
 
     # ----- shutdown -----------------------------------------------------------------------------
 
@@ -455,7 +543,7 @@ class Supervisor:
                 try:
                     task = await self.tasks.get(job.task_id)
                     if task.state == TaskState.RUNNING:
-                        await self._set_state(job.task_id, TaskState.STOPPING, "daemon_shutdown")
+                        await self._set_state(job.task_id, TaskState.STOPPING, "daemon_shutdown", waits=True)
                 except Exception:
                     log.exception("shutdown_state_failed", task_id=job.task_id)
                 self._command_stop(job, "daemon_shutdown", save=True)

@@ -13,7 +13,7 @@ from typing import Any, AsyncIterator, Callable, Sequence, TypeVar
 
 import aiosqlite
 
-from ..errors import ModxError
+from ..errors import ModxError, ResourceExhausted, Unavailable
 
 R = TypeVar("R")
 
@@ -149,29 +149,79 @@ MIGRATIONS: list[str] = [
 
 
 async def connect(path: Path) -> aiosqlite.Connection:
-    """Open (creating if needed) and migrate the database."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = await aiosqlite.connect(str(path), isolation_level=None)
-    conn.row_factory = aiosqlite.Row
+    """Open (creating if needed) and migrate the database.
+
+    Whatever fails here closes the connection again: its thread is not a daemon thread, and a
+    connection left open keeps a daemon that failed to start from ever exiting.
+    """
     try:
-        await conn.execute("PRAGMA busy_timeout=5000")
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        problems = await quick_check(conn)
-    except sqlite3.DatabaseError as exc:  # "file is not a database", "malformed" ...
-        problems = [str(exc)]
-    if problems:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(str(path), isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise DatabaseUnusable(f"cannot open the database {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        conn.row_factory = aiosqlite.Row
+        try:
+            await conn.execute("PRAGMA busy_timeout=5000")
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            await conn.execute("PRAGMA foreign_keys=ON")
+            problems = await quick_check(conn)
+        except sqlite3.DatabaseError as exc:  # "file is not a database", "malformed" ...
+            problems = [str(exc)]
+        if problems:
+            raise DatabaseCorrupt(
+                f"the database {path} is damaged ({'; '.join(problems[:3])}): modxd will not run on it; "
+                "restore it from a backup, or move it away to start empty")
+        try:
+            await migrate(conn, path)
+        except sqlite3.Error as exc:  # a read-only or full disk, an I/O error
+            raise DatabaseUnusable(f"cannot bring the database {path} up to date: {exc}") from None
+    except BaseException:
         await conn.close()
-        raise DatabaseCorrupt(
-            f"the database {path} is damaged ({'; '.join(problems[:3])}): modxd will not run on it; "
-            "restore it from a backup, or move it away to start empty")
-    await migrate(conn)
+        raise
     return conn
 
 
-class DatabaseCorrupt(ModxError):
+class StoreWriteFailed(ModxError):
+    """The disk refused a write (full, I/O error, read-only, locked by another program): nothing of it was
+    stored, and the same write may succeed once the disk has room again (jobs/backlog.py retries)."""
+
+
+class DatabaseFull(StoreWriteFailed, ResourceExhausted):
+    pass
+
+
+class DatabaseUnwritable(StoreWriteFailed, Unavailable):
+    pass
+
+
+# SQLite's primary result codes (the low byte of an extended one) that mean "the disk said no".
+_SQLITE_FULL = 13
+_SQLITE_DISK_REFUSALS = {5: "busy", 6: "locked", 8: "read-only", 10: "I/O error", 14: "cannot open"}
+
+
+def write_failure(path: Path | None, exc: sqlite3.OperationalError) -> StoreWriteFailed | None:
+    """The sentence for a write the disk refused; None for any other OperationalError (a bug)."""
+    code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+    where = f"its database {path}" if path else "its database"
+    if code == _SQLITE_FULL:
+        return DatabaseFull(f"disk full: the daemon cannot write {where} ({exc})")
+    if code in _SQLITE_DISK_REFUSALS:
+        return DatabaseUnwritable(f"the daemon cannot write {where} ({exc})")
+    return None
+
+
+class DatabaseUnusable(ModxError):
+    """The database cannot be opened, read or brought up to date: modxd cannot start on it."""
+
+
+class DatabaseCorrupt(DatabaseUnusable):
     """SQLite's own check found damage; running on would spread it."""
+
+
+class DatabaseTooNew(DatabaseUnusable):
+    """Written by a newer modxd: this one does not know its schema."""
 
 
 async def quick_check(conn: aiosqlite.Connection) -> list[str]:
@@ -187,12 +237,12 @@ async def schema_version(conn: aiosqlite.Connection) -> int:
     return int(row[0])
 
 
-async def migrate(conn: aiosqlite.Connection) -> int:
+async def migrate(conn: aiosqlite.Connection, path: Path | str = "") -> int:
     version = await schema_version(conn)
     if version > len(MIGRATIONS):
-        raise RuntimeError(
-            f"database schema version {version} is newer than this modxd knows ({len(MIGRATIONS)}); "
-            "upgrade modxd or restore the previous database")
+        raise DatabaseTooNew(
+            f"database schema version {version} is newer than this modxd knows ({len(MIGRATIONS)}): {path} was "
+            "written by a newer modxd; upgrade modxd or restore the previous database")
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         await conn.execute("BEGIN IMMEDIATE")
         try:
@@ -222,15 +272,18 @@ class Database:
 
     aiosqlite runs statements on its own thread, but coroutines interleave at
     every await: without the lock two transactions would mix their statements.
+    A write that the disk refuses (full, I/O error, read-only) is rolled back and raised as
+    a StoreWriteFailed sentence naming the database; nothing of it is stored.
     """
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: Path | None = None) -> None:
         self.conn = conn
+        self.path = path
         self._lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> "Database":
-        return cls(await connect(path))
+        return cls(await connect(path), path)
 
     async def close(self) -> None:
         async with self._lock:
@@ -239,14 +292,20 @@ class Database:
     @contextlib.asynccontextmanager
     async def tx(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self.conn
-            except BaseException:
-                if self.conn.in_transaction:  # SQLite may have rolled back itself (a full disk): keep its error
-                    await self.conn.execute("ROLLBACK")
-                raise
-            await self.conn.execute("COMMIT")
+                await self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self.conn
+                    await self.conn.execute("COMMIT")  # in WAL mode a full disk fails here
+                except BaseException:
+                    if self.conn.in_transaction:  # SQLite may have rolled back itself (a full disk): keep its error
+                        await self.conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                failure = write_failure(self.path, exc)
+                if failure is None:
+                    raise
+                raise failure from exc
 
     async def write(self, fn: Callable[..., R], *args: Any) -> R:
         """Run ``fn(connection, *args)`` as one transaction on the database's thread.
@@ -262,15 +321,21 @@ class Database:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(conn, *args)
+                conn.execute("COMMIT")  # in WAL mode a full disk fails here
             except BaseException:
                 if conn.in_transaction:  # SQLite may have rolled back itself (a full disk): keep its error
                     conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
             return result
 
         async with self._lock:
-            return await self.conn._execute(transaction)
+            try:
+                return await self.conn._execute(transaction)
+            except sqlite3.OperationalError as exc:
+                failure = write_failure(self.path, exc)
+                if failure is None:
+                    raise
+                raise failure from exc
 
     async def all(self, sql: str, args: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         async with self.conn.execute(sql, args) as cur:
