@@ -20,6 +20,7 @@ def test_full_precision_merge_equals_the_plain_merge(tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
     from modxd.engine.models import apply_lora, load_model, load_tokenizer, merge_lora, merge_lora_full_precision
+    from modxd.paths import pin_output_dir
 
     model_dir = make_tiny_llama(tmp_path / "m")
     tokenizer = load_tokenizer(str(model_dir))
@@ -29,8 +30,10 @@ def test_full_precision_merge_equals_the_plain_merge(tmp_path: Path) -> None:
         for name, p in model.named_parameters():
             if "lora_B" in name:
                 p.normal_(0, 0.05)  # as after training: a non-zero update
-    merge_lora_full_precision(model, tokenizer, str(model_dir), str(tmp_path / "full"))
-    merge_lora(model, tokenizer, str(tmp_path / "plain"))
+    emitted: list[dict] = []
+    with pin_output_dir("output_dir", tmp_path, roots=None)[0] as out:
+        merge_lora_full_precision(model, tokenizer, str(model_dir), out, emitted.append, "full")
+        merge_lora(model, tokenizer, out, emitted.append, "plain")
     full, plain = load_file(tmp_path / "full" / "model.safetensors"), load_file(tmp_path / "plain" / "model.safetensors")
     assert full.keys() == plain.keys()
     for key in plain:
@@ -39,6 +42,8 @@ def test_full_precision_merge_equals_the_plain_merge(tmp_path: Path) -> None:
     changed = [k for k in base if not torch.equal(base[k], full[k])]
     assert any("q_proj" in k for k in changed)  # the update is in the merged weights
     assert not any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())  # nothing left behind
+    removed = {path for message in emitted for path in message.get("removed", ())}
+    assert str(tmp_path / ".tmp-adapter-full") in removed  # the scratch adapter left the manifest too
     assert load_model(str(tmp_path / "full")) is not None
 
 
