@@ -29,7 +29,7 @@ from connectrpc.errors import ConnectError
 from connectrpc.method import IdempotencyLevel, MethodInfo
 from connectrpc.request import RequestContext
 from connectrpc.server import ConnectASGIApplication, Endpoint
-from google.protobuf import symbol_database
+from google.protobuf import json_format, symbol_database
 
 from ..api.status import CONNECT_CODES
 from ..auth import LOCAL_WEB_PEER
@@ -253,8 +253,43 @@ def _internal(path: str, exc: Exception) -> ConnectError:
                          f"internal error in {path.rsplit('/', 1)[-1]}: {type(exc).__name__}: {exc}")
 
 
+class RequestCodec:
+    """connect-python's codec for one call, with two changes a client notices:
+
+    - a request that does not decode is INVALID_ARGUMENT naming the message, not UNKNOWN
+      (connect-python passes the parser's exception through; connect-go says invalid_argument);
+    - JSON goes out compact and in UTF-8 (the zh labels stay readable), not indented ASCII.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.is_json = inner.name() == "json"
+
+    def name(self) -> str:
+        return self.inner.name()
+
+    def encode(self, message: Any) -> bytes:
+        if self.is_json:
+            return json_format.MessageToJson(message, indent=None, ensure_ascii=False).encode()
+        return self.inner.encode(message)
+
+    def decode(self, data: bytes | bytearray, message: Any) -> Any:
+        try:
+            return self.inner.decode(data, message)
+        except Exception as exc:
+            kind = "JSON" if self.is_json else "binary protobuf"
+            raise connect_error(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"the request is not a valid {message.DESCRIPTOR.full_name} in {kind}: {exc}"
+                                ) from None
+
+
 class ModxConnectApp(ConnectASGIApplication):
-    """connect-python's ASGI application over every modx.v1 endpoint (one app, one path table)."""
+    """connect-python's ASGI application over every modx.v1 endpoint (one app, one path table).
+
+    The two overrides hand connect-python's request handling the RequestCodec above; they rely
+    on connect-python 0.9's internal method signatures (pinned <0.10 in pyproject), and
+    tests/web/test_connect_unary.py fails if a release changes them.
+    """
 
     def __init__(self, dispatcher: Dispatcher, read_max_bytes: int, compressions: Sequence[Any]) -> None:
         super().__init__(service=dispatcher, endpoints=lambda d: d.endpoints(), read_max_bytes=read_max_bytes,
@@ -264,6 +299,13 @@ class ModxConnectApp(ConnectASGIApplication):
     @property
     def path(self) -> str:
         return "/modx.v1."
+
+    async def _handle_unary_connect(self, http_method: str, headers: Any, codec: Any, *args: Any) -> None:
+        await super()._handle_unary_connect(http_method, headers, RequestCodec(codec), *args)
+
+    async def _handle_stream(self, receive: Any, send: Any, protocol: Any, endpoint: Any, codec: Any,
+                             *args: Any) -> None:
+        await super()._handle_stream(receive, send, protocol, endpoint, RequestCodec(codec), *args)
 
 
 class BoundedGzip:
