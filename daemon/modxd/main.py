@@ -5,7 +5,8 @@
     modxd [--config FILE] token list | token revoke NAME
 
 Environment overrides: MODX_STATE_DIR, MODX_LISTEN, MODX_ALLOWED_ROOTS,
-MODX_QUOTA_INITIAL, MODX_LOG_LEVEL, MODX_DEVICES, MODX_DAEMON_CPUS, MODX_WORKER_CPUS;
+MODX_QUOTA_INITIAL, MODX_LOG_LEVEL, MODX_DEVICES, MODX_DAEMON_CPUS, MODX_WORKER_CPUS,
+MODX_WEB_LISTEN (host:port of the browser listener, docs/studio.md);
 MODX_CONFIG names the config file when --config is not given.
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .hardware import available_cpus
 from .jobs.process import set_worker_cpus
 from .logging_setup import configure
 from .notify import Notifier
-from .server import bind, build_server, server_credentials, set_serving
+from .server import Services, bind, build_server, server_credentials, set_serving
 
 log = structlog.get_logger("modxd")
 
@@ -75,12 +76,19 @@ async def serve(config: Config) -> None:
     os.umask(0o027)  # output dirs, checkpoints and logs: no access for others
     notifier = Notifier()
     app = await App.open(config)  # migrations run here
-    server, health_servicer = build_server(app)
+    services = Services(app)
+    server, health_servicer = build_server(app, services)
     credentials = server_credentials(config)
     bound = bind(server, config.listen_address, config.socket_mode, config.socket_group, credentials)
     listening = [bound]
     if config.tcp_listen:
         listening.append(bind(server, config.tcp_listen, config.socket_mode, credentials=credentials))
+    web = None
+    if config.web_listen:  # bound before gRPC starts: a refused address stops start-up with nothing served
+        from .web.listener import start_web  # only a daemon that serves browsers loads the web stack
+
+        web = await start_web(config, services)
+        listening.append(web.url)
     await server.start()
     failed = await app.supervisor.recover()
     await app.runner.recover()
@@ -105,6 +113,8 @@ async def serve(config: Config) -> None:
     await app.supervisor.shutdown(config.stop_timeout_seconds)
     await app.runner.shutdown(5.0)
     await app.inference.shutdown(10.0)
+    if web is not None:
+        await web.stop()
     await server.stop(grace=2.0)
     await app.close()
     if bound.startswith("unix://"):
