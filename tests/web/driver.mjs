@@ -38,8 +38,17 @@ const ops = {
   count: ({ selector }) => page.locator(selector).count(),
   texts: ({ selector }) => page.locator(selector).allInnerTexts(),
   wait: ({ selector, state, timeout }) => page.locator(selector).first().waitFor({ state, timeout }).then(() => null),
-  waitFunction: async ({ expression, timeout }) =>
-    (await page.waitForFunction(expression, null, { timeout, polling: 100 })).jsonValue(),
+  // Polls page.evaluate (the DevTools protocol, which the studio's CSP allows) rather than
+  // waitForFunction, whose string predicates the CSP (no 'unsafe-eval') refuses.
+  waitFunction: async ({ expression, timeout }) => {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const value = await page.evaluate(expression);
+      if (value) return value;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${expression} (last: ${value})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  },
   eval: ({ expression }) => page.evaluate(expression),
   screenshot: ({ path, fullPage }) => page.screenshot({ path, fullPage, animations: "disabled" }).then(() => null),
   download: async ({ selector, path }) => {

@@ -147,6 +147,7 @@ class Browser:
         return self.call("text", selector=selector)
 
     def wait(self, selector: str, timeout: float = 120.0, state: str = "visible") -> None:
+        """Wait for an element; state "attached" for what is never visible itself (an <option>)."""
         self.call("wait", selector=selector, state=state, timeout=timeout)
 
     def wait_for(self, expression: str, timeout: float = 300.0) -> Any:

@@ -16,7 +16,8 @@ export type Unmount = () => void;
 const MOUNT: Record<PageName, (root: HTMLElement, route: Route) => Unmount> = {
   prepare: mountPrepare, monitor: mountMonitor, evaluate: mountEvaluate, test: mountChat, package: mountPackage,
 };
-const ICON: Record<PageName, string> = { prepare: "⚙", monitor: "📈", evaluate: "◔", test: "➤", package: "⬇" };
+// Glyphs every system font has (emoji fonts are not everywhere, e.g. a server's headless browser).
+const ICON: Record<PageName, string> = { prepare: "⚙", monitor: "↗", evaluate: "◔", test: "➤", package: "⬇" };
 
 const tabs = h("nav", { class: "tabs", role: "tablist" });
 const statusBar = h("div", { class: "status" });
@@ -61,7 +62,7 @@ function renderHeader(): void {
           h("button", { class: "ghost", id: "lang", onclick: switchLang, title: t("switch_lang") },
             lang() === "zh" ? "English" : "中文"),
           h("button", { class: "ghost", id: "token-button", onclick: () => tokenDialog(""),
-                        title: t("token.title") }, "🔑"));
+                        title: t("token.title") }, t("token.button")));
 }
 
 async function refreshStatus(): Promise<void> {

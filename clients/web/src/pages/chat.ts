@@ -11,7 +11,6 @@ import { enumName, metric } from "../format";
 import { t } from "../i18n";
 import { replaceRoute, type Route } from "../router";
 import { notify, numberField, section, taskPicker } from "../ui";
-import { stats } from "../stats";
 
 type Target = ChatRequest["target"];
 interface Turn { role: "user" | "assistant"; content: string }
@@ -90,7 +89,6 @@ class ChatPane {
     this.box.append(reply, meta);
     this.abort = new AbortController();
     let answer = "";
-    stats.chat.streams++;
     try {
       const stream = inference.chat({ ...base, taskId: this.taskId, target: this.target(),
                                       messages: this.turns.map((m) => ({ role: m.role, content: m.content })) },
@@ -117,7 +115,6 @@ class ChatPane {
       }
     } finally {
       reply.classList.remove("streaming");
-      stats.chat.streams--;
       this.turns.push({ role: "assistant", content: answer });
       this.abort = null;
     }

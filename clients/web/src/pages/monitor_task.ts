@@ -42,14 +42,14 @@ export class TaskView {
   constructor(readonly taskId: string, private onStateChange: () => void) {
     this.series = loadCache(sessionStorage, taskId) ?? new TaskSeries(taskId);
     this.lastDrawnPoints = this.series.length;
-    const record = () => this.recordDraw();
+    const drawn = () => this.chartDrawn();
     this.charts = [
-      { chart: new MetricChart("loss", [{ label: "loss", color: "#2563eb" }, { label: "eval loss", color: "#dc2626", dash: [6, 4] }], record),
+      { chart: new MetricChart("loss", [{ label: "loss", color: "#2563eb" }, { label: "eval loss", color: "#dc2626", dash: [6, 4] }], drawn),
         cols: ["loss", "eval_loss"] },
-      { chart: new MetricChart("perplexity", [{ label: "perplexity", color: "#7c3aed" }, { label: "eval ppl", color: "#db2777", dash: [6, 4] }]),
+      { chart: new MetricChart("perplexity", [{ label: "perplexity", color: "#7c3aed" }, { label: "eval ppl", color: "#db2777", dash: [6, 4] }], drawn),
         cols: ["perplexity", "eval_perplexity"] },
-      { chart: new MetricChart("learning rate", [{ label: "lr", color: "#059669" }]), cols: ["learning_rate"] },
-      { chart: new MetricChart("grad norm", [{ label: "grad norm", color: "#d97706" }]), cols: ["grad_norm"] },
+      { chart: new MetricChart("learning rate", [{ label: "lr", color: "#059669" }], drawn), cols: ["learning_rate"] },
+      { chart: new MetricChart("grad norm", [{ label: "grad norm", color: "#d97706" }], drawn), cols: ["grad_norm"] },
     ];
     replace(this.root,
       this.header, this.progress,
@@ -60,7 +60,8 @@ export class TaskView {
         h("div", null,
           section(t("checkpoints"), this.ckptBox),
           section(t("warnings"), this.warnBox))));
-    stats.monitor = { taskId, lastSeq: this.series.lastSeq, points: this.series.length, draws: [], resumedFrom: this.series.lastSeq };
+    stats.monitor = { taskId, lastSeq: this.series.lastSeq, points: this.series.length, draws: [], redrawMs: [],
+                      resumedFrom: this.series.lastSeq, addPoints: (points) => points.forEach((p) => this.series.addPoint(p)) };
     this.loadTask();
     this.loadCheckpoints();
     this.follow();
@@ -175,6 +176,8 @@ export class TaskView {
     if (this.series.version !== this.drawn) {
       this.drawn = this.series.version;
       const x = this.series.cols.step;
+      this.redrawStart = performance.now();
+      this.chartsPending = this.charts.length;
       for (const { chart, cols } of this.charts) chart.setData(x, cols.map((c) => this.series.cols[c]));
       this.renderLogs();
       this.renderProgress();
@@ -184,10 +187,23 @@ export class TaskView {
     this.frame = requestAnimationFrame(this.loop);
   };
 
-  /** Draw hook of the loss chart: how long after the worker logged it each new point was drawn. */
+  /** Every chart's draw hook: when all four have drawn the new data, record how long the redraw
+   * took (setData to pixels) and, for each new point, how long after the worker logged it. */
+  private redrawStart = 0;
+  private chartsPending = 0;
+  private chartDrawn(): void {
+    if (this.chartsPending <= 0 || --this.chartsPending > 0) return;
+    const ms = stats.monitor.redrawMs;
+    const now = performance.now();
+    ms.push(now - this.redrawStart);
+    if (this.task && this.series.length > 0) stats.ready.monitor ??= now;
+    if (ms.length > 5000) ms.splice(0, ms.length - 5000);
+    this.recordLatency();
+  }
+
   private lastDrawnPoints = 0;
   private readonly openedAt = Date.now();
-  private recordDraw(): void {
+  private recordLatency(): void {
     const n = this.series.length;
     if (n <= this.lastDrawnPoints) {
       this.lastDrawnPoints = n;

@@ -10,6 +10,7 @@ import { go, replaceRoute, type Route } from "../router";
 import { notify, section } from "../ui";
 import { ParamForm } from "./prepare_form";
 import { ReportPanel } from "./prepare_report";
+import { stats } from "../stats";
 
 const TYPES: [TaskType, string][] = [[TaskType.SFT, "sft"], [TaskType.PRETRAIN, "pretrain"]];
 
@@ -75,6 +76,7 @@ export function mountPrepare(root: HTMLElement, route: Route): () => void {
     form.render(params, keep);
     replace(formBox, form.root);
     report.clear();
+    stats.ready.prepare ??= performance.now();
   }
 
   /** Show a daemon refusal at the field it names, else as a notice. */
