@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import shutil
 import statistics
 import sys
@@ -153,6 +154,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     work = (args.work or Path(tempfile.mkdtemp(prefix="modx-bench-studio-"))).absolute()
     work.mkdir(parents=True, exist_ok=True)
     host = machine()
+    load_before = os.getloadavg()[0]
     size = bundle()
     print(f"bundle: {size['files']} files, {size['raw_kb']:.1f} KB, {size['gzip_kb']:.1f} KB gzipped", flush=True)
     model, data = W.prepare(work)
@@ -176,8 +178,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
 
-    worst_ready = max(prepare["cold"] + prepare["warm"] + monitor["cold"] + monitor["warm"])
-    ok = {"bundle": size["gzip_kb"] < TARGETS["bundle_kb"], "interactive": worst_ready < TARGETS["interactive_ms"],
+    load_after = os.getloadavg()[0]
+    ok = {"bundle": size["gzip_kb"] < TARGETS["bundle_kb"],
+          "prepare": max(prepare["cold"] + prepare["warm"]) < TARGETS["interactive_ms"],
+          "monitor": max(monitor["cold"] + monitor["warm"]) < TARGETS["interactive_ms"],
           "latency": percentile(b, 99) < TARGETS["latency_p99_ms"], "chart": percentile(r, 99) < TARGETS["redraw_p99_ms"]}
     met = lambda key: "met" if ok[key] else "NOT met"  # noqa: E731
     result = {"bundle": size, "prepare": prepare, "monitor": monitor, "latency": lat, "chart": chart, "ok": ok}
@@ -190,8 +194,8 @@ on loopback (`MODX_WEB_LISTEN=127.0.0.1:PORT`). Command: `{COMMAND}`.
 | what | measured | target |
 |---|---|---|
 | bundle (all {size['files']} files of daemon/modxd/web/static, gzip -9) | {size['gzip_kb']:.1f} KB ({size['raw_kb']:.1f} KB raw) | < 300 KB: {met('bundle')} |
-| Prepare page showing the form from GetParamSchema, ms from navigation, median / max of {args.loads} | cold cache {fmt(prepare['cold'])}, warm {fmt(prepare['warm'])} | < 1000 ms: {met('interactive') if max(prepare['cold'] + prepare['warm']) < 1000 else 'NOT met'} |
-| Monitor page of a finished task ({chart_points(lat)} points) with its curves drawn, same | cold cache {fmt(monitor['cold'])}, warm {fmt(monitor['warm'])} | < 1000 ms: {'met' if max(monitor['cold'] + monitor['warm']) < 1000 else 'NOT met'} |
+| Prepare page showing the form from GetParamSchema, ms from navigation, median / max of {args.loads} | cold cache {fmt(prepare['cold'])}, warm {fmt(prepare['warm'])} | < 1000 ms: {met('prepare')} |
+| Monitor page of a finished task ({len(g)} points) with its curves drawn, same | cold cache {fmt(monitor['cold'])}, warm {fmt(monitor['warm'])} | < 1000 ms: {met('monitor')} |
 | metrics point drawn on the Monitor chart after the worker logged it ({len(b)} points at {lat['points_per_second']:.0f}/s), p50 / p99 / max | {percentile(b, 50):.1f} / {percentile(b, 99):.1f} / {max(b):.1f} ms | p99 < 100 ms: {met('latency')} |
 | the same points received by a native gRPC WatchTask client (Unix socket), same run | {percentile(g, 50):.1f} / {percentile(g, 99):.1f} / {max(g):.1f} ms | (for comparison) |
 | redraw of the four charts with {chart['points'] - 300}+ points, one more per frame for 300 frames, p50 / p99 | {percentile(r, 50):.1f} / {percentile(r, 99):.1f} ms; frame interval p50 {percentile(iv, 50):.1f}, p99 {percentile(iv, 99):.1f} ms | redraw p99 < 16.7 ms (a 60 Hz frame): {met('chart')} |
@@ -200,13 +204,11 @@ The chart latency counts everything after the worker's `log` call: the worker ->
 the event bus, the Connect stream over HTTP/1.1, the page's decoding, the next animation frame and
 uPlot's draw of the new point (the loss chart's draw hook). Interactive is the page's own
 `performance.now()` (zero at navigation start) when its data is on screen, so it includes fetching
-index.html and the bundle, compiling the script and the API calls the page makes first."""
+index.html and the bundle, compiling the script and the API calls the page makes first. The host's
+1-minute load average was {load_before:.1f} at the start and {load_after:.1f} at the end (other work shares
+its cores; every number above includes that contention)."""
     write_section("Studio", body)
     return result
-
-
-def chart_points(lat: dict[str, Any]) -> int:
-    return len(lat["grpc"])
 
 
 def _chromium_version() -> str:
