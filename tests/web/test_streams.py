@@ -110,3 +110,20 @@ def test_a_client_that_goes_away_frees_its_stream(web, tiny_llama_dir, sft_jsonl
         stream.close()
     # the daemon is fine and training was never in the way of any of this
     assert web.client.unary_json("/modx.v1.SystemService/GetStatus", b"").status == 200
+
+
+def test_streams_end_unavailable_when_modxd_stops(make_daemon, tiny_llama_dir, sft_jsonl, tmp_path) -> None:
+    """SIGTERM: an open browser stream ends with `unavailable` (resume with after_seq), and modxd exits."""
+    from tests.service.support import free_port
+
+    port = free_port()
+    d = make_daemon(MODX_WEB_LISTEN=f"127.0.0.1:{port}")
+    task_id = d.training.CreateTask(create_request(**sft_params(tiny_llama_dir, sft_jsonl, tmp_path / "o"))).task.id
+    stream = WebClient("127.0.0.1", port).open_stream(WATCH, T.WatchTaskRequest(task_id=task_id, follow_forever=True))
+    frames = stream.frames()
+    next(frames)  # the history is in; the stream now waits for live events
+    assert d.stop(timeout=120) == 0
+    rest = list(frames)
+    stream.close()
+    assert rest == [] and stream.end is not None
+    assert stream.end.error["code"] == "unavailable" and "after_seq" in stream.end.error["message"]
