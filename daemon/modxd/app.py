@@ -95,7 +95,8 @@ class App:
         if len(name) > MAX_NAME_CHARS:
             raise InvalidArgument(f"name is too long ({len(name)} characters; at most {MAX_NAME_CHARS})")
         template_name, checked, est, warnings = await self._prepare(task_type, template, overrides)
-        task = TaskRecord(id=f"t-{uuid.uuid4().hex[:8]}", type=task_type, name=name, template=template_name,
+        # validate_only stores nothing, so it names no task: the id stays empty (the proto says so).
+        task = TaskRecord(id="" if validate_only else f"t-{uuid.uuid4().hex[:8]}", type=task_type, name=name, template=template_name,
                           params=checked.params, quota_estimate=est, total_steps=est["total_steps"])
         if not validate_only:
             await self.tasks.insert(task)

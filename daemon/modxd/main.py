@@ -87,7 +87,11 @@ async def serve(config: Config) -> None:
     if config.web_listen:  # bound before gRPC starts: a refused address stops start-up with nothing served
         from .web.listener import start_web  # only a daemon that serves browsers loads the web stack
 
-        web = await start_web(config, services)
+        try:
+            web = await start_web(config, services)
+        except BaseException:
+            await app.close()  # its database thread would keep the process alive
+            raise
         listening.append(web.url)
     await server.start()
     failed = await app.supervisor.recover()

@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from .paths import nearest_existing, resolve_under_roots
+from .store.checkpoints import BASE_REF
 from .store.tasks import TaskRecord
 
 IMPORT_MARKER = ".modx-import.json"
@@ -52,15 +53,15 @@ def output_dirs(task: TaskRecord, requested: str, roots: list[Path]) -> tuple[st
         return str(_writable_dir("output_dir", Path(requested), roots)), ""
     task_out = str(task.params.get("output_dir") or "")
     if not task_out:
-        raise InvalidArgument(f"task {task.id} has no output_dir; give --output-dir")
+        raise InvalidArgument(f"task {task.id} has no output_dir; give output_dir (--output-dir)")
     return "", str(_writable_dir("output_dir", Path(task_out) / "packages", roots))
 
 
 async def resolve_source(app: Any, task: TaskRecord, ref: str) -> PackageSource:
-    """The checkpoint (id, step, path, or `merged`) of a task, checked on disk."""
+    """The checkpoint (id, step, path, `merged`, or `base`: the task's base model) of a task, checked on disk."""
     ref = ref.strip()
     if not ref:
-        raise InvalidArgument("checkpoint is required (an id, a step, or 'merged')")
+        raise InvalidArgument("checkpoint is required (an id, a step, 'merged' or 'base')")
     model_dir = str(task.params.get("model_dir") or "")
     tokenizer_dirs = [d for d in (str(task.params.get("tokenizer_dir") or ""), model_dir) if d]
     if ref.lower() in MERGED_REFS:
@@ -69,6 +70,11 @@ async def resolve_source(app: Any, task: TaskRecord, ref: str) -> PackageSource:
             raise FailedPrecondition(f"task {task.id} has no merged model ({path}); train with "
                                      "merge_lora_after_training or package a checkpoint")
         ckpt_id, ckpt_dir = "merged", path
+    elif ref.lower() == BASE_REF:  # the base model as it is: a baseline GGUF to compare with
+        if not os.path.isfile(os.path.join(model_dir, "config.json")):
+            raise FailedPrecondition(f"the base model of task {task.id} ({model_dir or 'no model_dir'}) is missing "
+                                     "on disk")
+        ckpt_id, ckpt_dir = BASE_REF, model_dir
     else:
         ckpt = await app.checkpoints.find(task.id, ref)
         ckpt_id, ckpt_dir = ckpt.id, ckpt.path

@@ -43,6 +43,13 @@ export function jobBadge(state: JobState): HTMLElement {
 export const TERMINAL = new Set([TaskState.COMPLETED, TaskState.STOPPED, TaskState.FAILED]);
 export const JOB_DONE = new Set([JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED]);
 
+/** Whether the task wrote a merged model (merge_lora_after_training, once completed), which Chat and
+ * CreatePackage take as the checkpoint "merged". */
+export function hasMerged(task: Task | undefined): boolean {
+  const v = task?.params["merge_lora_after_training"]?.kind;
+  return task?.state === TaskState.COMPLETED && v?.case === "boolValue" && v.value;
+}
+
 export function progressBar(pct: number, label = ""): HTMLElement {
   const clamped = Math.max(0, Math.min(100, pct));
   return h("div", { class: "progress", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100,

@@ -10,7 +10,7 @@ import { FinishReason, type ChatRequest, type SamplingParamsSchema } from "../ge
 import { enumName, metric } from "../format";
 import { t } from "../i18n";
 import { replaceRoute, type Route } from "../router";
-import { notify, numberField, section, taskPicker } from "../ui";
+import { hasMerged, notify, numberField, section, taskPicker } from "../ui";
 
 type Target = ChatRequest["target"];
 interface Turn { role: "user" | "assistant"; content: string }
@@ -42,9 +42,11 @@ class ChatPane {
     this.taskId = id;
     if (!id) return replace(this.targetSelect);
     try {
-      const [ck, pk] = await Promise.all([training.listCheckpoints({ taskId: id }), packages.listPackages({ taskId: id })]);
+      const [task, ck, pk] = await Promise.all([training.getTask({ taskId: id }), training.listCheckpoints({ taskId: id }),
+                                                packages.listPackages({ taskId: id })]);
       replace(this.targetSelect,
         ck.checkpoints.slice().reverse().map((c) => h("option", { value: `checkpoint:${c.id}` }, `${t("checkpoint")} step ${c.step}`)),
+        hasMerged(task.task) ? h("option", { value: "checkpoint:merged" }, t("merged_model")) : null,
         h("option", { value: "base:" }, t("eval.base")),
         pk.packages.filter((p) => p.state === JobState.COMPLETED).map((p) =>
           h("option", { value: `package:${p.id}` }, `${t("package")} ${p.id} (${p.quantTypes.map((q) => QuantType[q]).join(", ")})`)));

@@ -89,6 +89,7 @@ export class TaskView {
       this.task = (await training.getTask({ taskId: this.taskId })).task ?? null;
       this.renderHeader();
       this.renderProgress();
+      this.drawn = -1;  // redraw once with the task known (the page counts as ready from then)
     } catch (err) {
       replace(this.header, h("p", { class: "error-text" }, errorText(err)));
     }

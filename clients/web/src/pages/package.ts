@@ -7,7 +7,7 @@ import { type Package, QuantType } from "../gen/modx/v1/package_pb";
 import { bytes, dateTime, metric } from "../format";
 import { t } from "../i18n";
 import { replaceRoute, type Route } from "../router";
-import { JOB_DONE, jobBadge, notify, progressBar, section, taskPicker } from "../ui";
+import { hasMerged, JOB_DONE, jobBadge, notify, progressBar, section, taskPicker } from "../ui";
 
 const QUANTS = Object.values(QuantType).filter((v): v is QuantType => typeof v === "number" && v !== QuantType.UNSPECIFIED);
 const DEFAULT_QUANTS = new Set([QuantType.Q8_0]);
@@ -40,8 +40,12 @@ export function mountPackage(root: HTMLElement, route: Route): () => void {
                                                 packages.listPackages({ taskId: id })]);
       if (!alive || id !== taskId) return;
       const best = task.task?.bestCheckpointId;
-      replace(checkpointSelect, ck.checkpoints.slice().reverse().map((c) =>
-        h("option", { value: c.id, selected: c.id === best }, `step ${c.step} · loss ${metric(c.loss)}${c.id === best ? " ★" : ""}`)));
+      const star = (id: string) => (id === best ? " ★" : "");
+      replace(checkpointSelect,
+        ck.checkpoints.slice().reverse().map((c) =>
+          h("option", { value: c.id, selected: c.id === best }, `step ${c.step} · loss ${metric(c.loss)}${star(c.id)}`)),
+        hasMerged(task.task) ? h("option", { value: "merged", selected: best === "merged" }, `${t("merged_model")}${star("merged")}`) : null,
+        h("option", { value: "base", selected: best === "base" }, `${t("eval.base")}${star("base")}`));
       renderHistory(pk.packages);
       const open = route.query.get("package");
       if (open && pk.packages.some((p) => p.id === open)) follow(open);
@@ -142,7 +146,7 @@ export function mountPackage(root: HTMLElement, route: Route): () => void {
   replace(root, h("div", { class: "stack" },
     section(t("page.package"),
       h("div", { class: "row wrap" },
-        h("label", { class: "field grow" }, h("span", { class: "label" }, t("task")), taskPicker(taskId, pickTask, (task) => task.checkpointsSaved > 0)),
+        h("label", { class: "field grow" }, h("span", { class: "label" }, t("task")), taskPicker(taskId, pickTask)),
         h("label", { class: "field grow" }, h("span", { class: "label" }, t("checkpoint")), checkpointSelect)),
       quants, merge,
       h("div", { class: "row wrap" }, h("label", { class: "field grow" }, h("span", { class: "label" }, t("pkg.output")), outputDir),

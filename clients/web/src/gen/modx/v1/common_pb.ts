@@ -16,7 +16,7 @@ export const file_modx_v1_common: GenFile = /*@__PURE__*/
 
 /**
  * A typed parameter value. Clients may always send `string_value`; the daemon
- * converts it with the parameter schema (so `--set lora_r=32` just works).
+ * converts it with the parameter schema (GetParamSchema), so "32" for lora_r works.
  *
  * @generated from message modx.v1.ParamValue
  */
@@ -88,11 +88,15 @@ export const StringListSchema: GenMessage<StringList> = /*@__PURE__*/
  */
 export type PageRequest = Message<"modx.v1.PageRequest"> & {
   /**
+   * 0 = the RPC's default (50; ListMetrics 1000); at most 1000 (ListMetrics 10000).
+   *
    * @generated from field: int32 page_size = 1;
    */
   pageSize: number;
 
   /**
+   * The previous response's next_page_token; empty = the first page.
+   *
    * @generated from field: string page_token = 2;
    */
   pageToken: string;
@@ -131,7 +135,7 @@ export const WarningSchema: GenMessage<Warning> = /*@__PURE__*/
   messageDesc(file_modx_v1_common, 3);
 
 /**
- * A line of the task's log.
+ * A line of the task's (or job's) log.
  *
  * @generated from message modx.v1.LogLine
  */
@@ -142,6 +146,8 @@ export type LogLine = Message<"modx.v1.LogLine"> & {
   time?: Timestamp | undefined;
 
   /**
+   * debug, info, warning or error.
+   *
    * @generated from field: string level = 2;
    */
   level: string;

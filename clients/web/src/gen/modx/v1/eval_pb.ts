@@ -17,32 +17,43 @@ export const file_modx_v1_eval: GenFile = /*@__PURE__*/
   fileDesc("ChJtb2R4L3YxL2V2YWwucHJvdG8SB21vZHgudjEiiQEKEkdlbmVyYXRpb25TZXR0aW5ncxITCgt0ZW1wZXJhdHVyZRgBIAEoARINCgV0b3BfcBgCIAEoARINCgV0b3BfaxgDIAEoBRIaChJyZXBldGl0aW9uX3BlbmFsdHkYBCABKAESFgoObWF4X25ld190b2tlbnMYBSABKAUSDAoEc2VlZBgGIAEoAyKmAgoPQ2hlY2twb2ludFNjb3JlEhUKDWNoZWNrcG9pbnRfaWQYASABKAkSDQoFbGFiZWwYAiABKAkSDAoEc3RlcBgDIAEoAxISCgpwZXJwbGV4aXR5GAQgASgBEhUKDWJpdHNfcGVyX2J5dGUYBSABKAESIAoTc2VtYW50aWNfc2ltaWxhcml0eRgGIAEoAUgAiAEBEhYKCWNvaGVyZW5jZRgHIAEoAUgBiAEBEhUKCGNvdmVyYWdlGAggASgBSAKIAQESEQoJY29tcG9zaXRlGAkgASgBEgwKBHJhbmsYCiABKAUSDwoHaXNfYmVzdBgLIAEoCEIWChRfc2VtYW50aWNfc2ltaWxhcml0eUIMCgpfY29oZXJlbmNlQgsKCV9jb3ZlcmFnZSLFAwoKRXZhbHVhdGlvbhIKCgJpZBgBIAEoCRIPCgd0YXNrX2lkGAIgASgJEiAKBXN0YXRlGAMgASgOMhEubW9keC52MS5Kb2JTdGF0ZRIUCgxzdGF0ZV9yZWFzb24YBCABKAkSFgoOY2hlY2twb2ludF9pZHMYBSADKAkSFAoMaW5jbHVkZV9iYXNlGAYgASgIEg8KB3NhbXBsZXMYByABKAUSLwoKZ2VuZXJhdGlvbhgIIAEoCzIbLm1vZHgudjEuR2VuZXJhdGlvblNldHRpbmdzEigKBnNjb3JlcxgJIAMoCzIYLm1vZHgudjEuQ2hlY2twb2ludFNjb3JlEhoKEmJlc3RfY2hlY2twb2ludF9pZBgKIAEoCRIPCgd2ZXJkaWN0GAsgASgJEhMKC3JlcG9ydF9wYXRoGAwgASgJEhAKCGNzdl9wYXRoGA0gASgJEhUKDWV4YW1wbGVzX3BhdGgYDiABKAkSLwoLY3JlYXRlX3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCL/AQoMRXZhbFByb2dyZXNzEhgKEGNoZWNrcG9pbnRfaW5kZXgYASABKAUSGAoQY2hlY2twb2ludF9jb3VudBgCIAEoBRIVCg1leGFtcGxlX2luZGV4GAMgASgFEhUKDWV4YW1wbGVfY291bnQYBCABKAUSFQoNY2hlY2twb2ludF9pZBgFIAEoCRJACg5ydW5uaW5nX3Njb3JlcxgGIAMoCzIoLm1vZHgudjEuRXZhbFByb2dyZXNzLlJ1bm5pbmdTY29yZXNFbnRyeRo0ChJSdW5uaW5nU2NvcmVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASL/AQoJRXZhbEV2ZW50EhUKDWV2YWx1YXRpb25faWQYASABKAkSCwoDc2VxGAIgASgDEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiIKBXN0YXRlGAogASgOMhEubW9keC52MS5Kb2JTdGF0ZUgAEikKCHByb2dyZXNzGAsgASgLMhUubW9keC52MS5FdmFsUHJvZ3Jlc3NIABIfCgNsb2cYDCABKAsyEC5tb2R4LnYxLkxvZ0xpbmVIABIpCgVzY29yZRgNIAEoCzIYLm1vZHgudjEuQ2hlY2twb2ludFNjb3JlSABCCQoHcGF5bG9hZCKlAQoXQ3JlYXRlRXZhbHVhdGlvblJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRITCgtjaGVja3BvaW50cxgCIAMoCRIUCgxpbmNsdWRlX2Jhc2UYAyABKAgSDwoHc2FtcGxlcxgEIAEoBRIMCgRzZWVkGAUgASgDEi8KCmdlbmVyYXRpb24YBiABKAsyGy5tb2R4LnYxLkdlbmVyYXRpb25TZXR0aW5ncyJDChhDcmVhdGVFdmFsdWF0aW9uUmVzcG9uc2USJwoKZXZhbHVhdGlvbhgBIAEoCzITLm1vZHgudjEuRXZhbHVhdGlvbiItChRHZXRFdmFsdWF0aW9uUmVxdWVzdBIVCg1ldmFsdWF0aW9uX2lkGAEgASgJIkAKFUdldEV2YWx1YXRpb25SZXNwb25zZRInCgpldmFsdWF0aW9uGAEgASgLMhMubW9keC52MS5FdmFsdWF0aW9uIk0KFkxpc3RFdmFsdWF0aW9uc1JlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIiCgRwYWdlGAIgASgLMhQubW9keC52MS5QYWdlUmVxdWVzdCJcChdMaXN0RXZhbHVhdGlvbnNSZXNwb25zZRIoCgtldmFsdWF0aW9ucxgBIAMoCzITLm1vZHgudjEuRXZhbHVhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiQgoWV2F0Y2hFdmFsdWF0aW9uUmVxdWVzdBIVCg1ldmFsdWF0aW9uX2lkGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoAyI8ChdXYXRjaEV2YWx1YXRpb25SZXNwb25zZRIhCgVldmVudBgBIAEoCzISLm1vZHgudjEuRXZhbEV2ZW50MuQCCgtFdmFsU2VydmljZRJXChBDcmVhdGVFdmFsdWF0aW9uEiAubW9keC52MS5DcmVhdGVFdmFsdWF0aW9uUmVxdWVzdBohLm1vZHgudjEuQ3JlYXRlRXZhbHVhdGlvblJlc3BvbnNlEk4KDUdldEV2YWx1YXRpb24SHS5tb2R4LnYxLkdldEV2YWx1YXRpb25SZXF1ZXN0Gh4ubW9keC52MS5HZXRFdmFsdWF0aW9uUmVzcG9uc2USVAoPTGlzdEV2YWx1YXRpb25zEh8ubW9keC52MS5MaXN0RXZhbHVhdGlvbnNSZXF1ZXN0GiAubW9keC52MS5MaXN0RXZhbHVhdGlvbnNSZXNwb25zZRJWCg9XYXRjaEV2YWx1YXRpb24SHy5tb2R4LnYxLldhdGNoRXZhbHVhdGlvblJlcXVlc3QaIC5tb2R4LnYxLldhdGNoRXZhbHVhdGlvblJlc3BvbnNlMAFCL1otZ2l0aHViLmNvbS9tb2R4L21vZHgvY2xpZW50cy9nby9tb2R4djE7bW9keHYxYgZwcm90bzM", [file_google_protobuf_timestamp, file_modx_v1_common]);
 
 /**
+ * How answers are generated for the similarity, coherence and coverage scores.
+ * 0 in any field = its default.
+ *
  * @generated from message modx.v1.GenerationSettings
  */
 export type GenerationSettings = Message<"modx.v1.GenerationSettings"> & {
   /**
-   * 0 = greedy decoding (the default for evaluation).
+   * 0 = greedy decoding (the default for evaluation); at most 10.
    *
    * @generated from field: double temperature = 1;
    */
   temperature: number;
 
   /**
+   * (0, 1]; 0 = 1.0 (off).
+   *
    * @generated from field: double top_p = 2;
    */
   topP: number;
 
   /**
+   * 0 = off.
+   *
    * @generated from field: int32 top_k = 3;
    */
   topK: number;
 
   /**
+   * 0 = 1.0 (off); at most 10.
+   *
    * @generated from field: double repetition_penalty = 4;
    */
   repetitionPenalty: number;
 
   /**
+   * 0 = 128; at most the daemon's max_chat_tokens.
+   *
    * @generated from field: int32 max_new_tokens = 5;
    */
   maxNewTokens: number;
@@ -65,33 +76,44 @@ export const GenerationSettingsSchema: GenMessage<GenerationSettings> = /*@__PUR
  */
 export type CheckpointScore = Message<"modx.v1.CheckpointScore"> & {
   /**
-   * Checkpoint id, or "base" for the base model.
+   * Checkpoint id, or "base" for the base model. Either is a valid `checkpoint`
+   * for Chat and CreatePackage.
    *
    * @generated from field: string checkpoint_id = 1;
    */
   checkpointId: string;
 
   /**
+   * For people: "step 40", "base model".
+   *
    * @generated from field: string label = 2;
    */
   label: string;
 
   /**
+   * 0 for the base model.
+   *
    * @generated from field: int64 step = 3;
    */
   step: bigint;
 
   /**
+   * Of the reference answers (SFT) or held-out text (pretraining): lower is better.
+   *
    * @generated from field: double perplexity = 4;
    */
   perplexity: number;
 
   /**
+   * The same, per UTF-8 byte (comparable across tokenizers): lower is better.
+   *
    * @generated from field: double bits_per_byte = 5;
    */
   bitsPerByte: number;
 
   /**
+   * 0 to 1, higher is better; unset where not measured (pretraining).
+   *
    * @generated from field: optional double semantic_similarity = 6;
    */
   semanticSimilarity?: number | undefined;
@@ -107,11 +129,16 @@ export type CheckpointScore = Message<"modx.v1.CheckpointScore"> & {
   coverage?: number | undefined;
 
   /**
+   * 0 to 1, higher is better: the weighted mean of 2^-bits_per_byte and the three
+   * scores above (docs/evaluation.md gives the weights).
+   *
    * @generated from field: double composite = 9;
    */
   composite: number;
 
   /**
+   * 1 = best.
+   *
    * @generated from field: int32 rank = 10;
    */
   rank: number;
@@ -149,11 +176,15 @@ export type Evaluation = Message<"modx.v1.Evaluation"> & {
   state: JobState;
 
   /**
+   * Why it failed or was cancelled (empty otherwise).
+   *
    * @generated from field: string state_reason = 4;
    */
   stateReason: string;
 
   /**
+   * The checkpoints compared (the base model is in include_base, not here).
+   *
    * @generated from field: repeated string checkpoint_ids = 5;
    */
   checkpointIds: string[];
@@ -164,21 +195,29 @@ export type Evaluation = Message<"modx.v1.Evaluation"> & {
   includeBase: boolean;
 
   /**
+   * Examples scored per checkpoint.
+   *
    * @generated from field: int32 samples = 7;
    */
   samples: number;
 
   /**
+   * The settings used, defaults filled in.
+   *
    * @generated from field: modx.v1.GenerationSettings generation = 8;
    */
   generation?: GenerationSettings | undefined;
 
   /**
+   * Best first (by rank).
+   *
    * @generated from field: repeated modx.v1.CheckpointScore scores = 9;
    */
   scores: CheckpointScore[];
 
   /**
+   * A checkpoint id, or "base" when the base model scored best.
+   *
    * @generated from field: string best_checkpoint_id = 10;
    */
   bestCheckpointId: string;
@@ -191,6 +230,9 @@ export type Evaluation = Message<"modx.v1.Evaluation"> & {
   verdict: string;
 
   /**
+   * Files on the daemon's host: the Markdown report (report.md), the scores
+   * table (scores.csv) and every example's answers (examples.jsonl).
+   *
    * @generated from field: string report_path = 12;
    */
   reportPath: string;
@@ -228,6 +270,8 @@ export const EvaluationSchema: GenMessage<Evaluation> = /*@__PURE__*/
  */
 export type EvalProgress = Message<"modx.v1.EvalProgress"> & {
   /**
+   * 0-based index of the checkpoint being scored, of checkpoint_count.
+   *
    * @generated from field: int32 checkpoint_index = 1;
    */
   checkpointIndex: number;
@@ -238,6 +282,8 @@ export type EvalProgress = Message<"modx.v1.EvalProgress"> & {
   checkpointCount: number;
 
   /**
+   * Examples of that checkpoint done so far, of example_count.
+   *
    * @generated from field: int32 example_index = 3;
    */
   exampleIndex: number;
@@ -253,6 +299,8 @@ export type EvalProgress = Message<"modx.v1.EvalProgress"> & {
   checkpointId: string;
 
   /**
+   * The means so far: "perplexity", and for SFT "similarity", "coherence", "coverage".
+   *
    * @generated from field: map<string, double> running_scores = 6;
    */
   runningScores: { [key: string]: number };
@@ -338,18 +386,23 @@ export type CreateEvaluationRequest = Message<"modx.v1.CreateEvaluationRequest">
   checkpoints: string[];
 
   /**
+   * Also score the task's base model (its id in the scores is "base").
+   *
    * @generated from field: bool include_base = 3;
    */
   includeBase: boolean;
 
   /**
-   * Examples sampled from the training data when the task has no eval file.
+   * Examples per checkpoint: from the eval file or held-out split, else sampled
+   * from the training data. 0 = 50; at most 10000.
    *
    * @generated from field: int32 samples = 4;
    */
   samples: number;
 
   /**
+   * Seed of the sampling (the same seed picks the same examples).
+   *
    * @generated from field: int64 seed = 5;
    */
   seed: bigint;
@@ -472,6 +525,8 @@ export type WatchEvaluationRequest = Message<"modx.v1.WatchEvaluationRequest"> &
   evaluationId: string;
 
   /**
+   * Replay events with seq > after_seq (0 = from the beginning), then follow.
+   *
    * @generated from field: int64 after_seq = 2;
    */
   afterSeq: bigint;
@@ -503,6 +558,7 @@ export const WatchEvaluationResponseSchema: GenMessage<WatchEvaluationResponse> 
 
 /**
  * EvalService compares checkpoints of a task on sampled data and recommends the best.
+ * The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/.
  *
  * @generated from service modx.v1.EvalService
  */

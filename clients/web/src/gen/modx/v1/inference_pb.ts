@@ -19,7 +19,8 @@ export const file_modx_v1_inference: GenFile = /*@__PURE__*/
  */
 export type ChatMessage = Message<"modx.v1.ChatMessage"> & {
   /**
-   * system, user or assistant.
+   * system, user or assistant. The conversation so far, oldest first, ending with
+   * the user's turn; the reply is not stored anywhere by the daemon.
    *
    * @generated from field: string role = 1;
    */
@@ -39,42 +40,57 @@ export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
   messageDesc(file_modx_v1_inference, 0);
 
 /**
+ * Each field left unset takes the daemon's default, given here.
+ *
  * @generated from message modx.v1.SamplingParams
  */
 export type SamplingParams = Message<"modx.v1.SamplingParams"> & {
   /**
-   * 0 = greedy.
+   * 0 = greedy; at most 5. Default 0.7.
    *
    * @generated from field: optional double temperature = 1;
    */
   temperature?: number | undefined;
 
   /**
+   * Nucleus sampling, (0, 1]. Default 0.9.
+   *
    * @generated from field: optional double top_p = 2;
    */
   topP?: number | undefined;
 
   /**
+   * 0 = off. Default 50.
+   *
    * @generated from field: optional int32 top_k = 3;
    */
   topK?: number | undefined;
 
   /**
+   * Above 0 and at most 10; 1 = off, above 1 discourages repeats. Default 1.1.
+   *
    * @generated from field: optional double repetition_penalty = 4;
    */
   repetitionPenalty?: number | undefined;
 
   /**
+   * Default 512; at most the daemon's max_chat_tokens (RESOURCE_EXHAUSTED above it).
+   *
    * @generated from field: optional int32 max_new_tokens = 5;
    */
   maxNewTokens?: number | undefined;
 
   /**
+   * 0 to 2^32-1. Unset = a fresh random seed per reply; set = the same reply for
+   * the same input on the same model.
+   *
    * @generated from field: optional int64 seed = 6;
    */
   seed?: bigint | undefined;
 
   /**
+   * Strings that end the reply (not included in it); at most 16 of 256 characters.
+   *
    * @generated from field: repeated string stop = 7;
    */
   stop: string[];
@@ -97,11 +113,16 @@ export type ChatRequest = Message<"modx.v1.ChatRequest"> & {
   taskId: string;
 
   /**
+   * What answers. None set: the task's latest checkpoint (FAILED_PRECONDITION when
+   * it has none yet: chat with the base model then).
+   *
    * @generated from oneof modx.v1.ChatRequest.target
    */
   target: {
     /**
-     * Checkpoint id or step of the task.
+     * Checkpoint id, step or path of the task; "merged" for the model that
+     * merge_lora_after_training wrote; "base" for the base model (an evaluation's
+     * best_checkpoint_id may be "base").
      *
      * @generated from field: string checkpoint = 2;
      */
@@ -109,7 +130,9 @@ export type ChatRequest = Message<"modx.v1.ChatRequest"> & {
     case: "checkpoint";
   } | {
     /**
-     * A package id of the task (GGUF through llama.cpp).
+     * A completed package of the task (GGUF through llama.cpp). Its model file of
+     * the highest precision is used (F32, BF16, F16, Q8_0, Q6_K, … Q2_K), with its
+     * LoRA adapter file when the package was not merged.
      *
      * @generated from field: string package_id = 3;
      */
@@ -117,7 +140,7 @@ export type ChatRequest = Message<"modx.v1.ChatRequest"> & {
     case: "packageId";
   } | {
     /**
-     * The task's base model, to compare before and after.
+     * The task's base model (model_dir), to compare before and after.
      *
      * @generated from field: bool base = 4;
      */
@@ -131,6 +154,8 @@ export type ChatRequest = Message<"modx.v1.ChatRequest"> & {
   messages: ChatMessage[];
 
   /**
+   * Put first as a system message (empty = none, or the messages' own).
+   *
    * @generated from field: string system_prompt = 6;
    */
   systemPrompt: string;
@@ -154,6 +179,8 @@ export const ChatRequestSchema: GenMessage<ChatRequest> = /*@__PURE__*/
   messageDesc(file_modx_v1_inference, 2);
 
 /**
+ * New text of the reply; the concatenation of every delta is ChatDone.text.
+ *
  * @generated from message modx.v1.ChatDelta
  */
 export type ChatDelta = Message<"modx.v1.ChatDelta"> & {
@@ -163,6 +190,8 @@ export type ChatDelta = Message<"modx.v1.ChatDelta"> & {
   text: string;
 
   /**
+   * The tokens the text came from (the model's own vocabulary).
+   *
    * @generated from field: repeated int32 token_ids = 2;
    */
   tokenIds: number[];
@@ -176,6 +205,8 @@ export const ChatDeltaSchema: GenMessage<ChatDelta> = /*@__PURE__*/
   messageDesc(file_modx_v1_inference, 3);
 
 /**
+ * The last message of a reply.
+ *
  * @generated from message modx.v1.ChatDone
  */
 export type ChatDone = Message<"modx.v1.ChatDone"> & {
@@ -195,21 +226,29 @@ export type ChatDone = Message<"modx.v1.ChatDone"> & {
   completionTokens: number;
 
   /**
+   * From the request's arrival to the first token, model loading included.
+   *
    * @generated from field: double time_to_first_token_ms = 4;
    */
   timeToFirstTokenMs: number;
 
   /**
+   * The decode rate: tokens after the first, per second.
+   *
    * @generated from field: double tokens_per_second = 5;
    */
   tokensPerSecond: number;
 
   /**
+   * The whole reply.
+   *
    * @generated from field: string text = 6;
    */
   text: string;
 
   /**
+   * The cache key of the model that answered (see ListLoadedModels).
+   *
    * @generated from field: string model_key = 7;
    */
   modelKey: string;
@@ -256,6 +295,9 @@ export const ChatResponseSchema: GenMessage<ChatResponse> = /*@__PURE__*/
  */
 export type LoadedModel = Message<"modx.v1.LoadedModel"> & {
   /**
+   * "<task id>/<checkpoint id>@<device>", "<task id>/base@cpu",
+   * "<task id>/<package id>/<quant>@<device>".
+   *
    * @generated from field: string key = 1;
    */
   key: string;
@@ -266,21 +308,29 @@ export type LoadedModel = Message<"modx.v1.LoadedModel"> & {
   taskId: string;
 
   /**
+   * For people: "checkpoint ckpt-…", "base", "package pkg-… Q4_K_M (+ adapter)".
+   *
    * @generated from field: string target = 3;
    */
   target: string;
 
   /**
+   * "hf" (transformers) or "gguf" (llama.cpp).
+   *
    * @generated from field: string backend = 4;
    */
   backend: string;
 
   /**
+   * "cpu" or "cuda:N".
+   *
    * @generated from field: string device = 5;
    */
   device: string;
 
   /**
+   * Estimated memory the model holds.
+   *
    * @generated from field: int64 memory_bytes = 6;
    */
   memoryBytes: bigint;
@@ -321,6 +371,8 @@ export type ListLoadedModelsResponse = Message<"modx.v1.ListLoadedModelsResponse
   models: LoadedModel[];
 
   /**
+   * What the cache may hold before it evicts the least recently used model.
+   *
    * @generated from field: int64 memory_limit_bytes = 2;
    */
   memoryLimitBytes: bigint;
@@ -357,6 +409,8 @@ export const UnloadModelRequestSchema: GenMessage<UnloadModelRequest> = /*@__PUR
  */
 export type UnloadModelResponse = Message<"modx.v1.UnloadModelResponse"> & {
   /**
+   * How many models were unloaded.
+   *
    * @generated from field: int32 unloaded = 1;
    */
   unloaded: number;
@@ -435,6 +489,8 @@ export const FinishReasonSchema: GenEnum<FinishReason> = /*@__PURE__*/
 
 /**
  * InferenceService lets a person chat with any checkpoint, the base model or a package.
+ * Models load on first use into a cache (ListLoadedModels) and stay until evicted
+ * for room or unloaded.
  *
  * @generated from service modx.v1.InferenceService
  */

@@ -21,18 +21,23 @@ export const file_modx_v1_package: GenFile = /*@__PURE__*/
  */
 export type PackageFile = Message<"modx.v1.PackageFile"> & {
   /**
+   * On the daemon's host, in the package's output_dir.
+   *
    * @generated from field: string path = 1;
    */
   path: string;
 
   /**
-   * model, adapter, modelfile, model_card
+   * model (a .gguf), adapter (a LoRA .gguf for an unmerged package), modelfile
+   * (for Ollama), model_card (README.md)
    *
    * @generated from field: string kind = 2;
    */
   kind: string;
 
   /**
+   * Of a model file (UNSPECIFIED for the others).
+   *
    * @generated from field: modx.v1.QuantType quant_type = 3;
    */
   quantType: QuantType;
@@ -43,6 +48,8 @@ export type PackageFile = Message<"modx.v1.PackageFile"> & {
   sizeBytes: bigint;
 
   /**
+   * Lowercase hex SHA-256 of the file.
+   *
    * @generated from field: string sha256 = 5;
    */
   sha256: string;
@@ -56,20 +63,28 @@ export const PackageFileSchema: GenMessage<PackageFile> = /*@__PURE__*/
   messageDesc(file_modx_v1_package, 0);
 
 /**
+ * The GGUF file run through llama.cpp against the source model in transformers.
+ *
  * @generated from message modx.v1.Verification
  */
 export type Verification = Message<"modx.v1.Verification"> & {
   /**
+   * Both tokenize the probe prompts to the same ids.
+   *
    * @generated from field: bool tokenizer_match = 1;
    */
   tokenizerMatch: boolean;
 
   /**
+   * 0 to 1: the share of prompts whose most likely next token is the same.
+   *
    * @generated from field: double top1_agreement = 2;
    */
   top1Agreement: number;
 
   /**
+   * Absolute differences of the two's logits at the compared positions: largest and mean.
+   *
    * @generated from field: double max_logit_diff = 3;
    */
   maxLogitDiff: number;
@@ -80,6 +95,8 @@ export type Verification = Message<"modx.v1.Verification"> & {
   meanLogitDiff: number;
 
   /**
+   * How many probe prompts.
+   *
    * @generated from field: int32 prompts = 5;
    */
   prompts: number;
@@ -112,6 +129,8 @@ export type Package = Message<"modx.v1.Package"> & {
   taskId: string;
 
   /**
+   * The checkpoint packaged: an id, "merged", or "base" (the task's base model).
+   *
    * @generated from field: string checkpoint_id = 3;
    */
   checkpointId: string;
@@ -122,6 +141,8 @@ export type Package = Message<"modx.v1.Package"> & {
   state: JobState;
 
   /**
+   * Why it failed or was cancelled (empty otherwise).
+   *
    * @generated from field: string state_reason = 5;
    */
   stateReason: string;
@@ -174,7 +195,7 @@ export const PackageSchema: GenMessage<Package> = /*@__PURE__*/
  */
 export type PackageProgress = Message<"modx.v1.PackageProgress"> & {
   /**
-   * convert, quantize, verify, ...
+   * convert, quantize, verify, ... (tensors_* count within the phase).
    *
    * @generated from field: string phase = 1;
    */
@@ -274,19 +295,24 @@ export type CreatePackageRequest = Message<"modx.v1.CreatePackageRequest"> & {
   taskId: string;
 
   /**
-   * Checkpoint id or step.
+   * Checkpoint id, step or path; "merged" (what merge_lora_after_training wrote);
+   * or "base": the task's base model as it is, a baseline to compare the
+   * fine-tuned GGUF with (an evaluation's best_checkpoint_id may be "base").
    *
    * @generated from field: string checkpoint = 2;
    */
   checkpoint: string;
 
   /**
+   * At least one; each becomes one model file.
+   *
    * @generated from field: repeated modx.v1.QuantType quant_types = 3;
    */
   quantTypes: QuantType[];
 
   /**
-   * Merge a LoRA adapter into the base weights before converting (default true).
+   * Merge a LoRA adapter into the base weights before converting (default true);
+   * false writes the base model and the adapter as two GGUF files.
    *
    * @generated from field: optional bool merge = 4;
    */
@@ -300,6 +326,8 @@ export type CreatePackageRequest = Message<"modx.v1.CreatePackageRequest"> & {
   outputDir: string;
 
   /**
+   * Skip the llama.cpp-versus-transformers check (Package.verifications stays empty).
+   *
    * @generated from field: bool skip_verification = 6;
    */
   skipVerification: boolean;
@@ -417,6 +445,8 @@ export type WatchPackageRequest = Message<"modx.v1.WatchPackageRequest"> & {
   packageId: string;
 
   /**
+   * Replay events with seq > after_seq (0 = from the beginning), then follow.
+   *
    * @generated from field: int64 after_seq = 2;
    */
   afterSeq: bigint;
@@ -485,11 +515,15 @@ export type ImportGgufResponse = Message<"modx.v1.ImportGgufResponse"> & {
   outputDir: string;
 
   /**
+   * The GGUF's general.architecture ("llama", "qwen2", …).
+   *
    * @generated from field: string architecture = 2;
    */
   architecture: string;
 
   /**
+   * Parameter count of the model.
+   *
    * @generated from field: int64 parameters = 3;
    */
   parameters: bigint;

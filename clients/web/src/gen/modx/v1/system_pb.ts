@@ -58,11 +58,15 @@ export const GetStatusRequestSchema: GenMessage<GetStatusRequest> = /*@__PURE__*
  */
 export type GetStatusResponse = Message<"modx.v1.GetStatusResponse"> & {
   /**
+   * modxd's version.
+   *
    * @generated from field: string version = 1;
    */
   version: string;
 
   /**
+   * "modx.v1".
+   *
    * @generated from field: string api_version = 2;
    */
   apiVersion: string;
@@ -83,6 +87,8 @@ export type GetStatusResponse = Message<"modx.v1.GetStatusResponse"> & {
   stateDir: string;
 
   /**
+   * The gRPC address it listens on (unix:///path or host:port).
+   *
    * @generated from field: string listen = 6;
    */
   listen: string;
@@ -108,11 +114,15 @@ export type GetStatusResponse = Message<"modx.v1.GetStatusResponse"> & {
   tasksTotal: number;
 
   /**
+   * Quota units left (one per checkpoint saved).
+   *
    * @generated from field: int64 quota_balance = 11;
    */
   quotaBalance: bigint;
 
   /**
+   * The daemon's process id.
+   *
    * @generated from field: int32 pid = 12;
    */
   pid: number;
@@ -130,6 +140,8 @@ export const GetStatusResponseSchema: GenMessage<GetStatusResponse> = /*@__PURE_
  */
 export type Device = Message<"modx.v1.Device"> & {
   /**
+   * Index among devices of its kind (cuda:N).
+   *
    * @generated from field: int32 index = 1;
    */
   index: number;
@@ -157,6 +169,8 @@ export type Device = Message<"modx.v1.Device"> & {
   freeMemoryBytes: bigint;
 
   /**
+   * "8.6" (CUDA); empty elsewhere.
+   *
    * @generated from field: string compute_capability = 6;
    */
   computeCapability: string;
@@ -294,6 +308,8 @@ export type VramGuidance = Message<"modx.v1.VramGuidance"> & {
   sizeClass: string;
 
   /**
+   * Device memory the seed's table asks for with LoRA and with full fine-tuning.
+   *
    * @generated from field: int64 lora_bytes = 2;
    */
   loraBytes: bigint;
@@ -348,16 +364,22 @@ export const DeviceAdviceSchema: GenMessage<DeviceAdvice> = /*@__PURE__*/
  */
 export type GetHardwareAdviceResponse = Message<"modx.v1.GetHardwareAdviceResponse"> & {
   /**
+   * The model's size in billions of parameters (as read or as given).
+   *
    * @generated from field: double params_billion = 1;
    */
   paramsBillion: number;
 
   /**
+   * The row of `table` for that size.
+   *
    * @generated from field: modx.v1.VramGuidance guidance = 2;
    */
   guidance?: VramGuidance | undefined;
 
   /**
+   * The whole table, smallest class first.
+   *
    * @generated from field: repeated modx.v1.VramGuidance table = 3;
    */
   table: VramGuidance[];
@@ -462,21 +484,29 @@ export const GetQuotaRequestSchema: GenMessage<GetQuotaRequest> = /*@__PURE__*/
  */
 export type GetQuotaResponse = Message<"modx.v1.GetQuotaResponse"> & {
   /**
+   * Units left; never below 0.
+   *
    * @generated from field: int64 balance = 1;
    */
   balance: bigint;
 
   /**
+   * Units spent on checkpoints, ever.
+   *
    * @generated from field: int64 consumed = 2;
    */
   consumed: bigint;
 
   /**
+   * Units granted, the initial allowance included.
+   *
    * @generated from field: int64 granted = 3;
    */
   granted: bigint;
 
   /**
+   * Newest first.
+   *
    * @generated from field: repeated modx.v1.QuotaEntry ledger = 4;
    */
   ledger: QuotaEntry[];
@@ -494,11 +524,15 @@ export const GetQuotaResponseSchema: GenMessage<GetQuotaResponse> = /*@__PURE__*
  */
 export type GrantQuotaRequest = Message<"modx.v1.GrantQuotaRequest"> & {
   /**
+   * Units to add, 1 to 1000000.
+   *
    * @generated from field: int64 amount = 1;
    */
   amount: bigint;
 
   /**
+   * Why (kept in the ledger entry).
+   *
    * @generated from field: string note = 2;
    */
   note: string;

@@ -82,6 +82,9 @@ export type Task = Message<"modx.v1.Task"> & {
   updateTime?: Timestamp | undefined;
 
   /**
+   * Optimizer steps done and planned (total_steps is the estimate until the run
+   * starts, then the trainer's own count).
+   *
    * @generated from field: int64 current_step = 12;
    */
   currentStep: bigint;
@@ -92,16 +95,22 @@ export type Task = Message<"modx.v1.Task"> & {
   totalSteps: bigint;
 
   /**
+   * 0 to 100: current_step / total_steps.
+   *
    * @generated from field: double percent = 14;
    */
   percent: number;
 
   /**
+   * The training loss of the last logged step; unset before the first.
+   *
    * @generated from field: optional double last_loss = 15;
    */
   lastLoss?: number | undefined;
 
   /**
+   * Checkpoints saved over the task's life (each cost one quota unit).
+   *
    * @generated from field: int32 checkpoints_saved = 16;
    */
   checkpointsSaved: number;
@@ -124,7 +133,9 @@ export type Task = Message<"modx.v1.Task"> & {
   resumeCount: number;
 
   /**
-   * Set by an evaluation that recommended a checkpoint of this task.
+   * Set by an evaluation that recommended a checkpoint of this task: a checkpoint
+   * id, or "base" when the base model scored best (Chat and CreatePackage take
+   * either as `checkpoint`).
    *
    * @generated from field: string best_checkpoint_id = 20;
    */
@@ -136,6 +147,8 @@ export type Task = Message<"modx.v1.Task"> & {
   bestEvaluationId: string;
 
   /**
+   * 1 = next to run; 0 = not queued.
+   *
    * @generated from field: int32 queue_position = 22;
    */
   queuePosition: number;
@@ -148,6 +161,8 @@ export type Task = Message<"modx.v1.Task"> & {
   failureLogTail: string[];
 
   /**
+   * The failure's sentence (empty unless FAILED).
+   *
    * @generated from field: string error = 24;
    */
   error: string;
@@ -165,6 +180,9 @@ export const TaskSchema: GenMessage<Task> = /*@__PURE__*/
  */
 export type QuotaEstimate = Message<"modx.v1.QuotaEstimate"> & {
   /**
+   * Training examples after max_samples and the eval split (pretraining: blocks
+   * of max_seq_length tokens).
+   *
    * @generated from field: int64 num_examples = 1;
    */
   numExamples: bigint;
@@ -187,11 +205,15 @@ export type QuotaEstimate = Message<"modx.v1.QuotaEstimate"> & {
   checkpoints: bigint;
 
   /**
+   * The quota balance when the estimate was made.
+   *
    * @generated from field: int64 balance = 5;
    */
   balance: bigint;
 
   /**
+   * checkpoints <= balance (else a quota_insufficient warning comes with it).
+   *
    * @generated from field: bool fits = 6;
    */
   fits: boolean;
@@ -231,21 +253,29 @@ export type Checkpoint = Message<"modx.v1.Checkpoint"> & {
   step: bigint;
 
   /**
+   * Fractional epoch at the save (1.5 = half way through the second).
+   *
    * @generated from field: double epoch = 4;
    */
   epoch: number;
 
   /**
+   * The training loss logged last before the save.
+   *
    * @generated from field: optional double loss = 5;
    */
   loss?: number | undefined;
 
   /**
+   * The checkpoint directory on the daemon's host.
+   *
    * @generated from field: string path = 6;
    */
   path: string;
 
   /**
+   * Bytes of the files in the directory.
+   *
    * @generated from field: int64 size_bytes = 7;
    */
   sizeBytes: bigint;
@@ -276,6 +306,9 @@ export const CheckpointSchema: GenMessage<Checkpoint> = /*@__PURE__*/
   messageDesc(file_modx_v1_training, 2);
 
 /**
+ * One logged step (every logging_steps) or evaluation. Unset optional fields were
+ * not measured at that step (an eval point has no training loss).
+ *
  * @generated from message modx.v1.MetricsPoint
  */
 export type MetricsPoint = Message<"modx.v1.MetricsPoint"> & {
@@ -295,21 +328,29 @@ export type MetricsPoint = Message<"modx.v1.MetricsPoint"> & {
   epoch: number;
 
   /**
+   * 0 to 100.
+   *
    * @generated from field: double percent = 4;
    */
   percent: number;
 
   /**
+   * Seconds until the run ends, from the recent step rate.
+   *
    * @generated from field: optional double eta_seconds = 5;
    */
   etaSeconds?: number | undefined;
 
   /**
+   * Mean training loss since the previous point.
+   *
    * @generated from field: optional double loss = 6;
    */
   loss?: number | undefined;
 
   /**
+   * exp(loss).
+   *
    * @generated from field: optional double perplexity = 7;
    */
   perplexity?: number | undefined;
@@ -320,11 +361,15 @@ export type MetricsPoint = Message<"modx.v1.MetricsPoint"> & {
   learningRate?: number | undefined;
 
   /**
+   * Gradient norm before clipping (max_grad_norm).
+   *
    * @generated from field: optional double grad_norm = 9;
    */
   gradNorm?: number | undefined;
 
   /**
+   * Input tokens the trainer saw per second of wall time since the previous point.
+   *
    * @generated from field: optional double tokens_per_second = 10;
    */
   tokensPerSecond?: number | undefined;
@@ -340,6 +385,8 @@ export type MetricsPoint = Message<"modx.v1.MetricsPoint"> & {
   evalPerplexity?: number | undefined;
 
   /**
+   * When the worker logged it (UTC).
+   *
    * @generated from field: google.protobuf.Timestamp time = 13;
    */
   time?: Timestamp | undefined;
@@ -505,7 +552,9 @@ export type CreateTaskRequest = Message<"modx.v1.CreateTaskRequest"> & {
   name: string;
 
   /**
-   * Validate and estimate only; store nothing.
+   * Validate and estimate only; store nothing. The response's task then has an
+   * empty `id` (no task exists) and shows what would be stored: the resolved
+   * params, state CREATED and the quota estimate.
    *
    * @generated from field: bool validate_only = 5;
    */
@@ -580,11 +629,15 @@ export const GetTaskResponseSchema: GenMessage<GetTaskResponse> = /*@__PURE__*/
  */
 export type ListTasksRequest = Message<"modx.v1.ListTasksRequest"> & {
   /**
+   * Only these states (empty = all); newest first.
+   *
    * @generated from field: repeated modx.v1.TaskState states = 1;
    */
   states: TaskState[];
 
   /**
+   * Only this type (UNSPECIFIED = all).
+   *
    * @generated from field: modx.v1.TaskType type = 2;
    */
   type: TaskType;
@@ -617,6 +670,8 @@ export type ListTasksResponse = Message<"modx.v1.ListTasksResponse"> & {
   nextPageToken: string;
 
   /**
+   * Tasks matching the filter, over all pages.
+   *
    * @generated from field: int32 total_size = 3;
    */
   totalSize: number;
@@ -749,7 +804,8 @@ export type ResumeTaskRequest = Message<"modx.v1.ResumeTaskRequest"> & {
   taskId: string;
 
   /**
-   * Checkpoint id, step number or path; empty = the last saved checkpoint.
+   * Checkpoint id, step number or path; empty = the last saved checkpoint
+   * ("base" is refused: a resume continues a run).
    *
    * @generated from field: string checkpoint = 2;
    */
@@ -773,6 +829,8 @@ export type ResumeTaskResponse = Message<"modx.v1.ResumeTaskResponse"> & {
   task?: Task | undefined;
 
   /**
+   * The checkpoint it resumes from (unset: it starts over, none was saved).
+   *
    * @generated from field: modx.v1.Checkpoint checkpoint = 2;
    */
   checkpoint?: Checkpoint | undefined;
@@ -862,7 +920,7 @@ export type ListMetricsRequest = Message<"modx.v1.ListMetricsRequest"> & {
   taskId: string;
 
   /**
-   * Only points with step > after_step.
+   * Only points with step > after_step (0 = all), in step order.
    *
    * @generated from field: int64 after_step = 2;
    */
@@ -913,6 +971,8 @@ export type ListCheckpointsRequest = Message<"modx.v1.ListCheckpointsRequest"> &
   taskId: string;
 
   /**
+   * Also the records whose files save_total_limit deleted. Step order.
+   *
    * @generated from field: bool include_deleted = 2;
    */
   includeDeleted: boolean;
@@ -1039,6 +1099,8 @@ export type ParamSpec = Message<"modx.v1.ParamSpec"> & {
   category: string;
 
   /**
+   * The form labels (Chinese as in the seed, English) and a help sentence (English).
+   *
    * @generated from field: string label_zh = 3;
    */
   labelZh: string;
@@ -1071,6 +1133,8 @@ export type ParamSpec = Message<"modx.v1.ParamSpec"> & {
   typeDefaults: TypeDefault[];
 
   /**
+   * Inclusive bounds of a number (unset = unbounded on that side).
+   *
    * @generated from field: optional double min = 9;
    */
   min?: number | undefined;
@@ -1081,6 +1145,8 @@ export type ParamSpec = Message<"modx.v1.ParamSpec"> & {
   max?: number | undefined;
 
   /**
+   * The allowed values of a CHOICE parameter.
+   *
    * @generated from field: repeated string choices = 11;
    */
   choices: string[];
@@ -1098,11 +1164,15 @@ export type ParamSpec = Message<"modx.v1.ParamSpec"> & {
   appliesTo: TaskType[];
 
   /**
+   * Must be given (by the template or the request) to create a task.
+   *
    * @generated from field: bool required = 14;
    */
   required: boolean;
 
   /**
+   * What the number counts, for display ("tokens", "min"; empty = none).
+   *
    * @generated from field: string unit = 15;
    */
   unit: string;
@@ -1139,11 +1209,15 @@ export const GetParamSchemaRequestSchema: GenMessage<GetParamSchemaRequest> = /*
  */
 export type GetParamSchemaResponse = Message<"modx.v1.GetParamSchemaResponse"> & {
   /**
+   * In display order.
+   *
    * @generated from field: repeated modx.v1.ParamSpec params = 1;
    */
   params: ParamSpec[];
 
   /**
+   * The fold groups in display order ("" first: the core, expanded).
+   *
    * @generated from field: repeated string fold_groups = 2;
    */
   foldGroups: string[];
@@ -1472,7 +1546,8 @@ export const ParamTypeSchema: GenEnum<ParamType> = /*@__PURE__*/
 export const TrainingService: GenService<{
   /**
    * Validate parameters and data, store a task in CREATED with its own
-   * parameter snapshot. Nothing is created when validation fails.
+   * parameter snapshot. Nothing is created when validation fails. With
+   * validate_only nothing is stored either and the returned task has no id.
    *
    * @generated from rpc modx.v1.TrainingService.CreateTask
    */
