@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "img")
     parser.add_argument("--work", type=Path, default=None, help="working dir (default: a temp dir, removed)")
     args = parser.parse_args(argv)
+    args.out = args.out.absolute()  # the browser driver runs in clients/web
 
     from modx.v1 import common_pb2 as C
     from modx.v1 import eval_pb2 as E

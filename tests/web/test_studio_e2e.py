@@ -196,6 +196,27 @@ def test_package_exports_gguf_with_checksums_and_verification(studio: Studio) ->
     assert b.call("count", selector="#verification tbody tr") >= 1
 
 
+def test_templates_save_and_load(studio: Studio) -> None:
+    b = studio.browser
+    b.goto(f"{studio.url}/#/prepare")
+    b.call("reload")
+    b.wait("[data-key=lora_r] input")
+    studio.set_param("lora_r", "24")
+    studio.set_param("learning_rate", "5e-4")
+    b.fill("#template-name", "e2e-small")
+    b.click("#save-template")
+    b.wait("#template option[value='e2e-small']", state="attached")
+    template = studio.daemon.training.GetTemplate(T.GetTemplateRequest(name="e2e-small")).template
+    assert template.params["lora_r"].int_value == 24 and abs(template.params["learning_rate"].double_value - 5e-4) < 1e-12
+    assert "train_file" not in template.params  # a template is settings, not one task's files
+    # The type's default template, then the saved one again: each fills the form with its values.
+    b.call("select", selector="#template", value="")
+    b.wait_for("document.querySelector('#p-lora_r').value === '16'")
+    b.call("select", selector="#template", value="e2e-small")
+    b.wait_for("document.querySelector('#p-lora_r').value === '24'")
+    assert b.eval("document.querySelector('#p-learning_rate').value") == "5e-4"
+
+
 def test_language_switch_uses_the_schema_labels(studio: Studio) -> None:
     b = studio.browser
     b.goto(f"{studio.url}/#/prepare")

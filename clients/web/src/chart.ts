@@ -31,7 +31,7 @@ export class MetricChart {
       cursor: { drag: { x: true, y: false } },
       scales: { x: { time: false } },
       axes: [{ label: "step", size: 30, labelSize: 14 },
-             { size: 56, values: (_u, splits) => splits.map((v) => metric(v, 3)) }],
+             { size: 68, values: (_u, splits) => splits.map((v) => metric(v, 3)) }],
       series: [{ label: "step" }, ...this.series.map((s) => ({
         label: s.label, stroke: s.color, width: 1.5, dash: s.dash, spanGaps: true,
         points: { show: false }, value: (_u: uPlot, v: number | null) => metric(v),

@@ -13,7 +13,7 @@ import { t } from "../i18n";
 import { paramText } from "../params";
 import { routeHash, go } from "../router";
 import { dropCache, loadCache, MAX_LOG_LINES, saveCache, TaskSeries, type Column } from "../series";
-import { notify, progressBar, section, stateBadge, TERMINAL } from "../ui";
+import { notify, progressBar, section, stateBadge, stateName, TERMINAL } from "../ui";
 import { stats } from "../stats";
 
 const ACTIVE = new Set([TaskState.PENDING, TaskState.RUNNING, TaskState.STOPPING]);
@@ -156,7 +156,7 @@ export class TaskView {
       case "stateChange":
         if (this.task) this.task.state = p.value.toState;
         this.series.addLog({ seq: Number(event.seq), time, level: "state",
-                             message: `${TaskState[p.value.fromState]} → ${TaskState[p.value.toState]}${p.value.reason ? " (" + p.value.reason + ")" : ""}` });
+                             message: `${stateName(p.value.fromState)} → ${stateName(p.value.toState)}${p.value.reason ? " (" + p.value.reason + ")" : ""}` });
         this.loadTask();
         this.onStateChange();
         break;

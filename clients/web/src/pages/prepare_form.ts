@@ -17,8 +17,8 @@ export class ParamForm {
 
   constructor(private specs: ParamSpec[], private foldGroups: string[], private type: TaskType) {}
 
-  /** Render with the values of `template` (schema defaults where it has none); keeps what the
-   * person typed in the data fields, which no template sets. */
+  /** Render with the values of `template` (schema defaults where it has none); keeps the paths the
+   * person typed, which templates do not hold. */
   render(template: Record<string, ParamValue> | undefined, keep: Map<string, string | boolean> = new Map()): void {
     this.inputs.clear();
     this.errors.clear();
@@ -27,7 +27,8 @@ export class ParamForm {
       const fields = params.map((spec) => {
         const start = initialValue(spec, this.type, template);
         this.initial.set(spec.key, start);
-        const kept = keep.get(spec.key);
+        // The files typed in stay when another template is loaded (templates hold settings, not paths).
+        const kept = spec.type === ParamType.PATH ? keep.get(spec.key) : undefined;
         return this.field(spec, kept !== undefined && !(template && spec.key in template) ? kept : start);
       });
       if (group === CORE_GROUP) return h("div", { class: "group core", "data-group": "core" }, fields);
