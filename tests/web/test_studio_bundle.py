@@ -7,6 +7,7 @@ They need node + npm (they run `npm ci` in clients/web) and skip with the reason
 """
 from __future__ import annotations
 
+import filecmp
 import gzip
 import os
 import shutil
@@ -15,12 +16,26 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.test_clients import _same_tree
 from tests.support.daemon import REPO
 from tests.web.studio import WEB, ensure_node_modules
 
 STATIC = REPO / "daemon" / "modxd" / "web" / "static"
 GZIP_BUDGET = 300 * 1024
+
+
+def _same_tree(fresh: Path, committed: Path) -> list[str]:
+    """Files that differ, are missing or are extra, relative to the two trees (compared by content)."""
+    problems: list[str] = []
+
+    def walk(c: filecmp.dircmp, prefix: str) -> None:
+        _, mismatch, errors = filecmp.cmpfiles(c.left, c.right, c.common_files, shallow=False)
+        problems.extend(f"{prefix}{n} (stale)" for n in mismatch + errors)
+        problems.extend(f"{prefix}{n} (not committed)" for n in c.left_only)
+        problems.extend(f"{prefix}{n} (no longer generated)" for n in c.right_only)
+        for name, sub in c.subdirs.items():
+            walk(sub, f"{prefix}{name}/")
+    walk(filecmp.dircmp(fresh, committed), "")
+    return problems
 
 
 @pytest.fixture(scope="module")

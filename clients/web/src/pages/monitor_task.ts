@@ -35,7 +35,6 @@ export class TaskView {
   private streamState = h("span", { class: "stream-state muted small", id: "stream-state" });
   private eta: number | null = null;
   private epoch: number | null = null;
-  private saveTimer = 0;
   private ckptTimer = 0;
   private frame = 0;
 
@@ -66,20 +65,28 @@ export class TaskView {
     this.loadCheckpoints();
     this.follow();
     this.loop();
+    // Saved when the page goes away (reload, navigation, tab hidden), not on a timer: serializing
+    // a long history takes tens of ms on the main thread, which a periodic save would turn into
+    // dropped frames. A crash loses only the cache; the next view replays from seq 0.
     window.addEventListener("pagehide", this.persist);
+    document.addEventListener("visibilitychange", this.persistIfHidden);
   }
 
   private persist = (): void => {
     saveCache(sessionStorage, this.series);
   };
 
+  private persistIfHidden = (): void => {
+    if (document.visibilityState === "hidden") this.persist();
+  };
+
   destroy(): void {
     this.alive = false;
     this.abort.abort();
     cancelAnimationFrame(this.frame);
-    clearTimeout(this.saveTimer);
     clearTimeout(this.ckptTimer);
     window.removeEventListener("pagehide", this.persist);
+    document.removeEventListener("visibilitychange", this.persistIfHidden);
     if (this.task) this.persist();
     this.charts.forEach((c) => c.chart.destroy());
   }
@@ -165,9 +172,6 @@ export class TaskView {
         clearTimeout(this.ckptTimer);
         this.ckptTimer = window.setTimeout(() => this.loadCheckpoints(), 200);
         break;
-    }
-    if (!this.saveTimer) {
-      this.saveTimer = window.setTimeout(() => { this.saveTimer = 0; this.persist(); }, 2000);
     }
   }
 
