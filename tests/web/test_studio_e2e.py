@@ -196,6 +196,26 @@ def test_package_exports_gguf_with_checksums_and_verification(studio: Studio) ->
     assert b.call("count", selector="#verification tbody tr") >= 1
 
 
+def test_delete_a_task_from_the_monitor(studio: Studio) -> None:
+    import grpc
+
+    from tests.daemon.helpers import create_request, sft_params
+
+    ws = studio.ws
+    doomed = studio.daemon.training.CreateTask(create_request(**sft_params(
+        ws.model_dir, ws.train_file, ws.output_dir("doomed")))).task.id
+    b = studio.browser
+    b.goto(f"{studio.url}/#/monitor/{doomed}")
+    b.wait(f"#task-list [data-task='{doomed}']")
+    b.wait("#delete")
+    b.click("#delete")  # the confirmation is accepted, as a person clicking OK
+    b.wait_for("!location.hash.includes('" + doomed + "')")
+    with pytest.raises(grpc.RpcError) as err:
+        studio.daemon.training.GetTask(T.GetTaskRequest(task_id=doomed))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    b.wait_for(f"!document.querySelector(\"#task-list [data-task='{doomed}']\")")
+
+
 def test_templates_save_and_load(studio: Studio) -> None:
     b = studio.browser
     b.goto(f"{studio.url}/#/prepare")
