@@ -15,7 +15,10 @@ every second (bench/daemon_overhead.py's side-by-side design): a slow spell of t
 hits both alike. Each family of watchers runs in two processes, one pinned to each core, so the
 clients' CPU is taken from G and W alike. The ratio W/G is W's training speed over G's on the
 window both were training (steps between logged points, on the workers' clocks); 1.0 is "no
-cost", and pairs on this host agree to about +-2 %.
+cost". Both daemons are polled alike while they train: polling only one (every 0.5 s) made
+its worker train about 20 % faster than an identical daemon's on this host, so any asymmetry in
+how the two are handled shows up; the control pairs (G against C, a third daemon set up like G)
+measure what is left of it.
 
 Written to the "Browser listener overhead" section of docs/benchmarks.md unless --no-write.
 """
@@ -157,8 +160,11 @@ class DaemonSwapper:
         self._thread.join()
 
 
-def run_pair(g: Any, w: Any, port: int, model: Path, data: Path, work: Path, tag: str,
-             overrides: dict[str, Any], watchers: int, cpus: list[int], swap_seconds: float) -> dict[str, Any]:
+def run_pair(g: Any, w: Any, port: int | None, model: Path, data: Path, work: Path, tag: str,
+             overrides: dict[str, Any], watchers: int, cpus: list[int], swap_seconds: float, first: int = 0
+             ) -> dict[str, Any]:
+    """One pair; `first` says which daemon's task is started first (0: G), alternated over pairs.
+    `port` None: the other daemon is watched over gRPC (the control)."""
     from modx.v1 import training_pb2 as T
 
     from tests.daemon.helpers import loss_points, state_name
@@ -166,22 +172,28 @@ def run_pair(g: Any, w: Any, port: int, model: Path, data: Path, work: Path, tag
     g_task = W.create_task(g, model, data, work / f"g-{tag}", overrides)
     w_task = W.create_task(w, model, data, work / f"w-{tag}", overrides)
     g_watch = W.Watchers(g.address, g_task, watchers, per_process=max(1, -(-watchers // 2)), cpus=cpus)
-    w_watch = WebWatchers(port, w_task, watchers, cpus)
+    w_watch = (WebWatchers(port, w_task, watchers, cpus) if port is not None else
+               W.Watchers(w.address, w_task, watchers, per_process=max(1, -(-watchers // 2)), cpus=cpus))
     g_watch.wait_ready()
     w_watch.wait_ready()
     samplers = CpuSampler(g.proc.pid), CpuSampler(w.proc.pid)
     swapper = DaemonSwapper((g.proc.pid, w.proc.pid), cpus, swap_seconds)
     try:
-        g.training.StartTask(T.StartTaskRequest(task_id=g_task))
-        w.training.StartTask(T.StartTaskRequest(task_id=w_task))
+        starts = [(g, g_task), (w, w_task)]
+        for daemon, task_id in starts[first:] + starts[:first]:
+            daemon.training.StartTask(T.StartTaskRequest(task_id=task_id))
         g_watch.result()
         ends = w_watch.result()
-        for daemon, task_id in ((g, g_task), (w, w_task)):
-            while state_name((task := daemon.training.GetTask(T.GetTaskRequest(task_id=task_id)).task).state) \
-                    not in ("completed", "failed", "stopped"):
-                time.sleep(0.5)
-            if state_name(task.state) != "completed":
-                raise RuntimeError(f"task {task_id} ended {state_name(task.state)}: {task.state_reason}")
+        ends = ends if port is not None else ends["ends"]
+        pending = [(g, g_task), (w, w_task)]
+        while pending:  # both polled alike: a poll is a little work for a daemon
+            time.sleep(0.5)
+            for daemon, task_id in list(pending):
+                task = daemon.training.GetTask(T.GetTaskRequest(task_id=task_id)).task
+                if state_name(task.state) in ("completed", "failed", "stopped"):
+                    pending.remove((daemon, task_id))
+                    if state_name(task.state) != "completed":
+                        raise RuntimeError(f"task {task_id} ended {state_name(task.state)}: {task.state_reason}")
     finally:
         swapper.stop()
         for s in samplers:
@@ -205,6 +217,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="comma-separated logging_steps with watchers (default: the schema's default, and 1)")
     parser.add_argument("--epochs", type=int, default=100, help="of 16 steps each (default 100)")
     parser.add_argument("--swap-seconds", type=float, default=1.0)
+    parser.add_argument("--control-pairs", type=int, default=2,
+                        help="pairs of G against C, a daemon like G (no listener): the design's own spread (A/A)")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args(argv)
     args.command = " ".join([COMMAND, *(sys.argv[1:] if argv is None else argv)])
@@ -229,27 +243,39 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                extra_env={**env, "MODX_CONFIG": str(write_config(work / "g.toml", **caps))}).start()
     w = Daemon(work / "state-w", [work], quota=10_000, extra_env={
         **env, "MODX_CONFIG": str(write_config(work / "w.toml", web_listen=f"127.0.0.1:{port}", **caps))}).start()
+    c = Daemon(work / "state-c", [work], quota=10_000,
+               extra_env={**env, "MODX_CONFIG": str(write_config(work / "c.toml", **caps))}).start()
     runs: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    control: list[dict[str, Any]] = []
+    plan = [(n, e, i, False) for n, e in cases for i in range(args.pairs)]
+    plan += [(0, every[0], i, True) for i in range(args.control_pairs)]
     try:
-        for n, e in cases:
-            overrides = training_overrides(args.epochs, e)
-            for i in range(args.pairs):
-                r = run_pair(g, w, port, model, data, work, f"{n}-{e}-{i}", overrides, n,
-                             cpus if i % 2 == 0 else cpus[::-1], args.swap_seconds)
-                runs.setdefault((n, e), []).append(r)
-                print(f"  {n} watchers, logging_steps {e}, pair {i + 1}: G {r['g']:.2f}, W {r['w']:.2f} steps/s, "
-                      f"W/G {r['ratio']:.3f} over {r['window_seconds']:.1f} s; daemon CPU G {100 * r['g_cpu']:.1f} %, "
-                      f"W {100 * r['w_cpu']:.1f} % of a core", flush=True)
+        for n, e, i, is_control in plan:
+            other, other_port = (c, None) if is_control else (w, port)
+            r = run_pair(g, other, other_port, model, data, work, f"{'c' if is_control else n}-{e}-{i}",
+                         training_overrides(args.epochs, e), n, cpus if i % 2 == 0 else cpus[::-1],
+                         args.swap_seconds, first=i % 2)
+            (control if is_control else runs.setdefault((n, e), [])).append(r)
+            name = "control (C/G)" if is_control else f"{n} watchers, logging_steps {e}"
+            print(f"  {name}, pair {i + 1}: G {r['g']:.2f}, other {r['w']:.2f} steps/s, ratio {r['ratio']:.3f} over "
+                  f"{r['window_seconds']:.1f} s; daemon CPU G {100 * r['g_cpu']:.1f} %, other "
+                  f"{100 * r['w_cpu']:.1f} % of a core", flush=True)
     finally:
         g.stop()
         w.stop()
+        c.stop()
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
-    return report(args, host, cases, runs)
+    return report(args, host, cases, runs, control)
+
+
+def every_label(args: argparse.Namespace) -> str:
+    e = int(args.logging_steps.split(",")[0])
+    return f"{e} step{'s' if e > 1 else ''}"
 
 
 def report(args: argparse.Namespace, host: str, cases: list[tuple[int, int]],
-           runs: dict[tuple[int, int], list[dict[str, Any]]]) -> dict[str, Any]:
+           runs: dict[tuple[int, int], list[dict[str, Any]]], control: list[dict[str, Any]]) -> dict[str, Any]:
     med = statistics.median
     lines = ["| watchers on each daemon | metrics point every | G steps/s | W steps/s | G daemon CPU, % of its core | "
              "W daemon CPU, % of its core | events per watcher | ratio W/G, median | pairs |",
@@ -266,6 +292,13 @@ def report(args: argparse.Namespace, host: str, cases: list[tuple[int, int]],
                      f"{100 * med(r['g_cpu'] for r in rs):.1f} | {100 * med(r['w_cpu'] for r in rs):.1f} | "
                      f"{med(r['events_per_watcher'] for r in rs):.0f} | **{med(ratios):.3f}** | "
                      f"{', '.join(f'{x:.3f}' for x in ratios)} |")
+    if control:
+        ratios = [r["ratio"] for r in control]
+        summary["control"] = {"ratio": med(ratios), "ratios": ratios}
+        lines.append(f"| control: C, a second daemon like G (no listener), against G | {every_label(args)} | "
+                     f"{med(r['g'] for r in control):.2f} | {med(r['w'] for r in control):.2f} | "
+                     f"{100 * med(r['g_cpu'] for r in control):.1f} | {100 * med(r['w_cpu'] for r in control):.1f} | "
+                     f"- | **{med(ratios):.3f}** | {', '.join(f'{x:.3f}' for x in ratios)} |")
     print("\n".join(lines))
     if args.no_write or not summary:
         return summary
@@ -278,10 +311,13 @@ def report(args: argparse.Namespace, host: str, cases: list[tuple[int, int]],
         "with its worker and all their threads, has a core of its own and the two trade cores every "
         f"{args.swap_seconds:g} s; each family of watchers runs in two processes, one pinned to each core, so the "
         "clients' CPU is taken from both alike. The ratio is W's training speed over G's on the window both were "
-        "training (steps between logged points, on the workers' clocks). With 0 watchers the listener is on but "
-        "idle: it has no timer and no thread, so it costs nothing until a browser calls. With watchers, the daemon "
-        "CPU columns show what a streamed message costs over each protocol (the same handlers, the same bus; "
-        "uvicorn and connect-python against grpc.aio's C core). "
+        "training (steps between logged points, on the workers' clocks); both daemons are polled alike meanwhile. "
+        "With 0 watchers the listener is on but idle: it has no timer and no thread of its own, so it does nothing "
+        "until a browser calls. With watchers, the daemon CPU columns show what a streamed message costs over each "
+        "protocol (the same handlers, the same bus; "
+        "uvicorn and connect-python against grpc.aio's C core). The control row runs the same pairs with a "
+        "third daemon, C, set up exactly like G (no listener, no watchers), in W's place: how far apart two "
+        "identical daemons land in this design on this host. "
         f"On {host}, {time.strftime('%Y-%m-%d')}. Command: `{args.command}`.\n\n" + "\n".join(lines) + "\n")
     W.replace_section(DOC, "Browser listener overhead", section)
     print(f"wrote the Browser listener overhead section of {DOC}")
