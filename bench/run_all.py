@@ -1,6 +1,6 @@
 """Run every benchmark, one after another, and rewrite docs/benchmarks.md.
 
-    .venv/bin/python bench/run_all.py [--only train,daemon,web,latency,load,chat,export,distributed] [--quick]
+    .venv/bin/python bench/run_all.py [--only train,daemon,web,latency,load,chat,export,studio,distributed] [--quick]
 
 Each benchmark compares modx with the obvious alternative in one process tree, alternating the
 two, and replaces its own section of docs/benchmarks.md (machine, date, command, medians, ratios
