@@ -1,4 +1,4 @@
-.PHONY: setup demo test bench protos stubs proto-check clean
+.PHONY: setup demo test bench protos stubs studio proto-check clean
 
 setup:
 	bash scripts/setup.sh
@@ -32,6 +32,20 @@ stubs: $(TS)/node_modules/.modx-installed
 	rm -rf $(TS)/src/gen $(TS)/lib clients/go/modxv1
 	$(BUF) generate
 	cd $(TS) && node_modules/.bin/tsc -p tsconfig.json
+
+# The studio (browser front end, clients/web): regenerate its Connect client from protos/ and bundle it
+# into daemon/modxd/web/static/, which is committed so a Python-only host needs no Node
+# (tests/web/test_studio_bundle.py checks it is fresh). Local plugins only (clients/web/node_modules).
+WEB := clients/web
+
+$(WEB)/node_modules/.modx-installed: $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund
+	touch $@
+
+studio: $(WEB)/node_modules/.modx-installed
+	rm -rf $(WEB)/src/gen
+	$(WEB)/node_modules/.bin/buf generate --template $(WEB)/buf.gen.yaml
+	cd $(WEB) && node_modules/.bin/tsc -p tsconfig.json && node build.mjs
 
 # Proto hygiene: buf lint, and buf breaking against the protos committed on main.
 proto-check: $(TS)/node_modules/.modx-installed

@@ -1,6 +1,6 @@
 """Run every benchmark, one after another, and rewrite docs/benchmarks.md.
 
-    .venv/bin/python bench/run_all.py [--only train,daemon,latency,load,chat,export,distributed] [--quick]
+    .venv/bin/python bench/run_all.py [--only train,daemon,web,latency,load,chat,export,studio,distributed] [--quick]
 
 Each benchmark compares modx with the obvious alternative in one process tree, alternating the
 two, and replaces its own section of docs/benchmarks.md (machine, date, command, medians, ratios
@@ -23,6 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "train": ("train_throughput", [], ["--repeats", "1", "--models", "tiny", "--no-write"]),
     "daemon": ("daemon_overhead", [], ["--pairs", "1", "--alternate-pairs", "1", "--epochs", "10", "--no-write"]),
+    "web": ("web_overhead", [], ["--pairs", "1", "--control-pairs", "1", "--epochs", "10", "--no-write"]),
+    "studio": ("studio", [], ["--loads", "2", "--epochs", "2", "--points", "2000", "--no-write"]),
     "latency": ("metric_latency", [], ["--reps", "1", "--epochs", "5", "--no-write"]),
     "load": ("load_isolation", [], ["--rounds", "1", "--no-write"]),
     "chat": ("chat", [], ["--runs", "1", "--no-write"]),

@@ -124,7 +124,8 @@ class App:
                           validate_only: bool = False) -> tuple[TaskRecord, Warnings]:
         fields.check_text(name, "name", fields.MAX_NAME_CHARS)
         template_name, checked, est, warnings = await self._prepare(task_type, template, overrides)
-        task = TaskRecord(id=f"t-{uuid.uuid4().hex[:8]}", type=task_type, name=name, template=template_name,
+        # validate_only stores nothing, so it names no task: the id stays empty (the proto says so).
+        task = TaskRecord(id="" if validate_only else f"t-{uuid.uuid4().hex[:8]}", type=task_type, name=name, template=template_name,
                           params=checked.params, quota_estimate=est, total_steps=est["total_steps"])
         async with self._claiming:
             await self.check_output_location("parameter output_dir", Path(checked.params["output_dir"]))

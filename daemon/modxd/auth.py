@@ -18,6 +18,12 @@ Who must present a token
     - otherwise a call on the Unix socket may come without a token: the socket's
       mode 0660 and group are the authentication, and the caller gets
       `local_role` (admin by default). A token that *is* sent is always checked.
+    - the same holds for a browser on the web listener (modxd.web) while that
+      listener is bound to loopback only: its peer is labelled `web-local:` there
+      (and nowhere else), after the Host header was checked to be a loopback name
+      (no DNS rebinding). A web listener on any other address needs TLS and a
+      token on every call, like TCP gRPC. On a host shared with untrusted users,
+      set `auth_required`: loopback is open to every local user, the socket is not.
     Health checking and server reflection stay open (OPEN_SERVICES): load
     balancers and grpcurl need them, and they reveal nothing but the API shape.
 
@@ -258,8 +264,13 @@ def bearer_token(metadata: Any) -> str | None:
     return None
 
 
+# The peer label of a browser on a loopback-only web listener (modxd.web.rpc sets it).
+LOCAL_WEB_PEER = "web-local:"
+
+
 def is_local_peer(peer: str) -> bool:
-    return peer.startswith("unix:")
+    """Callers whose connection authenticates them (see the module docstring)."""
+    return peer.startswith(("unix:", LOCAL_WEB_PEER))
 
 
 def _wrap(handler: grpc.RpcMethodHandler, check: Callable[[Any, grpc.aio.ServicerContext], Any]

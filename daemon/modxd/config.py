@@ -10,10 +10,13 @@ Example file (systemd/modxd.toml.example ships a commented one):
     devices = "auto"            # or ["cuda:0", "cuda:1"] or ["cpu"]
     daemon_cpus = "0"           # pin the daemon (and its gRPC) to these CPUs ...
     worker_cpus = "1-15"        # ... and its workers to these (empty: no pinning)
+    web_listen = "127.0.0.1:8470"  # the studio and the API for browsers (docs/studio.md)
 """
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tempfile
 import tomllib
 from dataclasses import dataclass, field
@@ -46,6 +49,11 @@ class Config:
     # Access (see daemon/modxd/auth.py and docs/deploy.md).
     socket_group: str = ""  # chgrp of the Unix socket (empty: the daemon's own group)
     tcp_listen: str = ""  # an extra host:port listener besides `listen` (always TLS)
+    # The browser listener (modxd.web): the studio at / and the modx.v1 services over Connect and
+    # gRPC-Web. Off when empty; loopback only unless TLS is set (then every call needs a token).
+    web_listen: str = ""
+    web_allowed_origins: list[str] = field(default_factory=list)  # cross-origin callers (CORS); empty: same origin only
+    web_static_dir: str = ""  # the studio's files (empty: the bundle shipped in modxd/web/static)
     tls_cert_file: str = ""  # server certificate chain (PEM); needed for any TCP listener
     tls_key_file: str = ""
     tls_client_ca_file: str = ""  # set: clients must present a certificate signed by it (mutual TLS)
@@ -114,6 +122,7 @@ def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | Non
         "MODX_DEVICES": "devices",
         "MODX_DAEMON_CPUS": "daemon_cpus",
         "MODX_WORKER_CPUS": "worker_cpus",
+        "MODX_WEB_LISTEN": "web_listen",
     }
     for var, key in overrides.items():
         if env.get(var):
@@ -166,6 +175,45 @@ def _check_access(cfg: Config) -> None:
             "(plain TCP is refused; use the Unix socket on this host)")
     if cfg.tcp_listen.startswith("unix:"):
         raise InvalidArgument("tcp_listen takes host:port; put a Unix socket in listen")
+    _check_web(cfg)
+
+
+def split_host_port(key: str, address: str) -> tuple[str, int]:
+    """'127.0.0.1:8080', '[::1]:8080', 'localhost:0' -> (host, port); the host may not be empty."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise InvalidArgument(f"{key} {address!r} must be host:port (e.g. 127.0.0.1:8080, [::1]:8080)")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def is_loopback_host(host: str) -> bool:
+    """A literal loopback address or the name localhost (names are resolved nowhere else)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_web(cfg: Config) -> None:
+    """The browser listener: the same TLS settings as TCP gRPC, and loopback unless they are set."""
+    if isinstance(cfg.web_allowed_origins, str):
+        cfg.web_allowed_origins = [o.strip() for o in cfg.web_allowed_origins.split(",") if o.strip()]
+    for origin in cfg.web_allowed_origins:
+        if not isinstance(origin, str) or not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise InvalidArgument(f"web_allowed_origins: {origin!r} is not an origin like https://studio.example:8443 "
+                                  "(scheme://host[:port], no path)")
+    if not cfg.web_listen:
+        return
+    if cfg.web_listen.startswith("unix:"):
+        raise InvalidArgument("web_listen takes host:port (browsers do not speak to Unix sockets)")
+    host, _port = split_host_port("web_listen", cfg.web_listen)
+    if not is_loopback_host(host) and not cfg.tls_cert_file:
+        raise InvalidArgument(
+            f"web_listen {cfg.web_listen} is not a loopback address: serving browsers beyond this host needs "
+            "TLS (set tls_cert_file and tls_key_file), and then every call needs a token (modxd token create); "
+            "or listen on 127.0.0.1")
 
 
 def parse_cpu_list(key: str, value: object) -> list[int]:

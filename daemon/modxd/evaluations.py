@@ -21,6 +21,7 @@ from .engine.data import _split, _take
 from .engine.formats import DataError, iter_pretrain_texts, iter_sft_conversations
 from .errors import FailedPrecondition, InvalidArgument, NotFound
 from .paths import check_input_under_roots, create_output_dir, resolve_under_roots
+from .store.checkpoints import BASE_REF
 from .store.jobs import JobRecord
 from .store.tasks import TaskRecord
 
@@ -31,7 +32,7 @@ MAX_SAMPLES = 10_000
 MAX_CANDIDATES = 64
 DEFAULT_MAX_NEW_TOKENS = 128
 MAX_NEW_TOKENS = 4096
-BASE_ID = "base"
+BASE_ID = BASE_REF
 ALL = "all"
 EVAL_DIR = "eval"
 
@@ -146,7 +147,8 @@ async def resolve_candidates(app: Any, task: TaskRecord, refs: list[str], includ
         records = []
         for ref in refs:
             if ref.lower() == BASE_ID:
-                raise InvalidArgument("the base model is not a checkpoint: ask for it with include_base (--base)")
+                raise InvalidArgument("the base model is not a checkpoint: ask for it with include_base "
+                                      "(modxctl eval run --base)")
             ckpt = await app.checkpoints.find(task.id, ref)  # NotFound, or InvalidArgument when deleted
             if all(ckpt.id != r.id for r in records):
                 records.append(ckpt)

@@ -5,7 +5,8 @@
     modxd [--config FILE] token list | token revoke NAME
 
 Environment overrides: MODX_STATE_DIR, MODX_LISTEN, MODX_ALLOWED_ROOTS,
-MODX_QUOTA_INITIAL, MODX_LOG_LEVEL, MODX_DEVICES, MODX_DAEMON_CPUS, MODX_WORKER_CPUS;
+MODX_QUOTA_INITIAL, MODX_LOG_LEVEL, MODX_DEVICES, MODX_DAEMON_CPUS, MODX_WORKER_CPUS,
+MODX_WEB_LISTEN (host:port of the browser listener, docs/studio.md);
 MODX_CONFIG names the config file when --config is not given.
 """
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .lockfile import hold_lock
 from .paths import confine
 from .logging_setup import configure
 from .notify import Notifier
-from .server import bind_tcp, build_server, server_credentials, set_serving
+from .server import Services, bind_tcp, build_server, server_credentials, set_serving
 from .unix_socket import UnixSocket, socket_path
 
 log = structlog.get_logger("modxd")
@@ -89,10 +90,17 @@ async def serve(config: Config, notifier: Notifier) -> None:
         credentials = server_credentials(config)
         app = await App.open(config)  # migrations run here
         started.push_async_callback(app.close)
-        server, health_servicer = build_server(app)
+        services = Services(app)
+        server, health_servicer = build_server(app, services)
         started.push_async_callback(server.stop, 2.0)
         if unix is not None:
             started.callback(unix.remove)  # while the server still listens (see unix_socket.py)
+        web = None
+        if config.web_listen:  # bound before gRPC starts: a refused address stops start-up with nothing served
+            from .web.listener import start_web  # only a daemon that serves browsers loads the web stack
+
+            web = await start_web(config, services)
+            started.push_async_callback(web.stop)
         started.push_async_callback(stop_work, app, config.stop_timeout_seconds)
         if unix is not None:
             bound = unix.bind(server, config.socket_mode, config.socket_group)
@@ -101,6 +109,8 @@ async def serve(config: Config, notifier: Notifier) -> None:
         listening = [bound]
         if config.tcp_listen:
             listening.append(bind_tcp(server, config.tcp_listen, credentials))
+        if web is not None:
+            listening.append(web.url)
         await server.start()
         failed = await app.supervisor.recover()
         await app.runner.recover()

@@ -17,6 +17,7 @@ from typing import Any
 from . import files
 from .errors import FailedPrecondition, InvalidArgument, PermissionDenied, quote
 from .paths import check_input_under_roots, check_path_text, create_output_dir, nearest_existing, resolve_under_roots
+from .store.checkpoints import BASE_REF
 from .store.tasks import TaskRecord
 
 IMPORT_MARKER = ".modx-import.json"
@@ -59,7 +60,7 @@ async def output_dirs(app: Any, task: TaskRecord, requested: str) -> tuple[str, 
         return str(real), ""
     task_out = str(task.params.get("output_dir") or "")
     if not task_out:
-        raise InvalidArgument(f"task {task.id} has no output_dir; give --output-dir")
+        raise InvalidArgument(f"task {task.id} has no output_dir; give output_dir (--output-dir)")
     default = os.path.join(task_out, "packages")
     made = await asyncio.to_thread(create_output_dir, "output_dir", default, roots)
     await app.files.apply(task.id, "daemon", [files.entry(path, "dir") for path in made])
@@ -67,10 +68,10 @@ async def output_dirs(app: Any, task: TaskRecord, requested: str) -> tuple[str, 
 
 
 async def resolve_source(app: Any, task: TaskRecord, ref: str) -> PackageSource:
-    """The checkpoint (id, step, path, or `merged`) of a task, checked on disk."""
+    """The checkpoint (id, step, path, `merged`, or `base`: the task's base model) of a task, checked on disk."""
     ref = ref.strip()
     if not ref:
-        raise InvalidArgument("checkpoint is required (an id, a step, or 'merged')")
+        raise InvalidArgument("checkpoint is required (an id, a step, 'merged' or 'base')")
     model_dir = str(task.params.get("model_dir") or "")
     tokenizer_dirs = [d for d in (str(task.params.get("tokenizer_dir") or ""), model_dir) if d]
     if ref.lower() in MERGED_REFS:
@@ -79,6 +80,11 @@ async def resolve_source(app: Any, task: TaskRecord, ref: str) -> PackageSource:
             raise FailedPrecondition(f"task {task.id} has no merged model ({path}); train with "
                                      "merge_lora_after_training or package a checkpoint")
         ckpt_id, ckpt_dir = "merged", path
+    elif ref.lower() == BASE_REF:  # the base model as it is: a baseline GGUF to compare with
+        if not os.path.isfile(os.path.join(model_dir, "config.json")):
+            raise FailedPrecondition(f"the base model of task {task.id} ({model_dir or 'no model_dir'}) is missing "
+                                     "on disk")
+        ckpt_id, ckpt_dir = BASE_REF, model_dir
     else:
         ckpt = await app.checkpoints.find(task.id, ref)
         ckpt_id, ckpt_dir = ckpt.id, ckpt.path

@@ -62,7 +62,7 @@ SCHEMA: tuple[ParamSpec, ...] = (
        "Checkpoints, TensorBoard logs, evaluations and packages go here.", "path", "", required=True),
     _p("model_dir", "data", "训练模型目录", "Model directory",
        "A Hugging Face model dir with config.json and *.safetensors (a .gguf file is for "
-       "inference only; import it first with `modxctl models import-gguf`).", "path", "", required=True),
+       "inference only; import it first with PackageService.ImportGguf, `modxctl models import-gguf`).", "path", "", required=True),
     _p("tokenizer_dir", "data", "(可选)分词器路径", "Tokenizer directory (optional)",
        "Defaults to the model's own tokenizer.", "path", "", "optional"),
     _p("resume_from_checkpoint", "data", "(可选)恢复训练检查点路径", "Resume from checkpoint (optional)",

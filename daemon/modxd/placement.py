@@ -160,7 +160,8 @@ def check_task(params: dict, host: list[str], cpu_count: int | None = None) -> i
     if world > 1 and strategy == "fsdp" and params.get("merge_lora_after_training"):
         raise InvalidArgument(
             "parameter merge_lora_after_training is not available with distributed_strategy fsdp "
-            "(the weights are sharded over the ranks); merge when packaging: modxctl package create --merge")
+            "(the weights are sharded over the ranks); merge when packaging: CreatePackage with merge "
+            "(modxctl package create --merge)")
     return world
 
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from typing import Any, Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 from modx.v1 import (eval_pb2, eval_pb2_grpc, inference_pb2, inference_pb2_grpc, package_pb2,
                      package_pb2_grpc, system_pb2, system_pb2_grpc, training_pb2, training_pb2_grpc)
 
@@ -23,6 +24,7 @@ from .limits import LimitsInterceptor
 from .wire import WireInterceptor
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 SERVICE_NAMES = tuple(
     module.DESCRIPTOR.services_by_name[name].full_name
     for module, name in ((training_pb2, "TrainingService"), (eval_pb2, "EvalService"),
@@ -30,29 +32,61 @@ SERVICE_NAMES = tuple(
                          (system_pb2, "SystemService")))
 
 
-def build_server(app: App) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+class Services:
+    """The servicers and interceptors, built once: the gRPC server and the web listener
+    (modxd.web) dispatch to the same instances, so both share one token store and one
+    count of watch streams per client."""
+
+    def __init__(self, app: App) -> None:
+        config = app.config
+        self.interceptors: list[grpc.aio.ServerInterceptor] = [  # outermost first: who calls, then whether
+            AuthInterceptor(TokenStore(config.tokens_path), config.auth_required, config.local_role),
+            WireInterceptor(),  # the bytes decode (the web listener decodes them itself), then the caps
+            LimitsInterceptor(config.max_watchers_per_client, config.max_chat_tokens),
+        ]
+        self.registrations: list[tuple[Callable[[Any, Any], None], Any]] = [
+            (training_pb2_grpc.add_TrainingServiceServicer_to_server, TrainingServicer(app)),
+            (system_pb2_grpc.add_SystemServiceServicer_to_server, SystemServicer(app)),
+            (eval_pb2_grpc.add_EvalServiceServicer_to_server, EvalServicer(app)),
+            (inference_pb2_grpc.add_InferenceServiceServicer_to_server, InferenceServicer(app)),
+            (package_pb2_grpc.add_PackageServiceServicer_to_server, PackageServicer(app)),
+        ]
+
+    def register(self, server: Any) -> None:
+        for add, servicer in self.registrations:
+            add(servicer, server)
+
+
+def build_server(app: App, services: Services | None = None) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     config = app.config
-    interceptors = [  # outermost first: who calls, then whether the bytes decode, then the caps
-        AuthInterceptor(TokenStore(config.tokens_path), config.auth_required, config.local_role),
-        WireInterceptor(),
-        LimitsInterceptor(config.max_watchers_per_client, config.max_chat_tokens),
-    ]
-    server = grpc.aio.server(interceptors=interceptors, options=[
+    services = services or Services(app)
+    server = grpc.aio.server(interceptors=services.interceptors, options=[
         ("grpc.max_receive_message_length", min(config.max_request_bytes, MAX_MESSAGE_BYTES)),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.so_reuseport", 0),
     ])
-    training_pb2_grpc.add_TrainingServiceServicer_to_server(TrainingServicer(app), server)
-    system_pb2_grpc.add_SystemServiceServicer_to_server(SystemServicer(app), server)
-    eval_pb2_grpc.add_EvalServiceServicer_to_server(EvalServicer(app), server)
-    inference_pb2_grpc.add_InferenceServiceServicer_to_server(InferenceServicer(app), server)
-    package_pb2_grpc.add_PackageServiceServicer_to_server(PackageServicer(app), server)
+    services.register(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-        server)
+    # Reflection in both versions: grpcurl and current clients ask grpc.reflection.v1, older ones v1alpha.
+    names = (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME,
+             REFLECTION_V1)
+    reflection.enable_server_reflection(names, server)
+    server.add_generic_rpc_handlers((reflection_v1_handler(names),))
     return server, health_servicer
+
+
+def reflection_v1_handler(service_names: tuple[str, ...]) -> grpc.GenericRpcHandler:
+    """grpc.reflection.v1, which grpcio-reflection does not ship yet: its messages are those of
+    v1alpha under a new package name (same fields, same numbers), so the v1alpha servicer answers
+    both and only the method path differs."""
+    servicer = reflection.aio.ReflectionServicer(service_names)
+    return grpc.method_handlers_generic_handler(REFLECTION_V1, {
+        "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+            servicer.ServerReflectionInfo,
+            request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+            response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString),
+    })
 
 
 def server_credentials(config: Config) -> grpc.ServerCredentials | None:

@@ -90,7 +90,7 @@ def check_model_dir(path: str, key: str) -> dict[str, Any]:
         if magic == GGUF_MAGIC or p.suffix.lower() == ".gguf":
             raise InvalidArgument(
                 f"parameter {key}: {path} is a GGUF file, which is for inference only; training needs a "
-                f"Hugging Face model dir (import it with: modxctl models import-gguf {path} DIR)")
+                f"Hugging Face model dir (import it with PackageService.ImportGguf: modxctl models import-gguf {path} DIR)")
         raise InvalidArgument(f"parameter {key}: {path} is a file; a Hugging Face model dir is needed")
     if not p.is_dir():
         raise FailedPrecondition(f"parameter {key}: {path} does not exist")

@@ -199,7 +199,7 @@ func (JobState) EnumDescriptor() ([]byte, []int) {
 }
 
 // A typed parameter value. Clients may always send `string_value`; the daemon
-// converts it with the parameter schema (so `--set lora_r=32` just works).
+// converts it with the parameter schema (GetParamSchema), so "32" for lora_r works.
 type ParamValue struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
@@ -376,7 +376,9 @@ type PageRequest struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	PageSize  int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// 0 = the RPC's default (50; ListMetrics 1000); at most 1000 (ListMetrics 10000).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The previous response's next_page_token; empty = the first page.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 }
 
@@ -483,15 +485,16 @@ func (x *Warning) GetMessage() string {
 	return ""
 }
 
-// A line of the task's log.
+// A line of the task's (or job's) log.
 type LogLine struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Time    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
-	Level   string                 `protobuf:"bytes,2,opt,name=level,proto3" json:"level,omitempty"`
-	Message string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// debug, info, warning or error.
+	Level   string `protobuf:"bytes,2,opt,name=level,proto3" json:"level,omitempty"`
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 }
 
 func (x *LogLine) Reset() {

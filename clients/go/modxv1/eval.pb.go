@@ -21,18 +21,24 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// How answers are generated for the similarity, coherence and coverage scores.
+// 0 in any field = its default.
 type GenerationSettings struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// 0 = greedy decoding (the default for evaluation).
-	Temperature       float64 `protobuf:"fixed64,1,opt,name=temperature,proto3" json:"temperature,omitempty"`
-	TopP              float64 `protobuf:"fixed64,2,opt,name=top_p,json=topP,proto3" json:"top_p,omitempty"`
-	TopK              int32   `protobuf:"varint,3,opt,name=top_k,json=topK,proto3" json:"top_k,omitempty"`
+	// 0 = greedy decoding (the default for evaluation); at most 10.
+	Temperature float64 `protobuf:"fixed64,1,opt,name=temperature,proto3" json:"temperature,omitempty"`
+	// (0, 1]; 0 = 1.0 (off).
+	TopP float64 `protobuf:"fixed64,2,opt,name=top_p,json=topP,proto3" json:"top_p,omitempty"`
+	// 0 = off.
+	TopK int32 `protobuf:"varint,3,opt,name=top_k,json=topK,proto3" json:"top_k,omitempty"`
+	// 0 = 1.0 (off); at most 10.
 	RepetitionPenalty float64 `protobuf:"fixed64,4,opt,name=repetition_penalty,json=repetitionPenalty,proto3" json:"repetition_penalty,omitempty"`
-	MaxNewTokens      int32   `protobuf:"varint,5,opt,name=max_new_tokens,json=maxNewTokens,proto3" json:"max_new_tokens,omitempty"`
-	Seed              int64   `protobuf:"varint,6,opt,name=seed,proto3" json:"seed,omitempty"`
+	// 0 = 128; at most the daemon's max_chat_tokens.
+	MaxNewTokens int32 `protobuf:"varint,5,opt,name=max_new_tokens,json=maxNewTokens,proto3" json:"max_new_tokens,omitempty"`
+	Seed         int64 `protobuf:"varint,6,opt,name=seed,proto3" json:"seed,omitempty"`
 }
 
 func (x *GenerationSettings) Reset() {
@@ -114,18 +120,27 @@ type CheckpointScore struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// Checkpoint id, or "base" for the base model.
-	CheckpointId       string   `protobuf:"bytes,1,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
-	Label              string   `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
-	Step               int64    `protobuf:"varint,3,opt,name=step,proto3" json:"step,omitempty"`
-	Perplexity         float64  `protobuf:"fixed64,4,opt,name=perplexity,proto3" json:"perplexity,omitempty"`
-	BitsPerByte        float64  `protobuf:"fixed64,5,opt,name=bits_per_byte,json=bitsPerByte,proto3" json:"bits_per_byte,omitempty"`
+	// Checkpoint id, or "base" for the base model. Either is a valid `checkpoint`
+	// for Chat and CreatePackage.
+	CheckpointId string `protobuf:"bytes,1,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	// For people: "step 40", "base model".
+	Label string `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
+	// 0 for the base model.
+	Step int64 `protobuf:"varint,3,opt,name=step,proto3" json:"step,omitempty"`
+	// Of the reference answers (SFT) or held-out text (pretraining): lower is better.
+	Perplexity float64 `protobuf:"fixed64,4,opt,name=perplexity,proto3" json:"perplexity,omitempty"`
+	// The same, per UTF-8 byte (comparable across tokenizers): lower is better.
+	BitsPerByte float64 `protobuf:"fixed64,5,opt,name=bits_per_byte,json=bitsPerByte,proto3" json:"bits_per_byte,omitempty"`
+	// 0 to 1, higher is better; unset where not measured (pretraining).
 	SemanticSimilarity *float64 `protobuf:"fixed64,6,opt,name=semantic_similarity,json=semanticSimilarity,proto3,oneof" json:"semantic_similarity,omitempty"`
 	Coherence          *float64 `protobuf:"fixed64,7,opt,name=coherence,proto3,oneof" json:"coherence,omitempty"`
 	Coverage           *float64 `protobuf:"fixed64,8,opt,name=coverage,proto3,oneof" json:"coverage,omitempty"`
-	Composite          float64  `protobuf:"fixed64,9,opt,name=composite,proto3" json:"composite,omitempty"`
-	Rank               int32    `protobuf:"varint,10,opt,name=rank,proto3" json:"rank,omitempty"`
-	IsBest             bool     `protobuf:"varint,11,opt,name=is_best,json=isBest,proto3" json:"is_best,omitempty"`
+	// 0 to 1, higher is better: the weighted mean of 2^-bits_per_byte and the three
+	// scores above (docs/evaluation.md gives the weights).
+	Composite float64 `protobuf:"fixed64,9,opt,name=composite,proto3" json:"composite,omitempty"`
+	// 1 = best.
+	Rank   int32 `protobuf:"varint,10,opt,name=rank,proto3" json:"rank,omitempty"`
+	IsBest bool  `protobuf:"varint,11,opt,name=is_best,json=isBest,proto3" json:"is_best,omitempty"`
 }
 
 func (x *CheckpointScore) Reset() {
@@ -242,18 +257,26 @@ type Evaluation struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Id               string              `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	TaskId           string              `protobuf:"bytes,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	State            JobState            `protobuf:"varint,3,opt,name=state,proto3,enum=modx.v1.JobState" json:"state,omitempty"`
-	StateReason      string              `protobuf:"bytes,4,opt,name=state_reason,json=stateReason,proto3" json:"state_reason,omitempty"`
-	CheckpointIds    []string            `protobuf:"bytes,5,rep,name=checkpoint_ids,json=checkpointIds,proto3" json:"checkpoint_ids,omitempty"`
-	IncludeBase      bool                `protobuf:"varint,6,opt,name=include_base,json=includeBase,proto3" json:"include_base,omitempty"`
-	Samples          int32               `protobuf:"varint,7,opt,name=samples,proto3" json:"samples,omitempty"`
-	Generation       *GenerationSettings `protobuf:"bytes,8,opt,name=generation,proto3" json:"generation,omitempty"`
-	Scores           []*CheckpointScore  `protobuf:"bytes,9,rep,name=scores,proto3" json:"scores,omitempty"`
-	BestCheckpointId string              `protobuf:"bytes,10,opt,name=best_checkpoint_id,json=bestCheckpointId,proto3" json:"best_checkpoint_id,omitempty"`
+	Id     string   `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	TaskId string   `protobuf:"bytes,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	State  JobState `protobuf:"varint,3,opt,name=state,proto3,enum=modx.v1.JobState" json:"state,omitempty"`
+	// Why it failed or was cancelled (empty otherwise).
+	StateReason string `protobuf:"bytes,4,opt,name=state_reason,json=stateReason,proto3" json:"state_reason,omitempty"`
+	// The checkpoints compared (the base model is in include_base, not here).
+	CheckpointIds []string `protobuf:"bytes,5,rep,name=checkpoint_ids,json=checkpointIds,proto3" json:"checkpoint_ids,omitempty"`
+	IncludeBase   bool     `protobuf:"varint,6,opt,name=include_base,json=includeBase,proto3" json:"include_base,omitempty"`
+	// Examples scored per checkpoint.
+	Samples int32 `protobuf:"varint,7,opt,name=samples,proto3" json:"samples,omitempty"`
+	// The settings used, defaults filled in.
+	Generation *GenerationSettings `protobuf:"bytes,8,opt,name=generation,proto3" json:"generation,omitempty"`
+	// Best first (by rank).
+	Scores []*CheckpointScore `protobuf:"bytes,9,rep,name=scores,proto3" json:"scores,omitempty"`
+	// A checkpoint id, or "base" when the base model scored best.
+	BestCheckpointId string `protobuf:"bytes,10,opt,name=best_checkpoint_id,json=bestCheckpointId,proto3" json:"best_checkpoint_id,omitempty"`
 	// "best beats runner-up (p=0.01)" or "tie within noise".
-	Verdict      string                 `protobuf:"bytes,11,opt,name=verdict,proto3" json:"verdict,omitempty"`
+	Verdict string `protobuf:"bytes,11,opt,name=verdict,proto3" json:"verdict,omitempty"`
+	// Files on the daemon's host: the Markdown report (report.md), the scores
+	// table (scores.csv) and every example's answers (examples.jsonl).
 	ReportPath   string                 `protobuf:"bytes,12,opt,name=report_path,json=reportPath,proto3" json:"report_path,omitempty"`
 	CsvPath      string                 `protobuf:"bytes,13,opt,name=csv_path,json=csvPath,proto3" json:"csv_path,omitempty"`
 	ExamplesPath string                 `protobuf:"bytes,14,opt,name=examples_path,json=examplesPath,proto3" json:"examples_path,omitempty"`
@@ -410,12 +433,15 @@ type EvalProgress struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	CheckpointIndex int32              `protobuf:"varint,1,opt,name=checkpoint_index,json=checkpointIndex,proto3" json:"checkpoint_index,omitempty"`
-	CheckpointCount int32              `protobuf:"varint,2,opt,name=checkpoint_count,json=checkpointCount,proto3" json:"checkpoint_count,omitempty"`
-	ExampleIndex    int32              `protobuf:"varint,3,opt,name=example_index,json=exampleIndex,proto3" json:"example_index,omitempty"`
-	ExampleCount    int32              `protobuf:"varint,4,opt,name=example_count,json=exampleCount,proto3" json:"example_count,omitempty"`
-	CheckpointId    string             `protobuf:"bytes,5,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
-	RunningScores   map[string]float64 `protobuf:"bytes,6,rep,name=running_scores,json=runningScores,proto3" json:"running_scores,omitempty" protobuf_key:"bytes,1,opt,name=key,proto3" protobuf_val:"fixed64,2,opt,name=value,proto3"`
+	// 0-based index of the checkpoint being scored, of checkpoint_count.
+	CheckpointIndex int32 `protobuf:"varint,1,opt,name=checkpoint_index,json=checkpointIndex,proto3" json:"checkpoint_index,omitempty"`
+	CheckpointCount int32 `protobuf:"varint,2,opt,name=checkpoint_count,json=checkpointCount,proto3" json:"checkpoint_count,omitempty"`
+	// Examples of that checkpoint done so far, of example_count.
+	ExampleIndex int32  `protobuf:"varint,3,opt,name=example_index,json=exampleIndex,proto3" json:"example_index,omitempty"`
+	ExampleCount int32  `protobuf:"varint,4,opt,name=example_count,json=exampleCount,proto3" json:"example_count,omitempty"`
+	CheckpointId string `protobuf:"bytes,5,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	// The means so far: "perplexity", and for SFT "similarity", "coherence", "coverage".
+	RunningScores map[string]float64 `protobuf:"bytes,6,rep,name=running_scores,json=runningScores,proto3" json:"running_scores,omitempty" protobuf_key:"bytes,1,opt,name=key,proto3" protobuf_val:"fixed64,2,opt,name=value,proto3"`
 }
 
 func (x *EvalProgress) Reset() {
@@ -633,9 +659,12 @@ type CreateEvaluationRequest struct {
 	TaskId string `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
 	// Checkpoint ids or step numbers, at least two (or the single value "all").
 	Checkpoints []string `protobuf:"bytes,2,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
-	IncludeBase bool     `protobuf:"varint,3,opt,name=include_base,json=includeBase,proto3" json:"include_base,omitempty"`
-	// Examples sampled from the training data when the task has no eval file.
-	Samples    int32               `protobuf:"varint,4,opt,name=samples,proto3" json:"samples,omitempty"`
+	// Also score the task's base model (its id in the scores is "base").
+	IncludeBase bool `protobuf:"varint,3,opt,name=include_base,json=includeBase,proto3" json:"include_base,omitempty"`
+	// Examples per checkpoint: from the eval file or held-out split, else sampled
+	// from the training data. 0 = 50; at most 10000.
+	Samples int32 `protobuf:"varint,4,opt,name=samples,proto3" json:"samples,omitempty"`
+	// Seed of the sampling (the same seed picks the same examples).
 	Seed       int64               `protobuf:"varint,5,opt,name=seed,proto3" json:"seed,omitempty"`
 	Generation *GenerationSettings `protobuf:"bytes,6,opt,name=generation,proto3" json:"generation,omitempty"`
 }
@@ -971,7 +1000,8 @@ type WatchEvaluationRequest struct {
 	unknownFields protoimpl.UnknownFields
 
 	EvaluationId string `protobuf:"bytes,1,opt,name=evaluation_id,json=evaluationId,proto3" json:"evaluation_id,omitempty"`
-	AfterSeq     int64  `protobuf:"varint,2,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	// Replay events with seq > after_seq (0 = from the beginning), then follow.
+	AfterSeq int64 `protobuf:"varint,2,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
 }
 
 func (x *WatchEvaluationRequest) Reset() {

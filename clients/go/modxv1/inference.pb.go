@@ -130,7 +130,8 @@ type ChatMessage struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// system, user or assistant.
+	// system, user or assistant. The conversation so far, oldest first, ending with
+	// the user's turn; the reply is not stored anywhere by the daemon.
 	Role    string `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
 	Content string `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
 }
@@ -181,19 +182,27 @@ func (x *ChatMessage) GetContent() string {
 	return ""
 }
 
+// Each field left unset takes the daemon's default, given here.
 type SamplingParams struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// 0 = greedy.
-	Temperature       *float64 `protobuf:"fixed64,1,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
-	TopP              *float64 `protobuf:"fixed64,2,opt,name=top_p,json=topP,proto3,oneof" json:"top_p,omitempty"`
-	TopK              *int32   `protobuf:"varint,3,opt,name=top_k,json=topK,proto3,oneof" json:"top_k,omitempty"`
+	// 0 = greedy; at most 5. Default 0.7.
+	Temperature *float64 `protobuf:"fixed64,1,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
+	// Nucleus sampling, (0, 1]. Default 0.9.
+	TopP *float64 `protobuf:"fixed64,2,opt,name=top_p,json=topP,proto3,oneof" json:"top_p,omitempty"`
+	// 0 = off. Default 50.
+	TopK *int32 `protobuf:"varint,3,opt,name=top_k,json=topK,proto3,oneof" json:"top_k,omitempty"`
+	// Above 0 and at most 10; 1 = off, above 1 discourages repeats. Default 1.1.
 	RepetitionPenalty *float64 `protobuf:"fixed64,4,opt,name=repetition_penalty,json=repetitionPenalty,proto3,oneof" json:"repetition_penalty,omitempty"`
-	MaxNewTokens      *int32   `protobuf:"varint,5,opt,name=max_new_tokens,json=maxNewTokens,proto3,oneof" json:"max_new_tokens,omitempty"`
-	Seed              *int64   `protobuf:"varint,6,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
-	Stop              []string `protobuf:"bytes,7,rep,name=stop,proto3" json:"stop,omitempty"`
+	// Default 512; at most the daemon's max_chat_tokens (RESOURCE_EXHAUSTED above it).
+	MaxNewTokens *int32 `protobuf:"varint,5,opt,name=max_new_tokens,json=maxNewTokens,proto3,oneof" json:"max_new_tokens,omitempty"`
+	// 0 to 2^32-1. Unset = a fresh random seed per reply; set = the same reply for
+	// the same input on the same model.
+	Seed *int64 `protobuf:"varint,6,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	// Strings that end the reply (not included in it); at most 16 of 256 characters.
+	Stop []string `protobuf:"bytes,7,rep,name=stop,proto3" json:"stop,omitempty"`
 }
 
 func (x *SamplingParams) Reset() {
@@ -283,16 +292,20 @@ type ChatRequest struct {
 	unknownFields protoimpl.UnknownFields
 
 	TaskId string `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	// What answers. None set: the task's latest checkpoint (FAILED_PRECONDITION when
+	// it has none yet: chat with the base model then).
+	//
 	// Types that are assignable to Target:
 	//
 	//	*ChatRequest_Checkpoint
 	//	*ChatRequest_PackageId
 	//	*ChatRequest_Base
-	Target       isChatRequest_Target `protobuf_oneof:"target"`
-	Messages     []*ChatMessage       `protobuf:"bytes,5,rep,name=messages,proto3" json:"messages,omitempty"`
-	SystemPrompt string               `protobuf:"bytes,6,opt,name=system_prompt,json=systemPrompt,proto3" json:"system_prompt,omitempty"`
-	Sampling     *SamplingParams      `protobuf:"bytes,7,opt,name=sampling,proto3" json:"sampling,omitempty"`
-	Device       DevicePreference     `protobuf:"varint,8,opt,name=device,proto3,enum=modx.v1.DevicePreference" json:"device,omitempty"`
+	Target   isChatRequest_Target `protobuf_oneof:"target"`
+	Messages []*ChatMessage       `protobuf:"bytes,5,rep,name=messages,proto3" json:"messages,omitempty"`
+	// Put first as a system message (empty = none, or the messages' own).
+	SystemPrompt string           `protobuf:"bytes,6,opt,name=system_prompt,json=systemPrompt,proto3" json:"system_prompt,omitempty"`
+	Sampling     *SamplingParams  `protobuf:"bytes,7,opt,name=sampling,proto3" json:"sampling,omitempty"`
+	Device       DevicePreference `protobuf:"varint,8,opt,name=device,proto3,enum=modx.v1.DevicePreference" json:"device,omitempty"`
 }
 
 func (x *ChatRequest) Reset() {
@@ -395,17 +408,21 @@ type isChatRequest_Target interface {
 }
 
 type ChatRequest_Checkpoint struct {
-	// Checkpoint id or step of the task.
+	// Checkpoint id, step or path of the task; "merged" for the model that
+	// merge_lora_after_training wrote; "base" for the base model (an evaluation's
+	// best_checkpoint_id may be "base").
 	Checkpoint string `protobuf:"bytes,2,opt,name=checkpoint,proto3,oneof"`
 }
 
 type ChatRequest_PackageId struct {
-	// A package id of the task (GGUF through llama.cpp).
+	// A completed package of the task (GGUF through llama.cpp). Its model file of
+	// the highest precision is used (F32, BF16, F16, Q8_0, Q6_K, … Q2_K), with its
+	// LoRA adapter file when the package was not merged.
 	PackageId string `protobuf:"bytes,3,opt,name=package_id,json=packageId,proto3,oneof"`
 }
 
 type ChatRequest_Base struct {
-	// The task's base model, to compare before and after.
+	// The task's base model (model_dir), to compare before and after.
 	Base bool `protobuf:"varint,4,opt,name=base,proto3,oneof"`
 }
 
@@ -415,12 +432,14 @@ func (*ChatRequest_PackageId) isChatRequest_Target() {}
 
 func (*ChatRequest_Base) isChatRequest_Target() {}
 
+// New text of the reply; the concatenation of every delta is ChatDone.text.
 type ChatDelta struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Text     string  `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	Text string `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	// The tokens the text came from (the model's own vocabulary).
 	TokenIds []int32 `protobuf:"varint,2,rep,packed,name=token_ids,json=tokenIds,proto3" json:"token_ids,omitempty"`
 }
 
@@ -470,18 +489,23 @@ func (x *ChatDelta) GetTokenIds() []int32 {
 	return nil
 }
 
+// The last message of a reply.
 type ChatDone struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	FinishReason       FinishReason `protobuf:"varint,1,opt,name=finish_reason,json=finishReason,proto3,enum=modx.v1.FinishReason" json:"finish_reason,omitempty"`
-	PromptTokens       int32        `protobuf:"varint,2,opt,name=prompt_tokens,json=promptTokens,proto3" json:"prompt_tokens,omitempty"`
-	CompletionTokens   int32        `protobuf:"varint,3,opt,name=completion_tokens,json=completionTokens,proto3" json:"completion_tokens,omitempty"`
-	TimeToFirstTokenMs float64      `protobuf:"fixed64,4,opt,name=time_to_first_token_ms,json=timeToFirstTokenMs,proto3" json:"time_to_first_token_ms,omitempty"`
-	TokensPerSecond    float64      `protobuf:"fixed64,5,opt,name=tokens_per_second,json=tokensPerSecond,proto3" json:"tokens_per_second,omitempty"`
-	Text               string       `protobuf:"bytes,6,opt,name=text,proto3" json:"text,omitempty"`
-	ModelKey           string       `protobuf:"bytes,7,opt,name=model_key,json=modelKey,proto3" json:"model_key,omitempty"`
+	FinishReason     FinishReason `protobuf:"varint,1,opt,name=finish_reason,json=finishReason,proto3,enum=modx.v1.FinishReason" json:"finish_reason,omitempty"`
+	PromptTokens     int32        `protobuf:"varint,2,opt,name=prompt_tokens,json=promptTokens,proto3" json:"prompt_tokens,omitempty"`
+	CompletionTokens int32        `protobuf:"varint,3,opt,name=completion_tokens,json=completionTokens,proto3" json:"completion_tokens,omitempty"`
+	// From the request's arrival to the first token, model loading included.
+	TimeToFirstTokenMs float64 `protobuf:"fixed64,4,opt,name=time_to_first_token_ms,json=timeToFirstTokenMs,proto3" json:"time_to_first_token_ms,omitempty"`
+	// The decode rate: tokens after the first, per second.
+	TokensPerSecond float64 `protobuf:"fixed64,5,opt,name=tokens_per_second,json=tokensPerSecond,proto3" json:"tokens_per_second,omitempty"`
+	// The whole reply.
+	Text string `protobuf:"bytes,6,opt,name=text,proto3" json:"text,omitempty"`
+	// The cache key of the model that answered (see ListLoadedModels).
+	ModelKey string `protobuf:"bytes,7,opt,name=model_key,json=modelKey,proto3" json:"model_key,omitempty"`
 }
 
 func (x *ChatDone) Reset() {
@@ -651,11 +675,17 @@ type LoadedModel struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Key          string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	TaskId       string                 `protobuf:"bytes,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	Target       string                 `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
-	Backend      string                 `protobuf:"bytes,4,opt,name=backend,proto3" json:"backend,omitempty"`
-	Device       string                 `protobuf:"bytes,5,opt,name=device,proto3" json:"device,omitempty"`
+	// "<task id>/<checkpoint id>@<device>", "<task id>/base@cpu",
+	// "<task id>/<package id>/<quant>@<device>".
+	Key    string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	TaskId string `protobuf:"bytes,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	// For people: "checkpoint ckpt-…", "base", "package pkg-… Q4_K_M (+ adapter)".
+	Target string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	// "hf" (transformers) or "gguf" (llama.cpp).
+	Backend string `protobuf:"bytes,4,opt,name=backend,proto3" json:"backend,omitempty"`
+	// "cpu" or "cuda:N".
+	Device string `protobuf:"bytes,5,opt,name=device,proto3" json:"device,omitempty"`
+	// Estimated memory the model holds.
 	MemoryBytes  int64                  `protobuf:"varint,6,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
 	LastUsedTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_used_time,json=lastUsedTime,proto3" json:"last_used_time,omitempty"`
 }
@@ -784,8 +814,9 @@ type ListLoadedModelsResponse struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Models           []*LoadedModel `protobuf:"bytes,1,rep,name=models,proto3" json:"models,omitempty"`
-	MemoryLimitBytes int64          `protobuf:"varint,2,opt,name=memory_limit_bytes,json=memoryLimitBytes,proto3" json:"memory_limit_bytes,omitempty"`
+	Models []*LoadedModel `protobuf:"bytes,1,rep,name=models,proto3" json:"models,omitempty"`
+	// What the cache may hold before it evicts the least recently used model.
+	MemoryLimitBytes int64 `protobuf:"varint,2,opt,name=memory_limit_bytes,json=memoryLimitBytes,proto3" json:"memory_limit_bytes,omitempty"`
 }
 
 func (x *ListLoadedModelsResponse) Reset() {
@@ -887,6 +918,7 @@ type UnloadModelResponse struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
+	// How many models were unloaded.
 	Unloaded int32 `protobuf:"varint,1,opt,name=unloaded,proto3" json:"unloaded,omitempty"`
 }
 

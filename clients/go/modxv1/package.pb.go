@@ -114,12 +114,16 @@ type PackageFile struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
+	// On the daemon's host, in the package's output_dir.
 	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
-	// model, adapter, modelfile, model_card
-	Kind      string    `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// model (a .gguf), adapter (a LoRA .gguf for an unmerged package), modelfile
+	// (for Ollama), model_card (README.md)
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Of a model file (UNSPECIFIED for the others).
 	QuantType QuantType `protobuf:"varint,3,opt,name=quant_type,json=quantType,proto3,enum=modx.v1.QuantType" json:"quant_type,omitempty"`
 	SizeBytes int64     `protobuf:"varint,4,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
-	Sha256    string    `protobuf:"bytes,5,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// Lowercase hex SHA-256 of the file.
+	Sha256 string `protobuf:"bytes,5,opt,name=sha256,proto3" json:"sha256,omitempty"`
 }
 
 func (x *PackageFile) Reset() {
@@ -189,17 +193,22 @@ func (x *PackageFile) GetSha256() string {
 	return ""
 }
 
+// The GGUF file run through llama.cpp against the source model in transformers.
 type Verification struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	TokenizerMatch bool      `protobuf:"varint,1,opt,name=tokenizer_match,json=tokenizerMatch,proto3" json:"tokenizer_match,omitempty"`
-	Top1Agreement  float64   `protobuf:"fixed64,2,opt,name=top1_agreement,json=top1Agreement,proto3" json:"top1_agreement,omitempty"`
-	MaxLogitDiff   float64   `protobuf:"fixed64,3,opt,name=max_logit_diff,json=maxLogitDiff,proto3" json:"max_logit_diff,omitempty"`
-	MeanLogitDiff  float64   `protobuf:"fixed64,4,opt,name=mean_logit_diff,json=meanLogitDiff,proto3" json:"mean_logit_diff,omitempty"`
-	Prompts        int32     `protobuf:"varint,5,opt,name=prompts,proto3" json:"prompts,omitempty"`
-	QuantType      QuantType `protobuf:"varint,6,opt,name=quant_type,json=quantType,proto3,enum=modx.v1.QuantType" json:"quant_type,omitempty"`
+	// Both tokenize the probe prompts to the same ids.
+	TokenizerMatch bool `protobuf:"varint,1,opt,name=tokenizer_match,json=tokenizerMatch,proto3" json:"tokenizer_match,omitempty"`
+	// 0 to 1: the share of prompts whose most likely next token is the same.
+	Top1Agreement float64 `protobuf:"fixed64,2,opt,name=top1_agreement,json=top1Agreement,proto3" json:"top1_agreement,omitempty"`
+	// Absolute differences of the two's logits at the compared positions: largest and mean.
+	MaxLogitDiff  float64 `protobuf:"fixed64,3,opt,name=max_logit_diff,json=maxLogitDiff,proto3" json:"max_logit_diff,omitempty"`
+	MeanLogitDiff float64 `protobuf:"fixed64,4,opt,name=mean_logit_diff,json=meanLogitDiff,proto3" json:"mean_logit_diff,omitempty"`
+	// How many probe prompts.
+	Prompts   int32     `protobuf:"varint,5,opt,name=prompts,proto3" json:"prompts,omitempty"`
+	QuantType QuantType `protobuf:"varint,6,opt,name=quant_type,json=quantType,proto3,enum=modx.v1.QuantType" json:"quant_type,omitempty"`
 }
 
 func (x *Verification) Reset() {
@@ -281,10 +290,12 @@ type Package struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	TaskId        string                 `protobuf:"bytes,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	CheckpointId  string                 `protobuf:"bytes,3,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
-	State         JobState               `protobuf:"varint,4,opt,name=state,proto3,enum=modx.v1.JobState" json:"state,omitempty"`
+	Id     string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	TaskId string `protobuf:"bytes,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	// The checkpoint packaged: an id, "merged", or "base" (the task's base model).
+	CheckpointId string   `protobuf:"bytes,3,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	State        JobState `protobuf:"varint,4,opt,name=state,proto3,enum=modx.v1.JobState" json:"state,omitempty"`
+	// Why it failed or was cancelled (empty otherwise).
 	StateReason   string                 `protobuf:"bytes,5,opt,name=state_reason,json=stateReason,proto3" json:"state_reason,omitempty"`
 	QuantTypes    []QuantType            `protobuf:"varint,6,rep,packed,name=quant_types,json=quantTypes,proto3,enum=modx.v1.QuantType" json:"quant_types,omitempty"`
 	Merge         bool                   `protobuf:"varint,7,opt,name=merge,proto3" json:"merge,omitempty"`
@@ -416,7 +427,7 @@ type PackageProgress struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// convert, quantize, verify, ...
+	// convert, quantize, verify, ... (tensors_* count within the phase).
 	Phase        string    `protobuf:"bytes,1,opt,name=phase,proto3" json:"phase,omitempty"`
 	TensorsDone  int64     `protobuf:"varint,2,opt,name=tensors_done,json=tensorsDone,proto3" json:"tensors_done,omitempty"`
 	TensorsTotal int64     `protobuf:"varint,3,opt,name=tensors_total,json=tensorsTotal,proto3" json:"tensors_total,omitempty"`
@@ -630,14 +641,19 @@ type CreatePackageRequest struct {
 	unknownFields protoimpl.UnknownFields
 
 	TaskId string `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	// Checkpoint id or step.
-	Checkpoint string      `protobuf:"bytes,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// Checkpoint id, step or path; "merged" (what merge_lora_after_training wrote);
+	// or "base": the task's base model as it is, a baseline to compare the
+	// fine-tuned GGUF with (an evaluation's best_checkpoint_id may be "base").
+	Checkpoint string `protobuf:"bytes,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// At least one; each becomes one model file.
 	QuantTypes []QuantType `protobuf:"varint,3,rep,packed,name=quant_types,json=quantTypes,proto3,enum=modx.v1.QuantType" json:"quant_types,omitempty"`
-	// Merge a LoRA adapter into the base weights before converting (default true).
+	// Merge a LoRA adapter into the base weights before converting (default true);
+	// false writes the base model and the adapter as two GGUF files.
 	Merge *bool `protobuf:"varint,4,opt,name=merge,proto3,oneof" json:"merge,omitempty"`
 	// Default: <task output dir>/packages/<package id>.
-	OutputDir        string `protobuf:"bytes,5,opt,name=output_dir,json=outputDir,proto3" json:"output_dir,omitempty"`
-	SkipVerification bool   `protobuf:"varint,6,opt,name=skip_verification,json=skipVerification,proto3" json:"skip_verification,omitempty"`
+	OutputDir string `protobuf:"bytes,5,opt,name=output_dir,json=outputDir,proto3" json:"output_dir,omitempty"`
+	// Skip the llama.cpp-versus-transformers check (Package.verifications stays empty).
+	SkipVerification bool `protobuf:"varint,6,opt,name=skip_verification,json=skipVerification,proto3" json:"skip_verification,omitempty"`
 }
 
 func (x *CreatePackageRequest) Reset() {
@@ -971,7 +987,8 @@ type WatchPackageRequest struct {
 	unknownFields protoimpl.UnknownFields
 
 	PackageId string `protobuf:"bytes,1,opt,name=package_id,json=packageId,proto3" json:"package_id,omitempty"`
-	AfterSeq  int64  `protobuf:"varint,2,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	// Replay events with seq > after_seq (0 = from the beginning), then follow.
+	AfterSeq int64 `protobuf:"varint,2,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
 }
 
 func (x *WatchPackageRequest) Reset() {
@@ -1136,9 +1153,11 @@ type ImportGgufResponse struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	OutputDir    string `protobuf:"bytes,1,opt,name=output_dir,json=outputDir,proto3" json:"output_dir,omitempty"`
+	OutputDir string `protobuf:"bytes,1,opt,name=output_dir,json=outputDir,proto3" json:"output_dir,omitempty"`
+	// The GGUF's general.architecture ("llama", "qwen2", …).
 	Architecture string `protobuf:"bytes,2,opt,name=architecture,proto3" json:"architecture,omitempty"`
-	Parameters   int64  `protobuf:"varint,3,opt,name=parameters,proto3" json:"parameters,omitempty"`
+	// Parameter count of the model.
+	Parameters int64 `protobuf:"varint,3,opt,name=parameters,proto3" json:"parameters,omitempty"`
 	// True when the output dir already held this import and was kept.
 	Cached bool `protobuf:"varint,4,opt,name=cached,proto3" json:"cached,omitempty"`
 }

@@ -121,18 +121,23 @@ type GetStatusResponse struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Version       string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// modxd's version.
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// "modx.v1".
 	ApiVersion    string                 `protobuf:"bytes,2,opt,name=api_version,json=apiVersion,proto3" json:"api_version,omitempty"`
 	StartTime     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	UptimeSeconds float64                `protobuf:"fixed64,4,opt,name=uptime_seconds,json=uptimeSeconds,proto3" json:"uptime_seconds,omitempty"`
 	StateDir      string                 `protobuf:"bytes,5,opt,name=state_dir,json=stateDir,proto3" json:"state_dir,omitempty"`
-	Listen        string                 `protobuf:"bytes,6,opt,name=listen,proto3" json:"listen,omitempty"`
-	Devices       []*DeviceSlot          `protobuf:"bytes,7,rep,name=devices,proto3" json:"devices,omitempty"`
-	TasksPending  int32                  `protobuf:"varint,8,opt,name=tasks_pending,json=tasksPending,proto3" json:"tasks_pending,omitempty"`
-	TasksRunning  int32                  `protobuf:"varint,9,opt,name=tasks_running,json=tasksRunning,proto3" json:"tasks_running,omitempty"`
-	TasksTotal    int32                  `protobuf:"varint,10,opt,name=tasks_total,json=tasksTotal,proto3" json:"tasks_total,omitempty"`
-	QuotaBalance  int64                  `protobuf:"varint,11,opt,name=quota_balance,json=quotaBalance,proto3" json:"quota_balance,omitempty"`
-	Pid           int32                  `protobuf:"varint,12,opt,name=pid,proto3" json:"pid,omitempty"`
+	// The gRPC address it listens on (unix:///path or host:port).
+	Listen       string        `protobuf:"bytes,6,opt,name=listen,proto3" json:"listen,omitempty"`
+	Devices      []*DeviceSlot `protobuf:"bytes,7,rep,name=devices,proto3" json:"devices,omitempty"`
+	TasksPending int32         `protobuf:"varint,8,opt,name=tasks_pending,json=tasksPending,proto3" json:"tasks_pending,omitempty"`
+	TasksRunning int32         `protobuf:"varint,9,opt,name=tasks_running,json=tasksRunning,proto3" json:"tasks_running,omitempty"`
+	TasksTotal   int32         `protobuf:"varint,10,opt,name=tasks_total,json=tasksTotal,proto3" json:"tasks_total,omitempty"`
+	// Quota units left (one per checkpoint saved).
+	QuotaBalance int64 `protobuf:"varint,11,opt,name=quota_balance,json=quotaBalance,proto3" json:"quota_balance,omitempty"`
+	// The daemon's process id.
+	Pid int32 `protobuf:"varint,12,opt,name=pid,proto3" json:"pid,omitempty"`
 }
 
 func (x *GetStatusResponse) Reset() {
@@ -256,12 +261,14 @@ type Device struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
+	// Index among devices of its kind (cuda:N).
 	Index int32  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
 	Name  string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// "cuda", "mps" or "cpu".
-	Kind              string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
-	TotalMemoryBytes  int64  `protobuf:"varint,4,opt,name=total_memory_bytes,json=totalMemoryBytes,proto3" json:"total_memory_bytes,omitempty"`
-	FreeMemoryBytes   int64  `protobuf:"varint,5,opt,name=free_memory_bytes,json=freeMemoryBytes,proto3" json:"free_memory_bytes,omitempty"`
+	Kind             string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	TotalMemoryBytes int64  `protobuf:"varint,4,opt,name=total_memory_bytes,json=totalMemoryBytes,proto3" json:"total_memory_bytes,omitempty"`
+	FreeMemoryBytes  int64  `protobuf:"varint,5,opt,name=free_memory_bytes,json=freeMemoryBytes,proto3" json:"free_memory_bytes,omitempty"`
+	// "8.6" (CUDA); empty elsewhere.
 	ComputeCapability string `protobuf:"bytes,6,opt,name=compute_capability,json=computeCapability,proto3" json:"compute_capability,omitempty"`
 	Bf16Supported     bool   `protobuf:"varint,7,opt,name=bf16_supported,json=bf16Supported,proto3" json:"bf16_supported,omitempty"`
 	Fp16Supported     bool   `protobuf:"varint,8,opt,name=fp16_supported,json=fp16Supported,proto3" json:"fp16_supported,omitempty"`
@@ -577,8 +584,9 @@ type VramGuidance struct {
 
 	// "<1B", "1-3B", "3-7B", "7-14B"
 	SizeClass string `protobuf:"bytes,1,opt,name=size_class,json=sizeClass,proto3" json:"size_class,omitempty"`
-	LoraBytes int64  `protobuf:"varint,2,opt,name=lora_bytes,json=loraBytes,proto3" json:"lora_bytes,omitempty"`
-	FullBytes int64  `protobuf:"varint,3,opt,name=full_bytes,json=fullBytes,proto3" json:"full_bytes,omitempty"`
+	// Device memory the seed's table asks for with LoRA and with full fine-tuning.
+	LoraBytes int64 `protobuf:"varint,2,opt,name=lora_bytes,json=loraBytes,proto3" json:"lora_bytes,omitempty"`
+	FullBytes int64 `protobuf:"varint,3,opt,name=full_bytes,json=fullBytes,proto3" json:"full_bytes,omitempty"`
 }
 
 func (x *VramGuidance) Reset() {
@@ -710,10 +718,13 @@ type GetHardwareAdviceResponse struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	ParamsBillion float64         `protobuf:"fixed64,1,opt,name=params_billion,json=paramsBillion,proto3" json:"params_billion,omitempty"`
-	Guidance      *VramGuidance   `protobuf:"bytes,2,opt,name=guidance,proto3" json:"guidance,omitempty"`
-	Table         []*VramGuidance `protobuf:"bytes,3,rep,name=table,proto3" json:"table,omitempty"`
-	Devices       []*DeviceAdvice `protobuf:"bytes,4,rep,name=devices,proto3" json:"devices,omitempty"`
+	// The model's size in billions of parameters (as read or as given).
+	ParamsBillion float64 `protobuf:"fixed64,1,opt,name=params_billion,json=paramsBillion,proto3" json:"params_billion,omitempty"`
+	// The row of `table` for that size.
+	Guidance *VramGuidance `protobuf:"bytes,2,opt,name=guidance,proto3" json:"guidance,omitempty"`
+	// The whole table, smallest class first.
+	Table   []*VramGuidance `protobuf:"bytes,3,rep,name=table,proto3" json:"table,omitempty"`
+	Devices []*DeviceAdvice `protobuf:"bytes,4,rep,name=devices,proto3" json:"devices,omitempty"`
 	// One sentence: what to do on this host.
 	Recommendation string `protobuf:"bytes,5,opt,name=recommendation,proto3" json:"recommendation,omitempty"`
 }
@@ -943,11 +954,14 @@ type GetQuotaResponse struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// Units not yet spent; never below zero.
-	Balance  int64         `protobuf:"varint,1,opt,name=balance,proto3" json:"balance,omitempty"`
-	Consumed int64         `protobuf:"varint,2,opt,name=consumed,proto3" json:"consumed,omitempty"`
-	Granted  int64         `protobuf:"varint,3,opt,name=granted,proto3" json:"granted,omitempty"`
-	Ledger   []*QuotaEntry `protobuf:"bytes,4,rep,name=ledger,proto3" json:"ledger,omitempty"`
+	// Units not yet spent; never below 0.
+	Balance int64 `protobuf:"varint,1,opt,name=balance,proto3" json:"balance,omitempty"`
+	// Units spent on checkpoints, ever.
+	Consumed int64 `protobuf:"varint,2,opt,name=consumed,proto3" json:"consumed,omitempty"`
+	// Units granted, the initial allowance included.
+	Granted int64 `protobuf:"varint,3,opt,name=granted,proto3" json:"granted,omitempty"`
+	// Newest first.
+	Ledger []*QuotaEntry `protobuf:"bytes,4,rep,name=ledger,proto3" json:"ledger,omitempty"`
 	// Units of the balance held for checkpoints being written (a unit is reserved before each save,
 	// debited when the checkpoint is recorded, released when the save fails or the run ends).
 	Reserved int64 `protobuf:"varint,5,opt,name=reserved,proto3" json:"reserved,omitempty"`
@@ -1025,8 +1039,10 @@ type GrantQuotaRequest struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Amount int64  `protobuf:"varint,1,opt,name=amount,proto3" json:"amount,omitempty"`
-	Note   string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	// Units to add, 1 to 1000000.
+	Amount int64 `protobuf:"varint,1,opt,name=amount,proto3" json:"amount,omitempty"`
+	// Why (kept in the ledger entry).
+	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
 }
 
 func (x *GrantQuotaRequest) Reset() {

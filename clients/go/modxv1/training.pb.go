@@ -160,28 +160,37 @@ type Task struct {
 	Name        string `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
 	// The template the task was created from (informational: the task keeps its
 	// own snapshot in `params`).
-	Template         string                 `protobuf:"bytes,6,opt,name=template,proto3" json:"template,omitempty"`
-	Params           map[string]*ParamValue `protobuf:"bytes,7,rep,name=params,proto3" json:"params,omitempty" protobuf_key:"bytes,1,opt,name=key,proto3" protobuf_val:"bytes,2,opt,name=value,proto3"`
-	CreateTime       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	StartTime        *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	EndTime          *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	UpdateTime       *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	CurrentStep      int64                  `protobuf:"varint,12,opt,name=current_step,json=currentStep,proto3" json:"current_step,omitempty"`
-	TotalSteps       int64                  `protobuf:"varint,13,opt,name=total_steps,json=totalSteps,proto3" json:"total_steps,omitempty"`
-	Percent          float64                `protobuf:"fixed64,14,opt,name=percent,proto3" json:"percent,omitempty"`
-	LastLoss         *float64               `protobuf:"fixed64,15,opt,name=last_loss,json=lastLoss,proto3,oneof" json:"last_loss,omitempty"`
-	CheckpointsSaved int32                  `protobuf:"varint,16,opt,name=checkpoints_saved,json=checkpointsSaved,proto3" json:"checkpoints_saved,omitempty"`
-	QuotaEstimate    *QuotaEstimate         `protobuf:"bytes,17,opt,name=quota_estimate,json=quotaEstimate,proto3" json:"quota_estimate,omitempty"`
+	Template   string                 `protobuf:"bytes,6,opt,name=template,proto3" json:"template,omitempty"`
+	Params     map[string]*ParamValue `protobuf:"bytes,7,rep,name=params,proto3" json:"params,omitempty" protobuf_key:"bytes,1,opt,name=key,proto3" protobuf_val:"bytes,2,opt,name=value,proto3"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	StartTime  *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Optimizer steps done and planned (total_steps is the estimate until the run
+	// starts, then the trainer's own count).
+	CurrentStep int64 `protobuf:"varint,12,opt,name=current_step,json=currentStep,proto3" json:"current_step,omitempty"`
+	TotalSteps  int64 `protobuf:"varint,13,opt,name=total_steps,json=totalSteps,proto3" json:"total_steps,omitempty"`
+	// 0 to 100: current_step / total_steps.
+	Percent float64 `protobuf:"fixed64,14,opt,name=percent,proto3" json:"percent,omitempty"`
+	// The training loss of the last logged step; unset before the first.
+	LastLoss *float64 `protobuf:"fixed64,15,opt,name=last_loss,json=lastLoss,proto3,oneof" json:"last_loss,omitempty"`
+	// Checkpoints saved over the task's life (each cost one quota unit).
+	CheckpointsSaved int32          `protobuf:"varint,16,opt,name=checkpoints_saved,json=checkpointsSaved,proto3" json:"checkpoints_saved,omitempty"`
+	QuotaEstimate    *QuotaEstimate `protobuf:"bytes,17,opt,name=quota_estimate,json=quotaEstimate,proto3" json:"quota_estimate,omitempty"`
 	// Device the task runs (or last ran) on, e.g. "cpu" or "cuda:0".
 	Device      string `protobuf:"bytes,18,opt,name=device,proto3" json:"device,omitempty"`
 	ResumeCount int32  `protobuf:"varint,19,opt,name=resume_count,json=resumeCount,proto3" json:"resume_count,omitempty"`
-	// Set by an evaluation that recommended a checkpoint of this task.
+	// Set by an evaluation that recommended a checkpoint of this task: a checkpoint
+	// id, or "base" when the base model scored best (Chat and CreatePackage take
+	// either as `checkpoint`).
 	BestCheckpointId string `protobuf:"bytes,20,opt,name=best_checkpoint_id,json=bestCheckpointId,proto3" json:"best_checkpoint_id,omitempty"`
 	BestEvaluationId string `protobuf:"bytes,21,opt,name=best_evaluation_id,json=bestEvaluationId,proto3" json:"best_evaluation_id,omitempty"`
-	QueuePosition    int32  `protobuf:"varint,22,opt,name=queue_position,json=queuePosition,proto3" json:"queue_position,omitempty"`
+	// 1 = next to run; 0 = not queued.
+	QueuePosition int32 `protobuf:"varint,22,opt,name=queue_position,json=queuePosition,proto3" json:"queue_position,omitempty"`
 	// The last log lines when the task failed.
 	FailureLogTail []string `protobuf:"bytes,23,rep,name=failure_log_tail,json=failureLogTail,proto3" json:"failure_log_tail,omitempty"`
-	Error          string   `protobuf:"bytes,24,opt,name=error,proto3" json:"error,omitempty"`
+	// The failure's sentence (empty unless FAILED).
+	Error string `protobuf:"bytes,24,opt,name=error,proto3" json:"error,omitempty"`
 }
 
 func (x *Task) Reset() {
@@ -389,13 +398,17 @@ type QuotaEstimate struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
+	// Training examples after max_samples and the eval split (pretraining: blocks
+	// of max_seq_length tokens).
 	NumExamples   int64 `protobuf:"varint,1,opt,name=num_examples,json=numExamples,proto3" json:"num_examples,omitempty"`
 	StepsPerEpoch int64 `protobuf:"varint,2,opt,name=steps_per_epoch,json=stepsPerEpoch,proto3" json:"steps_per_epoch,omitempty"`
 	TotalSteps    int64 `protobuf:"varint,3,opt,name=total_steps,json=totalSteps,proto3" json:"total_steps,omitempty"`
 	// Checkpoints the parameters will save, each costing one quota unit.
 	Checkpoints int64 `protobuf:"varint,4,opt,name=checkpoints,proto3" json:"checkpoints,omitempty"`
-	Balance     int64 `protobuf:"varint,5,opt,name=balance,proto3" json:"balance,omitempty"`
-	Fits        bool  `protobuf:"varint,6,opt,name=fits,proto3" json:"fits,omitempty"`
+	// The quota balance when the estimate was made.
+	Balance int64 `protobuf:"varint,5,opt,name=balance,proto3" json:"balance,omitempty"`
+	// checkpoints <= balance (else a quota_insufficient warning comes with it).
+	Fits bool `protobuf:"varint,6,opt,name=fits,proto3" json:"fits,omitempty"`
 	// How the number was reached, in one sentence.
 	Explanation string `protobuf:"bytes,7,opt,name=explanation,proto3" json:"explanation,omitempty"`
 	// GPU memory the run is expected to need on its device; unset for a task that trains on the CPU.
@@ -594,12 +607,16 @@ type Checkpoint struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	TaskId     string                 `protobuf:"bytes,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	Step       int64                  `protobuf:"varint,3,opt,name=step,proto3" json:"step,omitempty"`
-	Epoch      float64                `protobuf:"fixed64,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Loss       *float64               `protobuf:"fixed64,5,opt,name=loss,proto3,oneof" json:"loss,omitempty"`
-	Path       string                 `protobuf:"bytes,6,opt,name=path,proto3" json:"path,omitempty"`
+	Id     string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	TaskId string `protobuf:"bytes,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	Step   int64  `protobuf:"varint,3,opt,name=step,proto3" json:"step,omitempty"`
+	// Fractional epoch at the save (1.5 = half way through the second).
+	Epoch float64 `protobuf:"fixed64,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// The training loss logged last before the save.
+	Loss *float64 `protobuf:"fixed64,5,opt,name=loss,proto3,oneof" json:"loss,omitempty"`
+	// The checkpoint directory on the daemon's host.
+	Path string `protobuf:"bytes,6,opt,name=path,proto3" json:"path,omitempty"`
+	// Bytes of the files in the directory.
 	SizeBytes  int64                  `protobuf:"varint,7,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// Retention (save_total_limit) deleted the files; the record stays.
@@ -709,24 +726,33 @@ func (x *Checkpoint) GetDeleteTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// One logged step (every logging_steps) or evaluation. Unset optional fields were
+// not measured at that step (an eval point has no training loss).
 type MetricsPoint struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Step            int64                  `protobuf:"varint,1,opt,name=step,proto3" json:"step,omitempty"`
-	TotalSteps      int64                  `protobuf:"varint,2,opt,name=total_steps,json=totalSteps,proto3" json:"total_steps,omitempty"`
-	Epoch           float64                `protobuf:"fixed64,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Percent         float64                `protobuf:"fixed64,4,opt,name=percent,proto3" json:"percent,omitempty"`
-	EtaSeconds      *float64               `protobuf:"fixed64,5,opt,name=eta_seconds,json=etaSeconds,proto3,oneof" json:"eta_seconds,omitempty"`
-	Loss            *float64               `protobuf:"fixed64,6,opt,name=loss,proto3,oneof" json:"loss,omitempty"`
-	Perplexity      *float64               `protobuf:"fixed64,7,opt,name=perplexity,proto3,oneof" json:"perplexity,omitempty"`
-	LearningRate    *float64               `protobuf:"fixed64,8,opt,name=learning_rate,json=learningRate,proto3,oneof" json:"learning_rate,omitempty"`
-	GradNorm        *float64               `protobuf:"fixed64,9,opt,name=grad_norm,json=gradNorm,proto3,oneof" json:"grad_norm,omitempty"`
-	TokensPerSecond *float64               `protobuf:"fixed64,10,opt,name=tokens_per_second,json=tokensPerSecond,proto3,oneof" json:"tokens_per_second,omitempty"`
-	EvalLoss        *float64               `protobuf:"fixed64,11,opt,name=eval_loss,json=evalLoss,proto3,oneof" json:"eval_loss,omitempty"`
-	EvalPerplexity  *float64               `protobuf:"fixed64,12,opt,name=eval_perplexity,json=evalPerplexity,proto3,oneof" json:"eval_perplexity,omitempty"`
-	Time            *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=time,proto3" json:"time,omitempty"`
+	Step       int64   `protobuf:"varint,1,opt,name=step,proto3" json:"step,omitempty"`
+	TotalSteps int64   `protobuf:"varint,2,opt,name=total_steps,json=totalSteps,proto3" json:"total_steps,omitempty"`
+	Epoch      float64 `protobuf:"fixed64,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// 0 to 100.
+	Percent float64 `protobuf:"fixed64,4,opt,name=percent,proto3" json:"percent,omitempty"`
+	// Seconds until the run ends, from the recent step rate.
+	EtaSeconds *float64 `protobuf:"fixed64,5,opt,name=eta_seconds,json=etaSeconds,proto3,oneof" json:"eta_seconds,omitempty"`
+	// Mean training loss since the previous point.
+	Loss *float64 `protobuf:"fixed64,6,opt,name=loss,proto3,oneof" json:"loss,omitempty"`
+	// exp(loss).
+	Perplexity   *float64 `protobuf:"fixed64,7,opt,name=perplexity,proto3,oneof" json:"perplexity,omitempty"`
+	LearningRate *float64 `protobuf:"fixed64,8,opt,name=learning_rate,json=learningRate,proto3,oneof" json:"learning_rate,omitempty"`
+	// Gradient norm before clipping (max_grad_norm).
+	GradNorm *float64 `protobuf:"fixed64,9,opt,name=grad_norm,json=gradNorm,proto3,oneof" json:"grad_norm,omitempty"`
+	// Input tokens the trainer saw per second of wall time since the previous point.
+	TokensPerSecond *float64 `protobuf:"fixed64,10,opt,name=tokens_per_second,json=tokensPerSecond,proto3,oneof" json:"tokens_per_second,omitempty"`
+	EvalLoss        *float64 `protobuf:"fixed64,11,opt,name=eval_loss,json=evalLoss,proto3,oneof" json:"eval_loss,omitempty"`
+	EvalPerplexity  *float64 `protobuf:"fixed64,12,opt,name=eval_perplexity,json=evalPerplexity,proto3,oneof" json:"eval_perplexity,omitempty"`
+	// When the worker logged it (UTC).
+	Time *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=time,proto3" json:"time,omitempty"`
 	// Device telemetry of the training process when the point was logged (rank 0 under DDP/FSDP).
 	// GPU memory from torch's caching allocator: allocated by tensors, reserved from the driver,
 	// and the peak allocated since training began.
@@ -1212,7 +1238,9 @@ type CreateTaskRequest struct {
 	// Overrides on top of the template (values may be strings).
 	Params map[string]*ParamValue `protobuf:"bytes,3,rep,name=params,proto3" json:"params,omitempty" protobuf_key:"bytes,1,opt,name=key,proto3" protobuf_val:"bytes,2,opt,name=value,proto3"`
 	Name   string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
-	// Validate and estimate only; store nothing.
+	// Validate and estimate only; store nothing. The response's task then has an
+	// empty `id` (no task exists) and shows what would be stored: the resolved
+	// params, state CREATED and the quota estimate.
 	ValidateOnly bool `protobuf:"varint,5,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 }
 
@@ -1437,9 +1465,11 @@ type ListTasksRequest struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	States []TaskState  `protobuf:"varint,1,rep,packed,name=states,proto3,enum=modx.v1.TaskState" json:"states,omitempty"`
-	Type   TaskType     `protobuf:"varint,2,opt,name=type,proto3,enum=modx.v1.TaskType" json:"type,omitempty"`
-	Page   *PageRequest `protobuf:"bytes,3,opt,name=page,proto3" json:"page,omitempty"`
+	// Only these states (empty = all); newest first.
+	States []TaskState `protobuf:"varint,1,rep,packed,name=states,proto3,enum=modx.v1.TaskState" json:"states,omitempty"`
+	// Only this type (UNSPECIFIED = all).
+	Type TaskType     `protobuf:"varint,2,opt,name=type,proto3,enum=modx.v1.TaskType" json:"type,omitempty"`
+	Page *PageRequest `protobuf:"bytes,3,opt,name=page,proto3" json:"page,omitempty"`
 }
 
 func (x *ListTasksRequest) Reset() {
@@ -1502,7 +1532,8 @@ type ListTasksResponse struct {
 
 	Tasks         []*Task `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	NextPageToken string  `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	TotalSize     int32   `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	// Tasks matching the filter, over all pages.
+	TotalSize int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 }
 
 func (x *ListTasksResponse) Reset() {
@@ -1854,7 +1885,8 @@ type ResumeTaskRequest struct {
 	unknownFields protoimpl.UnknownFields
 
 	TaskId string `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	// Checkpoint id, step number or path; empty = the last saved checkpoint.
+	// Checkpoint id, step number or path; empty = the last saved checkpoint
+	// ("base" is refused: a resume continues a run).
 	Checkpoint string `protobuf:"bytes,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
 }
 
@@ -1909,7 +1941,8 @@ type ResumeTaskResponse struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Task       *Task       `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	Task *Task `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	// The checkpoint it resumes from (unset: it starts over, none was saved).
 	Checkpoint *Checkpoint `protobuf:"bytes,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
 	Warnings   []*Warning  `protobuf:"bytes,3,rep,name=warnings,proto3" json:"warnings,omitempty"`
 }
@@ -2103,7 +2136,7 @@ type ListMetricsRequest struct {
 	unknownFields protoimpl.UnknownFields
 
 	TaskId string `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	// Only points with step > after_step.
+	// Only points with step > after_step (0 = all), in step order.
 	AfterStep int64        `protobuf:"varint,2,opt,name=after_step,json=afterStep,proto3" json:"after_step,omitempty"`
 	Page      *PageRequest `protobuf:"bytes,3,opt,name=page,proto3" json:"page,omitempty"`
 }
@@ -2221,8 +2254,9 @@ type ListCheckpointsRequest struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	TaskId         string `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	IncludeDeleted bool   `protobuf:"varint,2,opt,name=include_deleted,json=includeDeleted,proto3" json:"include_deleted,omitempty"`
+	TaskId string `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	// Also the records whose files save_total_limit deleted. Step order.
+	IncludeDeleted bool `protobuf:"varint,2,opt,name=include_deleted,json=includeDeleted,proto3" json:"include_deleted,omitempty"`
 }
 
 func (x *ListCheckpointsRequest) Reset() {
@@ -2508,7 +2542,8 @@ type ParamSpec struct {
 
 	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	// data, training, lora, optimization, logging, general
-	Category     string      `protobuf:"bytes,2,opt,name=category,proto3" json:"category,omitempty"`
+	Category string `protobuf:"bytes,2,opt,name=category,proto3" json:"category,omitempty"`
+	// The form labels (Chinese as in the seed, English) and a help sentence (English).
 	LabelZh      string      `protobuf:"bytes,3,opt,name=label_zh,json=labelZh,proto3" json:"label_zh,omitempty"`
 	LabelEn      string      `protobuf:"bytes,4,opt,name=label_en,json=labelEn,proto3" json:"label_en,omitempty"`
 	Help         string      `protobuf:"bytes,5,opt,name=help,proto3" json:"help,omitempty"`
@@ -2516,14 +2551,18 @@ type ParamSpec struct {
 	DefaultValue *ParamValue `protobuf:"bytes,7,opt,name=default_value,json=defaultValue,proto3" json:"default_value,omitempty"`
 	// Defaults that differ by training type (use_lora: true for SFT, false for pretraining).
 	TypeDefaults []*TypeDefault `protobuf:"bytes,8,rep,name=type_defaults,json=typeDefaults,proto3" json:"type_defaults,omitempty"`
-	Min          *float64       `protobuf:"fixed64,9,opt,name=min,proto3,oneof" json:"min,omitempty"`
-	Max          *float64       `protobuf:"fixed64,10,opt,name=max,proto3,oneof" json:"max,omitempty"`
-	Choices      []string       `protobuf:"bytes,11,rep,name=choices,proto3" json:"choices,omitempty"`
+	// Inclusive bounds of a number (unset = unbounded on that side).
+	Min *float64 `protobuf:"fixed64,9,opt,name=min,proto3,oneof" json:"min,omitempty"`
+	Max *float64 `protobuf:"fixed64,10,opt,name=max,proto3,oneof" json:"max,omitempty"`
+	// The allowed values of a CHOICE parameter.
+	Choices []string `protobuf:"bytes,11,rep,name=choices,proto3" json:"choices,omitempty"`
 	// Display fold group: "" (core, expanded), optional, advanced, optimization, save, eval.
 	FoldGroup string     `protobuf:"bytes,12,opt,name=fold_group,json=foldGroup,proto3" json:"fold_group,omitempty"`
 	AppliesTo []TaskType `protobuf:"varint,13,rep,packed,name=applies_to,json=appliesTo,proto3,enum=modx.v1.TaskType" json:"applies_to,omitempty"`
-	Required  bool       `protobuf:"varint,14,opt,name=required,proto3" json:"required,omitempty"`
-	Unit      string     `protobuf:"bytes,15,opt,name=unit,proto3" json:"unit,omitempty"`
+	// Must be given (by the template or the request) to create a task.
+	Required bool `protobuf:"varint,14,opt,name=required,proto3" json:"required,omitempty"`
+	// What the number counts, for display ("tokens", "min"; empty = none).
+	Unit string `protobuf:"bytes,15,opt,name=unit,proto3" json:"unit,omitempty"`
 }
 
 func (x *ParamSpec) Reset() {
@@ -2716,8 +2755,10 @@ type GetParamSchemaResponse struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Params     []*ParamSpec `protobuf:"bytes,1,rep,name=params,proto3" json:"params,omitempty"`
-	FoldGroups []string     `protobuf:"bytes,2,rep,name=fold_groups,json=foldGroups,proto3" json:"fold_groups,omitempty"`
+	// In display order.
+	Params []*ParamSpec `protobuf:"bytes,1,rep,name=params,proto3" json:"params,omitempty"`
+	// The fold groups in display order ("" first: the core, expanded).
+	FoldGroups []string `protobuf:"bytes,2,rep,name=fold_groups,json=foldGroups,proto3" json:"fold_groups,omitempty"`
 }
 
 func (x *GetParamSchemaResponse) Reset() {

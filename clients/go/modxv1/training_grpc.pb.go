@@ -18,7 +18,8 @@ const _ = grpc.SupportPackageIsVersion7
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type TrainingServiceClient interface {
 	// Validate parameters and data, store a task in CREATED with its own
-	// parameter snapshot. Nothing is created when validation fails.
+	// parameter snapshot. Nothing is created when validation fails. With
+	// validate_only nothing is stored either and the returned task has no id.
 	CreateTask(ctx context.Context, in *CreateTaskRequest, opts ...grpc.CallOption) (*CreateTaskResponse, error)
 	GetTask(ctx context.Context, in *GetTaskRequest, opts ...grpc.CallOption) (*GetTaskResponse, error)
 	ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*ListTasksResponse, error)
@@ -227,7 +228,8 @@ func (c *trainingServiceClient) DeleteTemplate(ctx context.Context, in *DeleteTe
 // for forward compatibility
 type TrainingServiceServer interface {
 	// Validate parameters and data, store a task in CREATED with its own
-	// parameter snapshot. Nothing is created when validation fails.
+	// parameter snapshot. Nothing is created when validation fails. With
+	// validate_only nothing is stored either and the returned task has no id.
 	CreateTask(context.Context, *CreateTaskRequest) (*CreateTaskResponse, error)
 	GetTask(context.Context, *GetTaskRequest) (*GetTaskResponse, error)
 	ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error)

@@ -108,7 +108,8 @@ class PackageServicer(package_pb2_grpc.PackageServiceServicer):
                "skip_verification": request.skip_verification, "lora": source.lora,
                "model_type": source.model_type}
         name = task.name or task.id
-        suffix = "merged" if source.checkpoint_id == "merged" else os.path.basename(source.checkpoint_dir)
+        named = source.checkpoint_id in ("merged", packages.BASE_REF)
+        suffix = source.checkpoint_id if named else os.path.basename(source.checkpoint_dir)
         worker = {"task_id": task.id, "checkpoint_id": source.checkpoint_id, "checkpoint_dir": source.checkpoint_dir,
                   "base_model_dir": source.base_model_dir, "tokenizer_dirs": source.tokenizer_dirs,
                   "quant_types": types, "merge": merge, "output_dir": output_dir,

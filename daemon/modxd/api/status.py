@@ -1,9 +1,12 @@
-"""The one place that maps domain errors to gRPC status codes.
+"""The one place that maps domain errors to gRPC status codes (and those to Connect's).
 
 Every servicer method is wrapped with `@rpc`, so a handler never builds a status
 itself and every error reaches the client as a code plus the domain sentence,
 passed through errors.sentence(): control characters escaped and at most
-errors.MAX_SENTENCE_BYTES long, whatever value it quotes.
+errors.MAX_SENTENCE_BYTES long, whatever value it quotes. Browsers calling over
+Connect or gRPC-Web (modxd.web) run the same handlers; their `abort(code, sentence)`
+becomes the Connect error whose name CONNECT_CODES gives, so a client sees one code
+and one sentence whichever protocol it speaks.
 """
 from __future__ import annotations
 
@@ -27,6 +30,14 @@ CODES: dict[type[errors.ModxError], grpc.StatusCode] = {
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
+}
+
+
+# gRPC status code -> the Connect protocol's error code name (the same sixteen codes, one spelling
+# differs: CANCELLED / "canceled"). https://connectrpc.com/docs/protocol#error-codes
+CONNECT_CODES: dict[grpc.StatusCode, str] = {
+    code: ("canceled" if code is grpc.StatusCode.CANCELLED else code.name.lower())
+    for code in grpc.StatusCode if code is not grpc.StatusCode.OK
 }
 
 

@@ -205,13 +205,14 @@ class ModelCache:
         where = "the CPU (host memory)" if device == "cpu" else device
         beside = f" beside the training job of task {training}" if training else ""
         if training and device != "cpu":
-            hint = (" Wait for the training to finish, or chat on the CPU (device CPU: "
-                    "`modxctl chat --device cpu`).")
+            hint = (" Wait for the training to finish, or chat on the CPU (ChatRequest.device "
+                    "DEVICE_PREFERENCE_CPU, `modxctl chat --device cpu`).")
         elif training:
-            hint = (" Wait for the training to finish, unload other models (`modxctl models unload`) or use a "
-                    "smaller one.")
+            hint = (" Wait for the training to finish, unload other models (InferenceService.UnloadModel, "
+                    "`modxctl models unload`) or use a smaller one.")
         else:
-            hint = " Unload other models (`modxctl models unload`) or use a smaller one."
+            hint = (" Unload other models (InferenceService.UnloadModel, `modxctl models unload`) or use a "
+                    "smaller one.")
         raise Refused("resource_exhausted",
                       f"the model does not fit on {where}{beside}: it needs about {_gib(need)} plus "
                       f"{_gib(self.headroom_bytes)} kept free, and {_gib(max(free, 0))} is free.{hint}")

@@ -32,6 +32,7 @@ from ..engine.inference_worker import SPEC_PATHS
 from ..errors import (FailedPrecondition, InvalidArgument, ModxError, NotFound, PermissionDenied, ResourceExhausted,
                       Unavailable, quote)
 from ..paths import check_input_under_roots
+from ..store.checkpoints import BASE_REF
 from .process import WorkerHandle, exit_reason, spawn_worker
 
 log = structlog.get_logger("modxd.inference")
@@ -146,7 +147,8 @@ async def _resolve_target(app: Any, task_id: str, checkpoint: str = "", package_
                           base: bool = False) -> dict[str, Any]:
     """What the worker loads for a chat with `task_id`: its model spec (paths checked on disk).
 
-    No target: the task's latest checkpoint.
+    No target: the task's latest checkpoint. The base model: `base`, or the checkpoint reference
+    "base" (an evaluation's best may be the base model).
     """
     task = await app.tasks.get(task_id)
     params = task.params
@@ -156,7 +158,7 @@ async def _resolve_target(app: Any, task_id: str, checkpoint: str = "", package_
     spec: dict[str, Any] = {"task_id": task.id, "backend": "hf", "chat_template": chat_template}
     if package_id:
         return await _package_spec(app, task.id, package_id.strip(), spec)
-    if base:
+    if base or checkpoint.strip().lower() == BASE_REF:
         if not os.path.isfile(os.path.join(model_dir, "config.json")):
             raise FailedPrecondition(f"the base model of task {task.id} ({model_dir}) is missing on disk")
         return {**spec, "key": f"{task.id}/base", "target": "base", "model_dir": model_dir,
@@ -174,7 +176,7 @@ async def _resolve_target(app: Any, task_id: str, checkpoint: str = "", package_
             ckpt = await app.checkpoints.latest(task.id)
             if ckpt is None:
                 raise FailedPrecondition(f"task {task.id} has no checkpoint yet: chat with its base model "
-                                         "(--base) or wait for the first checkpoint")
+                                         "(base, modxctl chat --base) or wait for the first checkpoint")
         label, ckpt_dir = ckpt.id, ckpt.path
     if not os.path.isdir(ckpt_dir):
         raise FailedPrecondition(f"checkpoint {label} of task {task.id}: {ckpt_dir} is missing on disk")

@@ -266,7 +266,7 @@ class Supervisor:
         if await self.quota.balance() <= 0:
             raise ResourceExhausted(
                 "the training quota balance is 0: every checkpoint costs one unit; ask an admin to "
-                "grant more (modxctl quota grant N)")
+                "grant more with SystemService.GrantQuota (modxctl quota grant N)")
 
     def _dequeue(self, task_id: str) -> None:
         try:

@@ -24,6 +24,11 @@ from ..errors import InvalidArgument, NotFound, ResourceExhausted, quote
 from .db import Database
 from .events import EventRecord, insert_event
 
+# The reference to a task's base model (its model_dir) wherever a checkpoint reference is taken and
+# the base makes sense: Chat and CreatePackage (`checkpoint: "base"`), and an evaluation's scores,
+# whose best may be the base. Evaluations ask for it with include_base.
+BASE_REF = "base"
+
 
 @dataclass
 class CheckpointRecord:
@@ -159,11 +164,15 @@ class CheckpointRepo:
     async def find(self, task_id: str, ref: str) -> CheckpointRecord:
         """A checkpoint by id, step number or path; deleted ones are refused."""
         ref = ref.strip()
+        if ref.lower() == BASE_REF:  # callers that take the base model (Chat, CreatePackage) ask before
+            raise InvalidArgument(f"'{BASE_REF}' names the base model of task {task_id}, not a saved checkpoint; "
+                                  "this call needs a checkpoint (see ListCheckpoints)")
         rows = await self.db.all(
             "SELECT * FROM checkpoints WHERE task_id = ? AND (id = ? OR path = ? OR CAST(step AS TEXT) = ?)"
             " ORDER BY create_time DESC", (task_id, ref, ref, ref.removeprefix("checkpoint-")))
         if not rows:
-            raise NotFound(f"task {task_id} has no checkpoint {quote(ref)} (see `modxctl train checkpoints {task_id}`)")
+            raise NotFound(f"task {task_id} has no checkpoint {quote(ref)} (see ListCheckpoints, "
+                           f"`modxctl train checkpoints {task_id}`)")
         ckpt = CheckpointRecord.from_row(rows[0])
         if ckpt.deleted:
             raise InvalidArgument(

@@ -56,7 +56,7 @@ class TemplateRepo:
             return builtin(name)
         row = await self.db.one("SELECT * FROM templates WHERE name = ?", (name,))
         if row is None:
-            raise NotFound(f"template {name!r} does not exist (see `modxctl templates list`)")
+            raise NotFound(f"template {name!r} does not exist (see ListTemplates, `modxctl templates list`)")
         return TemplateRecord(row["name"], row["type"], row["description"], False, json.loads(row["params"]),
                               row["create_time"], row["update_time"])
 

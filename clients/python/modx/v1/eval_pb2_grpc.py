@@ -27,6 +27,7 @@ if _version_not_supported:
 
 class EvalServiceStub:
     """EvalService compares checkpoints of a task on sampled data and recommends the best.
+    The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/.
     """
 
     def __init__(self, channel):
@@ -59,6 +60,7 @@ class EvalServiceStub:
 
 class EvalServiceServicer:
     """EvalService compares checkpoints of a task on sampled data and recommends the best.
+    The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/.
     """
 
     def CreateEvaluation(self, request, context):
@@ -119,6 +121,7 @@ def add_EvalServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class EvalService:
     """EvalService compares checkpoints of a task on sampled data and recommends the best.
+    The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/.
     """
 
     @staticmethod

@@ -27,6 +27,8 @@ if _version_not_supported:
 
 class InferenceServiceStub:
     """InferenceService lets a person chat with any checkpoint, the base model or a package.
+    Models load on first use into a cache (ListLoadedModels) and stay until evicted
+    for room or unloaded.
     """
 
     def __init__(self, channel):
@@ -54,6 +56,8 @@ class InferenceServiceStub:
 
 class InferenceServiceServicer:
     """InferenceService lets a person chat with any checkpoint, the base model or a package.
+    Models load on first use into a cache (ListLoadedModels) and stay until evicted
+    for room or unloaded.
     """
 
     def Chat(self, request, context):
@@ -103,6 +107,8 @@ def add_InferenceServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class InferenceService:
     """InferenceService lets a person chat with any checkpoint, the base model or a package.
+    Models load on first use into a cache (ListLoadedModels) and stay until evicted
+    for room or unloaded.
     """
 
     @staticmethod

@@ -125,7 +125,8 @@ class TrainingServiceServicer:
 
     def CreateTask(self, request, context):
         """Validate parameters and data, store a task in CREATED with its own
-        parameter snapshot. Nothing is created when validation fails.
+        parameter snapshot. Nothing is created when validation fails. With
+        validate_only nothing is stored either and the returned task has no id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

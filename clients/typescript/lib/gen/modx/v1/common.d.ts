@@ -47,7 +47,7 @@ export declare function jobStateFromJSON(object: any): JobState;
 export declare function jobStateToJSON(object: JobState): string;
 /**
  * A typed parameter value. Clients may always send `string_value`; the daemon
- * converts it with the parameter schema (so `--set lora_r=32` just works).
+ * converts it with the parameter schema (GetParamSchema), so "32" for lora_r works.
  */
 export interface ParamValue {
     kind: {
@@ -72,7 +72,9 @@ export interface StringList {
 }
 /** Pagination: `page_token` is opaque; an empty `next_page_token` means the end. */
 export interface PageRequest {
+    /** 0 = the RPC's default (50; ListMetrics 1000); at most 1000 (ListMetrics 10000). */
     pageSize: number;
+    /** The previous response's next_page_token; empty = the first page. */
     pageToken: string;
 }
 /**
@@ -83,9 +85,10 @@ export interface Warning {
     code: string;
     message: string;
 }
-/** A line of the task's log. */
+/** A line of the task's (or job's) log. */
 export interface LogLine {
     time: Timestamp | undefined;
+    /** debug, info, warning or error. */
     level: string;
     message: string;
 }

@@ -23,54 +23,87 @@ export declare enum FinishReason {
 export declare function finishReasonFromJSON(object: any): FinishReason;
 export declare function finishReasonToJSON(object: FinishReason): string;
 export interface ChatMessage {
-    /** system, user or assistant. */
+    /**
+     * system, user or assistant. The conversation so far, oldest first, ending with
+     * the user's turn; the reply is not stored anywhere by the daemon.
+     */
     role: string;
     content: string;
 }
+/** Each field left unset takes the daemon's default, given here. */
 export interface SamplingParams {
-    /** 0 = greedy. */
+    /** 0 = greedy; at most 5. Default 0.7. */
     temperature?: number | undefined;
+    /** Nucleus sampling, (0, 1]. Default 0.9. */
     topP?: number | undefined;
+    /** 0 = off. Default 50. */
     topK?: number | undefined;
+    /** Above 0 and at most 10; 1 = off, above 1 discourages repeats. Default 1.1. */
     repetitionPenalty?: number | undefined;
+    /** Default 512; at most the daemon's max_chat_tokens (RESOURCE_EXHAUSTED above it). */
     maxNewTokens?: number | undefined;
+    /**
+     * 0 to 2^32-1. Unset = a fresh random seed per reply; set = the same reply for
+     * the same input on the same model.
+     */
     seed?: string | undefined;
+    /** Strings that end the reply (not included in it); at most 16 of 256 characters. */
     stop: string[];
 }
 export interface ChatRequest {
     taskId: string;
+    /**
+     * What answers. None set: the task's latest checkpoint (FAILED_PRECONDITION when
+     * it has none yet: chat with the base model then).
+     */
     target: //
-    /** Checkpoint id or step of the task. */
+    /**
+     * Checkpoint id, step or path of the task; "merged" for the model that
+     * merge_lora_after_training wrote; "base" for the base model (an evaluation's
+     * best_checkpoint_id may be "base").
+     */
     {
         $case: "checkpoint";
         checkpoint: string;
     } | //
-    /** A package id of the task (GGUF through llama.cpp). */
+    /**
+     * A completed package of the task (GGUF through llama.cpp). Its model file of
+     * the highest precision is used (F32, BF16, F16, Q8_0, Q6_K, … Q2_K), with its
+     * LoRA adapter file when the package was not merged.
+     */
     {
         $case: "packageId";
         packageId: string;
     } | //
-    /** The task's base model, to compare before and after. */
+    /** The task's base model (model_dir), to compare before and after. */
     {
         $case: "base";
         base: boolean;
     } | undefined;
     messages: ChatMessage[];
+    /** Put first as a system message (empty = none, or the messages' own). */
     systemPrompt: string;
     sampling: SamplingParams | undefined;
     device: DevicePreference;
 }
+/** New text of the reply; the concatenation of every delta is ChatDone.text. */
 export interface ChatDelta {
     text: string;
+    /** The tokens the text came from (the model's own vocabulary). */
     tokenIds: number[];
 }
+/** The last message of a reply. */
 export interface ChatDone {
     finishReason: FinishReason;
     promptTokens: number;
     completionTokens: number;
+    /** From the request's arrival to the first token, model loading included. */
     timeToFirstTokenMs: number;
+    /** The decode rate: tokens after the first, per second. */
     tokensPerSecond: number;
+    /** The whole reply. */
     text: string;
+    /** The cache key of the model that answered (see ListLoadedModels). */
     modelKey: string;
 }
 export interface ChatResponse {
@@ -83,11 +116,19 @@ export interface ChatResponse {
     } | undefined;
 }
 export interface LoadedModel {
+    /**
+     * "<task id>/<checkpoint id>@<device>", "<task id>/base@cpu",
+     * "<task id>/<package id>/<quant>@<device>".
+     */
     key: string;
     taskId: string;
+    /** For people: "checkpoint ckpt-…", "base", "package pkg-… Q4_K_M (+ adapter)". */
     target: string;
+    /** "hf" (transformers) or "gguf" (llama.cpp). */
     backend: string;
+    /** "cpu" or "cuda:N". */
     device: string;
+    /** Estimated memory the model holds. */
     memoryBytes: string;
     lastUsedTime: Timestamp | undefined;
 }
@@ -95,6 +136,7 @@ export interface ListLoadedModelsRequest {
 }
 export interface ListLoadedModelsResponse {
     models: LoadedModel[];
+    /** What the cache may hold before it evicts the least recently used model. */
     memoryLimitBytes: string;
 }
 export interface UnloadModelRequest {
@@ -102,6 +144,7 @@ export interface UnloadModelRequest {
     key: string;
 }
 export interface UnloadModelResponse {
+    /** How many models were unloaded. */
     unloaded: number;
 }
 export declare const ChatMessage: MessageFns<ChatMessage>;
@@ -115,7 +158,11 @@ export declare const ListLoadedModelsRequest: MessageFns<ListLoadedModelsRequest
 export declare const ListLoadedModelsResponse: MessageFns<ListLoadedModelsResponse>;
 export declare const UnloadModelRequest: MessageFns<UnloadModelRequest>;
 export declare const UnloadModelResponse: MessageFns<UnloadModelResponse>;
-/** InferenceService lets a person chat with any checkpoint, the base model or a package. */
+/**
+ * InferenceService lets a person chat with any checkpoint, the base model or a package.
+ * Models load on first use into a cache (ListLoadedModels) and stay until evicted
+ * for room or unloaded.
+ */
 export type InferenceServiceService = typeof InferenceServiceService;
 export declare const InferenceServiceService: {
     /** Stream the reply token by token, then one final `done` message. */

@@ -51,21 +51,34 @@ export interface Task {
     startTime: Timestamp | undefined;
     endTime: Timestamp | undefined;
     updateTime: Timestamp | undefined;
+    /**
+     * Optimizer steps done and planned (total_steps is the estimate until the run
+     * starts, then the trainer's own count).
+     */
     currentStep: string;
     totalSteps: string;
+    /** 0 to 100: current_step / total_steps. */
     percent: number;
+    /** The training loss of the last logged step; unset before the first. */
     lastLoss?: number | undefined;
+    /** Checkpoints saved over the task's life (each cost one quota unit). */
     checkpointsSaved: number;
     quotaEstimate: QuotaEstimate | undefined;
     /** Device the task runs (or last ran) on, e.g. "cpu" or "cuda:0". */
     device: string;
     resumeCount: number;
-    /** Set by an evaluation that recommended a checkpoint of this task. */
+    /**
+     * Set by an evaluation that recommended a checkpoint of this task: a checkpoint
+     * id, or "base" when the base model scored best (Chat and CreatePackage take
+     * either as `checkpoint`).
+     */
     bestCheckpointId: string;
     bestEvaluationId: string;
+    /** 1 = next to run; 0 = not queued. */
     queuePosition: number;
     /** The last log lines when the task failed. */
     failureLogTail: string[];
+    /** The failure's sentence (empty unless FAILED). */
     error: string;
 }
 export interface Task_ParamsEntry {
@@ -73,12 +86,18 @@ export interface Task_ParamsEntry {
     value: ParamValue | undefined;
 }
 export interface QuotaEstimate {
+    /**
+     * Training examples after max_samples and the eval split (pretraining: blocks
+     * of max_seq_length tokens).
+     */
     numExamples: string;
     stepsPerEpoch: string;
     totalSteps: string;
     /** Checkpoints the parameters will save, each costing one quota unit. */
     checkpoints: string;
+    /** The quota balance when the estimate was made. */
     balance: string;
+    /** checkpoints <= balance (else a quota_insufficient warning comes with it). */
     fits: boolean;
     /** How the number was reached, in one sentence. */
     explanation: string;
@@ -108,28 +127,43 @@ export interface Checkpoint {
     id: string;
     taskId: string;
     step: string;
+    /** Fractional epoch at the save (1.5 = half way through the second). */
     epoch: number;
+    /** The training loss logged last before the save. */
     loss?: number | undefined;
+    /** The checkpoint directory on the daemon's host. */
     path: string;
+    /** Bytes of the files in the directory. */
     sizeBytes: string;
     createTime: Timestamp | undefined;
     /** Retention (save_total_limit) deleted the files; the record stays. */
     deleted: boolean;
     deleteTime: Timestamp | undefined;
 }
+/**
+ * One logged step (every logging_steps) or evaluation. Unset optional fields were
+ * not measured at that step (an eval point has no training loss).
+ */
 export interface MetricsPoint {
     step: string;
     totalSteps: string;
     epoch: number;
+    /** 0 to 100. */
     percent: number;
+    /** Seconds until the run ends, from the recent step rate. */
     etaSeconds?: number | undefined;
+    /** Mean training loss since the previous point. */
     loss?: number | undefined;
+    /** exp(loss). */
     perplexity?: number | undefined;
     learningRate?: number | undefined;
+    /** Gradient norm before clipping (max_grad_norm). */
     gradNorm?: number | undefined;
+    /** Input tokens the trainer saw per second of wall time since the previous point. */
     tokensPerSecond?: number | undefined;
     evalLoss?: number | undefined;
     evalPerplexity?: number | undefined;
+    /** When the worker logged it (UTC). */
     time: Timestamp | undefined;
     /**
      * Device telemetry of the training process when the point was logged (rank 0 under DDP/FSDP).
@@ -190,7 +224,11 @@ export interface CreateTaskRequest {
         [key: string]: ParamValue;
     };
     name: string;
-    /** Validate and estimate only; store nothing. */
+    /**
+     * Validate and estimate only; store nothing. The response's task then has an
+     * empty `id` (no task exists) and shows what would be stored: the resolved
+     * params, state CREATED and the quota estimate.
+     */
     validateOnly: boolean;
 }
 export interface CreateTaskRequest_ParamsEntry {
@@ -208,13 +246,16 @@ export interface GetTaskResponse {
     task: Task | undefined;
 }
 export interface ListTasksRequest {
+    /** Only these states (empty = all); newest first. */
     states: TaskState[];
+    /** Only this type (UNSPECIFIED = all). */
     type: TaskType;
     page: PageRequest | undefined;
 }
 export interface ListTasksResponse {
     tasks: Task[];
     nextPageToken: string;
+    /** Tasks matching the filter, over all pages. */
     totalSize: number;
 }
 export interface DeleteTaskRequest {
@@ -239,11 +280,15 @@ export interface StopTaskResponse {
 }
 export interface ResumeTaskRequest {
     taskId: string;
-    /** Checkpoint id, step number or path; empty = the last saved checkpoint. */
+    /**
+     * Checkpoint id, step number or path; empty = the last saved checkpoint
+     * ("base" is refused: a resume continues a run).
+     */
     checkpoint: string;
 }
 export interface ResumeTaskResponse {
     task: Task | undefined;
+    /** The checkpoint it resumes from (unset: it starts over, none was saved). */
     checkpoint: Checkpoint | undefined;
     warnings: Warning[];
 }
@@ -263,7 +308,7 @@ export interface WatchTaskResponse {
 }
 export interface ListMetricsRequest {
     taskId: string;
-    /** Only points with step > after_step. */
+    /** Only points with step > after_step (0 = all), in step order. */
     afterStep: string;
     page: PageRequest | undefined;
 }
@@ -273,6 +318,7 @@ export interface ListMetricsResponse {
 }
 export interface ListCheckpointsRequest {
     taskId: string;
+    /** Also the records whose files save_total_limit deleted. Step order. */
     includeDeleted: boolean;
 }
 export interface ListCheckpointsResponse {
@@ -304,6 +350,7 @@ export interface ParamSpec {
     key: string;
     /** data, training, lora, optimization, logging, general */
     category: string;
+    /** The form labels (Chinese as in the seed, English) and a help sentence (English). */
     labelZh: string;
     labelEn: string;
     help: string;
@@ -311,13 +358,17 @@ export interface ParamSpec {
     defaultValue: ParamValue | undefined;
     /** Defaults that differ by training type (use_lora: true for SFT, false for pretraining). */
     typeDefaults: TypeDefault[];
+    /** Inclusive bounds of a number (unset = unbounded on that side). */
     min?: number | undefined;
     max?: number | undefined;
+    /** The allowed values of a CHOICE parameter. */
     choices: string[];
     /** Display fold group: "" (core, expanded), optional, advanced, optimization, save, eval. */
     foldGroup: string;
     appliesTo: TaskType[];
+    /** Must be given (by the template or the request) to create a task. */
     required: boolean;
+    /** What the number counts, for display ("tokens", "min"; empty = none). */
     unit: string;
 }
 export interface GetParamSchemaRequest {
@@ -325,7 +376,9 @@ export interface GetParamSchemaRequest {
     type: TaskType;
 }
 export interface GetParamSchemaResponse {
+    /** In display order. */
     params: ParamSpec[];
+    /** The fold groups in display order ("" first: the core, expanded). */
     foldGroups: string[];
 }
 export interface Template {
@@ -437,7 +490,8 @@ export type TrainingServiceService = typeof TrainingServiceService;
 export declare const TrainingServiceService: {
     /**
      * Validate parameters and data, store a task in CREATED with its own
-     * parameter snapshot. Nothing is created when validation fails.
+     * parameter snapshot. Nothing is created when validation fails. With
+     * validate_only nothing is stored either and the returned task has no id.
      */
     readonly createTask: {
         readonly path: "/modx.v1.TrainingService/CreateTask";
@@ -603,7 +657,8 @@ export declare const TrainingServiceService: {
 export interface TrainingServiceServer extends UntypedServiceImplementation {
     /**
      * Validate parameters and data, store a task in CREATED with its own
-     * parameter snapshot. Nothing is created when validation fails.
+     * parameter snapshot. Nothing is created when validation fails. With
+     * validate_only nothing is stored either and the returned task has no id.
      */
     createTask: handleUnaryCall<CreateTaskRequest, CreateTaskResponse>;
     getTask: handleUnaryCall<GetTaskRequest, GetTaskResponse>;
@@ -641,7 +696,8 @@ export interface TrainingServiceServer extends UntypedServiceImplementation {
 export interface TrainingServiceClient extends Client {
     /**
      * Validate parameters and data, store a task in CREATED with its own
-     * parameter snapshot. Nothing is created when validation fails.
+     * parameter snapshot. Nothing is created when validation fails. With
+     * validate_only nothing is stored either and the returned task has no id.
      */
     createTask(request: CreateTaskRequest, callback: (error: ServiceError | null, response: CreateTaskResponse) => void): ClientUnaryCall;
     createTask(request: CreateTaskRequest, metadata: Metadata, callback: (error: ServiceError | null, response: CreateTaskResponse) => void): ClientUnaryCall;

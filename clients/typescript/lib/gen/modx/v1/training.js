@@ -5874,7 +5874,8 @@ exports.DeleteTemplateResponse = {
 exports.TrainingServiceService = {
     /**
      * Validate parameters and data, store a task in CREATED with its own
-     * parameter snapshot. Nothing is created when validation fails.
+     * parameter snapshot. Nothing is created when validation fails. With
+     * validate_only nothing is stored either and the returned task has no id.
      */
     createTask: {
         path: "/modx.v1.TrainingService/CreateTask",

@@ -190,7 +190,7 @@ export function jobStateToJSON(object: JobState): string {
 
 /**
  * A typed parameter value. Clients may always send `string_value`; the daemon
- * converts it with the parameter schema (so `--set lora_r=32` just works).
+ * converts it with the parameter schema (GetParamSchema), so "32" for lora_r works.
  */
 export interface ParamValue {
   kind:
@@ -208,7 +208,9 @@ export interface StringList {
 
 /** Pagination: `page_token` is opaque; an empty `next_page_token` means the end. */
 export interface PageRequest {
+  /** 0 = the RPC's default (50; ListMetrics 1000); at most 1000 (ListMetrics 10000). */
   pageSize: number;
+  /** The previous response's next_page_token; empty = the first page. */
   pageToken: string;
 }
 
@@ -221,9 +223,12 @@ export interface Warning {
   message: string;
 }
 
-/** A line of the task's log. */
+/** A line of the task's (or job's) log. */
 export interface LogLine {
-  time: Timestamp | undefined;
+  time:
+    | Timestamp
+    | undefined;
+  /** debug, info, warning or error. */
   level: string;
   message: string;
 }

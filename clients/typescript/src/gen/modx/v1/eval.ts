@@ -27,27 +27,50 @@ export const protobufPackage = "modx.v1";
 
 export const protobufFileName = "modx/v1/eval.proto";
 
+/**
+ * How answers are generated for the similarity, coherence and coverage scores.
+ * 0 in any field = its default.
+ */
 export interface GenerationSettings {
-  /** 0 = greedy decoding (the default for evaluation). */
+  /** 0 = greedy decoding (the default for evaluation); at most 10. */
   temperature: number;
+  /** (0, 1]; 0 = 1.0 (off). */
   topP: number;
+  /** 0 = off. */
   topK: number;
+  /** 0 = 1.0 (off); at most 10. */
   repetitionPenalty: number;
+  /** 0 = 128; at most the daemon's max_chat_tokens. */
   maxNewTokens: number;
   seed: string;
 }
 
 export interface CheckpointScore {
-  /** Checkpoint id, or "base" for the base model. */
+  /**
+   * Checkpoint id, or "base" for the base model. Either is a valid `checkpoint`
+   * for Chat and CreatePackage.
+   */
   checkpointId: string;
+  /** For people: "step 40", "base model". */
   label: string;
+  /** 0 for the base model. */
   step: string;
+  /** Of the reference answers (SFT) or held-out text (pretraining): lower is better. */
   perplexity: number;
+  /** The same, per UTF-8 byte (comparable across tokenizers): lower is better. */
   bitsPerByte: number;
+  /** 0 to 1, higher is better; unset where not measured (pretraining). */
   semanticSimilarity?: number | undefined;
   coherence?: number | undefined;
-  coverage?: number | undefined;
+  coverage?:
+    | number
+    | undefined;
+  /**
+   * 0 to 1, higher is better: the weighted mean of 2^-bits_per_byte and the three
+   * scores above (docs/evaluation.md gives the weights).
+   */
   composite: number;
+  /** 1 = best. */
   rank: number;
   isBest: boolean;
 }
@@ -56,15 +79,27 @@ export interface Evaluation {
   id: string;
   taskId: string;
   state: JobState;
+  /** Why it failed or was cancelled (empty otherwise). */
   stateReason: string;
+  /** The checkpoints compared (the base model is in include_base, not here). */
   checkpointIds: string[];
   includeBase: boolean;
+  /** Examples scored per checkpoint. */
   samples: number;
-  generation: GenerationSettings | undefined;
+  /** The settings used, defaults filled in. */
+  generation:
+    | GenerationSettings
+    | undefined;
+  /** Best first (by rank). */
   scores: CheckpointScore[];
+  /** A checkpoint id, or "base" when the base model scored best. */
   bestCheckpointId: string;
   /** "best beats runner-up (p=0.01)" or "tie within noise". */
   verdict: string;
+  /**
+   * Files on the daemon's host: the Markdown report (report.md), the scores
+   * table (scores.csv) and every example's answers (examples.jsonl).
+   */
   reportPath: string;
   csvPath: string;
   examplesPath: string;
@@ -73,11 +108,14 @@ export interface Evaluation {
 }
 
 export interface EvalProgress {
+  /** 0-based index of the checkpoint being scored, of checkpoint_count. */
   checkpointIndex: number;
   checkpointCount: number;
+  /** Examples of that checkpoint done so far, of example_count. */
   exampleIndex: number;
   exampleCount: number;
   checkpointId: string;
+  /** The means so far: "perplexity", and for SFT "similarity", "coherence", "coverage". */
   runningScores: { [key: string]: number };
 }
 
@@ -102,9 +140,14 @@ export interface CreateEvaluationRequest {
   taskId: string;
   /** Checkpoint ids or step numbers, at least two (or the single value "all"). */
   checkpoints: string[];
+  /** Also score the task's base model (its id in the scores is "base"). */
   includeBase: boolean;
-  /** Examples sampled from the training data when the task has no eval file. */
+  /**
+   * Examples per checkpoint: from the eval file or held-out split, else sampled
+   * from the training data. 0 = 50; at most 10000.
+   */
   samples: number;
+  /** Seed of the sampling (the same seed picks the same examples). */
   seed: string;
   generation: GenerationSettings | undefined;
 }
@@ -133,6 +176,7 @@ export interface ListEvaluationsResponse {
 
 export interface WatchEvaluationRequest {
   evaluationId: string;
+  /** Replay events with seq > after_seq (0 = from the beginning), then follow. */
   afterSeq: string;
 }
 
@@ -2151,7 +2195,10 @@ export const WatchEvaluationResponse: MessageFns<WatchEvaluationResponse> = {
   },
 };
 
-/** EvalService compares checkpoints of a task on sampled data and recommends the best. */
+/**
+ * EvalService compares checkpoints of a task on sampled data and recommends the best.
+ * The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/.
+ */
 export type EvalServiceService = typeof EvalServiceService;
 export const EvalServiceService = {
   createEvaluation: {

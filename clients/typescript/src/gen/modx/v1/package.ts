@@ -145,19 +145,30 @@ export function quantTypeToJSON(object: QuantType): string {
 }
 
 export interface PackageFile {
+  /** On the daemon's host, in the package's output_dir. */
   path: string;
-  /** model, adapter, modelfile, model_card */
+  /**
+   * model (a .gguf), adapter (a LoRA .gguf for an unmerged package), modelfile
+   * (for Ollama), model_card (README.md)
+   */
   kind: string;
+  /** Of a model file (UNSPECIFIED for the others). */
   quantType: QuantType;
   sizeBytes: string;
+  /** Lowercase hex SHA-256 of the file. */
   sha256: string;
 }
 
+/** The GGUF file run through llama.cpp against the source model in transformers. */
 export interface Verification {
+  /** Both tokenize the probe prompts to the same ids. */
   tokenizerMatch: boolean;
+  /** 0 to 1: the share of prompts whose most likely next token is the same. */
   top1Agreement: number;
+  /** Absolute differences of the two's logits at the compared positions: largest and mean. */
   maxLogitDiff: number;
   meanLogitDiff: number;
+  /** How many probe prompts. */
   prompts: number;
   quantType: QuantType;
 }
@@ -165,8 +176,10 @@ export interface Verification {
 export interface Package {
   id: string;
   taskId: string;
+  /** The checkpoint packaged: an id, "merged", or "base" (the task's base model). */
   checkpointId: string;
   state: JobState;
+  /** Why it failed or was cancelled (empty otherwise). */
   stateReason: string;
   quantTypes: QuantType[];
   merge: boolean;
@@ -178,7 +191,7 @@ export interface Package {
 }
 
 export interface PackageProgress {
-  /** convert, quantize, verify, ... */
+  /** convert, quantize, verify, ... (tensors_* count within the phase). */
   phase: string;
   tensorsDone: string;
   tensorsTotal: string;
@@ -200,15 +213,24 @@ export interface PackageEvent {
 
 export interface CreatePackageRequest {
   taskId: string;
-  /** Checkpoint id or step. */
+  /**
+   * Checkpoint id, step or path; "merged" (what merge_lora_after_training wrote);
+   * or "base": the task's base model as it is, a baseline to compare the
+   * fine-tuned GGUF with (an evaluation's best_checkpoint_id may be "base").
+   */
   checkpoint: string;
+  /** At least one; each becomes one model file. */
   quantTypes: QuantType[];
-  /** Merge a LoRA adapter into the base weights before converting (default true). */
+  /**
+   * Merge a LoRA adapter into the base weights before converting (default true);
+   * false writes the base model and the adapter as two GGUF files.
+   */
   merge?:
     | boolean
     | undefined;
   /** Default: <task output dir>/packages/<package id>. */
   outputDir: string;
+  /** Skip the llama.cpp-versus-transformers check (Package.verifications stays empty). */
   skipVerification: boolean;
 }
 
@@ -236,6 +258,7 @@ export interface ListPackagesResponse {
 
 export interface WatchPackageRequest {
   packageId: string;
+  /** Replay events with seq > after_seq (0 = from the beginning), then follow. */
   afterSeq: string;
 }
 
@@ -252,7 +275,9 @@ export interface ImportGgufRequest {
 
 export interface ImportGgufResponse {
   outputDir: string;
+  /** The GGUF's general.architecture ("llama", "qwen2", …). */
   architecture: string;
+  /** Parameter count of the model. */
   parameters: string;
   /** True when the output dir already held this import and was kept. */
   cached: boolean;

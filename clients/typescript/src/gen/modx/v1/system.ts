@@ -35,27 +35,34 @@ export interface GetStatusRequest {
 }
 
 export interface GetStatusResponse {
+  /** modxd's version. */
   version: string;
+  /** "modx.v1". */
   apiVersion: string;
   startTime: Timestamp | undefined;
   uptimeSeconds: number;
   stateDir: string;
+  /** The gRPC address it listens on (unix:///path or host:port). */
   listen: string;
   devices: DeviceSlot[];
   tasksPending: number;
   tasksRunning: number;
   tasksTotal: number;
+  /** Quota units left (one per checkpoint saved). */
   quotaBalance: string;
+  /** The daemon's process id. */
   pid: number;
 }
 
 export interface Device {
+  /** Index among devices of its kind (cuda:N). */
   index: number;
   name: string;
   /** "cuda", "mps" or "cpu". */
   kind: string;
   totalMemoryBytes: string;
   freeMemoryBytes: string;
+  /** "8.6" (CUDA); empty elsewhere. */
   computeCapability: string;
   bf16Supported: boolean;
   fp16Supported: boolean;
@@ -93,6 +100,7 @@ export interface GetHardwareAdviceRequest {
 export interface VramGuidance {
   /** "<1B", "1-3B", "3-7B", "7-14B" */
   sizeClass: string;
+  /** Device memory the seed's table asks for with LoRA and with full fine-tuning. */
   loraBytes: string;
   fullBytes: string;
 }
@@ -105,8 +113,13 @@ export interface DeviceAdvice {
 }
 
 export interface GetHardwareAdviceResponse {
+  /** The model's size in billions of parameters (as read or as given). */
   paramsBillion: number;
-  guidance: VramGuidance | undefined;
+  /** The row of `table` for that size. */
+  guidance:
+    | VramGuidance
+    | undefined;
+  /** The whole table, smallest class first. */
   table: VramGuidance[];
   devices: DeviceAdvice[];
   /** One sentence: what to do on this host. */
@@ -134,10 +147,13 @@ export interface GetQuotaRequest {
 }
 
 export interface GetQuotaResponse {
-  /** Units not yet spent; never below zero. */
+  /** Units not yet spent; never below 0. */
   balance: string;
+  /** Units spent on checkpoints, ever. */
   consumed: string;
+  /** Units granted, the initial allowance included. */
   granted: string;
+  /** Newest first. */
   ledger: QuotaEntry[];
   /**
    * Units of the balance held for checkpoints being written (a unit is reserved before each save,
@@ -147,7 +163,9 @@ export interface GetQuotaResponse {
 }
 
 export interface GrantQuotaRequest {
+  /** Units to add, 1 to 1000000. */
   amount: string;
+  /** Why (kept in the ledger entry). */
   note: string;
 }
 

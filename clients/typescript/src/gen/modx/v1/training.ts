@@ -189,11 +189,22 @@ export interface Task {
   createTime: Timestamp | undefined;
   startTime: Timestamp | undefined;
   endTime: Timestamp | undefined;
-  updateTime: Timestamp | undefined;
+  updateTime:
+    | Timestamp
+    | undefined;
+  /**
+   * Optimizer steps done and planned (total_steps is the estimate until the run
+   * starts, then the trainer's own count).
+   */
   currentStep: string;
   totalSteps: string;
+  /** 0 to 100: current_step / total_steps. */
   percent: number;
-  lastLoss?: number | undefined;
+  /** The training loss of the last logged step; unset before the first. */
+  lastLoss?:
+    | number
+    | undefined;
+  /** Checkpoints saved over the task's life (each cost one quota unit). */
   checkpointsSaved: number;
   quotaEstimate:
     | QuotaEstimate
@@ -201,12 +212,18 @@ export interface Task {
   /** Device the task runs (or last ran) on, e.g. "cpu" or "cuda:0". */
   device: string;
   resumeCount: number;
-  /** Set by an evaluation that recommended a checkpoint of this task. */
+  /**
+   * Set by an evaluation that recommended a checkpoint of this task: a checkpoint
+   * id, or "base" when the base model scored best (Chat and CreatePackage take
+   * either as `checkpoint`).
+   */
   bestCheckpointId: string;
   bestEvaluationId: string;
+  /** 1 = next to run; 0 = not queued. */
   queuePosition: number;
   /** The last log lines when the task failed. */
   failureLogTail: string[];
+  /** The failure's sentence (empty unless FAILED). */
   error: string;
 }
 
@@ -216,12 +233,18 @@ export interface Task_ParamsEntry {
 }
 
 export interface QuotaEstimate {
+  /**
+   * Training examples after max_samples and the eval split (pretraining: blocks
+   * of max_seq_length tokens).
+   */
   numExamples: string;
   stepsPerEpoch: string;
   totalSteps: string;
   /** Checkpoints the parameters will save, each costing one quota unit. */
   checkpoints: string;
+  /** The quota balance when the estimate was made. */
   balance: string;
+  /** checkpoints <= balance (else a quota_insufficient warning comes with it). */
   fits: boolean;
   /** How the number was reached, in one sentence. */
   explanation: string;
@@ -252,9 +275,15 @@ export interface Checkpoint {
   id: string;
   taskId: string;
   step: string;
+  /** Fractional epoch at the save (1.5 = half way through the second). */
   epoch: number;
-  loss?: number | undefined;
+  /** The training loss logged last before the save. */
+  loss?:
+    | number
+    | undefined;
+  /** The checkpoint directory on the daemon's host. */
   path: string;
+  /** Bytes of the files in the directory. */
   sizeBytes: string;
   createTime:
     | Timestamp
@@ -264,19 +293,40 @@ export interface Checkpoint {
   deleteTime: Timestamp | undefined;
 }
 
+/**
+ * One logged step (every logging_steps) or evaluation. Unset optional fields were
+ * not measured at that step (an eval point has no training loss).
+ */
 export interface MetricsPoint {
   step: string;
   totalSteps: string;
   epoch: number;
+  /** 0 to 100. */
   percent: number;
-  etaSeconds?: number | undefined;
-  loss?: number | undefined;
+  /** Seconds until the run ends, from the recent step rate. */
+  etaSeconds?:
+    | number
+    | undefined;
+  /** Mean training loss since the previous point. */
+  loss?:
+    | number
+    | undefined;
+  /** exp(loss). */
   perplexity?: number | undefined;
-  learningRate?: number | undefined;
-  gradNorm?: number | undefined;
+  learningRate?:
+    | number
+    | undefined;
+  /** Gradient norm before clipping (max_grad_norm). */
+  gradNorm?:
+    | number
+    | undefined;
+  /** Input tokens the trainer saw per second of wall time since the previous point. */
   tokensPerSecond?: number | undefined;
   evalLoss?: number | undefined;
-  evalPerplexity?: number | undefined;
+  evalPerplexity?:
+    | number
+    | undefined;
+  /** When the worker logged it (UTC). */
   time:
     | Timestamp
     | undefined;
@@ -334,7 +384,11 @@ export interface CreateTaskRequest {
   /** Overrides on top of the template (values may be strings). */
   params: { [key: string]: ParamValue };
   name: string;
-  /** Validate and estimate only; store nothing. */
+  /**
+   * Validate and estimate only; store nothing. The response's task then has an
+   * empty `id` (no task exists) and shows what would be stored: the resolved
+   * params, state CREATED and the quota estimate.
+   */
   validateOnly: boolean;
 }
 
@@ -357,7 +411,9 @@ export interface GetTaskResponse {
 }
 
 export interface ListTasksRequest {
+  /** Only these states (empty = all); newest first. */
   states: TaskState[];
+  /** Only this type (UNSPECIFIED = all). */
   type: TaskType;
   page: PageRequest | undefined;
 }
@@ -365,6 +421,7 @@ export interface ListTasksRequest {
 export interface ListTasksResponse {
   tasks: Task[];
   nextPageToken: string;
+  /** Tasks matching the filter, over all pages. */
   totalSize: number;
 }
 
@@ -396,12 +453,18 @@ export interface StopTaskResponse {
 
 export interface ResumeTaskRequest {
   taskId: string;
-  /** Checkpoint id, step number or path; empty = the last saved checkpoint. */
+  /**
+   * Checkpoint id, step number or path; empty = the last saved checkpoint
+   * ("base" is refused: a resume continues a run).
+   */
   checkpoint: string;
 }
 
 export interface ResumeTaskResponse {
-  task: Task | undefined;
+  task:
+    | Task
+    | undefined;
+  /** The checkpoint it resumes from (unset: it starts over, none was saved). */
   checkpoint: Checkpoint | undefined;
   warnings: Warning[];
 }
@@ -424,7 +487,7 @@ export interface WatchTaskResponse {
 
 export interface ListMetricsRequest {
   taskId: string;
-  /** Only points with step > after_step. */
+  /** Only points with step > after_step (0 = all), in step order. */
   afterStep: string;
   page: PageRequest | undefined;
 }
@@ -436,6 +499,7 @@ export interface ListMetricsResponse {
 
 export interface ListCheckpointsRequest {
   taskId: string;
+  /** Also the records whose files save_total_limit deleted. Step order. */
   includeDeleted: boolean;
 }
 
@@ -471,6 +535,7 @@ export interface ParamSpec {
   key: string;
   /** data, training, lora, optimization, logging, general */
   category: string;
+  /** The form labels (Chinese as in the seed, English) and a help sentence (English). */
   labelZh: string;
   labelEn: string;
   help: string;
@@ -480,13 +545,19 @@ export interface ParamSpec {
     | undefined;
   /** Defaults that differ by training type (use_lora: true for SFT, false for pretraining). */
   typeDefaults: TypeDefault[];
+  /** Inclusive bounds of a number (unset = unbounded on that side). */
   min?: number | undefined;
-  max?: number | undefined;
+  max?:
+    | number
+    | undefined;
+  /** The allowed values of a CHOICE parameter. */
   choices: string[];
   /** Display fold group: "" (core, expanded), optional, advanced, optimization, save, eval. */
   foldGroup: string;
   appliesTo: TaskType[];
+  /** Must be given (by the template or the request) to create a task. */
   required: boolean;
+  /** What the number counts, for display ("tokens", "min"; empty = none). */
   unit: string;
 }
 
@@ -496,7 +567,9 @@ export interface GetParamSchemaRequest {
 }
 
 export interface GetParamSchemaResponse {
+  /** In display order. */
   params: ParamSpec[];
+  /** The fold groups in display order ("" first: the core, expanded). */
   foldGroups: string[];
 }
 
@@ -6759,7 +6832,8 @@ export type TrainingServiceService = typeof TrainingServiceService;
 export const TrainingServiceService = {
   /**
    * Validate parameters and data, store a task in CREATED with its own
-   * parameter snapshot. Nothing is created when validation fails.
+   * parameter snapshot. Nothing is created when validation fails. With
+   * validate_only nothing is stored either and the returned task has no id.
    */
   createTask: {
     path: "/modx.v1.TrainingService/CreateTask" as const,
@@ -6935,7 +7009,8 @@ export const TrainingServiceService = {
 export interface TrainingServiceServer extends UntypedServiceImplementation {
   /**
    * Validate parameters and data, store a task in CREATED with its own
-   * parameter snapshot. Nothing is created when validation fails.
+   * parameter snapshot. Nothing is created when validation fails. With
+   * validate_only nothing is stored either and the returned task has no id.
    */
   createTask: handleUnaryCall<CreateTaskRequest, CreateTaskResponse>;
   getTask: handleUnaryCall<GetTaskRequest, GetTaskResponse>;
@@ -6974,7 +7049,8 @@ export interface TrainingServiceServer extends UntypedServiceImplementation {
 export interface TrainingServiceClient extends Client {
   /**
    * Validate parameters and data, store a task in CREATED with its own
-   * parameter snapshot. Nothing is created when validation fails.
+   * parameter snapshot. Nothing is created when validation fails. With
+   * validate_only nothing is stored either and the returned task has no id.
    */
   createTask(
     request: CreateTaskRequest,
