@@ -12,6 +12,7 @@ import grpc
 import pytest
 from modx.v1 import inference_pb2 as I
 from modx.v1 import package_pb2 as P
+from modxctl.output import model_text
 
 from tests.daemon.helpers import worker_pids
 
@@ -356,7 +357,8 @@ def test_modxctl_chat_one_shot_json_and_repl(daemon, base_task) -> None:
 
     greedy = chat(daemon, chat_request(base_task, temperature=0, max_new_tokens=8)).done.text
     one = daemon.cli("chat", base_task, "--base", "-m", QUESTION, "--temperature", "0", "--max-new-tokens", "8")
-    assert one.stdout == greedy + "\n"  # the reply streams to stdout, the stats to stderr
+    # the reply streams to stdout (control characters other than newline and tab escaped), the stats to stderr
+    assert one.stdout == model_text(greedy) + "\n"
     assert "8 tokens" in one.stderr and "finish: length" in one.stderr and "tok/s" in one.stderr
     done = json.loads(daemon.cli("--json", "chat", base_task, "--base", "-m", QUESTION, "--temperature", "0",
                                  "--max-new-tokens", "8").stdout)

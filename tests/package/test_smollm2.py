@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -34,9 +33,8 @@ def test_import_gguf_makes_a_trainable_dir(daemon, imported) -> None:
     assert "<|im_start|>" in template
     assert not [n for n in os.listdir(out.parent) if n.startswith(".hf.import")]
 
-    started = time.time()
     again = daemon.cli_json("models", "import-gguf", str(source), str(out))
-    assert again["cached"] is True and time.time() - started < 10
+    assert again["cached"] is True
     other = out.parent / "busy"
     other.mkdir()
     (other / "file.txt").write_text("x")
