@@ -144,6 +144,19 @@ class Pinned:
         `fresh`: it must not exist yet (modx's own staging dirs). Returns (pin, made now)."""
         return _open_child(self.fd, name, os.path.join(self.real, name), field or self.field, create, fresh)
 
+    def new_subdir(self, base: str, field: str = "", tries: int = 1000) -> "Pinned":
+        """A directory this call makes inside this one, named `base` or `base-2`, `base-3`, … when
+        that is taken (two runs started in the same second)."""
+        for n in range(1, tries + 1):
+            name = base if n == 1 else f"{base}-{n}"
+            try:
+                os.mkdir(name, DIR_MODE, dir_fd=self.fd)
+            except FileExistsError:
+                continue
+            return _open_child(self.fd, name, self.real_join(name), field or self.field, False, False)[0]
+        raise PermissionDenied(f"{field or self.field}: {self.real_join(base)} and {tries - 1} numbered "
+                               "variants already exist; modx writes only into a directory it has just made")
+
     def create_file(self, name: str, mode: int = 0o640) -> int:
         """A new file `name` in this dir, opened for writing; a symlink or anything else there is refused."""
         try:

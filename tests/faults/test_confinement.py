@@ -202,3 +202,22 @@ def test_a_pinned_dir_is_written_through_whatever_happens_to_its_path(tmp_path, 
             paths.pin_input("parameter model_dir", str(root / "a" / "out"))
     finally:
         paths.confine(None)
+
+
+def test_a_new_run_dir_never_reuses_one_that_exists(tmp_path, outside) -> None:
+    """Two runs started in the same second (a resume right after a stop) each get a directory of
+    their own; a symlink already standing at the name is skipped, never followed."""
+    from modxd import paths
+
+    root = tmp_path.resolve()
+    paths.confine([root])
+    try:
+        pin, _ = paths.pin_output_dir("output_dir", root / "out")
+        (root / "out" / "Dec06_1").symlink_to(outside)
+        first = pin.new_subdir("Dec06_1")
+        second = pin.new_subdir("Dec06_1")
+        assert {first.real, second.real} == {str(root / "out" / "Dec06_1-2"), str(root / "out" / "Dec06_1-3")}
+        assert not any(outside.iterdir())
+        first.close(), second.close(), pin.close()
+    finally:
+        paths.confine(None)

@@ -244,7 +244,7 @@ class _ReportedTensorBoard:
             return []
         runs, made = out.subdir("runs")
         stamp = f"{time.strftime('%b%d_%H-%M-%S')}_{socket.gethostname()}_{os.getpid()}"
-        run_dir = runs.subdir(stamp, fresh=True)[0]
+        run_dir = runs.new_subdir(stamp)
         runs.close()
         emit(files.message([*([files.entry(runs.real, "dir")] if made else []), files.entry(run_dir.real, "dir")]))
 
