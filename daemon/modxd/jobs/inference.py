@@ -29,8 +29,7 @@ import structlog
 
 from ..engine.generate import SamplingError, check_messages, check_sampling
 from ..engine.inference_worker import SPEC_PATHS
-from ..errors import (FailedPrecondition, InvalidArgument, ModxError, NotFound, PermissionDenied, ResourceExhausted,
-                      Unavailable, quote)
+from ..errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unavailable, error_for, quote
 from ..paths import check_input_under_roots
 from ..store.checkpoints import BASE_REF
 from .process import WorkerHandle, exit_reason, spawn_worker
@@ -38,13 +37,6 @@ from .process import WorkerHandle, exit_reason, spawn_worker
 log = structlog.get_logger("modxd.inference")
 
 GiB = 1024**3
-CODES: dict[str, type[ModxError]] = {
-    "invalid_argument": InvalidArgument,
-    "failed_precondition": FailedPrecondition,
-    "resource_exhausted": ResourceExhausted,
-    "not_found": NotFound,
-    "permission_denied": PermissionDenied,
-}
 # Which model file of a package a chat uses: the most precise one it has.
 QUANT_PREFERENCE = ("F32", "BF16", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q4_K_M", "Q4_K_S", "Q4_0",
                     "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K")
@@ -449,10 +441,10 @@ class InferenceManager:
                     finished = True
                     sentence = str(message.get("message") or "the chat failed")
                     log.info("chat_refused", request_id=rid, code=message.get("code"), message=sentence)
-                    error = CODES.get(message.get("code", ""))
+                    error = error_for(str(message.get("code") or ""), sentence)  # errors.BY_CODE
                     if error is None:  # a bug or a library failure: INTERNAL, with the worker's sentence
                         raise RuntimeError(sentence)
-                    raise error(sentence)
+                    raise error
                 elif kind == "worker_gone":
                     finished = True
                     raise Unavailable(f"the inference worker stopped while answering ({message.get('message')}); "
