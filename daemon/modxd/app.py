@@ -24,6 +24,7 @@ from .jobs.bus import EventBus
 from .jobs.follow import replay_and_follow
 from .jobs.inference import InferenceManager
 from .jobs.runner import JobRunner
+from .jobs.process import worker_cpu_count
 from .jobs.supervisor import Supervisor
 from .memory_plan import plan_memory
 from .states import TaskState
@@ -99,7 +100,7 @@ class App:
         if tpl.type != task_type:
             raise InvalidArgument(f"template {name} is for {tpl.type} tasks, not {task_type}")
         resolved = P.resolve(task_type, tpl.params, overrides)
-        world = placement.check_task(resolved, self.devices)  # devices against this host's
+        world = placement.check_task(resolved, self.devices, worker_cpu_count())  # devices against this host's
         checked = await asyncio.to_thread(validate_task, task_type, resolved, self.config.roots)
         balance = await self.quota.balance()
         est = await asyncio.to_thread(estimate, task_type, checked.params, checked.train,
@@ -158,7 +159,7 @@ class App:
         return est, warnings
 
     async def _refresh_estimate(self, task: TaskRecord) -> tuple[dict[str, Any], Warnings]:
-        world = placement.check_task(task.params, self.devices)
+        world = placement.check_task(task.params, self.devices, worker_cpu_count())
         checked = await asyncio.to_thread(validate_task, task.type, task.params, self.config.roots)
         est = await asyncio.to_thread(estimate, task.type, checked.params, checked.train,
                                       checked.eval is not None, await self.quota.balance(), world)

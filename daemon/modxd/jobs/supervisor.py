@@ -31,7 +31,7 @@ from ..store.files import FileRepo
 from ..store.tasks import TaskRecord, TaskRepo
 from .backlog import Backlog
 from .bus import EventBus
-from .process import WorkerHandle, exit_reason, spawn_worker
+from .process import WorkerHandle, exit_reason, spawn_worker, worker_cpu_count
 
 log = structlog.get_logger("modxd.supervisor")
 
@@ -291,7 +291,7 @@ class Supervisor:
             try:
                 task = await self.tasks.get(task_id)
                 request = placement.parse_devices(task.params.get("devices", "1"))
-                problem = placement.impossible(request, self.devices)
+                problem = placement.impossible(request, self.devices, worker_cpu_count())
                 if problem:
                     raise FailedPrecondition(problem)
                 where = placement.place(request, self.devices, busy)
