@@ -24,7 +24,7 @@ from .jobs.bus import EventBus
 from .jobs.follow import replay_and_follow
 from .jobs.inference import InferenceManager
 from .jobs.runner import JobRunner
-from .jobs.process import worker_cpu_count
+from .worker.spawn import worker_cpu_count
 from .jobs.supervisor import Supervisor
 from .memory_plan import plan_memory
 from .states import TaskState

@@ -24,7 +24,7 @@ from .store.checkpoints import BASE_REF
 from .store.jobs import JobRecord
 from .store.tasks import TaskRecord
 
-KIND = "eval"  # the job kind (jobs/worker.py ENTRY_POINTS)
+KIND = "eval"  # the job kind (worker/runtime.py ENTRY_POINTS)
 PREFIX = "ev"  # evaluation ids: ev-xxxxxxxx
 MAX_CANDIDATES = 64
 DEFAULT_MAX_NEW_TOKENS = 128

@@ -7,7 +7,7 @@ import pytest
 
 from modxd import params as P
 from modxd import placement as PL
-from modxd.engine.launch import describe_group_failure, torchrun_command
+from modxd.worker.launch import describe_group_failure, torchrun_command
 from modxd.engine.plan import estimate_total_steps
 from modxd.errors import FailedPrecondition, InvalidArgument
 
@@ -115,5 +115,5 @@ def test_the_other_hosts_run_torchrun() -> None:
     spec = {"nnodes": 2, "nproc_per_node": 4, "rdzv_endpoint": "node0:29500", "run_id": "t-1", "run_dir": "/s/o"}
     assert torchrun_command(spec, 1) == [
         "python", "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=4", "--node-rank=1",
-        "--master-addr=node0", "--master-port=29500", "--rdzv-id=t-1", "-m", "modxd.engine.rank",
+        "--master-addr=node0", "--master-port=29500", "--rdzv-id=t-1", "-m", "modxd.worker.rank",
         "/s/o/run.json"]

@@ -50,7 +50,7 @@ def test_full_precision_merge_equals_the_plain_merge(tmp_path: Path) -> None:
 def test_cuda_oom_fails_with_out_of_memory_and_advice() -> None:
     from modxd.engine.models import EngineError
     from modxd.engine.train import _train
-    from modxd.jobs.worker import describe_failure
+    from modxd.worker.runtime import describe_failure
 
     class Exhausted:
         def train(self, resume_from_checkpoint=None) -> None:

@@ -32,7 +32,7 @@ from modxd.app import App
 from modxd.config import Config
 from modxd.errors import FailedPrecondition, NotFound, ResourceExhausted
 from modxd.jobs import supervisor as supervisor_module
-from modxd.jobs.process import WorkerHandle
+from modxd.worker.spawn import WorkerHandle
 from modxd.states import TRANSITIONS, TaskState
 from modxd.store.db import Database
 

@@ -1,6 +1,6 @@
 """Rank-side pieces of a distributed run: one training process per device.
 
-The launcher (``torch.distributed``'s elastic agent, see ``engine/launch.py``) starts every
+The launcher (``torch.distributed``'s elastic agent, see ``worker/launch.py``) starts every
 rank with ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and ``MASTER_ADDR``/``MASTER_PORT`` in its
 environment; ``transformers.Trainer`` (through accelerate) sees them, joins the process group
 and wraps the model in DDP or FSDP. What modx adds on top, used by ``engine/train.py``:

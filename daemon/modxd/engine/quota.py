@@ -13,7 +13,7 @@ The reply travels on the command pipe, so commands that arrive meanwhile (a stop
 handed on afterwards. What a run still holds when it ends is released by the daemon, and a
 restart releases everything (store/checkpoints.py). This module is the one place that builds
 and reads these messages, for the worker and the daemon (jobs/supervisor.py) alike. In a
-distributed run rank 0 asks (through the coordinator, engine/launch.py) and broadcasts the
+distributed run rank 0 asks (through the coordinator, worker/launch.py) and broadcasts the
 answer, so every rank saves or stops at the same step (:func:`agree`).
 """
 

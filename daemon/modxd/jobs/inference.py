@@ -1,7 +1,7 @@
 """Chat on the daemon side: what to load, where, and the one inference worker that runs it.
 
 The daemon never imports torch: every model lives in one long-lived worker process
-(kind ``inference``, modxd.engine.inference_worker) that holds an LRU cache of loaded
+(kind ``inference``, modxd.worker.chat) that holds an LRU cache of loaded
 models and answers one chat at a time (see that module for why). This module
 
 * resolves a chat's target (a checkpoint, the base model, a package) to what the worker
@@ -28,11 +28,11 @@ from typing import Any, AsyncIterator, Callable
 import structlog
 
 from ..engine.generate import SamplingError, check_messages, check_sampling
-from ..engine.inference_worker import SPEC_PATHS
+from ..engine.model_cache import SPEC_PATHS
 from ..errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unavailable, error_for, quote
 from ..paths import check_input_under_roots
 from ..store.checkpoints import BASE_REF
-from .process import WorkerHandle, exit_reason, spawn_worker
+from ..worker.spawn import WorkerHandle, exit_reason, spawn_worker
 
 log = structlog.get_logger("modxd.inference")
 

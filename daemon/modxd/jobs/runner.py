@@ -21,7 +21,7 @@ from ..store.jobs import JobRecord, JobRepo
 from .backlog import Backlog
 from .bus import EventBus
 from .follow import replay_and_follow
-from .process import WorkerHandle, exit_reason, spawn_worker
+from ..worker.spawn import WorkerHandle, exit_reason, spawn_worker
 
 log = structlog.get_logger("modxd.jobs")
 

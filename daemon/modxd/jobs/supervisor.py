@@ -31,7 +31,7 @@ from ..store.files import FileRepo
 from ..store.tasks import TaskRecord, TaskRepo
 from .backlog import Backlog
 from .bus import EventBus
-from .process import WorkerHandle, exit_reason, spawn_worker, worker_cpu_count
+from ..worker.spawn import WorkerHandle, exit_reason, spawn_worker, worker_cpu_count
 
 log = structlog.get_logger("modxd.supervisor")
 

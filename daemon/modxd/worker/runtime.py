@@ -1,4 +1,4 @@
-"""The worker process: runs one job of the engine and reports over a pipe.
+"""The worker process: runs one job of the engine and reports over a pipe (worker/spawn.py starts it).
 
 Started with the `spawn` method (CUDA cannot live in a forked child). It dies
 with the daemon (PR_SET_PDEATHSIG) so a killed daemon never leaves an orphan
@@ -23,15 +23,17 @@ from ..config import format_cpu_list
 
 # kind -> "module:function"; each takes (config, emit, poll_command) and returns a result dict.
 ENTRY_POINTS = {
-    "train": "modxd.engine.launch:run_train_task",  # run_training, in one process or one per device
+    "train": "modxd.worker.launch:run_train_task",  # run_training, in one process or one per device
     "eval": "modxd.engine.evaluate:run_evaluation",
     "package": "modxd.engine.export:run_package",
     "import_gguf": "modxd.engine.export:run_import",
-    "inference": "modxd.engine.inference_worker:run_inference",
+    "inference": "modxd.worker.chat:run_inference",
 }
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """Be killed when the parent dies (PR_SET_PDEATHSIG): a worker or rank never outlives the process
+    that started it, so a killed daemon leaves no orphan holding a GPU."""
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -73,7 +75,7 @@ def describe_failure(exc: BaseException) -> str:
 def pin_to_cpus(cpus: list[int]) -> None:
     """Run on `cpus` only. Done before torch loads: its OpenMP runtime then starts as many compute
     threads as the mask holds, and the ranks a distributed worker launches share them out
-    (engine/launch.py)."""
+    (worker/launch.py)."""
     os.sched_setaffinity(0, cpus)
 
 
@@ -82,7 +84,7 @@ def worker_main(kind: str, config: dict[str, Any], events: Connection, commands:
     # Released before reporting a failure, so an out-of-memory worker can still
     # format and send its report (RLIMIT_AS / a cgroup limit leaves no headroom).
     reserve = bytearray(4 << 20)
-    _die_with_parent()
+    die_with_parent()
     if cpus:
         pin_to_cpus(cpus)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the daemon's terminal is the daemon's business

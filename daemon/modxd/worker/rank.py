@@ -1,6 +1,6 @@
-"""One rank of a distributed training run: ``python -m modxd.engine.rank RUN_JSON``.
+"""One rank of a distributed training run: ``python -m modxd.worker.rank RUN_JSON``.
 
-The launcher starts one of these per device (``engine/launch.py`` on the coordinator host,
+The launcher starts one of these per device (``worker/launch.py`` on the coordinator host,
 plain ``torchrun`` on the other hosts of a multi-host task). ``RUN_JSON`` holds the task's
 training config, written by the coordinator. Every rank runs the ordinary
 ``run_training``; the differences are in ``engine/distributed.py``, plus:
@@ -27,13 +27,14 @@ import time
 import traceback
 from typing import Any
 
+from .. import paths
+from .runtime import describe_failure, die_with_parent
+
 SOCKET_ENV = "MODX_DIST_SOCKET"
 AUTHKEY_ENV = "MODX_DIST_AUTHKEY"
 
 
 def write_error(run_dir: str, rank: int, exc: BaseException) -> None:
-    from ..jobs.worker import describe_failure
-
     errors = os.path.join(run_dir, "errors")
     os.makedirs(errors, exist_ok=True)
     record = {"rank": rank, "host": socket.gethostname(), "pid": os.getpid(), "time": time.time(),
@@ -94,12 +95,9 @@ def rank_config(spec: dict[str, Any], rank: int, local_rank: int) -> dict[str, A
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m modxd.engine.rank RUN_JSON", file=sys.stderr)
+        print("usage: python -m modxd.worker.rank RUN_JSON", file=sys.stderr)
         return 2
-    from .. import paths
-    from ..jobs.worker import _die_with_parent
-
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on a terminal is the daemon's (or launcher's) business
     with open(argv[0]) as f:
         spec = json.load(f)
@@ -111,9 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if rank == 0:  # before the heavy imports: the coordinator knows the ranks are up
             channel = CoordinatorChannel(os.environ[SOCKET_ENV], bytes.fromhex(os.environ[AUTHKEY_ENV]))
-        from .distributed import CommandSync, shutdown
-        from .quota import QuotaGate
-        from .train import run_training
+        from ..engine.distributed import CommandSync, shutdown
+        from ..engine.quota import QuotaGate
+        from ..engine.train import run_training
 
         cfg = rank_config(spec, rank, local_rank)
         # Rank 0 waits for the daemon's quota answers on its own link, under the command broadcast.

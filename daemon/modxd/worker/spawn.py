@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..hardware import usable_cpu_count
-from .worker import worker_main
+from .runtime import worker_main
 
 _CTX = mp.get_context("spawn")
 # CPUs every worker is pinned to (the daemon's `worker_cpus`); empty: the daemon's own CPUs. Set once

@@ -1,11 +1,11 @@
 """The training worker's entry: one process, or one process per device through the launcher.
 
-The daemon spawns one worker per task (``jobs/worker.py``), which calls :func:`run_train_task`.
+The daemon spawns one worker per task (``worker/runtime.py``), which calls :func:`run_train_task`.
 With one device it simply runs ``run_training``. With several (``process_devices`` in the
 config, from the task's ``devices`` parameter) or several hosts (``nnodes``), the worker
 becomes the *coordinator*: it starts one rank per local device with torch's elastic launcher
 (the engine behind ``torchrun``, static rendezvous, no restarts) running
-``python -m modxd.engine.rank RUN_JSON``, and relays:
+``python -m modxd.worker.rank RUN_JSON``, and relays:
 
 * rank 0's events (metrics, logs, checkpoints, the result) to the daemon, unchanged;
 * the daemon's commands (stop, save) to rank 0, which broadcasts them to every rank.
@@ -13,7 +13,7 @@ becomes the *coordinator*: it starts one rank per local device with torch's elas
 A rank that fails or is killed makes the launcher stop the whole group; the coordinator then
 raises an :class:`EngineError` that names the rank at fault, so the task fails with that
 reason. Other hosts of a multi-host task run plain ``torchrun`` with the same rank module
-(see docs/distributed.md); ``python -m modxd.engine.launch join`` prints or runs that command.
+(see docs/distributed.md); ``python -m modxd.worker.launch join`` prints or runs that command.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ import time
 from typing import Any, Callable
 
 from .. import files
+from ..engine.checkpoints import remove_entry
 from ..hardware import usable_cpu_count
 from ..paths import pin_output_dir
-from .checkpoints import remove_entry
 from .rank import AUTHKEY_ENV, SOCKET_ENV
 
 __all__ = ["run_train_task", "run_distributed", "RUN_DIR_NAME", "run_file", "torchrun_command"]
@@ -61,7 +61,7 @@ def world_size_of(config: dict[str, Any]) -> int:
 def run_train_task(config: dict, emit: Callable[[dict], None], poll_command: Callable[..., dict | None]) -> dict:
     """Entry point of the ``train`` worker kind."""
     if world_size_of(config) <= 1:
-        from .train import run_training
+        from ..engine.train import run_training
 
         cfg = {k: v for k, v in config.items() if k != "process_devices"}
         cfg["device"] = process_devices(config)[0]
@@ -80,7 +80,7 @@ def torchrun_command(spec: dict[str, Any], node_rank: int, python: str = "python
     return [python, "-m", "torch.distributed.run", f"--nnodes={spec['nnodes']}",
             f"--nproc-per-node={spec['nproc_per_node']}", f"--node-rank={node_rank}",
             f"--master-addr={host}", f"--master-port={port}", f"--rdzv-id={spec['run_id']}",
-            "-m", "modxd.engine.rank",
+            "-m", "modxd.worker.rank",
             os.path.join(spec["run_dir"], RUN_FILE)]
 
 
@@ -295,7 +295,7 @@ def run_distributed(config: dict, emit: Callable[[dict], None], poll_command: Ca
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import elastic_launch
 
-    from .models import EngineError
+    from ..engine.models import EngineError
 
     devices = process_devices(config)
     nnodes = max(int(config.get("nnodes") or 1), 1)
@@ -349,7 +349,7 @@ def run_distributed(config: dict, emit: Callable[[dict], None], poll_command: Ca
     started = time.monotonic()
     try:
         elastic_launch(_launch_config(spec, 0, os.path.join(local_dir, "logs")), sys.executable)(
-            "-m", "modxd.engine.rank", path)
+            "-m", "modxd.worker.rank", path)
     except ChildFailedError as exc:
         failure = describe_group_failure(run_dir, exc.failures, world)
     except Exception as exc:  # the launcher itself: rendezvous timeout, a signal, a busy port...
@@ -405,7 +405,7 @@ def _join(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m modxd.engine.launch")
+    parser = argparse.ArgumentParser(prog="python -m modxd.worker.launch")
     sub = parser.add_subparsers(dest="command", required=True)
     join = sub.add_parser("join", help="join a multi-host task from another host (runs torchrun)")
     join.add_argument("--output-dir", required=True, help="the task's output_dir (shared storage)")
