@@ -35,11 +35,13 @@ def run(model_dir: Path, data: Path, devices: list[str], batch: int, out: Path) 
     from modxd.worker.launch import run_train_task
     from tests.fixtures.plugin import engine_config
 
+    from modxd.protocol import Metrics
+
     points: list[dict[str, Any]] = []
 
-    def emit(event: dict) -> None:
-        if event.get("type") == "metrics" and "loss" in event:
-            points.append(event)
+    def emit(message: Any) -> None:
+        if isinstance(message, Metrics) and message.loss is not None:
+            points.append(message.point())
 
     def poll(timeout: float | None = 0.0) -> None:
         if timeout:

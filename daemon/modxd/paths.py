@@ -181,7 +181,9 @@ def shown(text: str) -> str:
 
 def shown_in(report: dict) -> dict:
     """A worker report with the sentences of logs, warnings and errors passed through :func:`shown`."""
-    if report.get("type") in ("log", "warning", "error", "chat_error"):
+    from .protocol import ChatError, Failure, Log, Warn  # stdlib only, like this module
+
+    if report.get("type") in (Log.TYPE, Warn.TYPE, Failure.TYPE, ChatError.TYPE):
         return {k: shown(v) if isinstance(v, str) else v for k, v in report.items()}
     return report
 

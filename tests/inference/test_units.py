@@ -144,8 +144,10 @@ def test_deltas_go_at_once_unless_they_come_faster_than_the_window(monkeypatch) 
 
     now = [100.0]
     monkeypatch.setattr(chat_worker.time, "perf_counter", lambda: now[0])
+    from modxd.protocol import encode
+
     sent: list[dict] = []
-    batcher = chat_worker.DeltaBatcher(sent.append, "r1", window=0.010)
+    batcher = chat_worker.DeltaBatcher(lambda message: sent.append(encode(message)), "r1", window=0.010)
     batcher("a", [1])  # the first token: at once
     for i, piece in enumerate("bcd"):  # three more within 3 ms: held
         now[0] += 0.001

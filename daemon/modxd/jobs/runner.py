@@ -1,9 +1,10 @@
 """Runs evaluation and package jobs in worker processes, one at a time per kind.
 
-A job's worker reports `progress`, `log`, `score`, `file` ... messages (stored as
-job events and published), then one `result` or `error`. What a finished job
-changes elsewhere (the task's best checkpoint, say) is done by the `on_done`
-hook its submitter gives.
+A job's worker reports `progress`, `log`, `score`, `file` ... messages (modxd/protocol.py,
+stored as job events and published), `files` (the task's manifest), then one `result` or
+`error`. A message the daemon does not understand stops the job, which ends failed with the
+sentence. What a finished job changes elsewhere (the task's best checkpoint, say) is done by
+the `on_done` hook its submitter gives.
 """
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 import structlog
 
-from .. import files
+from ..protocol import Failure, Files, ProtocolError, Result, Stop, encode
 from ..store.db import StoreWriteFailed
 from ..store.events import EventRecord
 from ..store.files import FileRepo
 from ..store.jobs import JobRecord, JobRepo
+from ..worker.spawn import WorkerHandle, exit_reason, spawn_worker
 from .backlog import Backlog
 from .bus import EventBus
 from .follow import replay_and_follow
-from ..worker.spawn import WorkerHandle, exit_reason, spawn_worker
 
 log = structlog.get_logger("modxd.jobs")
 
@@ -32,6 +33,7 @@ OnDone = Callable[[JobRecord, dict[str, Any]], Awaitable[None]]
 class _LiveJob:
     worker: WorkerHandle
     store_error: str = ""  # the database refused a write of this job: it was stopped and ends failed
+    protocol_error: str = ""  # the worker sent what the daemon does not understand: stopped, ends failed
 
 
 class JobRunner:
@@ -71,13 +73,22 @@ class JobRunner:
     async def _set_state(self, job_id: str, state: str, reason: str, result: dict[str, Any] | None = None) -> bool:
         return await self._record(job_id, lambda: self.jobs.set_state(job_id, state, reason, result))
 
+    def _malformed(self, job: JobRecord, live: _LiveJob, error: ProtocolError) -> None:
+        """A message the daemon does not understand: a bug in modx. The job stops and ends failed."""
+        log.error("job_message_malformed", job_id=job.id, kind=job.kind, message_type=error.message_type,
+                  error=str(error))
+        if not live.protocol_error:
+            live.protocol_error = (f"the {job.kind} worker sent a message the daemon does not understand ({error}); "
+                                   "this is a bug in modx: the job was stopped")
+            live.worker.send(Stop(reason="protocol_error"))
+
     def _store_refused(self, owner: str, error: StoreWriteFailed) -> None:
         live = self._live.get(owner)
         if live is None or live.store_error:
             return
         live.store_error = str(error)
         log.error("job_store_refused", job_id=owner, error=str(error))
-        live.worker.send({"cmd": "stop", "reason": "state_disk_full"})
+        live.worker.send(Stop(reason="state_disk_full"))
 
     async def _run(self, job: JobRecord, config: dict[str, Any], on_done: OnDone | None) -> None:
         slot = self._slots.setdefault(job.kind, asyncio.Semaphore(1))
@@ -87,7 +98,7 @@ class JobRunner:
             if not await self._set_state(job.id, "running", f"running on {device}"):
                 await self.backlog.landed(job.id)  # nothing ran yet: start once the disk takes writes again
             result: dict[str, Any] | None = None
-            error: dict[str, Any] | None = None
+            error: Failure | str | None = None
             try:
                 worker = spawn_worker(job.kind, config, f"modx-{job.kind}-{job.id}")
             except Exception as exc:  # noqa: BLE001
@@ -96,18 +107,19 @@ class JobRunner:
             live = self._live[job.id] = _LiveJob(worker)
             try:
                 while (message := await worker.reports.get()) is not None:
-                    kind = message.get("type", "")
-                    if kind == "result":
-                        result = {k: v for k, v in message.items() if k != "type"}
-                    elif kind == "error":
+                    if isinstance(message, ProtocolError):
+                        self._malformed(job, live, message)
+                    elif isinstance(message, Result):
+                        result = message.values
+                    elif isinstance(message, Failure):
                         error = message
-                    elif kind == files.MESSAGE:
+                    elif isinstance(message, Files):
                         if self.files is not None and job.task_id:
                             await self._record(job.id, lambda m=message: self.files.apply(
-                                job.task_id, job.id, m.get("wrote", ()), m.get("removed", ())))
-                    else:
-                        payload = {k: v for k, v in message.items() if k != "type"}
-                        await self._record(job.id, lambda k=kind, p=payload: self.jobs.append(job.id, k, p))
+                                job.task_id, job.id, m.wrote, m.removed))
+                    else:  # progress, score, file, log, warning: a job event of the message's own kind
+                        payload = {k: v for k, v in encode(message).items() if k != message.KEY}
+                        await self._record(job.id, lambda k=message.TYPE, p=payload: self.jobs.append(job.id, k, p))
                 exitcode = await worker.join()
             finally:
                 self._live.pop(job.id, None)
@@ -116,18 +128,24 @@ class JobRunner:
                 await self._set_state(job.id, "failed", f"{live.store_error}; the {noun} was stopped: free space on "
                                       "that disk, then run it again")
                 return
+            if live.protocol_error:
+                await self._set_state(job.id, "failed", live.protocol_error)
+                return
             if result is not None:
                 try:
                     if on_done is not None:
                         await on_done(job, result)
                 except Exception as exc:  # noqa: BLE001
                     log.exception("job_on_done_failed", job_id=job.id)
-                    error = {"error": f"could not record the result: {exc}"}
+                    error = f"could not record the result: {exc}"
                 else:
                     await self._set_state(job.id, "completed", "finished", result)
                     return
-            reason = (error or {}).get("error") or exit_reason(exitcode)
-            await self._set_state(job.id, "failed", reason, {"traceback": (error or {}).get("traceback", "")})
+            if isinstance(error, Failure):
+                reason, traceback = error.error or exit_reason(exitcode), error.traceback
+            else:
+                reason, traceback = error or exit_reason(exitcode), ""
+            await self._set_state(job.id, "failed", reason, {"traceback": traceback})
 
     async def watch(self, job_id: str, kind: str, after_seq: int = 0) -> AsyncIterator[EventRecord]:
         await self.jobs.get(job_id, kind)

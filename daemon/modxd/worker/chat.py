@@ -7,19 +7,18 @@ half speed) while doubling the memory for activations, and a CPU host has no spa
 Commands that need no model (``list``, ``cancel``, ``unload`` of a model not in use) are
 answered between two tokens of the generation in progress; the next chat waits.
 
-Commands (dicts from the daemon, ``poll_command``):
+Commands from the daemon (``poll_command``; the messages are modxd/protocol.py's):
 
-* ``{"cmd": "chat", "request_id", "model": {...}, "device", "messages", "sampling",
-  "context": {...}}`` -> ``delta`` messages, then one ``done`` or ``chat_error``;
-* ``{"cmd": "cancel", "request_id"}`` -> the generation stops before its next token (a
-  queued chat is dropped); the ``done`` says ``cancelled``;
-* ``{"cmd": "list", "request_id"}`` -> ``models``;
-* ``{"cmd": "unload", "request_id", "key"}`` ("" = all) -> ``unloaded``;
-* ``{"cmd": "release_device", "device"}``: a training job starts there, drop what is
-  cached on it (the model in use is dropped when its reply ends);
-* ``{"cmd": "stop"}`` (also what a closed pipe means): return.
+* ``Chat`` -> ``Loaded``, ``Delta`` messages, then one ``Done`` or ``ChatError``;
+* ``Cancel`` -> the generation stops before its next token (a queued chat is dropped);
+  the ``Done`` says ``cancelled``;
+* ``ListModels`` -> ``Models``;
+* ``Unload`` (key "" = all) -> ``Models`` (unasked), then ``Unloaded``;
+* ``ReleaseDevice``: a training job starts there, drop what is cached on it (the model in
+  use is dropped when its reply ends);
+* ``Stop`` (also what a closed pipe means): return.
 
-Every message back carries ``type`` and ``request_id``. The models themselves (loading,
+Every message back names the ``request_id`` it answers. The models themselves (loading,
 the LRU cache and its memory bounds, generation) are the engine's: engine/model_cache.py and
 engine/generate.py; this module is the worker's loop around them.
 """
@@ -34,13 +33,14 @@ from typing import Any, Callable
 from ..engine.generate import SamplingError, check_messages, check_sampling
 from ..engine.model_cache import GiB, ModelCache, Refused
 from ..engine.models import EngineError
-from ..errors import FailedPrecondition, PermissionDenied
+from ..errors import INTERNAL, FailedPrecondition, InvalidArgument, PermissionDenied, ResourceExhausted
 from ..hardware import usable_cpu_count
+from ..protocol import (Cancel, Chat, ChatError, Command, Delta, Done, Emit, ListModels, Loaded, Log, Models, Poll,
+                        Ready, ReleaseDevice, Stop, Unload, Unloaded)
 from .runtime import describe_failure
 
 log = logging.getLogger("modxd.inference")
 
-Emit = Callable[[dict], None]
 STREAM_WINDOW_SECONDS = 0.010  # at most one delta message per 10 ms (see DeltaBatcher)
 
 
@@ -68,7 +68,7 @@ class DeltaBatcher:
 
     def flush(self) -> None:
         if self.text or self.ids:
-            self.emit({"type": "delta", "request_id": self.request_id, "text": self.text, "token_ids": self.ids})
+            self.emit(Delta(self.request_id, self.text, self.ids))
             self.text, self.ids = "", []
             self.last = time.perf_counter()
 
@@ -82,14 +82,14 @@ def default_threads() -> int:
 
 
 class InferenceServer:
-    def __init__(self, config: dict[str, Any], emit: Emit, poll_command: Callable[..., dict | None]) -> None:
+    def __init__(self, config: dict[str, Any], emit: Emit, poll_command: Poll) -> None:
         self.emit = emit
         self.poll = poll_command
         self.threads = int(config.get("threads") or 0) or default_threads()
         self.cache = ModelCache(int(config.get("max_bytes") or 8 * GiB), int(config.get("headroom_bytes") or 0),
                                 self.threads)
         self.max_new_tokens_limit = int(config.get("max_new_tokens_limit") or 4096)
-        self.pending: collections.deque[dict[str, Any]] = collections.deque()
+        self.pending: collections.deque[Chat] = collections.deque()
         self.stopping = False
         self.served = 0
 
@@ -100,46 +100,45 @@ class InferenceServer:
             torch.set_num_threads(self.threads)
         except Exception:  # noqa: BLE001
             pass
-        self.emit({"type": "ready", "pid": os.getpid()})
+        self.emit(Ready(os.getpid()))
         while not self.stopping:
             command = self.pending.popleft() if self.pending else self.poll(None)
             if command is None:
                 continue
-            if command.get("cmd") == "chat":
+            if isinstance(command, Chat):
                 self.chat(command)
             else:
                 self.handle(command, current=None)
         self.cache.clear()
         return {"served": self.served}
 
-    def handle(self, command: dict[str, Any], current: str | None) -> bool:
+    def handle(self, command: Command, current: str | None) -> bool:
         """A non-chat command (or a chat to queue); True when it cancels ``current``."""
-        cmd = command.get("cmd")
-        rid = command.get("request_id", "")
-        if cmd == "chat":
+        if isinstance(command, Chat):
             self.pending.append(command)
-        elif cmd == "cancel":
+        elif isinstance(command, Cancel):
+            rid = command.request_id
             if rid == current:
                 return True
             for queued in list(self.pending):
-                if queued.get("cmd") == "chat" and queued.get("request_id") == rid:
+                if queued.request_id == rid:
                     self.pending.remove(queued)
-                    self.emit({"type": "done", "request_id": rid, "finish_reason": "cancelled", "prompt_tokens": 0,
-                               "completion_tokens": 0, "time_to_first_token_ms": 0.0, "tokens_per_second": 0.0,
-                               "text": "", "model_key": ""})
-        elif cmd == "list":
-            self.emit({"type": "models", "request_id": rid, "models": self.cache.describe(),
-                       "memory_limit_bytes": self.cache.max_bytes})
-        elif cmd == "unload":
-            count = self.cache.unload(command.get("key", ""))
+                    self.emit(Done(rid, "cancelled", prompt_tokens=0, completion_tokens=0, time_to_first_token_ms=0.0,
+                                   tokens_per_second=0.0, text="", model_key=""))
+        elif isinstance(command, ListModels):
+            self.emit(Models(command.request_id, self.cache.describe(), self.cache.max_bytes))
+        elif isinstance(command, Unload):
+            count = self.cache.unload(command.key)
             self.snapshot()  # first: the daemon has the new list when the answer arrives
-            self.emit({"type": "unloaded", "request_id": rid, "count": count})
-        elif cmd == "release_device":
-            if self.cache.release_device(command.get("device", "")):
+            self.emit(Unloaded(command.request_id, count))
+        elif isinstance(command, ReleaseDevice):
+            if self.cache.release_device(command.device):
                 self.snapshot()
-        elif cmd == "stop":
+        elif isinstance(command, Stop):
             self.stopping = True
             return current is not None
+        else:  # decoded against this worker's vocabulary (protocol.COMMANDS), so a new command lacks its branch
+            raise TypeError(f"the chat worker has no handling for the {command.TYPE!r} command")
         return False
 
     def _should_stop(self, rid: str) -> Callable[[], bool]:
@@ -152,29 +151,27 @@ class InferenceServer:
                 cancel = self.handle(command, current=rid) or cancel
         return check
 
-    def chat(self, command: dict[str, Any]) -> None:
-        rid = command["request_id"]
+    def chat(self, command: Chat) -> None:
         self.served += 1
-        end = self._answer(command, rid)
+        end = self._answer(command, command.request_id)
         self.snapshot()  # first: the daemon has the new list when the answer arrives
         self.emit(end)
 
-    def _answer(self, command: dict[str, Any], rid: str) -> dict[str, Any]:
-        """Stream the reply; returns the final message (``done`` or ``chat_error``)."""
-        def refused(code: str, message: str) -> dict[str, Any]:
-            return {"type": "chat_error", "request_id": rid, "code": code, "message": message}
+    def _answer(self, command: Chat, rid: str) -> Done | ChatError:
+        """Stream the reply; returns the final message (``Done`` or ``ChatError``)."""
+        def refused(code: str, message: str) -> ChatError:
+            return ChatError(rid, code, message)
 
         try:
-            messages = check_messages(command.get("messages") or [], command.get("system_prompt") or "")
-            sampling = check_sampling(command.get("sampling") or {}, self.max_new_tokens_limit)
+            messages = check_messages(command.messages, "")
+            sampling = check_sampling(command.sampling, self.max_new_tokens_limit)
             started = time.perf_counter()
-            entry, cached = self.cache.get(command["model"], command.get("device") or "cpu",
-                                           command.get("context") or {})
+            entry, cached = self.cache.get(command.model, command.device or "cpu",
+                                           {"training_task": command.training_task})
             load_ms = (time.perf_counter() - started) * 1000.0
             self.cache.in_use = entry.key
             entry.last_used_time = time.time()
-            self.emit({"type": "loaded", "request_id": rid, "model_key": entry.key, "cached": cached,
-                       "load_ms": load_ms, "device": entry.device})
+            self.emit(Loaded(rid, entry.key, cached, load_ms, entry.device))
 
             deltas = DeltaBatcher(self.emit, rid)
             try:
@@ -183,31 +180,29 @@ class InferenceServer:
             finally:
                 entry.last_used_time = time.time()
                 self.cache.after_use()
-            return {"type": "done", "request_id": rid, "model_key": entry.key, "cached": cached, "load_ms": load_ms,
-                    **result}
+            return Done(rid, model_key=entry.key, cached=cached, load_ms=load_ms, **result)
         except Refused as exc:
             return refused(exc.code, str(exc))
         except SamplingError as exc:  # ContextTooLong too
-            return refused("invalid_argument", str(exc))
+            return refused(InvalidArgument.code, str(exc))
         except (FileNotFoundError, EngineError, FailedPrecondition) as exc:
-            return refused("failed_precondition", str(exc))
+            return refused(FailedPrecondition.code, str(exc))
         except PermissionDenied as exc:  # a target that now leads outside the allowed roots
-            return refused("permission_denied", str(exc))
+            return refused(PermissionDenied.code, str(exc))
         except Exception as exc:  # noqa: BLE001 - one failed chat never ends the worker
             sentence = describe_failure(exc)
-            code = "resource_exhausted" if sentence.startswith("out of memory") else "internal"
-            if code == "resource_exhausted":
+            code = ResourceExhausted.code if sentence.startswith("out of memory") else INTERNAL
+            if code == ResourceExhausted.code:
                 self.cache.clear()  # give the memory back before anything else runs
             log.exception("chat %s failed", rid)
             return refused(code, f"the chat failed: {sentence}")
 
     def snapshot(self) -> None:
         """What is loaded now (the daemon answers ListLoadedModels from the latest one)."""
-        self.emit({"type": "models", "request_id": "", "models": self.cache.describe(),
-                   "memory_limit_bytes": self.cache.max_bytes})
+        self.emit(Models("", self.cache.describe(), self.cache.max_bytes))
 
 
-def run_inference(config: dict[str, Any], emit: Emit, poll_command: Callable[..., dict | None]) -> dict[str, Any]:
+def run_inference(config: dict[str, Any], emit: Emit, poll_command: Poll) -> dict[str, Any]:
     """Worker entry point (kind ``inference``): serve chats until told to stop."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -237,6 +232,6 @@ class _EmitHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._emit({"type": "log", "level": record.levelname.lower(), "message": record.getMessage()[:4000]})
+            self._emit(Log(record.levelname.lower(), record.getMessage()[:4000]))
         except Exception:  # noqa: BLE001 - logging never breaks a chat
             pass
