@@ -223,6 +223,7 @@ class App:
                 raise FailedPrecondition(f"task {task_id} has {busy} still running: wait for it to finish "
                                          "before deleting the task with its files")
         await self.supervisor.delete(task_id)  # checks and deletes under the lifecycle lock
+        await self.runner.cancel_for_task(task_id)  # its evaluations and packages are of no use any more
         report = files.Deleted()
         if delete_files:
             report = await asyncio.to_thread(files.delete_entries, await self.files.list(task_id),
