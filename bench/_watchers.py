@@ -72,12 +72,13 @@ def _direct_child(config: dict[str, Any], queue: Any, cpus: set[int] | None = No
         os.sched_setaffinity(0, cpus)
     os.environ.update(env or {})  # before torch loads: OMP_NUM_THREADS is read once, at its start
     from modxd.engine.train import run_training
+    from modxd.protocol import Metrics
 
     points: list[tuple[int, float]] = []
 
-    def emit(event: dict[str, Any]) -> None:
-        if event.get("type") == "metrics" and event.get("loss") is not None:
-            points.append((int(event["step"]), float(event["time"])))
+    def emit(message: Any) -> None:
+        if isinstance(message, Metrics) and message.loss is not None:
+            points.append((message.step, float(message.time or 0.0)))
 
     result = run_training(config, emit, lambda *_a, **_k: None)
     queue.put({"points": points, "outcome": result.get("outcome")})

@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
         info = setup(daemon, work)
 
         from modxd.engine.generate import HFChatModel
-        from modxd.engine.inference_worker import default_threads
+        from modxd.worker.chat import default_threads
         from modxd.engine.llamacpp import LlamaChatModel
 
         threads = default_threads()  # what the worker uses

@@ -4,7 +4,7 @@
     .venv/bin/python bench/distributed.py --devices 4     # 4 GPUs vs 1
     .venv/bin/python bench/distributed.py --cpu 2 --model tiny   # 2 gloo processes: a check, no speed-up
 
-Both sides call ``modxd.engine.launch.run_train_task`` exactly as the training worker does
+Both sides call ``modxd.worker.launch.run_train_task`` exactly as the training worker does
 (N > 1: the coordinator starts one rank per device with torch's elastic launcher, DDP). Weak
 scaling: every rank keeps the per-device batch, so N devices see N times the examples per
 step; the data set is large enough for the same number of steps on every side. Throughput is
@@ -32,14 +32,16 @@ SKIP = 5  # start-up steps left out of the median
 
 
 def run(model_dir: Path, data: Path, devices: list[str], batch: int, out: Path) -> dict[str, Any]:
-    from modxd.engine.launch import run_train_task
+    from modxd.worker.launch import run_train_task
     from tests.fixtures.plugin import engine_config
+
+    from modxd.protocol import Metrics
 
     points: list[dict[str, Any]] = []
 
-    def emit(event: dict) -> None:
-        if event.get("type") == "metrics" and "loss" in event:
-            points.append(event)
+    def emit(message: Any) -> None:
+        if isinstance(message, Metrics) and message.loss is not None:
+            points.append(message.point())
 
     def poll(timeout: float | None = 0.0) -> None:
         if timeout:
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     gpus = torch.cuda.device_count()
     if args.cpu:
         many = ["cpu"] * args.cpu
-        # Each rank gets cpu_count / N threads (engine/launch.py); the one-process side gets as many,
+        # Each rank gets cpu_count / N threads (worker/launch.py); the one-process side gets as many,
         # so the comparison is per process (a loaded host punishes oversubscribed OpenMP threads).
         torch.set_num_threads(max((os.cpu_count() or 1) // args.cpu, 1))
     else:

@@ -102,12 +102,13 @@ def _modx(config: dict[str, Any], clock: _Clock) -> int:
     from modxd.engine.data import prepare_data
     from modxd.engine.models import load_tokenizer
     from modxd.engine.train import run_training
+    from modxd.protocol import Metrics, TotalSteps
 
-    def emit(event: dict) -> None:
-        if event["type"] == "total_steps":
+    def emit(message: Any) -> None:
+        if isinstance(message, TotalSteps):
             clock.begin_now()
-        elif event["type"] == "metrics" and event.get("loss") is not None:
-            clock.step_logged(float(event["loss"]))
+        elif isinstance(message, Metrics) and message.loss is not None:
+            clock.step_logged(message.loss)
 
     run_training(config, emit, lambda: None)
     tokenizer = load_tokenizer(config["model_dir"], lambda _m: None)

@@ -24,6 +24,7 @@ from .jobs.bus import EventBus
 from .jobs.follow import replay_and_follow
 from .jobs.inference import InferenceManager
 from .jobs.runner import JobRunner
+from .worker.spawn import worker_cpu_count
 from .jobs.supervisor import Supervisor
 from .memory_plan import plan_memory
 from .states import TaskState
@@ -99,7 +100,7 @@ class App:
         if tpl.type != task_type:
             raise InvalidArgument(f"template {name} is for {tpl.type} tasks, not {task_type}")
         resolved = P.resolve(task_type, tpl.params, overrides)
-        world = placement.check_task(resolved, self.devices)  # devices against this host's
+        world = placement.check_task(resolved, self.devices, worker_cpu_count())  # devices against this host's
         checked = await asyncio.to_thread(validate_task, task_type, resolved, self.config.roots)
         balance = await self.quota.balance()
         est = await asyncio.to_thread(estimate, task_type, checked.params, checked.train,
@@ -158,7 +159,7 @@ class App:
         return est, warnings
 
     async def _refresh_estimate(self, task: TaskRecord) -> tuple[dict[str, Any], Warnings]:
-        world = placement.check_task(task.params, self.devices)
+        world = placement.check_task(task.params, self.devices, worker_cpu_count())
         checked = await asyncio.to_thread(validate_task, task.type, task.params, self.config.roots)
         est = await asyncio.to_thread(estimate, task.type, checked.params, checked.train,
                                       checked.eval is not None, await self.quota.balance(), world)
@@ -222,6 +223,7 @@ class App:
                 raise FailedPrecondition(f"task {task_id} has {busy} still running: wait for it to finish "
                                          "before deleting the task with its files")
         await self.supervisor.delete(task_id)  # checks and deletes under the lifecycle lock
+        await self.runner.cancel_for_task(task_id)  # its evaluations and packages are of no use any more
         report = files.Deleted()
         if delete_files:
             report = await asyncio.to_thread(files.delete_entries, await self.files.list(task_id),

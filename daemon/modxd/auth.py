@@ -36,7 +36,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import inspect
 import os
 import re
 import secrets
@@ -44,12 +43,13 @@ import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import grpc
 import structlog
 
-from .errors import InvalidArgument, ModxError, NotFound
+from .api.status import guarded
+from .errors import InvalidArgument, ModxError, NotFound, PermissionDenied, Unauthenticated
 
 log = structlog.get_logger("modxd.auth")
 
@@ -273,64 +273,6 @@ def is_local_peer(peer: str) -> bool:
     return peer.startswith(("unix:", LOCAL_WEB_PEER))
 
 
-def _wrap(handler: grpc.RpcMethodHandler, check: Callable[[Any, grpc.aio.ServicerContext], Any]
-          ) -> grpc.RpcMethodHandler:
-    """The same handler with `await check(request_or_None, context)` run first."""
-
-    async def _run(behavior, request, context):
-        result = behavior(request, context)
-        if inspect.isawaitable(result):
-            return await result
-        return result
-
-    if handler.unary_unary:
-        inner = handler.unary_unary
-
-        async def unary_unary(request, context):
-            await check(request, context)
-            return await _run(inner, request, context)
-        return grpc.unary_unary_rpc_method_handler(unary_unary, handler.request_deserializer,
-                                                   handler.response_serializer)
-
-    async def stream(behavior, request, context):
-        result = behavior(request, context)
-        if hasattr(result, "__aiter__"):
-            async for item in result:
-                yield item
-        elif inspect.isawaitable(result):
-            await result
-
-    if handler.unary_stream:
-        inner_us = handler.unary_stream
-
-        async def unary_stream(request, context):  # stream() inlined: one generator less per message
-            await check(request, context)
-            result = inner_us(request, context)
-            if hasattr(result, "__aiter__"):
-                async for item in result:
-                    yield item
-            elif inspect.isawaitable(result):
-                await result
-        return grpc.unary_stream_rpc_method_handler(unary_stream, handler.request_deserializer,
-                                                    handler.response_serializer)
-    if handler.stream_unary:
-        inner_su = handler.stream_unary
-
-        async def stream_unary(request_iterator, context):
-            await check(None, context)
-            return await _run(inner_su, request_iterator, context)
-        return grpc.stream_unary_rpc_method_handler(stream_unary, handler.request_deserializer,
-                                                    handler.response_serializer)
-    inner_ss = handler.stream_stream
-
-    async def stream_stream(request_iterator, context):
-        await check(None, context)
-        async for item in stream(inner_ss, request_iterator, context):
-            yield item
-    return grpc.stream_stream_rpc_method_handler(stream_stream, handler.request_deserializer,
-                                                 handler.response_serializer)
-
-
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Checks the bearer token and the role of every call before its handler runs."""
 
@@ -340,20 +282,23 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         self.local_role = local_role
 
     def identify(self, method: str, metadata: Any, peer: str) -> Identity:
-        """The caller's identity; raises PermissionError / LookupError for the two refusals."""
+        """The caller's identity; raises Unauthenticated / PermissionDenied for the two refusals."""
         token = bearer_token(metadata)
         if token is None:
             if self.required or not is_local_peer(peer):
-                raise LookupError("this call needs a token (metadata 'authorization: Bearer <token>')")
+                raise Unauthenticated("this call needs a token (metadata 'authorization: Bearer <token>')")
             identity = Identity("local", self.local_role, via_token=False)
         elif token == "":
-            raise LookupError("the authorization header must be 'Bearer <token>'")
+            raise Unauthenticated("the authorization header must be 'Bearer <token>'")
         else:
-            entry = self.store.check(token)
+            try:
+                entry = self.store.check(token)
+            except LookupError as exc:
+                raise Unauthenticated(str(exc)) from None
             identity = Identity(entry.name, entry.role, via_token=True)
         if method in ADMIN_METHODS and not identity.may(ADMIN):
-            raise PermissionError(f"{method.rsplit('/', 1)[-1]} needs the admin role; "
-                                  f"{identity.name!r} has the {identity.role} role")
+            raise PermissionDenied(f"{method.rsplit('/', 1)[-1]} needs the admin role; "
+                                   f"{identity.name!r} has the {identity.role} role")
         return identity
 
     async def intercept_service(self, continuation, handler_call_details):
@@ -366,14 +311,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         async def check(request, context: grpc.aio.ServicerContext) -> None:
             try:
                 identity = self.identify(method, metadata, context.peer())
-            except LookupError as exc:
+            except Unauthenticated as exc:
                 log.warning("rpc_unauthenticated", method=method, peer=context.peer(), reason=str(exc))
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
-            except PermissionError as exc:
+                raise
+            except PermissionDenied as exc:
                 log.warning("rpc_permission_denied", method=method, peer=context.peer(), reason=str(exc))
-                await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
-            else:
-                if identity.via_token:
-                    log.debug("rpc_authenticated", method=method, token=identity.name, role=identity.role)
+                raise
+            if identity.via_token:
+                log.debug("rpc_authenticated", method=method, token=identity.name, role=identity.role)
 
-        return _wrap(handler, check)
+        return guarded(handler, check)

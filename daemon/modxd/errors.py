@@ -7,42 +7,80 @@ layer knows about gRPC.
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 
 class ModxError(Exception):
     """Base class: `str(err)` is the sentence the client sees."""
 
+    # The name the error travels under between processes (a worker's refusal, modxd/protocol.py).
+    code: ClassVar[str] = ""
+
 
 class InvalidArgument(ModxError):
     """The request itself is wrong (a bad value, a malformed data line)."""
+
+    code = "invalid_argument"
 
 
 class NotFound(ModxError):
     """A named task, checkpoint, template, evaluation or package does not exist."""
 
+    code = "not_found"
+
 
 class FailedPrecondition(ModxError):
     """The request is fine but the world is not in a state that allows it."""
+
+    code = "failed_precondition"
 
 
 class ResourceExhausted(ModxError):
     """Quota, queue, memory or size limits."""
 
+    code = "resource_exhausted"
+
 
 class PermissionDenied(ModxError):
     """A path outside the allowed roots, or a role that may not do this."""
+
+    code = "permission_denied"
 
 
 class Unauthenticated(ModxError):
     """No valid credentials."""
 
+    code = "unauthenticated"
+
 
 class Unavailable(ModxError):
     """The daemon is shutting down or a dependency is missing."""
 
+    code = "unavailable"
+
 
 class Unimplemented(ModxError):
     """An RPC of the contract that this version does not implement yet."""
+
+    code = "unimplemented"
+
+
+# ----- error codes between processes ---------------------------------------------------------------
+
+# A worker names the error it answers with by its code (modxd/protocol.py); this table turns the code
+# back into the domain error, which api/status.py maps to a gRPC status like any other. INTERNAL is the
+# one code with no class: a failure of modx or of a library, which the daemon answers as INTERNAL.
+INTERNAL = "internal"
+BY_CODE: dict[str, type[ModxError]] = {cls.code: cls for cls in (
+    InvalidArgument, NotFound, FailedPrecondition, ResourceExhausted, PermissionDenied, Unauthenticated,
+    Unavailable, Unimplemented)}
+CODES = (*BY_CODE, INTERNAL)  # every code a worker may send
+
+
+def error_for(code: str, sentence: str) -> ModxError | None:
+    """The domain error a worker's `code` stands for, carrying its sentence; None for INTERNAL."""
+    cls = BY_CODE.get(code)
+    return cls(sentence) if cls is not None else None
 
 
 # ----- how a sentence shows what a client sent ----------------------------------------------------

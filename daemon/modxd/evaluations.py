@@ -11,24 +11,21 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import files
-from .engine.data import _split, _take
-from .engine.formats import DataError, iter_pretrain_texts, iter_sft_conversations
+from .engine.eval_data import DEFAULT_SAMPLES, MAX_SAMPLES, select_sft
+from .engine.formats import DataError, iter_pretrain_texts
 from .errors import FailedPrecondition, InvalidArgument, NotFound
 from .paths import check_input_under_roots, create_output_dir, resolve_under_roots
 from .store.checkpoints import BASE_REF
 from .store.jobs import JobRecord
 from .store.tasks import TaskRecord
 
-KIND = "eval"  # the job kind (jobs/worker.py ENTRY_POINTS)
+KIND = "eval"  # the job kind (worker/runtime.py ENTRY_POINTS)
 PREFIX = "ev"  # evaluation ids: ev-xxxxxxxx
-DEFAULT_SAMPLES = 50
-MAX_SAMPLES = 10_000
 MAX_CANDIDATES = 64
 DEFAULT_MAX_NEW_TOKENS = 128
 MAX_NEW_TOKENS = 4096
@@ -181,13 +178,6 @@ async def resolve_candidates(app: Any, task: TaskRecord, refs: list[str], includ
 
 # ----- data -----------------------------------------------------------------------------------------------------
 
-def sample_indexes(total: int, k: int, seed: int) -> list[int]:
-    """k distinct indexes of range(total), seeded, in file order (all of them when k >= total)."""
-    if k <= 0 or k >= total:
-        return list(range(total))
-    return sorted(random.Random(seed).sample(range(total), k))
-
-
 def _checked(field_name: str, path: str, roots: list[Path] | None) -> str:
     if roots is not None:
         resolve_under_roots(field_name, path, roots)
@@ -230,34 +220,10 @@ def plan_data(task_type: str, params: dict[str, Any], samples: int, seed: int,
 
 def _sft(eval_file: str, train_file: str, ratio: float, task_seed: int, max_samples: int, samples: int, seed: int,
          roots: list[Path] | None) -> tuple[list[list[dict[str, str]]], DataPlan]:
-    if eval_file:
-        items = list(iter_sft_conversations(_checked("eval_file", eval_file, roots), field="eval_file"))
-        idx = sample_indexes(len(items), samples or MAX_SAMPLES, seed)
-        notes = [] if len(idx) == len(items) or samples else [
-            f"the eval file has {len(items)} examples: a seeded sample of {MAX_SAMPLES} is scored"]
-        return [items[i] for i in idx], DataPlan("eval_file", eval_file, len(items), len(idx), seed, notes)
-    items = _take(iter_sft_conversations(_checked("train_file", train_file, roots), field="train_file"),
-                  max_samples)
-    if ratio > 0:
-        _, held = _split(items, ratio, task_seed)  # exactly the split training made
-        if held:
-            idx = sample_indexes(len(held), samples or MAX_SAMPLES, seed)
-            return [held[i] for i in idx], DataPlan("held_out_split", train_file, len(held), len(idx), seed)
-    idx = sample_indexes(len(items), samples or DEFAULT_SAMPLES, seed)
-    return [items[i] for i in idx], DataPlan(
-        "train_sample", train_file, len(items), len(idx), seed,
-        ["no eval_file and no eval_split_ratio: scored on training examples the model has seen"])
-
-
-def sft_examples(plan: dict[str, Any], params: dict[str, Any]) -> list[list[dict[str, str]]]:
-    """The conversations of a plan: the worker repeats the daemon's choice (same files, seeds and sizes)."""
-    source = plan["source"]
-    conversations, _ = _sft(str(params.get("eval_file") or "") if source == "eval_file" else "",
-                            str(params.get("train_file") or ""),
-                            float(params.get("eval_split_ratio") or 0) if source == "held_out_split" else 0.0,
-                            int(params.get("seed") or 0), int(params.get("max_samples") or 0), int(plan["samples"]),
-                            int(plan["seed"]), None)
-    return conversations
+    chosen = select_sft(eval_file, train_file, ratio, task_seed, max_samples, samples, seed,
+                        lambda field_name, path: _checked(field_name, path, roots))
+    return chosen.conversations, DataPlan(chosen.source, chosen.path, chosen.available, len(chosen.conversations),
+                                          seed, chosen.notes)
 
 
 def eval_root(task: TaskRecord) -> str:

@@ -1,6 +1,6 @@
 """What a task wrote: the manifest workers report, and the deletion that uses it.
 
-A worker reports what it creates with one message kind, ``files`` (built by :func:`message`),
+A worker reports what it creates with one message, ``files`` (protocol.Files, built by :func:`message`),
 before a library fills it where a crash could leave it behind; the daemon stores the entries
 (store/files.py) and ``DeleteTask`` with files deletes exactly them (:func:`delete_entries`),
 never a directory blindly. Entries (real paths, under an allowed root):
@@ -28,8 +28,8 @@ from typing import Any, Iterable
 
 from .errors import ModxError
 from .paths import Pinned, pin_output_dir
+from .protocol import Files
 
-MESSAGE = "files"  # the worker -> daemon message kind
 KINDS = ("file", "dir", "scratch")
 
 
@@ -42,9 +42,9 @@ def entry(path: str, kind: str, st: os.stat_result | None = None) -> dict[str, A
     return out
 
 
-def message(wrote: Iterable[dict[str, Any]] = (), removed: Iterable[str] = ()) -> dict[str, Any]:
+def message(wrote: Iterable[dict[str, Any]] = (), removed: Iterable[str] = ()) -> Files:
     """The ``files`` message: entries written, and paths (with everything under them) gone again."""
-    return {"type": MESSAGE, "wrote": list(wrote), "removed": [os.path.normpath(p) for p in removed]}
+    return Files(list(wrote), [os.path.normpath(p) for p in removed])
 
 
 def file_in(pin: Pinned, name: str) -> dict[str, Any]:

@@ -26,7 +26,9 @@ from typing import Any
 import grpc
 import structlog
 
-from .auth import _wrap, bearer_token
+from .api.status import abort, guarded
+from .auth import bearer_token
+from .errors import ResourceExhausted
 
 log = structlog.get_logger("modxd.limits")
 
@@ -95,8 +97,8 @@ class LimitsInterceptor(grpc.aio.ServerInterceptor):
             async def check_tokens(request, context) -> None:
                 sentence = self._too_many_tokens(method, request)
                 if sentence:
-                    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, sentence)
-            return _wrap(handler, check_tokens)
+                    raise ResourceExhausted(sentence)
+            return guarded(handler, check_tokens)
         if not (is_watch(method) and handler.unary_stream):
             return handler
 
@@ -109,9 +111,9 @@ class LimitsInterceptor(grpc.aio.ServerInterceptor):
                 log.warning("too_many_watchers", method=method, client=key, limit=self.max_watchers)
                 hint = (f"; token-less local callers share one allowance unless each names itself with the "
                         f"'{CLIENT_ID_METADATA}' metadata (modxctl does)" if key == ANONYMOUS_LOCAL else "")
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                    f"this client already has {counts[key]} watch streams open, the limit "
-                                    f"(max_watchers_per_client); close one first{hint}")
+                await abort(context, ResourceExhausted(
+                    f"this client already has {counts[key]} watch streams open, the limit "
+                    f"(max_watchers_per_client); close one first{hint}"))
             counts[key] += 1
             try:
                 result = inner(request, context)

@@ -27,7 +27,7 @@ from .app import App
 from .config import Config, format_cpu_list, load_config
 from .errors import FailedPrecondition, ModxError
 from .hardware import available_cpus
-from .jobs.process import set_worker_cpus, set_worker_roots
+from .worker.spawn import set_worker_cpus, set_worker_roots
 from .lockfile import hold_lock
 from .paths import confine
 from .logging_setup import configure

@@ -29,6 +29,7 @@ from typing import BinaryIO, Iterable
 
 from .errors import FailedPrecondition, InvalidArgument, PermissionDenied, quote
 from .fields import control_char
+from .protocol import ChatError, Failure, Log, Warn
 
 PATH_MAX_BYTES = 4096  # Linux PATH_MAX
 NAME_MAX_BYTES = 255   # one path component
@@ -194,7 +195,7 @@ def shown(text: str) -> str:
 
 def shown_in(report: dict) -> dict:
     """A worker report with the sentences of logs, warnings and errors passed through :func:`shown`."""
-    if report.get("type") in ("log", "warning", "error", "chat_error"):
+    if report.get("type") in (Log.TYPE, Warn.TYPE, Failure.TYPE, ChatError.TYPE):
         return {k: shown(v) if isinstance(v, str) else v for k, v in report.items()}
     return report
 

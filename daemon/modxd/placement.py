@@ -83,8 +83,11 @@ def _gpus(host: list[str]) -> list[str]:
     return [d for d in host if d != "cpu"]
 
 
-def impossible(request: DeviceRequest, host: list[str], cpu_count: int | None = None) -> str:
-    """Why `request` can never run on a host with these slots ('' when it can)."""
+def impossible(request: DeviceRequest, host: list[str], cpu_count: int) -> str:
+    """Why `request` can never run on a host with these slots ('' when it can).
+
+    `cpu_count`: the CPUs a worker gets (the daemon's worker_cpus, else all it may use), which bound
+    the processes a task may start on the CPU."""
     gpus = _gpus(host)
     if request.ids:
         missing = [d for d in request.ids if d not in host]
@@ -100,14 +103,9 @@ def impossible(request: DeviceRequest, host: list[str], cpu_count: int | None = 
             return ""
         if "cpu" not in host:
             return "this daemon has no training device"
-        if cpu_count is None:
-            from .jobs.process import worker_cpu_count  # worker_cpus, when the daemon pins its workers
-
-            cpu_count = worker_cpu_count()
-        cpus = cpu_count
-        if request.count > cpus:
+        if request.count > cpu_count:
             return (f"parameter devices asks for {request.count} processes on the CPU but this host has "
-                    f"{cpus} CPU core(s)")
+                    f"{cpu_count} CPU core(s)")
         return ""
     return "" if host else "this daemon has no training device"
 
@@ -147,7 +145,7 @@ def place(request: DeviceRequest, host: list[str], busy: set[str]) -> Placement 
     return None
 
 
-def check_task(params: dict, host: list[str], cpu_count: int | None = None) -> int:
+def check_task(params: dict, host: list[str], cpu_count: int) -> int:
     """Create-time check of the distribution parameters; returns the world size (all hosts)."""
     request = parse_devices(params.get("devices", "1"))
     problem = impossible(request, host, cpu_count)

@@ -1,7 +1,9 @@
-"""The task state machine. Terminal states never change except through resume.
+"""The state machines of tasks and of jobs (evaluations, packages, imports).
 
-Kept as plain data so the supervisor, the store and the tests all check the
-same table (see tests/test_states.py for the property test over random ops).
+A task's terminal states never change except through resume; a job's never change
+at all. Kept as plain data so the supervisor, the job runner, the store and the tests
+all check the same tables (see tests/test_states.py for the property tests over
+random operations).
 """
 from __future__ import annotations
 
@@ -65,3 +67,40 @@ def check_transition(task_id: str, current: TaskState, target: TaskState, op: st
     raise FailedPrecondition(
         f"cannot {op} task {task_id}: it is {current.value}" + (f" ({hint})" if hint else "")
     )
+
+
+# ----- jobs: evaluations, packages, GGUF imports (jobs/runner.py) ---------------------------------------
+
+class JobState(str, enum.Enum):
+    PENDING = "pending"  # waiting for the one worker of its kind
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"  # it ran and did not finish: its worker failed, was killed, or the daemon went away
+    CANCELLED = "cancelled"  # it will never run to its end: its task was deleted, or the daemon stopped first
+
+    def __str__(self) -> str:  # what a sentence shows ("package pkg-1 is failed"), on every Python version
+        return self.value
+
+    @property
+    def terminal(self) -> bool:
+        return self in JOB_TERMINAL
+
+
+JOB_TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
+
+# (from, to) -> the operation that may cause it. A job never leaves a terminal state.
+JOB_TRANSITIONS: dict[tuple[JobState, JobState], str] = {
+    (JobState.PENDING, JobState.RUNNING): "run",
+    (JobState.PENDING, JobState.CANCELLED): "cancel",
+    (JobState.RUNNING, JobState.COMPLETED): "finish",
+    (JobState.RUNNING, JobState.FAILED): "fail",
+    (JobState.RUNNING, JobState.CANCELLED): "cancel",
+}
+
+
+def check_job_transition(job_id: str, current: JobState, target: JobState) -> None:
+    """Raise FailedPrecondition with a sentence when a job may not move current -> target."""
+    if (current, target) in JOB_TRANSITIONS:
+        return
+    why = "it has ended" if current.terminal else f"a {current.value} job cannot become {target.value}"
+    raise FailedPrecondition(f"job {job_id} is {current.value}: {why}")

@@ -16,8 +16,8 @@ from typing import Any, Callable
 import grpc
 from google.protobuf.message import DecodeError
 
-from .auth import _wrap
-from .errors import sentence
+from .api.status import guarded
+from .errors import InvalidArgument
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,10 @@ class WireInterceptor(grpc.aio.ServerInterceptor):
                 hint = (" (a string field is not valid UTF-8: lone surrogates and other invalid sequences "
                         "cannot be sent)" if "UTF-8" in request.reason else
                         "; the client may have sent another message type or bytes that are not protobuf")
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                    sentence(f"the request could not be decoded as a {name} message: "
-                                             f"{request.reason}{hint}"))
+                raise InvalidArgument(f"the request could not be decoded as a {name} message: "
+                                      f"{request.reason}{hint}")
 
-        wrapped = _wrap(handler, check)
+        wrapped = guarded(handler, check)
         factory = (grpc.unary_unary_rpc_method_handler if handler.unary_unary
                    else grpc.unary_stream_rpc_method_handler)
         behavior = wrapped.unary_unary or wrapped.unary_stream

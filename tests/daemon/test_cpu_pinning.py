@@ -83,7 +83,7 @@ def test_daemon_and_workers_run_on_their_own_cpus(make_daemon, tiny_llama_dir, s
 
 
 def test_a_pinned_worker_starts_as_many_torch_threads_as_it_has_cpus() -> None:
-    script = "from modxd.jobs.worker import pin_to_cpus; pin_to_cpus([0]); import torch; print(torch.get_num_threads())"
+    script = "from modxd.worker.runtime import pin_to_cpus; pin_to_cpus([0]); import torch; print(torch.get_num_threads())"
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=REPO)
     assert out.stdout.strip() == "1", out.stderr[-2000:]
@@ -91,13 +91,13 @@ def test_a_pinned_worker_starts_as_many_torch_threads_as_it_has_cpus() -> None:
 
 def test_cpu_processes_are_counted_against_the_workers_cpus() -> None:
     from modxd import placement
-    from modxd.jobs.process import set_worker_cpus
+    from modxd.worker.spawn import set_worker_cpus, worker_cpu_count
 
     two = placement.parse_devices("2")
     set_worker_cpus([0])
     try:
-        assert "asks for 2 processes on the CPU" in placement.impossible(two, ["cpu"])
+        assert "asks for 2 processes on the CPU" in placement.impossible(two, ["cpu"], worker_cpu_count())
     finally:
         set_worker_cpus([])
     if len(os.sched_getaffinity(0)) >= 2:
-        assert placement.impossible(two, ["cpu"]) == ""
+        assert placement.impossible(two, ["cpu"], worker_cpu_count()) == ""

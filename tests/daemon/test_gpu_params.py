@@ -53,11 +53,12 @@ def test_qlora_needs_a_gpu_and_bitsandbytes(monkeypatch) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a))
     with pytest.raises(FailedPrecondition, match="needs the bitsandbytes package"):
-        placement.check_task(params, ["cuda:0"])
+        placement.check_task(params, ["cuda:0"], cpu_count=2)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "bitsandbytes" else real(name, *a))
-    assert placement.check_task(params, ["cuda:0"]) == 1
+    assert placement.check_task(params, ["cuda:0"], cpu_count=2) == 1
     with pytest.raises(InvalidArgument, match="not available with distributed_strategy fsdp"):
-        placement.check_task({**params, "devices": "2", "distributed_strategy": "fsdp"}, ["cuda:0", "cuda:1"])
+        placement.check_task({**params, "devices": "2", "distributed_strategy": "fsdp"}, ["cuda:0", "cuda:1"],
+                           cpu_count=2)
 
 
 def test_liger_is_ignored_with_a_warning_on_the_cpu() -> None:

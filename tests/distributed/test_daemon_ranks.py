@@ -23,7 +23,7 @@ SMALL = dict(per_device_train_batch_size=4, gradient_accumulation_steps=1, loggi
 
 
 def rank_pids(state_dir: Path, rank: int | None = None) -> list[int]:
-    """Rank processes (python -m modxd.engine.rank) of the daemon on `state_dir`."""
+    """Rank processes (python -m modxd.worker.rank) of the daemon on `state_dir`."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -35,7 +35,7 @@ def rank_pids(state_dir: Path, rank: int | None = None) -> list[int]:
                 cmd = f.read()
         except OSError:
             continue
-        if (f"MODX_STATE_DIR={state_dir}".encode() in env and b"modxd.engine.rank" in cmd
+        if (f"MODX_STATE_DIR={state_dir}".encode() in env and b"modxd.worker.rank" in cmd
                 and (rank is None or f"RANK={rank}".encode() in env)):
             pids.append(int(entry))
     return pids
@@ -122,7 +122,7 @@ def test_a_task_spans_two_hosts_and_resumes_a_one_process_checkpoint(daemon, ref
         gradient_checkpointing="false", fp16="false", resume_from_checkpoint=reference.checkpoints[2], **SMALL))
     task_id = daemon.training.CreateTask(req).task.id
     daemon.training.StartTask(T.StartTaskRequest(task_id=task_id))
-    join = subprocess.Popen([sys.executable, "-m", "modxd.engine.launch", "join", "--output-dir", str(out),
+    join = subprocess.Popen([sys.executable, "-m", "modxd.worker.launch", "join", "--output-dir", str(out),
                              "--node-rank", "1", "--wait", "120"], env={**os.environ, "OMP_NUM_THREADS": "1"},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

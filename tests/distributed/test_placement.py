@@ -7,7 +7,7 @@ import pytest
 
 from modxd import params as P
 from modxd import placement as PL
-from modxd.engine.launch import describe_group_failure, torchrun_command
+from modxd.worker.launch import describe_group_failure, torchrun_command
 from modxd.engine.plan import estimate_total_steps
 from modxd.errors import FailedPrecondition, InvalidArgument
 
@@ -47,23 +47,24 @@ def test_distribution_parameters_resolve() -> None:
 
 
 def test_checks_against_the_host() -> None:
-    assert PL.check_task({"devices": "2"}, GPUS) == 2
-    assert PL.check_task({"devices": "auto", "nnodes": 3}, GPUS) == 12
+    assert PL.check_task({"devices": "2"}, GPUS, cpu_count=2) == 2
+    assert PL.check_task({"devices": "auto", "nnodes": 3}, GPUS, cpu_count=2) == 12
     assert PL.check_task({"devices": "2"}, ["cpu"], cpu_count=2) == 2  # two gloo processes on the CPU
-    assert PL.check_task({"devices": "auto"}, ["cpu"]) == 1
+    assert PL.check_task({"devices": "auto"}, ["cpu"], cpu_count=2) == 1
     with pytest.raises(FailedPrecondition, match=r"asks for 8 devices but this host has 4 training GPU\(s\)"):
-        PL.check_task({"devices": "8"}, GPUS)
+        PL.check_task({"devices": "8"}, GPUS, cpu_count=2)
     with pytest.raises(FailedPrecondition, match="asks for cuda:7, which this daemon does not train on"):
-        PL.check_task({"devices": "0,7"}, GPUS)
+        PL.check_task({"devices": "0,7"}, GPUS, cpu_count=2)
     with pytest.raises(FailedPrecondition, match="asks for cuda:0, which this daemon does not train on"):
-        PL.check_task({"devices": "cuda:0"}, ["cpu"])
+        PL.check_task({"devices": "cuda:0"}, ["cpu"], cpu_count=2)
     with pytest.raises(FailedPrecondition, match="3 processes on the CPU but this host has 2 CPU core"):
         PL.check_task({"devices": "3"}, ["cpu"], cpu_count=2)
     with pytest.raises(InvalidArgument, match="merge_lora_after_training is not available with distributed_strategy"):
-        PL.check_task({"devices": "2", "distributed_strategy": "fsdp", "merge_lora_after_training": True}, GPUS)
+        PL.check_task({"devices": "2", "distributed_strategy": "fsdp", "merge_lora_after_training": True}, GPUS,
+                      cpu_count=2)
     # One device: fsdp is simply not used, merging stays possible.
     assert PL.check_task({"devices": "1", "distributed_strategy": "fsdp", "merge_lora_after_training": True},
-                         GPUS) == 1
+                         GPUS, cpu_count=2) == 1
 
 
 def test_the_scheduler_reserves_every_slot_or_none() -> None:
@@ -114,5 +115,5 @@ def test_the_other_hosts_run_torchrun() -> None:
     spec = {"nnodes": 2, "nproc_per_node": 4, "rdzv_endpoint": "node0:29500", "run_id": "t-1", "run_dir": "/s/o"}
     assert torchrun_command(spec, 1) == [
         "python", "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=4", "--node-rank=1",
-        "--master-addr=node0", "--master-port=29500", "--rdzv-id=t-1", "-m", "modxd.engine.rank",
+        "--master-addr=node0", "--master-port=29500", "--rdzv-id=t-1", "-m", "modxd.worker.rank",
         "/s/o/run.json"]

@@ -65,7 +65,7 @@ def run_two_ranks(tmp_path: Path, mode: str) -> dict:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import elastic_launch
 
-    from modxd.engine.launch import _free_port, _launch_config
+    from modxd.worker.launch import _free_port, _launch_config
 
     script = tmp_path / "rank.py"
     script.write_text(RANK)

@@ -2,7 +2,7 @@
 on one process.
 
 The ranks are real: the test calls the training worker's entry (``run_train_task``), which
-becomes the coordinator and starts ``python -m modxd.engine.rank`` twice through torch's
+becomes the coordinator and starts ``python -m modxd.worker.rank`` twice through torch's
 elastic launcher, exactly as in a daemon's worker.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .conftest import LOSS_RTOL, Commands, Reference, small_config
 
 @pytest.fixture(scope="module")
 def two_ranks(reference: Reference, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, EventRecorder]:
-    from modxd.engine.launch import run_train_task
+    from modxd.worker.launch import run_train_task
 
     out = tmp_path_factory.mktemp("two-ranks")
     events = EventRecorder()

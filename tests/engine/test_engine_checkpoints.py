@@ -9,6 +9,7 @@ import pytest
 
 from modxd.engine.plan import estimate_checkpoints, estimate_steps_per_epoch, estimate_total_steps
 from modxd.engine.train import run_training
+from modxd.protocol import Save
 from tests.fixtures.datasets import write_sft_jsonl
 from tests.fixtures.plugin import EventRecorder, StopAt, engine_config, sft_jsonl, tiny_llama_dir  # noqa: F401
 
@@ -92,7 +93,7 @@ def test_stop_without_save(tmp_path: Path, tiny_llama_dir: Path, ten_examples: P
 
 def test_save_command_checkpoints_now(tmp_path: Path, tiny_llama_dir: Path, ten_examples: Path) -> None:  # noqa: F811
     rec = EventRecorder()
-    commands = iter([None, {"cmd": "save"}])
+    commands = iter([None, Save()])
     cfg = engine_config(tiny_llama_dir, ten_examples, tmp_path / "out", per_device_train_batch_size=2)
     result = run_training(cfg, rec, lambda: next(commands, None))
     assert result["outcome"] == "completed"

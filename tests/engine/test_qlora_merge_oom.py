@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.plugin import EventRecorder
 from tests.fixtures.tiny_models import make_tiny_llama
 
 torch = pytest.importorskip("torch")
@@ -30,10 +31,10 @@ def test_full_precision_merge_equals_the_plain_merge(tmp_path: Path) -> None:
         for name, p in model.named_parameters():
             if "lora_B" in name:
                 p.normal_(0, 0.05)  # as after training: a non-zero update
-    emitted: list[dict] = []
+    emitted = EventRecorder()
     with pin_output_dir("output_dir", tmp_path, roots=None)[0] as out:
-        merge_lora_full_precision(model, tokenizer, str(model_dir), out, emitted.append, "full")
-        merge_lora(model, tokenizer, out, emitted.append, "plain")
+        merge_lora_full_precision(model, tokenizer, str(model_dir), out, emitted, "full")
+        merge_lora(model, tokenizer, out, emitted, "plain")
     full, plain = load_file(tmp_path / "full" / "model.safetensors"), load_file(tmp_path / "plain" / "model.safetensors")
     assert full.keys() == plain.keys()
     for key in plain:
@@ -42,7 +43,7 @@ def test_full_precision_merge_equals_the_plain_merge(tmp_path: Path) -> None:
     changed = [k for k in base if not torch.equal(base[k], full[k])]
     assert any("q_proj" in k for k in changed)  # the update is in the merged weights
     assert not any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())  # nothing left behind
-    removed = {path for message in emitted for path in message.get("removed", ())}
+    removed = {path for message in emitted.of("files") for path in message["removed"]}
     assert str(tmp_path / ".tmp-adapter-full") in removed  # the scratch adapter left the manifest too
     assert load_model(str(tmp_path / "full")) is not None
 
@@ -50,7 +51,7 @@ def test_full_precision_merge_equals_the_plain_merge(tmp_path: Path) -> None:
 def test_cuda_oom_fails_with_out_of_memory_and_advice() -> None:
     from modxd.engine.models import EngineError
     from modxd.engine.train import _train
-    from modxd.jobs.worker import describe_failure
+    from modxd.worker.runtime import describe_failure
 
     class Exhausted:
         def train(self, resume_from_checkpoint=None) -> None:

@@ -31,7 +31,10 @@ def run_eval(task_type: str, params: dict[str, Any], candidates: list[dict[str, 
     plan = plan_data(task_type, params, samples, seed)
     events: list[dict] = []
 
-    def emit(event: dict) -> None:
+    def emit(message: Any) -> None:
+        from modxd.protocol import encode
+
+        event = encode(message)  # as it travels: checked against the message's fields
         json.dumps(event, allow_nan=False)  # everything a worker sends must be strict JSON
         events.append(event)
 

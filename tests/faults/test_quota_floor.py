@@ -240,23 +240,21 @@ class ScriptedDaemon:
         import queue
 
         self.grant = grant
-        self.inbox: "queue.Queue[dict]" = queue.Queue()
+        self.inbox: "queue.Queue[object]" = queue.Queue()
         self.events = EventRecorder()
-        self.requests: list[dict] = []
+        self.requests: list[object] = []
 
-    def emit(self, event: dict) -> None:
-        from modxd.engine import quota
+    def emit(self, message: object) -> None:
+        from modxd.protocol import QUOTA_EXHAUSTED, QuotaReply, QuotaReserve
 
-        self.events(event)
-        request = quota.parse_reserve(event)
-        if request is not None:
-            self.requests.append(event)
-            hold = f"hold-{request.step}" if self.grant else ""
-            self.inbox.put(quota.reply(request.request_id, hold_id=hold,
-                                       reason="" if hold else quota.EXHAUSTED,
-                                       message="" if hold else "the quota balance is 0"))
+        self.events(message)
+        if isinstance(message, QuotaReserve):
+            self.requests.append(message)
+            hold = f"hold-{message.step}" if self.grant else ""
+            self.inbox.put(QuotaReply(message.request_id, hold_id=hold, reason="" if hold else QUOTA_EXHAUSTED,
+                                      message="" if hold else "the quota balance is 0"))
 
-    def poll(self, timeout: float | None = 0.0) -> dict | None:
+    def poll(self, timeout: float | None = 0.0) -> object | None:
         import queue
 
         try:
@@ -277,31 +275,32 @@ def test_every_save_is_paid_before_it_is_written(grant, tiny_llama_dir, sft_json
     if grant:
         assert result["outcome"] == "completed"
         assert [c["step"] for c in saved] == [2, 4] and [c["hold_id"] for c in saved] == ["hold-2", "hold-4"]
-        assert [r["step"] for r in daemon.requests] == [2, 4]
+        assert [r.step for r in daemon.requests] == [2, 4]
     else:
         assert (result["outcome"], result["reason"]) == ("stopped", "quota_exhausted")
-        assert result["final_step"] == 2 and not saved and [r["step"] for r in daemon.requests] == [2]
+        assert result["final_step"] == 2 and not saved and [r.step for r in daemon.requests] == [2]
         assert not list((tmp_path / "o").glob("checkpoints/*checkpoint-*"))
 
 
 def test_the_gate_keeps_commands_that_arrive_while_it_waits() -> None:
     from modxd.engine import quota
+    from modxd.protocol import QuotaRelease, QuotaReply, QuotaReserve, Stop
 
-    script: list[dict] = []
-    sent: list[dict] = []
+    script: list[object] = []
+    sent: list[object] = []
     gate = quota.QuotaGate(sent.append, lambda timeout=0.0: script.pop(0) if script else None, enabled=True)
 
-    stop = {"cmd": "stop", "reason": "user", "save": True}
-    script[:] = [quota.reply(999, hold_id="stale"), stop, quota.reply(1, hold_id="h1")]
+    stop = Stop(reason="user", save=True)
+    script[:] = [QuotaReply(999, hold_id="stale"), stop, QuotaReply(1, hold_id="h1")]
     decision = gate.reserve(5)
-    assert decision.granted and decision.hold_id == "h1" and quota.parse_reserve(sent[0]).step == 5
+    assert decision.granted and decision.hold_id == "h1" and sent[0] == QuotaReserve(1, 5)
     assert gate.poll() == stop and gate.poll() is None  # the stop is still obeyed, the stale reply dropped
 
-    script[:] = [{"cmd": "stop", "reason": "daemon_gone", "save": True}]
+    script[:] = [Stop(reason="daemon_gone", save=True)]
     decision = gate.reserve(6)
     assert not decision.granted and decision.reason == "daemon_gone"
 
     gate.release("h1")
-    assert sent[-1] == quota.release("h1")
+    assert sent[-1] == QuotaRelease("h1")
     off = quota.QuotaGate(sent.append, lambda timeout=0.0: None, enabled=False)
     assert off.reserve(3).granted and len(sent) == 3  # nothing asked of a daemon that does not charge

@@ -32,7 +32,8 @@ from modxd.app import App
 from modxd.config import Config
 from modxd.errors import FailedPrecondition, NotFound, ResourceExhausted
 from modxd.jobs import supervisor as supervisor_module
-from modxd.jobs.process import WorkerHandle
+from modxd.protocol import Checkpoint, Command, Metrics, Result, Stop
+from modxd.worker.spawn import WorkerHandle
 from modxd.states import TRANSITIONS, TaskState
 from modxd.store.db import Database
 
@@ -73,10 +74,10 @@ class FakeHandle(WorkerHandle):
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(FakeProcess(), self, TrackedQueue())
         self.config = config
-        self.inbox: list[dict[str, Any]] = []
+        self.inbox: list[Command] = []
         self.step_no = int(Path(config.get("resume_from_checkpoint") or "checkpoint-0").name.split("-")[-1])
 
-    def send(self, command: dict[str, Any]) -> None:  # the commands pipe
+    def send(self, command: Command) -> None:  # the commands pipe
         if self.process.is_alive():
             self.inbox.append(command)
 
@@ -91,20 +92,19 @@ class FakeHandle(WorkerHandle):
     def _checkpoint(self) -> None:
         path = Path(self.config["output_dir"]) / "checkpoints" / f"checkpoint-{self.step_no}"
         path.mkdir(parents=True, exist_ok=True)
-        self.reports.put_nowait({"type": "checkpoint", "step": self.step_no, "epoch": 0.0, "loss": 1.0,
-                                 "path": str(path), "size_bytes": 1})
+        self.reports.put_nowait(Checkpoint(step=self.step_no, path=str(path), size_bytes=1, epoch=0.0, loss=1.0))
 
     def step(self) -> None:
         """One optimizer step: metrics, a checkpoint every other step, and obey a stop."""
         if not self.process.is_alive():
             return
         self.step_no += 1
-        self.reports.put_nowait({"type": "metrics", "step": self.step_no, "loss": 1.0 / self.step_no})
-        stop = next((c for c in self.inbox if c.get("cmd") == "stop"), None)
+        self.reports.put_nowait(Metrics(step=self.step_no, total_steps=0, loss=1.0 / self.step_no))
+        stop = next((c for c in self.inbox if isinstance(c, Stop)), None)
         if stop is not None:
-            if stop.get("save", True):
+            if stop.save:
                 self._checkpoint()
-            self.reports.put_nowait({"type": "result", "outcome": "stopped", "reason": stop.get("reason", "")})
+            self.reports.put_nowait(Result({"outcome": "stopped", "reason": stop.reason}))
             self._end(0)
         elif self.step_no % 2 == 0:
             self._checkpoint()
@@ -112,7 +112,7 @@ class FakeHandle(WorkerHandle):
     def finish(self) -> None:
         if self.process.is_alive():
             self._checkpoint()
-            self.reports.put_nowait({"type": "result", "outcome": "completed", "reason": "completed"})
+            self.reports.put_nowait(Result({"outcome": "completed", "reason": "completed"}))
             self._end(0)
 
     def crash(self) -> None:

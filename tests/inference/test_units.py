@@ -7,7 +7,7 @@ import pytest
 
 from modxd.engine.generate import (SAMPLING_DEFAULTS, ReplyStream, SamplingError, check_messages, check_sampling,
                                    hf_generation_kwargs)
-from modxd.engine.inference_worker import ModelCache, Refused
+from modxd.engine.model_cache import ModelCache, Refused
 from modxd.engine.llamacpp import llama_generation_kwargs
 from modxd.errors import FailedPrecondition, InvalidArgument
 from modxd.jobs.inference import ChatSettings, choose_device
@@ -140,12 +140,14 @@ def test_settings_from_config_and_environment() -> None:
 
 
 def test_deltas_go_at_once_unless_they_come_faster_than_the_window(monkeypatch) -> None:
-    from modxd.engine import inference_worker
+    from modxd.worker import chat as chat_worker
 
     now = [100.0]
-    monkeypatch.setattr(inference_worker.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(chat_worker.time, "perf_counter", lambda: now[0])
+    from modxd.protocol import encode
+
     sent: list[dict] = []
-    batcher = inference_worker.DeltaBatcher(sent.append, "r1", window=0.010)
+    batcher = chat_worker.DeltaBatcher(lambda message: sent.append(encode(message)), "r1", window=0.010)
     batcher("a", [1])  # the first token: at once
     for i, piece in enumerate("bcd"):  # three more within 3 ms: held
         now[0] += 0.001

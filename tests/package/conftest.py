@@ -14,11 +14,12 @@ LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 def run_export(checkpoint: Path, out: Path, types: list[str], **config: Any) -> tuple[dict, list[dict]]:
     """run_package in-process, as the worker would call it; returns (result, events)."""
     from modxd.engine.export import run_package
+    from modxd.protocol import encode
 
     events: list[dict] = []
     cfg = {"checkpoint_dir": str(checkpoint), "quant_types": types, "output_dir": str(out), "name": "tiny",
            "task_id": "t-test", "checkpoint_id": "ckpt-test", **config}
-    result = run_package(cfg, events.append, lambda *_a: None)
+    result = run_package(cfg, lambda message: events.append(encode(message)), lambda *_a: None)
     return result, events
 
 

@@ -2,8 +2,8 @@
 
 :class:`EventCallback` is the only place that talks to the worker shim while
 ``Trainer`` runs: it emits metrics, polls for commands at every optimizer step
-end (``{"cmd": "stop", "reason", "save"}`` → finish the step, save if asked,
-end; ``{"cmd": "save"}`` → checkpoint at this step), and implements the save
+end (``Stop(reason, save)`` → finish the step, save if asked, end; ``Save()`` →
+checkpoint at this step; modxd/protocol.py), and implements the save
 policy ``Trainer`` lacks: time-based saves and "always save at the end unless
 the last step was just saved". :func:`route_logs` mirrors Python logging (ours,
 transformers', peft's and ``warnings``) into ``log`` events.
@@ -19,6 +19,8 @@ import warnings
 from typing import Any, Callable, Iterator
 
 from transformers import TrainerCallback
+
+from ..protocol import Emit, Log, Metrics, Save, Stop, TotalSteps
 
 __all__ = ["EventCallback", "EventLogHandler", "route_logs", "finite"]
 
@@ -48,9 +50,9 @@ def perplexity(loss: float | None) -> float | None:
 
 
 class EventLogHandler(logging.Handler):
-    """Sends every log record as ``{"type": "log", "level", "message"}``."""
+    """Sends every log record as a ``Log`` report."""
 
-    def __init__(self, emit: Callable[[dict], None], level: int):
+    def __init__(self, emit: Emit, level: int):
         super().__init__(level)
         self._emit = emit
         self.setFormatter(logging.Formatter("%(message)s"))
@@ -59,13 +61,13 @@ class EventLogHandler(logging.Handler):
         try:
             level = record.levelname.lower()
             level = {"warn": "warning", "critical": "error"}.get(level, level)
-            self._emit({"type": "log", "level": level, "message": self.format(record)})
+            self._emit(Log(level, self.format(record)))
         except Exception:  # a failing sink must not break training
             self.handleError(record)
 
 
 @contextlib.contextmanager
-def route_logs(emit: Callable[[dict], None], log_level: str) -> Iterator[None]:
+def route_logs(emit: Emit, log_level: str) -> Iterator[None]:
     """Mirror logging into events: ours at ``log_level``; the libraries' warnings and
     errors (all their records at ``debug``, their info chatter is too noisy otherwise).
     Library deprecation warnings are not actionable for users and are dropped.
@@ -108,7 +110,7 @@ class EventCallback(TrainerCallback):
     worker's own clock, not from when the daemon got round to storing the point.
     """
 
-    def __init__(self, emit: Callable[[dict], None], poll_command: Callable[[], dict | None],
+    def __init__(self, emit: Emit, poll_command: Callable[[], Stop | Save | None],
                  save_interval_minutes: float = 0, save_strategy: str = "steps", steps_per_epoch: int = 0,
                  disable_saves: Callable[[], None] = lambda: None, telemetry: Any = None):
         self.telemetry = telemetry  # engine.telemetry.DeviceTelemetry: device readings in each point
@@ -117,7 +119,7 @@ class EventCallback(TrainerCallback):
         self.interval_s = float(save_interval_minutes or 0) * 60
         self.save_strategy = save_strategy
         self.steps_per_epoch = steps_per_epoch
-        self.stop_command: dict | None = None
+        self.stop_command: Stop | None = None
         self.early_stopped = False
         self.disable_saves = disable_saves  # a stop without save must also skip the epoch-end save
         self.last_loss: float | None = None
@@ -142,21 +144,21 @@ class EventCallback(TrainerCallback):
         self._last_tokens = state.num_input_tokens_seen
         if self.telemetry is not None:
             self.telemetry.reset_peak()
-        self.emit({"type": "total_steps", "total_steps": int(state.max_steps)})
+        self.emit(TotalSteps(int(state.max_steps)))
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         command = self.poll_command()
-        if command and command.get("cmd") == "stop" and self.stop_command is None:
+        if isinstance(command, Stop) and self.stop_command is None:
             self.stop_command = command
             control.should_training_stop = True
             control.should_log = True
-            if command.get("save", True):
+            if command.save:
                 control.should_save = True
             else:
                 control.should_save = False
                 self.disable_saves()
             return
-        if command and command.get("cmd") == "save":  # "checkpoint now", e.g. before a planned shutdown
+        if isinstance(command, Save):  # "checkpoint now", e.g. before a planned shutdown
             control.should_save = True
         if self.interval_s and time.monotonic() - self._last_save_t >= self.interval_s:
             control.should_save = True
@@ -171,8 +173,8 @@ class EventCallback(TrainerCallback):
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any) -> None:
         metrics = metrics or {}
         eval_loss = finite(metrics.get("eval_loss"))
-        self.emit({"type": "metrics", **self._progress(state), "eval_loss": eval_loss,
-                   "eval_perplexity": perplexity(eval_loss), "time": time.time()})
+        self.emit(Metrics(**self._progress(state), eval_loss=eval_loss, eval_perplexity=perplexity(eval_loss),
+                          time=time.time()))
         if control.should_training_stop and self.stop_command is None and state.global_step < state.max_steps:
             self.early_stopped = True  # EarlyStoppingCallback (registered before us) fired
             control.should_save = True
@@ -190,7 +192,7 @@ class EventCallback(TrainerCallback):
         self._last_tokens, self._last_log_t = state.num_input_tokens_seen, now
         loss = finite(logs.get("loss"))
         self.last_loss = loss
-        self.emit({"type": "metrics", **self._progress(state), "loss": loss, "perplexity": perplexity(loss),
-                   "learning_rate": finite(logs.get("learning_rate")), "grad_norm": finite(logs.get("grad_norm")),
-                   "tokens_per_second": round(tokens / span, 1) if span > 0 else None, "time": time.time(),
-                   **(self.telemetry.sample() if self.telemetry is not None else {})})
+        self.emit(Metrics(**self._progress(state), loss=loss, perplexity=perplexity(loss),
+                          learning_rate=finite(logs.get("learning_rate")), grad_norm=finite(logs.get("grad_norm")),
+                          tokens_per_second=round(tokens / span, 1) if span > 0 else None, time=time.time(),
+                          **(self.telemetry.sample() if self.telemetry is not None else {})))

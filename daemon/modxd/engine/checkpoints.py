@@ -18,10 +18,9 @@ import os
 import re
 import shutil
 import stat
-from typing import Callable
-
 from .. import files
 from ..paths import Pinned, pin_output_dir
+from ..protocol import Checkpoint, CheckpointDeleted, Emit
 
 __all__ = ["CheckpointStore", "DiskFull", "fsync_tree", "dir_size", "list_checkpoints",
            "CHECKPOINT_RE", "is_disk_full", "free_bytes", "commit_dir", "remove_entry"]
@@ -171,7 +170,7 @@ class CheckpointStore:
 
     FIELD = "parameter output_dir"
 
-    def __init__(self, output_dir: str | Pinned, save_total_limit: int, emit: Callable[[dict], None],
+    def __init__(self, output_dir: str | Pinned, save_total_limit: int, emit: Emit,
                  owner: bool = True):
         out = output_dir if isinstance(output_dir, Pinned) else pin_output_dir(self.FIELD, output_dir)[0]
         self.pin, made = out.subdir("checkpoints", self.FIELD)
@@ -250,8 +249,7 @@ class CheckpointStore:
         self.emit(files.message(entries))
         self.last_saved_step = step
         self.saved.append(final)
-        self.emit({"type": "checkpoint", "step": step, "epoch": epoch, "loss": loss,
-                   "path": final, "size_bytes": size, "hold_id": hold_id})
+        self.emit(Checkpoint(step=step, path=final, size_bytes=size, epoch=epoch, loss=loss, hold_id=hold_id))
         log.info("checkpoint saved at step %d: %s", step, final)
         self.apply_retention()
         return final
@@ -275,6 +273,6 @@ class CheckpointStore:
             remove_entry(self.pin, doomed)
             self.emit(files.message(removed=[self.pin.real_join(doomed)]))
             deleted.append(path)
-            self.emit({"type": "checkpoint_deleted", "step": step, "path": path})
+            self.emit(CheckpointDeleted(step, path))
             log.info("checkpoint %s deleted (save_total_limit %d)", path, self.limit)
         return deleted

@@ -133,7 +133,8 @@ def has_labels(example: dict[str, list[int]]) -> bool:
     return any(label != IGNORE_INDEX for label in example["labels"])
 
 
-def _take(items: Iterable[Any], max_samples: int) -> list[Any]:
+def take_samples(items: Iterable[Any], max_samples: int) -> list[Any]:
+    """The first `max_samples` items (all of them with 0): training's max_samples, which evaluation repeats."""
     out = []
     for item in items:
         if max_samples and len(out) >= max_samples:
@@ -152,7 +153,8 @@ def held_out_indexes(count: int, ratio: float, seed: int) -> set[int]:
     return set(order[:eval_n])
 
 
-def _split(items: list[Any], ratio: float, seed: int) -> tuple[list[Any], list[Any]]:
+def split_held_out(items: list[Any], ratio: float, seed: int) -> tuple[list[Any], list[Any]]:
+    """(trained on, held out): training's seeded split, which evaluation repeats to score the held-out part."""
     eval_idx = held_out_indexes(len(items), ratio, seed)
     if not eval_idx:
         return items, []
@@ -218,14 +220,14 @@ def prepare_data(config: dict[str, Any], tokenizer: Any, log: Callable[[str], No
     ratio = float(config.get("eval_split_ratio") or 0)
     out = PreparedData(TokenDataset([]), None)
     if sft:
-        items = _take(iter_sft_conversations(config["train_file"], field="train_file"), max_samples)
+        items = take_samples(iter_sft_conversations(config["train_file"], field="train_file"), max_samples)
         if not items:
             raise EngineError(f"train_file {config['train_file']} has no examples")
         eval_items: list[Any] = []
         if config.get("eval_file"):
             eval_items = list(iter_sft_conversations(config["eval_file"], field="eval_file"))
         elif ratio > 0:
-            items, eval_items = _split(items, ratio, seed)
+            items, eval_items = split_held_out(items, ratio, seed)
         out.train = _sft_dataset(tokenizer, items, max_seq_length, "training", out)
         out.eval = _sft_dataset(tokenizer, eval_items, max_seq_length, "evaluation", out) if eval_items else None
     else:  # examples are blocks: max_samples and the split count blocks, as the quota estimate does
@@ -236,7 +238,7 @@ def prepare_data(config: dict[str, Any], tokenizer: Any, log: Callable[[str], No
             eval_blocks = _blocks(tokenizer, iter_pretrain_texts(config["eval_file"], field="eval_file"),
                                   max_seq_length, keep_short=True)
         elif ratio > 0:
-            blocks, eval_blocks = _split(blocks, ratio, seed)
+            blocks, eval_blocks = split_held_out(blocks, ratio, seed)
         out.train = TokenDataset(blocks)
         out.eval = TokenDataset(eval_blocks) if eval_blocks else None
     if not len(out.train):

@@ -1,6 +1,6 @@
 """Rank-side pieces of a distributed run: one training process per device.
 
-The launcher (``torch.distributed``'s elastic agent, see ``engine/launch.py``) starts every
+The launcher (``torch.distributed``'s elastic agent, see ``worker/launch.py``) starts every
 rank with ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and ``MASTER_ADDR``/``MASTER_PORT`` in its
 environment; ``transformers.Trainer`` (through accelerate) sees them, joins the process group
 and wraps the model in DDP or FSDP. What modx adds on top, used by ``engine/train.py``:
@@ -24,6 +24,7 @@ import shutil
 import time
 from typing import Any, Callable
 
+from ..protocol import Emit, Save, Stop
 from .checkpoints import CheckpointStore
 
 __all__ = ["world_size", "rank", "local_rank", "is_main", "training_args_extra", "checkpoint_store",
@@ -141,7 +142,7 @@ def training_args_extra(cfg: dict[str, Any], device: str) -> dict[str, Any]:
     return extra
 
 
-def checkpoint_store(output_dir: Any, save_total_limit: int, emit: Callable[[dict], None]) -> CheckpointStore:
+def checkpoint_store(output_dir: Any, save_total_limit: int, emit: Emit) -> CheckpointStore:
     """The checkpoint store of this process: rank-aware when there are several ranks."""
     if world_size() <= 1:
         return CheckpointStore(output_dir, save_total_limit, emit)
@@ -151,7 +152,7 @@ def checkpoint_store(output_dir: Any, save_total_limit: int, emit: Callable[[dic
 class RankCheckpointStore(CheckpointStore):
     """A :class:`CheckpointStore` shared by the ranks of one run (rank 0 owns the directory)."""
 
-    def __init__(self, output_dir: Any, save_total_limit: int, emit: Callable[[dict], None]):
+    def __init__(self, output_dir: Any, save_total_limit: int, emit: Emit):
         # Every rank opens the dir itself (never through a symlink); only rank 0 cleans leftovers,
         # reports, and rotates.
         super().__init__(output_dir, save_total_limit, emit if is_main() else (lambda event: None),
@@ -196,23 +197,21 @@ class RankCheckpointStore(CheckpointStore):
         return super().apply_retention() if is_main() else []
 
 
-def _encode(command: dict | None) -> int:
-    if not command:
-        return _NONE
-    if command.get("cmd") == "stop":
-        return _STOP_SAVE if command.get("save", True) else _STOP
-    if command.get("cmd") == "save":
+def _encode(command: Stop | Save | None) -> int:
+    if isinstance(command, Stop):
+        return _STOP_SAVE if command.save else _STOP
+    if isinstance(command, Save):
         return _SAVE
     return _NONE
 
 
-def _decode(code: int) -> dict | None:
+def _decode(code: int) -> Stop | Save | None:
     if code == _STOP_SAVE:
-        return {"cmd": "stop", "reason": "", "save": True}
+        return Stop(save=True)
     if code == _STOP:
-        return {"cmd": "stop", "reason": "", "save": False}
+        return Stop(save=False)
     if code == _SAVE:
-        return {"cmd": "save"}
+        return Save()
     return None
 
 
@@ -225,7 +224,7 @@ class CommandSync:
     rank, which keeps the collective in step.
     """
 
-    def __init__(self, local_poll: Callable[[], dict | None], save_interval_s: float = 0.0):
+    def __init__(self, local_poll: Callable[[], Stop | Save | None], save_interval_s: float = 0.0):
         self.local_poll = local_poll
         self.interval_s = float(save_interval_s or 0)
         self._last_save = time.monotonic()
@@ -246,11 +245,11 @@ class CommandSync:
                 self._device = torch.device("cpu")
         return self._device
 
-    def __call__(self) -> dict | None:
+    def __call__(self) -> Stop | Save | None:
         command = self.local_poll() if is_main() else None
         if (is_main() and self.interval_s and not command
                 and time.monotonic() - self._last_save >= self.interval_s):
-            command = {"cmd": "save"}
+            command = Save()
         if not _initialized():
             return command
         import torch

@@ -20,16 +20,16 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .. import files as manifest
 from ..paths import Pinned, pin_input, pin_output_dir
+from ..protocol import Emit, EvalProgress, Log, Poll, Score, Stop, Warn
 from . import metrics as M
 from .models import EngineError
 
 __all__ = ["run_evaluation", "Example", "nll_per_example", "generate_answers", "batches", "EvalStopped"]
 
-Emit = Callable[[dict], None]
 IGNORE_INDEX = -100
 DEFAULT_BATCH = 8
 TOKEN_BUDGET = 16384  # at most this many (padded) tokens per forward batch
@@ -62,7 +62,7 @@ def _offline() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def run_evaluation(config: dict[str, Any], emit: Emit, poll_command: Callable[..., dict | None]) -> dict[str, Any]:
+def run_evaluation(config: dict[str, Any], emit: Emit, poll_command: Poll) -> dict[str, Any]:
     """Evaluate as ``config`` says (see api/evaluate.py for its keys); returns the result."""
     _offline()
     return EvalJob(config, emit, poll_command).run()
@@ -158,7 +158,7 @@ def generate_answers(model: Any, tokenizer: Any, prompts: list[list[int]], setti
 # ----------------------------------------------------------------------------- the job
 
 class EvalJob:
-    def __init__(self, config: dict[str, Any], emit: Emit, poll_command: Callable[..., dict | None]) -> None:
+    def __init__(self, config: dict[str, Any], emit: Emit, poll_command: Poll) -> None:
         self.cfg = config
         self.emit = emit
         self.poll = poll_command
@@ -175,17 +175,17 @@ class EvalJob:
 
     # -- messages
     def log(self, message: str, level: str = "info") -> None:
-        self.emit({"type": "log", "level": level, "message": message})
+        self.emit(Log(level, message))
 
     def warn(self, code: str, message: str) -> None:
         self.warnings.append(message)
-        self.emit({"type": "warning", "code": code, "level": "warning", "message": message})
+        self.emit(Warn(code, message))
 
     def check_stop(self) -> None:
         command = self.poll(0.0) if self.poll else None
         while command is not None:
-            if command.get("cmd") in ("stop", "cancel"):
-                raise EvalStopped(f"evaluation stopped ({command.get('reason') or 'requested'})")
+            if isinstance(command, Stop):
+                raise EvalStopped(f"evaluation stopped ({command.reason or 'requested'})")
             command = self.poll(0.0)
 
     # -- setup
@@ -229,8 +229,8 @@ class EvalJob:
         return min(limit, positions) if positions else limit
 
     def _sft_examples(self, tokenizer: Any) -> list[Example]:
-        from ..evaluations import sft_examples
         from .data import tokenize_conversation
+        from .eval_data import sft_examples
 
         limit = self._limit()
         generate_room = int(self.settings["max_new_tokens"])
@@ -262,8 +262,8 @@ class EvalJob:
         return examples
 
     def _pretrain_examples(self, tokenizer: Any) -> list[Example]:
-        from ..evaluations import sample_indexes
-        from .data import _blocks, _split
+        from .data import _blocks, split_held_out
+        from .eval_data import sample_indexes
         from .formats import iter_pretrain_texts
 
         plan = self.cfg["data"]
@@ -276,7 +276,7 @@ class EvalJob:
                              keep_short=True, limit=max_samples)
             ratio = float(self.params.get("eval_split_ratio") or 0)
             if plan["source"] == "held_out_split":
-                _, held = _split(blocks, ratio, int(self.params.get("seed") or 0))
+                _, held = split_held_out(blocks, ratio, int(self.params.get("seed") or 0))
                 if held:
                     blocks = held
                 else:
@@ -402,7 +402,7 @@ class EvalJob:
             summary = M.CandidateScores.of(scores, self.weights).as_dict()
             summary.update(checkpoint_id=cand["checkpoint_id"], label=cand["label"], step=int(cand["step"]),
                            path=cand["path"])
-            self.emit({"type": "score", **_score_payload(summary)})
+            self.emit(Score(**_score_payload(summary)))
             self.log(f"{cand['label']}: composite {summary['composite']:.4f}, perplexity {summary['perplexity']:.4g}")
             per_candidate.append(scores)
             generations.append(answers)
@@ -431,9 +431,8 @@ class EvalJob:
 
     def _progress(self, ci: int, n: int, done: int, total: int, cand: dict[str, Any],
                   running: dict[str, float]) -> None:
-        self.emit({"type": "progress", "checkpoint_index": ci, "checkpoint_count": n, "example_index": done,
-                   "example_count": total, "checkpoint_id": cand["checkpoint_id"],
-                   "running_scores": {k: float(v) for k, v in running.items() if v is not None}})
+        self.emit(EvalProgress(ci, n, done, total, cand["checkpoint_id"],
+                               {k: float(v) for k, v in running.items() if v is not None}))
 
     def _finish(self, examples: list[Example], per_candidate: list[list[M.ExampleScores]],
                 generations: list[list[str]], summaries: list[dict[str, Any]]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..paths import shown
+from ..protocol import Emit
 from .precision import Precision, resolve_precision  # noqa: F401 - re-exported
 
 __all__ = [
@@ -222,7 +223,7 @@ def enable_gradient_checkpointing(model: Any, use_lora: bool) -> str | None:
     return None
 
 
-def merge_lora(model: Any, tokenizer: Any, out: Any, emit: Callable[[dict], None], name: str = "merged",
+def merge_lora(model: Any, tokenizer: Any, out: Any, emit: Emit, name: str = "merged",
                dtype: Any = None) -> str:
     """Merge the adapters into the base weights and save a full model dir atomically as ``name`` in
     the pinned output dir ``out`` (modxd/paths.py), reporting what it wrote to the manifest."""
@@ -260,7 +261,7 @@ def merge_lora(model: Any, tokenizer: Any, out: Any, emit: Callable[[dict], None
     return out.real_join(name)
 
 
-def merge_lora_full_precision(model: Any, tokenizer: Any, model_dir: str, out: Any, emit: Callable[[dict], None],
+def merge_lora_full_precision(model: Any, tokenizer: Any, model_dir: str, out: Any, emit: Emit,
                               name: str = "merged") -> str:
     """Merge a QLoRA run's adapters into the base loaded again unquantized (from ``model_dir``).
 

@@ -1,19 +1,19 @@
-"""Paying for a checkpoint before writing it: the quota reservation messages and the worker's side.
+"""Paying for a checkpoint before writing it: the worker's side of the quota reservation.
 
 Every checkpoint costs one quota unit and the balance never goes below zero (SPEC), so a
-worker asks the daemon for a unit before each save and waits for the answer:
+worker asks the daemon for a unit before each save and waits for the answer (the messages are
+modxd/protocol.py's):
 
-    worker -> daemon   {"type": "quota_reserve", "request_id": N, "step": S}
-    daemon -> worker   {"cmd": "quota_reply", "request_id": N, "hold_id": H, "reason": R, "message": M}
+    worker -> daemon   QuotaReserve(request_id, step)
+    daemon -> worker   QuotaReply(request_id, hold_id, reason, message)
                        (granted when hold_id is set; reason quota_exhausted or error otherwise)
-    worker -> daemon   {"type": "quota_release", "hold_id": H}   the save failed: the unit is free again
-    the ``checkpoint`` event carries "hold_id": recording it turns the hold into the debit.
+    worker -> daemon   QuotaRelease(hold_id)   the save failed: the unit is free again
+    the ``Checkpoint`` report carries the hold_id: recording it turns the hold into the debit.
 
 The reply travels on the command pipe, so commands that arrive meanwhile (a stop) are kept and
 handed on afterwards. What a run still holds when it ends is released by the daemon, and a
-restart releases everything (store/checkpoints.py). This module is the one place that builds
-and reads these messages, for the worker and the daemon (jobs/supervisor.py) alike. In a
-distributed run rank 0 asks (through the coordinator, engine/launch.py) and broadcasts the
+restart releases everything (store/checkpoints.py); the daemon's side is jobs/supervisor.py. In a
+distributed run rank 0 asks (through the coordinator, worker/launch.py) and broadcasts the
 answer, so every rank saves or stops at the same step (:func:`agree`).
 """
 
@@ -22,23 +22,16 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
 
-__all__ = ["RESERVE", "REPLY", "RELEASE", "EXHAUSTED", "ReserveRequest", "Decision", "QuotaGate",
-           "reserve_request", "parse_reserve", "reply", "release", "parse_release", "agree"]
+from ..protocol import (DAEMON_GONE, QUOTA_ERROR, QUOTA_EXHAUSTED, Command, Emit, Poll, QuotaRelease, QuotaReply,
+                        QuotaReserve, Stop)
 
-RESERVE, REPLY, RELEASE = "quota_reserve", "quota_reply", "quota_release"
-EXHAUSTED = "quota_exhausted"  # the task's stop reason (SPEC)
-DAEMON_GONE = "daemon_gone"
-ERROR = "error"
+__all__ = ["EXHAUSTED", "DAEMON_GONE", "ERROR", "Decision", "QuotaGate", "agree"]
+
+EXHAUSTED = QUOTA_EXHAUSTED  # the task's stop reason (SPEC)
+ERROR = QUOTA_ERROR
 REPLY_TIMEOUT_S = 600.0  # a daemon that never answers must not hang the run forever
 _WAIT_SLICE_S = 0.5
-
-
-@dataclass(frozen=True)
-class ReserveRequest:
-    request_id: int
-    step: int
 
 
 @dataclass(frozen=True)
@@ -54,28 +47,6 @@ class Decision:
 GRANTED = Decision(True)
 
 
-def reserve_request(request_id: int, step: int) -> dict[str, Any]:
-    return {"type": RESERVE, "request_id": int(request_id), "step": int(step)}
-
-
-def parse_reserve(message: dict[str, Any]) -> ReserveRequest | None:
-    if message.get("type") != RESERVE:
-        return None
-    return ReserveRequest(int(message["request_id"]), int(message["step"]))
-
-
-def reply(request_id: int, hold_id: str = "", reason: str = "", message: str = "") -> dict[str, Any]:
-    return {"cmd": REPLY, "request_id": int(request_id), "hold_id": hold_id, "reason": reason, "message": message}
-
-
-def release(hold_id: str) -> dict[str, Any]:
-    return {"type": RELEASE, "hold_id": hold_id}
-
-
-def parse_release(message: dict[str, Any]) -> str | None:
-    return str(message.get("hold_id") or "") if message.get("type") == RELEASE else None
-
-
 class QuotaGate:
     """The worker's side: asks for a unit and waits for the answer without losing other commands.
 
@@ -84,37 +55,35 @@ class QuotaGate:
     later, in order. Disabled (a run no daemon charges: tests, benchmarks), every save is granted.
     """
 
-    def __init__(self, emit: Callable[[dict], None], poll: Callable[..., dict | None], enabled: bool,
-                 timeout_s: float = REPLY_TIMEOUT_S):
+    def __init__(self, emit: Emit, poll: Poll, enabled: bool, timeout_s: float = REPLY_TIMEOUT_S):
         self.emit, self._poll, self.enabled, self.timeout_s = emit, poll, enabled, timeout_s
-        self._kept: list[dict[str, Any]] = []
+        self._kept: list[Command] = []
         self._ids = itertools.count(1)
 
-    def poll(self, timeout: float | None = 0.0) -> dict[str, Any] | None:
+    def poll(self, timeout: float | None = 0.0) -> Command | None:
         """The next command, those kept while waiting for a reply first; stale replies are dropped."""
         if self._kept:
             return self._kept.pop(0)
         command = self._poll(timeout) if timeout != 0.0 else self._poll()
-        return None if command is not None and command.get("cmd") == REPLY else command
+        return None if isinstance(command, QuotaReply) else command
 
     def reserve(self, step: int) -> Decision:
         if not self.enabled:
             return GRANTED
         request_id = next(self._ids)
-        self.emit(reserve_request(request_id, step))
+        self.emit(QuotaReserve(request_id, step))
         deadline = time.monotonic() + self.timeout_s
         while time.monotonic() < deadline:
             command = self._poll(_WAIT_SLICE_S)
             if command is None:
                 continue
-            if command.get("cmd") == REPLY:
-                if command.get("request_id") == request_id:
-                    hold = str(command.get("hold_id") or "")
-                    return Decision(bool(hold), hold, "" if hold else str(command.get("reason") or EXHAUSTED),
-                                    str(command.get("message") or ""))
+            if isinstance(command, QuotaReply):
+                if command.request_id == request_id:
+                    hold = command.hold_id
+                    return Decision(bool(hold), hold, "" if hold else command.reason or EXHAUSTED, command.message)
                 continue  # the answer to an earlier request that timed out
             self._kept.append(command)
-            if command.get("cmd") == "stop" and command.get("reason") == DAEMON_GONE:
+            if isinstance(command, Stop) and command.reason == DAEMON_GONE:
                 return Decision(False, reason=DAEMON_GONE, message="the daemon is gone, so nothing can pay for "
                                 f"or record the checkpoint of step {step}")
         return Decision(False, reason=ERROR, message=f"the daemon did not answer the quota reservation for the "
@@ -123,7 +92,7 @@ class QuotaGate:
     def release(self, hold_id: str) -> None:
         """The save this unit was held for failed: give it back."""
         if self.enabled and hold_id:
-            self.emit(release(hold_id))
+            self.emit(QuotaRelease(hold_id))
 
 
 _CODES = {"": 1, EXHAUSTED: 0, DAEMON_GONE: 2, ERROR: 3}

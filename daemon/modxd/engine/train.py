@@ -18,7 +18,7 @@ import logging
 import os
 import socket
 import time
-from typing import Any, Callable
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever downloaded
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -30,6 +30,7 @@ from transformers.training_args import OptimizerNames  # noqa: E402
 
 from .. import files  # noqa: E402
 from ..paths import Pinned, pin_input, pin_output_dir  # noqa: E402
+from ..protocol import Emit, Poll, Stop, Warn  # noqa: E402
 from .callbacks import EventCallback, route_logs  # noqa: E402
 from .checkpoints import CheckpointStore  # noqa: E402
 from .distributed import checkpoint_store, is_main, training_args_extra, world_size  # noqa: E402
@@ -164,7 +165,7 @@ class ModxTrainer(Trainer):
         self.store.saves_disabled = True
         self.control.should_training_stop = True
         if self.events.stop_command is None or decision.reason == DAEMON_GONE:
-            self.events.stop_command = {"cmd": "stop", "reason": decision.reason, "save": False}
+            self.events.stop_command = Stop(reason=decision.reason, save=False)
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         step = self.state.global_step
@@ -197,9 +198,9 @@ class ModxTrainer(Trainer):
             raise error from exc
 
 
-def _warn(emit: Callable[[dict], None], code: str, message: str) -> None:
+def _warn(emit: Emit, code: str, message: str) -> None:
     log.warning(message)
-    emit({"type": "warning", "code": code, "message": message})
+    emit(Warn(code, message))
 
 
 def _check_device(device: str) -> str:
@@ -234,7 +235,7 @@ class _ReportedTensorBoard:
     """TensorBoard logs in a fresh ``runs/<time>_<host>_<pid>`` of the output dir, reported to the manifest."""
 
     @staticmethod
-    def make(out: Pinned, emit: Callable[[dict], None]) -> list[Any]:
+    def make(out: Pinned, emit: Emit) -> list[Any]:
         if not is_main():
             return []
         try:
@@ -266,7 +267,7 @@ class _ReportedTensorBoard:
         return [callback]
 
 
-def run_training(config: dict, emit: Callable[[dict], None], poll_command: Callable[..., dict | None],
+def run_training(config: dict, emit: Emit, poll_command: Poll,
                  quota: QuotaGate | None = None) -> dict:
     """Train as ``config`` says; return outcome, reason, final step/loss and the merged dir.
 
@@ -292,7 +293,7 @@ def _load_tokenizer(cfg: dict[str, Any]) -> Any:
     return tokenizer
 
 
-def _build_model(cfg: dict[str, Any], precision: Precision, tokenizer: Any, emit: Callable[[dict], None]) -> Any:
+def _build_model(cfg: dict[str, Any], precision: Precision, tokenizer: Any, emit: Emit) -> Any:
     """Load the model; LoRA keeps a half-precision frozen base when AMP is on."""
     use_lora = cfg["use_lora"]
     bits = cfg["quantization_bit"]
@@ -346,7 +347,7 @@ def _batching(cfg: dict[str, Any], model: Any, tokenizer: Any) -> tuple[Any, Any
     return PackedCollator(), labelled_loss
 
 
-def _eval_plan(cfg: dict[str, Any], has_eval: bool, emit: Callable[[dict], None]) -> tuple[str, int]:
+def _eval_plan(cfg: dict[str, Any], has_eval: bool, emit: Emit) -> tuple[str, int]:
     """The eval strategy and early-stopping patience that can actually apply."""
     eval_strategy = cfg["eval_strategy"]
     if eval_strategy != "no" and not has_eval:
@@ -395,7 +396,7 @@ def _training_args(cfg: dict[str, Any], precision: Precision, device: str, eval_
     )
 
 
-def _run(cfg: dict[str, Any], emit: Callable[[dict], None], poll_command: Callable[[], dict | None],
+def _run(cfg: dict[str, Any], emit: Emit, poll_command: Poll,
          quota: QuotaGate) -> dict:
     with contextlib.ExitStack() as pins:
         return _run_pinned(_pin_paths(cfg, pins), emit, poll_command, quota)
@@ -416,7 +417,7 @@ def _pin_paths(cfg: dict[str, Any], pins: contextlib.ExitStack) -> dict[str, Any
     return out
 
 
-def _run_pinned(cfg: dict[str, Any], emit: Callable[[dict], None], poll_command: Callable[[], dict | None],
+def _run_pinned(cfg: dict[str, Any], emit: Emit, poll_command: Poll,
                 quota: QuotaGate) -> dict:
     out: Pinned = cfg["output_pin"]
     info = inspect_model_dir(cfg["model_dir"])
@@ -463,7 +464,7 @@ def _run_pinned(cfg: dict[str, Any], emit: Callable[[dict], None], poll_command:
 
     state = trainer.state
     if events.stop_command is not None:
-        outcome, reason = "stopped", str(events.stop_command.get("reason") or "user")
+        outcome, reason = "stopped", events.stop_command.reason or "user"
     else:
         outcome, reason = "completed", "early_stopping" if events.early_stopped else "completed"
     merged_dir = None

@@ -1,7 +1,7 @@
 """Chat on the daemon side: what to load, where, and the one inference worker that runs it.
 
 The daemon never imports torch: every model lives in one long-lived worker process
-(kind ``inference``, modxd.engine.inference_worker) that holds an LRU cache of loaded
+(kind ``inference``, modxd.worker.chat) that holds an LRU cache of loaded
 models and answers one chat at a time (see that module for why). This module
 
 * resolves a chat's target (a checkpoint, the base model, a package) to what the worker
@@ -28,23 +28,17 @@ from typing import Any, AsyncIterator, Callable
 import structlog
 
 from ..engine.generate import SamplingError, check_messages, check_sampling
-from ..engine.inference_worker import SPEC_PATHS
-from ..errors import (FailedPrecondition, InvalidArgument, ModxError, NotFound, PermissionDenied, ResourceExhausted,
-                      Unavailable, quote)
+from ..engine.model_cache import SPEC_PATHS
+from ..errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unavailable, error_for, quote
 from ..paths import check_input_under_roots
+from ..protocol import (Cancel, Chat, ChatError, Delta, Done, Failure, Loaded, Log, Models, ProtocolError, Ready,
+                        ReleaseDevice, Result, Stop, Unload, Unloaded, encode)
 from ..store.checkpoints import BASE_REF
-from .process import WorkerHandle, exit_reason, spawn_worker
+from ..worker.spawn import WorkerHandle, exit_reason, spawn_worker
 
 log = structlog.get_logger("modxd.inference")
 
 GiB = 1024**3
-CODES: dict[str, type[ModxError]] = {
-    "invalid_argument": InvalidArgument,
-    "failed_precondition": FailedPrecondition,
-    "resource_exhausted": ResourceExhausted,
-    "not_found": NotFound,
-    "permission_denied": PermissionDenied,
-}
 # Which model file of a package a chat uses: the most precise one it has.
 QUANT_PREFERENCE = ("F32", "BF16", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q4_K_M", "Q4_K_S", "Q4_0",
                     "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K")
@@ -225,9 +219,23 @@ async def _package_spec(app: Any, task_id: str, package_id: str, spec: dict[str,
 
 # ----- the worker ----------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class _WorkerGone:
+    """Put in a request's queue when the worker died before answering it (not a protocol message)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class _Broken:
+    """Put in a request's queue when the worker's answer to it did not decode: the chat fails INTERNAL."""
+
+    message: str
+
+
 @dataclass
 class _Request:
-    queue: asyncio.Queue
+    queue: asyncio.Queue  # Delta, Loaded, Done, ChatError, Models, Unloaded of this request; _WorkerGone, _Broken
     worker: "_Worker"
     abandoned: bool = False
     started: float = field(default_factory=time.perf_counter)
@@ -286,32 +294,43 @@ class InferenceManager:
             return worker
 
     async def _route(self, worker: _Worker) -> None:
-        """Worker messages -> the queue of the request they answer; the worker's end -> UNAVAILABLE."""
+        """Worker messages -> the queue of the request they answer; the worker's end -> UNAVAILABLE.
+
+        A message that did not decode is logged with its type and, when it names a request, fails
+        that chat (INTERNAL: a bug in modx). One for a request that is gone (answered, or its client
+        left) is expected: the worker may still be finishing it."""
         reports = worker.handle.reports
         while (message := await reports.get()) is not None:
-            kind = message.get("type")
-            rid = message.get("request_id") or ""
-            if kind == "models" and not rid:
-                self._models = list(message.get("models") or [])
+            if isinstance(message, ProtocolError):
+                log.error("inference_worker_message_malformed", message_type=message.message_type,
+                          request_id=message.request_id, error=str(message))
+                broken = self._requests.get(message.request_id)
+                if broken is not None and not broken.abandoned:
+                    broken.queue.put_nowait(_Broken(f"the inference worker sent a message the daemon does not "
+                                                    f"understand ({message}); this is a bug in modx"))
                 continue
-            if kind == "log":
-                log.info("inference_worker_log", level=message.get("level", "info"), message=message.get("message"))
+            if isinstance(message, Models) and not message.request_id:
+                self._models = list(message.models)
                 continue
-            if kind == "error":
-                worker.error = str(message.get("error") or "")
-                log.error("inference_worker_failed", error=worker.error, traceback=message.get("traceback", ""))
+            if isinstance(message, Log):
+                log.info("inference_worker_log", level=message.level, message=message.message)
                 continue
-            if kind in ("ready", "result"):
+            if isinstance(message, Failure):
+                worker.error = message.error
+                log.error("inference_worker_failed", error=worker.error, traceback=message.traceback)
                 continue
+            if isinstance(message, (Ready, Result)):
+                continue
+            rid = message.request_id  # every other chat report answers a request
             request = self._requests.get(rid)
             if request is None:
                 continue
             if request.abandoned:
-                if kind in ("done", "chat_error", "models", "unloaded"):
+                if isinstance(message, (Done, ChatError, Models, Unloaded)):
                     self._requests.pop(rid, None)
-                    if kind == "done":
-                        log.info("chat_done", request_id=rid, finish_reason=message.get("finish_reason"),
-                                 completion_tokens=message.get("completion_tokens"), abandoned=True)
+                    if isinstance(message, Done):
+                        log.info("chat_done", request_id=rid, finish_reason=message.finish_reason,
+                                 completion_tokens=message.completion_tokens, abandoned=True)
                 continue
             request.queue.put_nowait(message)
         worker.dead = True
@@ -323,7 +342,7 @@ class InferenceManager:
             if request.worker is worker:
                 self._requests.pop(rid, None)
                 if not request.abandoned:
-                    request.queue.put_nowait({"type": "worker_gone", "message": reason})
+                    request.queue.put_nowait(_WorkerGone(reason))
         if self._worker is worker:
             self._models = []
 
@@ -337,7 +356,7 @@ class InferenceManager:
                 for device in busy - seen:
                     if any(m.get("device") == device for m in self._models):
                         log.info("inference_release_device", device=device, task_id=self.busy_devices().get(device))
-                        worker.handle.send({"cmd": "release_device", "device": device})
+                        worker.handle.send(ReleaseDevice(device))
             seen = busy
             await asyncio.sleep(DEVICE_POLL_SECONDS)
 
@@ -348,7 +367,7 @@ class InferenceManager:
         worker = self._worker
         if worker is None or worker.dead:
             return
-        worker.handle.send({"cmd": "stop"})
+        worker.handle.send(Stop())
         try:
             await asyncio.wait_for(asyncio.shield(worker.router), timeout)
         except (asyncio.TimeoutError, asyncio.CancelledError):
@@ -379,7 +398,7 @@ class InferenceManager:
             return
         request.abandoned = True
         if not request.worker.dead:
-            request.worker.handle.send({"cmd": "cancel", "request_id": rid})
+            request.worker.handle.send(Cancel(rid))
         else:
             self._requests.pop(rid, None)
 
@@ -406,57 +425,60 @@ class InferenceManager:
             rid, request = self._register(worker)
         if on_request is not None:
             on_request(rid)
-        worker.handle.send({"cmd": "chat", "request_id": rid, "model": spec, "device": where,
-                            "messages": checked, "sampling": checked_sampling,
-                            "context": {"training_task": training}})
+        worker.handle.send(Chat(rid, spec, where, checked, checked_sampling, training_task=training))
         finished = False
         first: float | None = None
-        held: dict[str, Any] | None = None
+        held: Any = None
         try:
             while True:
                 message, held = (held, None) if held is not None else (await request.queue.get(), None)
-                kind = message.get("type")
-                if kind == "delta":
+                if isinstance(message, Delta):
                     if first is None:
                         first = time.perf_counter()
                     # Tokens that arrived while the client took the last message go out together.
+                    text, token_ids = message.text, list(message.token_ids)
                     while not request.queue.empty():
                         more = request.queue.get_nowait()
-                        if more.get("type") != "delta":
+                        if not isinstance(more, Delta):
                             held = more
                             break
-                        message = {**message, "text": message["text"] + more["text"],
-                                   "token_ids": list(message["token_ids"]) + list(more["token_ids"])}
-                    yield message
-                elif kind == "loaded":
-                    log.info("chat_model", request_id=rid, model_key=message.get("model_key"),
-                             cached=message.get("cached"), load_ms=round(message.get("load_ms", 0.0), 1),
-                             device=message.get("device"))
-                elif kind == "done":
+                        text, token_ids = text + more.text, token_ids + list(more.token_ids)
+                    yield {"type": Delta.TYPE, "request_id": rid, "text": text, "token_ids": token_ids}
+                elif isinstance(message, Loaded):
+                    log.info("chat_model", request_id=rid, model_key=message.model_key, cached=message.cached,
+                             load_ms=round(message.load_ms, 1), device=message.device)
+                elif isinstance(message, Done):
                     finished = True
                     first = first or time.perf_counter()
-                    message = {**message, "worker_time_to_first_token_ms": message.get("time_to_first_token_ms", 0.0),
-                               "time_to_first_token_ms": (first - request.started) * 1000.0}
+                    done = {**encode(message), "worker_time_to_first_token_ms": message.time_to_first_token_ms,
+                            "time_to_first_token_ms": (first - request.started) * 1000.0}
                     log.info("chat_done", request_id=rid, task_id=task_id, target=spec.get("target"),
-                             finish_reason=message.get("finish_reason"), prompt_tokens=message.get("prompt_tokens"),
-                             completion_tokens=message.get("completion_tokens"),
-                             tokens_per_second=round(message.get("tokens_per_second", 0.0), 2),
-                             ttft_ms=round(message["time_to_first_token_ms"], 2),
-                             worker_ttft_ms=round(message["worker_time_to_first_token_ms"], 2))
-                    yield message
+                             finish_reason=message.finish_reason, prompt_tokens=message.prompt_tokens,
+                             completion_tokens=message.completion_tokens,
+                             tokens_per_second=round(message.tokens_per_second, 2),
+                             ttft_ms=round(done["time_to_first_token_ms"], 2),
+                             worker_ttft_ms=round(message.time_to_first_token_ms, 2))
+                    yield done
                     return
-                elif kind == "chat_error":
+                elif isinstance(message, ChatError):
                     finished = True
-                    sentence = str(message.get("message") or "the chat failed")
-                    log.info("chat_refused", request_id=rid, code=message.get("code"), message=sentence)
-                    error = CODES.get(message.get("code", ""))
+                    sentence = message.message or "the chat failed"
+                    log.info("chat_refused", request_id=rid, code=message.code, message=sentence)
+                    error = error_for(message.code, sentence)  # errors.BY_CODE
                     if error is None:  # a bug or a library failure: INTERNAL, with the worker's sentence
                         raise RuntimeError(sentence)
-                    raise error(sentence)
-                elif kind == "worker_gone":
+                    raise error
+                elif isinstance(message, _WorkerGone):
                     finished = True
-                    raise Unavailable(f"the inference worker stopped while answering ({message.get('message')}); "
+                    raise Unavailable(f"the inference worker stopped while answering ({message.message}); "
                                       "send the message again: the next chat starts a new worker")
+                elif isinstance(message, _Broken):
+                    finished = True
+                    raise RuntimeError(message.message)  # INTERNAL: a bug in modx, with the sentence that names it
+                else:  # an answer of another kind to this chat's id: the same kind of bug
+                    finished = True
+                    raise RuntimeError(f"the inference worker answered chat {rid} with a {message.TYPE!r} message; "
+                                       "this is a bug in modx")
         finally:
             if finished:
                 self._requests.pop(rid, None)
@@ -477,7 +499,7 @@ class InferenceManager:
                 raise NotFound(f"no model is loaded with key {quote(key)} (none is loaded)")
             return 0
         rid, request = self._register(worker)
-        worker.handle.send({"cmd": "unload", "request_id": rid, "key": key})
+        worker.handle.send(Unload(rid, key))
         try:
             message = await asyncio.wait_for(request.queue.get(), timeout)
         except asyncio.TimeoutError:
@@ -485,9 +507,12 @@ class InferenceManager:
                               f"{timeout:.0f}s (it may be loading a large model); try again") from None
         finally:
             self._requests.pop(rid, None)
-        if message.get("type") == "worker_gone":
-            raise Unavailable(f"the inference worker stopped ({message.get('message')})")
-        count = int(message.get("count") or 0)
+        if isinstance(message, _WorkerGone):
+            raise Unavailable(f"the inference worker stopped ({message.message})")
+        if not isinstance(message, Unloaded):  # _Broken, or an answer of another kind: a bug in modx
+            raise RuntimeError(getattr(message, "message", "") or f"the inference worker answered an unload with a "
+                               f"{message.TYPE!r} message; this is a bug in modx")
+        count = message.count
         if key and count == 0:
             raise NotFound(f"no model is loaded with key {quote(key)} (see ListLoadedModels)")
         return count

@@ -19,10 +19,11 @@ from typing import Any
 
 import structlog
 
-from ..engine import quota as reservation
 from ..errors import FailedPrecondition, ResourceExhausted
 from .. import files, placement
 from ..paths import create_output_dir, pin_output_dir
+from ..protocol import (QUOTA_ERROR, QUOTA_EXHAUSTED, Checkpoint, CheckpointDeleted, Failure, Files, Log, Metrics,
+                        ProtocolError, QuotaRelease, QuotaReply, QuotaReserve, Report, Result, Stop, TotalSteps, Warn)
 from ..states import TaskState, check_transition
 from ..store.checkpoints import CheckpointRepo, CheckpointRecord, QuotaRepo
 from ..store.db import StoreWriteFailed
@@ -31,7 +32,7 @@ from ..store.files import FileRepo
 from ..store.tasks import TaskRecord, TaskRepo
 from .backlog import Backlog
 from .bus import EventBus
-from .process import WorkerHandle, exit_reason, spawn_worker
+from ..worker.spawn import WorkerHandle, exit_reason, spawn_worker, worker_cpu_count
 
 log = structlog.get_logger("modxd.supervisor")
 
@@ -45,10 +46,11 @@ class RunningJob:
     worker: WorkerHandle
     slots: tuple[str, ...] = ()  # the device slots it holds (all of them, reserved together)
     result: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
+    error: Failure | None = None
     stop_reason: str = ""
     kill_reason: str = ""  # set when the daemon itself killed the worker
     store_error: str = ""  # the database refused a write of this run: it was stopped and ends failed
+    protocol_error: str = ""  # the worker sent what the daemon does not understand: stopped, ends failed
     low_quota_warned: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -291,7 +293,7 @@ class Supervisor:
             try:
                 task = await self.tasks.get(task_id)
                 request = placement.parse_devices(task.params.get("devices", "1"))
-                problem = placement.impossible(request, self.devices)
+                problem = placement.impossible(request, self.devices, worker_cpu_count())
                 if problem:
                     raise FailedPrecondition(problem)
                 where = placement.place(request, self.devices, busy)
@@ -299,10 +301,10 @@ class Supervisor:
                     return  # the head waits for its devices; so does everything behind it
                 self.queue.popleft()
                 if await self.quota.balance() <= 0:  # it could never pay for a checkpoint
-                    await self._warn(task_id, reservation.EXHAUSTED,
+                    await self._warn(task_id, QUOTA_EXHAUSTED,
                                      "the quota balance is 0, so the task did not start (every checkpoint costs "
                                      "one unit); ask an admin for more (modxctl quota grant N), then resume it")
-                    await self._set_state(task_id, TaskState.STOPPED, reservation.EXHAUSTED, end_time=time.time())
+                    await self._set_state(task_id, TaskState.STOPPED, QUOTA_EXHAUSTED, end_time=time.time())
                     continue
                 busy.update(where.slots)
                 await self._launch(task, where)
@@ -334,7 +336,7 @@ class Supervisor:
 
     def _command_stop(self, job: RunningJob, reason: str, save: bool) -> None:
         job.stop_reason = job.stop_reason or reason
-        job.worker.send({"cmd": "stop", "reason": reason, "save": save})
+        job.worker.send(Stop(reason=reason, save=save))
 
     async def _follow(self, job: RunningJob) -> None:
         try:
@@ -342,10 +344,13 @@ class Supervisor:
                 message = await job.worker.reports.get()
                 if message is None:
                     break
+                if isinstance(message, ProtocolError):
+                    self._malformed(job, message)
+                    continue
                 try:
                     await self._handle(job, message)
                 except Exception:
-                    log.exception("worker_message_failed", task_id=job.task_id, message_type=message.get("type"))
+                    log.exception("worker_message_failed", task_id=job.task_id, message_type=message.TYPE)
             await job.worker.join()
         finally:
             # The lock makes the end of a run atomic with respect to stop/resume/delete:
@@ -360,58 +365,69 @@ class Supervisor:
                     job.done.set()
                     await self._schedule()
 
-    async def _handle(self, job: RunningJob, msg: dict[str, Any]) -> None:
-        kind = msg.get("type")
+    def _malformed(self, job: RunningJob, error: ProtocolError) -> None:
+        """A report the daemon does not understand: a bug in modx. The run stops without saving (what it
+        reports cannot be trusted to be recorded) and ends failed with the sentence."""
+        log.error("worker_message_malformed", task_id=job.task_id, message_type=error.message_type, error=str(error))
+        if job.protocol_error:
+            return
+        job.protocol_error = (f"the training worker sent a message the daemon does not understand ({error}); this "
+                              "is a bug in modx: the run was stopped")
+        self._command_stop(job, "protocol_error", save=False)
+
+    async def _handle(self, job: RunningJob, msg: Report) -> None:
+        """One report of a training worker (protocol.REPORTS["train"]: the pump let nothing else through)."""
         task_id = job.task_id
-        if kind == "metrics":
-            point = {k: v for k, v in msg.items() if k != "type"}
+        if isinstance(msg, Metrics):
+            point = msg.point()
             await self._record(task_id, lambda: self.events.append_metrics(task_id, point))
-        elif kind == "log":
-            payload = {"level": msg.get("level", "info"), "message": str(msg.get("message", ""))}
+        elif isinstance(msg, Log):
+            payload = {"level": msg.level, "message": msg.message}
             await self._record(task_id, lambda: self.events.append(task_id, "log", payload))
-        elif kind == "warning":
-            payload = {"code": msg.get("code", ""), "message": str(msg.get("message", ""))}
+        elif isinstance(msg, Warn):
+            payload = {"code": msg.code, "message": msg.message}
             await self._record(task_id, lambda: self.events.append(task_id, "warning", payload))
-        elif kind == "total_steps":
-            await self._record(task_id, lambda: self.tasks.update(task_id, total_steps=int(msg["total_steps"])))
-        elif kind == files.MESSAGE:
-            await self._record(task_id, lambda: self.record_files(task_id, "train", msg.get("wrote", ()),
-                                                                  msg.get("removed", ())))
-        elif kind == "checkpoint":
+        elif isinstance(msg, TotalSteps):
+            await self._record(task_id, lambda: self.tasks.update(task_id, total_steps=msg.total_steps))
+        elif isinstance(msg, Files):
+            await self._record(task_id, lambda: self.record_files(task_id, "train", msg.wrote, msg.removed))
+        elif isinstance(msg, Checkpoint):
             await self._checkpoint_saved(job, msg)
-        elif kind == reservation.RESERVE:
-            await self._reserve(job, reservation.parse_reserve(msg))
-        elif kind == reservation.RELEASE:
-            await self.quota.release(reservation.parse_release(msg) or "")
-        elif kind == "checkpoint_deleted":
+        elif isinstance(msg, QuotaReserve):
+            await self._reserve(job, msg)
+        elif isinstance(msg, QuotaRelease):
+            await self.quota.release(msg.hold_id)
+        elif isinstance(msg, CheckpointDeleted):
             async def mark() -> EventRecord | None:
-                marked = await self.checkpoints.mark_deleted(task_id, str(msg["path"]))
+                marked = await self.checkpoints.mark_deleted(task_id, msg.path)
                 return marked[1] if marked else None
             await self._record(task_id, mark)
-        elif kind == "result":
-            job.result = msg
-        elif kind == "error":
+        elif isinstance(msg, Result):
+            job.result = msg.values
+        elif isinstance(msg, Failure):
             job.error = msg
+        else:  # in the training vocabulary but without a branch here: a bug, named like any unknown message
+            self._malformed(job, ProtocolError(msg.TYPE, "the supervisor has no handling for it"))
 
-    async def _reserve(self, job: RunningJob, request: reservation.ReserveRequest) -> None:
+    async def _reserve(self, job: RunningJob, request: QuotaReserve) -> None:
         """The worker asks for the unit of the checkpoint it is about to write, and waits for this answer."""
         try:
             hold = await self.quota.reserve(job.task_id, request.step)
         except Exception as exc:  # the worker must get an answer whatever happens here
             log.exception("quota_reserve_failed", task_id=job.task_id)
-            job.worker.send(reservation.reply(request.request_id, reason=reservation.ERROR,
-                                              message=f"the daemon could not reserve a quota unit ({exc})"))
+            job.worker.send(QuotaReply(request.request_id, reason=QUOTA_ERROR,
+                                       message=f"the daemon could not reserve a quota unit ({exc})"))
             return
         if hold is not None:
-            job.worker.send(reservation.reply(request.request_id, hold_id=hold.id))
+            job.worker.send(QuotaReply(request.request_id, hold_id=hold.id))
             return
         message = (f"no quota unit is left to pay for the checkpoint of step {request.step} (the balance is spent or "
                    "held by other running tasks), so the task stops without it; ask an admin for more "
                    "(modxctl quota grant N), then resume it")
-        job.stop_reason = reservation.EXHAUSTED  # whatever stop was under way: this is why nothing was saved
-        job.worker.send(reservation.reply(request.request_id, reason=reservation.EXHAUSTED, message=message))
+        job.stop_reason = QUOTA_EXHAUSTED  # whatever stop was under way: this is why nothing was saved
+        job.worker.send(QuotaReply(request.request_id, reason=QUOTA_EXHAUSTED, message=message))
         # Stored before the run's end: the worker's result is handled after this message.
-        await self._warn(job.task_id, reservation.EXHAUSTED, message)
+        await self._warn(job.task_id, QUOTA_EXHAUSTED, message)
 
     async def _record(self, task_id: str, write: Any) -> tuple[bool, Any]:
         """Store what a run reports and publish the event it makes (if any); when the disk refuses,
@@ -438,29 +454,27 @@ class Supervisor:
         async with self._lock:
             await self._schedule()
 
-    async def _checkpoint_saved(self, job: RunningJob, msg: dict[str, Any]) -> None:
-        loss = msg.get("loss")
-        loss = float(loss) if loss is not None and math.isfinite(float(loss)) else None
+    async def _checkpoint_saved(self, job: RunningJob, msg: Checkpoint) -> None:
+        loss = msg.loss if msg.loss is not None and math.isfinite(msg.loss) else None
 
         async def record() -> int:
             _, event, balance = await self.checkpoints.record_saved(
-                job.task_id, int(msg["step"]), float(msg.get("epoch") or 0.0), loss, str(msg["path"]),
-                int(msg.get("size_bytes") or 0), hold_id=str(msg.get("hold_id") or ""))
+                job.task_id, msg.step, msg.epoch or 0.0, loss, msg.path, msg.size_bytes, hold_id=msg.hold_id)
             self.bus.publish(job.task_id, event)
             return balance
 
         try:
             landed, balance = await self.backlog.write(job.task_id, record)
         except ResourceExhausted as exc:  # saved without a reservation: never charged below zero
-            job.stop_reason = reservation.EXHAUSTED
-            self._command_stop(job, reservation.EXHAUSTED, save=False)
-            await self._warn(job.task_id, reservation.EXHAUSTED, f"{exc}: it is not recorded, and the task stops")
+            job.stop_reason = QUOTA_EXHAUSTED
+            self._command_stop(job, QUOTA_EXHAUSTED, save=False)
+            await self._warn(job.task_id, QUOTA_EXHAUSTED, f"{exc}: it is not recorded, and the task stops")
             return
         if not landed:
             return  # recorded (and debited) when the disk takes it; the run is being stopped
         if balance <= 0:
-            self._command_stop(job, "quota_exhausted", save=False)
-            await self._warn(job.task_id, "quota_exhausted",
+            self._command_stop(job, QUOTA_EXHAUSTED, save=False)
+            await self._warn(job.task_id, QUOTA_EXHAUSTED,
                              "the quota balance reached 0: the task stops now, without another checkpoint")
         elif balance <= LOW_QUOTA_WARNING and not job.low_quota_warned:
             job.low_quota_warned = True
@@ -477,15 +491,7 @@ class Supervisor:
         task_id = job.task_id
         # A unit held for a save that never came (killed, failed) goes back.
         await self._record(task_id, lambda: self.quota.release_task(task_id))
-        if job.store_error:
-            reason = (f"{job.store_error}; the run was stopped without saving: free space on that disk, then "
-                      "resume the task from its last checkpoint")
-            tail = await self._last_logs(task_id)
-            await self._set_state(task_id, TaskState.FAILED, reason, error=reason, failure_log_tail=tail[-30:],
-                                  end_time=now, waits=True)
-            log.warning("task_failed", task_id=task_id, reason=reason)
-            return
-        if job.result is not None:
+        if job.result is not None and not (job.store_error or job.protocol_error):
             outcome = job.result.get("outcome", "completed")
             if outcome == "stopped":
                 reason = job.stop_reason or job.result.get("reason") or "stopped"
@@ -494,15 +500,19 @@ class Supervisor:
                 await self._set_state(task_id, TaskState.COMPLETED, job.result.get("reason") or "finished",
                                       end_time=now, waits=True)
             return
-        if job.kill_reason:
+        tail = await self._last_logs(task_id)
+        if job.store_error:
+            reason = (f"{job.store_error}; the run was stopped without saving: free space on that disk, then "
+                      "resume the task from its last checkpoint")
+        elif job.protocol_error:
+            reason = job.protocol_error
+        elif job.kill_reason:
             reason = job.kill_reason
-            tail = await self._last_logs(task_id)
         elif job.error is not None:
-            reason = job.error.get("error", "worker failed")
-            tail = [*(await self._last_logs(task_id)), *job.error.get("traceback", "").splitlines()[-15:]]
+            reason = job.error.error or "worker failed"
+            tail = [*tail, *job.error.traceback.splitlines()[-15:]]
         else:
             reason = exit_reason(job.worker.process.exitcode)
-            tail = await self._last_logs(task_id)
         await self._set_state(task_id, TaskState.FAILED, reason, error=reason, failure_log_tail=tail[-30:],
                               end_time=now, waits=True)
         log.warning("task_failed", task_id=task_id, reason=reason)

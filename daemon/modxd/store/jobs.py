@@ -14,11 +14,9 @@ from typing import Any
 import aiosqlite
 
 from ..errors import NotFound
+from ..states import JobState, check_job_transition
 from .db import Database
 from .events import EventRecord
-
-JOB_STATES = ("pending", "running", "completed", "failed", "cancelled")
-TERMINAL_JOB_STATES = frozenset({"completed", "failed", "cancelled"})
 
 
 @dataclass
@@ -26,7 +24,7 @@ class JobRecord:
     id: str
     kind: str  # "eval" or "package"
     task_id: str
-    state: str = "pending"
+    state: JobState = JobState.PENDING
     state_reason: str = ""
     request: dict[str, Any] = field(default_factory=dict)
     result: dict[str, Any] = field(default_factory=dict)
@@ -36,11 +34,11 @@ class JobRecord:
 
     @property
     def terminal(self) -> bool:
-        return self.state in TERMINAL_JOB_STATES
+        return self.state.terminal
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> "JobRecord":
-        return cls(row["id"], row["kind"], row["task_id"], row["state"], row["state_reason"],
+        return cls(row["id"], row["kind"], row["task_id"], JobState(row["state"]), row["state_reason"],
                    json.loads(row["request"]), json.loads(row["result"]), row["create_time"], row["end_time"],
                    row["last_seq"])
 
@@ -65,8 +63,8 @@ class JobRepo:
         async with self.db.tx() as conn:
             await conn.execute(
                 "INSERT INTO jobs (id, kind, task_id, state, request, create_time) VALUES (?, ?, ?, ?, ?, ?)",
-                (job.id, kind, task_id, job.state, json.dumps(request), job.create_time))
-            event = await _append(conn, job.id, "state", {"state": job.state, "reason": "created"})
+                (job.id, kind, task_id, job.state.value, json.dumps(request), job.create_time))
+            event = await _append(conn, job.id, "state", {"state": job.state.value, "reason": "created"})
         job.last_seq = event.seq
         return job, event
 
@@ -87,17 +85,25 @@ class JobRepo:
                                  [*args, limit, offset])
         return [JobRecord.from_row(r) for r in rows], int(total[0])
 
-    async def set_state(self, job_id: str, state: str, reason: str = "",
+    async def set_state(self, job_id: str, state: JobState, reason: str = "",
                         result: dict[str, Any] | None = None) -> EventRecord:
+        """Move a job (states.JOB_TRANSITIONS, checked inside the write transaction, so no interleaving of
+        callers stores an illegal move) and record the state event."""
         async with self.db.tx() as conn:
-            fields: dict[str, Any] = {"state": state, "state_reason": reason}
-            if state in TERMINAL_JOB_STATES:
+            cur = await conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,))
+            row = await cur.fetchone()
+            await cur.close()
+            if row is None:
+                raise NotFound(f"job {job_id!r} does not exist")
+            check_job_transition(job_id, JobState(row["state"]), state)
+            fields: dict[str, Any] = {"state": state.value, "state_reason": reason}
+            if state.terminal:
                 fields["end_time"] = time.time()
             if result is not None:
                 fields["result"] = json.dumps(result)
             sets = ", ".join(f"{k} = ?" for k in fields)
             await conn.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*fields.values(), job_id))
-            return await _append(conn, job_id, "state", {"state": state, "reason": reason})
+            return await _append(conn, job_id, "state", {"state": state.value, "reason": reason})
 
     async def append(self, job_id: str, kind: str, payload: dict[str, Any]) -> EventRecord:
         async with self.db.tx() as conn:
@@ -110,13 +116,15 @@ class JobRepo:
 
     async def active_for_task(self, task_id: str) -> str:
         """'evaluation ev-x' / 'package pkg-y' when a job of the task is pending or running, else ''."""
-        row = await self.db.one("SELECT id, kind FROM jobs WHERE task_id = ? AND state IN ('pending', 'running')"
-                                " ORDER BY create_time LIMIT 1", (task_id,))
+        row = await self.db.one("SELECT id, kind FROM jobs WHERE task_id = ? AND state IN (?, ?)"
+                                " ORDER BY create_time LIMIT 1", (task_id, JobState.PENDING.value,
+                                                                  JobState.RUNNING.value))
         if row is None:
             return ""
         noun = "evaluation" if row["kind"] == "eval" else row["kind"]
         return f"{noun} {row['id']}"
 
-    async def ids_in_states(self, states: tuple[str, ...]) -> list[str]:
-        rows = await self.db.all(f"SELECT id FROM jobs WHERE state IN ({','.join('?' * len(states))})", states)
+    async def ids_in_states(self, states: tuple[JobState, ...]) -> list[str]:
+        rows = await self.db.all(f"SELECT id FROM jobs WHERE state IN ({','.join('?' * len(states))})",
+                                 [s.value for s in states])
         return [r["id"] for r in rows]

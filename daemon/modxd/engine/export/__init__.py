@@ -9,12 +9,11 @@ the daemon may import it; the real work is imported when a worker calls a functi
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any
+
+from ...protocol import Emit, Poll
 
 __all__ = ["run_package", "run_import"]
-
-Emit = Callable[[dict], None]
-Poll = Callable[..., "dict | None"]
 
 
 def _offline() -> None:

@@ -1,8 +1,9 @@
 """Per-architecture knowledge: which Hugging Face models convert, their GGUF metadata,
 tensor names and the Q/K row permutation.
 
-Pure Python + numpy (no torch): the daemon may call :func:`inspect_source` to refuse
-a checkpoint before any worker starts. Anything this module does not know is
+Pure Python (numpy only inside the functions that shape tensors, no torch): the daemon
+may call :func:`model_spec` to refuse a checkpoint before any worker starts, without
+loading numpy. Anything this module does not know is
 refused with a sentence; a guessed conversion would give a file that loads and
 talks nonsense.
 """
@@ -13,9 +14,10 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where tensors are shaped: the daemon imports this module without it
+    import numpy as np
 
 __all__ = ["ExportError", "ArchSpec", "ModelSpec", "ARCHS", "SUPPORTED", "read_config", "model_spec",
            "permute_rows", "llama3_rope_factors"]
@@ -229,6 +231,8 @@ def permute_rows(weights: np.ndarray, n_head: int) -> np.ndarray:
     architecture to neighbouring elements. Permuting the rows of W_q and W_k (and of the
     LoRA B matrices) makes the two compute the same attention scores.
     """
+    import numpy as np
+
     rows = weights.shape[0]
     if rows % (2 * n_head):
         raise ExportError(f"cannot permute {rows} rows over {n_head} heads")
@@ -238,6 +242,8 @@ def permute_rows(weights: np.ndarray, n_head: int) -> np.ndarray:
 
 def llama3_rope_factors(theta: float, head_dim: int, rope: dict[str, Any]) -> np.ndarray:
     """Per-frequency divisors of llama3 rope scaling (llama.cpp's rope_freqs tensor)."""
+    import numpy as np
+
     factor = rope["factor"]
     low, high = rope["low_freq_factor"], rope["high_freq_factor"]
     old_ctx = rope["original_max_position_embeddings"]

@@ -11,9 +11,10 @@ import logging
 import os
 import stat
 import time
-from typing import Any, Callable
+from typing import Any
 
 from ...paths import Pinned, pin_input, pin_output_dir
+from ...protocol import Emit, Log, PackageProgress
 from ..checkpoints import remove_entry
 from .arch import ExportError
 
@@ -54,7 +55,7 @@ def _match_pre_tokenizer(tokenizer: Any, pre: str, info: Callable[[str], None]) 
         info(f"set the tokenizer's pre-tokenizer to llama.cpp's {pre!r} (from tokenizer.ggml.pre)")
 
 
-def import_gguf(config: dict[str, Any], emit: Callable[[dict], None]) -> dict[str, Any]:
+def import_gguf(config: dict[str, Any], emit: Emit) -> dict[str, Any]:
     """Read the GGUF file through a checked open (modxd/paths.py) and write the model dir beside the
     target through its open parent dir, never through a symlink."""
     with pin_input("gguf_path", config["gguf_path"], directory=False) as source:
@@ -63,18 +64,18 @@ def import_gguf(config: dict[str, Any], emit: Callable[[dict], None]) -> dict[st
             return _import(config, source, parent, os.path.basename(out), emit)
 
 
-def _import(config: dict[str, Any], source: Pinned, parent: Pinned, name: str, emit: Callable[[dict], None]
+def _import(config: dict[str, Any], source: Pinned, parent: Pinned, name: str, emit: Emit
             ) -> dict[str, Any]:
     src = source.real
     out = parent.real_join(name)
     started = time.time()
 
     def progress(phase: str) -> None:
-        emit({"type": "progress", "phase": phase})
+        emit(PackageProgress(phase))
 
     def info(message: str) -> None:
         log.info(message)
-        emit({"type": "log", "level": "info", "message": message})
+        emit(Log("info", message))
 
     progress("read")
     meta = _gguf_meta(source.path)

@@ -12,10 +12,11 @@ import os
 import re
 import shutil
 import time
-from typing import Any, Callable
+from typing import Any
 
 from ... import files as manifest
 from ...paths import Pinned, pin_input, pin_output_dir, shown
+from ...protocol import Emit, Log, PackageFile, PackageProgress, Poll, Stop
 from ..checkpoints import remove_entry
 from .arch import ExportError, model_spec
 from .card import model_card, modelfile
@@ -25,7 +26,6 @@ from .writer import ALL_TYPES, DIRECT_TYPES, LLAMA_TYPES, SourceModel, plan_tens
 
 log = logging.getLogger("modxd.engine.export")
 
-Emit = Callable[[dict], None]
 # Bytes per parameter, for the free-space check before anything is written.
 _BYTES_PER_PARAM = {"F32": 4.0, "F16": 2.0, "BF16": 2.0, "Q8_0": 1.07, "Q2_K": 0.33, "Q3_K_S": 0.43, "Q3_K_M": 0.49,
                     "Q3_K_L": 0.53, "Q4_0": 0.57, "Q4_K_S": 0.58, "Q4_K_M": 0.61, "Q5_0": 0.69, "Q5_K_S": 0.69,
@@ -66,7 +66,7 @@ def normalize_types(types: list[str]) -> list[str]:
 
 
 class PackageJob:
-    def __init__(self, config: dict[str, Any], emit: Emit, poll_command: Callable[..., dict | None] | None = None):
+    def __init__(self, config: dict[str, Any], emit: Emit, poll_command: Poll | None = None):
         self.config = config
         self.emit = emit
         self.poll = poll_command or (lambda *_a: None)
@@ -88,16 +88,15 @@ class PackageJob:
     # ----- reporting ---------------------------------------------------------------------------
     def info(self, message: str, level: str = "info") -> None:
         getattr(log, "warning" if level == "warning" else "info")(message)
-        self.emit({"type": "log", "level": level, "message": message})
+        self.emit(Log(level, message))
 
     def progress(self, phase: str, qtype: str = "", done: int = 0, total: int = 0, written: int = 0) -> None:
-        self.emit({"type": "progress", "phase": phase, "quant_type": qtype, "tensors_done": done,
-                   "tensors_total": total, "bytes_written": written})
+        self.emit(PackageProgress(phase, qtype, done, total, written))
 
     def check_stop(self) -> None:
         command = self.poll(0.0)
-        if command and command.get("cmd") in ("stop", "cancel"):
-            raise Stopped(f"stopped ({command.get('reason') or 'requested'}) before the package was complete")
+        if isinstance(command, Stop):
+            raise Stopped(f"stopped ({command.reason or 'requested'}) before the package was complete")
 
     # ----- inputs ------------------------------------------------------------------------------
     def _pin(self, field: str, path: str) -> str:
@@ -305,7 +304,7 @@ class PackageJob:
         self.partials.clear()
         self.emit(manifest.message(wrote, removed=staged))
         for f in files:
-            self.emit({"type": "file", **f})
+            self.emit(PackageFile(**f))
         seconds = round(time.time() - self.started, 2)
         self.info(f"package complete in {seconds:.1f}s: {len(files)} files in {self.out_dir}")
         return {"output_dir": self.out_dir, "files": files, "verifications": verifications,

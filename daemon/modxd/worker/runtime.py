@@ -1,8 +1,13 @@
-"""The worker process: runs one job of the engine and reports over a pipe.
+"""The worker process: runs one job of the engine and reports over a pipe (worker/spawn.py starts it).
 
 Started with the `spawn` method (CUDA cannot live in a forked child). It dies
 with the daemon (PR_SET_PDEATHSIG) so a killed daemon never leaves an orphan
 holding a GPU, and it treats a closed command pipe as a stop request.
+
+The engine sees typed messages only (modxd/protocol.py): `emit(report)` encodes one onto the
+pipe, `poll_command()` returns the daemon's next command decoded and checked against what this
+kind of worker takes. A command that does not decode is a bug in the daemon: the next
+`poll_command()` raises it, so the job fails with the sentence that names it.
 """
 from __future__ import annotations
 
@@ -20,18 +25,23 @@ from typing import Any
 
 from .. import paths
 from ..config import format_cpu_list
+from ..protocol import (DAEMON_GONE, Command, Failure, Log, ProtocolError, Report, Result, Stop, decode_command,
+                        encode)
 
-# kind -> "module:function"; each takes (config, emit, poll_command) and returns a result dict.
+# kind -> "module:function"; each takes (config, emit, poll_command) and returns a result dict. The kinds
+# are protocol.KINDS: each has its vocabulary of reports and commands there.
 ENTRY_POINTS = {
-    "train": "modxd.engine.launch:run_train_task",  # run_training, in one process or one per device
+    "train": "modxd.worker.launch:run_train_task",  # run_training, in one process or one per device
     "eval": "modxd.engine.evaluate:run_evaluation",
     "package": "modxd.engine.export:run_package",
     "import_gguf": "modxd.engine.export:run_import",
-    "inference": "modxd.engine.inference_worker:run_inference",
+    "inference": "modxd.worker.chat:run_inference",
 }
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """Be killed when the parent dies (PR_SET_PDEATHSIG): a worker or rank never outlives the process
+    that started it, so a killed daemon leaves no orphan holding a GPU."""
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -73,7 +83,7 @@ def describe_failure(exc: BaseException) -> str:
 def pin_to_cpus(cpus: list[int]) -> None:
     """Run on `cpus` only. Done before torch loads: its OpenMP runtime then starts as many compute
     threads as the mask holds, and the ranks a distributed worker launches share them out
-    (engine/launch.py)."""
+    (worker/launch.py)."""
     os.sched_setaffinity(0, cpus)
 
 
@@ -82,47 +92,54 @@ def worker_main(kind: str, config: dict[str, Any], events: Connection, commands:
     # Released before reporting a failure, so an out-of-memory worker can still
     # format and send its report (RLIMIT_AS / a cgroup limit leaves no headroom).
     reserve = bytearray(4 << 20)
-    _die_with_parent()
+    die_with_parent()
     if cpus:
         pin_to_cpus(cpus)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the daemon's terminal is the daemon's business
-    inbox: "queue.Queue[dict[str, Any]]" = queue.Queue()
+    inbox: "queue.Queue[Command | ProtocolError]" = queue.Queue()
     send_lock = threading.Lock()
 
     def read_commands() -> None:
         while True:
             try:
-                inbox.put(commands.recv())
+                data = commands.recv()
             except (EOFError, OSError):
-                inbox.put({"cmd": "stop", "reason": "daemon_gone", "save": True})
+                inbox.put(Stop(reason=DAEMON_GONE, save=True))
                 return
+            try:
+                inbox.put(decode_command(data, kind))
+            except ProtocolError as exc:
+                inbox.put(exc)
 
-    def emit(event: dict[str, Any]) -> None:
+    def emit(report: Report) -> None:
+        data = paths.shown_in(encode(report))
         with send_lock:
-            events.send(paths.shown_in(event))
+            events.send(data)
 
-    def poll_command(timeout: float | None = 0.0) -> dict[str, Any] | None:
+    def poll_command(timeout: float | None = 0.0) -> Command | None:
         """The next command from the daemon; waits up to `timeout` seconds (None = forever)."""
         try:
-            return inbox.get(timeout=timeout) if timeout != 0.0 else inbox.get_nowait()
+            item = inbox.get(timeout=timeout) if timeout != 0.0 else inbox.get_nowait()
         except queue.Empty:
             return None
+        if isinstance(item, ProtocolError):
+            raise ProtocolError(item.message_type, f"the daemon sent a command this {kind} worker does not "
+                                                   f"understand ({item}); this is a bug in modx")
+        return item
 
     paths.confine(config.get("allowed_roots"))  # every open below is checked against them
     threading.Thread(target=read_commands, name="modx-commands", daemon=True).start()
     if cpus:
-        emit({"type": "log", "level": "info", "message": f"worker pinned to CPU {format_cpu_list(cpus)} "
-              f"(worker_cpus)"})
+        emit(Log("info", f"worker pinned to CPU {format_cpu_list(cpus)} (worker_cpus)"))
     module_name, func_name = ENTRY_POINTS[kind].split(":")
     try:
         func = getattr(importlib.import_module(module_name), func_name)
         result = func(config, emit, poll_command)
-        emit({"type": "result", **(result or {})})
+        emit(Result(dict(result or {})))
     except BaseException as exc:  # noqa: BLE001 - everything must reach the daemon
         del reserve
         try:
-            emit({"type": "error", "error": describe_failure(exc),
-                  "traceback": traceback.format_exc(limit=20)})
+            emit(Failure(describe_failure(exc), traceback.format_exc(limit=20)))
         finally:
             events.close()
             os._exit(1)

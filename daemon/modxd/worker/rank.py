@@ -1,6 +1,6 @@
-"""One rank of a distributed training run: ``python -m modxd.engine.rank RUN_JSON``.
+"""One rank of a distributed training run: ``python -m modxd.worker.rank RUN_JSON``.
 
-The launcher starts one of these per device (``engine/launch.py`` on the coordinator host,
+The launcher starts one of these per device (``worker/launch.py`` on the coordinator host,
 plain ``torchrun`` on the other hosts of a multi-host task). ``RUN_JSON`` holds the task's
 training config, written by the coordinator. Every rank runs the ordinary
 ``run_training``; the differences are in ``engine/distributed.py``, plus:
@@ -27,13 +27,17 @@ import time
 import traceback
 from typing import Any
 
+from .. import paths
+from ..protocol import (DAEMON_GONE, Checkpoint, Command, ProtocolError, Report, Result, Stop, decode_command,
+                        encode)
+from .runtime import describe_failure, die_with_parent
+
 SOCKET_ENV = "MODX_DIST_SOCKET"
 AUTHKEY_ENV = "MODX_DIST_AUTHKEY"
+TRAIN = "train"  # the protocol's vocabulary on the rank 0 <-> coordinator link: a training worker's
 
 
 def write_error(run_dir: str, rank: int, exc: BaseException) -> None:
-    from ..jobs.worker import describe_failure
-
     errors = os.path.join(run_dir, "errors")
     os.makedirs(errors, exist_ok=True)
     record = {"rank": rank, "host": socket.gethostname(), "pid": os.getpid(), "time": time.time(),
@@ -45,34 +49,44 @@ def write_error(run_dir: str, rank: int, exc: BaseException) -> None:
 
 
 class CoordinatorChannel:
-    """Rank 0's connection to the coordinator: events out, commands in."""
+    """Rank 0's connection to the coordinator: reports out, commands in (modxd/protocol.py, as on a
+    worker's pipe; a command that does not decode fails the run at the next poll)."""
 
     def __init__(self, address: str, authkey: bytes):
         from multiprocessing.connection import Client
 
         self.conn = Client(address, family="AF_UNIX", authkey=authkey)
-        self.inbox: "queue.Queue[dict[str, Any]]" = queue.Queue()
+        self.inbox: "queue.Queue[Command | ProtocolError]" = queue.Queue()
         self.lock = threading.Lock()
         threading.Thread(target=self._read, name="modx-rank-commands", daemon=True).start()
 
     def _read(self) -> None:
         while True:
             try:
-                self.inbox.put(self.conn.recv())
+                data = self.conn.recv()
             except (EOFError, OSError):
-                self.inbox.put({"cmd": "stop", "reason": "daemon_gone", "save": True})
+                self.inbox.put(Stop(reason=DAEMON_GONE, save=True))
                 return
+            try:
+                self.inbox.put(decode_command(data, TRAIN))
+            except ProtocolError as exc:
+                self.inbox.put(exc)
 
-    def emit(self, event: dict[str, Any]) -> None:
+    def emit(self, report: Report) -> None:
+        data = paths.shown_in(encode(report))
         with self.lock:
-            self.conn.send(event)
+            self.conn.send(data)
 
-    def poll(self, timeout: float | None = 0.0) -> dict[str, Any] | None:
+    def poll(self, timeout: float | None = 0.0) -> Command | None:
         """The next command; waits up to `timeout` seconds (None = forever)."""
         try:
-            return self.inbox.get(timeout=timeout) if timeout != 0.0 else self.inbox.get_nowait()
+            item = self.inbox.get(timeout=timeout) if timeout != 0.0 else self.inbox.get_nowait()
         except queue.Empty:
             return None
+        if isinstance(item, ProtocolError):
+            raise ProtocolError(item.message_type, f"the coordinator sent a command rank 0 does not understand "
+                                                   f"({item}); this is a bug in modx")
+        return item
 
     def close(self) -> None:
         try:
@@ -94,12 +108,9 @@ def rank_config(spec: dict[str, Any], rank: int, local_rank: int) -> dict[str, A
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m modxd.engine.rank RUN_JSON", file=sys.stderr)
+        print("usage: python -m modxd.worker.rank RUN_JSON", file=sys.stderr)
         return 2
-    from .. import paths
-    from ..jobs.worker import _die_with_parent
-
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on a terminal is the daemon's (or launcher's) business
     with open(argv[0]) as f:
         spec = json.load(f)
@@ -111,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if rank == 0:  # before the heavy imports: the coordinator knows the ranks are up
             channel = CoordinatorChannel(os.environ[SOCKET_ENV], bytes.fromhex(os.environ[AUTHKEY_ENV]))
-        from .distributed import CommandSync, shutdown
-        from .quota import QuotaGate
-        from .train import run_training
+        from ..engine.distributed import CommandSync, shutdown
+        from ..engine.quota import QuotaGate
+        from ..engine.train import run_training
 
         cfg = rank_config(spec, rank, local_rank)
         # Rank 0 waits for the daemon's quota answers on its own link, under the command broadcast.
@@ -122,17 +133,17 @@ def main(argv: list[str] | None = None) -> int:
                          enabled=channel is not None and bool(spec["config"].get("reserve_quota")))
         sync = CommandSync(gate.poll, float(spec["config"].get("save_interval_minutes") or 0) * 60)
 
-        def emit(event: dict[str, Any]) -> None:
+        def emit(report: Report) -> None:
             if channel is None:
                 return
-            if event.get("type") == "checkpoint":
+            if isinstance(report, Checkpoint):
                 sync.saved()
-            channel.emit(paths.shown_in(event))
+            channel.emit(report)
 
         result = run_training(cfg, emit, sync, quota=gate)
         shutdown()  # before the interpreter exits: see distributed.shutdown
         if channel is not None:
-            channel.emit({"type": "result", **(result or {})})
+            channel.emit(Result(dict(result or {})))
     except BaseException as exc:  # noqa: BLE001 - every failure must be named
         try:
             write_error(run_dir, rank, exc)

@@ -1,19 +1,20 @@
 """The training worker's entry: one process, or one process per device through the launcher.
 
-The daemon spawns one worker per task (``jobs/worker.py``), which calls :func:`run_train_task`.
+The daemon spawns one worker per task (``worker/runtime.py``), which calls :func:`run_train_task`.
 With one device it simply runs ``run_training``. With several (``process_devices`` in the
 config, from the task's ``devices`` parameter) or several hosts (``nnodes``), the worker
 becomes the *coordinator*: it starts one rank per local device with torch's elastic launcher
 (the engine behind ``torchrun``, static rendezvous, no restarts) running
-``python -m modxd.engine.rank RUN_JSON``, and relays:
+``python -m modxd.worker.rank RUN_JSON``, and relays:
 
-* rank 0's events (metrics, logs, checkpoints, the result) to the daemon, unchanged;
-* the daemon's commands (stop, save) to rank 0, which broadcasts them to every rank.
+* rank 0's reports (metrics, logs, checkpoints, the result) to the daemon, decoded and checked
+  like every worker's (modxd/protocol.py);
+* the daemon's commands (stop, save, quota replies) to rank 0, which broadcasts them to every rank.
 
 A rank that fails or is killed makes the launcher stop the whole group; the coordinator then
 raises an :class:`EngineError` that names the rank at fault, so the task fails with that
 reason. Other hosts of a multi-host task run plain ``torchrun`` with the same rank module
-(see docs/distributed.md); ``python -m modxd.engine.launch join`` prints or runs that command.
+(see docs/distributed.md); ``python -m modxd.worker.launch join`` prints or runs that command.
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ import time
 from typing import Any, Callable
 
 from .. import files
+from ..engine.checkpoints import remove_entry
 from ..hardware import usable_cpu_count
 from ..paths import pin_output_dir
-from .checkpoints import remove_entry
-from .rank import AUTHKEY_ENV, SOCKET_ENV
+from ..protocol import Command, Emit, Log, Poll, ProtocolError, Result, Stop, decode_report, encode
+from .rank import AUTHKEY_ENV, SOCKET_ENV, TRAIN
 
 __all__ = ["run_train_task", "run_distributed", "RUN_DIR_NAME", "run_file", "torchrun_command"]
 
@@ -58,10 +60,10 @@ def world_size_of(config: dict[str, Any]) -> int:
     return len(process_devices(config)) * max(int(config.get("nnodes") or 1), 1)
 
 
-def run_train_task(config: dict, emit: Callable[[dict], None], poll_command: Callable[..., dict | None]) -> dict:
+def run_train_task(config: dict, emit: Emit, poll_command: Poll) -> dict:
     """Entry point of the ``train`` worker kind."""
     if world_size_of(config) <= 1:
-        from .train import run_training
+        from ..engine.train import run_training
 
         cfg = {k: v for k, v in config.items() if k != "process_devices"}
         cfg["device"] = process_devices(config)[0]
@@ -80,11 +82,11 @@ def torchrun_command(spec: dict[str, Any], node_rank: int, python: str = "python
     return [python, "-m", "torch.distributed.run", f"--nnodes={spec['nnodes']}",
             f"--nproc-per-node={spec['nproc_per_node']}", f"--node-rank={node_rank}",
             f"--master-addr={host}", f"--master-port={port}", f"--rdzv-id={spec['run_id']}",
-            "-m", "modxd.engine.rank",
+            "-m", "modxd.worker.rank",
             os.path.join(spec["run_dir"], RUN_FILE)]
 
 
-def _shared_run_dir(output_dir: str, emit: Callable[[dict], None]) -> str:
+def _shared_run_dir(output_dir: str, emit: Emit) -> str:
     """A fresh ``<output_dir>/.modx-distributed``, made through the open output dir (never through a
     symlink) and reported to the manifest as the task's scratch dir before anything is written."""
     with pin_output_dir("parameter output_dir", output_dir)[0] as out:
@@ -94,7 +96,7 @@ def _shared_run_dir(output_dir: str, emit: Callable[[dict], None]) -> str:
             return run.real
 
 
-def _remove_shared_run_dir(output_dir: str, emit: Callable[[dict], None]) -> None:
+def _remove_shared_run_dir(output_dir: str, emit: Emit) -> None:
     with pin_output_dir("parameter output_dir", output_dir, create=False)[0] as out:
         remove_entry(out, RUN_DIR_NAME)
         emit(files.message(removed=[out.real_join(RUN_DIR_NAME)]))
@@ -107,21 +109,24 @@ def _free_port() -> int:
 
 
 class _Relay:
-    """Rank 0 <-> coordinator: events to ``emit``, commands from ``poll_command``."""
+    """Rank 0 <-> coordinator: reports to ``emit``, commands from ``poll_command``.
 
-    def __init__(self, address: str, authkey: bytes, emit: Callable[[dict], None],
-                 poll_command: Callable[..., dict | None],
-                 unreachable: Callable[[dict], None] = lambda command: None, grace_s: float = 3.0):
+    A report of rank 0 that does not decode is a bug in modx: the first one is kept (``broken``),
+    rank 0 is told to stop without saving, and the run fails with its sentence."""
+
+    def __init__(self, address: str, authkey: bytes, emit: Emit, poll_command: Poll,
+                 unreachable: Callable[[Stop], None] = lambda command: None, grace_s: float = 3.0):
         from multiprocessing.connection import Listener
 
         self.address, self.authkey = address, authkey
         self.listener = Listener(address, family="AF_UNIX", authkey=authkey)
         self.emit, self.poll_command = emit, poll_command
         self.result: dict[str, Any] | None = None
+        self.broken: ProtocolError | None = None
         self.conn: Any = None
         self.connected = threading.Event()
         self.done = threading.Event()
-        self.pending: list[dict[str, Any]] = []
+        self.pending: list[Command] = []
         self.unreachable, self.grace_s = unreachable, grace_s  # a stop that rank 0 is not there to take
         self.stop_since: float | None = None
         self.lock = threading.Lock()
@@ -151,17 +156,25 @@ class _Relay:
         self.connected.set()
         while True:
             try:
-                message = conn.recv()
+                data = conn.recv()
             except (EOFError, OSError):
                 return
-            if message.get("type") == "result":
-                self.result = {k: v for k, v in message.items() if k != "type"}
+            try:
+                message = decode_report(data, TRAIN)
+            except ProtocolError as exc:
+                if self.broken is None:
+                    self.broken = exc
+                    with self.lock:
+                        self._send(Stop(reason="protocol_error", save=False))
+                continue
+            if isinstance(message, Result):
+                self.result = message.values
             else:
                 self.emit(message)
 
-    def _send(self, command: dict[str, Any]) -> None:
+    def _send(self, command: Command) -> None:
         try:
-            self.conn.send(command)
+            self.conn.send(encode(command))
         except (OSError, ValueError):
             pass
 
@@ -172,7 +185,7 @@ class _Relay:
                 if command is not None:
                     if self.conn is None:
                         self.pending.append(command)
-                        if command.get("cmd") == "stop" and self.stop_since is None:
+                        if isinstance(command, Stop) and self.stop_since is None:
                             self.stop_since = time.monotonic()
                     else:
                         self._send(command)
@@ -181,7 +194,7 @@ class _Relay:
                 # Rank 0 connects as soon as its process starts: without it the launcher is still
                 # waiting for the other hosts (rendezvous) or starting the ranks; nothing was
                 # trained or saved yet.
-                self.unreachable(next(c for c in self.pending if c.get("cmd") == "stop"))
+                self.unreachable(next(c for c in self.pending if isinstance(c, Stop)))
                 self.stop_since = float("inf")
 
     def finish(self, timeout: float = 30.0) -> None:
@@ -290,12 +303,12 @@ def _rank_environment(config: dict[str, Any], devices: list[str]) -> dict[str, s
     return env
 
 
-def run_distributed(config: dict, emit: Callable[[dict], None], poll_command: Callable[..., dict | None]) -> dict:
+def run_distributed(config: dict, emit: Emit, poll_command: Poll) -> dict:
     """Coordinate one distributed run from node 0; returns rank 0's result."""
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import elastic_launch
 
-    from .models import EngineError
+    from ..engine.models import EngineError
 
     devices = process_devices(config)
     nnodes = max(int(config.get("nnodes") or 1), 1)
@@ -326,30 +339,28 @@ def run_distributed(config: dict, emit: Callable[[dict], None], poll_command: Ca
     authkey = secrets.token_bytes(16)
     address = os.path.join(local_dir, "rank0.sock")
 
-    def stop_while_waiting(command: dict[str, Any]) -> None:
+    def stop_while_waiting(command: Stop) -> None:
         if not multiprocessing.current_process().name.startswith("modx-train-"):
             return  # called in-process (tests, benchmarks): keep waiting
-        emit({"type": "log", "level": "info", "message": "stopped before the ranks started (nothing trained)"})
-        emit({"type": "result", "outcome": "stopped", "reason": str(command.get("reason") or "user"),
-              "final_step": 0, "final_loss": None, "merged_dir": None})
+        emit(Log("info", "stopped before the ranks started (nothing trained)"))
+        emit(Result({"outcome": "stopped", "reason": command.reason or "user", "final_step": 0,
+                     "final_loss": None, "merged_dir": None}))
         os._exit(0)  # the launcher is blocked in the rendezvous; ranks (if any) die with this process
 
     relay = _Relay(address, authkey, emit, poll_command, stop_while_waiting)
     saved_env = {k: os.environ.get(k) for k in (SOCKET_ENV, AUTHKEY_ENV, "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS")}
     os.environ.update({SOCKET_ENV: address, AUTHKEY_ENV: authkey.hex(), **_rank_environment(config, devices)})
     where = f"{nnodes} hosts x {len(devices)}" if nnodes > 1 else f"{len(devices)}"
-    emit({"type": "log", "level": "info",
-          "message": f"distributed training: {where} processes ({world} ranks, {spec['strategy']}) on "
-                     f"{', '.join(devices)}; rendezvous at {endpoint}"})
+    emit(Log("info", f"distributed training: {where} processes ({world} ranks, {spec['strategy']}) on "
+                     f"{', '.join(devices)}; rendezvous at {endpoint}"))
     if nnodes > 1:
-        emit({"type": "log", "level": "info",
-              "message": "waiting for the other hosts; on host N (1.." + str(nnodes - 1) + ") run: "
-                         + " ".join(torchrun_command(spec, 1, sys.executable)).replace("--node-rank=1", "--node-rank=N")})
+        emit(Log("info", "waiting for the other hosts; on host N (1.." + str(nnodes - 1) + ") run: "
+                 + " ".join(torchrun_command(spec, 1, sys.executable)).replace("--node-rank=1", "--node-rank=N")))
     failure: tuple[str, list[str]] | None = None
     started = time.monotonic()
     try:
         elastic_launch(_launch_config(spec, 0, os.path.join(local_dir, "logs")), sys.executable)(
-            "-m", "modxd.engine.rank", path)
+            "-m", "modxd.worker.rank", path)
     except ChildFailedError as exc:
         failure = describe_group_failure(run_dir, exc.failures, world)
     except Exception as exc:  # the launcher itself: rendezvous timeout, a signal, a busy port...
@@ -371,10 +382,13 @@ def run_distributed(config: dict, emit: Callable[[dict], None], poll_command: Ca
                 except OSError:
                     pass
     try:
+        if relay.broken is not None:
+            raise EngineError(f"rank 0 sent a report the coordinator does not understand ({relay.broken}); "
+                              "this is a bug in modx")
         if failure is not None:
             reason, lines = failure
             for line in lines:
-                emit({"type": "log", "level": "error", "message": line})
+                emit(Log("error", line))
             raise EngineError(reason)
         if relay.result is None:
             raise EngineError("distributed training ended without a result from rank 0")
@@ -405,7 +419,7 @@ def _join(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m modxd.engine.launch")
+    parser = argparse.ArgumentParser(prog="python -m modxd.worker.launch")
     sub = parser.add_subparsers(dest="command", required=True)
     join = sub.add_parser("join", help="join a multi-host task from another host (runs torchrun)")
     join.add_argument("--output-dir", required=True, help="the task's output_dir (shared storage)")

@@ -1,4 +1,10 @@
-"""Start a worker process (spawn) and pump its reports into the event loop."""
+"""Start a worker process (spawn) and pump its reports into the event loop.
+
+The daemon's end of the pipes: commands go out encoded (modxd/protocol.py); every report that
+comes back is decoded and checked against what this kind of worker may send before it reaches
+the event loop. One that does not decode arrives as the ProtocolError instead, so whoever follows
+the worker (jobs/supervisor.py, jobs/runner.py, jobs/inference.py) logs it and fails the run.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -8,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..hardware import usable_cpu_count
-from .worker import worker_main
+from ..protocol import Command, ProtocolError, Report, decode_report, encode
+from .runtime import worker_main
 
 _CTX = mp.get_context("spawn")
 # CPUs every worker is pinned to (the daemon's `worker_cpus`); empty: the daemon's own CPUs. Set once
@@ -36,11 +43,12 @@ def worker_cpu_count() -> int:
 class WorkerHandle:
     process: mp.process.BaseProcess
     commands: Any  # Connection: daemon -> worker
-    reports: asyncio.Queue  # worker -> daemon messages; None marks the end
+    reports: asyncio.Queue  # worker -> daemon: Report, or the ProtocolError of one that did not decode; None ends
 
-    def send(self, command: dict[str, Any]) -> None:
+    def send(self, command: Command) -> None:
+        data = encode(command)
         try:
-            self.commands.send(command)
+            self.commands.send(data)
         except (OSError, ValueError):
             pass  # the worker is gone; its exit is handled by whoever follows `reports`
 
@@ -61,18 +69,22 @@ def spawn_worker(kind: str, config: dict[str, Any], name: str) -> WorkerHandle:
     commands_r.close()
     reports: asyncio.Queue = asyncio.Queue()
     loop = asyncio.get_running_loop()
-    threading.Thread(target=_pump, args=(events_r, reports, loop), daemon=True, name=f"pipe-{name}").start()
+    threading.Thread(target=_pump, args=(events_r, kind, reports, loop), daemon=True, name=f"pipe-{name}").start()
     return WorkerHandle(process, commands_w, reports)
 
 
-def _pump(conn: Any, out: asyncio.Queue, loop: asyncio.AbstractEventLoop) -> None:
-    """Thread: move worker messages into the event loop; None marks the end of the pipe."""
+def _pump(conn: Any, kind: str, out: asyncio.Queue, loop: asyncio.AbstractEventLoop) -> None:
+    """Thread: move worker messages, decoded, into the event loop; None marks the end of the pipe."""
     try:
         while True:
             try:
-                message = conn.recv()
+                data = conn.recv()
             except (EOFError, OSError):
                 break
+            try:
+                message: Report | ProtocolError = decode_report(data, kind)
+            except ProtocolError as exc:
+                message = exc
             loop.call_soon_threadsafe(out.put_nowait, message)
     finally:
         conn.close()
