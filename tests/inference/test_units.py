@@ -5,8 +5,9 @@ from typing import Any
 
 import pytest
 
-from modxd.engine.generate import (SAMPLING_DEFAULTS, ReplyStream, SamplingError, check_messages, check_sampling,
-                                   hf_generation_kwargs)
+from modxd.engine.generate import hf_generation_kwargs
+from modxd.engine.reply import ReplyStream
+from modxd.engine.sampling import SAMPLING_DEFAULTS, SamplingError, check_messages, check_sampling
 from modxd.engine.inference_worker import ModelCache, Refused
 from modxd.engine.llamacpp import llama_generation_kwargs
 from modxd.errors import FailedPrecondition, InvalidArgument

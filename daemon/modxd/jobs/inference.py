@@ -27,7 +27,7 @@ from typing import Any, AsyncIterator, Callable
 
 import structlog
 
-from ..engine.generate import SamplingError, check_messages, check_sampling
+from ..engine.sampling import SamplingError, check_messages, check_sampling
 from ..engine.inference_worker import SPEC_PATHS
 from ..errors import (FailedPrecondition, InvalidArgument, ModxError, NotFound, PermissionDenied, ResourceExhausted,
                       Unavailable, quote)
