@@ -8,7 +8,7 @@ models and answers one chat at a time (see that module for why). This module
   loads, and checks the request (sampling, messages) with sentences;
 * picks the device: the CPU when asked, else a free accelerator, else the accelerator a
   training job holds (the worker then checks the model fits beside it: free memory minus
-  ``chat_memory_headroom_bytes``, or RESOURCE_EXHAUSTED with a sentence);
+  ``chat_headroom_bytes``, or RESOURCE_EXHAUSTED with a sentence);
 * starts the worker on the first chat, routes its messages to per-request queues, tells
   it to stop generating when a client cancels or disconnects, and when it dies answers the
   chats in flight UNAVAILABLE with a sentence (the next chat starts a new worker);
@@ -29,6 +29,7 @@ import structlog
 
 from ..engine.sampling import SamplingError, check_messages, check_sampling
 from ..engine.inference_worker import SPEC_PATHS
+from ..config import Config
 from ..errors import (FailedPrecondition, InvalidArgument, ModxError, NotFound, PermissionDenied, ResourceExhausted,
                       Unavailable, quote)
 from ..paths import check_input_under_roots
@@ -53,35 +54,22 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 DEVICE_POLL_SECONDS = 1.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class ChatSettings:
-    cache_bytes: int = 0  # 0: half the host memory plus half of each accelerator's
-    headroom_bytes: int = 1 * GiB  # kept free on a device beside a chat model
-    queue_max: int = 16  # chats answered or waiting at once
-    threads: int = 0  # compute threads of the worker (0: about the physical cores)
-    max_new_tokens: int = 4096
+    """The inference worker's settings: the daemon's `chat_*` keys and max_chat_tokens (their
+    defaults, types, ranges and MODX_CHAT_* overrides are modxd/config.py's)."""
+
+    cache_bytes: int  # 0: half the host memory plus half of each accelerator's
+    headroom_bytes: int  # kept free on a device beside a chat model
+    queue_max: int  # chats answered or waiting at once
+    threads: int  # compute threads of the worker (0: the worker picks)
+    max_new_tokens: int
 
     @classmethod
-    def from_config(cls, config: Any, env: dict[str, str] | None = None) -> "ChatSettings":
-        """`chat_*` keys of the daemon's config, then MODX_CHAT_* environment overrides."""
-        env = dict(os.environ if env is None else env)
-        out = cls(max_new_tokens=int(getattr(config, "max_chat_tokens", 4096) or 4096))
-        for key, var in (("cache_bytes", "MODX_CHAT_CACHE_BYTES"), ("headroom_bytes", "MODX_CHAT_HEADROOM_BYTES"),
-                         ("queue_max", "MODX_CHAT_QUEUE_MAX"), ("threads", "MODX_CHAT_THREADS")):
-            value = env.get(var) or getattr(config, f"chat_{key}", None)
-            if key == "headroom_bytes" and value is None:
-                value = getattr(config, "chat_memory_headroom_bytes", None)
-            if value is None or value == "":
-                continue
-            try:
-                number = int(value)
-            except (TypeError, ValueError):
-                raise InvalidArgument(f"chat_{key} ({var}) must be an integer, got {value!r}") from None
-            if number < 0:
-                raise InvalidArgument(f"chat_{key} ({var}) must be 0 or more, got {number}")
-            setattr(out, key, number)
-        out.queue_max = max(out.queue_max, 1)
-        return out
+    def from_config(cls, config: Config) -> "ChatSettings":
+        return cls(cache_bytes=config.chat_cache_bytes, headroom_bytes=config.chat_headroom_bytes,
+                   queue_max=config.chat_queue_max, threads=config.chat_threads,
+                   max_new_tokens=config.max_chat_tokens)
 
 
 def auto_cache_bytes(devices: list[str]) -> int:
