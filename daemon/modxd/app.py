@@ -1,7 +1,7 @@
 """The daemon's domain facade: everything the RPC layer may ask for.
 
 Servicers translate protobuf to these calls and back; all rules live here, in the
-collaborators built in App.__init__ (evaluations.py, packages.py, outputs.py), in
+collaborators built in App.__init__ (evaluations.py, packages.py, chat.py, outputs.py), in
 the supervisor and in the store, never in a handler. Each collaborator gets the repos,
 runners and settings it uses, never the App.
 """
@@ -13,7 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import structlog
 
@@ -24,8 +24,9 @@ from .errors import FailedPrecondition, InvalidArgument
 from .jobs.backlog import Backlog
 from .jobs.bus import EventBus
 from .jobs.follow import replay_and_follow
+from .chat import Chats, ChatTargets
 from .evaluations import Evaluations
-from .jobs.inference import InferenceManager
+from .jobs.inference import ChatSettings, InferenceManager
 from .jobs.runner import JobRunner
 from .jobs.supervisor import Supervisor
 from .memory_plan import plan_memory
@@ -76,7 +77,11 @@ class App:
         self.evaluations = Evaluations(self.tasks, self.checkpoints, self.events, self.files, self.bus, self.jobs,
                                        self.runner, roots, self.config.max_chat_tokens)
         self.packages = Packages(self.tasks, self.checkpoints, self.files, self.jobs, self.runner, self.outputs, roots)
-        self.inference = InferenceManager(self)  # chat: one inference worker, started by the first chat
+        # Chat: one inference worker, started by the first chat.
+        self.inference = InferenceManager(ChatSettings.from_config(self.config), self.devices,
+                                          self.supervisor.busy_devices)
+        self.chats = Chats(ChatTargets(self.tasks, self.checkpoints, self.jobs, roots), self.inference, self.devices,
+                           self.supervisor.busy_devices, self.config.max_chat_tokens)
 
     def free_device(self) -> str:
         """A device no training job holds (accelerators first), else the CPU."""
@@ -300,6 +305,24 @@ class App:
 
     async def import_gguf(self, gguf_path: str, output_dir: str, overwrite: bool) -> ImportedModel:
         return await self.packages.import_gguf(gguf_path, output_dir, overwrite)
+
+    # ----- chat (chat.py, jobs/inference.py) ----------------------------------------------------
+
+    def chat(self, task_id: str, messages: list[dict[str, str]], system_prompt: str, sampling: dict[str, Any],
+             checkpoint: str, package_id: str, base: bool, device: str,
+             on_request: Callable[[str], None]) -> AsyncIterator[dict[str, Any]]:
+        """The reply as ``delta`` dicts, then one ``done`` dict; cancel_chat(request id) stops it."""
+        return self.chats.chat(task_id, messages, system_prompt, sampling, checkpoint, package_id, base, device,
+                               on_request)
+
+    def cancel_chat(self, request_id: str) -> None:
+        self.chats.cancel(request_id)
+
+    def loaded_models(self) -> tuple[list[dict[str, Any]], int]:
+        return self.chats.loaded_models()
+
+    async def unload_model(self, key: str) -> int:
+        return await self.chats.unload(key)
 
     # ----- system -------------------------------------------------------------------------------
 

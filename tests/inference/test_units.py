@@ -13,7 +13,8 @@ from modxd.engine.inference_worker import ModelCache, Refused
 from modxd.engine.llamacpp import llama_generation_kwargs
 from modxd.config import load_config
 from modxd.errors import FailedPrecondition, InvalidArgument
-from modxd.jobs.inference import ChatSettings, choose_device
+from modxd.chat import choose_device
+from modxd.jobs.inference import ChatSettings
 
 GiB = 1024**3
 
