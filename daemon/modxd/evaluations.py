@@ -4,25 +4,25 @@ Checked before a worker starts: the task exists, the checkpoints named (ids, ste
 paths or the single value `all`) exist, are not deleted and are on disk, there are at
 least two of them, the base model is there when it is needed, the generation settings
 are in range and the evaluation data set is not empty. The data selection itself is
-pure Python and deterministic, so the worker repeats it and gets the same examples.
+pure Python and deterministic (engine/eval_data.py), so the worker repeats it and gets the
+same examples. :class:`Evaluations` is what the App hands EvalService's calls to.
 """
 from __future__ import annotations
 
 import asyncio
 import math
 import os
-import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator
 
 from . import files
-from .engine.data import _split, _take
-from .engine.formats import DataError, iter_pretrain_texts, iter_sft_conversations
+from .engine.eval_data import DEFAULT_SAMPLES, MAX_SAMPLES, DataPlan, checked_path, select_sft
+from .engine.formats import DataError, iter_pretrain_texts
 from .errors import FailedPrecondition, InvalidArgument, NotFound
-from .paths import check_input_under_roots, create_output_dir, resolve_under_roots
 from .jobs.bus import EventBus
 from .jobs.runner import JobRunner
+from .paths import check_input_under_roots, create_output_dir
 from .store.checkpoints import BASE_REF, CheckpointRepo
 from .store.events import EventRecord, EventRepo
 from .store.files import FileRepo
@@ -31,8 +31,6 @@ from .store.tasks import TaskRecord, TaskRepo
 
 KIND = "eval"  # the job kind (jobs/worker.py ENTRY_POINTS)
 PREFIX = "ev"  # evaluation ids: ev-xxxxxxxx
-DEFAULT_SAMPLES = 50
-MAX_SAMPLES = 10_000
 MAX_CANDIDATES = 64
 DEFAULT_MAX_NEW_TOKENS = 128
 MAX_NEW_TOKENS = 4096
@@ -66,21 +64,6 @@ class Generation:
     repetition_penalty: float = 1.0
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     seed: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class DataPlan:
-    """Which examples an evaluation uses (SFT: conversations; pretraining: text blocks, cut in the worker)."""
-
-    source: str
-    path: str
-    available: int  # examples (SFT) or documents (pretraining) in the source
-    samples: int  # how many to use (SFT: exact; pretraining: blocks, at most)
-    seed: int
-    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -186,19 +169,6 @@ async def resolve_candidates(checkpoints: CheckpointRepo, task: TaskRecord, refs
 
 # ----- data -----------------------------------------------------------------------------------------------------
 
-def sample_indexes(total: int, k: int, seed: int) -> list[int]:
-    """k distinct indexes of range(total), seeded, in file order (all of them when k >= total)."""
-    if k <= 0 or k >= total:
-        return list(range(total))
-    return sorted(random.Random(seed).sample(range(total), k))
-
-
-def _checked(field_name: str, path: str, roots: list[Path] | None) -> str:
-    if roots is not None:
-        resolve_under_roots(field_name, path, roots)
-    return path
-
-
 def plan_data(task_type: str, params: dict[str, Any], samples: int, seed: int,
               roots: list[Path] | None = None) -> DataPlan:
     """Choose the evaluation data: the eval file, else the held-out split, else a training sample.
@@ -213,7 +183,8 @@ def plan_data(task_type: str, params: dict[str, Any], samples: int, seed: int,
     max_samples = int(params.get("max_samples") or 0)
     try:
         if task_type == "sft":
-            conversations, plan = _sft(eval_file, train_file, ratio, task_seed, max_samples, samples, seed, roots)
+            conversations, plan = select_sft(eval_file, train_file, ratio, task_seed, max_samples, samples, seed,
+                                             roots)
             if not conversations:
                 raise FailedPrecondition(f"the evaluation data set is empty: {SOURCES[plan.source]} "
                                          f"({plan.path}) has no examples")
@@ -222,7 +193,7 @@ def plan_data(task_type: str, params: dict[str, Any], samples: int, seed: int,
             source, field_name, path = "eval_file", "eval_file", eval_file
         else:
             source, field_name, path = "held_out_split" if ratio > 0 else "train_sample", "train_file", train_file
-        docs = sum(1 for _ in iter_pretrain_texts(_checked(field_name, path, roots), field=field_name))
+        docs = sum(1 for _ in iter_pretrain_texts(checked_path(field_name, path, roots), field=field_name))
     except DataError as exc:
         raise InvalidArgument(str(exc)) from None
     if not docs:
@@ -231,38 +202,6 @@ def plan_data(task_type: str, params: dict[str, Any], samples: int, seed: int,
     notes = [] if source != "train_sample" else [
         "no eval_file and no eval_split_ratio: scored on training text the model has seen"]
     return DataPlan(source, path, docs, n, seed, notes)
-
-
-def _sft(eval_file: str, train_file: str, ratio: float, task_seed: int, max_samples: int, samples: int, seed: int,
-         roots: list[Path] | None) -> tuple[list[list[dict[str, str]]], DataPlan]:
-    if eval_file:
-        items = list(iter_sft_conversations(_checked("eval_file", eval_file, roots), field="eval_file"))
-        idx = sample_indexes(len(items), samples or MAX_SAMPLES, seed)
-        notes = [] if len(idx) == len(items) or samples else [
-            f"the eval file has {len(items)} examples: a seeded sample of {MAX_SAMPLES} is scored"]
-        return [items[i] for i in idx], DataPlan("eval_file", eval_file, len(items), len(idx), seed, notes)
-    items = _take(iter_sft_conversations(_checked("train_file", train_file, roots), field="train_file"),
-                  max_samples)
-    if ratio > 0:
-        _, held = _split(items, ratio, task_seed)  # exactly the split training made
-        if held:
-            idx = sample_indexes(len(held), samples or MAX_SAMPLES, seed)
-            return [held[i] for i in idx], DataPlan("held_out_split", train_file, len(held), len(idx), seed)
-    idx = sample_indexes(len(items), samples or DEFAULT_SAMPLES, seed)
-    return [items[i] for i in idx], DataPlan(
-        "train_sample", train_file, len(items), len(idx), seed,
-        ["no eval_file and no eval_split_ratio: scored on training examples the model has seen"])
-
-
-def sft_examples(plan: dict[str, Any], params: dict[str, Any]) -> list[list[dict[str, str]]]:
-    """The conversations of a plan: the worker repeats the daemon's choice (same files, seeds and sizes)."""
-    source = plan["source"]
-    conversations, _ = _sft(str(params.get("eval_file") or "") if source == "eval_file" else "",
-                            str(params.get("train_file") or ""),
-                            float(params.get("eval_split_ratio") or 0) if source == "held_out_split" else 0.0,
-                            int(params.get("seed") or 0), int(params.get("max_samples") or 0), int(plan["samples"]),
-                            int(plan["seed"]), None)
-    return conversations
 
 
 def eval_root(task: TaskRecord) -> str:

@@ -31,7 +31,8 @@ def _examples(params: dict, samples: int, seed: int):
     """The evaluation's examples, rebuilt from the plan with the training tokenization."""
     from modxd.engine.data import tokenize_conversation
     from modxd.engine.models import load_tokenizer
-    from modxd.evaluations import plan_data, sft_examples
+    from modxd.engine.eval_data import sft_examples
+    from modxd.evaluations import plan_data
 
     tok = load_tokenizer(params["model_dir"])
     plan = plan_data("sft", params, samples, seed).as_dict()

@@ -8,6 +8,7 @@ import pytest
 
 from modxd import evaluations as ev
 from modxd.engine.data import _split
+from modxd.engine.eval_data import sft_examples
 from modxd.engine.evaluate import batches
 from modxd.engine.formats import iter_sft_conversations
 from modxd.errors import FailedPrecondition, InvalidArgument, PermissionDenied
@@ -24,11 +25,11 @@ def test_the_eval_file_comes_first_and_samples_cap_it(tmp_path: Path) -> None:
     params = _params(train, eval_file=str(held), eval_split_ratio=0.5)
     plan = ev.plan_data("sft", params, 0, 7)
     assert (plan.source, plan.path, plan.available, plan.samples) == ("eval_file", str(held), 12, 12)
-    assert ev.sft_examples(plan.as_dict(), params) == list(iter_sft_conversations(str(held)))
+    assert sft_examples(plan.as_dict(), params) == list(iter_sft_conversations(str(held)))
     few = ev.plan_data("sft", params, 5, 7)
-    chosen = ev.sft_examples(few.as_dict(), params)
-    assert few.samples == len(chosen) == 5 and chosen == ev.sft_examples(few.as_dict(), params)
-    assert chosen != ev.sft_examples(ev.plan_data("sft", params, 5, 8).as_dict(), params)  # the seed matters
+    chosen = sft_examples(few.as_dict(), params)
+    assert few.samples == len(chosen) == 5 and chosen == sft_examples(few.as_dict(), params)
+    assert chosen != sft_examples(ev.plan_data("sft", params, 5, 8).as_dict(), params)  # the seed matters
 
 
 def test_the_held_out_split_is_the_one_training_made(tmp_path: Path) -> None:
@@ -38,7 +39,7 @@ def test_the_held_out_split_is_the_one_training_made(tmp_path: Path) -> None:
     items = list(iter_sft_conversations(str(train)))[:16]
     _, held = _split(items, 0.25, 42)
     assert plan.source == "held_out_split" and plan.samples == len(held) == 4
-    assert ev.sft_examples(plan.as_dict(), params) == held
+    assert sft_examples(plan.as_dict(), params) == held
     assert not plan.notes
 
 
@@ -47,7 +48,7 @@ def test_without_held_out_data_a_seeded_training_sample_is_used(tmp_path: Path) 
     plan = ev.plan_data("sft", _params(train), 0, 7)
     assert plan.source == "train_sample" and plan.samples == ev.DEFAULT_SAMPLES and plan.notes
     small = ev.plan_data("sft", _params(train), 10, 7)
-    chosen = ev.sft_examples(small.as_dict(), _params(train))
+    chosen = sft_examples(small.as_dict(), _params(train))
     everything = list(iter_sft_conversations(str(train)))
     indexes = [everything.index(c) for c in chosen]
     assert len(chosen) == 10 and indexes == sorted(indexes)  # file order kept

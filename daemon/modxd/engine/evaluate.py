@@ -229,8 +229,8 @@ class EvalJob:
         return min(limit, positions) if positions else limit
 
     def _sft_examples(self, tokenizer: Any) -> list[Example]:
-        from ..evaluations import sft_examples
         from .data import tokenize_conversation
+        from .eval_data import sft_examples
 
         limit = self._limit()
         generate_room = int(self.settings["max_new_tokens"])
@@ -262,8 +262,8 @@ class EvalJob:
         return examples
 
     def _pretrain_examples(self, tokenizer: Any) -> list[Example]:
-        from ..evaluations import sample_indexes
         from .data import _blocks, _split
+        from .eval_data import sample_indexes
         from .formats import iter_pretrain_texts
 
         plan = self.cfg["data"]
