@@ -133,7 +133,7 @@ def via_daemon(daemon: Any, task_id: str, prompt: str = PROMPT, system: str = SY
 
 
 def in_process(model: Any, prompt: str = PROMPT, system: str = SYSTEM) -> Callable[[int], dict[str, float]]:
-    from modxd.engine.generate import check_messages, check_sampling
+    from modxd.engine.sampling import check_messages, check_sampling
 
     messages = check_messages([{"role": "user", "content": prompt}], system)
 

@@ -239,7 +239,8 @@ def run_qlora(name: str, shape: dict[str, Any], model_dir: Path, data: Path, bat
 
 
 def _chat_child(model_dir: str, device: str, new_tokens: int, queue: Any) -> None:
-    from modxd.engine.generate import HFChatModel, check_sampling
+    from modxd.engine.generate import HFChatModel
+    from modxd.engine.sampling import check_sampling
 
     model = HFChatModel.load(model_dir, device)
     sampling = check_sampling({"temperature": 1.0, "top_k": 0, "top_p": 1.0, "max_new_tokens": new_tokens,

@@ -1,7 +1,9 @@
 """The daemon's domain facade: everything the RPC layer may ask for.
 
-Servicers translate protobuf to these calls and back; all rules live here, in
-the supervisor and in the store, never in a handler.
+Servicers translate protobuf to these calls and back; all rules live here, in the
+collaborators built in App.__init__ (evaluations.py, packages.py, chat.py, outputs.py), in
+the supervisor and in the store, never in a handler. Each collaborator gets the repos,
+runners and settings it uses, never the App.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import structlog
 
@@ -22,18 +24,22 @@ from .errors import FailedPrecondition, InvalidArgument
 from .jobs.backlog import Backlog
 from .jobs.bus import EventBus
 from .jobs.follow import replay_and_follow
-from .jobs.inference import InferenceManager
+from .chat import Chats, ChatTargets
+from .evaluations import Evaluations
+from .jobs.inference import ChatSettings, InferenceManager
 from .jobs.runner import JobRunner
 from .worker.spawn import worker_cpu_count
 from .jobs.supervisor import Supervisor
 from .memory_plan import plan_memory
 from .states import TaskState
 from .store.checkpoints import CheckpointRecord, CheckpointRepo, QuotaRepo
-from .paths import check_input_under_roots, check_output_location
+from .outputs import OutputLocations
+from .packages import ImportedModel, Packages
+from .paths import check_input_under_roots
 from .store.db import Database
 from .store.events import EventRecord, EventRepo
 from .store.files import FileRepo
-from .store.jobs import JobRepo
+from .store.jobs import JobRecord, JobRepo
 from .store.tasks import TaskRecord, TaskRepo
 from .store.templates import TemplateRecord, TemplateRepo, check_name, default_template_name
 from .validation import Validated, estimate, validate_task
@@ -67,7 +73,16 @@ class App:
         self.jobs = JobRepo(self.db)
         self.runner = JobRunner(self.jobs, self.bus, self.free_device, files_repo=self.files, backlog=self.backlog)
         self._claiming = asyncio.Lock()  # an output dir is checked free and claimed in one step
-        self.inference = InferenceManager(self)  # chat: one inference worker, started by the first chat
+        roots = self.config.roots
+        self.outputs = OutputLocations(self.tasks, roots, self.config.state_dir)
+        self.evaluations = Evaluations(self.tasks, self.checkpoints, self.events, self.files, self.bus, self.jobs,
+                                       self.runner, roots, self.config.max_chat_tokens)
+        self.packages = Packages(self.tasks, self.checkpoints, self.files, self.jobs, self.runner, self.outputs, roots)
+        # Chat: one inference worker, started by the first chat.
+        self.inference = InferenceManager(ChatSettings.from_config(self.config), self.devices,
+                                          self.supervisor.busy_devices)
+        self.chats = Chats(ChatTargets(self.tasks, self.checkpoints, self.jobs, roots), self.inference, self.devices,
+                           self.supervisor.busy_devices, self.config.max_chat_tokens)
 
     def free_device(self) -> str:
         """A device no training job holds (accelerators first), else the CPU."""
@@ -129,7 +144,7 @@ class App:
         task = TaskRecord(id="" if validate_only else f"t-{uuid.uuid4().hex[:8]}", type=task_type, name=name, template=template_name,
                           params=checked.params, quota_estimate=est, total_steps=est["total_steps"])
         async with self._claiming:
-            await self.check_output_location("parameter output_dir", Path(checked.params["output_dir"]))
+            await self.outputs.check("parameter output_dir", Path(checked.params["output_dir"]))
             if not validate_only:
                 await self.tasks.insert(task)
         if not validate_only:
@@ -139,16 +154,6 @@ class App:
                                                                    {"code": code, "message": message}))
             task = await self.get_task(task.id)
         return task, warnings
-
-    async def check_output_location(self, field: str, path: Path, own_task: str = "") -> None:
-        """The one rule of where a task's files may go (modxd/paths.py): not a root, not the state dir
-        or near it, not another task's output dir (`own_task`'s own dir and what is in it are fine)."""
-        others = [(task_id, out) for task_id, out in await self.tasks.output_dirs() if task_id != own_task]
-        if own_task:
-            mine = Path((await self.tasks.get(own_task)).params.get("output_dir") or "/")
-            if path == mine or mine in path.parents:
-                others = []
-        check_output_location(field, path, self.config.roots, self.config.state_dir, others)
 
     async def estimate_for(self, task_id: str = "", task_type: str = "", template: str = "",
                            overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], Warnings]:
@@ -269,6 +274,57 @@ class App:
             base = P.defaults_for(P.check_task_type(task_type))
         values = P.resolve(task_type, base, overrides, complete=False)
         return await self.templates.save(TemplateRecord(name, task_type, description, False, values), overwrite)
+
+    # ----- evaluations (evaluations.py) ---------------------------------------------------------
+
+    async def create_evaluation(self, task_id: str, checkpoints: list[str], include_base: bool, samples: int,
+                                seed: int, generation: dict[str, Any]) -> JobRecord:
+        return await self.evaluations.create(task_id, checkpoints, include_base, samples, seed, generation)
+
+    async def get_evaluation(self, evaluation_id: str) -> tuple[JobRecord, list[dict[str, Any]] | None]:
+        return await self.evaluations.get(evaluation_id)
+
+    async def list_evaluations(self, task_id: str, offset: int, limit: int) -> tuple[list[JobRecord], int]:
+        return await self.evaluations.list(task_id, offset, limit)
+
+    def watch_evaluation(self, evaluation_id: str, after_seq: int) -> AsyncIterator[EventRecord]:
+        return self.evaluations.watch(evaluation_id, after_seq)
+
+    # ----- packages and imports (packages.py) ---------------------------------------------------
+
+    async def create_package(self, task_id: str, checkpoint: str, quant_types: list[str], merge: bool,
+                             output_dir: str, skip_verification: bool) -> JobRecord:
+        return await self.packages.create(task_id, checkpoint, quant_types, merge, output_dir, skip_verification)
+
+    async def get_package(self, package_id: str) -> JobRecord:
+        return await self.packages.get(package_id)
+
+    async def list_packages(self, task_id: str, offset: int, limit: int) -> tuple[list[JobRecord], int]:
+        return await self.packages.list(task_id, offset, limit)
+
+    def watch_package(self, package_id: str, after_seq: int) -> AsyncIterator[EventRecord]:
+        return self.packages.watch(package_id, after_seq)
+
+    async def import_gguf(self, gguf_path: str, output_dir: str, overwrite: bool) -> ImportedModel:
+        return await self.packages.import_gguf(gguf_path, output_dir, overwrite)
+
+    # ----- chat (chat.py, jobs/inference.py) ----------------------------------------------------
+
+    def chat(self, task_id: str, messages: list[dict[str, str]], system_prompt: str, sampling: dict[str, Any],
+             checkpoint: str, package_id: str, base: bool, device: str,
+             on_request: Callable[[str], None]) -> AsyncIterator[dict[str, Any]]:
+        """The reply as ``delta`` dicts, then one ``done`` dict; cancel_chat(request id) stops it."""
+        return self.chats.chat(task_id, messages, system_prompt, sampling, checkpoint, package_id, base, device,
+                               on_request)
+
+    def cancel_chat(self, request_id: str) -> None:
+        self.chats.cancel(request_id)
+
+    def loaded_models(self) -> tuple[list[dict[str, Any]], int]:
+        return self.chats.loaded_models()
+
+    async def unload_model(self, key: str) -> int:
+        return await self.chats.unload(key)
 
     # ----- system -------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ Example file (systemd/modxd.toml.example ships a commented one):
     daemon_cpus = "0"           # pin the daemon (and its gRPC) to these CPUs ...
     worker_cpus = "1-15"        # ... and its workers to these (empty: no pinning)
     web_listen = "127.0.0.1:8470"  # the studio and the API for browsers (docs/studio.md)
+    chat_cache_bytes = 0        # the chat models' memory (0: half the host's + half of each GPU's)
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from pathlib import Path
 from .errors import InvalidArgument
 from .hardware import available_cpus
 
+GiB = 1024**3
 
 def default_state_dir() -> Path:
     """MODX_STATE_DIR, systemd's STATE_DIRECTORY, else the XDG state home."""
@@ -68,6 +70,11 @@ class Config:
     # CPUs of its own never takes a cycle from training, however many clients it serves.
     daemon_cpus: list[int] | str = ""
     worker_cpus: list[int] | str = ""
+    # Chat: the one inference worker (modxd/jobs/inference.py, docs/deploy.md "Chat").
+    chat_cache_bytes: int = 0  # the loaded chat models together (0: half the host memory + half of each GPU's)
+    chat_headroom_bytes: int = GiB  # kept free on a device beside a chat model (else RESOURCE_EXHAUSTED)
+    chat_queue_max: int = 16  # chats answered or waiting at once (RESOURCE_EXHAUSTED past it)
+    chat_threads: int = 0  # the inference worker's compute threads (0: half the usable CPUs, 1 to 8)
 
     @property
     def db_path(self) -> Path:
@@ -92,6 +99,23 @@ class Config:
         return [Path(os.path.realpath(r)) for r in roots]
 
 
+# Environment variables that override a key of the TOML file (a systemd EnvironmentFile, a dev shell).
+ENV_OVERRIDES = {
+    "MODX_STATE_DIR": "state_dir",
+    "MODX_LISTEN": "listen",
+    "MODX_ALLOWED_ROOTS": "allowed_roots",
+    "MODX_QUOTA_INITIAL": "quota_initial",
+    "MODX_LOG_LEVEL": "log_level",
+    "MODX_DEVICES": "devices",
+    "MODX_DAEMON_CPUS": "daemon_cpus",
+    "MODX_WORKER_CPUS": "worker_cpus",
+    "MODX_WEB_LISTEN": "web_listen",
+    "MODX_CHAT_CACHE_BYTES": "chat_cache_bytes",
+    "MODX_CHAT_HEADROOM_BYTES": "chat_headroom_bytes",
+    "MODX_CHAT_QUEUE_MAX": "chat_queue_max",
+    "MODX_CHAT_THREADS": "chat_threads",
+}
+
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -113,18 +137,7 @@ def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | Non
         raise InvalidArgument(f"config file {path}: unknown keys {', '.join(unknown)}")
     for key, value in data.items():
         setattr(cfg, key, value)
-    overrides = {
-        "MODX_STATE_DIR": "state_dir",
-        "MODX_LISTEN": "listen",
-        "MODX_ALLOWED_ROOTS": "allowed_roots",
-        "MODX_QUOTA_INITIAL": "quota_initial",
-        "MODX_LOG_LEVEL": "log_level",
-        "MODX_DEVICES": "devices",
-        "MODX_DAEMON_CPUS": "daemon_cpus",
-        "MODX_WORKER_CPUS": "worker_cpus",
-        "MODX_WEB_LISTEN": "web_listen",
-    }
-    for var, key in overrides.items():
+    for var, key in ENV_OVERRIDES.items():
         if env.get(var):
             setattr(cfg, key, env[var])
     cfg.state_dir = Path(cfg.state_dir).expanduser().absolute()
@@ -141,6 +154,7 @@ def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | Non
     if cfg.log_level not in _LOG_LEVELS:
         raise InvalidArgument(f"log_level must be one of {', '.join(_LOG_LEVELS)}, got {cfg.log_level!r}")
     _check_access(cfg)
+    _check_chat(cfg)
     cfg.daemon_cpus = parse_cpu_list("daemon_cpus", cfg.daemon_cpus)
     cfg.worker_cpus = parse_cpu_list("worker_cpus", cfg.worker_cpus)
     if isinstance(cfg.devices, str) and cfg.devices != "auto":
@@ -176,6 +190,31 @@ def _check_access(cfg: Config) -> None:
     if cfg.tcp_listen.startswith("unix:"):
         raise InvalidArgument("tcp_listen takes host:port; put a Unix socket in listen")
     _check_web(cfg)
+
+
+# The chat keys: (smallest value, what the smallest value means).
+_CHAT_KEYS = {
+    "chat_cache_bytes": (0, "0 sizes it from this host's memory"),
+    "chat_headroom_bytes": (0, "0 keeps nothing free"),
+    "chat_queue_max": (1, "at least one chat at a time"),
+    "chat_threads": (0, "0 picks half the usable CPUs"),
+}
+
+
+def _check_chat(cfg: Config) -> None:
+    """The inference worker's settings: whole numbers (TOML integers, or digits from MODX_CHAT_*)."""
+    for key, (least, meaning) in _CHAT_KEYS.items():
+        value = getattr(cfg, key)
+        if isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidArgument(f"{key} must be a whole number ({meaning}), got {value!r}")
+        if value < least:
+            raise InvalidArgument(f"{key} must be {least} or more ({meaning}), got {value}")
+        setattr(cfg, key, value)
 
 
 def split_host_port(key: str, address: str) -> tuple[str, int]:

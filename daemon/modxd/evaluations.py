@@ -4,25 +4,30 @@ Checked before a worker starts: the task exists, the checkpoints named (ids, ste
 paths or the single value `all`) exist, are not deleted and are on disk, there are at
 least two of them, the base model is there when it is needed, the generation settings
 are in range and the evaluation data set is not empty. The data selection itself is
-pure Python and deterministic, so the worker repeats it and gets the same examples.
+pure Python and deterministic (engine/eval_data.py), so the worker repeats it and gets the
+same examples. :class:`Evaluations` is what the App hands EvalService's calls to.
 """
 from __future__ import annotations
 
 import asyncio
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
 from . import files
-from .engine.eval_data import DEFAULT_SAMPLES, MAX_SAMPLES, select_sft
+from .engine.eval_data import DEFAULT_SAMPLES, MAX_SAMPLES, DataPlan, checked_path, select_sft
 from .engine.formats import DataError, iter_pretrain_texts
 from .errors import FailedPrecondition, InvalidArgument, NotFound
-from .paths import check_input_under_roots, create_output_dir, resolve_under_roots
-from .store.checkpoints import BASE_REF
-from .store.jobs import JobRecord
-from .store.tasks import TaskRecord
+from .jobs.bus import EventBus
+from .jobs.runner import JobRunner
+from .paths import check_input_under_roots, create_output_dir
+from .store.checkpoints import BASE_REF, CheckpointRepo
+from .store.events import EventRecord, EventRepo
+from .store.files import FileRepo
+from .store.jobs import JobRecord, JobRepo
+from .store.tasks import TaskRecord, TaskRepo
 
 KIND = "eval"  # the job kind (worker/runtime.py ENTRY_POINTS)
 PREFIX = "ev"  # evaluation ids: ev-xxxxxxxx
@@ -59,21 +64,6 @@ class Generation:
     repetition_penalty: float = 1.0
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     seed: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class DataPlan:
-    """Which examples an evaluation uses (SFT: conversations; pretraining: text blocks, cut in the worker)."""
-
-    source: str
-    path: str
-    available: int  # examples (SFT) or documents (pretraining) in the source
-    samples: int  # how many to use (SFT: exact; pretraining: blocks, at most)
-    seed: int
-    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,13 +115,14 @@ def _kind_of(path: str) -> bool:
     raise FailedPrecondition(f"{path} holds neither a LoRA adapter (adapter_config.json) nor a model (config.json)")
 
 
-async def resolve_candidates(app: Any, task: TaskRecord, refs: list[str], include_base: bool) -> list[Candidate]:
+async def resolve_candidates(checkpoints: CheckpointRepo, task: TaskRecord, refs: list[str],
+                            include_base: bool) -> list[Candidate]:
     """The base model (when asked) and the named checkpoints, in step order, checked on disk."""
     refs = [r.strip() for r in refs if r.strip()]
     if any(r.lower() == ALL for r in refs):
         if len(refs) > 1:
             raise InvalidArgument("'all' names every checkpoint of the task: give it alone")
-        records = await app.checkpoints.list(task.id)
+        records = await checkpoints.list(task.id)
         if len(records) < 2:
             raise FailedPrecondition(f"task {task.id} has {len(records)} checkpoint(s) that were not deleted; "
                                      "an evaluation compares at least 2")
@@ -146,7 +137,7 @@ async def resolve_candidates(app: Any, task: TaskRecord, refs: list[str], includ
             if ref.lower() == BASE_ID:
                 raise InvalidArgument("the base model is not a checkpoint: ask for it with include_base "
                                       "(modxctl eval run --base)")
-            ckpt = await app.checkpoints.find(task.id, ref)  # NotFound, or InvalidArgument when deleted
+            ckpt = await checkpoints.find(task.id, ref)  # NotFound, or InvalidArgument when deleted
             if all(ckpt.id != r.id for r in records):
                 records.append(ckpt)
         if len(records) < 2:
@@ -178,12 +169,6 @@ async def resolve_candidates(app: Any, task: TaskRecord, refs: list[str], includ
 
 # ----- data -----------------------------------------------------------------------------------------------------
 
-def _checked(field_name: str, path: str, roots: list[Path] | None) -> str:
-    if roots is not None:
-        resolve_under_roots(field_name, path, roots)
-    return path
-
-
 def plan_data(task_type: str, params: dict[str, Any], samples: int, seed: int,
               roots: list[Path] | None = None) -> DataPlan:
     """Choose the evaluation data: the eval file, else the held-out split, else a training sample.
@@ -198,7 +183,8 @@ def plan_data(task_type: str, params: dict[str, Any], samples: int, seed: int,
     max_samples = int(params.get("max_samples") or 0)
     try:
         if task_type == "sft":
-            conversations, plan = _sft(eval_file, train_file, ratio, task_seed, max_samples, samples, seed, roots)
+            conversations, plan = select_sft(eval_file, train_file, ratio, task_seed, max_samples, samples, seed,
+                                             roots)
             if not conversations:
                 raise FailedPrecondition(f"the evaluation data set is empty: {SOURCES[plan.source]} "
                                          f"({plan.path}) has no examples")
@@ -207,7 +193,7 @@ def plan_data(task_type: str, params: dict[str, Any], samples: int, seed: int,
             source, field_name, path = "eval_file", "eval_file", eval_file
         else:
             source, field_name, path = "held_out_split" if ratio > 0 else "train_sample", "train_file", train_file
-        docs = sum(1 for _ in iter_pretrain_texts(_checked(field_name, path, roots), field=field_name))
+        docs = sum(1 for _ in iter_pretrain_texts(checked_path(field_name, path, roots), field=field_name))
     except DataError as exc:
         raise InvalidArgument(str(exc)) from None
     if not docs:
@@ -216,14 +202,6 @@ def plan_data(task_type: str, params: dict[str, Any], samples: int, seed: int,
     notes = [] if source != "train_sample" else [
         "no eval_file and no eval_split_ratio: scored on training text the model has seen"]
     return DataPlan(source, path, docs, n, seed, notes)
-
-
-def _sft(eval_file: str, train_file: str, ratio: float, task_seed: int, max_samples: int, samples: int, seed: int,
-         roots: list[Path] | None) -> tuple[list[list[dict[str, str]]], DataPlan]:
-    chosen = select_sft(eval_file, train_file, ratio, task_seed, max_samples, samples, seed,
-                        lambda field_name, path: _checked(field_name, path, roots))
-    return chosen.conversations, DataPlan(chosen.source, chosen.path, chosen.available, len(chosen.conversations),
-                                          seed, chosen.notes)
 
 
 def eval_root(task: TaskRecord) -> str:
@@ -244,64 +222,97 @@ def check_embedder() -> str:
         raise FailedPrecondition(str(exc)) from None
 
 
-# ----- the job --------------------------------------------------------------------------------------------------
+# ----- the service ----------------------------------------------------------------------------------------------
 
 # Task parameters the worker needs (the rest of the snapshot stays in the database).
 WORKER_PARAMS = ("model_dir", "tokenizer_dir", "chat_template", "train_file", "eval_file", "max_seq_length", "seed",
                  "max_samples", "eval_split_ratio", "fp16", "bf16", "output_dir")
+PARTIAL_SCORES_MAX = 100_000  # score events read back for a running evaluation (one per candidate)
 
 
-async def create(app: Any, task_id: str, refs: list[str], include_base: bool, samples: int, seed: int,
-                 gen: dict[str, Any]) -> JobRecord:
-    """Check everything, then submit the `eval` job; returns it (pending)."""
-    samples = check_samples(samples)  # the request's own values first: they are wrong for any task
-    if seed < 0:
-        raise InvalidArgument(f"seed must be 0 (the task's seed) or more, got {seed}")
+class Evaluations:
+    """What EvalService asks for: evaluations checked, run as `eval` jobs and read back; a completed
+    one's recommendation recorded on its task."""
 
-    def settings_for(default_seed: int) -> Generation:
-        return generation(gen.get("temperature", 0), gen.get("top_p", 0), gen.get("top_k", 0),
-                          gen.get("repetition_penalty", 0), gen.get("max_new_tokens", 0),
-                          gen.get("seed") or default_seed, app.config.max_chat_tokens)
+    def __init__(self, tasks: TaskRepo, checkpoints: CheckpointRepo, events: EventRepo, files: FileRepo,
+                 bus: EventBus[EventRecord], jobs: JobRepo, runner: JobRunner, roots: list[Path],
+                 max_new_tokens: int) -> None:
+        self.tasks = tasks
+        self.checkpoints = checkpoints
+        self.events = events  # the task's log, where the recommendation is announced
+        self.files = files
+        self.bus = bus
+        self.jobs = jobs
+        self.runner = runner
+        self.roots = roots
+        self.max_new_tokens = max_new_tokens  # the daemon's max_chat_tokens
 
-    settings_for(seed)
-    task = await app.tasks.get(task_id)
-    if task.type == "sft":
-        check_embedder()
-    seed = int(seed or task.params.get("seed") or 0)
-    settings = settings_for(seed)
-    candidates = await resolve_candidates(app, task, refs, include_base)
-    roots = app.config.roots
-    for c in candidates:  # the worker checks each again when it opens it
-        field = "parameter model_dir" if c.checkpoint_id == BASE_ID else f"checkpoint {c.checkpoint_id}"
-        await asyncio.to_thread(check_input_under_roots, field, c.path, roots)
-    plan = await asyncio.to_thread(plan_data, task.type, task.params, samples, seed, roots)
-    root = eval_root(task)
-    made = await asyncio.to_thread(create_output_dir, "output_dir", root, roots)
-    await app.files.apply(task.id, "daemon", [files.entry(path, "dir") for path in made])
-    request = {"task_id": task.id, "checkpoints": refs, "include_base": include_base, "samples": plan.samples,
-               "checkpoint_ids": [c.checkpoint_id for c in candidates if c.checkpoint_id != BASE_ID],
-               "seed": seed, "generation": settings.as_dict(), "data": plan.as_dict(), "eval_root": root,
-               "candidates": [{"checkpoint_id": c.checkpoint_id, "label": c.label, "step": c.step}
-                              for c in candidates]}
-    worker = {"task_id": task.id, "task_type": task.type, "params": {k: task.params.get(k) for k in WORKER_PARAMS},
-              "candidates": [asdict(c) for c in candidates], "generation": settings.as_dict(),
-              "data": plan.as_dict(), "eval_root": root, "seed": seed}
+    async def create(self, task_id: str, refs: list[str], include_base: bool, samples: int, seed: int,
+                     gen: dict[str, Any]) -> JobRecord:
+        """Check everything, then submit the `eval` job; returns it (pending)."""
+        samples = check_samples(samples)  # the request's own values first: they are wrong for any task
+        if seed < 0:
+            raise InvalidArgument(f"seed must be 0 (the task's seed) or more, got {seed}")
 
-    async def on_done(job: JobRecord, result: dict[str, Any]) -> None:
-        await record_recommendation(app, job, result)
+        def settings_for(default_seed: int) -> Generation:
+            return generation(gen.get("temperature", 0), gen.get("top_p", 0), gen.get("top_k", 0),
+                              gen.get("repetition_penalty", 0), gen.get("max_new_tokens", 0),
+                              gen.get("seed") or default_seed, self.max_new_tokens)
 
-    return await app.runner.submit(KIND, PREFIX, task.id, request, worker, on_done)
+        settings_for(seed)
+        task = await self.tasks.get(task_id)
+        if task.type == "sft":
+            check_embedder()
+        seed = int(seed or task.params.get("seed") or 0)
+        settings = settings_for(seed)
+        candidates = await resolve_candidates(self.checkpoints, task, refs, include_base)
+        roots = self.roots
+        for c in candidates:  # the worker checks each again when it opens it
+            field = "parameter model_dir" if c.checkpoint_id == BASE_ID else f"checkpoint {c.checkpoint_id}"
+            await asyncio.to_thread(check_input_under_roots, field, c.path, roots)
+        plan = await asyncio.to_thread(plan_data, task.type, task.params, samples, seed, roots)
+        root = eval_root(task)
+        made = await asyncio.to_thread(create_output_dir, "output_dir", root, roots)
+        await self.files.apply(task.id, "daemon", [files.entry(path, "dir") for path in made])
+        request = {"task_id": task.id, "checkpoints": refs, "include_base": include_base, "samples": plan.samples,
+                   "checkpoint_ids": [c.checkpoint_id for c in candidates if c.checkpoint_id != BASE_ID],
+                   "seed": seed, "generation": settings.as_dict(), "data": plan.as_dict(), "eval_root": root,
+                   "candidates": [{"checkpoint_id": c.checkpoint_id, "label": c.label, "step": c.step}
+                                  for c in candidates]}
+        worker = {"task_id": task.id, "task_type": task.type,
+                  "params": {k: task.params.get(k) for k in WORKER_PARAMS},
+                  "candidates": [asdict(c) for c in candidates], "generation": settings.as_dict(),
+                  "data": plan.as_dict(), "eval_root": root, "seed": seed}
+        return await self.runner.submit(KIND, PREFIX, task.id, request, worker, self.record_recommendation)
 
+    async def record_recommendation(self, job: JobRecord, result: dict[str, Any]) -> None:
+        """The task remembers the recommendation of its latest completed evaluation (and says so in its log)."""
+        best = result.get("best_checkpoint_id") or ""
+        if not best:
+            return
+        try:
+            await self.tasks.get(job.task_id)
+        except NotFound:
+            return  # deleted while it was evaluated: the evaluation keeps its own record
+        await self.tasks.update(job.task_id, best_checkpoint_id=best, best_evaluation_id=job.id)
+        message = (f"evaluation {job.id} recommends {result.get('best_label') or best} ({best}): "
+                   f"{result.get('verdict', '')}")
+        self.bus.publish(job.task_id, await self.events.append(job.task_id, "log",
+                                                               {"level": "info", "message": message}))
 
-async def record_recommendation(app: Any, job: JobRecord, result: dict[str, Any]) -> None:
-    """The task remembers the recommendation of its latest completed evaluation (and says so in its log)."""
-    best = result.get("best_checkpoint_id") or ""
-    if not best:
-        return
-    try:
-        await app.tasks.get(job.task_id)
-    except NotFound:
-        return  # deleted while it was evaluated: the evaluation keeps its own record
-    await app.tasks.update(job.task_id, best_checkpoint_id=best, best_evaluation_id=job.id)
-    message = f"evaluation {job.id} recommends {result.get('best_label') or best} ({best}): {result.get('verdict', '')}"
-    app.bus.publish(job.task_id, await app.events.append(job.task_id, "log", {"level": "info", "message": message}))
+    async def get(self, evaluation_id: str) -> tuple[JobRecord, list[dict[str, Any]] | None]:
+        """The evaluation, and while it runs the scores of the candidates done so far (None once completed)."""
+        job = await self.jobs.get(evaluation_id, KIND)
+        if job.state == "completed":
+            return job, None
+        events = await self.jobs.after(job.id, 0, PARTIAL_SCORES_MAX)
+        return job, [e.payload for e in events if e.kind == "score"]
+
+    async def list(self, task_id: str, offset: int, limit: int) -> tuple[list[JobRecord], int]:
+        """A page of the evaluations (of one task, when `task_id` names one), and how many there are."""
+        if task_id:
+            await self.tasks.get(task_id)
+        return await self.jobs.list(KIND, task_id, offset, limit)
+
+    def watch(self, evaluation_id: str, after_seq: int = 0) -> AsyncIterator[EventRecord]:
+        return self.runner.watch(evaluation_id, KIND, after_seq)

@@ -2,7 +2,7 @@
 
 The servicers check every request field with these (or with the rule of the field's own domain:
 parameters in params.py, paths in paths.py, template names in store/templates.py, sampling and chat
-messages in engine/generate.py, evaluation settings in evaluations.py) before anything is looked up.
+messages in engine/sampling.py, evaluation settings in evaluations.py) before anything is looked up.
 So a value that could never be valid is INVALID_ARGUMENT with a sentence naming the field: never
 NOT_FOUND for an id that could not exist, INTERNAL from a database that cannot hold a number, or a
 silently ignored filter. Sentences quote values with errors.quote (a bounded, escaped prefix).

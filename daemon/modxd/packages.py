@@ -1,8 +1,11 @@
-"""Package and GGUF-import rules on the daemon side (no torch, no llama.cpp).
+"""Package and GGUF-import rules on the daemon side (no torch, no llama.cpp), and the service
+the App hands PackageService's calls to.
 
 What is checked before a worker starts: the task and checkpoint exist and are on disk,
 the model is an architecture the exporter knows, the output dir is under the allowed
-roots and writable, and for an import whether the target dir already holds it.
+roots and writable, and for an import whether the target dir already holds it. Export runs
+as a `package` job (modxd.engine.export:run_package), import as an `import_gguf` job
+(modxd.engine.export:run_import) that the call waits for.
 """
 from __future__ import annotations
 
@@ -12,19 +15,26 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
 from . import files
 from .errors import FailedPrecondition, InvalidArgument, PermissionDenied, quote
+from .jobs.runner import JobRunner
+from .outputs import OutputLocations
 from .paths import check_input_under_roots, check_path_text, create_output_dir, nearest_existing, resolve_under_roots
-from .store.checkpoints import BASE_REF
-from .store.tasks import TaskRecord
+from .store.checkpoints import BASE_REF, MERGED_REFS, CheckpointRepo
+from .store.events import EventRecord
+from .store.files import FileRepo
+from .store.jobs import JobRecord, JobRepo
+from .store.tasks import TaskRecord, TaskRepo
 
+KIND = "package"  # the job kinds (jobs/worker.py ENTRY_POINTS) and their id prefixes
+PREFIX = "pkg"
+IMPORT_KIND = "import_gguf"
+IMPORT_PREFIX = "imp"
 IMPORT_MARKER = ".modx-import.json"
 QUANT_TYPES = ["F32", "F16", "BF16", "Q8_0", "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_0", "Q4_K_S", "Q4_K_M",
                "Q5_0", "Q5_K_S", "Q5_K_M", "Q6_K"]
-# Checkpoint refs that name the task's merged model (merge_lora_after_training).
-MERGED_REFS = ("merged", "final")
 
 
 @dataclass
@@ -47,27 +57,27 @@ def _writable_dir(field: str, path: Path, roots: list[Path]) -> Path:
     return real
 
 
-async def output_dirs(app: Any, task: TaskRecord, requested: str) -> tuple[str, str]:
+async def output_dirs(outputs: OutputLocations, files_repo: FileRepo, roots: list[Path], task: TaskRecord,
+                      requested: str) -> tuple[str, str]:
     """(explicit output dir or "", default root under which <package id>/ is made).
 
-    An explicit dir follows the rule of every task output dir (app.check_output_location); the
+    An explicit dir follows the rule of every task output dir (modxd/outputs.py); the
     default one, <task output dir>/packages, is made now, never through a symlink, and joins the
     task's manifest."""
-    roots = app.config.roots
     if requested:
         real = await asyncio.to_thread(_writable_dir, "output_dir", Path(requested), roots)
-        await app.check_output_location("output_dir", real, own_task=task.id)
+        await outputs.check("output_dir", real, own_task=task.id)
         return str(real), ""
     task_out = str(task.params.get("output_dir") or "")
     if not task_out:
         raise InvalidArgument(f"task {task.id} has no output_dir; give output_dir (--output-dir)")
     default = os.path.join(task_out, "packages")
     made = await asyncio.to_thread(create_output_dir, "output_dir", default, roots)
-    await app.files.apply(task.id, "daemon", [files.entry(path, "dir") for path in made])
+    await files_repo.apply(task.id, "daemon", [files.entry(path, "dir") for path in made])
     return "", default
 
 
-async def resolve_source(app: Any, task: TaskRecord, ref: str) -> PackageSource:
+async def resolve_source(checkpoints: CheckpointRepo, roots: list[Path], task: TaskRecord, ref: str) -> PackageSource:
     """The checkpoint (id, step, path, `merged`, or `base`: the task's base model) of a task, checked on disk."""
     ref = ref.strip()
     if not ref:
@@ -86,12 +96,12 @@ async def resolve_source(app: Any, task: TaskRecord, ref: str) -> PackageSource:
                                      "on disk")
         ckpt_id, ckpt_dir = BASE_REF, model_dir
     else:
-        ckpt = await app.checkpoints.find(task.id, ref)
+        ckpt = await checkpoints.find(task.id, ref)
         ckpt_id, ckpt_dir = ckpt.id, ckpt.path
     if not os.path.isdir(ckpt_dir):
         raise FailedPrecondition(f"checkpoint {ckpt_id} of task {task.id}: {ckpt_dir} is missing on disk")
     await asyncio.to_thread(check_input_under_roots, f"checkpoint {ckpt_id} of task {task.id}", ckpt_dir,
-                            app.config.roots)  # and the worker checks again when it opens it
+                            roots)  # and the worker checks again when it opens it
     lora = os.path.isfile(os.path.join(ckpt_dir, "adapter_config.json"))
     model_type = await asyncio.to_thread(check_architecture, ckpt_dir, model_dir if lora else ckpt_dir)
     return PackageSource(ckpt_id, ckpt_dir, model_dir, tokenizer_dirs, lora, model_type)
@@ -169,12 +179,80 @@ def check_import(gguf_path: str, output_dir: str, overwrite: bool, roots: list[P
     return str(src), str(out), fingerprint, None
 
 
-async def prepare_import(app: Any, gguf_path: str, output_dir: str, overwrite: bool
-                         ) -> tuple[str, str, dict[str, Any], dict[str, Any] | None]:
-    """:func:`check_import`, and the import target follows the rule of every output dir
-    (app.check_output_location): never a root, the state dir or a task's dir."""
-    src, out, fingerprint, cached = await asyncio.to_thread(check_import, gguf_path, output_dir, overwrite,
-                                                            app.config.roots)
-    await app.check_output_location("output_dir", Path(out))
-    return src, out, fingerprint, cached
+# ----- the service ------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class ImportedModel:
+    """A GGUF file as a Hugging Face model dir (`cached`: an earlier import of the same file)."""
+
+    output_dir: str
+    architecture: str
+    parameters: int
+    cached: bool
+
+
+class Packages:
+    """What PackageService asks for: packages checked, exported as `package` jobs and read back;
+    GGUF files imported."""
+
+    def __init__(self, tasks: TaskRepo, checkpoints: CheckpointRepo, files_repo: FileRepo, jobs: JobRepo,
+                 runner: JobRunner, outputs: OutputLocations, roots: list[Path]) -> None:
+        self.tasks = tasks
+        self.checkpoints = checkpoints
+        self.files = files_repo
+        self.jobs = jobs
+        self.runner = runner
+        self.outputs = outputs
+        self.roots = roots
+
+    async def create(self, task_id: str, checkpoint: str, quant_types: list[str], merge: bool, output_dir: str,
+                     skip_verification: bool) -> JobRecord:
+        """Check the task, checkpoint, types and output dir, then submit the `package` job (pending)."""
+        types = quant_names(quant_types)
+        if output_dir:
+            check_path_text("output_dir", output_dir)
+        task = await self.tasks.get(task_id)
+        source = await resolve_source(self.checkpoints, self.roots, task, checkpoint)
+        out, default_root = await output_dirs(self.outputs, self.files, self.roots, task, output_dir)
+        request = {"task_id": task.id, "checkpoint": checkpoint, "checkpoint_id": source.checkpoint_id,
+                   "quant_types": types, "merge": merge, "output_dir": out, "default_output_root": default_root,
+                   "skip_verification": skip_verification, "lora": source.lora, "model_type": source.model_type}
+        name = task.name or task.id
+        named = source.checkpoint_id in ("merged", BASE_REF)
+        suffix = source.checkpoint_id if named else os.path.basename(source.checkpoint_dir)
+        worker = {"task_id": task.id, "checkpoint_id": source.checkpoint_id, "checkpoint_dir": source.checkpoint_dir,
+                  "base_model_dir": source.base_model_dir, "tokenizer_dirs": source.tokenizer_dirs,
+                  "quant_types": types, "merge": merge, "output_dir": out, "default_output_root": default_root,
+                  "skip_verification": skip_verification, "name": f"{name}-{suffix}", "device": "cpu"}
+        return await self.runner.submit(KIND, PREFIX, task.id, request, worker)
+
+    async def get(self, package_id: str) -> JobRecord:
+        return await self.jobs.get(package_id, KIND)
+
+    async def list(self, task_id: str, offset: int, limit: int) -> tuple[list[JobRecord], int]:
+        """A page of the packages (of one task, when `task_id` names one), and how many there are."""
+        if task_id:
+            await self.tasks.get(task_id)
+        return await self.jobs.list(KIND, task_id, offset, limit)
+
+    def watch(self, package_id: str, after_seq: int = 0) -> AsyncIterator[EventRecord]:
+        return self.runner.watch(package_id, KIND, after_seq)
+
+    async def import_gguf(self, gguf_path: str, output_dir: str, overwrite: bool) -> ImportedModel:
+        """Convert a GGUF file into a model dir (an `import_gguf` job, waited for); a file imported
+        before into the same dir, unchanged, is not converted again. The target follows the rule of
+        every output dir (modxd/outputs.py): never a root, the state dir or a task's dir."""
+        src, out, fingerprint, cached = await asyncio.to_thread(check_import, gguf_path, output_dir, overwrite,
+                                                                self.roots)
+        await self.outputs.check("output_dir", Path(out))
+        if cached is not None:
+            return ImportedModel(out, cached.get("architecture", ""), int(cached.get("parameters") or 0), True)
+        config = {"gguf_path": src, "output_dir": out, "overwrite": overwrite, "fingerprint": fingerprint,
+                  "device": "cpu"}
+        job = await self.runner.submit(IMPORT_KIND, IMPORT_PREFIX, "", {"gguf_path": src, "output_dir": out}, config)
+        async for _event in self.runner.watch(job.id, IMPORT_KIND):
+            pass  # the stream ends with the job
+        job = await self.jobs.get(job.id, IMPORT_KIND)
+        if job.state != "completed":
+            raise FailedPrecondition(f"importing {src} failed: {job.state_reason}")
+        return ImportedModel(out, job.result.get("architecture", ""), int(job.result.get("parameters") or 0), False)

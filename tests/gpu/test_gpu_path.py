@@ -137,7 +137,8 @@ def test_liger_kernels_train_to_the_same_losses(gpu_llama: Path, sft_jsonl: Path
 
 
 def test_chat_model_on_cuda_in_bf16(gpu_llama: Path) -> None:
-    from modxd.engine.generate import HFChatModel, check_sampling
+    from modxd.engine.generate import HFChatModel
+    from modxd.engine.sampling import check_sampling
 
     model = HFChatModel.load(str(gpu_llama), "cuda:0")
     assert next(model.model.parameters()).device.type == "cuda"

@@ -95,7 +95,8 @@ def test_every_sampling_parameter_reaches_the_backend(daemon, base_task) -> None
 def test_system_prompt_is_formatted_into_the_prompt(daemon, base_task, tiny_llama_dir) -> None:
     from transformers import AutoTokenizer
 
-    from modxd.engine.generate import check_messages, format_prompt
+    from modxd.engine.generate import format_prompt
+    from modxd.engine.sampling import check_messages
 
     system = "You are a terse pirate."
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_llama_dir))
@@ -288,7 +289,7 @@ def test_unmerged_gguf_package_chats_through_llama_cpp(daemon, lora_task) -> Non
     assert loaded[reply.done.model_key].target == f"package {created.id} F32 + adapter"
 
     # The same file and adapter through llama-cpp-python in this process give the same tokens.
-    from modxd.engine.generate import check_messages, check_sampling
+    from modxd.engine.sampling import check_messages, check_sampling
     from modxd.engine.llamacpp import LlamaChatModel
 
     model = LlamaChatModel.load(files["model"], "cpu", files["adapter"], threads=1)

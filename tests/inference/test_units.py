@@ -1,16 +1,20 @@
 """The pure parts of chat: sampling checks and mapping, stop strings, the LRU cache, device choice."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from modxd.engine.generate import (SAMPLING_DEFAULTS, ReplyStream, SamplingError, check_messages, check_sampling,
-                                   hf_generation_kwargs)
+from modxd.engine.generate import hf_generation_kwargs
+from modxd.engine.reply import ReplyStream
+from modxd.engine.sampling import SAMPLING_DEFAULTS, SamplingError, check_messages, check_sampling
 from modxd.engine.model_cache import ModelCache, Refused
 from modxd.engine.llamacpp import llama_generation_kwargs
+from modxd.config import load_config
 from modxd.errors import FailedPrecondition, InvalidArgument
-from modxd.jobs.inference import ChatSettings, choose_device
+from modxd.chat import choose_device
+from modxd.jobs.inference import ChatSettings
 
 GiB = 1024**3
 
@@ -128,15 +132,27 @@ def test_device_choice() -> None:
         choose_device("accelerator", ["cpu"], {})
 
 
-def test_settings_from_config_and_environment() -> None:
-    class Config:
-        max_chat_tokens = 100
-        chat_cache_bytes = 5
-
-    s = ChatSettings.from_config(Config(), {"MODX_CHAT_HEADROOM_BYTES": "7", "MODX_CHAT_QUEUE_MAX": "2"})
-    assert (s.cache_bytes, s.headroom_bytes, s.queue_max, s.max_new_tokens) == (5, 7, 2, 100)
-    with pytest.raises(InvalidArgument, match="chat_threads"):
-        ChatSettings.from_config(Config(), {"MODX_CHAT_THREADS": "many"})
+def test_chat_settings_are_config_keys(tmp_path: Path) -> None:
+    """The TOML takes the chat_* keys (the worker's messages tell operators to set them there);
+    MODX_CHAT_* override them like every MODX_* variable; a bad value is refused with a sentence."""
+    toml = tmp_path / "modxd.toml"
+    toml.write_text("chat_cache_bytes = 5\nchat_queue_max = 3\nchat_threads = 2\nmax_chat_tokens = 100\n")
+    s = ChatSettings.from_config(load_config(toml, env={"MODX_CHAT_HEADROOM_BYTES": "7", "MODX_CHAT_QUEUE_MAX": "2"}))
+    assert (s.cache_bytes, s.headroom_bytes, s.queue_max, s.threads, s.max_new_tokens) == (5, 7, 2, 2, 100)
+    d = ChatSettings.from_config(load_config(None, env={}))
+    assert (d.cache_bytes, d.headroom_bytes, d.queue_max, d.threads, d.max_new_tokens) == (0, GiB, 16, 0, 4096)
+    for text, env, sentence in (
+            ("", {"MODX_CHAT_THREADS": "many"}, "chat_threads must be a whole number (0 picks half the usable CPUs), "
+                                                "got 'many'"),
+            ("", {"MODX_CHAT_CACHE_BYTES": "-1"}, "chat_cache_bytes must be 0 or more"),
+            ("chat_queue_max = 0", {}, "chat_queue_max must be 1 or more (at least one chat at a time), got 0"),
+            ("chat_headroom_bytes = true", {}, "chat_headroom_bytes must be a whole number"),
+            ("chat_cache_bytes = 1.5", {}, "chat_cache_bytes must be a whole number"),
+            ("chat_memory_headroom_bytes = 1", {}, "unknown keys chat_memory_headroom_bytes")):
+        toml.write_text(text + "\n")
+        with pytest.raises(InvalidArgument) as info:
+            load_config(toml, env=env)
+        assert sentence in str(info.value)
 
 
 def test_deltas_go_at_once_unless_they_come_faster_than_the_window(monkeypatch) -> None:

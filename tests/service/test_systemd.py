@@ -132,3 +132,15 @@ def test_sysusers_and_tmpfiles_apply_to_an_empty_root(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     data = root / "srv" / "modx"
     assert data.is_dir() and oct(data.stat().st_mode & 0o7777) == "0o2770"
+
+
+def test_example_config_documents_every_key() -> None:
+    """Every Config field is in the example TOML (an operator finds each setting there), and
+    every MODX_* override is in the README's list."""
+    from modxd.config import ENV_OVERRIDES, Config
+
+    example = (SYSTEMD / "modxd.toml.example").read_text()
+    missing = [key for key in Config.__dataclass_fields__ if not re.search(rf"^#?{key} = ", example, re.M)]
+    assert not missing, f"add {', '.join(missing)} to systemd/modxd.toml.example"
+    readme = (SYSTEMD.parent / "README.md").read_text()
+    assert not [var for var in ENV_OVERRIDES if var not in readme]

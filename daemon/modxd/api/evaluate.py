@@ -2,7 +2,8 @@
 
 An evaluation runs as an `eval` job in a worker (modxd.engine.evaluate:run_evaluation).
 The rules (checkpoint refs, data set, settings) and what a completed evaluation changes on
-its task live in modxd.evaluations; this module only translates protobuf <-> domain.
+its task live in modxd.evaluations (app.create_evaluation ...); this module only translates
+protobuf <-> domain.
 """
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from ..store.jobs import JobRecord
 from . import convert as cv
 from .status import rpc
 
-KIND = ev.KIND
 JOB_STATES = {"pending": C.JOB_STATE_PENDING, "running": C.JOB_STATE_RUNNING, "completed": C.JOB_STATE_COMPLETED,
               "failed": C.JOB_STATE_FAILED, "cancelled": C.JOB_STATE_CANCELLED}
 OPTIONAL_METRICS = ("semantic_similarity", "coherence", "coverage")
@@ -99,32 +99,22 @@ class EvalServicer(eval_pb2_grpc.EvalServiceServicer):
         refs = list(request.checkpoints)
         fields.check_count(refs, "checkpoints", ev.MAX_CANDIDATES)
         refs = [fields.check_ref(ref, "checkpoints") for ref in refs]
-        job = await ev.create(self.app, task_id, refs,
-                              request.include_base, request.samples, request.seed,
-                              dict(temperature=g.temperature, top_p=g.top_p, top_k=g.top_k,
-                                   repetition_penalty=g.repetition_penalty, max_new_tokens=g.max_new_tokens,
-                                   seed=g.seed))
+        job = await self.app.create_evaluation(
+            task_id, refs, request.include_base, request.samples, request.seed,
+            dict(temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, repetition_penalty=g.repetition_penalty,
+                 max_new_tokens=g.max_new_tokens, seed=g.seed))
         return E.CreateEvaluationResponse(evaluation=evaluation_to_proto(job))
-
-    async def _partial(self, job: JobRecord) -> list[dict[str, Any]] | None:
-        """Scores of the checkpoints done so far, while the evaluation runs."""
-        if job.state == "completed":
-            return None
-        events = await self.app.jobs.after(job.id, 0, 100_000)
-        return [e.payload for e in events if e.kind == "score"]
 
     @rpc
     async def GetEvaluation(self, request: E.GetEvaluationRequest, context) -> E.GetEvaluationResponse:
-        job = await self.app.jobs.get(fields.require_id(request.evaluation_id, "evaluation_id"), KIND)
-        return E.GetEvaluationResponse(evaluation=evaluation_to_proto(job, await self._partial(job)))
+        job, partial = await self.app.get_evaluation(fields.require_id(request.evaluation_id, "evaluation_id"))
+        return E.GetEvaluationResponse(evaluation=evaluation_to_proto(job, partial))
 
     @rpc
     async def ListEvaluations(self, request: E.ListEvaluationsRequest, context) -> E.ListEvaluationsResponse:
         task_id = fields.optional_id(request.task_id, "task_id")
         offset, limit = cv.page(request.page)
-        if task_id:
-            await self.app.tasks.get(task_id)
-        jobs, total = await self.app.jobs.list(KIND, task_id, offset, limit)
+        jobs, total = await self.app.list_evaluations(task_id, offset, limit)
         token = str(offset + limit) if offset + limit < total else ""
         return E.ListEvaluationsResponse(evaluations=[evaluation_to_proto(j) for j in jobs], next_page_token=token)
 
@@ -132,5 +122,5 @@ class EvalServicer(eval_pb2_grpc.EvalServiceServicer):
     async def WatchEvaluation(self, request: E.WatchEvaluationRequest, context):
         evaluation_id = fields.require_id(request.evaluation_id, "evaluation_id")
         after_seq = fields.check_non_negative(request.after_seq, "after_seq")
-        async for event in self.app.runner.watch(evaluation_id, KIND, after_seq):
+        async for event in self.app.watch_evaluation(evaluation_id, after_seq):
             yield E.WatchEvaluationResponse(event=event_to_proto(event))

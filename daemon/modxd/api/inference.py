@@ -1,6 +1,7 @@
 """InferenceService: chat with a checkpoint, the base model or a package; the model cache.
 
-Rules live in modxd.jobs.inference (app.inference); this module translates protobuf.
+Rules live in modxd.chat and the worker's manager in modxd.jobs.inference (app.chat ...);
+this module translates protobuf.
 """
 from __future__ import annotations
 
@@ -64,15 +65,6 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
     def __init__(self, app: App) -> None:
         self.app = app
 
-    @property
-    def inference(self):
-        manager = getattr(self.app, "inference", None)
-        if manager is None:  # an App built without it (the daemon's App makes one)
-            from ..jobs.inference import InferenceManager
-
-            manager = self.app.inference = InferenceManager(self.app)
-        return manager
-
     @rpc
     async def Chat(self, request: I.ChatRequest, context):
         task_id = fields.require_id(request.task_id, "task_id")
@@ -83,12 +75,12 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         package_id = fields.optional_id(request.package_id, "package_id") if target == "package_id" else ""
         if target == "base" and not request.base:
             target = None
-        manager = self.inference
+        app = self.app
 
         def on_request(rid: str) -> None:  # a disconnect stops generation even mid-write
-            context.add_done_callback(lambda _ctx: manager.cancel(rid))
+            context.add_done_callback(lambda _ctx: app.cancel_chat(rid))
 
-        stream = manager.chat(
+        stream = app.chat(
             task_id, [{"role": m.role, "content": m.content} for m in request.messages], request.system_prompt,
             sampling_fields(request), checkpoint=checkpoint, package_id=package_id, base=target == "base",
             device=DEVICES[request.device], on_request=on_request)
@@ -102,10 +94,10 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
 
     @rpc
     async def ListLoadedModels(self, request: I.ListLoadedModelsRequest, context) -> I.ListLoadedModelsResponse:
-        models, limit = self.inference.loaded_models()
+        models, limit = self.app.loaded_models()
         return I.ListLoadedModelsResponse(models=[loaded_to_proto(m) for m in models], memory_limit_bytes=limit)
 
     @rpc
     async def UnloadModel(self, request: I.UnloadModelRequest, context) -> I.UnloadModelResponse:
         key = fields.check_text(request.key.strip(), "key", fields.MAX_KEY_CHARS)
-        return I.UnloadModelResponse(unloaded=await self.inference.unload(key))
+        return I.UnloadModelResponse(unloaded=await self.app.unload_model(key))

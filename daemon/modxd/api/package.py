@@ -1,8 +1,9 @@
 """PackageService: GGUF export jobs (create, get, list, watch) and GGUF import.
 
 Export runs as a `package` job in a worker (modxd.engine.export:run_package); import as
-an `import_gguf` job (modxd.engine.export:run_import) that the RPC waits for. Rules live
-in modxd.packages; this module only translates protobuf <-> domain.
+an `import_gguf` job (modxd.engine.export:run_import) that the App waits for. Rules and
+jobs live in modxd.packages (app.create_package ...); this module only translates
+protobuf <-> domain.
 """
 from __future__ import annotations
 
@@ -15,15 +16,11 @@ from modx.v1 import package_pb2_grpc
 
 from .. import fields, packages
 from ..app import App
-from ..errors import FailedPrecondition
-from ..paths import check_path_text
 from ..store.events import EventRecord
 from ..store.jobs import JobRecord
 from . import convert as cv
 from .status import rpc
 
-KIND = "package"
-IMPORT_KIND = "import_gguf"
 QUANT_TO_PROTO = {name: P.QuantType.Value(f"QUANT_TYPE_{name}") for name in packages.QUANT_TYPES}
 QUANT_FROM_PROTO = {v: k for k, v in QUANT_TO_PROTO.items()}
 JOB_STATES = {"pending": C.JOB_STATE_PENDING, "running": C.JOB_STATE_RUNNING, "completed": C.JOB_STATE_COMPLETED,
@@ -95,41 +92,22 @@ class PackageServicer(package_pb2_grpc.PackageServiceServicer):
     async def CreatePackage(self, request: P.CreatePackageRequest, context) -> P.CreatePackageResponse:
         task_id = fields.require_id(request.task_id, "task_id")
         checkpoint = fields.check_ref(request.checkpoint, "checkpoint")
-        types = packages.quant_names(fields.check_enums(request.quant_types, "quant_types", QUANT_FROM_PROTO,
-                                                        P.QuantType.Name))
-        if request.output_dir:
-            check_path_text("output_dir", request.output_dir)
-        task = await self.app.tasks.get(task_id)
-        source = await packages.resolve_source(self.app, task, checkpoint)
-        output_dir, default_root = await packages.output_dirs(self.app, task, request.output_dir)
+        types = fields.check_enums(request.quant_types, "quant_types", QUANT_FROM_PROTO, P.QuantType.Name)
         merge = request.merge if request.HasField("merge") else True
-        req = {"task_id": task.id, "checkpoint": checkpoint, "checkpoint_id": source.checkpoint_id,
-               "quant_types": types, "merge": merge, "output_dir": output_dir, "default_output_root": default_root,
-               "skip_verification": request.skip_verification, "lora": source.lora,
-               "model_type": source.model_type}
-        name = task.name or task.id
-        named = source.checkpoint_id in ("merged", packages.BASE_REF)
-        suffix = source.checkpoint_id if named else os.path.basename(source.checkpoint_dir)
-        worker = {"task_id": task.id, "checkpoint_id": source.checkpoint_id, "checkpoint_dir": source.checkpoint_dir,
-                  "base_model_dir": source.base_model_dir, "tokenizer_dirs": source.tokenizer_dirs,
-                  "quant_types": types, "merge": merge, "output_dir": output_dir,
-                  "default_output_root": default_root, "skip_verification": request.skip_verification,
-                  "name": f"{name}-{suffix}", "device": "cpu"}
-        job = await self.app.runner.submit(KIND, "pkg", task.id, req, worker)
+        job = await self.app.create_package(task_id, checkpoint, types, merge, request.output_dir,
+                                            request.skip_verification)
         return P.CreatePackageResponse(package=package_to_proto(job))
 
     @rpc
     async def GetPackage(self, request: P.GetPackageRequest, context) -> P.GetPackageResponse:
-        job = await self.app.jobs.get(fields.require_id(request.package_id, "package_id"), KIND)
+        job = await self.app.get_package(fields.require_id(request.package_id, "package_id"))
         return P.GetPackageResponse(package=package_to_proto(job))
 
     @rpc
     async def ListPackages(self, request: P.ListPackagesRequest, context) -> P.ListPackagesResponse:
         task_id = fields.optional_id(request.task_id, "task_id")
         offset, limit = cv.page(request.page)
-        if task_id:
-            await self.app.tasks.get(task_id)
-        jobs, total = await self.app.jobs.list(KIND, task_id, offset, limit)
+        jobs, total = await self.app.list_packages(task_id, offset, limit)
         token = str(offset + limit) if offset + limit < total else ""
         return P.ListPackagesResponse(packages=[package_to_proto(j) for j in jobs], next_page_token=token)
 
@@ -137,23 +115,11 @@ class PackageServicer(package_pb2_grpc.PackageServiceServicer):
     async def WatchPackage(self, request: P.WatchPackageRequest, context):
         package_id = fields.require_id(request.package_id, "package_id")
         after_seq = fields.check_non_negative(request.after_seq, "after_seq")
-        async for event in self.app.runner.watch(package_id, KIND, after_seq):
+        async for event in self.app.watch_package(package_id, after_seq):
             yield P.WatchPackageResponse(event=event_to_proto(event))
 
     @rpc
     async def ImportGguf(self, request: P.ImportGgufRequest, context) -> P.ImportGgufResponse:
-        src, out, fingerprint, cached = await packages.prepare_import(self.app, request.gguf_path, request.output_dir,
-                                                                      request.overwrite)
-        if cached is not None:
-            return P.ImportGgufResponse(output_dir=out, architecture=cached.get("architecture", ""),
-                                        parameters=int(cached.get("parameters") or 0), cached=True)
-        config = {"gguf_path": src, "output_dir": out, "overwrite": request.overwrite, "fingerprint": fingerprint,
-                  "device": "cpu"}
-        job = await self.app.runner.submit(IMPORT_KIND, "imp", "", {"gguf_path": src, "output_dir": out}, config)
-        async for _event in self.app.runner.watch(job.id, IMPORT_KIND):
-            pass
-        job = await self.app.jobs.get(job.id, IMPORT_KIND)
-        if job.state != "completed":
-            raise FailedPrecondition(f"importing {src} failed: {job.state_reason}")
-        return P.ImportGgufResponse(output_dir=out, architecture=job.result.get("architecture", ""),
-                                    parameters=int(job.result.get("parameters") or 0), cached=False)
+        imported = await self.app.import_gguf(request.gguf_path, request.output_dir, request.overwrite)
+        return P.ImportGgufResponse(output_dir=imported.output_dir, architecture=imported.architecture,
+                                    parameters=imported.parameters, cached=imported.cached)

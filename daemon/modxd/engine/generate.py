@@ -1,270 +1,31 @@
 """Chat generation with a Hugging Face model (base, base + LoRA adapter, or a full checkpoint).
 
-The top of this module is pure Python and safe for the daemon to import (no torch):
-sampling defaults and validation, message checks, the stop-string / streaming
-bookkeeping shared with the llama.cpp backend (:class:`ReplyStream`) and the result
-shape. torch, transformers and peft are imported inside the functions that load or
-run a model, which only the inference worker calls.
-
-Semantics, the same for both backends:
-
-* ``temperature`` 0 is greedy decoding; ``top_k`` 0 and ``top_p`` 1 switch those filters
-  off; ``repetition_penalty`` 1 is off. ``top_k`` 1 is greedy whatever the temperature.
-* The reply streams as ``on_delta(text, token_ids)`` calls; their texts concatenate to the
-  final ``text``. Text that might be the start of a stop string is held back until it
-  is known not to be one, so a stop string never reaches the client.
-* finish reasons: ``stop_token`` (an end-of-turn / eos token; it is counted in
-  ``completion_tokens`` but never streamed), ``length`` (``max_new_tokens`` reached),
-  ``stop_string`` (the text is cut before it), ``cancelled``.
-* ``time_to_first_token_ms``: from the start of generation (prompt formatted, model
-  loaded) to the first generated token, so it is prompt processing plus one step.
-  ``tokens_per_second``: the decode rate, (completion_tokens - 1) / (last token time -
-  first token time); with one token, 1 / time to first token.
+The transformers backend of the inference worker; engine/llamacpp.py is the GGUF one. What
+both share lives beside them: the sampling rules and conversation checks in
+engine/sampling.py (the daemon uses those too), the reply stream (stop strings, deltas,
+timing) and the finish reasons in engine/reply.py. torch, transformers and peft are imported
+inside the functions that load or run a model, which only the inference worker calls.
 """
 from __future__ import annotations
 
-import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = [
-    "SAMPLING_DEFAULTS", "SamplingError", "check_sampling", "check_messages", "ReplyStream",
-    "FINISH_STOP_TOKEN", "FINISH_LENGTH", "FINISH_STOP_STRING", "FINISH_CANCELLED",
-    "HFChatModel", "format_prompt", "hf_generation_kwargs", "ContextTooLong",
-]
+from .reply import FINISH_CANCELLED, FINISH_LENGTH, FINISH_STOP_STRING, FINISH_STOP_TOKEN, PLAIN_TEMPLATE, ReplyStream
+from .sampling import ContextTooLong
+# Re-exported for the inference worker (engine/inference_worker.py imports them from here); the
+# rules themselves live in engine/sampling.py.
+from .sampling import SamplingError, check_messages, check_sampling  # noqa: F401
 
-FINISH_STOP_TOKEN = "stop_token"
-FINISH_LENGTH = "length"
-FINISH_STOP_STRING = "stop_string"
-FINISH_CANCELLED = "cancelled"
-
-# What a chat gets for a setting it does not give.
-SAMPLING_DEFAULTS: dict[str, Any] = {
-    "temperature": 0.7,
-    "top_p": 0.9,
-    "top_k": 50,
-    "repetition_penalty": 1.1,
-    "max_new_tokens": 512,
-    "seed": None,  # None: a fresh random seed per reply
-    "stop": [],
-}
-TEMPERATURE_MAX = 5.0
-REPETITION_PENALTY_MAX = 10.0
-TOP_K_MAX = 1_000_000
-SEED_MAX = 2**32 - 1
-STOP_MAX_COUNT = 16
-STOP_MAX_CHARS = 256
-MESSAGES_MAX_COUNT = 10_000
-CONVERSATION_MAX_CHARS = 1_000_000
-ROLES = ("system", "user", "assistant")
+__all__ = ["HFChatModel", "format_prompt", "hf_generation_kwargs", "end_of_turn_ids", "estimate_hf_bytes",
+           "IncrementalDetokenizer"]
 
 # End-of-turn markers used by common chat templates: when the template uses one and the
 # tokenizer has it as a single token, generation stops at it even if eos is another token.
 END_OF_TURN_MARKERS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>")
 
-# The transcript used when a tokenizer has no chat template (a pretraining task's base model).
-PLAIN_TEMPLATE = (
-    "{% for m in messages %}{{ m['role'] | capitalize }}: {{ m['content'] }}\n{% endfor %}"
-    "{% if add_generation_prompt %}Assistant:{% endif %}"
-)
-
-
-class SamplingError(ValueError):
-    """A sampling setting or a message the backends refuse; ``str()`` is the sentence."""
-
-
-class ContextTooLong(SamplingError):
-    """The conversation plus the reply does not fit in the model's context."""
-
-
-def _finite(name: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise SamplingError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise SamplingError(f"{name} must be a finite number, got {value!r}")
-    return number
-
-
-def _integer(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise SamplingError(f"{name} must be a whole number, got {value!r}")
-    return int(value)
-
-
-def check_sampling(given: dict[str, Any], max_new_tokens_limit: int = 4096) -> dict[str, Any]:
-    """The full sampling settings: ``given`` (only the keys a client set) over the defaults.
-
-    Raises :class:`SamplingError` naming the setting, its range and the value given.
-    """
-    unknown = sorted(set(given) - set(SAMPLING_DEFAULTS))
-    if unknown:
-        raise SamplingError(f"unknown sampling setting(s): {', '.join(unknown)}")
-    out = dict(SAMPLING_DEFAULTS)
-    out["stop"] = []
-    out["max_new_tokens"] = min(SAMPLING_DEFAULTS["max_new_tokens"], max_new_tokens_limit)
-    if "temperature" in given:
-        t = _finite("temperature", given["temperature"])
-        if not 0.0 <= t <= TEMPERATURE_MAX:
-            raise SamplingError(f"temperature must be between 0 (greedy) and {TEMPERATURE_MAX:g}, got {t:g}")
-        out["temperature"] = t
-    if "top_p" in given:
-        p = _finite("top_p", given["top_p"])
-        if not 0.0 < p <= 1.0:
-            raise SamplingError(f"top_p must be above 0 and at most 1 (1 = off), got {p:g}")
-        out["top_p"] = p
-    if "top_k" in given:
-        k = _integer("top_k", given["top_k"])
-        if not 0 <= k <= TOP_K_MAX:
-            raise SamplingError(f"top_k must be between 0 (off) and {TOP_K_MAX}, got {k}")
-        out["top_k"] = k
-    if "repetition_penalty" in given:
-        r = _finite("repetition_penalty", given["repetition_penalty"])
-        if not 0.0 < r <= REPETITION_PENALTY_MAX:
-            raise SamplingError(f"repetition_penalty must be above 0 and at most {REPETITION_PENALTY_MAX:g} "
-                                f"(1 = off, above 1 discourages repeats), got {r:g}")
-        out["repetition_penalty"] = r
-    if "max_new_tokens" in given:
-        n = _integer("max_new_tokens", given["max_new_tokens"])
-        if not 1 <= n <= max_new_tokens_limit:
-            raise SamplingError(f"max_new_tokens must be between 1 and {max_new_tokens_limit} "
-                                f"(this daemon's max_chat_tokens), got {n}")
-        out["max_new_tokens"] = n
-    if given.get("seed") is not None:
-        s = _integer("seed", given["seed"])
-        if not 0 <= s <= SEED_MAX:
-            raise SamplingError(f"seed must be between 0 and {SEED_MAX}, got {s}")
-        out["seed"] = s
-    stops = list(given.get("stop") or [])
-    if len(stops) > STOP_MAX_COUNT:
-        raise SamplingError(f"at most {STOP_MAX_COUNT} stop strings, got {len(stops)}")
-    for s in stops:
-        if not isinstance(s, str) or not s:
-            raise SamplingError("a stop string must not be empty")
-        if len(s) > STOP_MAX_CHARS:
-            raise SamplingError(f"a stop string may have at most {STOP_MAX_CHARS} characters, got {len(s)}")
-    out["stop"] = stops
-    return out
-
-
-def check_messages(messages: list[dict[str, str]], system_prompt: str = "") -> list[dict[str, str]]:
-    """The conversation to format: the system prompt first, then the messages, ending with the user.
-
-    Contents are model text and may hold any character; only their amount is bounded."""
-    if not messages:
-        raise SamplingError("messages is empty: send at least one user message")
-    if len(messages) > MESSAGES_MAX_COUNT:
-        raise SamplingError(f"messages has {len(messages)} entries; at most {MESSAGES_MAX_COUNT} are allowed")
-    chars = len(system_prompt) + sum(len(m.get("content", "")) for m in messages)
-    if chars > CONVERSATION_MAX_CHARS:
-        raise SamplingError(f"the conversation (messages[].content and system_prompt) has {chars} characters; at "
-                            f"most {CONVERSATION_MAX_CHARS} are allowed, far more than any model's context")
-    out: list[dict[str, str]] = []
-    if system_prompt:
-        out.append({"role": "system", "content": system_prompt})
-    for i, m in enumerate(messages):
-        role, content = m.get("role", ""), m.get("content", "")
-        if role not in ROLES:
-            shown = repr(role[:64]) + (f"... ({len(role)} characters)" if len(role) > 64 else "")
-            raise SamplingError(f"messages[{i}].role must be one of {', '.join(ROLES)}, got {shown}")
-        if role == "system":
-            if system_prompt:
-                raise SamplingError(f"messages[{i}] is a system message and system_prompt is set too; "
-                                    "give the system prompt once")
-            if i != 0:
-                raise SamplingError(f"messages[{i}] is a system message; only the first message may be one")
-        out.append({"role": role, "content": content})
-    if out[-1]["role"] != "user":
-        raise SamplingError(f"the last message must be from the user (it is {out[-1]['role']!r}): the model "
-                            "answers it")
-    return out
-
-
-# ------------------------------------------------------------------ streaming bookkeeping
-
-@dataclass
-class ReplyStream:
-    """Collects generated tokens and text, cuts at stop strings, emits deltas, keeps time.
-
-    ``add(token_id, piece)`` is called for every generated token that is not an end-of-turn
-    token, with the text that token completes (possibly "" while a multi-byte character or
-    a word is incomplete). It returns True when a stop string has ended the reply.
-    """
-
-    stop: list[str]
-    on_delta: Callable[[str, list[int]], None]
-    started: float = field(default_factory=time.perf_counter)
-    text: str = ""
-    sent: int = 0
-    completion_tokens: int = 0
-    first_token_time: float | None = None
-    last_token_time: float | None = None
-    finish_reason: str = ""
-    _ids: list[int] = field(default_factory=list)
-
-    def tick(self) -> None:
-        """Count one generated token (an end-of-turn token counts too)."""
-        now = time.perf_counter()
-        self.completion_tokens += 1
-        if self.first_token_time is None:
-            self.first_token_time = now
-        self.last_token_time = now
-
-    def add(self, token_id: int, piece: str) -> bool:
-        self.tick()
-        self._ids.append(int(token_id))
-        if not piece:
-            return False
-        self.text += piece
-        hits = [at for at in (self.text.find(s, self.sent) for s in self.stop) if at >= 0]
-        if hits:
-            self.text = self.text[:min(hits)]
-            self._emit(len(self.text), force=True)
-            self.finish_reason = FINISH_STOP_STRING
-            return True
-        self._emit(len(self.text) - self._held())
-        return False
-
-    def _held(self) -> int:
-        """Characters at the end of the text that could begin a stop string."""
-        held = 0
-        for s in self.stop:
-            for k in range(min(len(s) - 1, len(self.text) - self.sent), held, -1):
-                if self.text.endswith(s[:k]):
-                    held = k
-                    break
-        return held
-
-    def _emit(self, upto: int, force: bool = False) -> None:
-        if upto > self.sent or (force and self._ids):
-            self.on_delta(self.text[self.sent:upto], self._ids)
-            self.sent = upto
-            self._ids = []
-
-    def flush(self, tail: str = "") -> None:
-        """The end: emit any held-back text (and ``tail``, text a decoder still held)."""
-        if tail and self.finish_reason != FINISH_STOP_STRING:
-            self.text += tail
-        if self.finish_reason != FINISH_STOP_STRING:
-            self._emit(len(self.text), force=True)
-
-    def result(self, prompt_tokens: int) -> dict[str, Any]:
-        ttft = ((self.first_token_time - self.started) * 1000.0) if self.first_token_time is not None else 0.0
-        if self.completion_tokens >= 2 and self.last_token_time > self.first_token_time:
-            tps = (self.completion_tokens - 1) / (self.last_token_time - self.first_token_time)
-        elif self.completion_tokens == 1 and ttft > 0:
-            tps = 1000.0 / ttft
-        else:
-            tps = 0.0
-        return {"finish_reason": self.finish_reason or FINISH_LENGTH, "prompt_tokens": int(prompt_tokens),
-                "completion_tokens": self.completion_tokens, "time_to_first_token_ms": ttft,
-                "tokens_per_second": tps, "text": self.text}
-
-
-# ------------------------------------------------------------------ Hugging Face backend
 
 class IncrementalDetokenizer:
     """Text of one new token at a time, exact under concatenation (the prefix-window method).

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..hardware import usable_cpu_count
-from .generate import (FINISH_CANCELLED, FINISH_LENGTH, FINISH_STOP_TOKEN, PLAIN_TEMPLATE, ContextTooLong,
-                       ReplyStream)
+from .reply import FINISH_CANCELLED, FINISH_LENGTH, FINISH_STOP_TOKEN, PLAIN_TEMPLATE, ReplyStream
+from .sampling import ContextTooLong
 
 __all__ = ["LlamaChatModel", "estimate_gguf_bytes", "llama_generation_kwargs", "DEFAULT_CONTEXT"]
 

@@ -1,17 +1,14 @@
-"""Chat on the daemon side: what to load, where, and the one inference worker that runs it.
+"""The one inference worker that answers chats, on the daemon side.
 
 The daemon never imports torch: every model lives in one long-lived worker process
 (kind ``inference``, modxd.worker.chat) that holds an LRU cache of loaded
-models and answers one chat at a time (see that module for why). This module
+models and answers one chat at a time (see that module for why). What a chat loads and
+where is decided before it gets here (modxd/chat.py). The manager
 
-* resolves a chat's target (a checkpoint, the base model, a package) to what the worker
-  loads, and checks the request (sampling, messages) with sentences;
-* picks the device: the CPU when asked, else a free accelerator, else the accelerator a
-  training job holds (the worker then checks the model fits beside it: free memory minus
-  ``chat_memory_headroom_bytes``, or RESOURCE_EXHAUSTED with a sentence);
 * starts the worker on the first chat, routes its messages to per-request queues, tells
   it to stop generating when a client cancels or disconnects, and when it dies answers the
   chats in flight UNAVAILABLE with a sentence (the next chat starts a new worker);
+* refuses a chat past ``chat_queue_max`` with RESOURCE_EXHAUSTED;
 * tells the worker to drop what it cached on an accelerator when a training job starts
   there, so a chat model never takes memory a starting training job needs;
 * stops it on shutdown.
@@ -19,7 +16,6 @@ models and answers one chat at a time (see that module for why). This module
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -27,55 +23,34 @@ from typing import Any, AsyncIterator, Callable
 
 import structlog
 
-from ..engine.generate import SamplingError, check_messages, check_sampling
-from ..engine.model_cache import SPEC_PATHS
+from ..config import Config
 from ..errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unavailable, error_for, quote
-from ..paths import check_input_under_roots
 from ..protocol import (Cancel, Chat, ChatError, Delta, Done, Failure, Loaded, Log, Models, ProtocolError, Ready,
                         ReleaseDevice, Result, Stop, Unload, Unloaded, encode)
-from ..store.checkpoints import BASE_REF
 from ..worker.spawn import WorkerHandle, exit_reason, spawn_worker
 
 log = structlog.get_logger("modxd.inference")
 
 GiB = 1024**3
-# Which model file of a package a chat uses: the most precise one it has.
-QUANT_PREFERENCE = ("F32", "BF16", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q4_K_M", "Q4_K_S", "Q4_0",
-                    "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K")
-MERGED_REFS = ("merged", "final")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 DEVICE_POLL_SECONDS = 1.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class ChatSettings:
-    cache_bytes: int = 0  # 0: half the host memory plus half of each accelerator's
-    headroom_bytes: int = 1 * GiB  # kept free on a device beside a chat model
-    queue_max: int = 16  # chats answered or waiting at once
-    threads: int = 0  # compute threads of the worker (0: about the physical cores)
-    max_new_tokens: int = 4096
+    """The inference worker's settings: the daemon's `chat_*` keys and max_chat_tokens (their
+    defaults, types, ranges and MODX_CHAT_* overrides are modxd/config.py's)."""
+
+    cache_bytes: int  # 0: half the host memory plus half of each accelerator's
+    headroom_bytes: int  # kept free on a device beside a chat model
+    queue_max: int  # chats answered or waiting at once
+    threads: int  # compute threads of the worker (0: the worker picks)
+    max_new_tokens: int
 
     @classmethod
-    def from_config(cls, config: Any, env: dict[str, str] | None = None) -> "ChatSettings":
-        """`chat_*` keys of the daemon's config, then MODX_CHAT_* environment overrides."""
-        env = dict(os.environ if env is None else env)
-        out = cls(max_new_tokens=int(getattr(config, "max_chat_tokens", 4096) or 4096))
-        for key, var in (("cache_bytes", "MODX_CHAT_CACHE_BYTES"), ("headroom_bytes", "MODX_CHAT_HEADROOM_BYTES"),
-                         ("queue_max", "MODX_CHAT_QUEUE_MAX"), ("threads", "MODX_CHAT_THREADS")):
-            value = env.get(var) or getattr(config, f"chat_{key}", None)
-            if key == "headroom_bytes" and value is None:
-                value = getattr(config, "chat_memory_headroom_bytes", None)
-            if value is None or value == "":
-                continue
-            try:
-                number = int(value)
-            except (TypeError, ValueError):
-                raise InvalidArgument(f"chat_{key} ({var}) must be an integer, got {value!r}") from None
-            if number < 0:
-                raise InvalidArgument(f"chat_{key} ({var}) must be 0 or more, got {number}")
-            setattr(out, key, number)
-        out.queue_max = max(out.queue_max, 1)
-        return out
+    def from_config(cls, config: Config) -> "ChatSettings":
+        return cls(cache_bytes=config.chat_cache_bytes, headroom_bytes=config.chat_headroom_bytes,
+                   queue_max=config.chat_queue_max, threads=config.chat_threads,
+                   max_new_tokens=config.max_chat_tokens)
 
 
 def auto_cache_bytes(devices: list[str]) -> int:
@@ -88,136 +63,6 @@ def auto_cache_bytes(devices: list[str]) -> int:
             total += gpu.total_memory_bytes // 2
     return total
 
-
-# ----- requests ----------------------------------------------------------------------------------
-
-def sampling_from_fields(fields: dict[str, Any], max_new_tokens: int) -> dict[str, Any]:
-    """Checked sampling settings (defaults for the unset ones), or InvalidArgument."""
-    try:
-        return check_sampling(fields, max_new_tokens)
-    except SamplingError as exc:
-        raise InvalidArgument(str(exc)) from None
-
-
-def checked_messages(messages: list[dict[str, str]], system_prompt: str) -> list[dict[str, str]]:
-    try:
-        return check_messages(messages, system_prompt)
-    except SamplingError as exc:
-        raise InvalidArgument(str(exc)) from None
-
-
-def choose_device(preference: str, devices: list[str], busy: dict[str, str]) -> tuple[str, str]:
-    """(device, the task training there or ""). `preference`: "", "cpu" or "accelerator"."""
-    accelerators = [d for d in devices if d != "cpu"]
-    if preference == "cpu":
-        return "cpu", busy.get("cpu", "")
-    if preference == "accelerator" and not accelerators:
-        raise FailedPrecondition("this daemon has no accelerator (its devices: "
-                                 f"{', '.join(devices) or 'cpu'}); chat on the CPU or leave the device to the daemon")
-    if not accelerators:
-        return "cpu", busy.get("cpu", "")
-    free = [d for d in accelerators if d not in busy]
-    device = free[0] if free else accelerators[0]
-    return device, busy.get(device, "")
-
-
-def _has_tokenizer(path: str) -> bool:
-    return any(os.path.isfile(os.path.join(path, name)) for name in TOKENIZER_FILES)
-
-
-async def resolve_target(app: Any, task_id: str, checkpoint: str = "", package_id: str = "",
-                         base: bool = False) -> dict[str, Any]:
-    """The model spec of a chat target, its paths checked against the allowed roots (the inference
-    worker checks them again when it opens them)."""
-    spec = await _resolve_target(app, task_id, checkpoint, package_id, base)
-    for key in SPEC_PATHS:
-        if spec.get(key):
-            await asyncio.to_thread(check_input_under_roots, f"{spec['target']} ({key})", str(spec[key]),
-                                    app.config.roots)
-    return spec
-
-
-async def _resolve_target(app: Any, task_id: str, checkpoint: str = "", package_id: str = "",
-                          base: bool = False) -> dict[str, Any]:
-    """What the worker loads for a chat with `task_id`: its model spec (paths checked on disk).
-
-    No target: the task's latest checkpoint. The base model: `base`, or the checkpoint reference
-    "base" (an evaluation's best may be the base model).
-    """
-    task = await app.tasks.get(task_id)
-    params = task.params
-    model_dir = str(params.get("model_dir") or "")
-    tokenizer_dir = str(params.get("tokenizer_dir") or "") or model_dir
-    chat_template = str(params.get("chat_template") or "")
-    spec: dict[str, Any] = {"task_id": task.id, "backend": "hf", "chat_template": chat_template}
-    if package_id:
-        return await _package_spec(app, task.id, package_id.strip(), spec)
-    if base or checkpoint.strip().lower() == BASE_REF:
-        if not os.path.isfile(os.path.join(model_dir, "config.json")):
-            raise FailedPrecondition(f"the base model of task {task.id} ({model_dir}) is missing on disk")
-        return {**spec, "key": f"{task.id}/base", "target": "base", "model_dir": model_dir,
-                "tokenizer_dir": tokenizer_dir}
-    ref = checkpoint.strip()
-    if ref.lower() in MERGED_REFS:
-        path = os.path.join(str(params.get("output_dir") or ""), "merged")
-        if not os.path.isfile(os.path.join(path, "config.json")):
-            raise FailedPrecondition(f"task {task.id} has no merged model ({path}); chat with a checkpoint")
-        label, ckpt_dir = "merged", path
-    else:
-        if ref:
-            ckpt = await app.checkpoints.find(task.id, ref)
-        else:
-            ckpt = await app.checkpoints.latest(task.id)
-            if ckpt is None:
-                raise FailedPrecondition(f"task {task.id} has no checkpoint yet: chat with its base model "
-                                         "(base, modxctl chat --base) or wait for the first checkpoint")
-        label, ckpt_dir = ckpt.id, ckpt.path
-    if not os.path.isdir(ckpt_dir):
-        raise FailedPrecondition(f"checkpoint {label} of task {task.id}: {ckpt_dir} is missing on disk")
-    tokenizer = ckpt_dir if _has_tokenizer(ckpt_dir) else tokenizer_dir
-    if os.path.isfile(os.path.join(ckpt_dir, "adapter_config.json")):
-        if not os.path.isfile(os.path.join(model_dir, "config.json")):
-            raise FailedPrecondition(f"checkpoint {label} of task {task.id} is a LoRA adapter, and its base model "
-                                     f"{model_dir} is missing on disk")
-        return {**spec, "key": f"{task.id}/{label}", "target": f"checkpoint {label}", "model_dir": model_dir,
-                "adapter_dir": ckpt_dir, "tokenizer_dir": tokenizer}
-    if not os.path.isfile(os.path.join(ckpt_dir, "config.json")):
-        raise FailedPrecondition(f"checkpoint {label} of task {task.id} ({ckpt_dir}) holds neither a LoRA adapter "
-                                 "nor a model (no adapter_config.json or config.json)")
-    return {**spec, "key": f"{task.id}/{label}", "target": f"checkpoint {label}", "model_dir": ckpt_dir,
-            "tokenizer_dir": tokenizer}
-
-
-async def _package_spec(app: Any, task_id: str, package_id: str, spec: dict[str, Any]) -> dict[str, Any]:
-    job = await app.jobs.get(package_id, "package")
-    if job.task_id != task_id:
-        raise NotFound(f"package {package_id} belongs to task {job.task_id}, not {task_id}")
-    if job.state != "completed":
-        why = f" ({job.state_reason})" if job.state_reason else ""
-        raise FailedPrecondition(f"package {package_id} is {job.state}{why}: only a completed package can chat")
-    files = job.result.get("files") or []
-    models = [f for f in files if f.get("kind") == "model"]
-    if not models:
-        raise FailedPrecondition(f"package {package_id} lists no model file")
-
-    def rank(f: dict[str, Any]) -> int:
-        q = str(f.get("quant_type") or "")
-        return QUANT_PREFERENCE.index(q) if q in QUANT_PREFERENCE else len(QUANT_PREFERENCE)
-
-    model = min(models, key=rank)
-    adapters = [f for f in files if f.get("kind") == "adapter"]
-    merged = bool(job.result.get("merged", job.request.get("merge", True)))
-    adapter = adapters[0] if adapters and not merged else None
-    for f in [model] + ([adapter] if adapter else []):
-        if not os.path.isfile(str(f.get("path") or "")):
-            raise FailedPrecondition(f"package {package_id}: its file {f.get('path')} is missing on disk")
-    quant = str(model.get("quant_type") or "")
-    return {**spec, "backend": "gguf", "key": f"{task_id}/{package_id}/{quant}",
-            "target": f"package {package_id} {quant}" + (" + adapter" if adapter else ""),
-            "model_path": str(model["path"]), "lora_path": str(adapter["path"]) if adapter else ""}
-
-
-# ----- the worker ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class _WorkerGone:
@@ -250,13 +95,12 @@ class _Worker:
 
 
 class InferenceManager:
-    """The chats of one daemon (``app.inference``)."""
+    """The inference worker of one daemon and the chats it is answering (``app.inference``)."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.settings = ChatSettings.from_config(app.config)
-        self.devices = list(app.devices)
-        self.busy_devices: Callable[[], dict[str, str]] = app.supervisor.busy_devices
+    def __init__(self, settings: ChatSettings, devices: list[str], busy_devices: Callable[[], dict[str, str]]) -> None:
+        self.settings = settings
+        self.devices = list(devices)  # the accelerators whose memory the model cache may use
+        self.busy_devices = busy_devices  # device -> the task training there (the supervisor's)
         self._worker: _Worker | None = None
         self._lock = asyncio.Lock()
         self._requests: dict[str, _Request] = {}
@@ -405,15 +249,14 @@ class InferenceManager:
     def active_chats(self) -> int:
         return sum(1 for r in self._requests.values() if not r.abandoned)
 
-    async def chat(self, task_id: str, messages: list[dict[str, str]], system_prompt: str = "",
-                   sampling: dict[str, Any] | None = None, checkpoint: str = "", package_id: str = "",
-                   base: bool = False, device: str = "",
-                   on_request: Callable[[str], None] | None = None) -> AsyncIterator[dict[str, Any]]:
-        """Stream a reply: ``delta`` dicts, then one ``done`` dict (ModxError on a refusal)."""
-        checked_sampling = sampling_from_fields(sampling or {}, self.settings.max_new_tokens)
-        checked = checked_messages(messages, system_prompt)
-        spec = await resolve_target(self.app, task_id, checkpoint, package_id, base)
-        where, training = choose_device(device, self.devices, self.busy_devices())
+    async def chat(self, spec: dict[str, Any], where: str, training: str, checked: list[dict[str, str]],
+                   checked_sampling: dict[str, Any], on_request: Callable[[str], None] | None = None
+                   ) -> AsyncIterator[dict[str, Any]]:
+        """Stream a reply: ``delta`` dicts, then one ``done`` dict (ModxError on a refusal).
+
+        The request was checked and placed by modxd/chat.py: `spec` is the model to load, `where`
+        the device, `training` the task training there (or "")."""
+        task_id = spec["task_id"]
         if self.active_chats() >= self.settings.queue_max:
             raise ResourceExhausted(f"{self.active_chats()} chats are being answered or waiting, this daemon's "
                                     "limit (chat_queue_max); try again when one ends")

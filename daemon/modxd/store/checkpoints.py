@@ -28,6 +28,8 @@ from .events import EventRecord, insert_event
 # the base makes sense: Chat and CreatePackage (`checkpoint: "base"`), and an evaluation's scores,
 # whose best may be the base. Evaluations ask for it with include_base.
 BASE_REF = "base"
+# References to a task's merged model (<output_dir>/merged, merge_lora_after_training): Chat and CreatePackage.
+MERGED_REFS = ("merged", "final")
 
 
 @dataclass

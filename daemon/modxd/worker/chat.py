@@ -30,7 +30,7 @@ import os
 import time
 from typing import Any, Callable
 
-from ..engine.generate import SamplingError, check_messages, check_sampling
+from ..engine.sampling import SamplingError, check_messages, check_sampling
 from ..engine.model_cache import GiB, ModelCache, Refused
 from ..engine.models import EngineError
 from ..errors import INTERNAL, FailedPrecondition, InvalidArgument, PermissionDenied, ResourceExhausted
