@@ -15,9 +15,6 @@ from typing import Any, Callable
 
 from .reply import FINISH_CANCELLED, FINISH_LENGTH, FINISH_STOP_STRING, FINISH_STOP_TOKEN, PLAIN_TEMPLATE, ReplyStream
 from .sampling import ContextTooLong
-# Re-exported for the inference worker (engine/inference_worker.py imports them from here); the
-# rules themselves live in engine/sampling.py.
-from .sampling import SamplingError, check_messages, check_sampling  # noqa: F401
 
 __all__ = ["HFChatModel", "format_prompt", "hf_generation_kwargs", "end_of_turn_ids", "estimate_hf_bytes",
            "IncrementalDetokenizer"]
