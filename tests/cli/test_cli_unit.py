@@ -34,6 +34,7 @@ from modxctl import connection, output, plots
 from modxctl.chat import sampling_message, set_sampling
 from modxctl.main import cli
 from modxctl.package import parse_quant
+from modxctl.paging import all_pages
 from modxctl.templates import param_map, parse_set
 from modxctl.watch import TaskMonitor, event_line, fraction_done, progress_text
 
@@ -402,6 +403,41 @@ def test_help_reads(tmp_path: Any) -> None:
     for sub in (["train", "create"], ["train", "watch"], ["chat"], ["package", "create"], ["eval", "run"], ["templates", "save"]):
         r = _run(sub + ["--help"])
         assert r.exit_code == 0 and "Usage:" in r.stdout
+
+
+class _PagedApp:
+    """`App.call` without a channel: the List method is a plain function over ten items."""
+
+    def __init__(self) -> None:
+        self.requests: list[eval_pb2.ListEvaluationsRequest] = []
+
+    def call(self, method: Any, request: Any) -> Any:
+        self.requests.append(type(request).FromString(request.SerializeToString()))  # as sent
+        return method(request)
+
+
+def _ten_evaluations(request: eval_pb2.ListEvaluationsRequest) -> eval_pb2.ListEvaluationsResponse:
+    start = int(request.page.page_token or 0)
+    end = min(start + request.page.page_size, 10)
+    return eval_pb2.ListEvaluationsResponse(evaluations=[eval_pb2.Evaluation(id=f"e{i}") for i in range(start, end)],
+                                            next_page_token=str(end) if end < 10 else "")
+
+
+class TestAllPages:
+    def test_every_page_is_merged(self) -> None:
+        app = _PagedApp()
+        merged = all_pages(app, _ten_evaluations, eval_pb2.ListEvaluationsRequest(task_id="t1"), "evaluations",
+                           page_size=4)
+        assert [e.id for e in merged.evaluations] == [f"e{i}" for i in range(10)] and not merged.next_page_token
+        assert [r.page.page_token for r in app.requests] == ["", "4", "8"]
+        assert all(r.task_id == "t1" and r.page.page_size == 4 for r in app.requests)
+
+    def test_a_limit_asks_for_no_more_and_says_more_remain(self) -> None:
+        app = _PagedApp()
+        merged = all_pages(app, _ten_evaluations, eval_pb2.ListEvaluationsRequest(), "evaluations", page_size=4,
+                           limit=6)
+        assert [e.id for e in merged.evaluations] == [f"e{i}" for i in range(6)] and merged.next_page_token == "6"
+        assert [r.page.page_size for r in app.requests] == [4, 2]
 
 
 # ================================================================ CLI against a fake daemon

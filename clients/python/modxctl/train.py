@@ -24,6 +24,7 @@ from .output import (
     table,
     warn,
 )
+from .paging import all_pages
 from .templates import param_map, print_params, set_option, task_type_choice, task_type_value
 from .watch import fraction_done, state_label, train_checkpoints, train_logs, train_metrics, train_watch, watch_task
 
@@ -158,21 +159,8 @@ def train_create(
 
 def _list_tasks(app: App, states: list[int], task_type: int, limit: int | None) -> training_pb2.ListTasksResponse:
     """All pages (or the first `limit` tasks) merged into one response."""
-    merged = training_pb2.ListTasksResponse()
-    token = ""
-    while True:
-        size = 100 if limit is None else max(1, min(100, limit - len(merged.tasks)))
-        req = training_pb2.ListTasksRequest(states=states, type=task_type, page=common_pb2.PageRequest(page_size=size, page_token=token))
-        page = app.call(app.training.ListTasks, req)
-        merged.tasks.extend(page.tasks)
-        merged.total_size = page.total_size
-        token = page.next_page_token
-        if not token or (limit is not None and len(merged.tasks) >= limit):
-            break
-    if limit is not None and len(merged.tasks) > limit:
-        del merged.tasks[limit:]
-    merged.next_page_token = token
-    return merged
+    return all_pages(app, app.training.ListTasks, training_pb2.ListTasksRequest(states=states, type=task_type), "tasks",
+                     limit=limit)
 
 
 @train.command("list")
