@@ -266,7 +266,8 @@ class App:
                 raise InvalidArgument("a template needs a type (sft or pretrain) or a task to copy")
             base = P.defaults_for(P.check_task_type(task_type))
         values = P.resolve(task_type, base, overrides, complete=False)
-        return await self.templates.save(TemplateRecord(name, task_type, description, False, values), overwrite)
+        return await self.templates.save(TemplateRecord(name, task_type, description, False, values.to_dict()),
+                                         overwrite)
 
     # ----- system -------------------------------------------------------------------------------
 

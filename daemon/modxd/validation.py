@@ -25,22 +25,23 @@ INPUT_DIRS = ("model_dir", "tokenizer_dir", "resume_from_checkpoint")
 
 @dataclass
 class Validated:
-    params: dict[str, Any]
+    params: P.TrainParams  # with every path resolved to its real path
     train: formats.DataSummary
     eval: formats.DataSummary | None
     model_config: dict[str, Any]
     warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
-def validate_task(task_type: str, params: dict[str, Any], roots: list[Path]) -> Validated:
+def validate_task(task_type: str, params: P.TrainParams, roots: list[Path]) -> Validated:
     """Check everything a task needs on disk; returns params with resolved paths."""
-    params = dict(params)
+    real_paths: dict[str, str] = {}
     for key in P.PATH_KEYS:
         if params.get(key):
             real = resolve_under_roots(f"parameter {key}", str(params[key]), roots)
-            params[key] = str(real)
+            real_paths[key] = str(real)
             if key in INPUT_DIRS and real.is_dir():  # and no symlink in it leads out (files: at open)
                 pin_input(f"parameter {key}", str(real), roots=roots).close()
+    params = params.replace(**real_paths)
     train = _data_file("train_file", params["train_file"], task_type)
     evals = _data_file("eval_file", params["eval_file"], task_type) if params.get("eval_file") else None
     model_config = check_model_dir(params["model_dir"], "model_dir")

@@ -16,7 +16,9 @@ from modx.v1 import common_pb2, training_pb2
 from .connection import App, get_app
 from .output import echo, emit_json, enum_label, fmt_bool, fmt_param, fmt_time, kv, table
 
-TASK_TYPES = {"sft": common_pb2.TASK_TYPE_SFT, "pretrain": common_pb2.TASK_TYPE_PRETRAIN}
+# The proto's TaskType enum is the list of types: TASK_TYPE_SFT -> "sft".
+TASK_TYPES = {name.removeprefix("TASK_TYPE_").lower(): value for name, value in common_pb2.TaskType.items()
+              if value != common_pb2.TASK_TYPE_UNSPECIFIED}
 
 task_type_choice = click.Choice(list(TASK_TYPES), case_sensitive=False)
 
