@@ -25,7 +25,7 @@ def two_ranks(reference: Reference, tmp_path_factory: pytest.TempPathFactory) ->
     events = EventRecorder()
     config = small_config(reference.model, reference.data, out, per_device_train_batch_size=4,
                           process_devices=["cpu", "cpu"], task_id="t-ddp")
-    return run_train_task(config, events, Commands()), events
+    return run_train_task(config.to_wire(), events, Commands()), events  # what the worker receives
 
 
 def test_two_ranks_follow_the_loss_curve_of_one_process_with_twice_the_batch(reference, two_ranks) -> None:

@@ -9,6 +9,7 @@ dropped with a warning and training goes on without them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from .models import EngineError
@@ -16,22 +17,27 @@ from .models import EngineError
 __all__ = ["check_gpu_features", "liger_problem"]
 
 
-def check_gpu_features(cfg: dict[str, Any], device: str, model_type: str, warn: Callable[[str, str], None]) -> None:
-    """QLoRA needs a GPU (refused otherwise); Liger is dropped with a warning where it cannot run."""
-    if cfg["quantization_bit"] and device == "cpu":
-        raise EngineError(f"quantization_bit {cfg['quantization_bit']} (QLoRA) needs a CUDA GPU: bitsandbytes' "
+def check_gpu_features(params: Mapping[str, Any], device: str, model_type: str,
+                       warn: Callable[[str, str], None]) -> bool:
+    """QLoRA needs a GPU (refused otherwise); returns whether Liger's kernels are used: asked for, and
+    able to run here (else dropped with a warning)."""
+    bits = params["quantization_bit"]
+    if bits and device == "cpu":
+        raise EngineError(f"quantization_bit {bits} (QLoRA) needs a CUDA GPU: bitsandbytes' "
                           "quantized layers do not train on the CPU; set quantization_bit 0")
-    if cfg["quantization_bit"]:
+    if bits:
         import importlib.util
 
         if importlib.util.find_spec("bitsandbytes") is None:
-            raise EngineError(f"quantization_bit {cfg['quantization_bit']} (QLoRA) needs the bitsandbytes package, "
+            raise EngineError(f"quantization_bit {bits} (QLoRA) needs the bitsandbytes package, "
                               "which is not installed in the training worker's environment")
-    if cfg["use_liger_kernel"]:
-        problem = liger_problem(device, model_type)
-        if problem:
-            cfg["use_liger_kernel"] = False
-            warn("liger_ignored", f"use_liger_kernel is ignored: {problem}")
+    if not params["use_liger_kernel"]:
+        return False
+    problem = liger_problem(device, model_type)
+    if problem:
+        warn("liger_ignored", f"use_liger_kernel is ignored: {problem}")
+        return False
+    return True
 
 
 def liger_problem(device: str, model_type: str) -> str | None:
