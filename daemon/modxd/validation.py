@@ -213,13 +213,14 @@ def check_writable_dir(key: str, path: Path) -> None:
         raise FailedPrecondition(f"parameter {key}: {path} cannot be written by the daemon ({existing} is not writable)")
 
 
-def estimate(task_type: str, params: dict[str, Any], train: formats.DataSummary,
+def estimate(task_type: str, params: P.TrainParams, train: formats.DataSummary,
              has_eval_file: bool, balance: int, devices: int = 1) -> dict[str, Any]:
     """The quota estimate: checkpoints the parameters will save (see engine/plan.py for the rule)."""
     if task_type == P.SFT:
         n = plan.effective_examples(train.examples, int(params["max_samples"]),
                                     float(params["eval_split_ratio"]), has_eval_file)
         how = f"{n} training examples"
+        _check_eval_split(params, train.examples, has_eval_file)
     else:
         tokens = count_tokens(params, train)
         if tokens is None:
@@ -230,6 +231,8 @@ def estimate(task_type: str, params: dict[str, Any], train: formats.DataSummary,
             how = f"{blocks} blocks of {params['max_seq_length']} tokens"
         n = plan.effective_examples(blocks, int(params["max_samples"]), float(params["eval_split_ratio"]),
                                     has_eval_file)
+        if tokens is not None:
+            _check_eval_split(params, blocks, has_eval_file)
         if tokens is not None and n == 0:
             raise InvalidArgument(
                 f"train_file {train.path} has {tokens} tokens, fewer than one block of max_seq_length "
@@ -253,6 +256,17 @@ def estimate(task_type: str, params: dict[str, Any], train: formats.DataSummary,
     return {"num_examples": n, "steps_per_epoch": per_epoch, "total_steps": total,
             "checkpoints": checkpoints, "balance": balance, "fits": checkpoints <= balance,
             "explanation": explanation}
+
+
+def _check_eval_split(params: P.TrainParams, examples: int, has_eval_file: bool) -> None:
+    """The one rule of evaluation data (engine/plan.py), on the split these examples give."""
+    if has_eval_file:
+        return  # an eval file holds at least one example (formats.py refuses an empty one)
+    capped = min(examples, params.max_samples) if params.max_samples else examples
+    problem = plan.eval_data_problem(params.eval_strategy, "", params.eval_split_ratio,
+                                     plan.split_sizes(capped, params.eval_split_ratio)[1])
+    if problem:
+        raise InvalidArgument(problem)
 
 
 def count_tokens(params: dict[str, Any], train: formats.DataSummary) -> int | None:
