@@ -14,6 +14,8 @@ from typing import Any
 
 from . import params as P
 from .engine import formats, plan, templating
+from .engine.checkpoints import resume_problem
+from .engine.finite import DAEMON_CHECK_MAX_BYTES
 from .errors import FailedPrecondition, InvalidArgument
 from .paths import nearest_existing, pin_input, resolve_under_roots
 from .tokenizer_checks import check_chat_data, check_tokenizer_files
@@ -55,12 +57,10 @@ def validate_task(task_type: str, params: P.TrainParams, roots: list[Path]) -> V
     if task_type == P.SFT:
         warnings += check_chat_data(params, tokenizer, train, evals)
     check_writable_dir("output_dir", Path(params["output_dir"]))
-    if params.get("resume_from_checkpoint"):
-        ckpt = Path(params["resume_from_checkpoint"])
-        if not (ckpt / "trainer_state.json").is_file():
-            raise FailedPrecondition(
-                f"parameter resume_from_checkpoint: {ckpt} is not a training checkpoint "
-                "(no trainer_state.json in it)")
+    if params.resume_from_checkpoint:
+        problem = resume_problem(params.resume_from_checkpoint, DAEMON_CHECK_MAX_BYTES)
+        if problem:
+            raise FailedPrecondition(f"parameter resume_from_checkpoint: {params.resume_from_checkpoint} {problem}")
     if params.get("fp16") and params.get("bf16"):
         warnings.append(("precision", "fp16 and bf16 are both on: bf16 is used"))
     return Validated(params, train, evals, model_config, warnings)

@@ -196,6 +196,21 @@ def test_evaluation_without_evaluation_data_is_refused(daemon, tiny_llama_dir, s
     assert daemon.training.CreateTask(one).task.quota_estimate.num_examples == 2
 
 
+def test_resume_checkpoint_rule_at_create(daemon, tiny_llama_dir, sft_jsonl, tmp_path) -> None:
+    """The rule of a resumable checkpoint (engine/checkpoints.py resume_problem) is the one ResumeTask
+    and the worker apply: trainer_state.json in it, finite weights."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    req = create_request(**sft_params(tiny_llama_dir, sft_jsonl, tmp_path / "o", resume_from_checkpoint=ckpt))
+    _expect(daemon, req, grpc.StatusCode.FAILED_PRECONDITION, "resume_from_checkpoint", "not a training checkpoint")
+    (ckpt / "trainer_state.json").write_text("{}")
+    save_file({"w": np.array([[1.0, float("nan")]], dtype=np.float32)}, str(ckpt / "adapter_model.safetensors"))
+    _expect(daemon, req, grpc.StatusCode.FAILED_PRECONDITION, "cannot be resumed", "NaN", "earlier checkpoint")
+
+
 def test_missing_required_parameter(daemon, sft_jsonl, tmp_path) -> None:
     _expect(daemon, create_request(train_file=sft_jsonl, output_dir=tmp_path / "o"),
             grpc.StatusCode.INVALID_ARGUMENT, "model_dir is required")

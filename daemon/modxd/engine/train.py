@@ -36,9 +36,9 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback  # n
 from .. import files  # noqa: E402
 from ..paths import Pinned, pin_input, pin_output_dir  # noqa: E402
 from .callbacks import EventCallback, route_logs  # noqa: E402
-from .checkpoints import CheckpointStore  # noqa: E402
+from .checkpoints import CheckpointStore, resume_problem  # noqa: E402
 from .distributed import checkpoint_store, is_main, training_args_extra, world_size  # noqa: E402
-from .finite import StepHealth, TrainingDiverged, checkpoint_weights_problem, model_weights_problem  # noqa: E402
+from .finite import StepHealth, TrainingDiverged, model_weights_problem  # noqa: E402
 from .quota import DAEMON_GONE, ERROR, Decision, QuotaGate, agree  # noqa: E402
 from .data import PadCollator, prepare_data  # noqa: E402
 from .packing import PackedCollator, labelled_loss, padding_free_problem, use_padding_free  # noqa: E402
@@ -159,14 +159,12 @@ def _check_device(device: str) -> str:
 
 
 def _check_resume(pin: Pinned | None) -> str | None:
+    """The checkpoint rule (engine/checkpoints.py) on the dir this worker opened, every weight read."""
     if pin is None:
         return None
-    if not os.path.isfile(pin.join("trainer_state.json")):
-        raise EngineError(f"resume_from_checkpoint {pin.real} is not a training checkpoint (no trainer_state.json)")
-    problem = checkpoint_weights_problem(pin.path)
+    problem = resume_problem(pin.path)
     if problem:
-        raise EngineError(f"resume_from_checkpoint {pin.real}: {problem}: the run had diverged when it was saved "
-                          "(or the file is damaged); resume from an earlier checkpoint")
+        raise EngineError(f"resume_from_checkpoint {pin.real} {problem}")
     return pin.path
 
 
