@@ -16,6 +16,7 @@ from . import params as P
 from .engine import formats, plan, templating
 from .engine.checkpoints import resume_problem
 from .engine.finite import DAEMON_CHECK_MAX_BYTES
+from .engine.models import max_seq_length_problem
 from .errors import FailedPrecondition, InvalidArgument
 from .paths import nearest_existing, pin_input, resolve_under_roots
 from .tokenizer_checks import check_chat_data, check_tokenizer_files
@@ -50,7 +51,9 @@ def validate_task(task_type: str, params: P.TrainParams, roots: list[Path]) -> V
     check_tokenizer(params.get("tokenizer_dir") or params["model_dir"],
                     "tokenizer_dir" if params.get("tokenizer_dir") else "model_dir",
                     task_type, str(params.get("chat_template", "")))
-    _check_context(params, model_config)
+    problem = max_seq_length_problem(params.max_seq_length, model_config)  # the engine's rule (models.py)
+    if problem:
+        raise InvalidArgument(problem)
     if params.get("use_lora"):
         check_lora_targets(params["model_dir"], params.get("lora_target_modules") or [])
     tokenizer, warnings = check_tokenizer_files(task_type, params, model_config)
@@ -194,15 +197,6 @@ def check_tokenizer(path: str, key: str, task_type: str, chat_template: str) -> 
         raise FailedPrecondition(
             f"parameter {key}: the tokenizer in {path} has no chat template, which SFT needs to format "
             "conversations; set the chat_template parameter (a Jinja template)")
-
-
-def _check_context(params: dict[str, Any], config: dict[str, Any]) -> None:
-    limit = config.get("max_position_embeddings") or (config.get("text_config") or {}).get(
-        "max_position_embeddings")
-    if limit and int(params["max_seq_length"]) > int(limit):
-        raise InvalidArgument(
-            f"parameter max_seq_length is {params['max_seq_length']} but the model's context "
-            f"(max_position_embeddings) is {limit}")
 
 
 def check_writable_dir(key: str, path: Path) -> None:

@@ -235,8 +235,8 @@ def test_refusals(tmp_path: Path, tiny_llama_dir: Path, sft_jsonl: Path) -> None
     bert = make_non_causal_model(tmp_path / "bert")
     with pytest.raises(EngineError, match="'bert' model .*cannot be loaded as a causal language model"):
         run_training(engine_config(bert, sft_jsonl, tmp_path / "o"), EventRecorder(), no_command)
-    with pytest.raises(EngineError, match="max_seq_length 2048 is larger than the model's "
-                                         "max_position_embeddings 1024"):
+    with pytest.raises(EngineError, match="max_seq_length is 2048 but the model's context "
+                                         r"\(max_position_embeddings\) is 1024 tokens"):
         run_training(engine_config(tiny_llama_dir, sft_jsonl, tmp_path / "o", max_seq_length=2048),
                      EventRecorder(), no_command)
     gguf = tmp_path / "model.gguf"

@@ -1,9 +1,9 @@
 """Loading, checking and adapting the model to train.
 
 The checks at the top (:class:`EngineError`, :func:`inspect_model_dir`,
-:func:`check_max_seq_length`) are pure Python so the daemon can run them at
-task-create time; torch/transformers/peft are imported inside the functions
-that need them (the training worker).
+:func:`context_length`, :func:`max_seq_length_problem`) are pure Python so the daemon
+runs them at task-create time; torch/transformers/peft are imported inside the
+functions that need them (the training worker).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 import glob
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..paths import shown
@@ -23,6 +24,8 @@ __all__ = [
     "Precision",
     "inspect_model_dir",
     "check_max_seq_length",
+    "context_length",
+    "max_seq_length_problem",
     "resolve_precision",
     "load_tokenizer",
     "load_model",
@@ -47,7 +50,8 @@ class ModelInfo:
     path: str
     model_type: str
     architectures: list[str]
-    max_position_embeddings: int | None
+    max_position_embeddings: int | None  # the context in tokens, whichever key config.json names it by
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 def inspect_model_dir(model_dir: str, field_name: str = "model_dir") -> ModelInfo:
@@ -75,16 +79,32 @@ def inspect_model_dir(model_dir: str, field_name: str = "model_dir") -> ModelInf
         raise EngineError(f"{field_name} {model_dir}: config.json cannot be read ({exc})") from None
     if not isinstance(config, dict):
         raise EngineError(f"{field_name} {model_dir}: config.json is not a JSON object")
+    context = context_length(config)
+    return ModelInfo(model_dir, str(config.get("model_type", "")), list(config.get("architectures") or []),
+                     context[0] if context else None, config)
+
+
+def context_length(config: Mapping[str, Any]) -> tuple[int, str] | None:
+    """The model's context in tokens and the config.json key that gives it (the text model's, for a
+    multimodal config), or None when config.json names none."""
     text_config = config.get("text_config") if isinstance(config.get("text_config"), dict) else {}
-    positions = None
     for source in (config, text_config):
         for key in _POSITION_KEYS:
-            if isinstance(source.get(key), int) and source[key] > 0:
-                positions = source[key]
-                break
-        if positions:
-            break
-    return ModelInfo(model_dir, str(config.get("model_type", "")), list(config.get("architectures") or []), positions)
+            value = source.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value, key
+    return None
+
+
+def max_seq_length_problem(max_seq_length: int, config: Mapping[str, Any]) -> str:
+    """The one context rule of training: max_seq_length fits the model's context ('' when it does).
+    Checked at create (validation.py) and by the worker on the model dir it opened."""
+    context = context_length(config)
+    if context is None or max_seq_length <= context[0]:
+        return ""
+    limit, key = context
+    return (f"parameter max_seq_length is {max_seq_length} but the model's context ({key}) is {limit} tokens; "
+            f"set max_seq_length to {limit} or less")
 
 
 def _is_gguf(path: str) -> bool:
@@ -96,11 +116,10 @@ def _is_gguf(path: str) -> bool:
 
 
 def check_max_seq_length(max_seq_length: int, info: ModelInfo) -> None:
-    """Refuse a ``max_seq_length`` the model's position embeddings cannot hold."""
-    limit = info.max_position_embeddings
-    if limit is not None and max_seq_length > limit:
-        raise EngineError(f"max_seq_length {max_seq_length} is larger than the model's max_position_embeddings "
-                          f"{limit} ({info.path}); set max_seq_length to {limit} or less")
+    """Refuse a ``max_seq_length`` the model's context cannot hold (:func:`max_seq_length_problem`)."""
+    problem = max_seq_length_problem(max_seq_length, info.config)
+    if problem:
+        raise EngineError(f"model_dir {info.path}: {problem}")
 
 
 # ------------------------------------------------------------------ loading
