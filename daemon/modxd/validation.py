@@ -49,8 +49,7 @@ def validate_task(task_type: str, params: P.TrainParams, roots: list[Path]) -> V
     evals = _data_file("eval_file", params["eval_file"], task_type) if params.get("eval_file") else None
     model_config = check_model_dir(params["model_dir"], "model_dir")
     check_tokenizer(params.get("tokenizer_dir") or params["model_dir"],
-                    "tokenizer_dir" if params.get("tokenizer_dir") else "model_dir",
-                    task_type, str(params.get("chat_template", "")))
+                    "tokenizer_dir" if params.get("tokenizer_dir") else "model_dir")
     problem = max_seq_length_problem(params.max_seq_length, model_config)  # the engine's rule (models.py)
     if problem:
         raise InvalidArgument(problem)
@@ -177,26 +176,14 @@ def check_lora_targets(model_dir: str, targets: list[str]) -> None:
         f"linear modules are {', '.join(leaves[:40]) or 'none'} (or use all-linear)")
 
 
-def check_tokenizer(path: str, key: str, task_type: str, chat_template: str) -> None:
+def check_tokenizer(path: str, key: str) -> None:
+    """A tokenizer dir (its chat template: tokenizer_checks.py, with the engine's rule)."""
     p = Path(path)
     if not p.is_dir():
         raise FailedPrecondition(f"parameter {key}: {path} does not exist or is not a dir")
     if not any((p / name).is_file() for name in TOKENIZER_FILES):
         raise FailedPrecondition(
             f"parameter {key}: {path} has no tokenizer ({', '.join(TOKENIZER_FILES)} missing)")
-    if task_type != P.SFT or chat_template.strip():
-        return
-    has_template = (p / "chat_template.jinja").is_file() or (p / "chat_template.json").is_file()
-    config_path = p / "tokenizer_config.json"
-    if not has_template and config_path.is_file():
-        try:
-            has_template = bool(json.loads(config_path.read_text()).get("chat_template"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            has_template = False
-    if not has_template:
-        raise FailedPrecondition(
-            f"parameter {key}: the tokenizer in {path} has no chat template, which SFT needs to format "
-            "conversations; set the chat_template parameter (a Jinja template)")
 
 
 def check_writable_dir(key: str, path: Path) -> None:

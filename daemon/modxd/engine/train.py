@@ -58,6 +58,7 @@ from .models import (  # noqa: E402
 from .features import check_gpu_features  # noqa: E402
 from .memory import oom_advice  # noqa: E402
 from .telemetry import DeviceTelemetry, peak_memory_bytes  # noqa: E402
+from .templating import missing_template_problem  # noqa: E402
 from ..params import SFT, TrainParams, needs_chat_template  # noqa: E402
 from ..train_config import TrainConfig  # noqa: E402
 from .plan import estimate_steps_per_epoch, eval_data_problem  # noqa: E402
@@ -236,9 +237,9 @@ def _load_tokenizer(params: TrainParams, source: str) -> Any:
     tokenizer = load_tokenizer(source, log.info)
     if params.chat_template:
         tokenizer.chat_template = params.chat_template  # saved with every checkpoint, so inference matches
-    if needs_chat_template(params.task_type) and not tokenizer.chat_template:
-        raise EngineError(f"the tokenizer in {source} has no chat template, so conversations cannot be "
-                          "formatted; set the chat_template parameter (a Jinja template)")
+    problem = missing_template_problem(needs_chat_template(params.task_type), tokenizer.chat_template, source)
+    if problem:
+        raise EngineError(problem)
     return tokenizer
 
 
