@@ -16,12 +16,11 @@ from . import params as P
 from .engine import formats, plan, templating
 from .engine.checkpoints import resume_problem
 from .engine.finite import DAEMON_CHECK_MAX_BYTES
-from .engine.models import max_seq_length_problem
+from .engine.models import ModelDirProblem, inspect_model_dir, max_seq_length_problem
 from .errors import FailedPrecondition, InvalidArgument
 from .paths import nearest_existing, pin_input, resolve_under_roots
 from .tokenizer_checks import check_chat_data, check_tokenizer_files
 
-GGUF_MAGIC = b"GGUF"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
 INPUT_DIRS = ("model_dir", "tokenizer_dir", "resume_from_checkpoint")
 
@@ -85,66 +84,12 @@ def _data_file(key: str, path: str, task_type: str) -> formats.DataSummary:
 
 
 def check_model_dir(path: str, key: str) -> dict[str, Any]:
-    """A trainable Hugging Face dir: config.json of a causal LM and safetensors weights."""
-    p = Path(path)
-    if p.is_file():
-        with open(p, "rb") as f:
-            magic = f.read(4)
-        if magic == GGUF_MAGIC or p.suffix.lower() == ".gguf":
-            raise InvalidArgument(
-                f"parameter {key}: {path} is a GGUF file, which is for inference only; training needs a "
-                f"Hugging Face model dir (import it with PackageService.ImportGguf: modxctl models import-gguf {path} DIR)")
-        raise InvalidArgument(f"parameter {key}: {path} is a file; a Hugging Face model dir is needed")
-    if not p.is_dir():
-        raise FailedPrecondition(f"parameter {key}: {path} does not exist")
-    config_path = p / "config.json"
-    if not config_path.is_file():
-        raise FailedPrecondition(f"parameter {key}: {path} has no config.json (not a Hugging Face model dir)")
-    if not any(p.glob("*.safetensors")):
-        extra = " (it has *.bin weights: re-save them as safetensors)" if any(p.glob("*.bin")) else ""
-        raise FailedPrecondition(f"parameter {key}: {path} has no *.safetensors weights{extra}")
+    """The engine's rule of a trainable model dir (engine/models.py inspect_model_dir); its config.json.
+    A path naming something else is INVALID_ARGUMENT, a missing or damaged dir FAILED_PRECONDITION."""
     try:
-        config = json.loads(config_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FailedPrecondition(f"parameter {key}: {config_path} is not valid JSON ({exc})") from None
-    for weights in sorted(p.glob("*.safetensors")):
-        problem = safetensors_problem(weights)
-        if problem:
-            raise FailedPrecondition(f"parameter {key}: {weights} is not a valid safetensors file ({problem}); "
-                                     "the weights are damaged or were not copied completely")
-    architectures = config.get("architectures") or []
-    if not any(str(a).endswith(("ForCausalLM", "LMHeadModel")) for a in architectures):
-        raise InvalidArgument(
-            f"parameter {key}: {path} holds a {', '.join(architectures) or config.get('model_type', '?')} "
-            "model, which is not a causal language model")
-    return config
-
-
-def safetensors_problem(path: Path) -> str:
-    """Why `path` is not a safetensors file (its header only is read), or '' when it is one."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                return f"only {size} bytes long"
-            n = int.from_bytes(head, "little")
-            if n < 2 or n > min(size - 8, 100 << 20):
-                return f"its header length {n} does not fit the {size}-byte file"
-            header = json.loads(f.read(n))
-    except OSError as exc:
-        return f"cannot be read: {exc.strerror or exc}"
-    except (UnicodeDecodeError, ValueError):
-        return "its header is not JSON"
-    if not isinstance(header, dict):
-        return "its header is not a JSON object"
-    try:
-        ends = [int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"]
-    except (KeyError, IndexError, TypeError, ValueError):
-        return "its header does not describe tensors"
-    if ends and max(ends) > size - 8 - n:
-        return f"it is truncated: the tensors need {max(ends) + 8 + n} bytes, the file has {size}"
-    return ""
+        return inspect_model_dir(path, key).config
+    except ModelDirProblem as exc:
+        raise (InvalidArgument if exc.wrong_kind else FailedPrecondition)(str(exc)) from None
 
 
 def _weight_modules(model_dir: str) -> set[str]:

@@ -233,7 +233,7 @@ def test_custom_chat_template_param(tmp_path: Path, tiny_llama_dir: Path, sft_js
 
 def test_refusals(tmp_path: Path, tiny_llama_dir: Path, sft_jsonl: Path) -> None:  # noqa: F811
     bert = make_non_causal_model(tmp_path / "bert")
-    with pytest.raises(EngineError, match="'bert' model .*cannot be loaded as a causal language model"):
+    with pytest.raises(EngineError, match="holds a BertModel model, which is not a causal language model"):
         run_training(engine_config(bert, sft_jsonl, tmp_path / "o"), EventRecorder(), no_command)
     with pytest.raises(EngineError, match="max_seq_length is 2048 but the model's context "
                                          r"\(max_position_embeddings\) is 1024 tokens"):
@@ -241,7 +241,7 @@ def test_refusals(tmp_path: Path, tiny_llama_dir: Path, sft_jsonl: Path) -> None
                      EventRecorder(), no_command)
     gguf = tmp_path / "model.gguf"
     gguf.write_bytes(b"GGUF\x03\x00\x00\x00")
-    with pytest.raises(EngineError, match="is a GGUF file, which cannot be trained"):
+    with pytest.raises(EngineError, match="is a GGUF file, which is for inference only"):
         inspect_model_dir(str(gguf))
     with pytest.raises(EngineError, match="has no config.json"):
         inspect_model_dir(str(tmp_path))

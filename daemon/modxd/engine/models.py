@@ -23,6 +23,8 @@ __all__ = [
     "ModelInfo",
     "Precision",
     "inspect_model_dir",
+    "ModelDirProblem",
+    "safetensors_header_problem",
     "check_max_seq_length",
     "context_length",
     "max_seq_length_problem",
@@ -54,34 +56,85 @@ class ModelInfo:
     config: dict[str, Any] = field(default_factory=dict)
 
 
+class ModelDirProblem(EngineError):
+    """A model dir that cannot be trained. ``wrong_kind``: the path names something else (a GGUF file,
+    a file, a model that is not a causal LM), as opposed to a missing, incomplete or damaged dir."""
+
+    def __init__(self, message: str, wrong_kind: bool = False):
+        super().__init__(message)
+        self.wrong_kind = wrong_kind
+
+
 def inspect_model_dir(model_dir: str, field_name: str = "model_dir") -> ModelInfo:
-    """Check that ``model_dir`` is a trainable Hugging Face model dir (pure Python)."""
+    """The one rule of a trainable model dir (pure Python: the daemon at create, the worker on the dir it
+    opened): a Hugging Face dir whose config.json names a causal LM and whose safetensors weights are
+    whole (their headers describe the file). Raises :class:`ModelDirProblem`, naming the parameter."""
+    where = f"parameter {field_name}: {shown(model_dir)}"
     if not model_dir:
-        raise EngineError(f"{field_name} is required: the Hugging Face model directory to train")
-    if model_dir.lower().endswith(".gguf") or (os.path.isfile(model_dir) and _is_gguf(model_dir)):
-        raise EngineError(f"{field_name} {model_dir} is a GGUF file, which cannot be trained: GGUF is an "
-                          f"inference format; point {field_name} at a Hugging Face model directory "
-                          "(config.json + *.safetensors)")
-    if not os.path.exists(model_dir):
-        raise EngineError(f"{field_name} {model_dir} does not exist")
+        raise ModelDirProblem(f"parameter {field_name} is required: the Hugging Face model dir to train")
+    if os.path.isfile(model_dir):
+        if model_dir.lower().endswith(".gguf") or _is_gguf(model_dir):
+            raise ModelDirProblem(
+                f"{where} is a GGUF file, which is for inference only; training needs a Hugging Face model dir "
+                f"(import it with PackageService.ImportGguf: modxctl models import-gguf {shown(model_dir)} DIR)",
+                wrong_kind=True)
+        raise ModelDirProblem(f"{where} is a file; a Hugging Face model dir is needed", wrong_kind=True)
     if not os.path.isdir(model_dir):
-        raise EngineError(f"{field_name} {model_dir} is a file, not a model directory (config.json + *.safetensors)")
+        raise ModelDirProblem(f"{where} does not exist")
     config_path = os.path.join(model_dir, "config.json")
     if not os.path.isfile(config_path):
-        raise EngineError(f"{field_name} {model_dir} has no config.json: it is not a Hugging Face model directory")
-    if not glob.glob(os.path.join(model_dir, "*.safetensors")):
-        raise EngineError(f"{field_name} {model_dir} has no *.safetensors weights "
-                          "(only safetensors checkpoints are loaded)")
+        raise ModelDirProblem(f"{where} has no config.json (not a Hugging Face model dir)")
+    weights = sorted(glob.glob(os.path.join(glob.escape(model_dir), "*.safetensors")))
+    if not weights:
+        bin_only = glob.glob(os.path.join(glob.escape(model_dir), "*.bin"))
+        extra = " (it has *.bin weights: re-save them as safetensors)" if bin_only else ""
+        raise ModelDirProblem(f"{where} has no *.safetensors weights{extra}")
     try:
         with open(config_path, encoding="utf-8") as f:
             config = json.load(f)
     except (OSError, ValueError) as exc:
-        raise EngineError(f"{field_name} {model_dir}: config.json cannot be read ({exc})") from None
+        raise ModelDirProblem(f"{where}: config.json is not valid JSON ({exc})") from None
     if not isinstance(config, dict):
-        raise EngineError(f"{field_name} {model_dir}: config.json is not a JSON object")
+        raise ModelDirProblem(f"{where}: config.json is not a JSON object")
+    for path in weights:
+        problem = safetensors_header_problem(path)
+        if problem:
+            raise ModelDirProblem(f"parameter {field_name}: {path} is not a valid safetensors file ({problem}); "
+                                  "the weights are damaged or were not copied completely")
+    architectures = [str(a) for a in config.get("architectures") or []]
+    if not any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures):
+        raise ModelDirProblem(f"{where} holds a {', '.join(architectures) or config.get('model_type', '?')} model, "
+                              "which is not a causal language model", wrong_kind=True)
     context = context_length(config)
-    return ModelInfo(model_dir, str(config.get("model_type", "")), list(config.get("architectures") or []),
+    return ModelInfo(model_dir, str(config.get("model_type", "")), architectures,
                      context[0] if context else None, config)
+
+
+def safetensors_header_problem(path: str) -> str:
+    """Why `path` is not a safetensors file (its header only is read), or '' when it is one."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                return f"only {size} bytes long"
+            n = int.from_bytes(head, "little")
+            if n < 2 or n > min(size - 8, 100 << 20):
+                return f"its header length {n} does not fit the {size}-byte file"
+            header = json.loads(f.read(n))
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    except (UnicodeDecodeError, ValueError):
+        return "its header is not JSON"
+    if not isinstance(header, dict):
+        return "its header is not a JSON object"
+    try:
+        ends = [int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return "its header does not describe tensors"
+    if ends and max(ends) > size - 8 - n:
+        return f"it is truncated: the tensors need {max(ends) + 8 + n} bytes, the file has {size}"
+    return ""
 
 
 def context_length(config: Mapping[str, Any]) -> tuple[int, str] | None:
