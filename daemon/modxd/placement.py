@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .engine.features import liger_problem, qlora_problem  # the worker applies the same rules
 from .errors import FailedPrecondition, InvalidArgument
 
 MAX_PROCESSES = 1024
@@ -171,16 +172,10 @@ def check_quantization_hardware(params: dict, request: DeviceRequest, host: list
     bits = int(params.get("quantization_bit", 0) or 0)
     if not bits:
         return
-    if not _gpus(host) or request.ids == ("cpu",):
-        raise FailedPrecondition(
-            f"parameter quantization_bit {bits} (QLoRA) needs a CUDA GPU, and this task would train on the CPU "
-            f"(this daemon's training devices: {', '.join(host) or 'none'}); set quantization_bit 0")
-    import importlib.util
-
-    if importlib.util.find_spec("bitsandbytes") is None:
-        raise FailedPrecondition(
-            f"parameter quantization_bit {bits} (QLoRA) needs the bitsandbytes package, which is not installed "
-            "where modxd runs (pip install bitsandbytes); or set quantization_bit 0")
+    problem = qlora_problem(bits, _trains_on_gpu(request, host),
+                            f" (this daemon's training devices: {', '.join(host) or 'none'})")
+    if problem:
+        raise FailedPrecondition(problem)
     if world > 1 and strategy == "fsdp":
         raise InvalidArgument(
             f"parameter quantization_bit {bits} is not available with distributed_strategy fsdp (quantized weights "
@@ -191,13 +186,12 @@ def feature_warnings(params: dict, host: list[str]) -> list[tuple[str, str]]:
     """Optional GPU features asked for where they cannot apply: they are ignored, with a warning."""
     warnings: list[tuple[str, str]] = []
     if params.get("use_liger_kernel"):
-        import importlib.util
-
-        request = parse_devices(params.get("devices", "1"))
-        if not _gpus(host) or request.ids == ("cpu",):
-            warnings.append(("liger_ignored", "use_liger_kernel is ignored: Liger's kernels are Triton kernels for "
-                                              "CUDA GPUs, and this task trains on the CPU"))
-        elif importlib.util.find_spec("liger_kernel") is None:
-            warnings.append(("liger_ignored", "use_liger_kernel is ignored: the liger-kernel package is not "
-                                              "installed where modxd runs (pip install liger-kernel)"))
+        on_gpu = _trains_on_gpu(parse_devices(params.get("devices", "1")), host)
+        problem = liger_problem("cuda" if on_gpu else "cpu")
+        if problem:
+            warnings.append(("liger_ignored", f"use_liger_kernel is ignored: {problem}"))
     return warnings
+
+
+def _trains_on_gpu(request: DeviceRequest, host: list[str]) -> bool:
+    return bool(_gpus(host)) and request.ids != ("cpu",)

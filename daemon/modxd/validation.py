@@ -17,6 +17,7 @@ from .engine import formats, plan, templating
 from .engine.checkpoints import resume_problem
 from .engine.finite import DAEMON_CHECK_MAX_BYTES
 from .engine.models import ModelDirProblem, inspect_model_dir, max_seq_length_problem
+from .engine.precision import PRECISION_CONFLICT
 from .errors import FailedPrecondition, InvalidArgument
 from .paths import nearest_existing, pin_input, resolve_under_roots
 from .tokenizer_checks import check_chat_data, check_tokenizer_files
@@ -62,8 +63,8 @@ def validate_task(task_type: str, params: P.TrainParams, roots: list[Path]) -> V
         problem = resume_problem(params.resume_from_checkpoint, DAEMON_CHECK_MAX_BYTES)
         if problem:
             raise FailedPrecondition(f"parameter resume_from_checkpoint: {params.resume_from_checkpoint} {problem}")
-    if params.get("fp16") and params.get("bf16"):
-        warnings.append(("precision", "fp16 and bf16 are both on: bf16 is used"))
+    if params.fp16 and params.bf16:
+        warnings.append((PRECISION_CONFLICT["code"], PRECISION_CONFLICT["message"]))
     return Validated(params, train, evals, model_config, warnings)
 
 
