@@ -16,7 +16,7 @@ from . import params as P
 from .engine import formats, plan, templating
 from .engine.checkpoints import resume_problem
 from .engine.finite import DAEMON_CHECK_MAX_BYTES
-from .engine.models import ModelDirProblem, inspect_model_dir, max_seq_length_problem
+from .engine.models import ModelDirProblem, inspect_model_dir, lora_targets_problem, max_seq_length_problem
 from .engine.precision import PRECISION_CONFLICT
 from .errors import FailedPrecondition, InvalidArgument
 from .paths import nearest_existing, pin_input, resolve_under_roots
@@ -109,17 +109,12 @@ def _weight_modules(model_dir: str) -> set[str]:
 
 
 def check_lora_targets(model_dir: str, targets: list[str]) -> None:
-    """peft refuses a LoRA whose target_modules match no module of the model (the worker failed on it):
-    a target matches a module whose dotted name is it or ends with '.' + it, as in peft."""
+    """The engine's LoRA-target rule (engine/models.py), on the module names of the weights' headers."""
     if not targets or any(t.lower() == "all-linear" for t in targets):
         return
-    modules = _weight_modules(model_dir)
-    if not modules or any(m == t or m.endswith("." + t) for m in modules for t in targets):
-        return
-    leaves = sorted({m.rsplit(".", 1)[-1] for m in modules if "embed" not in m and "lm_head" not in m})
-    raise InvalidArgument(
-        f"parameter lora_target_modules {', '.join(targets)} matches no module of the model in {model_dir}; its "
-        f"linear modules are {', '.join(leaves[:40]) or 'none'} (or use all-linear)")
+    problem = lora_targets_problem(targets, _weight_modules(model_dir), f" in {model_dir}")
+    if problem:
+        raise InvalidArgument(problem)
 
 
 def check_tokenizer(path: str, key: str) -> None:

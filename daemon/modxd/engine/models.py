@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from ..paths import shown
 from .precision import Precision, resolve_precision  # noqa: F401 - re-exported
@@ -25,6 +25,7 @@ __all__ = [
     "inspect_model_dir",
     "ModelDirProblem",
     "safetensors_header_problem",
+    "lora_targets_problem",
     "check_max_seq_length",
     "context_length",
     "max_seq_length_problem",
@@ -108,6 +109,20 @@ def inspect_model_dir(model_dir: str, field_name: str = "model_dir") -> ModelInf
     context = context_length(config)
     return ModelInfo(model_dir, str(config.get("model_type", "")), architectures,
                      context[0] if context else None, config)
+
+
+def lora_targets_problem(targets: list[str], linear_modules: Iterable[str], where: str = "") -> str:
+    """The one rule of LoRA targets ('' when they are fine): each names a linear module as peft matches
+    them (the module's dotted name is the target or ends with '.' + it), or all-linear. The daemon
+    reads the module names from the safetensors headers (validation.py), the worker from the model."""
+    modules = set(linear_modules)
+    if not targets or any(t.lower() == "all-linear" for t in targets) or not modules:
+        return ""
+    if any(m == t or m.endswith("." + t) for m in modules for t in targets):
+        return ""
+    leaves = sorted({m.rsplit(".", 1)[-1] for m in modules if "embed" not in m and "lm_head" not in m})
+    return (f"parameter lora_target_modules {', '.join(targets)} matches no module of the model{where}; its "
+            f"linear modules are {', '.join(leaves[:40]) or 'none'} (or use all-linear)")
 
 
 def safetensors_header_problem(path: str) -> str:
@@ -271,10 +286,9 @@ def apply_lora(model: Any, r: int, alpha: int, dropout: float, target_modules: l
     try:
         return get_peft_model(model, config, autocast_adapter_dtype=True)
     except ValueError as exc:
-        linear = sorted({name.rsplit(".", 1)[-1] for name, mod in model.named_modules()
-                         if type(mod).__name__ in ("Linear", "Conv1D") and "lm_head" not in name})
-        raise EngineError(f"lora_target_modules {list(target_modules)} do not match the model: {exc}. "
-                          f"Its linear modules are: {', '.join(linear)} (or use all-linear)") from None
+        linear = {name for name, mod in model.named_modules() if type(mod).__name__ in ("Linear", "Conv1D")}
+        raise EngineError(lora_targets_problem(list(target_modules), linear) or
+                          f"parameter lora_target_modules {', '.join(target_modules)}: {exc}") from None
 
 
 def enable_gradient_checkpointing(model: Any, use_lora: bool) -> str | None:
