@@ -134,7 +134,5 @@ def _fit_warnings(params: dict[str, Any], chat: ChatTokenizer, train: formats.Da
             return []
         if engine_data.has_labels(example):
             return []
-    raise InvalidArgument(
-        f"parameter max_seq_length {max_len}: no training example of train_file {train.path} keeps an assistant "
-        f"token within {max_len} tokens (in each, the prompt before the first answer takes more than {limit}, "
-        f"e.g. line {first}), so there is nothing to train on; raise max_seq_length or shorten the prompts")
+    raise InvalidArgument(engine_data.no_assistant_token_sentence(
+        train.path, max_len, f" (in each, the prompt before the first answer takes more than {limit}, e.g. line {first})"))

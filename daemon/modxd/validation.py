@@ -156,10 +156,7 @@ def estimate(task_type: str, params: P.TrainParams, train: formats.DataSummary,
         if tokens is not None:
             _check_eval_split(params, blocks, has_eval_file)
         if tokens is not None and n == 0:
-            raise InvalidArgument(
-                f"train_file {train.path} has {tokens} tokens, fewer than one block of max_seq_length "
-                f"{params['max_seq_length']} (pretraining cuts the text into such blocks and drops the rest), so "
-                "there is nothing to train on; add text or lower max_seq_length")
+            raise InvalidArgument(plan.no_block_sentence(train.path, params.max_seq_length, tokens))
     per_epoch = plan.estimate_steps_per_epoch(n, int(params["per_device_train_batch_size"]),
                                               int(params["gradient_accumulation_steps"]), devices)
     total = plan.estimate_total_steps(n, int(params["per_device_train_batch_size"]),

@@ -75,7 +75,7 @@ def test_prepare_data_caps_splits_and_warns(tmp_path: Path, tiny_llama_dir: Path
     assert again.train.examples == data.train.examples  # the split is seeded
     data = prepare_data(cfg.replace(max_seq_length=128), tok, lambda m: None)
     assert (len(data.train), len(data.eval)) == (8, 2) and not data.warnings
-    with pytest.raises(EngineError, match="no example keeps an assistant token"):
+    with pytest.raises(EngineError, match="no training example of train_file .* keeps an assistant token"):
         prepare_data(cfg.replace(max_seq_length=16), tok, lambda m: None)
 
 
@@ -277,5 +277,5 @@ def test_too_little_pretraining_text(tmp_path: Path, tiny_qwen2_dir: Path) -> No
     corpus = write_pretrain_txt(tmp_path / "c.txt", n=1)
     cfg = engine_config(tiny_qwen2_dir, corpus, tmp_path / "o", task_type="pretrain", use_lora=False,
                         max_seq_length=512)
-    with pytest.raises(EngineError, match="fewer tokens than one max_seq_length block"):
+    with pytest.raises(EngineError, match="has fewer tokens than one block of max_seq_length 512"):
         run_training(cfg, EventRecorder(), no_command)

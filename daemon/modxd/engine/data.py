@@ -19,10 +19,10 @@ from typing import Any, Callable, Iterable
 from ..params import SFT, TrainParams
 from .formats import iter_pretrain_texts, iter_sft_conversations
 from .models import EngineError
-from .plan import split_sizes
+from .plan import no_block_sentence, split_sizes
 
 __all__ = ["TokenDataset", "PadCollator", "PreparedData", "render_conversation", "tokenize_conversation",
-           "prepare_data", "has_labels", "held_out_indexes", "IGNORE_INDEX"]
+           "prepare_data", "has_labels", "held_out_indexes", "no_assistant_token_sentence", "IGNORE_INDEX"]
 
 IGNORE_INDEX = -100
 
@@ -210,6 +210,14 @@ def _blocks(tokenizer: Any, docs: Iterable[str], max_seq_length: int, keep_short
     return blocks
 
 
+def no_assistant_token_sentence(train_file: str, max_seq_length: int, detail: str = "") -> str:
+    """The refusal of SFT data none of whose examples keeps an assistant token within max_seq_length (so
+    nothing is labelled): said at create (tokenizer_checks.py, with `detail`) and by the worker."""
+    return (f"parameter max_seq_length {max_seq_length}: no training example of train_file {train_file} keeps an "
+            f"assistant token within {max_seq_length} tokens{detail}, so there is nothing to train on; raise "
+            "max_seq_length or shorten the prompts")
+
+
 def prepare_data(params: TrainParams, tokenizer: Any, log: Callable[[str], None]) -> PreparedData:
     """Read, cap, split and tokenize train/eval data as the task's parameters say."""
     sft = params.task_type == SFT
@@ -241,10 +249,8 @@ def prepare_data(params: TrainParams, tokenizer: Any, log: Callable[[str], None]
         out.eval = TokenDataset(eval_blocks) if eval_blocks else None
     if not len(out.train):
         if sft:
-            raise EngineError(f"train_file {train_file}: no example keeps an assistant token within "
-                              f"max_seq_length {max_seq_length}; raise max_seq_length")
-        raise EngineError(f"train_file {train_file} has fewer tokens than one max_seq_length block "
-                          f"({max_seq_length}); add text or lower max_seq_length")
+            raise EngineError(no_assistant_token_sentence(train_file, max_seq_length))
+        raise EngineError(no_block_sentence(train_file, max_seq_length))
     unit = "examples" if sft else f"blocks of {max_seq_length} tokens"
     log(f"training data: {len(out.train)} {unit}"
         + (f"; evaluation data: {len(out.eval)} {'examples' if sft else 'blocks'}" if out.eval else ""))

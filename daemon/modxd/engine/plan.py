@@ -37,6 +37,7 @@ __all__ = [
     "estimate_checkpoints",
     "estimate_pretrain_examples",
     "eval_data_problem",
+    "no_block_sentence",
     "SAVE_STRATEGIES",
 ]
 
@@ -116,6 +117,15 @@ def estimate_pretrain_examples(characters: int, max_seq_length: int, chars_per_t
     """
     tokens = characters / max(chars_per_token, 0.1)
     return max(int(tokens // max(max_seq_length, 1)), 0)
+
+
+def no_block_sentence(train_file: str, max_seq_length: int, tokens: int | None = None) -> str:
+    """The refusal of a pretraining corpus with less than one block: said at create (validation.py,
+    which counted the tokens) and by the worker (engine/data.py), in these words."""
+    count = f"has {tokens} tokens, fewer" if tokens is not None else "has fewer tokens"
+    return (f"train_file {train_file} {count} than one block of max_seq_length {max_seq_length} (pretraining cuts "
+            "the text into such blocks and drops the rest), so there is nothing to train on; add text or lower "
+            "max_seq_length")
 
 
 def eval_data_problem(eval_strategy: str, eval_file: str, eval_split_ratio: float,
