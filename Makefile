@@ -13,7 +13,8 @@ test:
 bench:
 	.venv/bin/python bench/run_all.py
 
-# Regenerate the committed Python stubs from protos/ (tests/test_protos.py checks them).
+# Regenerate the committed Python stubs from protos/ into gen/python/modx/v1, the package modx.v1 that
+# the daemon and the CLI import (tests/test_protos.py checks them).
 protos:
 	.venv/bin/python scripts/gen_protos.py
 

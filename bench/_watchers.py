@@ -11,10 +11,13 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modxd.train_config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
-for _p in (str(REPO), str(REPO / "daemon"), str(REPO / "clients" / "python")):
+for _p in (str(REPO), str(REPO / "daemon"), str(REPO / "clients" / "python"), str(REPO / "gen" / "python")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
@@ -39,15 +42,16 @@ def create_task(daemon: Any, model: Path, data: Path, out: Path, overrides: dict
     return daemon.training.CreateTask(create_request(**sft_params(model, data, out, **overrides))).task.id
 
 
-def worker_config(daemon: Any, task_id: str, output_dir: Path) -> dict[str, Any]:
+def worker_config(daemon: Any, task_id: str, output_dir: Path) -> "TrainConfig":
     """What the supervisor hands its worker for this task (supervisor._launch), with another output dir."""
     from modx.v1 import training_pb2 as T
 
     from modxd.api.convert import value_from_proto
+    from modxd.train_config import TrainConfig
 
     task = daemon.training.GetTask(T.GetTaskRequest(task_id=task_id)).task
     params = {key: value_from_proto(value) for key, value in task.params.items()}
-    return {**params, "output_dir": str(output_dir), "task_type": "sft", "device": "cpu", "task_id": "direct"}
+    return TrainConfig.from_params("sft", **{**params, "output_dir": str(output_dir)}, device="cpu", task_id="direct")
 
 
 def rate_of(points: list[tuple[int, float]]) -> dict[str, float]:
@@ -66,7 +70,7 @@ def watcher_channel_options(address: str) -> list[tuple[str, Any]]:
 
 # ----- A: the engine run directly, in a fresh spawned process (as a worker, without the daemon) ------
 
-def _direct_child(config: dict[str, Any], queue: Any, cpus: set[int] | None = None,
+def _direct_child(config: "TrainConfig", queue: Any, cpus: set[int] | None = None,
                   env: dict[str, str] | None = None) -> None:
     if cpus:
         os.sched_setaffinity(0, cpus)
@@ -88,7 +92,7 @@ class DirectRun:
     """The engine run directly in a fresh spawned process (optionally pinned to `cpus`); `result()`
     waits for it and returns its logged (step, worker time) points."""
 
-    def __init__(self, config: dict[str, Any], cpus: set[int] | None = None, env: dict[str, str] | None = None
+    def __init__(self, config: "TrainConfig", cpus: set[int] | None = None, env: dict[str, str] | None = None
                  ) -> None:
         import multiprocessing as mp
 
@@ -107,7 +111,7 @@ class DirectRun:
                 "wall_seconds": time.time() - self.started}
 
 
-def run_direct(config: dict[str, Any]) -> dict[str, Any]:
+def run_direct(config: "TrainConfig") -> dict[str, Any]:
     out = DirectRun(config).result()
     return {**rate_of(out.pop("points")), **out}
 

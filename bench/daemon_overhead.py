@@ -46,7 +46,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modxd.train_config import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _watchers as W  # noqa: E402
@@ -179,7 +182,7 @@ class CoreSwapper:
 
 
 def run_side_by_side(daemon: Any, model: Path, data: Path, out: Path, overrides: dict[str, Any], watchers: int,
-                     config: dict[str, Any], cpus: list[int], swap_seconds: float) -> dict[str, Any]:
+                     config: "TrainConfig", cpus: list[int], swap_seconds: float) -> dict[str, Any]:
     """A and B at once, each on a core of its own (swapped every `swap_seconds`); half the watchers on each."""
     from modx.v1 import training_pb2 as T
 

@@ -54,7 +54,7 @@ def run(model_dir: Path, data: Path, devices: list[str], batch: int, out: Path) 
                            num_train_epochs=1, max_samples=STEPS * batch * len(devices),
                            fp16=devices[0].startswith("cuda"), process_devices=devices)
     started = time.perf_counter()
-    run_train_task(config, emit, poll)
+    run_train_task(config.to_wire(), emit, poll)  # what the training worker receives
     steady = points[SKIP:]
     span = steady[-1]["time"] - steady[0]["time"] if len(steady) > 1 else float("nan")
     examples = (steady[-1]["step"] - steady[0]["step"]) * batch * len(devices) if len(steady) > 1 else 0

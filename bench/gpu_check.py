@@ -31,7 +31,10 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modxd.train_config import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CACHE, REPO, write_section  # noqa: E402
@@ -146,17 +149,15 @@ def make_data(model_dir: Path, examples: int, max_tokens: int) -> Path:
     return path
 
 
-def train_config(model_dir: Path, data: Path, out: Path, batch: int, device: str, **extra: Any) -> dict[str, Any]:
+def train_config(model_dir: Path, data: Path, out: Path, batch: int, device: str, **extra: Any) -> "TrainConfig":
     from tests.fixtures.plugin import engine_config
 
     on_gpu = device.startswith("cuda")
-    config = engine_config(model_dir, data, out, per_device_train_batch_size=batch, max_seq_length=1024,
-                           learning_rate=2e-4, lr_scheduler_type="linear", warmup_ratio=0.0, lora_r=16,
-                           lora_alpha=32, lora_dropout=0.0, lora_target_modules=["all-linear"], logging_steps=1,
-                           save_strategy="no", num_train_epochs=1, device=device, bf16=on_gpu, fp16=False,
-                           gradient_checkpointing=False)
-    config.update(extra)
-    return config
+    return engine_config(model_dir, data, out, **{
+        "per_device_train_batch_size": batch, "max_seq_length": 1024, "learning_rate": 2e-4,
+        "lr_scheduler_type": "linear", "warmup_ratio": 0.0, "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0,
+        "lora_target_modules": ["all-linear"], "logging_steps": 1, "save_strategy": "no", "num_train_epochs": 1,
+        "device": device, "bf16": on_gpu, "fp16": False, "gradient_checkpointing": False, **extra})
 
 
 # ------------------------------------------------------------------ FLOPs and memory
@@ -174,10 +175,10 @@ def model_flops(shape: dict[str, Any], lengths: list[int]) -> float:
     return float(linear + attention)
 
 
-def estimate_bytes(shape: dict[str, Any], config: dict[str, Any]) -> int:
+def estimate_bytes(shape: dict[str, Any], config: "TrainConfig") -> int:
     from modxd.engine.memory import estimate_training_memory, model_shape
 
-    params = {**config, "max_seq_length": 1024}
+    params = {**config.params, "max_seq_length": 1024}
     return estimate_training_memory(model_shape(shape), params).total
 
 
@@ -196,7 +197,7 @@ def run_pair(name: str, shape: dict[str, Any], model_dir: Path, data: Path, batc
         variants.append(("modx", "modx + Liger kernels", {"use_liger_kernel": True}))
     base_config = train_config(model_dir, data, CACHE / "gpu-check-out", batch, device)
     tokenizer = load_tokenizer(str(model_dir))
-    lengths = [len(e["input_ids"]) for e in prepare_data(base_config, tokenizer, lambda _m: None).train.examples]
+    lengths = [len(e["input_ids"]) for e in prepare_data(base_config.params, tokenizer, lambda _m: None).train.examples]
     flops = model_flops(shape, lengths)
     for side, label, extra in variants:
         config = train_config(model_dir, data, CACHE / f"gpu-check-out-{name}-{len(rows)}", batch, device, **extra)
@@ -228,7 +229,7 @@ def run_qlora(name: str, shape: dict[str, Any], model_dir: Path, data: Path, bat
     from modxd.engine.data import prepare_data
     from modxd.engine.models import load_tokenizer
 
-    lengths = [len(e["input_ids"]) for e in prepare_data(config, load_tokenizer(str(model_dir)),
+    lengths = [len(e["input_ids"]) for e in prepare_data(config.params, load_tokenizer(str(model_dir)),
                                                           lambda _m: None).train.examples]
     mfu = model_flops(shape, lengths) / r["seconds"] / (peak_tflops * 1e12) if peak_tflops else None
     row = {"model": name, "variant": "modx QLoRA (4-bit NF4)", "tokens": r["tokens"], "tps": r["tokens_per_second"],

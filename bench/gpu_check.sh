@@ -19,7 +19,7 @@ if ls .whl/*.whl >/dev/null 2>&1; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/modx-site .whl/*.whl \
         && export PYTHONPATH=/tmp/modx-site${PYTHONPATH:+:$PYTHONPATH}
 fi
-export PYTHONPATH=$PWD/daemon:$PWD/clients/python:$PWD${PYTHONPATH:+:$PYTHONPATH}
+export PYTHONPATH=$PWD/daemon:$PWD/clients/python:$PWD/gen/python:$PWD${PYTHONPATH:+:$PYTHONPATH}
 LOGS=${OUT:-$MODX_BENCH_CACHE}
 mkdir -p "$LOGS" "$MODX_BENCH_CACHE"
 started=$(date +%s)

@@ -50,7 +50,7 @@ def imports_of_daemon() -> list[str]:
     code = (f"import importlib, sys\nfor m in {DAEMON_MODULES!r}: importlib.import_module(m)\n"
             f"print(__import__('json').dumps(sorted({{n.split('.')[0] for n in sys.modules}} & set({HEAVY!r}))))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
-                          env={"PYTHONPATH": f"{REPO / 'daemon'}:{REPO / 'clients' / 'python'}",
+                          env={"PYTHONPATH": f"{REPO / 'daemon'}:{REPO / 'clients' / 'python'}:{REPO / 'gen' / 'python'}",
                                "PATH": "/usr/bin:/bin"})
     if proc.returncode != 0:
         raise RuntimeError(f"importing the daemon's modules failed:\n{proc.stderr[-2000:]}")

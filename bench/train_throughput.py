@@ -18,7 +18,10 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modxd.train_config import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CACHE, bench_model_dir, machine, median, run_in_child, write_section  # noqa: E402
@@ -31,7 +34,7 @@ MODELS = {  # name: (examples, batch size) -- SmolLM2's padded batches of 1000 t
 }
 
 
-def _config(model_dir: Path, data: Path, out: Path, batch: int) -> dict[str, Any]:
+def _config(model_dir: Path, data: Path, out: Path, batch: int) -> "TrainConfig":
     from tests.fixtures.plugin import engine_config
 
     return engine_config(model_dir, data, out, per_device_train_batch_size=batch, max_seq_length=1024,
@@ -55,8 +58,8 @@ class _Clock:
         self.losses.append(loss)
 
 
-def _baseline(config: dict[str, Any], clock: _Clock) -> int:
-    """The plain script: Trainer + PEFT LoRA, pad to longest, random order."""
+def _baseline(config: "TrainConfig", clock: _Clock) -> int:
+    """The plain script: Trainer + PEFT LoRA, pad to longest, random order (modx's parameters)."""
     from peft import LoraConfig, get_peft_model
     from transformers import (AutoModelForCausalLM, DataCollatorForSeq2Seq, Trainer, TrainerCallback,
                               TrainingArguments, set_seed)
@@ -64,17 +67,17 @@ def _baseline(config: dict[str, Any], clock: _Clock) -> int:
     from modxd.engine.data import prepare_data
     from modxd.engine.models import load_tokenizer
 
-    tokenizer = load_tokenizer(config["model_dir"], lambda _m: None)
-    data = prepare_data(config, tokenizer, lambda _m: None)
-    set_seed(config["seed"])
-    on_gpu = str(config.get("device", "cpu")).startswith("cuda")
-    half = on_gpu and bool(config.get("bf16") or config.get("fp16"))
+    p = config.params
+    tokenizer = load_tokenizer(p.model_dir, lambda _m: None)
+    data = prepare_data(p, tokenizer, lambda _m: None)
+    set_seed(p.seed)
+    on_gpu = config.device.startswith("cuda")
+    half = on_gpu and (p.bf16 or p.fp16)
     # On a GPU the usual script loads the base in bf16 and trains with AMP, SDPA attention.
-    model = AutoModelForCausalLM.from_pretrained(config["model_dir"], dtype="bfloat16" if half else "float32",
+    model = AutoModelForCausalLM.from_pretrained(p.model_dir, dtype="bfloat16" if half else "float32",
                                                  attn_implementation="sdpa")
-    model = get_peft_model(model, LoraConfig(r=config["lora_r"], lora_alpha=config["lora_alpha"],
-                                             lora_dropout=config["lora_dropout"], target_modules="all-linear",
-                                             task_type="CAUSAL_LM"))
+    model = get_peft_model(model, LoraConfig(r=p.lora_r, lora_alpha=p.lora_alpha, lora_dropout=p.lora_dropout,
+                                             target_modules="all-linear", task_type="CAUSAL_LM"))
 
     class Timing(TrainerCallback):
         def on_train_begin(self, *_a: Any, **_k: Any) -> None:
@@ -85,20 +88,20 @@ def _baseline(config: dict[str, Any], clock: _Clock) -> int:
                 clock.step_logged(float(logs["loss"]))
 
     args = TrainingArguments(
-        output_dir=config["output_dir"], per_device_train_batch_size=config["per_device_train_batch_size"],
-        learning_rate=config["learning_rate"], lr_scheduler_type=config["lr_scheduler_type"],
-        num_train_epochs=config["num_train_epochs"], weight_decay=config["weight_decay"],
-        max_grad_norm=config["max_grad_norm"], logging_steps=1, save_strategy="no", report_to=[],
-        seed=config["seed"], data_seed=config["seed"], use_cpu=not on_gpu, disable_tqdm=True,
-        bf16=half, remove_unused_columns=False, gradient_checkpointing=bool(config.get("gradient_checkpointing")),
-        gradient_accumulation_steps=config.get("gradient_accumulation_steps", 1))
+        output_dir=p.output_dir, per_device_train_batch_size=p.per_device_train_batch_size,
+        learning_rate=p.learning_rate, lr_scheduler_type=p.lr_scheduler_type,
+        num_train_epochs=p.num_train_epochs, weight_decay=p.weight_decay,
+        max_grad_norm=p.max_grad_norm, logging_steps=1, save_strategy="no", report_to=[],
+        seed=p.seed, data_seed=p.seed, use_cpu=not on_gpu, disable_tqdm=True,
+        bf16=half, remove_unused_columns=False, gradient_checkpointing=p.gradient_checkpointing,
+        gradient_accumulation_steps=p.gradient_accumulation_steps)
     trainer = Trainer(model=model, args=args, train_dataset=data.train, callbacks=[Timing()],
                       data_collator=DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=-100))
     trainer.train()
     return sum(len(e["input_ids"]) for e in data.train.examples)
 
 
-def _modx(config: dict[str, Any], clock: _Clock) -> int:
+def _modx(config: "TrainConfig", clock: _Clock) -> int:
     from modxd.engine.data import prepare_data
     from modxd.engine.models import load_tokenizer
     from modxd.engine.train import run_training
@@ -111,11 +114,11 @@ def _modx(config: dict[str, Any], clock: _Clock) -> int:
             clock.step_logged(message.loss)
 
     run_training(config, emit, lambda: None)
-    tokenizer = load_tokenizer(config["model_dir"], lambda _m: None)
-    return sum(len(e["input_ids"]) for e in prepare_data(config, tokenizer, lambda _m: None).train.examples)
+    tokenizer = load_tokenizer(config.params.model_dir, lambda _m: None)
+    return sum(len(e["input_ids"]) for e in prepare_data(config.params, tokenizer, lambda _m: None).train.examples)
 
 
-def _child(side: str, config: dict[str, Any], queue: Any) -> None:
+def _child(side: str, config: "TrainConfig", queue: Any) -> None:
     clock = _Clock()
     try:
         tokens = (_baseline if side == "baseline" else _modx)(config, clock)
@@ -123,7 +126,7 @@ def _child(side: str, config: dict[str, Any], queue: Any) -> None:
         queue.put({"error": f"{type(exc).__name__}: {exc}"})
         raise
     peak_vram = None
-    if str(config.get("device", "cpu")).startswith("cuda"):
+    if config.device.startswith("cuda"):
         import torch
 
         peak_vram = torch.cuda.max_memory_allocated()
@@ -132,7 +135,7 @@ def _child(side: str, config: dict[str, Any], queue: Any) -> None:
                "peak_vram_bytes": peak_vram})
 
 
-def run_side(side: str, config: dict[str, Any]) -> dict[str, Any]:
+def run_side(side: str, config: "TrainConfig") -> dict[str, Any]:
     result = run_in_child(_child, side, config)
     if "error" in result:
         raise RuntimeError(f"the {side} run failed: {result['error']}")
@@ -188,7 +191,7 @@ def levers(name: str, rounds: int) -> list[tuple[str, float, str]]:
     model_dir = bench_model_dir(name)
     config = _config(model_dir, CACHE / f"sft-{name}.jsonl", CACHE / "levers", batch)
     tokenizer = load_tokenizer(str(model_dir), lambda _m: None)
-    data = prepare_data(config, tokenizer, lambda _m: None).train.examples[: 4 * batch]
+    data = prepare_data(config.params, tokenizer, lambda _m: None).train.examples[: 4 * batch]
     torch.manual_seed(0)
     model = apply_lora(load_model(str(model_dir)), 16, 32, 0.0, ["all-linear"])
     use_padding_free(model)  # registers modx_varlen; each variant picks its attention below

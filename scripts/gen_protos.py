@@ -1,4 +1,4 @@
-"""Generate the Python stubs of protos/modx/v1 into clients/python/modx/v1.
+"""Generate the Python stubs of protos/modx/v1 into gen/python/modx/v1.
 
 One command (`make protos` or `python scripts/gen_protos.py`) so the committed
 stubs are always what the protos say; tests/test_protos.py fails when they drift.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "protos"
-DEFAULT_OUT = ROOT / "clients" / "python"
+DEFAULT_OUT = ROOT / "gen" / "python"  # the stubs' own place: the daemon and the CLI both import modx.v1
 
 
 def proto_files() -> list[Path]:
@@ -45,7 +45,7 @@ def generate(out_dir: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output root (default: clients/python)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output root (default: gen/python)")
     args = parser.parse_args(argv)
     files = generate(args.out)
     print(f"generated {len(files)} files under {args.out / 'modx' / 'v1'}")

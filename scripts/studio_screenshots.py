@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-for _p in (str(REPO), str(REPO / "daemon"), str(REPO / "clients" / "python")):
+for _p in (str(REPO), str(REPO / "daemon"), str(REPO / "clients" / "python"), str(REPO / "gen" / "python")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 

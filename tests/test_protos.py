@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-STUBS = REPO / "clients" / "python" / "modx" / "v1"
+STUBS = REPO / "gen" / "python" / "modx" / "v1"
 
 
 def test_committed_stubs_are_fresh(tmp_path: Path) -> None:

@@ -210,7 +210,7 @@ class App:
         if ckpt is not None:  # the worker checks again when it opens it
             await asyncio.to_thread(check_input_under_roots, f"checkpoint {ckpt.id} of task {task_id}", ckpt.path,
                                     self.config.roots)
-            await _check_finite_weights(task_id, ckpt)
+            await _check_resumable(task_id, ckpt)
         if ckpt is None:
             warnings.append(("no_checkpoint", f"task {task_id} has no checkpoint: it restarts from step 0"))
         await self.supervisor.resume(task_id, ckpt)
@@ -273,7 +273,8 @@ class App:
                 raise InvalidArgument("a template needs a type (sft or pretrain) or a task to copy")
             base = P.defaults_for(P.check_task_type(task_type))
         values = P.resolve(task_type, base, overrides, complete=False)
-        return await self.templates.save(TemplateRecord(name, task_type, description, False, values), overwrite)
+        return await self.templates.save(TemplateRecord(name, task_type, description, False, values.to_dict()),
+                                         overwrite)
 
     # ----- evaluations (evaluations.py) ---------------------------------------------------------
 
@@ -373,17 +374,17 @@ class App:
         return os.getpid()
 
 
-async def _check_finite_weights(task_id: str, ckpt: CheckpointRecord) -> None:
-    """Refuse to resume from weights with NaN or inf, where they are small enough to read here;
-    the worker checks every checkpoint again before training (engine/train.py)."""
-    from .engine.finite import DAEMON_CHECK_MAX_BYTES, checkpoint_weights_problem  # numpy only, no torch
+async def _check_resumable(task_id: str, ckpt: CheckpointRecord) -> None:
+    """The checkpoint rule (engine/checkpoints.py resume_problem), reading weights up to the size the
+    daemon reads; the worker checks every checkpoint again, all of it, before training."""
+    from .engine.checkpoints import resume_problem  # numpy only, no torch
+    from .engine.finite import DAEMON_CHECK_MAX_BYTES
 
-    problem = await asyncio.to_thread(checkpoint_weights_problem, ckpt.path, DAEMON_CHECK_MAX_BYTES)
+    problem = await asyncio.to_thread(resume_problem, ckpt.path, DAEMON_CHECK_MAX_BYTES)
     if problem:
         raise FailedPrecondition(
-            f"checkpoint {ckpt.id} (step {ckpt.step}) of task {task_id} cannot be resumed: {problem} (the run "
-            "had diverged when it was saved, or the file is damaged); resume from an earlier checkpoint "
-            f"(modxctl train checkpoints {task_id}, then modxctl train resume {task_id} --checkpoint ID)")
+            f"checkpoint {ckpt.id} (step {ckpt.step}) of task {task_id} {problem} (modxctl train checkpoints "
+            f"{task_id}, then modxctl train resume {task_id} --checkpoint ID)")
 
 
 def _quota_warnings(est: dict[str, Any]) -> Warnings:

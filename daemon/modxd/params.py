@@ -1,21 +1,45 @@
 """Every training parameter of SPEC.md section 2, with its schema, and the rules
-that turn client input (often strings) into a task's typed parameter snapshot.
+that turn client input (often strings) into a task's typed parameters.
 
 The schema is data: the GetParamSchema RPC serves it so a front end renders the
-form, and `resolve()` applies it, so the two can never disagree.
+form (and modxctl learns which keys are paths), and `resolve()` applies it, so the
+two can never disagree. `resolve()` returns a `TrainParams`: frozen, every value
+typed and range-checked, the cross-parameter rules (param_rules.py) met. It is what
+a task stores, what validation.py checks on disk and what the training worker runs
+(train_config.py), so the engine never coerces a parameter again.
+
+A task type is an entry of TASK_TYPES, and its parameters are SCHEMA entries whose
+`applies_to` names it; nothing else in this module changes for a new type.
 """
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from . import fields
 from .errors import InvalidArgument, quote
+from .param_rules import check_consistency
 from .paths import check_path_text
 
+
+@dataclass(frozen=True)
+class TaskType:
+    """A kind of training task: its name on the wire and what it asks of the data."""
+
+    name: str
+    description: str  # the built-in template's description
+    chat_template: bool  # its data are conversations, formatted with the tokenizer's chat template
+
+
 SFT, PRETRAIN = "sft", "pretrain"
-BOTH = (SFT, PRETRAIN)
+TASK_TYPES: dict[str, TaskType] = {
+    SFT: TaskType(SFT, "supervised fine-tuning (LoRA)", chat_template=True),
+    PRETRAIN: TaskType(PRETRAIN, "continued pretraining (full)", chat_template=False),
+}
+ALL_TYPES = tuple(TASK_TYPES)
+BOTH = ALL_TYPES  # the parameters every type has
 FOLD_GROUPS = ("", "optional", "advanced", "optimization", "save", "eval")
 
 Value = bool | int | float | str | list[str]
@@ -198,9 +222,14 @@ def defaults_for(task_type: str) -> dict[str, Value]:
 
 
 def check_task_type(task_type: str) -> str:
-    if task_type not in BOTH:
-        raise InvalidArgument(f"type must be sft or pretrain, got {quote(task_type)}")
+    if task_type not in TASK_TYPES:
+        raise InvalidArgument(f"type must be {' or '.join(TASK_TYPES)}, got {quote(task_type)}")
     return task_type
+
+
+def needs_chat_template(task_type: str) -> bool:
+    """Whether the type's data are conversations, which only a chat template formats."""
+    return TASK_TYPES[task_type].chat_template
 
 
 def coerce(spec: ParamSpec, raw: Any) -> Value:
@@ -268,8 +297,71 @@ def coerce(spec: ParamSpec, raw: Any) -> Value:
     return value
 
 
-def resolve(task_type: str, base: dict[str, Value], overrides: dict[str, Any],
-            complete: bool = True) -> dict[str, Value]:
+class TrainParams(Mapping[str, Value]):
+    """A task's parameters as the schema resolved them: typed, range-checked, consistent; immutable.
+
+    As a mapping it holds exactly the parameters of its task type (what is stored and shown);
+    as attributes (`params.max_seq_length`) it reads them typed, and a parameter of another
+    type reads as its schema default (the LoRA rank of a pretraining run with use_lora).
+    Made by `resolve` (checked) or `TrainParams.stored` (read back from the store);
+    `replace` returns a checked copy.
+    """
+
+    __slots__ = ("task_type", "complete", "_values")
+    task_type: str
+    complete: bool
+    _values: dict[str, Value]
+
+    def __init__(self, task_type: str, values: Mapping[str, Value], complete: bool = True) -> None:
+        object.__setattr__(self, "task_type", task_type)
+        object.__setattr__(self, "complete", complete)
+        object.__setattr__(self, "_values", {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+    @classmethod
+    def stored(cls, task_type: str, values: Mapping[str, Value]) -> "TrainParams":
+        """A task's parameters read back from the store: resolved when the task was created."""
+        return cls(task_type, values)
+
+    def __getitem__(self, key: str) -> Value:
+        value = self._values[key]
+        return list(value) if isinstance(value, tuple) else value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._values:
+            return self[name]
+        spec = BY_KEY.get(name)
+        if spec is None:
+            raise AttributeError(f"there is no training parameter {name!r}")
+        return spec.default_for(self.task_type)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"TrainParams are immutable: use replace({name}=...)")
+
+    def __repr__(self) -> str:
+        return f"TrainParams({self.task_type!r}, {self.to_dict()!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (TrainParams, (self.task_type, self.to_dict(), self.complete))
+
+    def replace(self, **changes: Any) -> "TrainParams":
+        """A copy with `changes`, checked as `resolve` checks them."""
+        return resolve(self.task_type, self, changes, self.complete)
+
+    def to_dict(self) -> dict[str, Value]:
+        """The serialised form (JSON-ready): what a task stores and shows."""
+        return {key: self[key] for key in self._values}
+
+
+def resolve(task_type: str, base: Mapping[str, Value], overrides: Mapping[str, Any],
+            complete: bool = True) -> TrainParams:
     """defaults <- base (a template) <- overrides, every key checked and typed.
 
     `complete=False` is for templates, which may leave the required paths empty.
@@ -290,50 +382,8 @@ def resolve(task_type: str, base: dict[str, Value], overrides: dict[str, Any],
                 raise InvalidArgument(f"unknown parameter {quote(key)}{hint}")
             out[key] = coerce(spec, raw)
     check_consistency(out, complete)
-    return out
+    return TrainParams(task_type, out, complete)
 
 
-def check_consistency(params: dict[str, Value], complete: bool = True) -> None:
-    """Rules that involve more than one parameter."""
-    has_eval_data = bool(params.get("eval_file")) or float(params.get("eval_split_ratio", 0)) > 0
-    if params.get("eval_strategy", "no") != "no" and not has_eval_data:
-        raise InvalidArgument(
-            "parameter eval_strategy needs evaluation data: set eval_file or eval_split_ratio > 0")
-    if int(params.get("early_stopping_patience", 0)) > 0 and params.get("eval_strategy", "no") == "no":
-        raise InvalidArgument(
-            "parameter early_stopping_patience needs eval_strategy steps or epoch (and evaluation data)")
-    check_quantization(params)
-    check_distribution(params)
-    for key in ("train_file", "output_dir", "model_dir"):
-        if complete and not params.get(key):
-            raise InvalidArgument(f"parameter {key} is required")
-
-
-def check_distribution(params: dict[str, Value]) -> None:
-    """Syntax of the distribution parameters; the hardware is checked at create (placement.py)."""
-    from .placement import parse_devices
-
-    parse_devices(params.get("devices", "1"))
-    endpoint = str(params.get("rdzv_endpoint", "") or "").strip()
-    if endpoint:
-        host, _, port = endpoint.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise InvalidArgument(f"parameter rdzv_endpoint must be host:port, got {quote(endpoint)}")
-    if int(params.get("nnodes", 1) or 1) > 1 and not endpoint:
-        raise InvalidArgument(
-            "parameter nnodes above 1 needs rdzv_endpoint: host:port of this daemon's host, "
-            "which the other hosts reach")
-
-
-QUANTIZATION_BITS = (0, 4, 8)
-
-
-def check_quantization(params: dict[str, Value]) -> None:
-    """quantization_bit is 0, 4 or 8 and quantizes a frozen base, so it needs LoRA; the hardware
-    (a CUDA GPU, bitsandbytes) is checked at create (placement.py)."""
-    bits = int(params.get("quantization_bit", 0) or 0)
-    if bits not in QUANTIZATION_BITS:
-        raise InvalidArgument(f"parameter quantization_bit must be 0 (off), 4 (QLoRA, NF4) or 8, got {bits}")
-    if bits and not params.get("use_lora", True):
-        raise InvalidArgument(f"parameter quantization_bit {bits} needs use_lora: quantized base weights are "
-                              "frozen, so only LoRA adapters can be trained on them")
+if set(BY_KEY) & set(dir(TrainParams)):  # params.max_seq_length must read the parameter
+    raise RuntimeError(f"parameters named like a TrainParams attribute: {set(BY_KEY) & set(dir(TrainParams))}")

@@ -18,26 +18,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .engine.features import liger_problem, qlora_problem  # the worker applies the same rules
+from .device_request import MAX_PROCESSES, DeviceRequest, parse_devices  # noqa: F401 (placement's vocabulary)
 from .errors import FailedPrecondition, InvalidArgument
-
-MAX_PROCESSES = 1024
-_COUNT = re.compile(r"^\d+$")
-_ID = re.compile(r"^(?:cuda:)?(\d+)$")
-
-
-@dataclass(frozen=True)
-class DeviceRequest:
-    count: int = 0  # any `count` devices (0 when ids or auto)
-    ids: tuple[str, ...] = ()  # exactly these slots
-    auto: bool = False  # every training device
-
-    def describe(self) -> str:
-        if self.auto:
-            return "auto (every training device)"
-        if self.ids:
-            return ",".join(self.ids)
-        return f"{self.count} device(s)"
-
 
 @dataclass(frozen=True)
 class Placement:
@@ -50,33 +33,6 @@ class Placement:
         if len(self.processes) > 1 and len(self.slots) == 1:
             return f"{self.slots[0]} x{len(self.processes)}"
         return ",".join(self.slots)
-
-
-def parse_devices(text: object) -> DeviceRequest:
-    """The syntax of the `devices` parameter (no hardware involved)."""
-    value = str(text if text is not None else "").strip().lower()
-    if value in ("", "auto", "all"):
-        return DeviceRequest(auto=True) if value else DeviceRequest(count=1)
-    if _COUNT.match(value):
-        count = int(value)
-        if not 1 <= count <= MAX_PROCESSES:
-            raise InvalidArgument(f"parameter devices must be a count between 1 and {MAX_PROCESSES}, got {count}")
-        return DeviceRequest(count=count)
-    ids: list[str] = []
-    for part in (p.strip() for p in value.split(",")):
-        if part == "cpu":
-            ids.append("cpu")
-            continue
-        match = _ID.match(part)
-        if not match:
-            raise InvalidArgument(
-                f"parameter devices must be auto, a count (2), or device ids (0,1 or cuda:0,cuda:1), got {text!r}")
-        ids.append(f"cuda:{int(match.group(1))}")
-    if len(set(ids)) != len(ids):
-        raise InvalidArgument(f"parameter devices names a device twice: {text!r}")
-    if "cpu" in ids and len(ids) > 1:
-        raise InvalidArgument("parameter devices cannot mix cpu with GPUs")
-    return DeviceRequest(ids=tuple(ids))
 
 
 def _gpus(host: list[str]) -> list[str]:
@@ -169,16 +125,10 @@ def check_quantization_hardware(params: dict, request: DeviceRequest, host: list
     bits = int(params.get("quantization_bit", 0) or 0)
     if not bits:
         return
-    if not _gpus(host) or request.ids == ("cpu",):
-        raise FailedPrecondition(
-            f"parameter quantization_bit {bits} (QLoRA) needs a CUDA GPU, and this task would train on the CPU "
-            f"(this daemon's training devices: {', '.join(host) or 'none'}); set quantization_bit 0")
-    import importlib.util
-
-    if importlib.util.find_spec("bitsandbytes") is None:
-        raise FailedPrecondition(
-            f"parameter quantization_bit {bits} (QLoRA) needs the bitsandbytes package, which is not installed "
-            "where modxd runs (pip install bitsandbytes); or set quantization_bit 0")
+    problem = qlora_problem(bits, _trains_on_gpu(request, host),
+                            f" (this daemon's training devices: {', '.join(host) or 'none'})")
+    if problem:
+        raise FailedPrecondition(problem)
     if world > 1 and strategy == "fsdp":
         raise InvalidArgument(
             f"parameter quantization_bit {bits} is not available with distributed_strategy fsdp (quantized weights "
@@ -189,13 +139,12 @@ def feature_warnings(params: dict, host: list[str]) -> list[tuple[str, str]]:
     """Optional GPU features asked for where they cannot apply: they are ignored, with a warning."""
     warnings: list[tuple[str, str]] = []
     if params.get("use_liger_kernel"):
-        import importlib.util
-
-        request = parse_devices(params.get("devices", "1"))
-        if not _gpus(host) or request.ids == ("cpu",):
-            warnings.append(("liger_ignored", "use_liger_kernel is ignored: Liger's kernels are Triton kernels for "
-                                              "CUDA GPUs, and this task trains on the CPU"))
-        elif importlib.util.find_spec("liger_kernel") is None:
-            warnings.append(("liger_ignored", "use_liger_kernel is ignored: the liger-kernel package is not "
-                                              "installed where modxd runs (pip install liger-kernel)"))
+        on_gpu = _trains_on_gpu(parse_devices(params.get("devices", "1")), host)
+        problem = liger_problem("cuda" if on_gpu else "cpu")
+        if problem:
+            warnings.append(("liger_ignored", f"use_liger_kernel is ignored: {problem}"))
     return warnings
+
+
+def _trains_on_gpu(request: DeviceRequest, host: list[str]) -> bool:
+    return bool(_gpus(host)) and request.ids != ("cpu",)

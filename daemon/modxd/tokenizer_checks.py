@@ -24,8 +24,10 @@ from typing import Any
 
 from .engine import data as engine_data
 from .engine import formats
-from .engine.templating import GENERIC_CLASSES, ChatTokenizer, TemplateProblem, TokenizerDir, read_tokenizer_dir
+from .engine.templating import (GENERIC_CLASSES, ChatTokenizer, TemplateProblem, TokenizerDir,
+                                missing_template_problem, read_tokenizer_dir)
 from .errors import FailedPrecondition, InvalidArgument
+from .params import needs_chat_template
 
 Warnings = list[tuple[str, str]]
 # Training examples tokenized at most to find one that keeps an assistant token; beyond, a warning
@@ -43,11 +45,14 @@ def check_tokenizer_files(task_type: str, params: dict[str, Any], model_config: 
     """Special tokens and vocabulary; returns the tokenizer dir as read, for the chat checks."""
     key = "tokenizer_dir" if params.get("tokenizer_dir") else "model_dir"
     path = str(params.get("tokenizer_dir") or params["model_dir"])
-    template = str(params.get("chat_template") or "") if task_type == "sft" else ""
+    needs_template = needs_chat_template(task_type)
     try:
-        tok = read_tokenizer_dir(path, template)
+        tok = read_tokenizer_dir(path, str(params.get("chat_template") or "") if needs_template else "")
     except TemplateProblem as exc:
         raise FailedPrecondition(f"parameter {key}: {exc}") from None
+    problem = missing_template_problem(needs_template, tok.chat_template, path)
+    if problem:
+        raise FailedPrecondition(f"parameter {key}: {problem}")
     special = tok.special_tokens
     # Only where transformers takes the special tokens from the files alone: a generic tokenizer class and no
     # config.json beside it (with one, AutoTokenizer may pick the model's own class, whose defaults fill in).
@@ -129,7 +134,5 @@ def _fit_warnings(params: dict[str, Any], chat: ChatTokenizer, train: formats.Da
             return []
         if engine_data.has_labels(example):
             return []
-    raise InvalidArgument(
-        f"parameter max_seq_length {max_len}: no training example of train_file {train.path} keeps an assistant "
-        f"token within {max_len} tokens (in each, the prompt before the first answer takes more than {limit}, "
-        f"e.g. line {first}), so there is nothing to train on; raise max_seq_length or shorten the prompts")
+    raise InvalidArgument(engine_data.no_assistant_token_sentence(
+        train.path, max_len, f" (in each, the prompt before the first answer takes more than {limit}, e.g. line {first})"))

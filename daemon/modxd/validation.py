@@ -13,55 +13,59 @@ from pathlib import Path
 from typing import Any
 
 from . import params as P
-from .engine import formats, plan, templating
+from . import plan
+from .engine import formats, templating
+from .engine.checkpoints import resume_problem
+from .engine.finite import DAEMON_CHECK_MAX_BYTES
+from .engine.models import ModelDirProblem, inspect_model_dir, lora_targets_problem, max_seq_length_problem
+from .engine.precision import PRECISION_CONFLICT
 from .errors import FailedPrecondition, InvalidArgument
 from .paths import nearest_existing, pin_input, resolve_under_roots
 from .tokenizer_checks import check_chat_data, check_tokenizer_files
 
-GGUF_MAGIC = b"GGUF"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
 INPUT_DIRS = ("model_dir", "tokenizer_dir", "resume_from_checkpoint")
 
 
 @dataclass
 class Validated:
-    params: dict[str, Any]
+    params: P.TrainParams  # with every path resolved to its real path
     train: formats.DataSummary
     eval: formats.DataSummary | None
     model_config: dict[str, Any]
     warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
-def validate_task(task_type: str, params: dict[str, Any], roots: list[Path]) -> Validated:
+def validate_task(task_type: str, params: P.TrainParams, roots: list[Path]) -> Validated:
     """Check everything a task needs on disk; returns params with resolved paths."""
-    params = dict(params)
+    real_paths: dict[str, str] = {}
     for key in P.PATH_KEYS:
         if params.get(key):
             real = resolve_under_roots(f"parameter {key}", str(params[key]), roots)
-            params[key] = str(real)
+            real_paths[key] = str(real)
             if key in INPUT_DIRS and real.is_dir():  # and no symlink in it leads out (files: at open)
                 pin_input(f"parameter {key}", str(real), roots=roots).close()
+    params = params.replace(**real_paths)
     train = _data_file("train_file", params["train_file"], task_type)
     evals = _data_file("eval_file", params["eval_file"], task_type) if params.get("eval_file") else None
     model_config = check_model_dir(params["model_dir"], "model_dir")
     check_tokenizer(params.get("tokenizer_dir") or params["model_dir"],
-                    "tokenizer_dir" if params.get("tokenizer_dir") else "model_dir",
-                    task_type, str(params.get("chat_template", "")))
-    _check_context(params, model_config)
+                    "tokenizer_dir" if params.get("tokenizer_dir") else "model_dir")
+    problem = max_seq_length_problem(params.max_seq_length, model_config)  # the engine's rule (models.py)
+    if problem:
+        raise InvalidArgument(problem)
     if params.get("use_lora"):
         check_lora_targets(params["model_dir"], params.get("lora_target_modules") or [])
     tokenizer, warnings = check_tokenizer_files(task_type, params, model_config)
     if task_type == P.SFT:
         warnings += check_chat_data(params, tokenizer, train, evals)
     check_writable_dir("output_dir", Path(params["output_dir"]))
-    if params.get("resume_from_checkpoint"):
-        ckpt = Path(params["resume_from_checkpoint"])
-        if not (ckpt / "trainer_state.json").is_file():
-            raise FailedPrecondition(
-                f"parameter resume_from_checkpoint: {ckpt} is not a training checkpoint "
-                "(no trainer_state.json in it)")
-    if params.get("fp16") and params.get("bf16"):
-        warnings.append(("precision", "fp16 and bf16 are both on: bf16 is used"))
+    if params.resume_from_checkpoint:
+        problem = resume_problem(params.resume_from_checkpoint, DAEMON_CHECK_MAX_BYTES)
+        if problem:
+            raise FailedPrecondition(f"parameter resume_from_checkpoint: {params.resume_from_checkpoint} {problem}")
+    if params.fp16 and params.bf16:
+        warnings.append((PRECISION_CONFLICT["code"], PRECISION_CONFLICT["message"]))
     return Validated(params, train, evals, model_config, warnings)
 
 
@@ -82,66 +86,12 @@ def _data_file(key: str, path: str, task_type: str) -> formats.DataSummary:
 
 
 def check_model_dir(path: str, key: str) -> dict[str, Any]:
-    """A trainable Hugging Face dir: config.json of a causal LM and safetensors weights."""
-    p = Path(path)
-    if p.is_file():
-        with open(p, "rb") as f:
-            magic = f.read(4)
-        if magic == GGUF_MAGIC or p.suffix.lower() == ".gguf":
-            raise InvalidArgument(
-                f"parameter {key}: {path} is a GGUF file, which is for inference only; training needs a "
-                f"Hugging Face model dir (import it with PackageService.ImportGguf: modxctl models import-gguf {path} DIR)")
-        raise InvalidArgument(f"parameter {key}: {path} is a file; a Hugging Face model dir is needed")
-    if not p.is_dir():
-        raise FailedPrecondition(f"parameter {key}: {path} does not exist")
-    config_path = p / "config.json"
-    if not config_path.is_file():
-        raise FailedPrecondition(f"parameter {key}: {path} has no config.json (not a Hugging Face model dir)")
-    if not any(p.glob("*.safetensors")):
-        extra = " (it has *.bin weights: re-save them as safetensors)" if any(p.glob("*.bin")) else ""
-        raise FailedPrecondition(f"parameter {key}: {path} has no *.safetensors weights{extra}")
+    """The engine's rule of a trainable model dir (engine/models.py inspect_model_dir); its config.json.
+    A path naming something else is INVALID_ARGUMENT, a missing or damaged dir FAILED_PRECONDITION."""
     try:
-        config = json.loads(config_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FailedPrecondition(f"parameter {key}: {config_path} is not valid JSON ({exc})") from None
-    for weights in sorted(p.glob("*.safetensors")):
-        problem = safetensors_problem(weights)
-        if problem:
-            raise FailedPrecondition(f"parameter {key}: {weights} is not a valid safetensors file ({problem}); "
-                                     "the weights are damaged or were not copied completely")
-    architectures = config.get("architectures") or []
-    if not any(str(a).endswith(("ForCausalLM", "LMHeadModel")) for a in architectures):
-        raise InvalidArgument(
-            f"parameter {key}: {path} holds a {', '.join(architectures) or config.get('model_type', '?')} "
-            "model, which is not a causal language model")
-    return config
-
-
-def safetensors_problem(path: Path) -> str:
-    """Why `path` is not a safetensors file (its header only is read), or '' when it is one."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                return f"only {size} bytes long"
-            n = int.from_bytes(head, "little")
-            if n < 2 or n > min(size - 8, 100 << 20):
-                return f"its header length {n} does not fit the {size}-byte file"
-            header = json.loads(f.read(n))
-    except OSError as exc:
-        return f"cannot be read: {exc.strerror or exc}"
-    except (UnicodeDecodeError, ValueError):
-        return "its header is not JSON"
-    if not isinstance(header, dict):
-        return "its header is not a JSON object"
-    try:
-        ends = [int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"]
-    except (KeyError, IndexError, TypeError, ValueError):
-        return "its header does not describe tensors"
-    if ends and max(ends) > size - 8 - n:
-        return f"it is truncated: the tensors need {max(ends) + 8 + n} bytes, the file has {size}"
-    return ""
+        return inspect_model_dir(path, key).config
+    except ModelDirProblem as exc:
+        raise (InvalidArgument if exc.wrong_kind else FailedPrecondition)(str(exc)) from None
 
 
 def _weight_modules(model_dir: str) -> set[str]:
@@ -160,48 +110,22 @@ def _weight_modules(model_dir: str) -> set[str]:
 
 
 def check_lora_targets(model_dir: str, targets: list[str]) -> None:
-    """peft refuses a LoRA whose target_modules match no module of the model (the worker failed on it):
-    a target matches a module whose dotted name is it or ends with '.' + it, as in peft."""
+    """The engine's LoRA-target rule (engine/models.py), on the module names of the weights' headers."""
     if not targets or any(t.lower() == "all-linear" for t in targets):
         return
-    modules = _weight_modules(model_dir)
-    if not modules or any(m == t or m.endswith("." + t) for m in modules for t in targets):
-        return
-    leaves = sorted({m.rsplit(".", 1)[-1] for m in modules if "embed" not in m and "lm_head" not in m})
-    raise InvalidArgument(
-        f"parameter lora_target_modules {', '.join(targets)} matches no module of the model in {model_dir}; its "
-        f"linear modules are {', '.join(leaves[:40]) or 'none'} (or use all-linear)")
+    problem = lora_targets_problem(targets, _weight_modules(model_dir), f" in {model_dir}")
+    if problem:
+        raise InvalidArgument(problem)
 
 
-def check_tokenizer(path: str, key: str, task_type: str, chat_template: str) -> None:
+def check_tokenizer(path: str, key: str) -> None:
+    """A tokenizer dir (its chat template: tokenizer_checks.py, with the engine's rule)."""
     p = Path(path)
     if not p.is_dir():
         raise FailedPrecondition(f"parameter {key}: {path} does not exist or is not a dir")
     if not any((p / name).is_file() for name in TOKENIZER_FILES):
         raise FailedPrecondition(
             f"parameter {key}: {path} has no tokenizer ({', '.join(TOKENIZER_FILES)} missing)")
-    if task_type != P.SFT or chat_template.strip():
-        return
-    has_template = (p / "chat_template.jinja").is_file() or (p / "chat_template.json").is_file()
-    config_path = p / "tokenizer_config.json"
-    if not has_template and config_path.is_file():
-        try:
-            has_template = bool(json.loads(config_path.read_text()).get("chat_template"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            has_template = False
-    if not has_template:
-        raise FailedPrecondition(
-            f"parameter {key}: the tokenizer in {path} has no chat template, which SFT needs to format "
-            "conversations; set the chat_template parameter (a Jinja template)")
-
-
-def _check_context(params: dict[str, Any], config: dict[str, Any]) -> None:
-    limit = config.get("max_position_embeddings") or (config.get("text_config") or {}).get(
-        "max_position_embeddings")
-    if limit and int(params["max_seq_length"]) > int(limit):
-        raise InvalidArgument(
-            f"parameter max_seq_length is {params['max_seq_length']} but the model's context "
-            f"(max_position_embeddings) is {limit}")
 
 
 def check_writable_dir(key: str, path: Path) -> None:
@@ -212,13 +136,14 @@ def check_writable_dir(key: str, path: Path) -> None:
         raise FailedPrecondition(f"parameter {key}: {path} cannot be written by the daemon ({existing} is not writable)")
 
 
-def estimate(task_type: str, params: dict[str, Any], train: formats.DataSummary,
+def estimate(task_type: str, params: P.TrainParams, train: formats.DataSummary,
              has_eval_file: bool, balance: int, devices: int = 1) -> dict[str, Any]:
-    """The quota estimate: checkpoints the parameters will save (see engine/plan.py for the rule)."""
+    """The quota estimate: checkpoints the parameters will save (see modxd/plan.py for the rule)."""
     if task_type == P.SFT:
         n = plan.effective_examples(train.examples, int(params["max_samples"]),
                                     float(params["eval_split_ratio"]), has_eval_file)
         how = f"{n} training examples"
+        _check_eval_split(params, train.examples, has_eval_file)
     else:
         tokens = count_tokens(params, train)
         if tokens is None:
@@ -229,11 +154,10 @@ def estimate(task_type: str, params: dict[str, Any], train: formats.DataSummary,
             how = f"{blocks} blocks of {params['max_seq_length']} tokens"
         n = plan.effective_examples(blocks, int(params["max_samples"]), float(params["eval_split_ratio"]),
                                     has_eval_file)
+        if tokens is not None:
+            _check_eval_split(params, blocks, has_eval_file)
         if tokens is not None and n == 0:
-            raise InvalidArgument(
-                f"train_file {train.path} has {tokens} tokens, fewer than one block of max_seq_length "
-                f"{params['max_seq_length']} (pretraining cuts the text into such blocks and drops the rest), so "
-                "there is nothing to train on; add text or lower max_seq_length")
+            raise InvalidArgument(plan.no_block_sentence(train.path, params.max_seq_length, tokens))
     per_epoch = plan.estimate_steps_per_epoch(n, int(params["per_device_train_batch_size"]),
                                               int(params["gradient_accumulation_steps"]), devices)
     total = plan.estimate_total_steps(n, int(params["per_device_train_batch_size"]),
@@ -252,6 +176,17 @@ def estimate(task_type: str, params: dict[str, Any], train: formats.DataSummary,
     return {"num_examples": n, "steps_per_epoch": per_epoch, "total_steps": total,
             "checkpoints": checkpoints, "balance": balance, "fits": checkpoints <= balance,
             "explanation": explanation}
+
+
+def _check_eval_split(params: P.TrainParams, examples: int, has_eval_file: bool) -> None:
+    """The one rule of evaluation data (modxd/plan.py), on the split these examples give."""
+    if has_eval_file:
+        return  # an eval file holds at least one example (formats.py refuses an empty one)
+    capped = min(examples, params.max_samples) if params.max_samples else examples
+    problem = plan.eval_data_problem(params.eval_strategy, "", params.eval_split_ratio,
+                                     plan.split_sizes(capped, params.eval_split_ratio)[1])
+    if problem:
+        raise InvalidArgument(problem)
 
 
 def count_tokens(params: dict[str, Any], train: formats.DataSummary) -> int | None:

@@ -34,6 +34,7 @@ from modxctl import connection, output, plots
 from modxctl.chat import sampling_message, set_sampling
 from modxctl.main import cli
 from modxctl.package import parse_quant
+from modxctl.paging import all_pages
 from modxctl.templates import param_map, parse_set
 from modxctl.watch import TaskMonitor, event_line, fraction_done, progress_text
 
@@ -404,6 +405,41 @@ def test_help_reads(tmp_path: Any) -> None:
         assert r.exit_code == 0 and "Usage:" in r.stdout
 
 
+class _PagedApp:
+    """`App.call` without a channel: the List method is a plain function over ten items."""
+
+    def __init__(self) -> None:
+        self.requests: list[eval_pb2.ListEvaluationsRequest] = []
+
+    def call(self, method: Any, request: Any) -> Any:
+        self.requests.append(type(request).FromString(request.SerializeToString()))  # as sent
+        return method(request)
+
+
+def _ten_evaluations(request: eval_pb2.ListEvaluationsRequest) -> eval_pb2.ListEvaluationsResponse:
+    start = int(request.page.page_token or 0)
+    end = min(start + request.page.page_size, 10)
+    return eval_pb2.ListEvaluationsResponse(evaluations=[eval_pb2.Evaluation(id=f"e{i}") for i in range(start, end)],
+                                            next_page_token=str(end) if end < 10 else "")
+
+
+class TestAllPages:
+    def test_every_page_is_merged(self) -> None:
+        app = _PagedApp()
+        merged = all_pages(app, _ten_evaluations, eval_pb2.ListEvaluationsRequest(task_id="t1"), "evaluations",
+                           page_size=4)
+        assert [e.id for e in merged.evaluations] == [f"e{i}" for i in range(10)] and not merged.next_page_token
+        assert [r.page.page_token for r in app.requests] == ["", "4", "8"]
+        assert all(r.task_id == "t1" and r.page.page_size == 4 for r in app.requests)
+
+    def test_a_limit_asks_for_no_more_and_says_more_remain(self) -> None:
+        app = _PagedApp()
+        merged = all_pages(app, _ten_evaluations, eval_pb2.ListEvaluationsRequest(), "evaluations", page_size=4,
+                           limit=6)
+        assert [e.id for e in merged.evaluations] == [f"e{i}" for i in range(6)] and merged.next_page_token == "6"
+        assert [r.page.page_size for r in app.requests] == [4, 2]
+
+
 # ================================================================ CLI against a fake daemon
 
 
@@ -515,11 +551,21 @@ class FakeTraining(training_pb2_grpc.TrainingServiceServicer):
             checkpoints=[training_pb2.Checkpoint(id="c1", step=10, loss=1.0, size_bytes=1024**2, path="/o/c1"), training_pb2.Checkpoint(id="c2", step=20, loss=0.5, size_bytes=1024**2, path="/o/c2")]
         )
 
+    def EstimateQuota(self, request, context):
+        self.rec.log("EstimateQuota", request, context)
+        return training_pb2.EstimateQuotaResponse(estimate=training_pb2.QuotaEstimate(checkpoints=1, balance=100, fits=True))
+
+    def SaveTemplate(self, request, context):
+        self.rec.log("SaveTemplate", request, context)
+        return training_pb2.SaveTemplateResponse(template=training_pb2.Template(name=request.name, type=request.type))
+
     def GetParamSchema(self, request, context):
         self.rec.log("GetParamSchema", request, context)
         return training_pb2.GetParamSchemaResponse(
             params=[
                 training_pb2.ParamSpec(key="train_file", type=training_pb2.PARAM_TYPE_PATH, label_en="Training data file", label_zh="训练数据文件路径", required=True),
+                training_pb2.ParamSpec(key="eval_file", type=training_pb2.PARAM_TYPE_PATH, label_en="Evaluation data file", fold_group="optional"),
+                training_pb2.ParamSpec(key="resume_from_checkpoint", type=training_pb2.PARAM_TYPE_PATH, label_en="Resume from checkpoint", fold_group="optional"),
                 training_pb2.ParamSpec(key="lora_r", type=training_pb2.PARAM_TYPE_INT, default_value=common_pb2.ParamValue(int_value=16), min=1, max=512, label_en="LoRA rank", label_zh="LoRA秩", fold_group="advanced"),
                 training_pb2.ParamSpec(
                     key="use_lora", type=training_pb2.PARAM_TYPE_BOOL, label_en="Use LoRA", label_zh="使用LoRA微调", fold_group="advanced",
@@ -660,6 +706,25 @@ def test_train_create_sends_absolute_paths_and_strings(daemon, tmp_path: Any, mo
     assert "created task t9" in result.stdout
     assert "2 checkpoints = 2 quota units; balance 100: fits" in result.stdout
     assert "warning: this task needs 2 units and 1 remain (quota_low)" in result.stderr
+
+
+def test_every_path_the_schema_names_is_sent_absolute(daemon, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The path keys come from the daemon's schema (GetParamSchema), not from a list in the CLI."""
+    address, rec = daemon
+    monkeypatch.chdir(tmp_path)
+    result = _cli(address, "train", "create", "--type", "sft", "--train-file", "d.jsonl", "--model-dir", "m", "--output-dir",
+                  "o", "--set", "resume_from_checkpoint=./ckpt", "--set", "lora_r=./not-a-path")
+    assert result.exit_code == 0, result.output
+    req = rec.requests["CreateTask"][0]
+    assert req.params["resume_from_checkpoint"].string_value == str(tmp_path / "ckpt")
+    assert req.params["lora_r"].string_value == "./not-a-path"  # not a path: the daemon judges it
+    assert _cli(address, "train", "estimate", "--type", "sft", "--set", "eval_file=e.jsonl").exit_code == 0
+    assert rec.requests["EstimateQuota"][0].params["eval_file"].string_value == str(tmp_path / "e.jsonl")
+    assert _cli(address, "templates", "save", "t", "--type", "sft", "--set", "resume_from_checkpoint=c").exit_code == 0
+    assert rec.requests["SaveTemplate"][0].params["resume_from_checkpoint"].string_value == str(tmp_path / "c")
+    assert len(rec.requests["GetParamSchema"]) == 3  # asked once per command that had --set
+    plain = _cli(address, "train", "create", "--type", "sft", "--train-file", "d", "--model-dir", "m", "--output-dir", "o")
+    assert plain.exit_code == 0 and len(rec.requests["GetParamSchema"]) == 3  # no --set: no schema call
 
 
 def test_train_create_conflicting_flag_and_set(daemon) -> None:

@@ -184,6 +184,33 @@ def test_tokenizer_without_chat_template_needs_the_parameter(daemon, tiny_llama_
     assert daemon.training.CreateTask(req).task.id
 
 
+def test_evaluation_without_evaluation_data_is_refused(daemon, tiny_llama_dir, sft_jsonl, tmp_path) -> None:
+    """One rule (modxd/plan.py eval_data_problem): no eval data in the parameters, or a split that holds
+    none, is refused at create; the worker applies the same rule to what it prepares."""
+    _expect(daemon, create_request(**sft_params(tiny_llama_dir, sft_jsonl, tmp_path / "o", eval_strategy="steps")),
+            grpc.StatusCode.INVALID_ARGUMENT, "eval_strategy needs evaluation data")
+    one = create_request(**sft_params(tiny_llama_dir, sft_jsonl, tmp_path / "o", eval_strategy="epoch",
+                                      eval_split_ratio="0.5", max_samples="1"))
+    _expect(daemon, one, grpc.StatusCode.INVALID_ARGUMENT, "eval split (eval_split_ratio 0.5", "holds no example")
+    one.params["max_samples"].string_value = "4"
+    assert daemon.training.CreateTask(one).task.quota_estimate.num_examples == 2
+
+
+def test_resume_checkpoint_rule_at_create(daemon, tiny_llama_dir, sft_jsonl, tmp_path) -> None:
+    """The rule of a resumable checkpoint (engine/checkpoints.py resume_problem) is the one ResumeTask
+    and the worker apply: trainer_state.json in it, finite weights."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    req = create_request(**sft_params(tiny_llama_dir, sft_jsonl, tmp_path / "o", resume_from_checkpoint=ckpt))
+    _expect(daemon, req, grpc.StatusCode.FAILED_PRECONDITION, "resume_from_checkpoint", "not a training checkpoint")
+    (ckpt / "trainer_state.json").write_text("{}")
+    save_file({"w": np.array([[1.0, float("nan")]], dtype=np.float32)}, str(ckpt / "adapter_model.safetensors"))
+    _expect(daemon, req, grpc.StatusCode.FAILED_PRECONDITION, "cannot be resumed", "NaN", "earlier checkpoint")
+
+
 def test_missing_required_parameter(daemon, sft_jsonl, tmp_path) -> None:
     _expect(daemon, create_request(train_file=sft_jsonl, output_dir=tmp_path / "o"),
             grpc.StatusCode.INVALID_ARGUMENT, "model_dir is required")

@@ -8,7 +8,7 @@ import pytest
 from modxd import params as P
 from modxd import placement as PL
 from modxd.worker.launch import describe_group_failure, torchrun_command
-from modxd.engine.plan import estimate_total_steps
+from modxd.plan import estimate_total_steps
 from modxd.errors import FailedPrecondition, InvalidArgument
 
 GPUS = ["cuda:0", "cuda:1", "cuda:2", "cuda:3"]

@@ -25,7 +25,7 @@ def two_ranks(reference: Reference, tmp_path_factory: pytest.TempPathFactory) ->
     events = EventRecorder()
     config = small_config(reference.model, reference.data, out, per_device_train_batch_size=4,
                           process_devices=["cpu", "cpu"], task_id="t-ddp")
-    return run_train_task(config, events, Commands()), events
+    return run_train_task(config.to_wire(), events, Commands()), events  # what the worker receives
 
 
 def test_two_ranks_follow_the_loss_curve_of_one_process_with_twice_the_batch(reference, two_ranks) -> None:
@@ -64,3 +64,18 @@ def test_a_two_rank_checkpoint_resumes_on_one_process(reference, two_ranks, tmp_
     losses = {m["step"]: m["loss"] for m in resumed.train_metrics}
     for step in (3, 4):  # the same continuation as the uninterrupted one-process run
         assert losses[step] == pytest.approx(reference.losses[step], rel=LOSS_RTOL), (step, losses)
+
+
+def test_every_rank_config_reads_back_through_the_schema(tmp_path) -> None:
+    """A rank's config is the worker's wire config with its own device: SFT and pretraining alike."""
+    from modxd.engine.rank import rank_config
+    from modxd.train_config import TrainConfig
+
+    for task_type in ("sft", "pretrain"):
+        wire = TrainConfig.from_params(task_type, train_file=str(tmp_path / "d.jsonl"), output_dir=str(tmp_path / "o"),
+                                       model_dir=str(tmp_path / "m"), save_interval_minutes=5,
+                                       process_devices=["cpu", "cpu"]).to_wire()
+        for rank in (0, 1):
+            run = TrainConfig.from_wire(rank_config({"config": wire, "device_type": "cuda"}, rank, rank))
+            assert run.device == f"cuda:{rank}" and run.params.save_interval_minutes == 0 and run.task_type == task_type
+            assert run.params.merge_lora_after_training is False

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from modxd.engine.plan import estimate_checkpoints, estimate_steps_per_epoch, estimate_total_steps
+from modxd.plan import estimate_checkpoints, estimate_steps_per_epoch, estimate_total_steps
 from modxd.engine.train import run_training
 from modxd.protocol import Save
 from tests.fixtures.datasets import write_sft_jsonl

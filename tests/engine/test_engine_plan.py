@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modxd.engine.plan import (
+from modxd.plan import (
     effective_examples,
     estimate_checkpoints,
     estimate_pretrain_examples,
@@ -48,3 +48,19 @@ def test_split_and_effective_examples() -> None:
     assert effective_examples(100, max_samples=50, eval_split_ratio=0.2) == 40
     assert effective_examples(100, max_samples=0, eval_split_ratio=0.2, has_eval_file=True) == 100
     assert estimate_pretrain_examples(7000, 512) == 3
+
+
+def test_one_context_rule_for_every_way_config_json_names_the_context() -> None:
+    """engine/models.py max_seq_length_problem: the daemon at create and the worker apply the same rule
+    (the daemon used to read max_position_embeddings only, so a GPT-2 style n_positions passed create)."""
+    from modxd.engine.models import context_length, max_seq_length_problem
+
+    assert context_length({"max_position_embeddings": 1024}) == (1024, "max_position_embeddings")
+    assert context_length({"n_positions": 512}) == (512, "n_positions")
+    assert context_length({"text_config": {"max_position_embeddings": 4096}}) == (4096, "max_position_embeddings")
+    assert context_length({"model_type": "mystery"}) is None
+    assert max_seq_length_problem(512, {"n_positions": 512}) == ""
+    assert max_seq_length_problem(513, {"n_positions": 512}) == (
+        "parameter max_seq_length is 513 but the model's context (n_positions) is 512 tokens; "
+        "set max_seq_length to 512 or less")
+    assert max_seq_length_problem(10**6, {}) == ""  # no context named: nothing to refuse

@@ -10,7 +10,8 @@ import pytest
 
 from modxd.engine.data import IGNORE_INDEX, prepare_data, tokenize_conversation
 from modxd.engine.models import EngineError, inspect_model_dir
-from modxd.engine.train import normalize_config, run_training
+from modxd.engine.train import run_training
+from modxd.errors import InvalidArgument
 from tests.fixtures.datasets import ANSWER, write_pretrain_txt, write_sft_jsonl
 from tests.fixtures.plugin import (  # noqa: F401
     EventRecorder,
@@ -62,8 +63,8 @@ def test_only_assistant_turns_are_labelled() -> None:
 def test_prepare_data_caps_splits_and_warns(tmp_path: Path, tiny_llama_dir: Path) -> None:  # noqa: F811
     tok = make_tiny_tokenizer()
     train = write_sft_jsonl(tmp_path / "t.jsonl", n=20, fmt="mixed")
-    cfg = normalize_config(engine_config(tiny_llama_dir, train, tmp_path / "o", max_samples=10,
-                                         eval_split_ratio=0.2, max_seq_length=40))
+    cfg = engine_config(tiny_llama_dir, train, tmp_path / "o", max_samples=10, eval_split_ratio=0.2,
+                        max_seq_length=40).params
     data = prepare_data(cfg, tok, lambda m: None)
     # 10 capped, 2 split off (seeded); with a system prompt the answer starts after token 40:
     # those examples are dropped, the others truncated
@@ -72,19 +73,17 @@ def test_prepare_data_caps_splits_and_warns(tmp_path: Path, tiny_llama_dir: Path
     assert "examples_dropped" in codes and "examples_truncated" in codes
     again = prepare_data(cfg, tok, lambda m: None)
     assert again.train.examples == data.train.examples  # the split is seeded
-    cfg["max_seq_length"] = 128
-    data = prepare_data(cfg, tok, lambda m: None)
+    data = prepare_data(cfg.replace(max_seq_length=128), tok, lambda m: None)
     assert (len(data.train), len(data.eval)) == (8, 2) and not data.warnings
-    cfg["max_seq_length"] = 8
-    with pytest.raises(EngineError, match="no example keeps an assistant token"):
-        prepare_data(cfg, tok, lambda m: None)
+    with pytest.raises(EngineError, match="no training example of train_file .* keeps an assistant token"):
+        prepare_data(cfg.replace(max_seq_length=16), tok, lambda m: None)
 
 
 def test_pretraining_blocks_match_the_quota_estimate(tmp_path: Path, tiny_qwen2_dir: Path) -> None:  # noqa: F811
     from tokenizers import Tokenizer
 
     from modxd.engine.formats import iter_pretrain_texts
-    from modxd.engine.plan import effective_examples
+    from modxd.plan import effective_examples
 
     corpus = write_pretrain_txt(tmp_path / "c.txt", n=40)
     tok = make_tiny_tokenizer()
@@ -92,8 +91,8 @@ def test_pretraining_blocks_match_the_quota_estimate(tmp_path: Path, tiny_qwen2_
     # the daemon's count: tokens without special tokens, plus one eos per document
     tokens = sum(len(fast.encode(t, add_special_tokens=False).ids) + 1 for t in iter_pretrain_texts(str(corpus)))
     for max_samples, ratio in [(0, 0.0), (0, 0.25), (5, 0.2), (10_000, 0.0)]:
-        cfg = normalize_config(engine_config(tiny_qwen2_dir, corpus, tmp_path / "o", task_type="pretrain",
-                                             max_seq_length=32, max_samples=max_samples, eval_split_ratio=ratio))
+        cfg = engine_config(tiny_qwen2_dir, corpus, tmp_path / "o", task_type="pretrain", max_seq_length=32,
+                            max_samples=max_samples, eval_split_ratio=ratio).params
         data = prepare_data(cfg, tok, lambda m: None)
         assert len(data.train) == effective_examples(tokens // 32, max_samples, ratio, False)
         assert all(len(b["input_ids"]) == 32 and b["labels"] == b["input_ids"] for b in data.train.examples)
@@ -183,19 +182,27 @@ def test_precision_fallbacks_on_cpu(tmp_path: Path, tiny_llama_dir: Path, sft_js
 
 
 def test_eval_and_early_stopping_need_eval_data(tmp_path: Path, tiny_llama_dir: Path, sft_jsonl: Path) -> None:  # noqa: F811
+    """One rule (modxd/plan.py eval_data_problem), one behaviour: refused, never trained without evaluation."""
+    with pytest.raises(InvalidArgument, match="eval_strategy needs evaluation data"):
+        engine_config(tiny_llama_dir, sft_jsonl, tmp_path / "o", eval_strategy="steps", eval_steps=2)
+    with pytest.raises(InvalidArgument, match="early_stopping_patience needs eval_strategy"):
+        engine_config(tiny_llama_dir, sft_jsonl, tmp_path / "o", early_stopping_patience=2)
+    # the parameters ask for a split, but one example splits into nothing: the worker refuses too
+    cfg = engine_config(tiny_llama_dir, sft_jsonl, tmp_path / "o", eval_strategy="steps", eval_split_ratio=0.5,
+                        max_samples=1)
     rec = EventRecorder()
-    cfg = engine_config(tiny_llama_dir, sft_jsonl, tmp_path / "o", eval_strategy="steps", eval_steps=2,
-                        early_stopping_patience=2, max_samples=8)
-    assert run_training(cfg, rec, no_command)["outcome"] == "completed"
-    assert {"eval_disabled", "early_stopping_disabled"} <= set(rec.warning_codes())
-    assert not rec.eval_metrics
+    with pytest.raises(EngineError, match="eval split .eval_split_ratio 0.5.* holds no example"):
+        run_training(cfg, rec, no_command)
+    assert not rec.of("checkpoint") and not rec.train_metrics
 
 
 def test_early_stopping_stops_and_saves(tmp_path: Path, tiny_llama_dir: Path, sft_jsonl: Path) -> None:  # noqa: F811
     rec = EventRecorder()
-    # learning_rate 0: the eval loss never improves, so patience 1 stops at the 2nd evaluation
-    cfg = engine_config(tiny_llama_dir, sft_jsonl, tmp_path / "o", learning_rate=0.0, eval_split_ratio=0.25,
-                        eval_strategy="steps", eval_steps=2, early_stopping_patience=1, num_train_epochs=4)
+    # SGD on gradients clipped to a norm of 1e-12 changes no weight (the updates are below float32's
+    # resolution): the eval loss never improves, so patience 1 stops at the 2nd evaluation
+    cfg = engine_config(tiny_llama_dir, sft_jsonl, tmp_path / "o", learning_rate=1e-6, optim="sgd",
+                        max_grad_norm=1e-12, weight_decay=0.0, eval_split_ratio=0.25, eval_strategy="steps",
+                        eval_steps=2, early_stopping_patience=1, num_train_epochs=4)
     result = run_training(cfg, rec, no_command)
     assert (result["outcome"], result["reason"], result["final_step"]) == ("completed", "early_stopping", 4)
     assert [c["step"] for c in rec.of("checkpoint")] == [4]
@@ -213,11 +220,12 @@ def test_custom_chat_template_param(tmp_path: Path, tiny_llama_dir: Path, sft_js
     with pytest.raises(EngineError, match="has no chat template.*chat_template parameter"):
         run_training(cfg, EventRecorder(), no_command)
     with pytest.raises(EngineError, match="chat template cannot format training example 1"):
-        run_training({**cfg, "chat_template": "{{ messages[0]['content'] | nofilter }}"}, EventRecorder(), no_command)
+        run_training(cfg.with_params(chat_template="{{ messages[0]['content'] | nofilter }}"), EventRecorder(),
+                     no_command)
     template = ("{% for m in messages %}### {{ m['role'] }}: {{ m['content'] }}{{ eos_token }}\n{% endfor %}"
                 "{% if add_generation_prompt %}### assistant: {% endif %}")
     rec = EventRecorder()
-    result = run_training({**cfg, "chat_template": template}, rec, no_command)
+    result = run_training(cfg.with_params(chat_template=template), rec, no_command)
     assert result["outcome"] == "completed"
     saved = Path(rec.of("checkpoint")[0]["path"]) / "chat_template.jinja"
     assert saved.read_text() == template
@@ -225,33 +233,49 @@ def test_custom_chat_template_param(tmp_path: Path, tiny_llama_dir: Path, sft_js
 
 def test_refusals(tmp_path: Path, tiny_llama_dir: Path, sft_jsonl: Path) -> None:  # noqa: F811
     bert = make_non_causal_model(tmp_path / "bert")
-    with pytest.raises(EngineError, match="'bert' model .*cannot be loaded as a causal language model"):
+    with pytest.raises(EngineError, match="holds a BertModel model, which is not a causal language model"):
         run_training(engine_config(bert, sft_jsonl, tmp_path / "o"), EventRecorder(), no_command)
-    with pytest.raises(EngineError, match="max_seq_length 2048 is larger than the model's "
-                                         "max_position_embeddings 1024"):
+    with pytest.raises(EngineError, match="max_seq_length is 2048 but the model's context "
+                                         r"\(max_position_embeddings\) is 1024 tokens"):
         run_training(engine_config(tiny_llama_dir, sft_jsonl, tmp_path / "o", max_seq_length=2048),
                      EventRecorder(), no_command)
     gguf = tmp_path / "model.gguf"
     gguf.write_bytes(b"GGUF\x03\x00\x00\x00")
-    with pytest.raises(EngineError, match="is a GGUF file, which cannot be trained"):
+    with pytest.raises(EngineError, match="is a GGUF file, which is for inference only"):
         inspect_model_dir(str(gguf))
     with pytest.raises(EngineError, match="has no config.json"):
         inspect_model_dir(str(tmp_path))
     with pytest.raises(EngineError, match="not a training checkpoint"):
         run_training(engine_config(tiny_llama_dir, sft_jsonl, tmp_path / "o", resume_from_checkpoint=str(tmp_path)),
                      EventRecorder(), no_command)
-    with pytest.raises(EngineError, match="lora_target_modules .* do not match the model.*q_proj"):
+    with pytest.raises(EngineError, match="lora_target_modules c_attn matches no module of the model.*q_proj"):
         run_training(engine_config(tiny_llama_dir, sft_jsonl, tmp_path / "o", lora_target_modules=["c_attn"]),
                      EventRecorder(), no_command)
-    with pytest.raises(EngineError, match="save_strategy must be one of steps, epoch, no"):
-        normalize_config(engine_config(tiny_llama_dir, sft_jsonl, tmp_path, save_strategy="best"))
-    with pytest.raises(EngineError, match="optim 'nope'"):
-        normalize_config(engine_config(tiny_llama_dir, sft_jsonl, tmp_path, optim="nope"))
+    # a parameter is checked once, by the schema, however the engine is called
+    with pytest.raises(InvalidArgument, match="save_strategy must be one of steps, epoch, no"):
+        engine_config(tiny_llama_dir, sft_jsonl, tmp_path, save_strategy="best")
+    with pytest.raises(InvalidArgument, match="optim must be one of"):
+        engine_config(tiny_llama_dir, sft_jsonl, tmp_path, optim="nope")
+    with pytest.raises(InvalidArgument, match="unknown parameter 'lora_rank'; did you mean lora_r"):
+        run_training({**engine_config(tiny_llama_dir, sft_jsonl, tmp_path).to_wire(), "lora_rank": 8},
+                     EventRecorder(), no_command)
+
+
+def test_schema_choices_are_what_transformers_knows() -> None:
+    """The schema's optimizers and schedulers are names TrainingArguments accepts (the engine no
+    longer checks them at run time: the schema is the one list)."""
+    from transformers.trainer_utils import SchedulerType
+    from transformers.training_args import OptimizerNames
+
+    from modxd.params import BY_KEY
+
+    assert set(BY_KEY["optim"].choices) <= {o.value for o in OptimizerNames}
+    assert set(BY_KEY["lr_scheduler_type"].choices) <= {s.value for s in SchedulerType}
 
 
 def test_too_little_pretraining_text(tmp_path: Path, tiny_qwen2_dir: Path) -> None:  # noqa: F811
     corpus = write_pretrain_txt(tmp_path / "c.txt", n=1)
     cfg = engine_config(tiny_qwen2_dir, corpus, tmp_path / "o", task_type="pretrain", use_lora=False,
                         max_seq_length=512)
-    with pytest.raises(EngineError, match="fewer tokens than one max_seq_length block"):
+    with pytest.raises(EngineError, match="has fewer tokens than one block of max_seq_length 512"):
         run_training(cfg, EventRecorder(), no_command)

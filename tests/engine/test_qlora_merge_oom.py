@@ -57,8 +57,11 @@ def test_cuda_oom_fails_with_out_of_memory_and_advice() -> None:
         def train(self, resume_from_checkpoint=None) -> None:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.1 GiB total)")
 
-    cfg = {"per_device_train_batch_size": 8, "max_seq_length": 2048, "gradient_checkpointing": False,
-           "use_lora": True, "quantization_bit": 0}
+    from modxd.params import resolve
+
+    cfg = resolve("sft", {}, {"train_file": "/d.jsonl", "output_dir": "/o", "model_dir": "/m",
+                              "per_device_train_batch_size": 8, "max_seq_length": 2048,
+                              "gradient_checkpointing": False, "use_lora": True, "quantization_bit": 0})
     with pytest.raises(EngineError) as info:
         _train(Exhausted(), None, cfg, "cuda:0")
     sentence = describe_failure(info.value)

@@ -32,11 +32,12 @@ LOSS_TOLERANCE = dict(rel=2e-3, abs=2e-4)  # CPU float32, same thread count: the
 def _reference_losses(params: dict, out: Path) -> dict[int, float]:
     """The same task trained in one go, in this process, by the same engine code."""
     from modxd.engine.train import run_training
+    from modxd.train_config import TrainConfig
 
     from modxd.protocol import encode
 
     events: list[dict] = []
-    config = {**params, "task_type": "sft", "device": "cpu", "output_dir": str(out), "save_strategy": "no"}
+    config = TrainConfig.from_params("sft", **{**params, "output_dir": str(out), "save_strategy": "no"})
     run_training(config, lambda message: events.append(encode(message)), lambda: None)
     return {e["step"]: e["loss"] for e in events if e["type"] == "metrics" and e.get("loss") is not None}
 

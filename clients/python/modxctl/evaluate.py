@@ -24,6 +24,7 @@ from .output import (
     opt,
     table,
 )
+from .paging import all_pages
 
 JOB_DONE_OK = {common_pb2.JOB_STATE_COMPLETED}
 JOB_TERMINAL = {common_pb2.JOB_STATE_COMPLETED, common_pb2.JOB_STATE_FAILED, common_pb2.JOB_STATE_CANCELLED}
@@ -272,15 +273,7 @@ def eval_show(evaluation_id: str) -> None:
 def eval_list(task_id: str) -> None:
     """List evaluations, newest first."""
     app = get_app()
-    merged = eval_pb2.ListEvaluationsResponse()
-    token = ""
-    while True:
-        req = eval_pb2.ListEvaluationsRequest(task_id=task_id, page=common_pb2.PageRequest(page_size=100, page_token=token))
-        page = app.call(app.evals.ListEvaluations, req)
-        merged.evaluations.extend(page.evaluations)
-        token = page.next_page_token
-        if not token:
-            break
+    merged = all_pages(app, app.evals.ListEvaluations, eval_pb2.ListEvaluationsRequest(task_id=task_id), "evaluations")
     if app.json:
         emit_json(merged)
         return

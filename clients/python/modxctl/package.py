@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from modx.v1 import common_pb2, package_pb2
+from modx.v1 import package_pb2
 
 from .connection import App, get_app
 from .evaluate import JOB_DONE_OK, job_events, job_label
@@ -25,6 +25,7 @@ from .output import (
     quant_label,
     table,
 )
+from .paging import all_pages
 
 QUANT_NAMES = [quant_label(package_pb2.QuantType, v) for v in package_pb2.QuantType.values() if v != 0]
 
@@ -231,15 +232,7 @@ def package_show(package_id: str) -> None:
 def package_list(task_id: str) -> None:
     """List packages, newest first."""
     app = get_app()
-    merged = package_pb2.ListPackagesResponse()
-    token = ""
-    while True:
-        req = package_pb2.ListPackagesRequest(task_id=task_id, page=common_pb2.PageRequest(page_size=100, page_token=token))
-        page = app.call(app.packages.ListPackages, req)
-        merged.packages.extend(page.packages)
-        token = page.next_page_token
-        if not token:
-            break
+    merged = all_pages(app, app.packages.ListPackages, package_pb2.ListPackagesRequest(task_id=task_id), "packages")
     if app.json:
         emit_json(merged)
         return

@@ -6,16 +6,19 @@ client never has to know a parameter's type.
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
 
 from modx.v1 import common_pb2, training_pb2
 
-from .connection import get_app
+from .connection import App, get_app
 from .output import echo, emit_json, enum_label, fmt_bool, fmt_param, fmt_time, kv, table
 
-TASK_TYPES = {"sft": common_pb2.TASK_TYPE_SFT, "pretrain": common_pb2.TASK_TYPE_PRETRAIN}
+# The proto's TaskType enum is the list of types: TASK_TYPE_SFT -> "sft".
+TASK_TYPES = {name.removeprefix("TASK_TYPE_").lower(): value for name, value in common_pb2.TaskType.items()
+              if value != common_pb2.TASK_TYPE_UNSPECIFIED}
 
 task_type_choice = click.Choice(list(TASK_TYPES), case_sensitive=False)
 
@@ -43,6 +46,25 @@ def parse_sets(ctx: click.Context | None, param: click.Parameter | None, values:
         key, value = parse_set(item)
         out[key] = value
     return out
+
+
+def abspath(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path)) if path else path
+
+
+def path_keys(app: App) -> frozenset[str]:
+    """The parameters the daemon's schema types as paths (GetParamSchema): no list kept here."""
+    resp = app.call(app.training.GetParamSchema, training_pb2.GetParamSchemaRequest())
+    return frozenset(spec.key for spec in resp.params if spec.type == training_pb2.PARAM_TYPE_PATH)
+
+
+def absolute_paths(app: App, sets: dict[str, str]) -> dict[str, str]:
+    """--set values with every path made absolute here, where the user typed it (the daemon reads
+    paths on its own host and refuses relative ones); the schema is asked only when --set was used."""
+    if not sets:
+        return {}
+    keys = path_keys(app)
+    return {key: abspath(value) if key in keys else value for key, value in sets.items()}
 
 
 def param_map(values: dict[str, str]) -> dict[str, common_pb2.ParamValue]:
@@ -260,7 +282,7 @@ def templates_save(
         name=name,
         type=task_type_value(task_type),
         from_task_id=from_task or "",
-        params=param_map(sets),
+        params=param_map(absolute_paths(app, sets)),
         description=description,
         overwrite=overwrite,
     )

@@ -1,7 +1,6 @@
 """train: create, run, follow and inspect training tasks."""
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -24,32 +23,31 @@ from .output import (
     table,
     warn,
 )
-from .templates import param_map, print_params, set_option, task_type_choice, task_type_value
+from .paging import all_pages
+from .templates import (
+    absolute_paths,
+    abspath,
+    param_map,
+    print_params,
+    set_option,
+    task_type_choice,
+    task_type_value,
+)
 from .watch import fraction_done, state_label, train_checkpoints, train_logs, train_metrics, train_watch, watch_task
-
-# Parameters holding paths: made absolute here, where the user typed them.
-PATH_KEYS = ("train_file", "eval_file", "model_dir", "tokenizer_dir", "output_dir")
 
 state_choice = click.Choice(enum_choices(common_pb2.TaskState), case_sensitive=False)
 
 
-def abspath(path: str) -> str:
-    return os.path.abspath(os.path.expanduser(path)) if path else path
-
-
-def build_params(sets: dict[str, str], flags: dict[str, str | None]) -> dict[str, common_pb2.ParamValue]:
-    """--set values plus the path flags; a key given both ways is a usage error."""
-    values = dict(sets)
+def build_params(app: App, sets: dict[str, str], flags: dict[str, str | None]) -> dict[str, common_pb2.ParamValue]:
+    """--set values plus the path flags, every path absolute; a key given both ways is a usage error."""
+    values = absolute_paths(app, sets)
     for key, value in flags.items():
         if value is None:
             continue
-        if key in values and abspath(values[key]) != abspath(value):
+        if key in values and values[key] != abspath(value):
             flag = "--" + key.replace("_", "-")
             raise click.UsageError(f"{key} is given twice (by {flag} and by --set); keep one")
-        values[key] = value
-    for key in PATH_KEYS:
-        if values.get(key):
-            values[key] = abspath(values[key])
+        values[key] = abspath(value)
     return param_map(values)
 
 
@@ -135,7 +133,7 @@ def train_create(
     req = training_pb2.CreateTaskRequest(
         type=task_type_value(task_type),
         template=template or "",
-        params=build_params(sets, flags),
+        params=build_params(app, sets, flags),
         name=name,
         validate_only=validate_only,
     )
@@ -158,21 +156,8 @@ def train_create(
 
 def _list_tasks(app: App, states: list[int], task_type: int, limit: int | None) -> training_pb2.ListTasksResponse:
     """All pages (or the first `limit` tasks) merged into one response."""
-    merged = training_pb2.ListTasksResponse()
-    token = ""
-    while True:
-        size = 100 if limit is None else max(1, min(100, limit - len(merged.tasks)))
-        req = training_pb2.ListTasksRequest(states=states, type=task_type, page=common_pb2.PageRequest(page_size=size, page_token=token))
-        page = app.call(app.training.ListTasks, req)
-        merged.tasks.extend(page.tasks)
-        merged.total_size = page.total_size
-        token = page.next_page_token
-        if not token or (limit is not None and len(merged.tasks) >= limit):
-            break
-    if limit is not None and len(merged.tasks) > limit:
-        del merged.tasks[limit:]
-    merged.next_page_token = token
-    return merged
+    return all_pages(app, app.training.ListTasks, training_pb2.ListTasksRequest(states=states, type=task_type), "tasks",
+                     limit=limit)
 
 
 @train.command("list")
@@ -366,7 +351,7 @@ def train_estimate(task_id: str | None, task_type: str | None, template: str | N
     if bool(task_id) == bool(task_type):
         raise click.UsageError("give a task ID or --type T (with --set), not both")
     app = get_app()
-    values = {k: (abspath(v) if k in PATH_KEYS else v) for k, v in sets.items()}
+    values = absolute_paths(app, sets)
     req = training_pb2.EstimateQuotaRequest(
         task_id=task_id or "", type=task_type_value(task_type), template=template or "", params=param_map(values)
     )

@@ -34,6 +34,7 @@ from .output import (
     printable,
     table,
 )
+from .paging import all_pages
 from .plots import curve_line
 
 TERMINAL = {common_pb2.TASK_STATE_COMPLETED, common_pb2.TASK_STATE_STOPPED, common_pb2.TASK_STATE_FAILED}
@@ -332,15 +333,8 @@ def train_logs(task_id: str, follow_live: bool, after_seq: int) -> None:
 
 def list_metrics(app: App, task_id: str) -> training_pb2.ListMetricsResponse:
     """Every metrics point of a task, all pages merged."""
-    merged = training_pb2.ListMetricsResponse()
-    token = ""
-    while True:
-        req = training_pb2.ListMetricsRequest(task_id=task_id, page=common_pb2.PageRequest(page_size=1000, page_token=token))
-        page = app.call(app.training.ListMetrics, req)
-        merged.points.extend(page.points)
-        token = page.next_page_token
-        if not token:
-            return merged
+    return all_pages(app, app.training.ListMetrics, training_pb2.ListMetricsRequest(task_id=task_id), "points",
+                     page_size=1000)
 
 
 @click.command("metrics")

@@ -16,7 +16,7 @@ from ..store.events import EventRecord
 from ..store.tasks import TaskRecord
 from ..store.templates import TemplateRecord
 
-TYPE_TO_PROTO = {P.SFT: C.TASK_TYPE_SFT, P.PRETRAIN: C.TASK_TYPE_PRETRAIN}
+TYPE_TO_PROTO = {t: C.TaskType.Value(f"TASK_TYPE_{t.upper()}") for t in P.TASK_TYPES}  # a type: one enum value
 TYPE_FROM_PROTO = {v: k for k, v in TYPE_TO_PROTO.items()}
 STATE_TO_PROTO = {s: getattr(C, f"TASK_STATE_{s.name}") for s in TaskState}
 STATE_FROM_PROTO = {v: k for k, v in STATE_TO_PROTO.items()}
@@ -35,7 +35,7 @@ def task_type(value: int, required: bool = True) -> str:
         return TYPE_FROM_PROTO[value]
     if not required and value == C.TASK_TYPE_UNSPECIFIED:
         return ""
-    raise InvalidArgument(f"type must be TASK_TYPE_SFT or TASK_TYPE_PRETRAIN, got {value}")
+    raise InvalidArgument(f"type must be {' or '.join(C.TaskType.Name(v) for v in TYPE_FROM_PROTO)}, got {value}")
 
 
 def ts(seconds: float | None) -> Timestamp | None:

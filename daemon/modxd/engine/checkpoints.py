@@ -21,15 +21,33 @@ import stat
 from .. import files
 from ..paths import Pinned, pin_output_dir
 from ..protocol import Checkpoint, CheckpointDeleted, Emit
+from .finite import checkpoint_weights_problem
 
 __all__ = ["CheckpointStore", "DiskFull", "fsync_tree", "dir_size", "list_checkpoints",
-           "CHECKPOINT_RE", "is_disk_full", "free_bytes", "commit_dir", "remove_entry"]
+           "CHECKPOINT_RE", "is_disk_full", "free_bytes", "commit_dir", "remove_entry", "resume_problem"]
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 log = logging.getLogger("modxd.engine")
 
 _DISK_FULL_MARKERS = ("no space left on device", "disk quota exceeded", "storagefull")
 NEARLY_FULL_BYTES = 1 << 20  # a failed write with less than this free is blamed on a full disk
+
+
+def resume_problem(directory: str, max_weight_bytes: int | None = None) -> str:
+    """What keeps a training run from resuming from `directory` (a sentence to follow its name), or ''.
+
+    The one rule of a resumable checkpoint, applied at create (validation.py), at ResumeTask (app.py)
+    and by the worker to the dir it opened (engine/train.py): it holds trainer_state.json (with the
+    optimizer, scheduler, RNG and data position beside it), and its weights are finite. Weights above
+    `max_weight_bytes` are not read here; the worker reads them all.
+    """
+    if not os.path.isfile(os.path.join(directory, "trainer_state.json")):
+        return "is not a training checkpoint (no trainer_state.json in it)"
+    problem = checkpoint_weights_problem(directory, max_weight_bytes)
+    if problem:
+        return (f"cannot be resumed: {problem}: the run had diverged when it was saved (or the file is damaged); "
+                "resume from an earlier checkpoint")
+    return ""
 
 
 class DiskFull(Exception):

@@ -16,12 +16,13 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from ..params import SFT, TrainParams
 from .formats import iter_pretrain_texts, iter_sft_conversations
 from .models import EngineError
-from .plan import split_sizes
+from ..plan import no_block_sentence, split_sizes
 
 __all__ = ["TokenDataset", "PadCollator", "PreparedData", "render_conversation", "tokenize_conversation",
-           "prepare_data", "has_labels", "held_out_indexes", "IGNORE_INDEX"]
+           "prepare_data", "has_labels", "held_out_indexes", "no_assistant_token_sentence", "IGNORE_INDEX"]
 
 IGNORE_INDEX = -100
 
@@ -211,31 +212,38 @@ def _blocks(tokenizer: Any, docs: Iterable[str], max_seq_length: int, keep_short
     return blocks
 
 
-def prepare_data(config: dict[str, Any], tokenizer: Any, log: Callable[[str], None]) -> PreparedData:
-    """Read, cap, split and tokenize train/eval data as the config says."""
-    sft = config["task_type"] == "sft"
-    max_seq_length = int(config["max_seq_length"])
-    seed = int(config["seed"])
-    max_samples = int(config.get("max_samples") or 0)
-    ratio = float(config.get("eval_split_ratio") or 0)
+def no_assistant_token_sentence(train_file: str, max_seq_length: int, detail: str = "") -> str:
+    """The refusal of SFT data none of whose examples keeps an assistant token within max_seq_length (so
+    nothing is labelled): said at create (tokenizer_checks.py, with `detail`) and by the worker."""
+    return (f"parameter max_seq_length {max_seq_length}: no training example of train_file {train_file} keeps an "
+            f"assistant token within {max_seq_length} tokens{detail}, so there is nothing to train on; raise "
+            "max_seq_length or shorten the prompts")
+
+
+def prepare_data(params: TrainParams, tokenizer: Any, log: Callable[[str], None]) -> PreparedData:
+    """Read, cap, split and tokenize train/eval data as the task's parameters say."""
+    sft = params.task_type == SFT
+    max_seq_length, seed, max_samples, ratio = (params.max_seq_length, params.seed, params.max_samples,
+                                                params.eval_split_ratio)
+    train_file, eval_file = params.train_file, params.eval_file
     out = PreparedData(TokenDataset([]), None)
     if sft:
-        items = take_samples(iter_sft_conversations(config["train_file"], field="train_file"), max_samples)
+        items = take_samples(iter_sft_conversations(train_file, field="train_file"), max_samples)
         if not items:
-            raise EngineError(f"train_file {config['train_file']} has no examples")
+            raise EngineError(f"train_file {train_file} has no examples")
         eval_items: list[Any] = []
-        if config.get("eval_file"):
-            eval_items = list(iter_sft_conversations(config["eval_file"], field="eval_file"))
+        if eval_file:
+            eval_items = list(iter_sft_conversations(eval_file, field="eval_file"))
         elif ratio > 0:
             items, eval_items = split_held_out(items, ratio, seed)
         out.train = _sft_dataset(tokenizer, items, max_seq_length, "training", out)
         out.eval = _sft_dataset(tokenizer, eval_items, max_seq_length, "evaluation", out) if eval_items else None
     else:  # examples are blocks: max_samples and the split count blocks, as the quota estimate does
-        blocks = _blocks(tokenizer, iter_pretrain_texts(config["train_file"], field="train_file"),
+        blocks = _blocks(tokenizer, iter_pretrain_texts(train_file, field="train_file"),
                          max_seq_length, keep_short=False, limit=max_samples)
         eval_blocks: list[dict[str, list[int]]] = []
-        if config.get("eval_file"):
-            eval_blocks = _blocks(tokenizer, iter_pretrain_texts(config["eval_file"], field="eval_file"),
+        if eval_file:
+            eval_blocks = _blocks(tokenizer, iter_pretrain_texts(eval_file, field="eval_file"),
                                   max_seq_length, keep_short=True)
         elif ratio > 0:
             blocks, eval_blocks = split_held_out(blocks, ratio, seed)
@@ -243,10 +251,8 @@ def prepare_data(config: dict[str, Any], tokenizer: Any, log: Callable[[str], No
         out.eval = TokenDataset(eval_blocks) if eval_blocks else None
     if not len(out.train):
         if sft:
-            raise EngineError(f"train_file {config['train_file']}: no example keeps an assistant token within "
-                              f"max_seq_length {max_seq_length}; raise max_seq_length")
-        raise EngineError(f"train_file {config['train_file']} has fewer tokens than one max_seq_length block "
-                          f"({max_seq_length}); add text or lower max_seq_length")
+            raise EngineError(no_assistant_token_sentence(train_file, max_seq_length))
+        raise EngineError(no_block_sentence(train_file, max_seq_length))
     unit = "examples" if sft else f"blocks of {max_seq_length} tokens"
     log(f"training data: {len(out.train)} {unit}"
         + (f"; evaluation data: {len(out.eval)} {'examples' if sft else 'blocks'}" if out.eval else ""))

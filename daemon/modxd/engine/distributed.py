@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from ..protocol import Emit, Save, Stop
@@ -31,6 +32,7 @@ __all__ = ["world_size", "rank", "local_rank", "is_main", "training_args_extra",
            "CommandSync", "RankCheckpointStore", "barrier", "broadcast_code", "shutdown", "sum_over_ranks"]
 
 # Commands as one integer, so a step end costs a single 8-byte broadcast.
+DDP_TIMEOUT_S = 1800  # how long a rank waits for its peers in a collective (torch's default)
 _NONE, _STOP_SAVE, _STOP, _SAVE = 0, 1, 2, 3
 
 
@@ -121,7 +123,7 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
-def training_args_extra(cfg: dict[str, Any], device: str) -> dict[str, Any]:
+def training_args_extra(params: Mapping[str, Any], device: str) -> dict[str, Any]:
     """``TrainingArguments`` keywords of the distribution strategy ({} in one process)."""
     if world_size() <= 1:
         return {}
@@ -129,9 +131,9 @@ def training_args_extra(cfg: dict[str, Any], device: str) -> dict[str, Any]:
         "ddp_backend": "gloo" if device == "cpu" else "nccl",
         # LoRA freezes the base; every trainable parameter is used in each forward pass.
         "ddp_find_unused_parameters": False,
-        "ddp_timeout": int(cfg.get("ddp_timeout_seconds") or 1800),
+        "ddp_timeout": DDP_TIMEOUT_S,
     }
-    if cfg.get("distributed_strategy") == "fsdp":
+    if params.get("distributed_strategy") == "fsdp":
         extra["fsdp"] = True
         extra["fsdp_config"] = {
             "version": 2,  # FSDP2 (fully_shard); wraps each transformer block (the model's _no_split_modules)

@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import files as manifest
+from ..params import needs_chat_template
 from ..paths import Pinned, pin_input, pin_output_dir
 from ..protocol import Emit, EvalProgress, Log, Poll, Score, Stop, Warn
 from . import metrics as M
 from .models import EngineError
+from .templating import missing_template_problem
 
 __all__ = ["run_evaluation", "Example", "nll_per_example", "generate_answers", "batches", "EvalStopped"]
 
@@ -213,9 +215,9 @@ class EvalJob:
         tokenizer = load_tokenizer(source, lambda m: self.log(m))
         if self.params.get("chat_template"):
             tokenizer.chat_template = self.params["chat_template"]
-        if self.task_type == "sft" and not tokenizer.chat_template:
-            raise EngineError(f"the tokenizer in {source} has no chat template, so prompts cannot be formatted; "
-                              "set the task's chat_template parameter")
+        problem = missing_template_problem(needs_chat_template(self.task_type), tokenizer.chat_template, source)
+        if problem:
+            raise EngineError(problem)
         return tokenizer
 
     def _limit(self) -> int:

@@ -1,9 +1,9 @@
 """Loading, checking and adapting the model to train.
 
 The checks at the top (:class:`EngineError`, :func:`inspect_model_dir`,
-:func:`check_max_seq_length`) are pure Python so the daemon can run them at
-task-create time; torch/transformers/peft are imported inside the functions
-that need them (the training worker).
+:func:`context_length`, :func:`max_seq_length_problem`) are pure Python so the daemon
+runs them at task-create time; torch/transformers/peft are imported inside the
+functions that need them (the training worker).
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from __future__ import annotations
 import glob
 import json
 import os
-from dataclasses import dataclass
-from typing import Any, Callable
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
 
 from ..paths import shown
 from ..protocol import Emit
@@ -23,7 +24,12 @@ __all__ = [
     "ModelInfo",
     "Precision",
     "inspect_model_dir",
+    "ModelDirProblem",
+    "safetensors_header_problem",
+    "lora_targets_problem",
     "check_max_seq_length",
+    "context_length",
+    "max_seq_length_problem",
     "resolve_precision",
     "load_tokenizer",
     "load_model",
@@ -48,44 +54,126 @@ class ModelInfo:
     path: str
     model_type: str
     architectures: list[str]
-    max_position_embeddings: int | None
+    max_position_embeddings: int | None  # the context in tokens, whichever key config.json names it by
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+class ModelDirProblem(EngineError):
+    """A model dir that cannot be trained. ``wrong_kind``: the path names something else (a GGUF file,
+    a file, a model that is not a causal LM), as opposed to a missing, incomplete or damaged dir."""
+
+    def __init__(self, message: str, wrong_kind: bool = False):
+        super().__init__(message)
+        self.wrong_kind = wrong_kind
 
 
 def inspect_model_dir(model_dir: str, field_name: str = "model_dir") -> ModelInfo:
-    """Check that ``model_dir`` is a trainable Hugging Face model dir (pure Python)."""
+    """The one rule of a trainable model dir (pure Python: the daemon at create, the worker on the dir it
+    opened): a Hugging Face dir whose config.json names a causal LM and whose safetensors weights are
+    whole (their headers describe the file). Raises :class:`ModelDirProblem`, naming the parameter."""
+    where = f"parameter {field_name}: {shown(model_dir)}"
     if not model_dir:
-        raise EngineError(f"{field_name} is required: the Hugging Face model directory to train")
-    if model_dir.lower().endswith(".gguf") or (os.path.isfile(model_dir) and _is_gguf(model_dir)):
-        raise EngineError(f"{field_name} {model_dir} is a GGUF file, which cannot be trained: GGUF is an "
-                          f"inference format; point {field_name} at a Hugging Face model directory "
-                          "(config.json + *.safetensors)")
-    if not os.path.exists(model_dir):
-        raise EngineError(f"{field_name} {model_dir} does not exist")
+        raise ModelDirProblem(f"parameter {field_name} is required: the Hugging Face model dir to train")
+    if os.path.isfile(model_dir):
+        if model_dir.lower().endswith(".gguf") or _is_gguf(model_dir):
+            raise ModelDirProblem(
+                f"{where} is a GGUF file, which is for inference only; training needs a Hugging Face model dir "
+                f"(import it with PackageService.ImportGguf: modxctl models import-gguf {shown(model_dir)} DIR)",
+                wrong_kind=True)
+        raise ModelDirProblem(f"{where} is a file; a Hugging Face model dir is needed", wrong_kind=True)
     if not os.path.isdir(model_dir):
-        raise EngineError(f"{field_name} {model_dir} is a file, not a model directory (config.json + *.safetensors)")
+        raise ModelDirProblem(f"{where} does not exist")
     config_path = os.path.join(model_dir, "config.json")
     if not os.path.isfile(config_path):
-        raise EngineError(f"{field_name} {model_dir} has no config.json: it is not a Hugging Face model directory")
-    if not glob.glob(os.path.join(model_dir, "*.safetensors")):
-        raise EngineError(f"{field_name} {model_dir} has no *.safetensors weights "
-                          "(only safetensors checkpoints are loaded)")
+        raise ModelDirProblem(f"{where} has no config.json (not a Hugging Face model dir)")
+    weights = sorted(glob.glob(os.path.join(glob.escape(model_dir), "*.safetensors")))
+    if not weights:
+        bin_only = glob.glob(os.path.join(glob.escape(model_dir), "*.bin"))
+        extra = " (it has *.bin weights: re-save them as safetensors)" if bin_only else ""
+        raise ModelDirProblem(f"{where} has no *.safetensors weights{extra}")
     try:
         with open(config_path, encoding="utf-8") as f:
             config = json.load(f)
     except (OSError, ValueError) as exc:
-        raise EngineError(f"{field_name} {model_dir}: config.json cannot be read ({exc})") from None
+        raise ModelDirProblem(f"{where}: config.json is not valid JSON ({exc})") from None
     if not isinstance(config, dict):
-        raise EngineError(f"{field_name} {model_dir}: config.json is not a JSON object")
+        raise ModelDirProblem(f"{where}: config.json is not a JSON object")
+    for path in weights:
+        problem = safetensors_header_problem(path)
+        if problem:
+            raise ModelDirProblem(f"parameter {field_name}: {path} is not a valid safetensors file ({problem}); "
+                                  "the weights are damaged or were not copied completely")
+    architectures = [str(a) for a in config.get("architectures") or []]
+    if not any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures):
+        raise ModelDirProblem(f"{where} holds a {', '.join(architectures) or config.get('model_type', '?')} model, "
+                              "which is not a causal language model", wrong_kind=True)
+    context = context_length(config)
+    return ModelInfo(model_dir, str(config.get("model_type", "")), architectures,
+                     context[0] if context else None, config)
+
+
+def lora_targets_problem(targets: list[str], linear_modules: Iterable[str], where: str = "") -> str:
+    """The one rule of LoRA targets ('' when they are fine): each names a linear module as peft matches
+    them (the module's dotted name is the target or ends with '.' + it), or all-linear. The daemon
+    reads the module names from the safetensors headers (validation.py), the worker from the model."""
+    modules = set(linear_modules)
+    if not targets or any(t.lower() == "all-linear" for t in targets) or not modules:
+        return ""
+    if any(m == t or m.endswith("." + t) for m in modules for t in targets):
+        return ""
+    leaves = sorted({m.rsplit(".", 1)[-1] for m in modules if "embed" not in m and "lm_head" not in m})
+    return (f"parameter lora_target_modules {', '.join(targets)} matches no module of the model{where}; its "
+            f"linear modules are {', '.join(leaves[:40]) or 'none'} (or use all-linear)")
+
+
+def safetensors_header_problem(path: str) -> str:
+    """Why `path` is not a safetensors file (its header only is read), or '' when it is one."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                return f"only {size} bytes long"
+            n = int.from_bytes(head, "little")
+            if n < 2 or n > min(size - 8, 100 << 20):
+                return f"its header length {n} does not fit the {size}-byte file"
+            header = json.loads(f.read(n))
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    except (UnicodeDecodeError, ValueError):
+        return "its header is not JSON"
+    if not isinstance(header, dict):
+        return "its header is not a JSON object"
+    try:
+        ends = [int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return "its header does not describe tensors"
+    if ends and max(ends) > size - 8 - n:
+        return f"it is truncated: the tensors need {max(ends) + 8 + n} bytes, the file has {size}"
+    return ""
+
+
+def context_length(config: Mapping[str, Any]) -> tuple[int, str] | None:
+    """The model's context in tokens and the config.json key that gives it (the text model's, for a
+    multimodal config), or None when config.json names none."""
     text_config = config.get("text_config") if isinstance(config.get("text_config"), dict) else {}
-    positions = None
     for source in (config, text_config):
         for key in _POSITION_KEYS:
-            if isinstance(source.get(key), int) and source[key] > 0:
-                positions = source[key]
-                break
-        if positions:
-            break
-    return ModelInfo(model_dir, str(config.get("model_type", "")), list(config.get("architectures") or []), positions)
+            value = source.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value, key
+    return None
+
+
+def max_seq_length_problem(max_seq_length: int, config: Mapping[str, Any]) -> str:
+    """The one context rule of training: max_seq_length fits the model's context ('' when it does).
+    Checked at create (validation.py) and by the worker on the model dir it opened."""
+    context = context_length(config)
+    if context is None or max_seq_length <= context[0]:
+        return ""
+    limit, key = context
+    return (f"parameter max_seq_length is {max_seq_length} but the model's context ({key}) is {limit} tokens; "
+            f"set max_seq_length to {limit} or less")
 
 
 def _is_gguf(path: str) -> bool:
@@ -97,11 +185,10 @@ def _is_gguf(path: str) -> bool:
 
 
 def check_max_seq_length(max_seq_length: int, info: ModelInfo) -> None:
-    """Refuse a ``max_seq_length`` the model's position embeddings cannot hold."""
-    limit = info.max_position_embeddings
-    if limit is not None and max_seq_length > limit:
-        raise EngineError(f"max_seq_length {max_seq_length} is larger than the model's max_position_embeddings "
-                          f"{limit} ({info.path}); set max_seq_length to {limit} or less")
+    """Refuse a ``max_seq_length`` the model's context cannot hold (:func:`max_seq_length_problem`)."""
+    problem = max_seq_length_problem(max_seq_length, info.config)
+    if problem:
+        raise EngineError(f"model_dir {info.path}: {problem}")
 
 
 # ------------------------------------------------------------------ loading
@@ -200,10 +287,9 @@ def apply_lora(model: Any, r: int, alpha: int, dropout: float, target_modules: l
     try:
         return get_peft_model(model, config, autocast_adapter_dtype=True)
     except ValueError as exc:
-        linear = sorted({name.rsplit(".", 1)[-1] for name, mod in model.named_modules()
-                         if type(mod).__name__ in ("Linear", "Conv1D") and "lm_head" not in name})
-        raise EngineError(f"lora_target_modules {list(target_modules)} do not match the model: {exc}. "
-                          f"Its linear modules are: {', '.join(linear)} (or use all-linear)") from None
+        linear = {name for name, mod in model.named_modules() if type(mod).__name__ in ("Linear", "Conv1D")}
+        raise EngineError(lora_targets_problem(list(target_modules), linear) or
+                          f"parameter lora_target_modules {', '.join(target_modules)}: {exc}") from None
 
 
 def enable_gradient_checkpointing(model: Any, use_lora: bool) -> str | None:

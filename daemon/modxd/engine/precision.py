@@ -60,14 +60,18 @@ class Precision:
         return self.fp16
 
 
+# fp16 and bf16 both on: warned at create (validation.py) and by the worker, in these words.
+PRECISION_CONFLICT = {"code": "precision_conflict",
+                      "message": "fp16 and bf16 are both on; bf16 is used where the GPU supports it"}
+
+
 def decide_precision(caps: DeviceCaps, fp16: bool, bf16: bool, tf32: bool,
                      fp16_explicit: bool = False) -> Precision:
     """Turn the requested formats into supported ones, with a warning per fallback."""
     out = Precision()
     where = caps.where
     if fp16 and bf16:
-        out.warnings.append({"code": "precision_conflict",
-                             "message": "fp16 and bf16 are both on; bf16 is used where the GPU supports it"})
+        out.warnings.append(dict(PRECISION_CONFLICT))
     if bf16:
         if caps.has_bf16:
             out.bf16 = True

@@ -19,13 +19,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["TokenizerDir", "ChatTokenizer", "TemplateProblem", "read_tokenizer_dir", "load_backend",
-           "SPECIAL_TOKEN_KEYS"]
+           "SPECIAL_TOKEN_KEYS", "missing_template_problem"]
 
 # The named special tokens apply_chat_template passes to a template (transformers' SPECIAL_TOKENS_ATTRIBUTES).
 SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 # tokenizer_class values whose tokens all come from the files: no class default fills a missing eos or pad.
 GENERIC_CLASSES = ("", "TokenizersBackend", "PreTrainedTokenizerFast")
 CHAT_TEMPLATE_FILE = "chat_template.jinja"
+
+
+def missing_template_problem(needs_template: bool, template: str | None, tokenizer_path: str) -> str:
+    """The one rule of a missing chat template ('' when there is none to report): a task whose data are
+    conversations needs one, the chat_template parameter or else the tokenizer's own (as transformers
+    picks it). `template` is the one in effect: read_tokenizer_dir's at create (tokenizer_checks.py),
+    the loaded tokenizer's in the training and evaluation workers."""
+    if not needs_template or (template or "").strip():
+        return ""
+    return (f"the tokenizer in {tokenizer_path} has no chat template, which is needed to format conversations; "
+            "set the chat_template parameter (a Jinja template)")
 
 
 class TemplateProblem(ValueError):

@@ -1,5 +1,10 @@
 """``run_training``: one SFT or pretraining run with ``transformers.Trainer``.
 
+The run is a :class:`~modxd.train_config.TrainConfig`: the task's parameters, typed and
+checked once by the schema (modxd/params.py), plus the run's own fields (device, quota
+reservations, packing). The engine checks only what the worker alone can know: that the
+device exists, which precision it supports, what the files it opens hold.
+
 Runs inside the training worker process (no grpc, no asyncio). Everything the
 daemon needs to know is sent through ``emit`` as plain JSON-serialisable dicts
 (log, warning, total_steps, metrics, checkpoint, checkpoint_deleted); commands
@@ -18,6 +23,8 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever downloaded
@@ -25,16 +32,14 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed  # noqa: E402
 from transformers.trainer_callback import PrinterCallback, ProgressCallback  # noqa: E402
-from transformers.trainer_utils import SchedulerType  # noqa: E402
-from transformers.training_args import OptimizerNames  # noqa: E402
 
 from .. import files  # noqa: E402
 from ..paths import Pinned, pin_input, pin_output_dir  # noqa: E402
 from ..protocol import Emit, Poll, Stop, Warn  # noqa: E402
 from .callbacks import EventCallback, route_logs  # noqa: E402
-from .checkpoints import CheckpointStore  # noqa: E402
+from .checkpoints import CheckpointStore, resume_problem  # noqa: E402
 from .distributed import checkpoint_store, is_main, training_args_extra, world_size  # noqa: E402
-from .finite import StepHealth, TrainingDiverged, checkpoint_weights_problem, model_weights_problem  # noqa: E402
+from .finite import StepHealth, TrainingDiverged, model_weights_problem  # noqa: E402
 from .quota import DAEMON_GONE, ERROR, Decision, QuotaGate, agree  # noqa: E402
 from .data import PadCollator, prepare_data  # noqa: E402
 from .packing import PackedCollator, labelled_loss, padding_free_problem, use_padding_free  # noqa: E402
@@ -54,78 +59,14 @@ from .models import (  # noqa: E402
 from .features import check_gpu_features  # noqa: E402
 from .memory import oom_advice  # noqa: E402
 from .telemetry import DeviceTelemetry, peak_memory_bytes  # noqa: E402
-from ..params import SCHEMA  # noqa: E402
-from .plan import estimate_steps_per_epoch  # noqa: E402
+from .templating import missing_template_problem  # noqa: E402
+from ..params import SFT, TrainParams, needs_chat_template  # noqa: E402
+from ..train_config import TrainConfig  # noqa: E402
+from ..plan import estimate_steps_per_epoch, eval_data_problem  # noqa: E402
 
-__all__ = ["run_training", "normalize_config", "DEFAULTS", "EngineError"]
+__all__ = ["run_training", "TrainConfig", "EngineError"]
 
 log = logging.getLogger("modxd.engine")
-
-# The parameter schema (modxd.params, pure Python) is the one source of defaults; the
-# engine adds what only a worker needs. use_lora=None means "by task type".
-DEFAULTS: dict[str, Any] = {
-    **{spec.key: spec.default_for("sft") for spec in SCHEMA},
-    "task_type": "sft", "use_lora": None, "device": "cpu",
-    "padding_free": True,  # engine-only: packed batches (engine/packing.py) where the model allows
-    "fp16_explicit": False,  # engine-only: keep fp16 on a bf16 GPU (engine/precision.py)
-    "reserve_quota": False,  # engine-only: the daemon charges checkpoints, so each save is reserved first
-}
-_CHOICES = {"task_type": ("sft", "pretrain"), "save_strategy": ("steps", "epoch", "no"),
-            "eval_strategy": ("steps", "epoch", "no"), "log_level": ("debug", "info", "warning", "error")}
-
-
-def normalize_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Fill defaults, coerce types and check choices; raise :class:`EngineError`."""
-    cfg = dict(DEFAULTS)
-    cfg.update({k: v for k, v in config.items() if v is not None})
-    for key, default in DEFAULTS.items():
-        value = cfg[key]
-        try:
-            if isinstance(default, bool):
-                cfg[key] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
-            elif isinstance(default, int):
-                cfg[key] = int(value)
-            elif isinstance(default, float):
-                cfg[key] = float(value)
-            elif isinstance(default, str):
-                cfg[key] = str(value or "")
-        except (TypeError, ValueError):
-            raise EngineError(f"parameter {key} must be a {type(default).__name__} (got {value!r})") from None
-    if cfg["use_lora"] is None:  # SFT trains LoRA adapters, pretraining the full model, unless told
-        cfg["use_lora"] = cfg["task_type"] == "sft"
-    elif not isinstance(cfg["use_lora"], bool):
-        cfg["use_lora"] = str(cfg["use_lora"]).lower() in ("1", "true", "yes", "on")
-    if isinstance(cfg["lora_target_modules"], str):
-        cfg["lora_target_modules"] = [m.strip() for m in cfg["lora_target_modules"].split(",") if m.strip()]
-    for key, choices in _CHOICES.items():
-        if cfg[key] not in choices:
-            raise EngineError(f"parameter {key} must be one of {', '.join(choices)} (got {cfg[key]!r})")
-    if cfg["optim"] not in {o.value for o in OptimizerNames}:
-        raise EngineError(f"optim {cfg['optim']!r} is not a known optimizer (e.g. adamw_torch, adamw_torch_fused, "
-                          "sgd, adafactor)")
-    if cfg["lr_scheduler_type"] not in {s.value for s in SchedulerType}:
-        raise EngineError(f"lr_scheduler_type {cfg['lr_scheduler_type']!r} is not a known scheduler "
-                          f"(one of {', '.join(s.value for s in SchedulerType)})")
-    for key in ("per_device_train_batch_size", "gradient_accumulation_steps", "max_seq_length",
-                "num_train_epochs", "logging_steps"):
-        if cfg[key] < 1:
-            raise EngineError(f"parameter {key} must be at least 1 (got {cfg[key]})")
-    if cfg["save_strategy"] == "steps" and cfg["save_steps"] < 1:
-        raise EngineError(f"save_steps must be at least 1 with save_strategy steps (got {cfg['save_steps']})")
-    if cfg["eval_strategy"] == "steps" and cfg["eval_steps"] < 1:
-        raise EngineError(f"eval_steps must be at least 1 with eval_strategy steps (got {cfg['eval_steps']})")
-    if not 0 <= cfg["eval_split_ratio"] < 1:
-        raise EngineError(f"eval_split_ratio must be in [0, 1) (got {cfg['eval_split_ratio']})")
-    for key in ("train_file", "output_dir", "model_dir"):
-        if not cfg[key]:
-            raise EngineError(f"parameter {key} is required")
-    if cfg["quantization_bit"] not in (0, 4, 8):
-        raise EngineError(f"quantization_bit must be 0 (off), 4 (QLoRA, NF4) or 8 (got {cfg['quantization_bit']})")
-    if cfg["quantization_bit"] and not cfg["use_lora"]:
-        raise EngineError(f"quantization_bit {cfg['quantization_bit']} needs use_lora: quantized base weights are "
-                          "frozen, so only LoRA adapters can be trained on them")
-    return cfg
-
 
 class ModxTrainer(Trainer):
     """``Trainer`` whose checkpoints are paid for, staged, committed atomically and rotated by us,
@@ -220,14 +161,12 @@ def _check_device(device: str) -> str:
 
 
 def _check_resume(pin: Pinned | None) -> str | None:
+    """The checkpoint rule (engine/checkpoints.py) on the dir this worker opened, every weight read."""
     if pin is None:
         return None
-    if not os.path.isfile(pin.join("trainer_state.json")):
-        raise EngineError(f"resume_from_checkpoint {pin.real} is not a training checkpoint (no trainer_state.json)")
-    problem = checkpoint_weights_problem(pin.path)
+    problem = resume_problem(pin.path)
     if problem:
-        raise EngineError(f"resume_from_checkpoint {pin.real}: {problem}: the run had diverged when it was saved "
-                          "(or the file is damaged); resume from an earlier checkpoint")
+        raise EngineError(f"resume_from_checkpoint {pin.real} {problem}")
     return pin.path
 
 
@@ -267,43 +206,56 @@ class _ReportedTensorBoard:
         return [callback]
 
 
-def run_training(config: dict, emit: Emit, poll_command: Poll,
-                 quota: QuotaGate | None = None) -> dict:
+def run_training(config: TrainConfig | Mapping[str, Any], emit: Emit,
+                 poll_command: Poll, quota: QuotaGate | None = None) -> dict:
     """Train as ``config`` says; return outcome, reason, final step/loss and the merged dir.
 
-    ``quota`` is given by a caller whose ``poll_command`` already reads through it (a distributed
-    rank: the gate sits under the rank's command broadcast); otherwise it is made here.
+    ``config`` is a :class:`TrainConfig`, or the JSON object a worker received
+    (``TrainConfig.to_wire``), read back through the schema. ``quota`` is given by a caller whose
+    ``poll_command`` already reads through it (a distributed rank: the gate sits under the rank's
+    command broadcast); otherwise it is made here.
     """
-    cfg = normalize_config(config)
+    run = config if isinstance(config, TrainConfig) else TrainConfig.from_wire(config)
     if quota is None:
-        quota = QuotaGate(emit, poll_command, enabled=cfg["reserve_quota"])
+        quota = QuotaGate(emit, poll_command, enabled=run.reserve_quota)
         poll_command = quota.poll
-    with route_logs(emit, cfg["log_level"]):
-        return _run(cfg, emit, poll_command, quota)
+    with route_logs(emit, run.params.log_level):
+        return _run(run, emit, poll_command, quota)
 
 
-def _load_tokenizer(cfg: dict[str, Any]) -> Any:
-    source = cfg["tokenizer_dir"] or cfg["model_dir"]  # pinned dirs (see _run)
+@dataclass
+class _Dirs:
+    """The dirs a run reads and writes, open (modxd/paths.py); ``model`` and ``tokenizer`` name the
+    open dirs (``Pinned.path``), so later swaps of a path change nothing."""
+
+    model: str
+    tokenizer: str
+    resume: Pinned | None
+    out: Pinned
+
+
+def _load_tokenizer(params: TrainParams, source: str) -> Any:
     tokenizer = load_tokenizer(source, log.info)
-    if cfg["chat_template"]:
-        tokenizer.chat_template = cfg["chat_template"]  # saved with every checkpoint, so inference matches
-    if cfg["task_type"] == "sft" and not tokenizer.chat_template:
-        raise EngineError(f"the tokenizer in {source} has no chat template, so conversations cannot be "
-                          "formatted; set the chat_template parameter (a Jinja template)")
+    if params.chat_template:
+        tokenizer.chat_template = params.chat_template  # saved with every checkpoint, so inference matches
+    problem = missing_template_problem(needs_chat_template(params.task_type), tokenizer.chat_template, source)
+    if problem:
+        raise EngineError(problem)
     return tokenizer
 
 
-def _build_model(cfg: dict[str, Any], precision: Precision, tokenizer: Any, emit: Emit) -> Any:
+def _build_model(params: TrainParams, model_dir: str, precision: Precision, tokenizer: Any,
+                 emit: Emit) -> Any:
     """Load the model; LoRA keeps a half-precision frozen base when AMP is on."""
-    use_lora = cfg["use_lora"]
-    bits = cfg["quantization_bit"]
+    use_lora = params.use_lora
+    bits = params.quantization_bit
     dtype = precision.load_dtype_name if use_lora and (precision.fp16 or precision.bf16) else "float32"
     if bits and dtype == "float32":
         dtype = "float16"  # the compute dtype of the quantized layers; fp32 would only cost memory
-    model = load_model(cfg["model_dir"], dtype, bits)
+    model = load_model(model_dir, dtype, bits)
     problem = model_weights_problem(model)
     if problem:
-        raise EngineError(f"model_dir {cfg['model_dir']}: the weights hold {problem}: the model files are damaged "
+        raise EngineError(f"model_dir {model_dir}: the weights hold {problem}: the model files are damaged "
                           "or were saved by a run that diverged; train another model")
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
@@ -311,32 +263,32 @@ def _build_model(cfg: dict[str, Any], precision: Precision, tokenizer: Any, emit
     if bits:
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg["gradient_checkpointing"],
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=params.gradient_checkpointing,
                                                 gradient_checkpointing_kwargs={"use_reentrant": False})
         log.info("QLoRA: base weights quantized to %d bits by bitsandbytes (%s)", bits,
                  "NF4, double quantization" if bits == 4 else "LLM.int8()")
     if use_lora:
-        model = apply_lora(model, cfg["lora_r"], cfg["lora_alpha"], cfg["lora_dropout"], cfg["lora_target_modules"])
-    elif cfg["merge_lora_after_training"]:
+        model = apply_lora(model, params.lora_r, params.lora_alpha, params.lora_dropout, params.lora_target_modules)
+    elif params.merge_lora_after_training:
         _warn(emit, "merge_lora_ignored", "merge_lora_after_training is ignored: use_lora is off, "
                                           "so checkpoints already hold full models")
-    if cfg["gradient_checkpointing"]:
+    if params.gradient_checkpointing:
         problem = enable_gradient_checkpointing(model, use_lora)
         if problem:
             _warn(emit, "gradient_checkpointing_unsupported", problem)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
-    log.info("model %s: %d parameters, %d trainable (%s)", cfg["model_dir"], total, trainable,
+    log.info("model %s: %d parameters, %d trainable (%s)", model_dir, total, trainable,
              "LoRA" if use_lora else "full fine-tuning")
     return model
 
 
-def _batching(cfg: dict[str, Any], model: Any, tokenizer: Any) -> tuple[Any, Any]:
+def _batching(run: TrainConfig, model: Any, tokenizer: Any) -> tuple[Any, Any]:
     """Packed batches and a labelled-positions loss where possible, else padded batches.
 
     Pretraining blocks all have max_seq_length tokens, so they gain nothing from packing.
     """
-    if not cfg["padding_free"] or cfg["task_type"] != "sft":
+    if not run.padding_free or run.task_type != SFT:
         return PadCollator(tokenizer.pad_token_id), None
     problem = padding_free_problem(model)
     if problem:
@@ -347,120 +299,110 @@ def _batching(cfg: dict[str, Any], model: Any, tokenizer: Any) -> tuple[Any, Any
     return PackedCollator(), labelled_loss
 
 
-def _eval_plan(cfg: dict[str, Any], has_eval: bool, emit: Emit) -> tuple[str, int]:
-    """The eval strategy and early-stopping patience that can actually apply."""
-    eval_strategy = cfg["eval_strategy"]
-    if eval_strategy != "no" and not has_eval:
-        _warn(emit, "eval_disabled", f"eval_strategy is {eval_strategy} but there is no evaluation data "
-                                     "(set eval_file or eval_split_ratio); evaluation is off")
-        eval_strategy = "no"
-    patience = cfg["early_stopping_patience"]
-    if patience > 0 and eval_strategy == "no":
-        _warn(emit, "early_stopping_disabled", "early_stopping_patience needs evaluation (eval_strategy steps or "
-                                               "epoch and evaluation data); early stopping is off")
-        patience = 0
-    return eval_strategy, patience
+def _check_eval_data(params: TrainParams, eval_examples: int) -> None:
+    """The one rule of evaluation data (modxd/plan.py), on the data this worker prepared: the
+    daemon counted it at create, but the files may have changed since."""
+    problem = eval_data_problem(params.eval_strategy, params.eval_file, params.eval_split_ratio, eval_examples)
+    if problem:
+        raise EngineError(problem)
 
 
-def _training_args(cfg: dict[str, Any], precision: Precision, device: str, eval_strategy: str, patience: int,
-                   total_steps: int, packed: bool = False) -> TrainingArguments:
+def _training_args(params: TrainParams, output_dir: str, precision: Precision, device: str, total_steps: int,
+                   use_liger: bool, packed: bool = False) -> TrainingArguments:
     on_cpu = device == "cpu"
     # Library chatter stays at warning unless debugging; our own log lines carry the progress.
-    library_level = {"debug": "debug", "info": "warning"}.get(cfg["log_level"], cfg["log_level"])
+    library_level = {"debug": "debug", "info": "warning"}.get(params.log_level, params.log_level)
+    eval_strategy, patience = params.eval_strategy, params.early_stopping_patience
     return TrainingArguments(
-        output_dir=cfg["output_dir"],
-        per_device_train_batch_size=cfg["per_device_train_batch_size"],
-        per_device_eval_batch_size=cfg["per_device_train_batch_size"],
-        gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
-        learning_rate=cfg["learning_rate"], optim=cfg["optim"], lr_scheduler_type=cfg["lr_scheduler_type"],
-        num_train_epochs=cfg["num_train_epochs"], weight_decay=cfg["weight_decay"],
-        warmup_steps=cfg["warmup_ratio"] if cfg["warmup_ratio"] < 1 else total_steps,
-        max_grad_norm=cfg["max_grad_norm"],
+        output_dir=output_dir,
+        per_device_train_batch_size=params.per_device_train_batch_size,
+        per_device_eval_batch_size=params.per_device_train_batch_size,
+        gradient_accumulation_steps=params.gradient_accumulation_steps,
+        learning_rate=params.learning_rate, optim=params.optim, lr_scheduler_type=params.lr_scheduler_type,
+        num_train_epochs=params.num_train_epochs, weight_decay=params.weight_decay,
+        warmup_steps=params.warmup_ratio if params.warmup_ratio < 1 else total_steps,
+        max_grad_norm=params.max_grad_norm,
         # Trainer decides *when* (steps/epoch); saving, the final save and retention are ours.
-        save_strategy=cfg["save_strategy"], save_steps=max(cfg["save_steps"], 1), save_total_limit=None,
-        eval_strategy=eval_strategy, eval_steps=max(cfg["eval_steps"], 1) if eval_strategy == "steps" else None,
+        save_strategy=params.save_strategy, save_steps=params.save_steps, save_total_limit=None,
+        eval_strategy=eval_strategy, eval_steps=params.eval_steps if eval_strategy == "steps" else None,
         metric_for_best_model="eval_loss" if patience else None, greater_is_better=False if patience else None,
-        logging_strategy="steps", logging_steps=cfg["logging_steps"], logging_first_step=True,
+        logging_strategy="steps", logging_steps=params.logging_steps, logging_first_step=True,
         logging_nan_inf_filter=False,  # never show a NaN loss as a number; finite.StepHealth fails the run first
         log_level=library_level, disable_tqdm=True, report_to="none",  # TensorBoard: _ReportedTensorBoard
-        seed=cfg["seed"], data_seed=cfg["seed"],
+        seed=params.seed, data_seed=params.seed,
         fp16=precision.fp16, bf16=precision.bf16, tf32=True if precision.tf32 else None,
         use_cpu=on_cpu, dataloader_pin_memory=not on_cpu, dataloader_num_workers=0,
         remove_unused_columns=False, label_names=["labels"], include_num_input_tokens_seen="non_padding",
-        use_liger_kernel=cfg["use_liger_kernel"],
+        use_liger_kernel=use_liger,
         # The packed path computes its own loss from labelled positions (engine/packing.py), so Liger's
         # fused linear cross-entropy (which needs labels inside the model's forward) stays off there.
         liger_kernel_config={"fused_linear_cross_entropy": not packed,
-                             "cross_entropy": False} if cfg["use_liger_kernel"] else None,
-        **training_args_extra(cfg, device),  # DDP / FSDP under the launcher; nothing in one process
+                             "cross_entropy": False} if use_liger else None,
+        **training_args_extra(params, device),  # DDP / FSDP under the launcher; nothing in one process
     )
 
 
-def _run(cfg: dict[str, Any], emit: Emit, poll_command: Poll,
+def _run(run: TrainConfig, emit: Emit, poll_command: Poll,
          quota: QuotaGate) -> dict:
     with contextlib.ExitStack() as pins:
-        return _run_pinned(_pin_paths(cfg, pins), emit, poll_command, quota)
+        return _run_pinned(run, _pin_paths(run.params, pins), emit, poll_command, quota)
 
 
-def _pin_paths(cfg: dict[str, Any], pins: contextlib.ExitStack) -> dict[str, Any]:
-    """Open every dir the run reads or writes, checked against the roots (modxd/paths.py); the config
-    the run uses names the open dirs (``Pinned.path``), so later swaps of a path change nothing.
+def _pin_paths(params: TrainParams, pins: contextlib.ExitStack) -> _Dirs:
+    """Open every dir the run reads or writes, checked against the roots (modxd/paths.py).
     Data files are checked when they are opened (engine/formats.py)."""
-    out = dict(cfg)
-    for key in ("model_dir", "tokenizer_dir", "resume_from_checkpoint"):
-        if cfg[key]:
-            out[key] = pins.enter_context(pin_input(f"parameter {key}", cfg[key]))
-    out["output_pin"] = pins.enter_context(pin_output_dir("parameter output_dir", cfg["output_dir"])[0])
-    for key in ("model_dir", "tokenizer_dir"):
-        if isinstance(out[key], Pinned):
-            out[key] = out[key].path
-    return out
+    opened = {key: pins.enter_context(pin_input(f"parameter {key}", getattr(params, key)))
+              for key in ("model_dir", "tokenizer_dir", "resume_from_checkpoint") if getattr(params, key)}
+    out = pins.enter_context(pin_output_dir("parameter output_dir", params.output_dir)[0])
+    model = opened["model_dir"].path
+    tokenizer = opened["tokenizer_dir"].path if "tokenizer_dir" in opened else model
+    return _Dirs(model, tokenizer, opened.get("resume_from_checkpoint"), out)
 
 
-def _run_pinned(cfg: dict[str, Any], emit: Emit, poll_command: Poll,
-                quota: QuotaGate) -> dict:
-    out: Pinned = cfg["output_pin"]
-    info = inspect_model_dir(cfg["model_dir"])
-    check_max_seq_length(cfg["max_seq_length"], info)
-    resume = _check_resume(cfg["resume_from_checkpoint"] or None)
-    device = _check_device(cfg["device"])
-    check_gpu_features(cfg, device, info.model_type, lambda code, message: _warn(emit, code, message))
-    precision = resolve_precision(device, cfg["fp16"], cfg["bf16"], cfg["tf32"], cfg["fp16_explicit"])
+def _run_pinned(run: TrainConfig, dirs: _Dirs, emit: Emit,
+                poll_command: Poll, quota: QuotaGate) -> dict:
+    params, out = run.params, dirs.out
+    info = inspect_model_dir(dirs.model)
+    check_max_seq_length(params.max_seq_length, info)
+    resume = _check_resume(dirs.resume)
+    device = _check_device(run.device)
+    use_liger = check_gpu_features(params, device, info.model_type, lambda code, message: _warn(emit, code, message))
+    precision = resolve_precision(device, params.fp16, params.bf16, params.tf32, run.fp16_explicit)
     for warning in precision.warnings:
         _warn(emit, warning["code"], warning["message"])
     for note in precision.notes:
         log.info("precision: %s", note)
-    set_seed(cfg["seed"])  # before LoRA init
+    set_seed(params.seed)  # before LoRA init
 
-    tokenizer = _load_tokenizer(cfg)
-    data = prepare_data(cfg, tokenizer, log.info)
+    tokenizer = _load_tokenizer(params, dirs.tokenizer)
+    data = prepare_data(params, tokenizer, log.info)
     for warning in data.warnings:
         _warn(emit, warning["code"], warning["message"])
-    model = _build_model(cfg, precision, tokenizer, emit)
-    eval_strategy, patience = _eval_plan(cfg, data.eval is not None, emit)
+    _check_eval_data(params, len(data.eval) if data.eval is not None else 0)
+    model = _build_model(params, dirs.model, precision, tokenizer, emit)
 
-    steps_per_epoch = estimate_steps_per_epoch(len(data.train), cfg["per_device_train_batch_size"],
-                                               cfg["gradient_accumulation_steps"], world_size())
-    total_steps = steps_per_epoch * cfg["num_train_epochs"]
-    collator, loss_func = _batching(cfg, model, tokenizer)
-    args = _training_args({**cfg, "output_dir": out.path}, precision, device, eval_strategy, patience, total_steps,
-                          packed=loss_func is not None)
-    store = checkpoint_store(out, cfg["save_total_limit"], emit)  # rank-aware under the launcher
-    events = EventCallback(emit, poll_command, cfg["save_interval_minutes"], cfg["save_strategy"], steps_per_epoch,
+    steps_per_epoch = estimate_steps_per_epoch(len(data.train), params.per_device_train_batch_size,
+                                               params.gradient_accumulation_steps, world_size())
+    total_steps = steps_per_epoch * params.num_train_epochs
+    collator, loss_func = _batching(run, model, tokenizer)
+    args = _training_args(params, out.path, precision, device, total_steps, use_liger, packed=loss_func is not None)
+    store = checkpoint_store(out, params.save_total_limit, emit)  # rank-aware under the launcher
+    events = EventCallback(emit, poll_command, params.save_interval_minutes, params.save_strategy, steps_per_epoch,
                            disable_saves=lambda: setattr(store, "saves_disabled", True),
                            telemetry=DeviceTelemetry(device))
+    patience = params.early_stopping_patience
     callbacks: list[Any] = [EarlyStoppingCallback(early_stopping_patience=patience)] if patience else []
     callbacks += _ReportedTensorBoard.make(out, emit)
     trainer = ModxTrainer(model=model, args=args, train_dataset=data.train, eval_dataset=data.eval,
                           data_collator=collator, compute_loss_func=loss_func, processing_class=tokenizer,
                           callbacks=callbacks + [events], store=store, events=events, quota=quota,
-                          health=StepHealth(cfg["learning_rate"]))
+                          health=StepHealth(params.learning_rate))
     trainer.remove_callback(PrinterCallback)  # stdout may be the worker's channel: events only
     trainer.remove_callback(ProgressCallback)
     log.info("training %d examples for %d epochs: %d steps of %d x %d (batch x accumulation)", len(data.train),
-             cfg["num_train_epochs"], total_steps, cfg["per_device_train_batch_size"],
-             cfg["gradient_accumulation_steps"])
-    _train(trainer, resume, cfg, device)
+             params.num_train_epochs, total_steps, params.per_device_train_batch_size,
+             params.gradient_accumulation_steps)
+    _train(trainer, resume, params, device)
 
     state = trainer.state
     if events.stop_command is not None:
@@ -471,9 +413,9 @@ def _run_pinned(cfg: dict[str, Any], emit: Emit, poll_command: Poll,
     peak = peak_memory_bytes(device)
     if peak is not None:
         log.info("peak GPU memory allocated while training: %.2f GiB", peak / 1024**3)
-    if outcome == "completed" and cfg["use_lora"] and cfg["merge_lora_after_training"]:
-        if cfg["quantization_bit"]:  # never into the quantized weights: into the base, loaded again unquantized
-            merged_dir = merge_lora_full_precision(trainer.model, tokenizer, cfg["model_dir"], out, emit)
+    if outcome == "completed" and params.use_lora and params.merge_lora_after_training:
+        if params.quantization_bit:  # never into the quantized weights: into the base, loaded again unquantized
+            merged_dir = merge_lora_full_precision(trainer.model, tokenizer, dirs.model, out, emit)
         else:
             merged_dir = merge_lora(trainer.model, tokenizer, out, emit)
         log.info("merged LoRA weights into a full model: %s", merged_dir)
@@ -482,7 +424,7 @@ def _run_pinned(cfg: dict[str, Any], emit: Emit, poll_command: Poll,
             "final_loss": events.last_loss, "merged_dir": merged_dir, "peak_device_memory_bytes": peak}
 
 
-def _train(trainer: Any, resume: str | None, cfg: dict[str, Any], device: str) -> None:
+def _train(trainer: Any, resume: str | None, params: TrainParams, device: str) -> None:
     """``trainer.train``; a CUDA out-of-memory failure says what to change (worker.describe_failure
     names it "out of memory: ...")."""
     import torch
@@ -491,5 +433,5 @@ def _train(trainer: Any, resume: str | None, cfg: dict[str, Any], device: str) -
         trainer.train(resume_from_checkpoint=resume)
     except torch.OutOfMemoryError as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else "CUDA out of memory"
-        raise EngineError(f"{device} ran out of memory at batch {cfg['per_device_train_batch_size']} x up to "
-                          f"{cfg['max_seq_length']} tokens ({first_line}); {oom_advice(cfg)}") from exc
+        raise EngineError(f"{device} ran out of memory at batch {params.per_device_train_batch_size} x up to "
+                          f"{params.max_seq_length} tokens ({first_line}); {oom_advice(params)}") from exc

@@ -24,6 +24,7 @@ from .. import files, placement
 from ..paths import create_output_dir, pin_output_dir
 from ..protocol import (QUOTA_ERROR, QUOTA_EXHAUSTED, Checkpoint, CheckpointDeleted, Failure, Files, Log, Metrics,
                         ProtocolError, QuotaRelease, QuotaReply, QuotaReserve, Report, Result, Stop, TotalSteps, Warn)
+from ..train_config import TrainConfig
 from ..states import TaskState, check_transition
 from ..store.checkpoints import CheckpointRepo, CheckpointRecord, QuotaRepo
 from ..store.db import StoreWriteFailed
@@ -316,14 +317,15 @@ class Supervisor:
 
     async def _launch(self, task: TaskRecord, where: placement.Placement) -> None:
         task_id, device = task.id, where.label
-        config = {**task.params, "task_type": task.type, "device": where.processes[0], "task_id": task_id,
-                  "process_devices": list(where.processes), "reserve_quota": True}
+        params = task.params  # a TrainParams, as the task repo reads it back
         if task.resume_checkpoint:
-            config["resume_from_checkpoint"] = task.resume_checkpoint
+            params = params.replace(resume_from_checkpoint=task.resume_checkpoint)
+        run = TrainConfig(params, device=where.processes[0], process_devices=tuple(where.processes), task_id=task_id,
+                          reserve_quota=True)
         # Checked and created again right before writing: never through a symlink below a root.
-        made = create_output_dir("parameter output_dir", config["output_dir"], self.roots)
+        made = create_output_dir("parameter output_dir", params.output_dir, self.roots)
         await self.record_files(task_id, "daemon", [files.entry(path, "dir") for path in made])
-        job = RunningJob(task_id, device, spawn_worker("train", config, f"modx-train-{task_id}"), where.slots)
+        job = RunningJob(task_id, device, spawn_worker("train", run.to_wire(), f"modx-train-{task_id}"), where.slots)
         self.running[task_id] = job
         ranks = len(where.processes) * max(int(task.params.get("nnodes", 1) or 1), 1)
         detail = f" ({ranks} ranks, {task.params.get('distributed_strategy', 'ddp')})" if ranks > 1 else ""

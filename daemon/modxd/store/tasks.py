@@ -5,11 +5,13 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import aiosqlite
 
 from ..errors import FailedPrecondition, NotFound
+from ..params import TrainParams
 from ..states import TRANSITIONS, TaskState
 from .db import Database
 from .events import EventRecord, insert_event
@@ -46,7 +48,7 @@ class TaskRecord:
     failure_log_tail: list[str] = field(default_factory=list)
     quota_estimate: dict[str, Any] = field(default_factory=dict)
     last_seq: int = 0
-    params: dict[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)  # a TrainParams once stored or read back
     checkpoints_saved: int = 0
 
     @classmethod
@@ -87,7 +89,7 @@ class TaskRepo:
         if row is None:
             raise NotFound(f"task {task_id!r} does not exist")
         task = TaskRecord.from_row(row)
-        task.params = await self.params(task_id)
+        task.params = await self.params(task_id, task.type)
         count = await self.db.one("SELECT COUNT(*) FROM checkpoints WHERE task_id = ?", (task_id,))
         task.checkpoints_saved = int(count[0])
         return task
@@ -99,9 +101,10 @@ class TaskRepo:
             raise NotFound(f"task {task_id!r} does not exist")
         return TaskState(row["state"]), int(row["last_seq"])
 
-    async def params(self, task_id: str) -> dict[str, Any]:
+    async def params(self, task_id: str, task_type: str) -> TrainParams:
+        """The task's parameters as resolve() stored them (one row per parameter, JSON values)."""
         rows = await self.db.all("SELECT key, value FROM task_params WHERE task_id = ?", (task_id,))
-        return {r["key"]: json.loads(r["value"]) for r in rows}
+        return TrainParams.stored(task_type, {r["key"]: json.loads(r["value"]) for r in rows})
 
     async def list(self, states: list[TaskState] | None = None, task_type: str = "",
                    offset: int = 0, limit: int = 100) -> tuple[list[TaskRecord], int]:
@@ -121,7 +124,7 @@ class TaskRepo:
         for row in rows:
             task = TaskRecord.from_row(row)
             task.checkpoints_saved = int(row["n_checkpoints"])
-            task.params = await self.params(task.id)
+            task.params = await self.params(task.id, task.type)
             tasks.append(task)
         return tasks, int(total[0])
 

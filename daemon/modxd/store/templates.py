@@ -11,7 +11,7 @@ from .. import params as P
 from ..errors import FailedPrecondition, InvalidArgument, NotFound, quote
 from .db import Database
 
-BUILTIN = {"default-sft": P.SFT, "default-pretrain": P.PRETRAIN}
+BUILTIN = {f"default-{task_type}": task_type for task_type in P.TASK_TYPES}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -28,7 +28,7 @@ class TemplateRecord:
 
 def builtin(name: str) -> TemplateRecord:
     task_type = BUILTIN[name]
-    kind = "supervised fine-tuning (LoRA)" if task_type == P.SFT else "continued pretraining (full)"
+    kind = P.TASK_TYPES[task_type].description
     return TemplateRecord(name, task_type, f"Built-in defaults for {kind}", True, P.defaults_for(task_type))
 
 

@@ -100,7 +100,7 @@ def rank_config(spec: dict[str, Any], rank: int, local_rank: int) -> dict[str, A
     cfg = dict(spec["config"])
     cfg["device"] = "cpu" if spec["device_type"] == "cpu" else f"cuda:{local_rank}"
     cfg["save_interval_minutes"] = 0  # rank 0's CommandSync decides time-based saves for all
-    if rank != 0:
+    if rank != 0 and "merge_lora_after_training" in cfg:  # an SFT parameter (the config is checked by the schema)
         cfg["merge_lora_after_training"] = False  # one writer
     return cfg
 

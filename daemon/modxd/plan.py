@@ -36,6 +36,8 @@ __all__ = [
     "estimate_total_steps",
     "estimate_checkpoints",
     "estimate_pretrain_examples",
+    "eval_data_problem",
+    "no_block_sentence",
     "SAVE_STRATEGIES",
 ]
 
@@ -115,3 +117,34 @@ def estimate_pretrain_examples(characters: int, max_seq_length: int, chars_per_t
     """
     tokens = characters / max(chars_per_token, 0.1)
     return max(int(tokens // max(max_seq_length, 1)), 0)
+
+
+def no_block_sentence(train_file: str, max_seq_length: int, tokens: int | None = None) -> str:
+    """The refusal of a pretraining corpus with less than one block: said at create (validation.py,
+    which counted the tokens) and by the worker (engine/data.py), in these words."""
+    count = f"has {tokens} tokens, fewer" if tokens is not None else "has fewer tokens"
+    return (f"train_file {train_file} {count} than one block of max_seq_length {max_seq_length} (pretraining cuts "
+            "the text into such blocks and drops the rest), so there is nothing to train on; add text or lower "
+            "max_seq_length")
+
+
+def eval_data_problem(eval_strategy: str, eval_file: str, eval_split_ratio: float,
+                      eval_examples: int | None = None) -> str:
+    """Why evaluation cannot run, or '' when it can: the one rule of evaluation data.
+
+    Evaluation (``eval_strategy`` steps or epoch) needs evaluation data: an ``eval_file`` or an
+    eval split (``eval_split_ratio`` > 0) that holds at least one example. Without it the task is
+    refused, never trained with evaluation silently off. The parameters decide the first half
+    (params.py, at create); ``eval_examples``, where known, the second: the daemon's count of the
+    split at create (validation.py) and the worker's count of what it prepared (engine/train.py).
+    """
+    if eval_strategy == "no":
+        return ""
+    if not eval_file and eval_split_ratio <= 0:
+        return "parameter eval_strategy needs evaluation data: set eval_file or eval_split_ratio > 0"
+    if eval_examples == 0:
+        source = (f"eval_file {eval_file}" if eval_file
+                  else f"the eval split (eval_split_ratio {eval_split_ratio:g}; it needs 2 training examples or more)")
+        return (f"parameter eval_strategy {eval_strategy} needs evaluation data, but {source} holds no example "
+                "that can be evaluated; add examples, set eval_file, or set eval_strategy no")
+    return ""
