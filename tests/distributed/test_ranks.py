@@ -68,7 +68,7 @@ def test_a_two_rank_checkpoint_resumes_on_one_process(reference, two_ranks, tmp_
 
 def test_every_rank_config_reads_back_through_the_schema(tmp_path) -> None:
     """A rank's config is the worker's wire config with its own device: SFT and pretraining alike."""
-    from modxd.engine.rank import rank_config
+    from modxd.worker.rank import rank_config
     from modxd.train_config import TrainConfig
 
     for task_type in ("sft", "pretrain"):
