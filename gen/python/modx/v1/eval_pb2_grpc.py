@@ -56,6 +56,16 @@ class EvalServiceStub:
                 request_serializer=modx_dot_v1_dot_eval__pb2.WatchEvaluationRequest.SerializeToString,
                 response_deserializer=modx_dot_v1_dot_eval__pb2.WatchEvaluationResponse.FromString,
                 _registered_method=True)
+        self.ListEvaluationExamples = channel.unary_unary(
+                '/modx.v1.EvalService/ListEvaluationExamples',
+                request_serializer=modx_dot_v1_dot_eval__pb2.ListEvaluationExamplesRequest.SerializeToString,
+                response_deserializer=modx_dot_v1_dot_eval__pb2.ListEvaluationExamplesResponse.FromString,
+                _registered_method=True)
+        self.ReadEvaluationFile = channel.unary_stream(
+                '/modx.v1.EvalService/ReadEvaluationFile',
+                request_serializer=modx_dot_v1_dot_eval__pb2.ReadEvaluationFileRequest.SerializeToString,
+                response_deserializer=modx_dot_v1_dot_eval__pb2.ReadEvaluationFileResponse.FromString,
+                _registered_method=True)
 
 
 class EvalServiceServicer:
@@ -88,6 +98,22 @@ class EvalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListEvaluationExamples(self, request, context):
+        """The per-example records of a completed evaluation (its examples.jsonl), in the
+        file's order: for each candidate (base model first, then by step) every example.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadEvaluationFile(self, request, context):
+        """Download a file the evaluation wrote (report.md, scores.csv, examples.jsonl,
+        scores.png, result.json) in chunks; FileChunk says where the SHA-256 is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EvalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +136,16 @@ def add_EvalServiceServicer_to_server(servicer, server):
                     servicer.WatchEvaluation,
                     request_deserializer=modx_dot_v1_dot_eval__pb2.WatchEvaluationRequest.FromString,
                     response_serializer=modx_dot_v1_dot_eval__pb2.WatchEvaluationResponse.SerializeToString,
+            ),
+            'ListEvaluationExamples': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEvaluationExamples,
+                    request_deserializer=modx_dot_v1_dot_eval__pb2.ListEvaluationExamplesRequest.FromString,
+                    response_serializer=modx_dot_v1_dot_eval__pb2.ListEvaluationExamplesResponse.SerializeToString,
+            ),
+            'ReadEvaluationFile': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadEvaluationFile,
+                    request_deserializer=modx_dot_v1_dot_eval__pb2.ReadEvaluationFileRequest.FromString,
+                    response_serializer=modx_dot_v1_dot_eval__pb2.ReadEvaluationFileResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -222,6 +258,60 @@ class EvalService:
             '/modx.v1.EvalService/WatchEvaluation',
             modx_dot_v1_dot_eval__pb2.WatchEvaluationRequest.SerializeToString,
             modx_dot_v1_dot_eval__pb2.WatchEvaluationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEvaluationExamples(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modx.v1.EvalService/ListEvaluationExamples',
+            modx_dot_v1_dot_eval__pb2.ListEvaluationExamplesRequest.SerializeToString,
+            modx_dot_v1_dot_eval__pb2.ListEvaluationExamplesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadEvaluationFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/modx.v1.EvalService/ReadEvaluationFile',
+            modx_dot_v1_dot_eval__pb2.ReadEvaluationFileRequest.SerializeToString,
+            modx_dot_v1_dot_eval__pb2.ReadEvaluationFileResponse.FromString,
             options,
             channel_credentials,
             insecure,
