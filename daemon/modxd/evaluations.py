@@ -325,7 +325,7 @@ class Evaluations:
     async def _written(self, job: JobRecord) -> tuple[str, list[dict[str, Any]]]:
         """The evaluation's own dir and the task's manifest entries of the files in it."""
         root = job.request.get("eval_root") or os.path.dirname(os.path.dirname(job.result.get("examples_path", "")))
-        out_dir = os.path.join(root, job.id)
+        out_dir = os.path.normpath(os.path.join(root, job.id))
         entries = await job_files(self.tasks, self.files, job, "evaluation")
         return out_dir, [e for e in entries if e["kind"] == "file" and os.path.dirname(e["path"]) == out_dir]
 
