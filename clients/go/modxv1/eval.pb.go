@@ -276,7 +276,8 @@ type Evaluation struct {
 	// "best beats runner-up (p=0.01)" or "tie within noise".
 	Verdict string `protobuf:"bytes,11,opt,name=verdict,proto3" json:"verdict,omitempty"`
 	// Files on the daemon's host: the Markdown report (report.md), the scores
-	// table (scores.csv) and every example's answers (examples.jsonl).
+	// table (scores.csv) and every example's answers (examples.jsonl). Any client
+	// reads them with ReadEvaluationFile (by name) and ListEvaluationExamples.
 	ReportPath   string                 `protobuf:"bytes,12,opt,name=report_path,json=reportPath,proto3" json:"report_path,omitempty"`
 	CsvPath      string                 `protobuf:"bytes,13,opt,name=csv_path,json=csvPath,proto3" json:"csv_path,omitempty"`
 	ExamplesPath string                 `protobuf:"bytes,14,opt,name=examples_path,json=examplesPath,proto3" json:"examples_path,omitempty"`

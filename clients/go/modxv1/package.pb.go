@@ -114,7 +114,8 @@ type PackageFile struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// On the daemon's host, in the package's output_dir.
+	// On the daemon's host, in the package's output_dir; any client downloads it
+	// with ReadPackageFile (this path, or its file name).
 	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
 	// model (a .gguf), adapter (a LoRA .gguf for an unmerged package), modelfile
 	// (for Ollama), model_card (README.md)

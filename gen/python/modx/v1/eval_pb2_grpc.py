@@ -27,7 +27,8 @@ if _version_not_supported:
 
 class EvalServiceStub:
     """EvalService compares checkpoints of a task on sampled data and recommends the best.
-    The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/.
+    The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/
+    (served by ListEvaluationExamples and ReadEvaluationFile).
     """
 
     def __init__(self, channel):
@@ -70,7 +71,8 @@ class EvalServiceStub:
 
 class EvalServiceServicer:
     """EvalService compares checkpoints of a task on sampled data and recommends the best.
-    The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/.
+    The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/
+    (served by ListEvaluationExamples and ReadEvaluationFile).
     """
 
     def CreateEvaluation(self, request, context):
@@ -157,7 +159,8 @@ def add_EvalServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class EvalService:
     """EvalService compares checkpoints of a task on sampled data and recommends the best.
-    The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/.
+    The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/
+    (served by ListEvaluationExamples and ReadEvaluationFile).
     """
 
     @staticmethod

@@ -70,7 +70,8 @@ export interface Evaluation {
     verdict: string;
     /**
      * Files on the daemon's host: the Markdown report (report.md), the scores
-     * table (scores.csv) and every example's answers (examples.jsonl).
+     * table (scores.csv) and every example's answers (examples.jsonl). Any client
+     * reads them with ReadEvaluationFile (by name) and ListEvaluationExamples.
      */
     reportPath: string;
     csvPath: string;
@@ -247,7 +248,8 @@ export declare const ReadEvaluationFileRequest: MessageFns<ReadEvaluationFileReq
 export declare const ReadEvaluationFileResponse: MessageFns<ReadEvaluationFileResponse>;
 /**
  * EvalService compares checkpoints of a task on sampled data and recommends the best.
- * The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/.
+ * The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/
+ * (served by ListEvaluationExamples and ReadEvaluationFile).
  */
 export type EvalServiceService = typeof EvalServiceService;
 export declare const EvalServiceService: {

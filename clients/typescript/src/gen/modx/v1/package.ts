@@ -145,7 +145,10 @@ export function quantTypeToJSON(object: QuantType): string {
 }
 
 export interface PackageFile {
-  /** On the daemon's host, in the package's output_dir. */
+  /**
+   * On the daemon's host, in the package's output_dir; any client downloads it
+   * with ReadPackageFile (this path, or its file name).
+   */
   path: string;
   /**
    * model (a .gguf), adapter (a LoRA .gguf for an unmerged package), modelfile

@@ -233,7 +233,8 @@ export type Evaluation = Message<"modx.v1.Evaluation"> & {
 
   /**
    * Files on the daemon's host: the Markdown report (report.md), the scores
-   * table (scores.csv) and every example's answers (examples.jsonl).
+   * table (scores.csv) and every example's answers (examples.jsonl). Any client
+   * reads them with ReadEvaluationFile (by name) and ListEvaluationExamples.
    *
    * @generated from field: string report_path = 12;
    */
@@ -796,7 +797,8 @@ export const ReadEvaluationFileResponseSchema: GenMessage<ReadEvaluationFileResp
 
 /**
  * EvalService compares checkpoints of a task on sampled data and recommends the best.
- * The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/.
+ * The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/
+ * (served by ListEvaluationExamples and ReadEvaluationFile).
  *
  * @generated from service modx.v1.EvalService
  */

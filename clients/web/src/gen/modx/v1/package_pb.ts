@@ -21,7 +21,8 @@ export const file_modx_v1_package: GenFile = /*@__PURE__*/
  */
 export type PackageFile = Message<"modx.v1.PackageFile"> & {
   /**
-   * On the daemon's host, in the package's output_dir.
+   * On the daemon's host, in the package's output_dir; any client downloads it
+   * with ReadPackageFile (this path, or its file name).
    *
    * @generated from field: string path = 1;
    */
