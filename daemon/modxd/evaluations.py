@@ -332,9 +332,10 @@ class Evaluations:
     def _not_written_yet(self, job: JobRecord) -> FailedPrecondition | None:
         if job.state == "completed":
             return None
+        if job.state in ("pending", "running"):
+            return FailedPrecondition(f"evaluation {job.id} is {job.state}: its files are written when it completes")
         why = f" ({job.state_reason})" if job.state_reason else ""
-        return FailedPrecondition(f"evaluation {job.id} is {job.state}{why}: its files are written when it "
-                                  "completes")
+        return FailedPrecondition(f"evaluation {job.id} was {job.state}{why} before it wrote its files")
 
     async def examples(self, evaluation_id: str, checkpoint_id: str, offset: int, limit: int
                        ) -> tuple[list[ExampleRecord], bool]:

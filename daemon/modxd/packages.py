@@ -247,7 +247,7 @@ class Packages:
         listed = [str(f.get("path", "")) for f in job.result.get("files", [])]
         wanted = next((p for p in listed if path in (p, os.path.basename(p))), None) if path else None
         if wanted is None:
-            if job.state != "completed":
+            if job.state in ("pending", "running"):
                 raise FailedPrecondition(f"package {job.id} is {job.state}: its files are listed when it completes")
             names = ", ".join(os.path.basename(p) for p in listed) or "none"
             raise NotFound(f"path: package {job.id} has no file {quote(path)} (its files: {names})")
