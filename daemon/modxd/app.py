@@ -25,6 +25,8 @@ from .jobs.backlog import Backlog
 from .jobs.bus import EventBus
 from .jobs.follow import replay_and_follow
 from .chat import Chats, ChatTargets
+from .downloads import Chunk
+from .eval_examples import ExampleRecord
 from .evaluations import Evaluations
 from .jobs.inference import ChatSettings, InferenceManager
 from .jobs.runner import JobRunner
@@ -291,6 +293,13 @@ class App:
     def watch_evaluation(self, evaluation_id: str, after_seq: int) -> AsyncIterator[EventRecord]:
         return self.evaluations.watch(evaluation_id, after_seq)
 
+    async def evaluation_examples(self, evaluation_id: str, checkpoint_id: str, offset: int, limit: int
+                                  ) -> tuple[list[ExampleRecord], bool]:
+        return await self.evaluations.examples(evaluation_id, checkpoint_id, offset, limit)
+
+    def read_evaluation_file(self, evaluation_id: str, name: str, offset: int) -> AsyncIterator[Chunk]:
+        return self.evaluations.read_file(evaluation_id, name, offset)
+
     # ----- packages and imports (packages.py) ---------------------------------------------------
 
     async def create_package(self, task_id: str, checkpoint: str, quant_types: list[str], merge: bool,
@@ -305,6 +314,9 @@ class App:
 
     def watch_package(self, package_id: str, after_seq: int) -> AsyncIterator[EventRecord]:
         return self.packages.watch(package_id, after_seq)
+
+    def read_package_file(self, package_id: str, path: str, offset: int) -> AsyncIterator[Chunk]:
+        return self.packages.read_file(package_id, path, offset)
 
     async def import_gguf(self, gguf_path: str, output_dir: str, overwrite: bool) -> ImportedModel:
         return await self.packages.import_gguf(gguf_path, output_dir, overwrite)

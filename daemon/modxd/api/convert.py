@@ -9,6 +9,7 @@ from modx.v1 import training_pb2 as T
 
 from .. import fields
 from .. import params as P
+from ..downloads import Chunk
 from ..errors import InvalidArgument
 from ..states import TaskState
 from ..store.checkpoints import CheckpointRecord
@@ -218,3 +219,8 @@ def states_filter(values: Any) -> list[TaskState]:
 def kinds_filter(values: Any) -> list[str]:
     """A WatchTask kind filter, checked like states_filter."""
     return fields.check_enums(values, "kinds", KIND_FROM_PROTO, T.EventKind.Name)
+
+
+def chunk_to_proto(chunk: Chunk) -> C.FileChunk:
+    """A piece of a served file (ReadPackageFile, ReadEvaluationFile)."""
+    return C.FileChunk(data=chunk.data, offset=chunk.offset, size_bytes=chunk.size, sha256=chunk.sha256)

@@ -6,15 +6,17 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { JobState, LogLine, PageRequest } from "./common_pb";
+import type { FileChunk, JobState, LogLine, PageRequest } from "./common_pb";
 import { file_modx_v1_common } from "./common_pb";
+import type { ChatMessage } from "./inference_pb";
+import { file_modx_v1_inference } from "./inference_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file modx/v1/eval.proto.
  */
 export const file_modx_v1_eval: GenFile = /*@__PURE__*/
-  fileDesc("ChJtb2R4L3YxL2V2YWwucHJvdG8SB21vZHgudjEiiQEKEkdlbmVyYXRpb25TZXR0aW5ncxITCgt0ZW1wZXJhdHVyZRgBIAEoARINCgV0b3BfcBgCIAEoARINCgV0b3BfaxgDIAEoBRIaChJyZXBldGl0aW9uX3BlbmFsdHkYBCABKAESFgoObWF4X25ld190b2tlbnMYBSABKAUSDAoEc2VlZBgGIAEoAyKmAgoPQ2hlY2twb2ludFNjb3JlEhUKDWNoZWNrcG9pbnRfaWQYASABKAkSDQoFbGFiZWwYAiABKAkSDAoEc3RlcBgDIAEoAxISCgpwZXJwbGV4aXR5GAQgASgBEhUKDWJpdHNfcGVyX2J5dGUYBSABKAESIAoTc2VtYW50aWNfc2ltaWxhcml0eRgGIAEoAUgAiAEBEhYKCWNvaGVyZW5jZRgHIAEoAUgBiAEBEhUKCGNvdmVyYWdlGAggASgBSAKIAQESEQoJY29tcG9zaXRlGAkgASgBEgwKBHJhbmsYCiABKAUSDwoHaXNfYmVzdBgLIAEoCEIWChRfc2VtYW50aWNfc2ltaWxhcml0eUIMCgpfY29oZXJlbmNlQgsKCV9jb3ZlcmFnZSLFAwoKRXZhbHVhdGlvbhIKCgJpZBgBIAEoCRIPCgd0YXNrX2lkGAIgASgJEiAKBXN0YXRlGAMgASgOMhEubW9keC52MS5Kb2JTdGF0ZRIUCgxzdGF0ZV9yZWFzb24YBCABKAkSFgoOY2hlY2twb2ludF9pZHMYBSADKAkSFAoMaW5jbHVkZV9iYXNlGAYgASgIEg8KB3NhbXBsZXMYByABKAUSLwoKZ2VuZXJhdGlvbhgIIAEoCzIbLm1vZHgudjEuR2VuZXJhdGlvblNldHRpbmdzEigKBnNjb3JlcxgJIAMoCzIYLm1vZHgudjEuQ2hlY2twb2ludFNjb3JlEhoKEmJlc3RfY2hlY2twb2ludF9pZBgKIAEoCRIPCgd2ZXJkaWN0GAsgASgJEhMKC3JlcG9ydF9wYXRoGAwgASgJEhAKCGNzdl9wYXRoGA0gASgJEhUKDWV4YW1wbGVzX3BhdGgYDiABKAkSLwoLY3JlYXRlX3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCL/AQoMRXZhbFByb2dyZXNzEhgKEGNoZWNrcG9pbnRfaW5kZXgYASABKAUSGAoQY2hlY2twb2ludF9jb3VudBgCIAEoBRIVCg1leGFtcGxlX2luZGV4GAMgASgFEhUKDWV4YW1wbGVfY291bnQYBCABKAUSFQoNY2hlY2twb2ludF9pZBgFIAEoCRJACg5ydW5uaW5nX3Njb3JlcxgGIAMoCzIoLm1vZHgudjEuRXZhbFByb2dyZXNzLlJ1bm5pbmdTY29yZXNFbnRyeRo0ChJSdW5uaW5nU2NvcmVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASL/AQoJRXZhbEV2ZW50EhUKDWV2YWx1YXRpb25faWQYASABKAkSCwoDc2VxGAIgASgDEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiIKBXN0YXRlGAogASgOMhEubW9keC52MS5Kb2JTdGF0ZUgAEikKCHByb2dyZXNzGAsgASgLMhUubW9keC52MS5FdmFsUHJvZ3Jlc3NIABIfCgNsb2cYDCABKAsyEC5tb2R4LnYxLkxvZ0xpbmVIABIpCgVzY29yZRgNIAEoCzIYLm1vZHgudjEuQ2hlY2twb2ludFNjb3JlSABCCQoHcGF5bG9hZCKlAQoXQ3JlYXRlRXZhbHVhdGlvblJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRITCgtjaGVja3BvaW50cxgCIAMoCRIUCgxpbmNsdWRlX2Jhc2UYAyABKAgSDwoHc2FtcGxlcxgEIAEoBRIMCgRzZWVkGAUgASgDEi8KCmdlbmVyYXRpb24YBiABKAsyGy5tb2R4LnYxLkdlbmVyYXRpb25TZXR0aW5ncyJDChhDcmVhdGVFdmFsdWF0aW9uUmVzcG9uc2USJwoKZXZhbHVhdGlvbhgBIAEoCzITLm1vZHgudjEuRXZhbHVhdGlvbiItChRHZXRFdmFsdWF0aW9uUmVxdWVzdBIVCg1ldmFsdWF0aW9uX2lkGAEgASgJIkAKFUdldEV2YWx1YXRpb25SZXNwb25zZRInCgpldmFsdWF0aW9uGAEgASgLMhMubW9keC52MS5FdmFsdWF0aW9uIk0KFkxpc3RFdmFsdWF0aW9uc1JlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIiCgRwYWdlGAIgASgLMhQubW9keC52MS5QYWdlUmVxdWVzdCJcChdMaXN0RXZhbHVhdGlvbnNSZXNwb25zZRIoCgtldmFsdWF0aW9ucxgBIAMoCzITLm1vZHgudjEuRXZhbHVhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiQgoWV2F0Y2hFdmFsdWF0aW9uUmVxdWVzdBIVCg1ldmFsdWF0aW9uX2lkGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoAyI8ChdXYXRjaEV2YWx1YXRpb25SZXNwb25zZRIhCgVldmVudBgBIAEoCzISLm1vZHgudjEuRXZhbEV2ZW50MuQCCgtFdmFsU2VydmljZRJXChBDcmVhdGVFdmFsdWF0aW9uEiAubW9keC52MS5DcmVhdGVFdmFsdWF0aW9uUmVxdWVzdBohLm1vZHgudjEuQ3JlYXRlRXZhbHVhdGlvblJlc3BvbnNlEk4KDUdldEV2YWx1YXRpb24SHS5tb2R4LnYxLkdldEV2YWx1YXRpb25SZXF1ZXN0Gh4ubW9keC52MS5HZXRFdmFsdWF0aW9uUmVzcG9uc2USVAoPTGlzdEV2YWx1YXRpb25zEh8ubW9keC52MS5MaXN0RXZhbHVhdGlvbnNSZXF1ZXN0GiAubW9keC52MS5MaXN0RXZhbHVhdGlvbnNSZXNwb25zZRJWCg9XYXRjaEV2YWx1YXRpb24SHy5tb2R4LnYxLldhdGNoRXZhbHVhdGlvblJlcXVlc3QaIC5tb2R4LnYxLldhdGNoRXZhbHVhdGlvblJlc3BvbnNlMAFCL1otZ2l0aHViLmNvbS9tb2R4L21vZHgvY2xpZW50cy9nby9tb2R4djE7bW9keHYxYgZwcm90bzM", [file_google_protobuf_timestamp, file_modx_v1_common]);
+  fileDesc("ChJtb2R4L3YxL2V2YWwucHJvdG8SB21vZHgudjEiiQEKEkdlbmVyYXRpb25TZXR0aW5ncxITCgt0ZW1wZXJhdHVyZRgBIAEoARINCgV0b3BfcBgCIAEoARINCgV0b3BfaxgDIAEoBRIaChJyZXBldGl0aW9uX3BlbmFsdHkYBCABKAESFgoObWF4X25ld190b2tlbnMYBSABKAUSDAoEc2VlZBgGIAEoAyKmAgoPQ2hlY2twb2ludFNjb3JlEhUKDWNoZWNrcG9pbnRfaWQYASABKAkSDQoFbGFiZWwYAiABKAkSDAoEc3RlcBgDIAEoAxISCgpwZXJwbGV4aXR5GAQgASgBEhUKDWJpdHNfcGVyX2J5dGUYBSABKAESIAoTc2VtYW50aWNfc2ltaWxhcml0eRgGIAEoAUgAiAEBEhYKCWNvaGVyZW5jZRgHIAEoAUgBiAEBEhUKCGNvdmVyYWdlGAggASgBSAKIAQESEQoJY29tcG9zaXRlGAkgASgBEgwKBHJhbmsYCiABKAUSDwoHaXNfYmVzdBgLIAEoCEIWChRfc2VtYW50aWNfc2ltaWxhcml0eUIMCgpfY29oZXJlbmNlQgsKCV9jb3ZlcmFnZSLFAwoKRXZhbHVhdGlvbhIKCgJpZBgBIAEoCRIPCgd0YXNrX2lkGAIgASgJEiAKBXN0YXRlGAMgASgOMhEubW9keC52MS5Kb2JTdGF0ZRIUCgxzdGF0ZV9yZWFzb24YBCABKAkSFgoOY2hlY2twb2ludF9pZHMYBSADKAkSFAoMaW5jbHVkZV9iYXNlGAYgASgIEg8KB3NhbXBsZXMYByABKAUSLwoKZ2VuZXJhdGlvbhgIIAEoCzIbLm1vZHgudjEuR2VuZXJhdGlvblNldHRpbmdzEigKBnNjb3JlcxgJIAMoCzIYLm1vZHgudjEuQ2hlY2twb2ludFNjb3JlEhoKEmJlc3RfY2hlY2twb2ludF9pZBgKIAEoCRIPCgd2ZXJkaWN0GAsgASgJEhMKC3JlcG9ydF9wYXRoGAwgASgJEhAKCGNzdl9wYXRoGA0gASgJEhUKDWV4YW1wbGVzX3BhdGgYDiABKAkSLwoLY3JlYXRlX3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCL/AQoMRXZhbFByb2dyZXNzEhgKEGNoZWNrcG9pbnRfaW5kZXgYASABKAUSGAoQY2hlY2twb2ludF9jb3VudBgCIAEoBRIVCg1leGFtcGxlX2luZGV4GAMgASgFEhUKDWV4YW1wbGVfY291bnQYBCABKAUSFQoNY2hlY2twb2ludF9pZBgFIAEoCRJACg5ydW5uaW5nX3Njb3JlcxgGIAMoCzIoLm1vZHgudjEuRXZhbFByb2dyZXNzLlJ1bm5pbmdTY29yZXNFbnRyeRo0ChJSdW5uaW5nU2NvcmVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASL/AQoJRXZhbEV2ZW50EhUKDWV2YWx1YXRpb25faWQYASABKAkSCwoDc2VxGAIgASgDEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiIKBXN0YXRlGAogASgOMhEubW9keC52MS5Kb2JTdGF0ZUgAEikKCHByb2dyZXNzGAsgASgLMhUubW9keC52MS5FdmFsUHJvZ3Jlc3NIABIfCgNsb2cYDCABKAsyEC5tb2R4LnYxLkxvZ0xpbmVIABIpCgVzY29yZRgNIAEoCzIYLm1vZHgudjEuQ2hlY2twb2ludFNjb3JlSABCCQoHcGF5bG9hZCKlAQoXQ3JlYXRlRXZhbHVhdGlvblJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRITCgtjaGVja3BvaW50cxgCIAMoCRIUCgxpbmNsdWRlX2Jhc2UYAyABKAgSDwoHc2FtcGxlcxgEIAEoBRIMCgRzZWVkGAUgASgDEi8KCmdlbmVyYXRpb24YBiABKAsyGy5tb2R4LnYxLkdlbmVyYXRpb25TZXR0aW5ncyJDChhDcmVhdGVFdmFsdWF0aW9uUmVzcG9uc2USJwoKZXZhbHVhdGlvbhgBIAEoCzITLm1vZHgudjEuRXZhbHVhdGlvbiItChRHZXRFdmFsdWF0aW9uUmVxdWVzdBIVCg1ldmFsdWF0aW9uX2lkGAEgASgJIkAKFUdldEV2YWx1YXRpb25SZXNwb25zZRInCgpldmFsdWF0aW9uGAEgASgLMhMubW9keC52MS5FdmFsdWF0aW9uIk0KFkxpc3RFdmFsdWF0aW9uc1JlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIiCgRwYWdlGAIgASgLMhQubW9keC52MS5QYWdlUmVxdWVzdCJcChdMaXN0RXZhbHVhdGlvbnNSZXNwb25zZRIoCgtldmFsdWF0aW9ucxgBIAMoCzITLm1vZHgudjEuRXZhbHVhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiQgoWV2F0Y2hFdmFsdWF0aW9uUmVxdWVzdBIVCg1ldmFsdWF0aW9uX2lkGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoAyI8ChdXYXRjaEV2YWx1YXRpb25SZXNwb25zZRIhCgVldmVudBgBIAEoCzISLm1vZHgudjEuRXZhbEV2ZW50IoIECgtFdmFsRXhhbXBsZRIVCg1jaGVja3BvaW50X2lkGAEgASgJEg0KBWxhYmVsGAIgASgJEgwKBHN0ZXAYAyABKAMSDwoHZXhhbXBsZRgEIAEoBRIkCgZwcm9tcHQYBSADKAsyFC5tb2R4LnYxLkNoYXRNZXNzYWdlEhEKCXJlZmVyZW5jZRgGIAEoCRISCgpnZW5lcmF0aW9uGAcgASgJEgwKBHRleHQYCCABKAkSFQoNYW5zd2VyX3Rva2VucxgJIAEoAxIUCgxhbnN3ZXJfYnl0ZXMYCiABKAMSEAoDbmxsGAsgASgBSACIAQESFwoKcGVycGxleGl0eRgMIAEoAUgBiAEBEhoKDWJpdHNfcGVyX2J5dGUYDSABKAFIAogBARIgChNzZW1hbnRpY19zaW1pbGFyaXR5GA4gASgBSAOIAQESFgoJY29oZXJlbmNlGA8gASgBSASIAQESFQoIY292ZXJhZ2UYECABKAFIBYgBARIWCgljb21wb3NpdGUYESABKAFIBogBARIMCgRsaW5lGBIgASgDQgYKBF9ubGxCDQoLX3BlcnBsZXhpdHlCEAoOX2JpdHNfcGVyX2J5dGVCFgoUX3NlbWFudGljX3NpbWlsYXJpdHlCDAoKX2NvaGVyZW5jZUILCglfY292ZXJhZ2VCDAoKX2NvbXBvc2l0ZSJxCh1MaXN0RXZhbHVhdGlvbkV4YW1wbGVzUmVxdWVzdBIVCg1ldmFsdWF0aW9uX2lkGAEgASgJEhUKDWNoZWNrcG9pbnRfaWQYAiABKAkSIgoEcGFnZRgDIAEoCzIULm1vZHgudjEuUGFnZVJlcXVlc3QiYQoeTGlzdEV2YWx1YXRpb25FeGFtcGxlc1Jlc3BvbnNlEiYKCGV4YW1wbGVzGAEgAygLMhQubW9keC52MS5FdmFsRXhhbXBsZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiUAoZUmVhZEV2YWx1YXRpb25GaWxlUmVxdWVzdBIVCg1ldmFsdWF0aW9uX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGb2Zmc2V0GAMgASgDIj8KGlJlYWRFdmFsdWF0aW9uRmlsZVJlc3BvbnNlEiEKBWNodW5rGAEgASgLMhIubW9keC52MS5GaWxlQ2h1bmsysAQKC0V2YWxTZXJ2aWNlElcKEENyZWF0ZUV2YWx1YXRpb24SIC5tb2R4LnYxLkNyZWF0ZUV2YWx1YXRpb25SZXF1ZXN0GiEubW9keC52MS5DcmVhdGVFdmFsdWF0aW9uUmVzcG9uc2USTgoNR2V0RXZhbHVhdGlvbhIdLm1vZHgudjEuR2V0RXZhbHVhdGlvblJlcXVlc3QaHi5tb2R4LnYxLkdldEV2YWx1YXRpb25SZXNwb25zZRJUCg9MaXN0RXZhbHVhdGlvbnMSHy5tb2R4LnYxLkxpc3RFdmFsdWF0aW9uc1JlcXVlc3QaIC5tb2R4LnYxLkxpc3RFdmFsdWF0aW9uc1Jlc3BvbnNlElYKD1dhdGNoRXZhbHVhdGlvbhIfLm1vZHgudjEuV2F0Y2hFdmFsdWF0aW9uUmVxdWVzdBogLm1vZHgudjEuV2F0Y2hFdmFsdWF0aW9uUmVzcG9uc2UwARJpChZMaXN0RXZhbHVhdGlvbkV4YW1wbGVzEiYubW9keC52MS5MaXN0RXZhbHVhdGlvbkV4YW1wbGVzUmVxdWVzdBonLm1vZHgudjEuTGlzdEV2YWx1YXRpb25FeGFtcGxlc1Jlc3BvbnNlEl8KElJlYWRFdmFsdWF0aW9uRmlsZRIiLm1vZHgudjEuUmVhZEV2YWx1YXRpb25GaWxlUmVxdWVzdBojLm1vZHgudjEuUmVhZEV2YWx1YXRpb25GaWxlUmVzcG9uc2UwAUIvWi1naXRodWIuY29tL21vZHgvbW9keC9jbGllbnRzL2dvL21vZHh2MTttb2R4djFiBnByb3RvMw", [file_google_protobuf_timestamp, file_modx_v1_common, file_modx_v1_inference]);
 
 /**
  * How answers are generated for the similarity, coherence and coverage scores.
@@ -231,7 +233,8 @@ export type Evaluation = Message<"modx.v1.Evaluation"> & {
 
   /**
    * Files on the daemon's host: the Markdown report (report.md), the scores
-   * table (scores.csv) and every example's answers (examples.jsonl).
+   * table (scores.csv) and every example's answers (examples.jsonl). Any client
+   * reads them with ReadEvaluationFile (by name) and ListEvaluationExamples.
    *
    * @generated from field: string report_path = 12;
    */
@@ -557,8 +560,245 @@ export const WatchEvaluationResponseSchema: GenMessage<WatchEvaluationResponse> 
   messageDesc(file_modx_v1_eval, 12);
 
 /**
+ * One line of an evaluation's examples.jsonl: one candidate on one example.
+ *
+ * @generated from message modx.v1.EvalExample
+ */
+export type EvalExample = Message<"modx.v1.EvalExample"> & {
+  /**
+   * Checkpoint id, or "base" for the base model.
+   *
+   * @generated from field: string checkpoint_id = 1;
+   */
+  checkpointId: string;
+
+  /**
+   * For people: "step 40", "base model".
+   *
+   * @generated from field: string label = 2;
+   */
+  label: string;
+
+  /**
+   * 0 for the base model.
+   *
+   * @generated from field: int64 step = 3;
+   */
+  step: bigint;
+
+  /**
+   * 0-based index of the example in the evaluation's data: the same index is the
+   * same example for every candidate.
+   *
+   * @generated from field: int32 example = 4;
+   */
+  example: number;
+
+  /**
+   * SFT: the messages before the answer, the reference answer and the one the
+   * candidate generated (with the evaluation's GenerationSettings).
+   *
+   * @generated from field: repeated modx.v1.ChatMessage prompt = 5;
+   */
+  prompt: ChatMessage[];
+
+  /**
+   * @generated from field: string reference = 6;
+   */
+  reference: string;
+
+  /**
+   * @generated from field: string generation = 7;
+   */
+  generation: string;
+
+  /**
+   * Pretraining: the text scored (SFT: empty).
+   *
+   * @generated from field: string text = 8;
+   */
+  text: string;
+
+  /**
+   * Of the reference answer (SFT) or the text (pretraining): the tokens and UTF-8
+   * bytes the perplexity is measured on.
+   *
+   * @generated from field: int64 answer_tokens = 9;
+   */
+  answerTokens: bigint;
+
+  /**
+   * @generated from field: int64 answer_bytes = 10;
+   */
+  answerBytes: bigint;
+
+  /**
+   * Summed negative log-likelihood over answer_tokens, in nats.
+   *
+   * @generated from field: optional double nll = 11;
+   */
+  nll?: number | undefined;
+
+  /**
+   * Lower is better; unset where nothing was measured (no answer tokens).
+   *
+   * @generated from field: optional double perplexity = 12;
+   */
+  perplexity?: number | undefined;
+
+  /**
+   * @generated from field: optional double bits_per_byte = 13;
+   */
+  bitsPerByte?: number | undefined;
+
+  /**
+   * 0 to 1, higher is better; unset where not measured (pretraining).
+   *
+   * @generated from field: optional double semantic_similarity = 14;
+   */
+  semanticSimilarity?: number | undefined;
+
+  /**
+   * @generated from field: optional double coherence = 15;
+   */
+  coherence?: number | undefined;
+
+  /**
+   * @generated from field: optional double coverage = 16;
+   */
+  coverage?: number | undefined;
+
+  /**
+   * 0 to 1, higher is better: this example's composite (CheckpointScore.composite).
+   *
+   * @generated from field: optional double composite = 17;
+   */
+  composite?: number | undefined;
+
+  /**
+   * The line of examples.jsonl it was read from (1-based).
+   *
+   * @generated from field: int64 line = 18;
+   */
+  line: bigint;
+};
+
+/**
+ * Describes the message modx.v1.EvalExample.
+ * Use `create(EvalExampleSchema)` to create a new message.
+ */
+export const EvalExampleSchema: GenMessage<EvalExample> = /*@__PURE__*/
+  messageDesc(file_modx_v1_eval, 13);
+
+/**
+ * @generated from message modx.v1.ListEvaluationExamplesRequest
+ */
+export type ListEvaluationExamplesRequest = Message<"modx.v1.ListEvaluationExamplesRequest"> & {
+  /**
+   * @generated from field: string evaluation_id = 1;
+   */
+  evaluationId: string;
+
+  /**
+   * Only this candidate's examples: a checkpoint id of the evaluation, or "base".
+   * Empty = every candidate.
+   *
+   * @generated from field: string checkpoint_id = 2;
+   */
+  checkpointId: string;
+
+  /**
+   * page_size 0 = 50, at most 1000; a page also ends early rather than pass
+   * 2 MiB of text (next_page_token then says where it goes on).
+   *
+   * @generated from field: modx.v1.PageRequest page = 3;
+   */
+  page?: PageRequest | undefined;
+};
+
+/**
+ * Describes the message modx.v1.ListEvaluationExamplesRequest.
+ * Use `create(ListEvaluationExamplesRequestSchema)` to create a new message.
+ */
+export const ListEvaluationExamplesRequestSchema: GenMessage<ListEvaluationExamplesRequest> = /*@__PURE__*/
+  messageDesc(file_modx_v1_eval, 14);
+
+/**
+ * @generated from message modx.v1.ListEvaluationExamplesResponse
+ */
+export type ListEvaluationExamplesResponse = Message<"modx.v1.ListEvaluationExamplesResponse"> & {
+  /**
+   * @generated from field: repeated modx.v1.EvalExample examples = 1;
+   */
+  examples: EvalExample[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message modx.v1.ListEvaluationExamplesResponse.
+ * Use `create(ListEvaluationExamplesResponseSchema)` to create a new message.
+ */
+export const ListEvaluationExamplesResponseSchema: GenMessage<ListEvaluationExamplesResponse> = /*@__PURE__*/
+  messageDesc(file_modx_v1_eval, 15);
+
+/**
+ * @generated from message modx.v1.ReadEvaluationFileRequest
+ */
+export type ReadEvaluationFileRequest = Message<"modx.v1.ReadEvaluationFileRequest"> & {
+  /**
+   * @generated from field: string evaluation_id = 1;
+   */
+  evaluationId: string;
+
+  /**
+   * The file's name: "report.md", "scores.csv", "examples.jsonl", "scores.png" or
+   * "result.json" (those the evaluation wrote; Evaluation.report_path, csv_path and
+   * examples_path end in the first three).
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * Start at this byte (resume an interrupted download); 0 to the file's size.
+   *
+   * @generated from field: int64 offset = 3;
+   */
+  offset: bigint;
+};
+
+/**
+ * Describes the message modx.v1.ReadEvaluationFileRequest.
+ * Use `create(ReadEvaluationFileRequestSchema)` to create a new message.
+ */
+export const ReadEvaluationFileRequestSchema: GenMessage<ReadEvaluationFileRequest> = /*@__PURE__*/
+  messageDesc(file_modx_v1_eval, 16);
+
+/**
+ * @generated from message modx.v1.ReadEvaluationFileResponse
+ */
+export type ReadEvaluationFileResponse = Message<"modx.v1.ReadEvaluationFileResponse"> & {
+  /**
+   * @generated from field: modx.v1.FileChunk chunk = 1;
+   */
+  chunk?: FileChunk | undefined;
+};
+
+/**
+ * Describes the message modx.v1.ReadEvaluationFileResponse.
+ * Use `create(ReadEvaluationFileResponseSchema)` to create a new message.
+ */
+export const ReadEvaluationFileResponseSchema: GenMessage<ReadEvaluationFileResponse> = /*@__PURE__*/
+  messageDesc(file_modx_v1_eval, 17);
+
+/**
  * EvalService compares checkpoints of a task on sampled data and recommends the best.
- * The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/.
+ * The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/
+ * (served by ListEvaluationExamples and ReadEvaluationFile).
  *
  * @generated from service modx.v1.EvalService
  */
@@ -596,6 +836,28 @@ export const EvalService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchEvaluationRequestSchema;
     output: typeof WatchEvaluationResponseSchema;
+  },
+  /**
+   * The per-example records of a completed evaluation (its examples.jsonl), in the
+   * file's order: for each candidate (base model first, then by step) every example.
+   *
+   * @generated from rpc modx.v1.EvalService.ListEvaluationExamples
+   */
+  listEvaluationExamples: {
+    methodKind: "unary";
+    input: typeof ListEvaluationExamplesRequestSchema;
+    output: typeof ListEvaluationExamplesResponseSchema;
+  },
+  /**
+   * Download a file the evaluation wrote (report.md, scores.csv, examples.jsonl,
+   * scores.png, result.json) in chunks; FileChunk says where the SHA-256 is.
+   *
+   * @generated from rpc modx.v1.EvalService.ReadEvaluationFile
+   */
+  readEvaluationFile: {
+    methodKind: "server_streaming";
+    input: typeof ReadEvaluationFileRequestSchema;
+    output: typeof ReadEvaluationFileResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_modx_v1_eval, 0);
