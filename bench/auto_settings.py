@@ -123,41 +123,49 @@ def generate(chat: Any, prompts: list[list[dict[str, str]]], max_new: int, batch
     return replies
 
 
-def eval_loss(chat: Any, conversations: list[list[dict[str, str]]]) -> float | None:
-    """Mean cross-entropy over the assistant tokens of held-out conversations (modx's own labelling)."""
+def _summed_nll(chat: Any, rows: list[tuple[list[int], list[int]]], batch: int = 32) -> tuple[float, int]:
+    """Summed cross-entropy and count over the labelled tokens of (ids, labels) rows, -100 = unlabelled;
+    rows right-padded and run ``batch`` at a time."""
     import torch
 
-    from modxd.engine.data import tokenize_conversation
-
     total, count = 0.0, 0
-    for messages in conversations:
-        example, _ = tokenize_conversation(chat.tokenizer, messages, 1024)
-        ids = torch.tensor([example["input_ids"]])
-        labels = torch.tensor([example["labels"]])
+    for i in range(0, len(rows), batch):
+        chunk = rows[i:i + batch]
+        width = max(len(ids) for ids, _ in chunk)
+        ids = torch.tensor([r + [0] * (width - len(r)) for r, _ in chunk])
+        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r, _ in chunk])
+        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in chunk])
         with torch.inference_mode():
-            logits = chat.model(input_ids=ids).logits[0, :-1].float()
-        target = labels[0, 1:]
+            logits = chat.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+        target = labels[:, 1:]
         keep = target != -100
         total += float(torch.nn.functional.cross_entropy(logits[keep], target[keep], reduction="sum"))
         count += int(keep.sum())
+    return total, count
+
+
+def eval_loss(chat: Any, conversations: list[list[dict[str, str]]]) -> float | None:
+    """Mean cross-entropy over the assistant tokens of held-out conversations (modx's own labelling)."""
+    from modxd.engine.data import tokenize_conversation
+
+    rows = []
+    for messages in conversations:
+        example, _ = tokenize_conversation(chat.tokenizer, messages, 1024)
+        rows.append((example["input_ids"], example["labels"]))
+    total, count = _summed_nll(chat, rows)
     return total / count if count else None
 
 
 def probe_nll(chat: Any) -> float:
     """Mean loss of each retention probe's answer tokens after its stem, at the start of the assistant's
     reply: the knowledge itself, whatever style or format the model was taught to answer in."""
-    import torch
-
-    total, count = 0.0, 0
+    rows = []
     for question, _words, stem, answer in D.RETENTION:
         _, prompt = chat.encode([{"role": "user", "content": question}])
         head = prompt + chat.tokenizer(stem, add_special_tokens=False)["input_ids"]
         tail = chat.tokenizer(stem + answer, add_special_tokens=False)["input_ids"][len(head) - len(prompt):]
-        ids = torch.tensor([head + tail])
-        with torch.inference_mode():
-            logits = chat.model(input_ids=ids).logits[0, len(head) - 1:-1].float()
-        total += float(torch.nn.functional.cross_entropy(logits, torch.tensor(tail), reduction="sum"))
-        count += len(tail)
+        rows.append((head + tail, [-100] * len(head) + tail))
+    total, count = _summed_nll(chat, rows)
     return total / count
 
 
@@ -390,7 +398,7 @@ def parse_plan(text: str) -> list[tuple[str, dict[str, Any], str]]:
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
-    jobs = [(d, s, Path(args.file).stem) for d, s, _ in parse_plan(Path(args.file).read_text())]
+    jobs = [(d, s, Path(f).stem) for f in args.files for d, s, _ in parse_plan(Path(f).read_text())]
     run_all(jobs, args.parallel)
 
 
@@ -454,8 +462,8 @@ def main(argv: list[str] | None = None) -> None:
     grid.add_argument("--judge-every", type=int, help="also judge a checkpoint every this many steps")
     grid.add_argument("--parallel", type=int, default=2, help="runs at a time (each uses AUTOEXP_THREADS threads)")
     grid.add_argument("--tag", default="grid")
-    plan = sub.add_parser("plan", help="run every job of a plan file (bench/autoexp_plans/*.txt)")
-    plan.add_argument("file")
+    plan = sub.add_parser("plan", help="run every job of plan files (bench/autoexp_plans/*.txt), in order")
+    plan.add_argument("files", nargs="+")
     plan.add_argument("--parallel", type=int, default=2)
     rules = sub.add_parser("rules", help="run what bench/autoexp_rules.py picks for each set")
     rules.add_argument("--sets", default=",".join(D.ALL_SETS))
