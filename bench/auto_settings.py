@@ -1,7 +1,7 @@
 """Experiments for the automatic SFT settings: train SmolLM2-135M-Instruct, judge on unseen prompts.
 
     .venv/bin/python bench/auto_settings.py grid --sets facts6,style-s --epochs 2,5 --lr 2e-4,1e-3 --targets qv,all
-    .venv/bin/python bench/auto_settings.py rules --sets facts6,facts20,...   # the picks of bench/autoexp_rules.py
+    .venv/bin/python bench/auto_settings.py rules --sets facts6,facts20,...   # the picks of modxd.auto_settings
     .venv/bin/python bench/auto_settings.py table                           # markdown table of every run
 
 Each run trains through modx's own engine (``modxd.engine.train.run_training``, as a training worker
@@ -403,34 +403,23 @@ def cmd_plan(args: argparse.Namespace) -> None:
 
 
 def cmd_rules(args: argparse.Namespace) -> None:
-    from autoexp_rules import ModelFacts, resolve
+    """Train each set with what modxd.auto_settings picks for it (the harness's batch of 8 per step)."""
+    from modxd.auto_settings import resolve
 
-    from modxd.engine.data import tokenize_conversation
-    from modxd.engine.models import load_tokenizer
-
-    tokenizer = load_tokenizer(str(smollm2_hf_dir()))
-    model = ModelFacts.smollm2_135m()
+    batch = SETTING_DEFAULTS["batch"] * SETTING_DEFAULTS["accum"]
     jobs = []
     for dataset in args.sets.split(","):
-        ds = D.build(dataset)
-        trainable = sum(sum(1 for x in tokenize_conversation(tokenizer, m, 512)[0]["labels"] if x != -100)
-                        for m in ds.train)
-        picked = resolve(len(ds.train), trainable, model)
-        print(f"{dataset}: {len(ds.train)} examples, {trainable} trainable tokens -> "
-              + "; ".join(f"{k}={v.value} ({v.reason})" for k, v in picked.items()), flush=True)
+        picked = resolve(len(D.build(dataset).train), batch)
+        print(f"{dataset}: " + "; ".join(f"{k}={v.value} ({v.reason})" for k, v in picked.items()), flush=True)
         jobs.append((dataset, picked_settings(picked), "rule"))
     run_all(jobs, args.parallel)
 
 
 def picked_settings(picked: dict[str, Any]) -> dict[str, Any]:
-    """The harness's settings for a resolution of bench/autoexp_rules.py."""
+    """The harness's settings for a resolution of modxd.auto_settings."""
     targets = picked["lora_target_modules"].value
-    name = next(k for k, v in TARGETS.items() if v == targets)
-    per_device = picked["per_device_train_batch_size"].value
-    accum = picked["gradient_accumulation_steps"].value
-    return {"epochs": picked["num_train_epochs"].value, "lr": picked["learning_rate"].value, "targets": name,
-            "r": picked["lora_r"].value, "alpha": picked["lora_alpha"].value, "batch": per_device * accum,
-            "accum": 1, "warmup": picked["warmup_ratio"].value}
+    return {"epochs": picked["num_train_epochs"].value, "lr": picked["learning_rate"].value,
+            "targets": next(k for k, v in TARGETS.items() if v == targets)}
 
 
 def cmd_table(_args: argparse.Namespace) -> None:
@@ -465,7 +454,7 @@ def main(argv: list[str] | None = None) -> None:
     plan = sub.add_parser("plan", help="run every job of plan files (bench/autoexp_plans/*.txt), in order")
     plan.add_argument("files", nargs="+")
     plan.add_argument("--parallel", type=int, default=2)
-    rules = sub.add_parser("rules", help="run what bench/autoexp_rules.py picks for each set")
+    rules = sub.add_parser("rules", help="run what modxd.auto_settings picks for each set")
     rules.add_argument("--sets", default=",".join(D.ALL_SETS))
     rules.add_argument("--parallel", type=int, default=2)
     sub.add_parser("table", help="print every recorded run as a markdown table")
