@@ -5,10 +5,12 @@ of the data report. The rules and the experiments they come from are in docs/tra
 ("How modx picks its automatic settings"); the numbers there were measured with
 ``bench/auto_settings.py`` on SmolLM2-135M-Instruct, and every constant below names its evidence.
 
-What the experiments showed: a run learns once it has taken enough optimizer steps at a high enough
-rate, whatever the number of passes that took; more steps than that only erode what the model knew.
-So the epochs are chosen to reach a target number of optimizer steps, and a file that already gives
-that many steps in one pass is trained for one pass.
+What the experiments showed: a style or a format is learned after a number of optimizer steps,
+however many passes that takes (16-24 steps: 2-3 passes over 64 examples, a third of one pass over
+500); a small file of invented facts needs more, 45-65 steps (about 5 passes). So the epochs are chosen
+to reach a target number of optimizer steps, and a file that gives that many in one pass gets one
+pass. What a count cannot tell is a file of many distinct facts: 500 examples of 100 facts were not
+learned in one pass (docs/training.md), and only an explicit epoch count fixes that.
 """
 from __future__ import annotations
 
@@ -16,14 +18,14 @@ import math
 from dataclasses import dataclass
 
 # Optimizer steps a run aims for (effective batch 8, rate 1e-3, LoRA on all linear layers): a style
-# or a format was learned after 16-24 steps, invented facts only after 45-65 (39 steps: 15 % of
-# held-out questions right, 65 steps: 90 %); the target covers both.
+# or a format was learned after 16-24 steps, the small facts files only after 45-65 (5 passes; 3
+# passes = 27-39 steps: 8-15 % of held-out questions right); the target covers both.
 TARGET_STEPS = 60
 # Most passes over a tiny file: 8 passes over 66 or 100 examples still improved held-out answers;
 # more were not measured, and a file of a handful of examples cannot teach much however long it runs.
 MAX_EPOCHS = 10
-# LoRA on all linear layers at 1e-3 learned every set; the seed's q/v at 2e-4 learned none of them in
-# the same number of steps.
+# LoRA on all linear layers at 1e-3 learned every small set and the 500-example format; the seed's q/v
+# at 2e-4 learned none of the small sets in the same number of steps.
 LORA_LEARNING_RATE = 1e-3
 LORA_TARGET_MODULES = ["all-linear"]
 # The experiments covered a 135M-parameter model; above this size the rate falls back to the seed's.
