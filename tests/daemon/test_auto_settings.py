@@ -62,14 +62,14 @@ def test_steps_per_epoch_counts_the_partial_last_step() -> None:
 
 def test_reasons_name_the_numbers() -> None:
     reason = A.resolve(66, 8)["num_train_epochs"].reason
-    for number in ("66 examples", "8 per step", "9 optimizer steps per epoch", "7 epochs", "63 optimizer steps",
+    for number in ("66 examples", "8 per step = 9 optimizer steps per epoch", "7 epochs", "63 optimizer steps",
                    str(A.TARGET_STEPS)):
         assert number in reason, (number, reason)
     large = A.resolve(2000, 8)["num_train_epochs"].reason
     assert "2,000 examples" in large and "250 optimizer steps per epoch" in large and "1 epoch" in large
     tiny = A.resolve(5, 8)["num_train_epochs"].reason
     assert f"{A.MAX_EPOCHS} epochs" in tiny and "add examples" in tiny
-    assert "0.001" in A.resolve(66, 8)["learning_rate"].reason
+    assert "0.001" in A.resolve(66, 8)["learning_rate"].reason and "0.0002" in A.resolve(66, 8)["learning_rate"].reason
     assert "q_proj/v_proj" in A.resolve(66, 8)["lora_target_modules"].reason
 
 
