@@ -93,3 +93,20 @@ def _learning_rate(use_lora: bool, model_parameters: int | None) -> Resolved:
     return Resolved(LORA_LEARNING_RATE, f"{LORA_LEARNING_RATE:g} for a LoRA adapter: at the seed's "
                                         f"{SEED_LEARNING_RATE:g} a style was not learned in the 24 steps that "
                                         f"taught it at {LORA_LEARNING_RATE:g}")
+
+
+def sft_resolver(facts: object) -> dict[str, tuple[int | float | list[str], str]]:
+    """The App's automatic-settings rule (param_sources.AutoResolver): SFT tasks only (pretraining and
+    preference tuning were not measured), from the data report's example count, the effective batch
+    (``devices`` a count or ids; 1 process otherwise) and the model's size."""
+    if getattr(facts, "task_type", "") != "sft" or getattr(facts, "examples", 0) < 1:
+        return {}
+    params = getattr(facts, "params")
+    devices = str(getattr(params, "devices", "1") or "1").strip()
+    processes = int(devices) if devices.isdigit() and int(devices) > 0 else (
+        len(devices.split(",")) if "," in devices else 1)
+    batch = effective_batch(int(params.per_device_train_batch_size), int(params.gradient_accumulation_steps),
+                            processes)
+    picked = resolve(int(getattr(facts, "examples")), batch, use_lora=bool(params.use_lora),
+                     model_parameters=int(getattr(facts, "model_parameters", 0) or 0) or None)
+    return {key: (r.value, r.reason) for key, r in picked.items()}
