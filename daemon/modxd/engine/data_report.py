@@ -20,67 +20,21 @@ engine/run_estimate.py, which reads the per-example lengths kept here.
 """
 from __future__ import annotations
 
-import hashlib
-import heapq
-import math
 from array import array
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 from . import formats
-from .sft_tokens import ConversationTokens, SftTokenCounter
+from .data_findings import (SHORT_ANSWER_CHARS, WORST, Finding, HistogramBin, LengthDistribution, LineExample,
+                            SftFindings, Worst, digest, distribution, lines_text, share)
+from .sft_tokens import SftTokenCounter
 from .templating import ChatTokenizer, TokenizerDir, read_tokenizer_dir
 
 __all__ = ["DataReport", "Finding", "LineExample", "LengthDistribution", "HistogramBin", "report_file",
            "report_sft", "report_pretrain", "SHORT_ANSWER_CHARS", "WORST"]
 
-WORST = 5  # lines shown per finding
-BATCH = 512  # conversations rendered and tokenized together
-SHORT_ANSWER_CHARS = 3  # "ok", "no", "42": an answer this short teaches little
 SHORT_ANSWER_WARN_SHARE = 0.05  # below this share, short answers are counted but not warned about
-HISTOGRAM_BINS = 8
-
-
-@dataclass(frozen=True)
-class HistogramBin:
-    """Examples with ``low <= tokens < high``; ``high`` 0: no upper bound (longer than max_seq_length)."""
-
-    low: int
-    high: int
-    count: int
-
-
-@dataclass(frozen=True)
-class LengthDistribution:
-    """Tokens per example (SFT: the rendered conversation; pretraining: a document and its eos)."""
-
-    count: int
-    total: int
-    p0: int
-    p50: int
-    p90: int
-    p99: int
-    max: int
-    mean: float
-    histogram: list[HistogramBin]
-
-
-@dataclass(frozen=True)
-class LineExample:
-    """One line to look at: where, the number it is ranked by, and what is wrong in words."""
-
-    line: int
-    value: int
-    detail: str
-
-
-@dataclass
-class Finding:
-    """How many examples have one problem, and the worst few."""
-
-    code: str
-    count: int = 0
-    examples: list[LineExample] = field(default_factory=list)
+BATCH = 512  # conversations rendered and tokenized together
 
 
 @dataclass
@@ -120,165 +74,6 @@ class DataReport:
         return out
 
 
-# ------------------------------------------------------------------ statistics
-
-def distribution(lengths: Iterable[int], max_seq_length: int) -> LengthDistribution:
-    """Nearest-rank quantiles and a histogram of eighths of max_seq_length (+ one bin for longer)."""
-    ordered = sorted(lengths)
-    n = len(ordered)
-    if not n:
-        return LengthDistribution(0, 0, 0, 0, 0, 0, 0, 0.0, [])
-
-    def rank(q: float) -> int:
-        return ordered[min(n - 1, max(0, math.ceil(round(q * n, 6)) - 1))]
-
-    width = max(1, -(-max_seq_length // HISTOGRAM_BINS))
-    lows = list(range(0, max_seq_length + 1, width))[:HISTOGRAM_BINS]  # the last bin runs to max_seq_length
-    counts = [0] * (len(lows) + 1)
-    for length in ordered:
-        counts[min(length // width, len(lows) - 1) if length <= max_seq_length else len(lows)] += 1
-    highs = lows[1:] + [max_seq_length + 1]
-    bins = [HistogramBin(low, high, c) for low, high, c in zip(lows, highs, counts)]
-    bins.append(HistogramBin(max_seq_length + 1, 0, counts[-1]))
-    total = sum(ordered)
-    return LengthDistribution(n, total, ordered[0], rank(0.5), rank(0.9), rank(0.99), ordered[-1],
-                              round(total / n, 1), bins)
-
-
-class _Worst:
-    """The ``WORST`` examples with the largest value (ties: the earliest line), and the count."""
-
-    def __init__(self, code: str) -> None:
-        self.code = code
-        self.count = 0
-        self._heap: list[tuple[int, int, str]] = []
-
-    def add(self, line: int, value: int, detail: str) -> None:
-        self.count += 1
-        item = (value, -line, detail)
-        if len(self._heap) < WORST:
-            heapq.heappush(self._heap, item)
-        elif item > self._heap[0]:
-            heapq.heapreplace(self._heap, item)
-
-    def finding(self) -> Finding:
-        ranked = sorted(self._heap, reverse=True)
-        return Finding(self.code, self.count, [LineExample(-line, value, detail) for value, line, detail in ranked])
-
-
-def _lines(lines: list[int], unit: str = "line") -> str:
-    shown = ", ".join(str(n) for n in lines[:WORST])
-    return f"{unit}s {shown}" if len(lines) > 1 else f"{unit} {shown}"
-
-
-def _share(count: int, total: int) -> str:
-    if not total:
-        return str(count)
-    percent = 100 * count / total
-    return f"{count} of {total} ({percent:.0f}%)" if percent >= 1 else f"{count} of {total} ({percent:.2g}%)"
-
-
-def _digest(*parts: str) -> bytes:
-    return hashlib.blake2b("\x1e".join(parts).encode("utf-8", "surrogatepass"), digest_size=16).digest()
-
-
-# ------------------------------------------------------------------ SFT
-
-def _role_problem(messages: list[dict[str, str]]) -> str:
-    """What is out of the usual order in a conversation that engine/formats.py accepted, or ''."""
-    roles = [m["role"] for m in messages if m["role"] != "system"]
-    if roles and roles[0] != "user":
-        return "the first turn is the assistant's, with no prompt before it"
-    for a, b in zip(roles, roles[1:]):
-        if a == b:
-            return f"two {a} turns in a row"
-    if roles and roles[-1] != "assistant":
-        return "it ends with a user turn, which is not trained on"
-    return ""
-
-
-class _SftFindings:
-    """Everything about a file that is counted per conversation."""
-
-    def __init__(self, max_seq_length: int, against: set[bytes] | None) -> None:
-        self.max_seq_length = max_seq_length
-        self.truncated = _Worst("truncated")
-        self.empty = _Worst("nothing_to_learn")
-        self.short = _Worst("short_answer")
-        self.order = _Worst("role_order")
-        self.errors = _Worst("template_error")
-        self.in_train = _Worst("in_training_data")
-        self.against = against
-        self.copies: dict[bytes, list[int]] = {}  # digest -> lines (first WORST + 1), count kept separately
-        self.copy_counts: dict[bytes, int] = {}
-        self.prompts: dict[bytes, tuple[int, bytes, set[bytes] | None, list[int]]] = {}
-        self.lost = self.lost_labelled = 0
-
-    def add(self, line: int, messages: list[dict[str, str]], counted: ConversationTokens) -> None:
-        if counted.error:
-            self.errors.add(line, 0, counted.error[:300])
-        else:
-            self._lengths(line, counted)
-        answers = [m["content"] for m in messages if m["role"] == "assistant"]
-        shortest = min(answers, key=lambda a: len(a.strip()))
-        if len(shortest.strip()) <= SHORT_ANSWER_CHARS:
-            self.short.add(line, -len(shortest.strip()), f"answer {shortest.strip()!r}")
-        problem = _role_problem(messages)
-        if problem:
-            self.order.add(line, -line, problem)
-        self._duplicates(line, messages)
-
-    def _lengths(self, line: int, c: ConversationTokens) -> None:
-        if c.labelled_kept == 0:
-            prompt = c.first_labelled if c.first_labelled >= 0 else c.tokens
-            self.empty.add(line, prompt, f"the prompt takes {prompt} tokens before the first answer token "
-                                         f"(max_seq_length {self.max_seq_length})")
-        elif c.tokens > self.max_seq_length:
-            lost, lost_labelled = c.tokens - self.max_seq_length, c.labelled - c.labelled_kept
-            self.lost += lost
-            self.lost_labelled += lost_labelled
-            self.truncated.add(line, lost, f"{c.tokens} tokens: {lost} cut, {lost_labelled} of them answer tokens")
-
-    def _duplicates(self, line: int, messages: list[dict[str, str]]) -> None:
-        flat = [f"{m['role']}\x1f{m['content']}" for m in messages]
-        whole = _digest(*flat)
-        if self.against is not None and whole in self.against:
-            self.in_train.add(line, -line, "the same conversation is in the training file")
-        seen = self.copies.setdefault(whole, [])
-        if len(seen) <= WORST:
-            seen.append(line)
-        self.copy_counts[whole] = self.copy_counts.get(whole, 0) + 1
-        last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
-        prompt, answer = _digest(*flat[:last]), _digest(messages[last]["content"])
-        entry = self.prompts.get(prompt)
-        if entry is None:
-            self.prompts[prompt] = (line, answer, None, [line])
-            return
-        first, first_answer, others, lines = entry
-        if answer != first_answer and (others is None or answer not in others):
-            others = (others or set()) | {answer}
-            if len(lines) <= WORST:
-                lines = lines + [line]
-            self.prompts[prompt] = (first, first_answer, others, lines)
-
-    def findings(self) -> list[Finding]:
-        duplicate = _Worst("duplicate")
-        for digest, lines in self.copies.items():
-            n = self.copy_counts[digest]
-            if n > 1:
-                duplicate.count += n - 2  # add() counts the last one
-                duplicate.add(lines[0], n - 1, f"repeated {n - 1} more time(s): {_lines(lines[1:])}")
-        conflicting = _Worst("conflicting_answers")
-        for first, _, others, lines in self.prompts.values():
-            if others:
-                conflicting.add(first, len(others) + 1, f"the same prompt with {len(others) + 1} different answers: "
-                                                        f"{_lines(lines)}")
-        found = [self.errors, self.empty, self.truncated, duplicate, conflicting, self.short, self.order]
-        if self.against is not None:
-            found.append(self.in_train)
-        return [w.finding() for w in found if w.count]
-
-
 def _batches(records: Iterator[tuple[int, list[dict[str, str]]]]) -> Iterator[list[tuple[int, list[dict[str, str]]]]]:
     batch: list[tuple[int, list[dict[str, str]]]] = []
     for record in records:
@@ -301,7 +96,7 @@ def report_sft(path: str, chat: ChatTokenizer, max_seq_length: int, field: str =
     if format_counts is None:
         format_counts = formats.inspect_sft_file(path, field=field).formats
     counter = SftTokenCounter(chat, max_seq_length)
-    found = _SftFindings(max_seq_length, against)
+    found = SftFindings(max_seq_length, against)
     lengths, kept, labelled = array("I"), array("I"), array("I")
     examples = total = trainable = kept_total = kept_trainable = 0
     for batch in _batches(formats.iter_sft_records(path, field=field)):
@@ -336,25 +131,25 @@ def sft_warnings(report: DataReport, context_length: int | None = None) -> list[
 
     f = report.finding("template_error")
     if f.count:
-        out.append(("template_error", f"the chat template cannot format {_share(f.count, n)} examples of {where} "
+        out.append(("template_error", f"the chat template cannot format {share(f.count, n)} examples of {where} "
                                       f"(line {f.examples[0].line}: {f.examples[0].detail}); training fails on them"))
     f = report.finding("nothing_to_learn")
     if f.count:
-        out.append(("examples_dropped", f"{_share(f.count, n)} examples of {where} keep no answer token within "
+        out.append(("examples_dropped", f"{share(f.count, n)} examples of {where} keep no answer token within "
                                         f"max_seq_length {limit} (their prompts are longer), so training drops "
-                                        f"them: {_lines(lines_of('nothing_to_learn'))}"))
+                                        f"them: {lines_text(lines_of('nothing_to_learn'))}"))
     f = report.finding("truncated")
     if f.count:
-        text = (f"{_share(f.count, n)} examples of {where} are longer than max_seq_length {limit}: "
+        text = (f"{share(f.count, n)} examples of {where} are longer than max_seq_length {limit}: "
                 f"{report.truncated_tokens_lost} tokens are cut, {report.truncated_trainable_tokens_lost} of them "
-                f"answer tokens (longest first: {_lines(lines_of('truncated'))})")
+                f"answer tokens (longest first: {lines_text(lines_of('truncated'))})")
         keep = -(-report.lengths.p99 // 64) * 64
         if keep > limit and (context_length is None or keep <= context_length):
             text += f"; max_seq_length {keep} would keep 99% of them whole"
         out.append(("examples_truncated", text))
     f = report.finding("duplicate")
     if f.count:
-        out.append(("duplicate_examples", f"{_share(f.count, n)} examples of {where} repeat an earlier one exactly "
+        out.append(("duplicate_examples", f"{share(f.count, n)} examples of {where} repeat an earlier one exactly "
                                           f"(line {f.examples[0].line} {f.examples[0].detail}); repeats weigh "
                                           "more in training"))
     f = report.finding("conflicting_answers")
@@ -364,18 +159,18 @@ def sft_warnings(report: DataReport, context_length: int | None = None) -> list[
                                            "toward each of them"))
     f = report.finding("short_answer")
     if f.count and f.count >= SHORT_ANSWER_WARN_SHARE * n:
-        out.append(("short_answers", f"{_share(f.count, n)} examples of {where} answer in {SHORT_ANSWER_CHARS} "
+        out.append(("short_answers", f"{share(f.count, n)} examples of {where} answer in {SHORT_ANSWER_CHARS} "
                                      f"characters or fewer (line {f.examples[0].line}: {f.examples[0].detail}); "
                                      "each teaches little"))
     f = report.finding("role_order")
     if f.count:
-        out.append(("role_order", f"{_share(f.count, n)} examples of {where} have turns out of the usual order "
+        out.append(("role_order", f"{share(f.count, n)} examples of {where} have turns out of the usual order "
                                   f"(line {f.examples[0].line}: {f.examples[0].detail}); some chat templates "
                                   "refuse them"))
     f = report.finding("in_training_data")
     if f.count:
-        out.append(("eval_in_train", f"{_share(f.count, n)} examples of {where} are also in the training file "
-                                     f"({_lines(lines_of('in_training_data'))}): the eval loss will look better "
+        out.append(("eval_in_train", f"{share(f.count, n)} examples of {where} are also in the training file "
+                                     f"({lines_text(lines_of('in_training_data'))}): the eval loss will look better "
                                      "than the model generalises"))
     return out
 
@@ -403,19 +198,19 @@ def report_pretrain(path: str, tokenizer_dir: TokenizerDir, max_seq_length: int,
         batch.clear()
 
     for number, text in enumerate(formats.iter_pretrain_texts(path, field=field), start=1):
-        copies.setdefault(_digest(text), []).append(number)
+        copies.setdefault(digest(text), []).append(number)
         batch.append(text)
         if len(batch) == BATCH:
             flush()
     flush()
     total = sum(lengths)
     blocks = total // max_seq_length
-    duplicate = _Worst("duplicate")
+    duplicate = Worst("duplicate")
     for seen in copies.values():
         if len(seen) > 1:
             duplicate.count += len(seen) - 2
             duplicate.add(seen[0], len(seen) - 1, f"repeated {len(seen) - 1} more time(s): "
-                                                 f"{_lines(seen[1:], 'document')}")
+                                                 f"{lines_text(seen[1:], 'document')}")
     report = DataReport(field, str(path), "pretrain", max_seq_length, kind, {kind: len(lengths)}, len(lengths),
                         distribution(lengths, max_seq_length), total, total, blocks * max_seq_length,
                         blocks * max_seq_length, total - blocks * max_seq_length, total - blocks * max_seq_length,
@@ -425,7 +220,7 @@ def report_pretrain(path: str, tokenizer_dir: TokenizerDir, max_seq_length: int,
     where = f"{field} {path}"
     if duplicate.count:
         first = duplicate.finding().examples[0]
-        report.warnings.append(("duplicate_examples", f"{_share(duplicate.count, len(lengths))} documents of {where} "
+        report.warnings.append(("duplicate_examples", f"{share(duplicate.count, len(lengths))} documents of {where} "
                                                       f"repeat an earlier one exactly (document {first.line} "
                                                       f"{first.detail})"))
     if total and report.truncated_tokens_lost >= 0.1 * total:
