@@ -155,6 +155,7 @@ def _child(config: dict[str, Any], roots: list[str] | None, cpus: list[int] | No
 def run_calibration_process(config: dict[str, Any], scratch_parent: str | os.PathLike, roots: list[str] | None,
                             timeout: float = 900.0, cpus: list[int] | None = None) -> dict[str, Any]:
     """Run one calibration in a spawned child; its scratch dir (data, output) is removed afterwards."""
+    Path(scratch_parent).mkdir(parents=True, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix="calibration-", dir=scratch_parent)
     ctx = mp.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)

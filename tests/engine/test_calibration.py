@@ -13,14 +13,16 @@ from modxd.calibration import CACHE_FILE, MAX_ENTRIES, CalibrationCache, calibra
 from modxd.engine.calibrate import MAX_STEPS, MIN_STEPS, _fit
 from modxd.engine.run_estimate import Calibration
 from modxd.task_estimate import estimate_task
-from tests.fixtures.plugin import engine_config
+from modxd import params as P
+from tests.fixtures.plugin import SMALL_RUN
 
 CONFIG = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 384}
 
 
 def params(model_dir: Path | str = "/m", **overrides) -> dict:
-    p = engine_config(model_dir, "", "", per_device_train_batch_size=2, max_seq_length=64, **overrides)
-    p.pop("train_file"), p.pop("output_dir")
+    """A small run's parameters, as a task stores them, without its data and output paths."""
+    p = {**P.defaults_for("sft"), **SMALL_RUN, "model_dir": str(model_dir), "per_device_train_batch_size": 2,
+         "max_seq_length": 64, **overrides}
     return p
 
 

@@ -26,8 +26,10 @@ import json
 import os
 import statistics
 import time
-from typing import Any, Callable
+from typing import Any
 
+from ..params import resolve
+from ..protocol import Command, Emit, Log, Metrics, Poll, Report, Stop, TotalSteps
 from .data_report import report_file
 from .memory import estimate_training_memory, model_shape
 from .run_estimate import example_cost, step_activation_bytes
@@ -116,19 +118,19 @@ class _Run:
         self.reset_ok = False
         self.device_floor = 0
 
-    def emit(self, event: dict[str, Any]) -> None:
-        kind, now = event.get("type"), time.time()
-        if kind == "total_steps":  # Trainer's train-begin: the model is loaded
+    def emit(self, event: Report) -> None:
+        now = time.time()
+        if isinstance(event, TotalSteps):  # Trainer's train-begin: the model is loaded
             self.begin = now
             self.load_peak = _status_bytes("VmHWM")
             self.reset_ok = _reset_high_water_mark()
             self.rss_begin = _status_bytes("VmRSS")
-        elif kind == "metrics" and "loss" in event:
-            self.step_times.append(float(event.get("time") or now))
-            if not self.device_floor and event.get("device_memory_allocated_bytes"):
-                self.device_floor = int(event["device_memory_allocated_bytes"])
-        elif kind == "log":
-            message = str(event.get("message", ""))
+        elif isinstance(event, Metrics) and event.loss is not None:
+            self.step_times.append(float(event.time or now))
+            if not self.device_floor and event.device_memory_allocated_bytes:
+                self.device_floor = int(event.device_memory_allocated_bytes)
+        elif isinstance(event, Log):
+            message = event.message
             if message.startswith("padding-free batches"):
                 self.packed = True
             elif message.startswith("padded batches"):
@@ -136,13 +138,13 @@ class _Run:
             elif message.startswith("training data:"):
                 self.data_ready = now
 
-    def poll(self) -> dict[str, Any] | None:
+    def poll(self, timeout: float = 0.0) -> Command | None:
         """Stop, without a checkpoint, once enough steps are timed (this step is then the last logged)."""
-        logged = len(self.step_times)
+        logged = len(self.step_times) + 1  # this step's own point is logged after the poll
         timed = logged - 1  # the first step is the warm-up
-        spent = self.step_times[-1] - self.step_times[0] if logged > 1 else 0.0
+        spent = time.time() - self.step_times[0] if self.step_times else 0.0
         if timed + 1 >= MAX_STEPS or (timed + 1 >= MIN_STEPS and spent >= STEP_BUDGET_SECONDS):
-            return {"cmd": "stop", "reason": "calibrated", "save": False}
+            return Stop(reason="calibrated", save=False)
         return None
 
     def durations(self) -> list[float]:
@@ -174,6 +176,12 @@ def _timed_run(cfg: dict[str, Any], data: str, out: str, started: float) -> tupl
     return run, result
 
 
+def _params(cfg: dict[str, Any], **changes: Any) -> Any:
+    """The task's TrainParams (the schema checks them again) with ``changes``."""
+    values = {k: v for k, v in {**cfg, **changes}.items() if k not in ("task_type", "device")}
+    return resolve(str(cfg.get("task_type", "sft")), {}, values)
+
+
 def _prep_seconds(cfg: dict[str, Any], files: list[tuple[str, list[tuple[int, int]]]]) -> tuple[float, float]:
     """Seconds per example and per token of the worker's data preparation (engine/data.py), from the files."""
     from .data import prepare_data
@@ -185,7 +193,7 @@ def _prep_seconds(cfg: dict[str, Any], files: list[tuple[str, list[tuple[int, in
     points = []
     for path, examples in files:
         started = time.perf_counter()
-        prepare_data({**cfg, "train_file": path, "eval_file": "", "eval_split_ratio": 0.0, "max_samples": 0},
+        prepare_data(_params(cfg, train_file=path, output_dir=os.path.dirname(path), eval_file="", eval_split_ratio=0.0, max_samples=0),
                      tokenizer, lambda _m: None)
         points.append((len(examples), sum(t for t, _ in examples), time.perf_counter() - started))
     if len(points) == 2 and points[0][1] != points[1][1]:
@@ -226,8 +234,7 @@ def _fit(runs: list[dict[str, Any]]) -> tuple[float, float, float]:
 
 # ------------------------------------------------------------------ the entry point
 
-def run_calibration(config: dict[str, Any], emit: Callable[[dict], None],
-                    poll_command: Callable[..., dict | None]) -> dict[str, Any]:
+def run_calibration(config: dict[str, Any], emit: Emit, poll_command: Poll) -> dict[str, Any]:
     """Calibrate for ``config`` (a task's parameters plus ``device``, ``task_type`` and ``scratch_dir``,
     an empty dir the run may fill); returns a dict for engine.run_estimate.Calibration.from_dict."""
     started = time.time()
@@ -253,8 +260,7 @@ def run_calibration(config: dict[str, Any], emit: Callable[[dict], None],
         else:
             examples = _sft_file(cfg, path, target, count)
         files.append((path, examples))
-        emit({"type": "log", "level": "info", "message": f"calibration run {number + 1} of {len(targets)}: "
-                                                           f"batch {batch} x {target} tokens"})
+        emit(Log("info", f"calibration run {number + 1} of {len(targets)}: batch {batch} x {target} tokens"))
         written = time.time() - writing  # not a worker's start-up: taken off it
         run, result = _timed_run(cfg, path, os.path.join(scratch, f"out-{number}"),
                                  _process_started() + written if number == 0 else time.time())

@@ -31,7 +31,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
-from . import plan
+from .. import plan
 from .data import held_out_indexes
 from .data_report import DataReport
 from .memory import ModelShape, estimate_training_memory
