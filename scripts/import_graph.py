@@ -42,7 +42,7 @@ LAYERS = (
           ("main", "server", "web.", "unix_socket", "lockfile", "notify", "journald", "logging_setup")),
     Layer("api", "RPC edge: servicers (proto <-> domain) and interceptors", ("api.", "auth", "limits", "wire")),
     Layer("app", "domain facade and its collaborators", ("app", "chat", "evaluations", "packages", "outputs",
-                                                          "task_estimate")),
+                                                          "task_estimate", "preflight")),
     Layer("jobs", "supervisor, job runner, chat manager, worker processes", ("jobs.", "calibration")),
     Layer("store", "SQLite repositories", ("store.",)),
     Layer("rules", "whether the data, the model and this host fit a task (pure)",
@@ -50,7 +50,7 @@ LAYERS = (
     Layer("worker", "the worker boundary: the processes jobs/ starts and their loops", ("worker.",)),
     Layer("engine", "ML inside workers (pure modules also read by the daemon)", ("engine.",)),
     Layer("schema", "the typed training parameters both sides read: their rules and the run's config",
-          ("params", "param_rules", "train_config", "plan", "device_request")),
+          ("params", "param_rules", "param_sources", "train_config", "plan", "device_request")),
     Layer("base", "leaf rules every layer may use (the worker protocol too: both sides speak it)",
           ("", "errors", "protocol", "paths", "files", "fields", "states", "hardware", "config")),
 )

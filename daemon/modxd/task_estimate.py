@@ -21,7 +21,7 @@ from .engine.memory import model_shape
 from .engine.run_estimate import Calibration, RunEstimate, compare, estimate_run
 from .errors import FailedPrecondition
 
-__all__ = ["TaskEstimate", "estimate_task", "available_host_memory_bytes", "memory_verdict", "judge"]
+__all__ = ["TaskEstimate", "estimate_task", "report_task", "available_host_memory_bytes", "memory_verdict", "judge"]
 
 GiB = 1024**3
 TIGHT_SHARE = 0.9  # of the host's memory: above it, other processes are likely squeezed
@@ -36,6 +36,15 @@ class TaskEstimate:
     calibration_cached: bool
     memory: dict[str, Any]
     warnings: list[tuple[str, str]] = field(default_factory=list)
+
+    def run_dict(self) -> dict[str, Any]:
+        """What a task stores as its quota estimate's ``run`` (the RunEstimate message): the estimate,
+        the calibration it came from and the memory verdict."""
+        return {**self.run.to_dict(), "calibration_cached": self.calibration_cached,
+                "calibration_time": self.calibration.created if self.calibration else None,
+                "memory_capacity_bytes": self.memory["capacity_bytes"],
+                "memory_available_bytes": self.memory["available_bytes"],
+                "memory_fits": self.memory["fits"], "memory_tight": self.memory["tight"]}
 
     def to_dict(self) -> dict[str, Any]:
         """The plain data of the proposed DataReport / RunEstimate messages."""
@@ -88,13 +97,12 @@ def _advice(params: dict[str, Any]) -> str:
 def estimate_task(task_type: str, params: dict[str, Any], model_config: dict[str, Any], state_dir: str | Path,
                   roots: list[str] | None, device: str = "cpu", gpus: list[hardware.Gpu] | None = None,
                   train_summary: DataSummary | None = None, calibrate: bool = False,
-                  cpus: list[int] | None = None) -> TaskEstimate:
+                  cpus: list[int] | None = None,
+                  reports: tuple[DataReport, DataReport | None] | None = None) -> TaskEstimate:
     """Reports, estimate and memory verdict for validated ``params``; raises FailedPrecondition when the
-    run cannot fit. Without ``calibrate`` only a cached calibration is used (no time without one)."""
-    context = model_config.get("max_position_embeddings") or (model_config.get("text_config") or {}).get(
-        "max_position_embeddings")
-    train = report_file(task_type, params, "train_file", train_summary, context_length=context)
-    evals = report_file(task_type, params, "eval_file", against=train) if params.get("eval_file") else None
+    run cannot fit. Without ``calibrate`` only a cached calibration is used (no time without one).
+    ``reports`` are the data reports when the caller already made them (:func:`report_task`)."""
+    train, evals = reports or report_task(task_type, params, model_config, train_summary)
     gpu = next((g for g in gpus or [] if g.device == device), None)
     gpu_name = gpu.name if gpu else ""
     if calibrate:
@@ -116,10 +124,20 @@ def estimate_task(task_type: str, params: dict[str, Any], model_config: dict[str
     if verdict["tight"]:
         warnings.append(("memory_tight", f"{verdict['explanation']}: the run may swap or be killed; "
                                          f"try {_advice(params)}"))
-    if found is None:
-        warnings.append(("not_calibrated", "no time estimate yet: this model has not been timed on this device at "
-                                           "this batch shape (train estimate --calibrate runs a short calibration)"))
+    if found is None:  # not a warning: nothing is wrong, the estimate says what it lacks
+        run.explanation.append("no time estimate yet: this model has not been timed on this device at this batch "
+                               "shape (modxctl train estimate --calibrate runs a short calibration)")
     return TaskEstimate(train, evals, run, found, bool(found) and cached, verdict, warnings)
+
+
+def report_task(task_type: str, params: dict[str, Any], model_config: dict[str, Any],
+                train_summary: DataSummary | None = None) -> tuple[DataReport, DataReport | None]:
+    """The data reports of the training file and (when there is one) the eval file."""
+    context = model_config.get("max_position_embeddings") or (model_config.get("text_config") or {}).get(
+        "max_position_embeddings")
+    train = report_file(task_type, params, "train_file", train_summary, context_length=context)
+    evals = report_file(task_type, params, "eval_file", against=train) if params.get("eval_file") else None
+    return train, evals
 
 
 def judge(estimate: dict[str, Any], training_seconds: float | None, peak_memory_bytes: int | None) -> list[dict[str, Any]]:

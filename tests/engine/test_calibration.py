@@ -112,7 +112,8 @@ def test_a_real_calibration_is_cached_reused_and_redone_for_another_shape(tmp_pa
     estimate = estimate_task("sft", task, config, tmp_path / "state", None)
     assert estimate.calibration == first and estimate.calibration_cached
     assert estimate.run.calibrated and estimate.run.training_seconds > 0 and estimate.run.examples == 32
-    assert "not_calibrated" not in dict(estimate.warnings)
+    assert not any("no time estimate" in line for line in estimate.run.explanation)
     json.dumps(estimate.to_dict())
     uncalibrated = estimate_task("sft", {**task, "per_device_train_batch_size": 3}, config, tmp_path / "state", None)
-    assert uncalibrated.run.training_seconds is None and "not_calibrated" in dict(uncalibrated.warnings)
+    assert uncalibrated.run.training_seconds is None and not uncalibrated.run.calibrated
+    assert any("--calibrate" in line for line in uncalibrated.run.explanation)
