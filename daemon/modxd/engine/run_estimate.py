@@ -36,7 +36,7 @@ from .data import held_out_indexes
 from .data_report import DataReport
 from .memory import ModelShape, estimate_training_memory
 
-__all__ = ["Calibration", "RunEstimate", "EstimateCheck", "example_cost", "estimate_run", "compare",
+__all__ = ["Calibration", "RunEstimate", "EstimateCheck", "example_cost", "estimate_run", "compare", "compare_stored",
            "select_examples", "step_activation_bytes", "TIME_TARGET", "MEMORY_TARGET"]
 
 TIME_TARGET = 0.30  # issue 19: the time estimate within 30 % of the actual
@@ -100,6 +100,22 @@ class RunEstimate:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunEstimate":
+        """Read back from a stored estimate, which may carry more keys (the calibration, the verdict)."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def compare_stored(stored: dict[str, Any], training_seconds: float, peak_memory_bytes: int,
+                   memory_kind: str) -> list["EstimateCheck"]:
+    """A task's stored estimate next to what its run measured (protocol.RunMeasured): the run's
+    training seconds span its evaluation passes too, so they meet the training and eval estimates
+    together; memory is compared only where both are of one kind (RSS or device memory)."""
+    run = RunEstimate.from_dict(stored)
+    if run.training_seconds is not None:
+        run.training_seconds += run.eval_seconds or 0.0
+    return compare(run, training_seconds, peak_memory_bytes if memory_kind == run.memory_kind else None)
 
 
 @dataclass(frozen=True)
