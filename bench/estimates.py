@@ -39,13 +39,14 @@ MODELS = {
 
 
 def _params(model_dir: Path, batch: int, max_seq_length: int) -> dict[str, Any]:
-    from tests.fixtures.plugin import engine_config
+    """A task's parameters (the schema's defaults and these), without its data and output paths."""
+    from modxd import params as P
+    from tests.fixtures.plugin import SMALL_RUN
 
-    params = engine_config(model_dir, "", "", per_device_train_batch_size=batch, max_seq_length=max_seq_length,
-                           learning_rate=2e-4, lr_scheduler_type="linear", warmup_ratio=0.0, lora_r=16,
-                           lora_alpha=32, lora_target_modules=["all-linear"], save_strategy="no",
-                           num_train_epochs=1, logging_steps=1)
-    return params
+    return {**P.defaults_for("sft"), **SMALL_RUN, "model_dir": str(model_dir), "per_device_train_batch_size": batch,
+            "max_seq_length": max_seq_length, "learning_rate": 2e-4, "lr_scheduler_type": "linear",
+            "warmup_ratio": 0.0, "lora_r": 16, "lora_alpha": 32, "lora_target_modules": ["all-linear"],
+            "save_strategy": "no", "num_train_epochs": 1, "logging_steps": 1}
 
 
 def _status_bytes(name: str) -> int:
@@ -61,13 +62,14 @@ def _train_child(config: dict[str, Any], queue: Any) -> None:
     started = time.time()
     marks: dict[str, float] = {}
 
-    def emit(event: dict[str, Any]) -> None:
-        if event["type"] == "total_steps":
-            marks["begin"] = time.time()
-        elif event["type"] == "metrics" and "loss" in event:
-            marks["last"] = float(event["time"])
-
     from modxd.engine.train import run_training
+    from modxd.protocol import Metrics, TotalSteps
+
+    def emit(event: Any) -> None:
+        if isinstance(event, TotalSteps):
+            marks["begin"] = time.time()
+        elif isinstance(event, Metrics) and event.loss is not None:
+            marks["last"] = float(event.time)
 
     run_training(config, emit, lambda *_a: None)
     queue.put({"training_seconds": marks["last"] - marks["begin"], "startup_seconds": marks["begin"] - started,

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from modx.v1 import common_pb2 as C
 from modx.v1 import training_pb2 as T
 
 from tests.fixtures.datasets import write_sft_jsonl
 
-from .helpers import create_request, run_task, sft_params
+from .helpers import TERMINAL, create_request, sft_params, wait_for_state
 
 SOURCE = T.ResolvedSetting
 
@@ -67,18 +68,34 @@ def test_estimate_quota_serves_the_reports_settings_and_run(daemon, tiny_llama_d
 
 
 def test_after_the_run_the_task_says_whether_it_learned(daemon, tiny_llama_dir, sft_jsonl, tmp_path) -> None:
-    req = create_request(**sft_params(tiny_llama_dir, sft_jsonl, tmp_path / "out", learning_rate=1e-2,
-                                      num_train_epochs=3, per_device_train_batch_size=4, lora_r=8,
-                                      gradient_accumulation_steps=1, lora_target_modules="all-linear",
-                                      save_strategy="no", max_seq_length=128))
-    task_id, task = run_task(daemon, req)
+    params = sft_params(tiny_llama_dir, sft_jsonl, tmp_path / "out", learning_rate=1e-2, num_train_epochs=3,
+                        per_device_train_batch_size=4, lora_r=8, gradient_accumulation_steps=1,
+                        lora_target_modules="all-linear", save_strategy="no", max_seq_length=128)
+    # the calibration path through the API: timed once in a child process, then served from the cache
+    estimate = T.EstimateQuotaRequest(type=create_request().type, calibrate=True)
+    for key, value in params.items():
+        estimate.params[key].string_value = str(value)
+    first = daemon.training.EstimateQuota(estimate).estimate.run
+    assert first.calibrated and not first.calibration_cached and first.training_seconds > 0
+    assert first.HasField("calibration_time") and first.total_seconds >= first.training_seconds
+    again = daemon.training.EstimateQuota(estimate).estimate.run
+    assert again.calibration_cached and again.training_seconds == first.training_seconds
+    req = create_request(**params)
+    created = daemon.training.CreateTask(req).task
+    assert created.quota_estimate.run.calibrated  # create reads the cache: no calibration of its own
+    daemon.training.StartTask(T.StartTaskRequest(task_id=created.id))
+    task_id = created.id
+    wait_for_state(daemon, task_id, TERMINAL)
     task = daemon.training.GetTask(T.GetTaskRequest(task_id=task_id)).task
     assert task.state == C.TASK_STATE_COMPLETED, task.state_reason
     assert task.learning.verdict == T.LearningCheck.VERDICT_LEARNED, task.learning.sentence
     assert task.learning.data == "train_slice" and task.learning.final_loss < task.learning.base_loss
     assert task.learning.sentence.startswith("it learned")
-    # the estimate (uncalibrated: memory only) next to the measured peak
-    (check,) = task.estimate_checks
-    assert check.quantity == "peak_memory_bytes" and check.actual > 0 and check.estimated > 0
-    assert check.relative_error == (check.estimated - check.actual) / check.actual
+    # the calibrated estimate next to the measured time and peak
+    checks = {c.quantity: c for c in task.estimate_checks}
+    assert set(checks) == {"training_seconds", "peak_memory_bytes"}
+    for check in checks.values():
+        assert check.actual > 0 and check.estimated > 0
+        assert check.relative_error == pytest.approx((check.estimated - check.actual) / check.actual)
+        assert check.within_target == (abs(check.relative_error) <= check.target)
     assert task.train_data.examples == 32

@@ -138,7 +138,7 @@ def train_create(
         name=name,
         validate_only=validate_only,
     )
-    resp = app.call(app.training.CreateTask, req)
+    resp = app.call(app.training.CreateTask, req, long=True)  # the data report reads the whole file
     if app.json:
         emit_json(resp)
         return
@@ -275,7 +275,8 @@ def train_start(task_id: str, watch: bool) -> None:
       modxctl train start TASK_ID --watch
     """
     app = get_app()
-    resp = app.call(app.training.StartTask, training_pb2.StartTaskRequest(task_id=task_id))
+    resp = app.call(app.training.StartTask, training_pb2.StartTaskRequest(task_id=task_id),
+                    long=True)  # the data is checked and reported again
     if app.json:
         emit_json(resp, stream=watch)
     else:
@@ -374,7 +375,7 @@ def train_estimate(task_id: str | None, task_type: str | None, template: str | N
         task_id=task_id or "", type=task_type_value(task_type), template=template or "", params=param_map(values),
         calibrate=calibrate,
     )
-    resp = app.call(app.training.EstimateQuota, req, long=calibrate)
+    resp = app.call(app.training.EstimateQuota, req, long=True)  # the data report, and a calibration
     if app.json:
         emit_json(resp)
         return

@@ -407,13 +407,14 @@ def _run_pinned(run: TrainConfig, dirs: _Dirs, emit: Emit,
     check = pick_examples(params, data.train, data.eval) if run.task_type == SFT and world_size() == 1 else None
     base_loss = _check_loss(trainer, check, "the base model")
     _train(trainer, resume, params, device)
-    _report_measured(emit, events, device)
 
     state = trainer.state
     if events.stop_command is not None:
         outcome, reason = "stopped", events.stop_command.reason or "user"
     else:
         outcome, reason = "completed", "early_stopping" if events.early_stopped else "completed"
+    if outcome == "completed" and resume is None:  # a whole run: what its estimate was for
+        _report_measured(emit, events, device)
     if outcome == "completed" and check is not None and base_loss is not None:
         final_loss = _check_loss(trainer, check, "the trained model")
         if final_loss is not None:
