@@ -37,7 +37,7 @@ __all__ = ["CalibrationCache", "calibration_key", "key_digest", "run_calibration
 
 CACHE_FILE = "calibration.json"
 MAX_ENTRIES = 64
-KEY_VERSION = 1
+KEY_VERSION = 2  # 2: calibrations measure the first step's warm-up
 # Parameters that change the time or memory of one optimizer step (with their defaults when absent).
 STEP_KEYS = {"per_device_train_batch_size": 1, "max_seq_length": 512, "use_lora": None, "lora_r": 16,
              "lora_target_modules": None, "quantization_bit": 0, "fp16": False, "bf16": False, "tf32": False,

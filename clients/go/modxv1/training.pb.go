@@ -1544,8 +1544,10 @@ type LearningCheck struct {
 	// "train_slice" (a few training examples, when there is no evaluation data).
 	Data     string `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
 	Examples int64  `protobuf:"varint,2,opt,name=examples,proto3" json:"examples,omitempty"`
-	// Mean loss per labelled token, nats.
-	BaseLoss  float64 `protobuf:"fixed64,3,opt,name=base_loss,json=baseLoss,proto3" json:"base_loss,omitempty"`
+	// The mean eval loss of those examples as training computes it (per labelled
+	// token within a batch, averaged over batches), nats: before training ...
+	BaseLoss float64 `protobuf:"fixed64,3,opt,name=base_loss,json=baseLoss,proto3" json:"base_loss,omitempty"`
+	// ... and after it.
 	FinalLoss float64 `protobuf:"fixed64,4,opt,name=final_loss,json=finalLoss,proto3" json:"final_loss,omitempty"`
 	// (base_loss - final_loss) / base_loss.
 	RelativeImprovement float64               `protobuf:"fixed64,5,opt,name=relative_improvement,json=relativeImprovement,proto3" json:"relative_improvement,omitempty"`

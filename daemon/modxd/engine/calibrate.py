@@ -9,8 +9,9 @@ eighth of it; the per-micro-batch overhead ``a`` and the seconds per unit of for
 (engine/run_estimate.py) come from the two. Pretraining blocks always have ``max_seq_length``
 tokens, so one run of padded full blocks gives the step time directly (``a`` = 0).
 
-Each run's first step is a warm-up and is not timed; then at least ``MIN_STEPS`` and at most
-``MAX_STEPS`` steps, stopping after ``STEP_BUDGET_SECONDS``. The line ``a + b * cost`` goes through
+Each run's first step is a warm-up and is not timed into the line (what it costs beyond a typical
+step, in the first run's fresh process, is kept as ``first_step_extra_seconds``); then at least
+``MIN_STEPS`` and at most ``MAX_STEPS`` steps, stopping after ``STEP_BUDGET_SECONDS``. The line ``a + b * cost`` goes through
 each run's fastest step and is then scaled by the median step's ratio to it (see ``_fit``): on a
 busy host one disturbed step must not tilt the line, but the typical slowdown is real and the run
 will meet it too. Memory: the peak RSS of the first run's training phase (the kernel's high-water
@@ -36,7 +37,7 @@ from .run_estimate import example_cost, step_activation_bytes
 
 __all__ = ["run_calibration", "CALIBRATION_VERSION", "MIN_STEPS", "MAX_STEPS"]
 
-CALIBRATION_VERSION = 1
+CALIBRATION_VERSION = 2  # 2: the first step's warm-up is measured (first_step_extra_seconds)
 MIN_STEPS, MAX_STEPS = 3, 8
 STEP_BUDGET_SECONDS = 20.0
 _WORDS = ("the river carries small stones down to the sea while people on the bridge watch the boats and talk "
@@ -275,6 +276,7 @@ def run_calibration(config: dict[str, Any], emit: Emit, poll_command: Poll) -> d
             "tokens": step, "cost": step_cost, "packed": packed, "step_seconds": run.durations(),
             "median_seconds": statistics.median(run.durations()) if run.durations() else 0.0,
             "startup_seconds": run.begin - run.started, "load_peak_bytes": run.load_peak,
+            "first_step_seconds": run.step_times[0] - run.begin if run.step_times else 0.0,
             "rss_begin_bytes": run.rss_begin, "train_peak_bytes": run.train_peak,
             "device_peak_bytes": int(result.get("peak_device_memory_bytes") or 0),
             "device_floor_bytes": run.device_floor,
@@ -315,5 +317,8 @@ def _result(key: str, cfg: dict[str, Any], runs: list[dict[str, Any]], a: float,
         "max_step_activation_bytes": int(long["activation_bytes"]), "activation_scale": scale,
         "floor_memory_bytes": int(fixed), "startup_seconds": max(long["startup_seconds"] - prep, 0.0),
         "prep_seconds_per_example": per_example, "prep_seconds_per_token": per_token,
+        # A fresh process's first step (the first run's) costs more than the steps after it; the run
+        # meets it once.
+        "first_step_extra_seconds": max(long["first_step_seconds"] - long["median_seconds"], 0.0),
         "created": time.time(), "measured": {"runs": runs, "version": CALIBRATION_VERSION},
     }

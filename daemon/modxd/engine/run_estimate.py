@@ -64,6 +64,7 @@ class Calibration:
     startup_seconds: float  # worker start to the first step, without the data preparation
     prep_seconds_per_example: float
     prep_seconds_per_token: float
+    first_step_extra_seconds: float = 0.0  # a fresh process's first step beyond a typical one
     created: float = 0.0
     measured: dict[str, Any] = field(default_factory=dict)  # the raw runs, for reports
 
@@ -247,7 +248,7 @@ def estimate_run(task_type: str, params: dict[str, Any], shape: ModelShape, trai
     if calibration is not None:
         a, b = calibration.step_overhead_seconds, calibration.seconds_per_cost
         cost = epoch_cost(shape, train, train_idx, batch, packed, seed) / max(devices, 1)
-        training = epochs * (micro * a + b * cost)
+        training = epochs * (micro * a + b * cost) + (calibration.first_step_extra_seconds if micro else 0.0)
         share = FORWARD_SHARE[use_lora]
         eval_micro = math.ceil(len(eval_idx) / batch) if eval_idx else 0
         evaluation = eval_runs * share * (eval_micro * a + b * epoch_cost(shape, eval_set, eval_idx, batch, packed,

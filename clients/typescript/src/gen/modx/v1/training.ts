@@ -541,8 +541,12 @@ export interface LearningCheck {
    */
   data: string;
   examples: string;
-  /** Mean loss per labelled token, nats. */
+  /**
+   * The mean eval loss of those examples as training computes it (per labelled
+   * token within a batch, averaged over batches), nats: before training ...
+   */
   baseLoss: number;
+  /** ... and after it. */
   finalLoss: number;
   /** (base_loss - final_loss) / base_loss. */
   relativeImprovement: number;

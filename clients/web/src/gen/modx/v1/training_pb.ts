@@ -860,13 +860,16 @@ export type LearningCheck = Message<"modx.v1.LearningCheck"> & {
   examples: bigint;
 
   /**
-   * Mean loss per labelled token, nats.
+   * The mean eval loss of those examples as training computes it (per labelled
+   * token within a batch, averaged over batches), nats: before training ...
    *
    * @generated from field: double base_loss = 3;
    */
   baseLoss: number;
 
   /**
+   * ... and after it.
+   *
    * @generated from field: double final_loss = 4;
    */
   finalLoss: number;
