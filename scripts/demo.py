@@ -32,8 +32,14 @@ BIN = Path(sys.executable).parent
 PROMPT_EN = "What should I call you?"
 PROMPT_ZH = "请问你是谁？"
 
-FULL = dict(num_train_epochs=6, save_steps=18, eval_max_new_tokens=48)
-FAST = dict(num_train_epochs=1, save_steps=5, eval_max_new_tokens=12)
+# The full demo sets no parameter: what a first run gets (the automatic settings pick epochs, rate and
+# LoRA targets from the data, docs/training.md). --fast (the test) pins a short run instead.
+FULL: dict = dict(eval_max_new_tokens=48, params={})
+FAST: dict = dict(eval_max_new_tokens=12, params={
+    "num_train_epochs": 1, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 1, "learning_rate": 1e-3,
+    "lora_r": 16, "lora_alpha": 32, "lora_target_modules": "all-linear", "max_seq_length": 256,
+    "gradient_checkpointing": "false", "save_steps": 5, "logging_steps": 1, "warmup_ratio": 0.05,
+    "eval_strategy": "epoch"})
 
 
 class DemoError(RuntimeError):
@@ -139,11 +145,7 @@ class Demo:
     def train(self, model: Path) -> str:
         data = REPO / "demo" / "data"
         out = self.work / f"out-{time.strftime('%Y%m%d-%H%M%S')}"  # a dir of its own: a rerun's task cannot reuse one
-        params = {"num_train_epochs": self.settings["num_train_epochs"], "per_device_train_batch_size": 4,
-                  "gradient_accumulation_steps": 1, "learning_rate": 1e-3, "lora_r": 16, "lora_alpha": 32,
-                  "lora_target_modules": "all-linear", "max_seq_length": 256, "gradient_checkpointing": "false",
-                  "save_steps": self.settings["save_steps"], "logging_steps": 1, "warmup_ratio": 0.05,
-                  "eval_strategy": "epoch"}
+        params = self.settings["params"]
         args = ["train", "create", "--type", "sft", "--name", "modi-persona", "--train-file",
                 str(data / "modi_train.jsonl"), "--eval-file", str(data / "modi_eval.jsonl"),
                 "--model-dir", str(model), "--output-dir", str(out)]
@@ -152,8 +154,12 @@ class Demo:
         task = self.json(*args)["task"]
         est = task.get("quota_estimate", {})
         print(f"task {task['id']}: {est.get('explanation', '')}")
+        self.modxctl("train", "show", task["id"])  # the data report, the settings (and why) and the estimate
         self.modxctl("train", "start", task["id"])
         self.modxctl("train", "watch", task["id"])
+        learning = self.json("train", "show", task["id"])["task"].get("learning", {})
+        if learning.get("sentence"):
+            print(f"did it learn? {learning['sentence']}")
         points = [p for p in self.json("train", "metrics", task["id"]).get("points", []) if "loss" in p]
         if points:
             print(f"loss: first step {points[0]['loss']:.3f} -> last step {points[-1]['loss']:.3f}")

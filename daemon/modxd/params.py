@@ -106,7 +106,8 @@ SCHEMA: tuple[ParamSpec, ...] = (
     _p("max_seq_length", "training", "最大序列长度", "Max sequence length",
        "Longer examples are truncated; pretraining text is cut into blocks of this many tokens.",
        "int", 512, min=16, max=131072, unit="tokens"),
-    _p("learning_rate", "training", "学习率", "Learning rate", "Peak learning rate.",
+    _p("learning_rate", "training", "学习率", "Learning rate", "Peak learning rate."
+       " SFT: when neither the request nor a named template sets it, modx picks it from the data (docs/training.md).",
        "float", 2e-4, min=1e-6, max=1e-1),
     _p("optim", "training", "优化器", "Optimizer", "Optimizer used by the Trainer.", "choice",
        "adamw_torch", "advanced",
@@ -115,7 +116,8 @@ SCHEMA: tuple[ParamSpec, ...] = (
        "choice", "cosine", "advanced",
        choices=("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
                 "constant_with_warmup", "inverse_sqrt")),
-    _p("num_train_epochs", "training", "训练轮数", "Epochs", "Passes over the training data.",
+    _p("num_train_epochs", "training", "训练轮数", "Epochs", "Passes over the training data."
+       " SFT: when neither the request nor a named template sets it, modx picks it from the data (docs/training.md).",
        "int", 2, min=1, max=100),
     _p("weight_decay", "training", "权重衰减", "Weight decay", "Decoupled weight decay.",
        "float", 0.01, "advanced", min=0.0, max=1.0),
@@ -155,7 +157,8 @@ SCHEMA: tuple[ParamSpec, ...] = (
     _p("lora_dropout", "lora", "LoRA丢弃率", "LoRA dropout", "Dropout on the adapter input.", "float", 0.0,
        "advanced", applies_to=(SFT,), min=0.0, max=1.0),
     _p("lora_target_modules", "lora", "LoRA目标模块", "LoRA target modules",
-       "Module names to adapt, or all-linear.", "string_list", ["q_proj", "v_proj"], "advanced",
+       "Module names to adapt, or all-linear."
+       " SFT: when neither the request nor a named template sets it, modx picks it from the data (docs/training.md).", "string_list", ["q_proj", "v_proj"], "advanced",
        applies_to=(SFT,)),
     _p("merge_lora_after_training", "lora", "训练后合并LoRA权重", "Merge LoRA after training",
        "Also write a merged full model to <output_dir>/merged.", "bool", False, "advanced", applies_to=(SFT,)),

@@ -47,7 +47,8 @@ def test_validate_only_returns_the_data_report_and_its_warnings(daemon, tiny_lla
     # the settings: what the request named is explicit, the rest the type's defaults
     sources = {s.key: s.source for s in resp.task.settings}
     assert sources["max_seq_length"] == sources["train_file"] == SOURCE.SOURCE_EXPLICIT
-    assert sources["learning_rate"] == sources["num_train_epochs"] == SOURCE.SOURCE_DEFAULT
+    assert sources["learning_rate"] == sources["num_train_epochs"] == SOURCE.SOURCE_AUTO  # auto_settings.py
+    assert sources["weight_decay"] == SOURCE.SOURCE_DEFAULT
     # the run estimate: steps and tokens now; time only after a calibration
     run = resp.task.quota_estimate.run
     assert run.examples == 34 and run.total_steps == resp.task.quota_estimate.total_steps
@@ -99,3 +100,33 @@ def test_after_the_run_the_task_says_whether_it_learned(daemon, tiny_llama_dir, 
         assert check.relative_error == pytest.approx((check.estimated - check.actual) / check.actual)
         assert check.within_target == (abs(check.relative_error) <= check.target)
     assert task.train_data.examples == 32
+
+
+def test_automatic_settings_fill_the_defaults_and_say_why(daemon, tiny_llama_dir, sft_jsonl, tmp_path) -> None:
+    """No --set: the measured rule picks epochs, rate and LoRA targets from the data (32 examples at
+    8 per step = 4 steps per epoch, so the most epochs it picks); an explicit value wins; the seed-sft
+    template keeps the seed's literal values (docs/training.md)."""
+    def created(template: str = "", **extra) -> dict[str, T.ResolvedSetting]:
+        req = create_request(template=template, **sft_params(tiny_llama_dir, sft_jsonl, tmp_path / "out", **extra))
+        req.validate_only = True
+        return {s.key: s for s in daemon.training.CreateTask(req).task.settings}
+
+    auto = created(per_device_train_batch_size=8, gradient_accumulation_steps=1)
+    for key in ("num_train_epochs", "learning_rate", "lora_target_modules"):
+        assert auto[key].source == SOURCE.SOURCE_AUTO and auto[key].reason, key
+    assert auto["num_train_epochs"].value.int_value == 10  # 4 steps per epoch: capped at the most it picks
+    assert "32 examples at 8 per step = 4 optimizer steps per epoch" in auto["num_train_epochs"].reason
+    assert auto["learning_rate"].value.double_value == pytest.approx(1e-3)
+    assert list(auto["lora_target_modules"].value.list_value.values) == ["all-linear"]
+
+    explicit = created(num_train_epochs=3)
+    assert explicit["num_train_epochs"].source == SOURCE.SOURCE_EXPLICIT
+    assert explicit["num_train_epochs"].value.int_value == 3
+    assert explicit["learning_rate"].source == SOURCE.SOURCE_AUTO
+
+    seed = created(template="seed-sft")
+    for key in ("num_train_epochs", "learning_rate", "lora_target_modules"):
+        assert seed[key].source == SOURCE.SOURCE_TEMPLATE, key
+    assert seed["num_train_epochs"].value.int_value == 2
+    assert seed["learning_rate"].value.double_value == pytest.approx(2e-4)
+    assert list(seed["lora_target_modules"].value.list_value.values) == ["q_proj", "v_proj"]
