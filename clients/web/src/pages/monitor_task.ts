@@ -1,5 +1,6 @@
 /** One task in the Monitor: header and actions, progress and ETA, the four curves, the live log,
- * checkpoints and warnings, all fed by one WatchTask stream. The stream resumes after the last seq
+ * checkpoints and warnings, all fed by one WatchTask stream; after the run, whether it learned and
+ * the estimate next to the actual, and (folded) what Prepare showed before it. The stream resumes after the last seq
  * it saw (after a dropped connection, and after a reload through the sessionStorage cache), so
  * nothing is missed and nothing is counted twice. */
 import { errorText, isCanceled, training } from "../api";
@@ -15,6 +16,7 @@ import { routeHash, go } from "../router";
 import { dropCache, loadCache, MAX_LOG_LINES, saveCache, TaskSeries, type Column } from "../series";
 import { notify, progressBar, section, stateBadge, stateName, TERMINAL } from "../ui";
 import { stats } from "../stats";
+import { dataReportView, estimateChecksView, learningView, runEstimateView, settingsView } from "./first_run_view";
 
 const ACTIVE = new Set([TaskState.PENDING, TaskState.RUNNING, TaskState.STOPPING]);
 
@@ -29,6 +31,7 @@ export class TaskView {
   private charts: { chart: MetricChart; cols: Column[] }[];
   private header = h("div", { class: "task-header" });
   private progress = h("div", { class: "task-progress", id: "progress" });
+  private outcome = h("div", { class: "task-outcome", id: "outcome" });
   private logBox = h("pre", { class: "log", id: "log", tabindex: "0" });
   private ckptBox = h("div", { id: "checkpoints" });
   private warnBox = h("ul", { class: "warnings", id: "task-warnings" });
@@ -51,7 +54,7 @@ export class TaskView {
       { chart: new MetricChart("grad norm", [{ label: "grad norm", color: "#d97706" }], drawn), cols: ["grad_norm"] },
     ];
     replace(this.root,
-      this.header, this.progress,
+      this.header, this.progress, this.outcome,
       h("div", { class: "charts" }, this.charts.map((c) => c.chart.root)),
       h("div", { class: "two-col" },
         section(t("logs"), h("div", { class: "row between" }, this.streamState,
@@ -96,6 +99,7 @@ export class TaskView {
       this.task = (await training.getTask({ taskId: this.taskId })).task ?? null;
       this.renderHeader();
       this.renderProgress();
+      this.renderOutcome();
       this.drawn = -1;  // redraw once with the task known (the page counts as ready from then)
     } catch (err) {
       replace(this.header, h("p", { class: "error-text" }, errorText(err)));
@@ -272,6 +276,23 @@ export class TaskView {
       h("details", { class: "params" }, h("summary", null, t("parameters")),
         h("table", { class: "kv" }, Object.keys(task.params).sort().map((k) =>
           h("tr", null, h("th", null, k), h("td", null, paramText(task.params[k])))))));
+  }
+
+  /** Did it learn and how the estimate compared (once the run has them); what the task was
+   * created with (data report, settings, run estimate) folded below. */
+  private renderOutcome(): void {
+    const task = this.task;
+    if (!task) return;
+    const run = task.quotaEstimate?.run;
+    const before = [run && run.totalSteps ? runEstimateView(run) : null, task.settings.length ? settingsView(task.settings) : null,
+      [task.trainData, task.evalData].map((d) => (d && d.field ? dataReportView(d) : null))];
+    const hasBefore = before.flat().some(Boolean);
+    replace(this.outcome,
+      task.learning || task.estimateChecks.length ? section(t("outcome"),
+        task.learning ? learningView(task.learning) : null,
+        task.estimateChecks.length ? h("div", null, h("h3", null, t("check.title")), estimateChecksView(task.estimateChecks)) : null) : null,
+      hasBefore ? h("details", { class: "before-run", id: "before-run" }, h("summary", null, t("before_run")),
+        h("div", { class: "report" }, before)) : null);
   }
 
   private renderProgress(): void {

@@ -3,9 +3,10 @@
 import { errorText, system, training } from "../api";
 import { h, replace } from "../dom";
 import { TaskType, type ParamValue } from "../gen/modx/v1/common_pb";
-import type { GetParamSchemaResponse, Template } from "../gen/modx/v1/training_pb";
+import type { GetParamSchemaResponse, ResolvedSetting, Template } from "../gen/modx/v1/training_pb";
+import { sourceName } from "../first_run";
 import { t } from "../i18n";
-import { fieldOfError } from "../params";
+import { fieldOfError, paramText } from "../params";
 import { go, replaceRoute, type Route } from "../router";
 import { notify, section } from "../ui";
 import { ParamForm } from "./prepare_form";
@@ -22,7 +23,7 @@ export function mountPrepare(root: HTMLElement, route: Route): () => void {
   let templates: Template[] = [];
   let alive = true;
 
-  const report = new ReportPanel();
+  const report = new ReportPanel(() => estimate(true));
   const formBox = h("div", { class: "form-box" }, h("p", { class: "muted" }, t("loading")));
   const typeSelect = h("select", { id: "task-type", name: "type", onchange: () => {
     type = Number(typeSelect.value) as TaskType;
@@ -87,6 +88,12 @@ export function mountPrepare(root: HTMLElement, route: Route): () => void {
     if (!key || !form?.showError(key, message)) notify(message);
   }
 
+  /** The report's settings, and the fields a rule filled say so. */
+  function showSettings(settings: ResolvedSetting[]): void {
+    form?.showAuto(settings.filter((s) => sourceName(s.source) === "auto")
+      .map((s) => ({ key: s.key, value: paramText(s.value), reason: s.reason })));
+  }
+
   function request() {
     return { type, template: templateName, params: form!.overrides(), name: nameInput.value.trim() };
   }
@@ -97,7 +104,10 @@ export function mountPrepare(root: HTMLElement, route: Route): () => void {
     busy(true);
     try {
       const resp = await training.createTask({ ...request(), validateOnly: true });
-      report.setEstimate(resp.task?.quotaEstimate, resp.warnings, true);
+      const task = resp.task;
+      report.setEstimate(task?.quotaEstimate, resp.warnings,
+                         { trainData: task?.trainData, evalData: task?.evalData, settings: task?.settings ?? [] }, true);
+      showSettings(task?.settings ?? []);
       const modelDir = resp.task?.params["model_dir"];
       if (modelDir?.kind.case === "stringValue" && modelDir.kind.value) {
         system.getHardwareAdvice({ modelDir: modelDir.kind.value }).then((a) => report.setAdvice(a), () => report.setAdvice(undefined));
@@ -112,14 +122,19 @@ export function mountPrepare(root: HTMLElement, route: Route): () => void {
     }
   }
 
-  async function estimate(): Promise<void> {
+  /** EstimateQuota; `calibrate` measures this host first (a short run, cached by the daemon). */
+  async function estimate(calibrate = false): Promise<void> {
     if (!form) return;
     form.clearErrors();
     busy(true);
+    if (calibrate) report.setCalibrating(true);
     try {
-      const resp = await training.estimateQuota({ type, template: templateName, params: form.overrides() });
-      report.setEstimate(resp.estimate, resp.warnings);
+      const resp = await training.estimateQuota({ type, template: templateName, params: form.overrides(), calibrate });
+      report.setEstimate(resp.estimate, resp.warnings,
+                         { trainData: resp.trainData, evalData: resp.evalData, settings: resp.settings });
+      showSettings(resp.settings);
     } catch (err) {
+      if (calibrate) report.setCalibrating(false);
       refused(err);
     } finally {
       busy(false);
@@ -187,7 +202,7 @@ export function mountPrepare(root: HTMLElement, route: Route): () => void {
         formBox),
       h("div", { class: "actions sticky" },
         h("button", { id: "validate", onclick: validate }, t("validate")),
-        h("button", { id: "estimate", onclick: estimate }, t("estimate")),
+        h("button", { id: "estimate", onclick: () => estimate() }, t("estimate")),
         h("button", { id: "create", onclick: () => create(false) }, t("create")),
         h("button", { id: "create-start", class: "primary", onclick: () => create(true) }, t("create_start")))),
     h("aside", null,

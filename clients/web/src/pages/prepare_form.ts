@@ -13,6 +13,7 @@ export class ParamForm {
   readonly root = h("div", { class: "param-form" });
   private inputs = new Map<string, HTMLInputElement | HTMLSelectElement>();
   private errors = new Map<string, HTMLElement>();
+  private autoNotes = new Map<string, HTMLElement>();
   private initial = new Map<string, string>();
 
   constructor(private specs: ParamSpec[], private foldGroups: string[], private type: TaskType) {}
@@ -22,6 +23,7 @@ export class ParamForm {
   render(template: Record<string, ParamValue> | undefined, keep: Map<string, string | boolean> = new Map()): void {
     this.inputs.clear();
     this.errors.clear();
+    this.autoNotes.clear();
     this.initial.clear();
     const groups = groupParams(this.specs, this.foldGroups, this.type).map(({ group, params }) => {
       const fields = params.map((spec) => {
@@ -59,6 +61,8 @@ export class ParamForm {
     this.inputs.set(spec.key, input);
     const error = h("div", { class: "field-error", id: `${id}-error`, role: "alert" });
     this.errors.set(spec.key, error);
+    const autoNote = h("small", { class: "auto-note", id: `${id}-auto` });
+    this.autoNotes.set(spec.key, autoNote);
     const label = lang() === "zh" ? spec.labelZh : spec.labelEn;
     return h("div", { class: `field${spec.type === ParamType.BOOL ? " bool" : ""}`, "data-key": spec.key },
       h("label", { for: id, class: "label" }, label, spec.required ? h("span", { class: "req" }, " *") : null,
@@ -66,7 +70,7 @@ export class ParamForm {
       input,
       h("small", { class: "hint" }, this.hint(spec)),
       spec.help ? h("small", { class: "help" }, spec.help) : null,
-      error);
+      autoNote, error);
   }
 
   private hint(spec: ParamSpec): string {
@@ -125,6 +129,16 @@ export class ParamForm {
     const slot = this.errors.get(key);
     if (slot) slot.textContent = "";
     this.inputs.get(key)?.removeAttribute("aria-invalid");
+  }
+
+  /** Say at each field the daemon chose automatically what it chose and why ("auto: 6 — 66
+   * examples…"); the input keeps its value, so the rule stays in charge until the person types one. */
+  showAuto(chosen: { key: string; value: string; reason: string }[]): void {
+    for (const note of this.autoNotes.values()) note.textContent = "";
+    for (const { key, value, reason } of chosen) {
+      const note = this.autoNotes.get(key);
+      if (note) note.textContent = `${t("auto_note")}: ${value}${reason ? ` — ${reason}` : ""}`;
+    }
   }
 
   clearErrors(): void {

@@ -1,13 +1,22 @@
 /** The Prepare page's report panel: what the daemon says about a parameter set before anything
  * runs. Today that is the quota estimate (steps, checkpoints against the balance), the warnings of
- * a validate-only create, and the memory guidance for the model (GetHardwareAdvice). Issue 19's
- * data report, resolved auto settings and time/memory estimates belong in this panel too. */
+ * a validate-only create, the memory guidance for the model (GetHardwareAdvice), and issue 19's first-run
+ * explanations: the data report of each file, the run estimate (time once calibrated, peak memory)
+ * and every setting with its source (the automatic ones with their reason). */
 import { h, replace } from "../dom";
 import type { Warning } from "../gen/modx/v1/common_pb";
 import type { GetHardwareAdviceResponse } from "../gen/modx/v1/system_pb";
-import type { QuotaEstimate } from "../gen/modx/v1/training_pb";
+import type { DataReport, QuotaEstimate, ResolvedSetting } from "../gen/modx/v1/training_pb";
 import { bytes } from "../format";
 import { t } from "../i18n";
+import { dataReportView, runEstimateView, settingsView } from "./first_run_view";
+
+/** What validate-only and EstimateQuota return beside the quota estimate. */
+export interface FirstRun {
+  trainData?: DataReport;
+  evalData?: DataReport;
+  settings: ResolvedSetting[];
+}
 
 export class ReportPanel {
   readonly root = h("div", { class: "report", id: "report", "aria-live": "polite" });
@@ -15,19 +24,33 @@ export class ReportPanel {
   private warnings: Warning[] = [];
   private advice: GetHardwareAdviceResponse | undefined;
   private validated = false;
+  private firstRun: FirstRun = { settings: [] };
+  private calibrating = false;
+
+  /** `onCalibrate`: asks for a calibrated estimate (EstimateQuota calibrate=true). */
+  constructor(private onCalibrate: () => void) {}
 
   clear(): void {
     this.estimate = undefined;
+    this.firstRun = { settings: [] };
+    this.calibrating = false;
     this.warnings = [];
     this.advice = undefined;
     this.validated = false;
     this.render();
   }
 
-  setEstimate(estimate: QuotaEstimate | undefined, warnings: Warning[], validated = false): void {
+  setEstimate(estimate: QuotaEstimate | undefined, warnings: Warning[], firstRun: FirstRun, validated = false): void {
     this.estimate = estimate;
+    this.firstRun = firstRun;
+    this.calibrating = false;
     this.warnings = warnings;
     this.validated = validated;
+    this.render();
+  }
+
+  setCalibrating(on: boolean): void {
+    this.calibrating = on;
     this.render();
   }
 
@@ -46,8 +69,14 @@ export class ReportPanel {
       [t("est.balance"), String(e.balance)],
     ] : [];
     const a = this.advice;
+    const run = e?.run;
+    const { trainData, evalData, settings } = this.firstRun;
     replace(this.root,
       this.validated ? h("p", { class: "ok-text", id: "validated" }, "✓ ", t("est.valid")) : null,
+      run && run.totalSteps ? runEstimateView(run, this.calibrating ? undefined : this.onCalibrate) : null,
+      this.calibrating ? h("p", { class: "muted", id: "calibrating" }, t("run.calibrating")) : null,
+      settings.length ? settingsView(settings) : null,
+      [trainData, evalData].map((d) => (d && d.field ? dataReportView(d) : null)),
       e ? h("div", { class: "estimate" },
         h("h3", null, t("est.quota")),
         h("table", { class: "kv" }, rows.map(([k, v]) => h("tr", null, h("th", null, k), h("td", null, v)))),
