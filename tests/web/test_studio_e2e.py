@@ -2,9 +2,10 @@
 whole path through the five pages, clicking and typing as they would.
 
 Prepare: a bad value is refused by the daemon and shown at its field; validate shows the quota
-estimate; create + start opens the Monitor. Monitor: the loss curve grows while the worker logs;
+estimate, the data report, the run estimate and the settings a rule chose (also at their field);
+Calibrate times the run on this host; create + start opens the Monitor. Monitor: the loss curve grows while the worker logs;
 a reload mid-run resumes the stream after the last seq (the points equal the daemon's ListMetrics,
-no gap, no duplicate); stop and resume. Evaluate: two checkpoints and the base, ranking with the
+no gap, no duplicate); stop and resume; after the run, whether it learned and the estimate next to the actual. Evaluate: two checkpoints and the base, ranking with the
 best, the daemon's CSV and report downloaded (ReadEvaluationFile), the per-example answers paged
 and filtered (ListEvaluationExamples). Test: a streamed reply, two models side by side. Package:
 Q8_0 merged, files with checksums (one downloaded through ReadPackageFile and checked), the
@@ -70,6 +71,26 @@ def studio(tmp_path_factory: pytest.TempPathFactory, roots: Path) -> Iterator[St
     assert not [p for p in problems if "Failed to load resource" not in p], problems
 
 
+def check_first_run_report(studio: Studio) -> None:
+    """What validate-only showed is what the daemon resolves for the same request (issue 19)."""
+    b = studio.browser
+    assert "192" in b.text("#run-estimate")
+    report = b.text("[data-field=train_file]")
+    assert "64" in report and "max_seq_length 64" in report
+    assert b.call("count", selector="[data-field=train_file] table.histogram tr") >= 2  # header + a bin
+    auto = b.eval("[...document.querySelectorAll('#settings tr[data-source=auto]')].map((r) => r.dataset.key)")
+    assert "learning_rate" in auto  # nobody typed one: the measured rule chose it, with its reason
+    assert "num_train_epochs" not in auto  # typed in the form: explicit wins
+    assert b.eval("document.querySelector('#settings tr[data-key=num_train_epochs]').dataset.source") == "explicit"
+    note = b.text("#p-learning_rate-auto")
+    assert note.startswith("auto: ") and len(note) > len("auto: 0.001 — ")
+    if b.call("count", selector="#calibrate"):  # a fresh host: time it with one short measured run
+        b.click("#calibrate")
+        b.wait_for("document.querySelector('#run-time') && !document.querySelector('#calibrate') "
+                   "&& !document.querySelector('#calibrating')", timeout=600)
+    assert "≈" in b.text("#run-time")
+
+
 def test_prepare_shows_daemon_errors_at_their_field_then_creates(studio: Studio) -> None:
     b, ws = studio.browser, studio.ws
     b.wait("[data-key=train_file] input")
@@ -103,6 +124,7 @@ def test_prepare_shows_daemon_errors_at_their_field_then_creates(studio: Studio)
     b.wait("#validated")
     assert "192" in b.text("#report")  # total steps: 64 x 3
     assert b.text("#quota-fit")
+    check_first_run_report(studio)
     b.fill("#task-name", "studio-e2e")
     b.click("#create-start")
     b.wait_for("location.hash.startsWith('#/monitor/')")
@@ -147,6 +169,13 @@ def test_stop_then_resume(studio: Studio) -> None:
     rows = b.call("count", selector="#checkpoints tr[data-checkpoint]")
     assert rows == len(studio.daemon.training.ListCheckpoints(
         T.ListCheckpointsRequest(task_id=studio.task_id, include_deleted=True)).checkpoints)
+    # Did it learn: the worker's verdict and sentence as the daemon stores them.
+    assert task.HasField("learning")
+    b.wait("#learning", timeout=120)
+    verdict = T.LearningCheck.Verdict.Name(task.learning.verdict).removeprefix("VERDICT_").lower()
+    assert b.eval("document.querySelector('#learning').dataset.verdict") == verdict
+    assert b.text("#learning-sentence") == task.learning.sentence
+    assert b.call("count", selector="#estimate-checks tr[data-quantity]") == len(task.estimate_checks)
 
 
 def test_evaluate_ranks_checkpoints_and_the_base(studio: Studio, tmp_path: Path) -> None:
