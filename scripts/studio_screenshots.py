@@ -1,7 +1,7 @@
 """Take the screenshots of docs/studio.md and the README: each studio page in headless Chromium,
 against a real modxd that has trained, evaluated and packaged the tests' tiny model.
 
-    .venv/bin/python scripts/studio_screenshots.py [--out docs/img] [--work DIR]
+    .venv/bin/python scripts/studio_screenshots.py [--out docs/img] [--work DIR] [--prepare-only]
 
 The scene is made through the API (as any client would), then each page is opened and
 photographed as a person sees it. Chinese labels need a CJK font (Debian: fonts-noto-cjk).
@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "img")
     parser.add_argument("--work", type=Path, default=None, help="working dir (default: a temp dir, removed)")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="only the Prepare page (needs no trained task: minutes less)")
     args = parser.parse_args(argv)
     args.out = args.out.absolute()  # the browser driver runs in clients/web
 
@@ -55,6 +57,14 @@ def main(argv: list[str] | None = None) -> None:
     daemon, url = start_web_daemon(work / "state", [work], quota=200)
     done = {C.JOB_STATE_COMPLETED, C.JOB_STATE_FAILED, C.JOB_STATE_CANCELLED}
     try:
+        if args.prepare_only:
+            browser = Browser(url + "/#/prepare", width=1360, height=900, lang="zh-CN")
+            try:
+                shoot_prepare(browser, url, ws, args.out)
+            finally:
+                browser.close()
+            shrink(args.out / "studio-prepare.png")
+            return
         params = sft_params(ws.model_dir, ws.train_file, ws.output_dir("support-bot"), num_train_epochs=4,
                             per_device_train_batch_size=1, gradient_accumulation_steps=1, max_seq_length=64,
                             logging_steps=1, save_steps=64, eval_split_ratio=0.1, eval_strategy="steps", eval_steps=16,
@@ -82,19 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             b = browser
 
-            def prepare() -> None:
-                b.wait("[data-key=train_file] input")
-                for key, value in (("train_file", ws.train_file), ("output_dir", ws.output_dir("support-bot-v3")),
-                                   ("model_dir", ws.model_dir)):
-                    b.fill(f"[data-key={key}] input", str(value))
-                b.click("#validate")
-                b.wait("#validated")
-
-            b.goto(url + "/#/prepare")
-            b.eval("localStorage.setItem('modx.lang', 'zh')")
-            b.call("reload")
-            prepare()
-            b.screenshot(args.out / "studio-prepare.png")
+            shoot_prepare(b, url, ws, args.out)
             b.eval("localStorage.setItem('modx.lang', 'en')")
             b.goto(f"{url}/#/monitor/{live_task.id}")
             b.call("reload")
@@ -131,6 +129,22 @@ def main(argv: list[str] | None = None) -> None:
     for path in sorted(args.out.glob("studio-*.png")):
         shrink(path)
         print(f"{path} {path.stat().st_size // 1024} KB")
+
+
+def shoot_prepare(b, url: str, ws, out: Path) -> None:
+    """The Prepare page in Chinese after Validate: the form beside the report (run estimate,
+    settings with their sources, the data report), the whole page."""
+    b.goto(url + "/#/prepare")
+    b.eval("localStorage.setItem('modx.lang', 'zh')")
+    b.call("reload")
+    b.wait("[data-key=train_file] input")
+    for key, value in (("train_file", ws.train_file), ("output_dir", ws.output_dir("support-bot-v3")),
+                       ("model_dir", ws.model_dir)):
+        b.fill(f"[data-key={key}] input", str(value))
+    b.click("#validate")
+    b.wait("#validated")
+    b.wait("#run-estimate")
+    b.screenshot(out / "studio-prepare.png", full_page=True)
 
 
 def shrink(path: Path) -> None:

@@ -46,22 +46,28 @@ export function dataReportView(report: DataReport): HTMLElement {
       report.warnings.map((w) => h("li", { "data-code": w.code }, h("code", null, w.code), " ", w.message))) : null);
 }
 
-/** Every resolved parameter with where its value came from; the automatic ones first, highlighted. */
+/** Every resolved parameter with where its value came from: the automatic ones first, highlighted,
+ * each with its reason; then the ones you or the template set; the schema's defaults folded. */
 export function settingsView(settings: ResolvedSetting[]): HTMLElement {
   const rank = (s: ResolvedSetting) => ["auto", "explicit", "template", "default"].indexOf(sourceName(s.source));
   const sorted = [...settings].sort((a, b) => rank(a) - rank(b) || a.key.localeCompare(b.key));
-  const auto = sorted.filter((s) => sourceName(s.source) === "auto").length;
-  return h("details", { class: "settings", id: "settings", open: auto > 0 },
-    h("summary", null, `${t("settings.title")} · ${auto} ${t("settings.auto_count")}`),
-    h("table", { class: "grid" },
-      h("tr", null, h("th", null, t("settings.key")), h("th", null, t("settings.value")), h("th", null, t("settings.source")),
-        h("th", null, t("settings.reason"))),
-      sorted.map((s) => {
-        const source = sourceName(s.source);
-        return h("tr", { class: `source-${source}`, "data-key": s.key, "data-source": source },
-          h("td", null, h("code", null, s.key)), h("td", { class: "mono" }, paramText(s.value)),
-          h("td", null, h("span", { class: "badge" }, t(`source.${source}` as Key))), h("td", { class: "small" }, s.reason));
-      })));
+  const rows = (list: ResolvedSetting[]) => list.map((s) => {
+    const source = sourceName(s.source);
+    return [h("tr", { class: `source-${source}`, "data-key": s.key, "data-source": source },
+        h("td", null, h("code", null, s.key)), h("td", { class: "mono", title: paramText(s.value) }, paramText(s.value)),
+        h("td", null, h("span", { class: "badge" }, t(`source.${source}` as Key)))),
+      s.reason ? h("tr", { class: `source-${source} reason` }, h("td", { colspan: 3, class: "small" }, s.reason)) : null];
+  });
+  const defaults = sorted.filter((s) => sourceName(s.source) === "default");
+  const chosen = sorted.filter((s) => sourceName(s.source) !== "default");
+  const auto = chosen.filter((s) => sourceName(s.source) === "auto").length;
+  const head = () => h("tr", null, h("th", null, t("settings.key")), h("th", null, t("settings.value")),
+                       h("th", null, t("settings.source")));
+  return h("div", { class: "settings", id: "settings" },
+    h("h3", null, `${t("settings.title")} · ${auto} ${t("settings.auto_count")}`),
+    chosen.length ? h("table", { class: "grid" }, head(), rows(chosen)) : null,
+    defaults.length ? h("details", null, h("summary", { class: "small" }, `${t("source.default")} (${defaults.length})`),
+      h("table", { class: "grid" }, head(), rows(defaults))) : null);
 }
 
 /** Steps, tokens, time (or "not calibrated" with the Calibrate button) and peak memory. */
