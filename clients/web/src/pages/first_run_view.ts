@@ -83,8 +83,8 @@ export function runEstimateView(run: RunEstimate, onCalibrate?: () => void): HTM
     kv([
       [t("data.examples"), `${run.examples}${run.droppedExamples ? ` · ${t("run.dropped")} ${run.droppedExamples}` : ""}${
         run.evalExamples ? ` · ${t("run.evaluated")} ${run.evalExamples}` : ""}`],
-      [t("run.steps"), `${run.totalSteps} (${run.stepsPerEpoch} × ${run.epochs} ${t("epoch")})`],
-      [t("data.tokens"), `${run.totalTokens} (${run.tokensPerEpoch} / ${t("epoch")}, ${t("data.trained_on")} ${run.trainableTokensPerEpoch})`],
+      [t("run.steps"), `${run.totalSteps} (${run.stepsPerEpoch} × ${run.epochs} ${t("run.epochs")})`],
+      [t("data.tokens"), `${run.totalTokens} (${run.tokensPerEpoch} / ${t("run.epoch")}, ${t("data.trained_on")} ${run.trainableTokensPerEpoch})`],
       [t("time"), h("span", { id: "run-time" }, time, " ",
         onCalibrate && !run.calibrated ? h("button", { id: "calibrate", class: "small", onclick: onCalibrate }, t("run.calibrate")) : null)],
       [`${t("run.peak")} ${memory}`, h("span", { id: "run-memory", class: verdict === "no" ? "error-text" : verdict === "tight" ? "warn-text" : "ok-text",
