@@ -9,12 +9,19 @@ restarting per sequence, the boundaries as ``cu_seq_lens`` for the ``modx_varlen
 of engine/packing.py, which keeps every token inside its own sequence -- and scatters the
 per-token outputs back to the padded layout TRL's loss reads. The loss, the rewards and the
 gradients are the padded batch's (tests check), minus the padding's compute.
+
+The fused head projects onto the vocabulary only the positions that predict an answer token on
+CUDA and XPU, but every position elsewhere (TRL does so for Neuron, which compiles once per
+shape): on a CPU that is the prompt's positions too, three vocabulary-sized products each (the
+forward, and the backward's recomputation and gradient). A CPU compiles nothing, so the packed
+forward has TRL score its labelled positions only there as well.
 """
 
 from __future__ import annotations
 
+import contextlib
 import types
-from typing import Any
+from typing import Any, Iterator
 
 from .packing import padding_free_problem, use_padding_free
 
@@ -65,9 +72,10 @@ def _packed(fused: Any, input_ids: Any, attention_mask: Any, labels: Any, kwargs
     positions = torch.arange(total, device=input_ids.device) - torch.repeat_interleave(starts, lengths)
     bounds = torch.cat([ends.new_zeros(1), ends]).to(torch.int32)
     longest = int(lengths.max())
-    out = fused(input_ids=input_ids[mask][None], labels=packed_labels[None], position_ids=positions[None],
-                fused_lm_head=True, cu_seq_lens_q=bounds, cu_seq_lens_k=bounds, max_length_q=longest,
-                max_length_k=longest, **kwargs)
+    with _labelled_positions_only():
+        out = fused(input_ids=input_ids[mask][None], labels=packed_labels[None], position_ids=positions[None],
+                    fused_lm_head=True, cu_seq_lens_q=bounds, cu_seq_lens_k=bounds, max_length_q=longest,
+                    max_length_k=longest, **kwargs)
     # Packed position k predicts token k + 1; those predicting the next sequence's first token are dropped,
     # and the rest fill the padded rows in order (row i, positions 0 .. length_i - 2).
     keep = torch.ones(total - 1, dtype=torch.bool, device=input_ids.device)
@@ -78,3 +86,18 @@ def _packed(fused: Any, input_ids: Any, attention_mask: Any, labels: Any, kwargs
         if value is not None:
             setattr(out, name, value.new_zeros(valid.shape).masked_scatter(valid, value[0][keep]))
     return out
+
+
+@contextlib.contextmanager
+def _labelled_positions_only() -> Iterator[None]:
+    """TRL's fused head decides "labelled positions only" with ``trl.trainer.utils._use_triton`` (its
+    kernel picks its tile code with its own copy); for the duration of one packed forward, the CPU
+    counts as a device where that holds (see the module docstring)."""
+    import trl.trainer.utils as trl_utils
+
+    decide = trl_utils._use_triton
+    trl_utils._use_triton = lambda device: device.type == "cpu" or decide(device)
+    try:
+        yield
+    finally:
+        trl_utils._use_triton = decide
