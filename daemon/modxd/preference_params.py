@@ -1,17 +1,18 @@
 """The parameters of the preference task types (dpo, orpo), in the schema style of params.py.
 
-Not wired yet (issue 23 lands after the architecture issue): params.py adds them with
-``SCHEMA = preference_params.extend(SCHEMA)``, which appends :data:`SPECS`, lets the shared
-parameters (:data:`SHARED_KEYS`) apply to dpo and orpo with the :data:`TYPE_DEFAULTS` of
-those types, and ``check_consistency`` calls :func:`check_preference`. Pure Python: the
-daemon serves and checks these without torch.
+params.py builds its schema with ``SCHEMA = preference_params.extend(BASE_SCHEMA)``, which
+appends :data:`SPECS` and lets the shared parameters (:data:`SHARED_KEYS`) apply to dpo and
+orpo with the :data:`TYPE_DEFAULTS` of those types; param_rules.check_consistency calls
+:func:`check_preference`. Pure Python: the daemon serves and checks these without torch.
 """
 from __future__ import annotations
 
 from dataclasses import replace
 
+from typing import Any, Mapping
+
 from .errors import InvalidArgument, quote
-from .params import ParamSpec, Value, _p
+from .param_spec import ParamSpec, Value, _p
 
 DPO, ORPO = "dpo", "orpo"
 PREFERENCE_TYPES = (DPO, ORPO)
@@ -87,12 +88,15 @@ def extend(schema: tuple[ParamSpec, ...]) -> tuple[ParamSpec, ...]:
     for spec in schema:
         if spec.key in SHARED_KEYS:
             type_defaults = {**spec.type_defaults, **TYPE_DEFAULTS.get(spec.key, {})}
-            spec = replace(spec, applies_to=(*spec.applies_to, *PREFERENCE_TYPES), type_defaults=type_defaults)
+            type_help = {**spec.type_help, **({t: TRAIN_FILE_HELP for t in PREFERENCE_TYPES}
+                                              if spec.key in ("train_file", "eval_file") else {})}
+            spec = replace(spec, applies_to=(*spec.applies_to, *PREFERENCE_TYPES), type_defaults=type_defaults,
+                           type_help=type_help)
         out.append(spec)
     return (*out, *SPECS)
 
 
-def check_preference(params: dict[str, Value], task_type: str) -> None:
+def check_preference(params: Mapping[str, Any], task_type: str) -> None:
     """Rules between the preference parameters (params.check_consistency calls this for dpo and orpo)."""
     if task_type not in PREFERENCE_TYPES:
         return

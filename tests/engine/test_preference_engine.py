@@ -15,13 +15,16 @@ import pytest
 from modxd.engine import quota
 from modxd.engine.formats import DataError
 from modxd.engine.models import EngineError
-from modxd.engine.preference import normalize_preference_config, read_pairs, run_preference, trl_args
+from modxd.engine.preference import read_pairs, run_preference, trl_args
+from modxd.errors import InvalidArgument
+from modxd.train_config import TrainConfig
 from modxd.engine.preference_metrics import POINT_FIELDS
 from modxd.engine.preference_trainers import fit_prompt
 from tests.fixtures.plugin import EventRecorder, StopAt, engine_config, tiny_llama_dir  # noqa: F401
 from tests.fixtures.preference import write_pairs
 
-SFT_POINT = {"type", "step", "total_steps", "epoch", "percent", "eta_seconds", "loss", "perplexity", "learning_rate",
+# perplexity is left unset in a preference point (exp of a preference loss means nothing): not sent
+SFT_POINT = {"type", "step", "total_steps", "epoch", "percent", "eta_seconds", "loss", "learning_rate",
              "grad_norm", "tokens_per_second", "time", "host_memory_rss_bytes"}
 DPO_FIELDS = {"reward_chosen", "reward_rejected", "reward_margin", "reward_accuracy", "logps_chosen", "logps_rejected"}
 ORPO_FIELDS = DPO_FIELDS | {"nll_loss", "log_odds_ratio", "log_odds_chosen"}
@@ -41,7 +44,7 @@ def std_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_pairs(tmp_path_factory.mktemp("pairs") / "std.jsonl", 16, fmt="standard")
 
 
-def config(model: Path, data: Path, out: Path, task: str = "dpo", **overrides: object) -> dict:
+def config(model: Path, data: Path, out: Path, task: str = "dpo", **overrides: object) -> TrainConfig:
     return engine_config(model, data, out, task_type=task, **{"learning_rate": 1e-2, **overrides})
 
 
@@ -63,7 +66,7 @@ def test_dpo_conversational_learns_the_preference(tmp_path: Path, tiny_llama_dir
     assert (result["outcome"], result["reason"], result["final_step"]) == ("completed", "completed", 8)
     points = finite_points(rec)
     assert all(set(p) == SFT_POINT | DPO_FIELDS for p in points)
-    assert all(p["perplexity"] is None for p in points)  # exp(DPO loss) means nothing
+    assert all("perplexity" not in p for p in points)  # exp(DPO loss) means nothing
     first, last = points[0], points[-1]
     # policy == reference at the start: DPO's loss is ln 2 and every reward 0
     assert first["loss"] == pytest.approx(math.log(2), abs=1e-6) and first["reward_margin"] == 0.0
@@ -99,16 +102,15 @@ def test_orpo_standard_pairs(tmp_path: Path, tiny_llama_dir: Path, std_pairs: Pa
 
 def test_implicit_prompts_train_on_the_same_pairs(tmp_path: Path) -> None:
     for fmt in ("standard", "conversational"):
-        explicit = read_pairs(normalize_preference_config(config(
-            "m", write_pairs(tmp_path / f"{fmt}.jsonl", 6, fmt=fmt), tmp_path)))
-        implicit = read_pairs(normalize_preference_config(config(
-            "m", write_pairs(tmp_path / f"{fmt}-i.jsonl", 6, fmt=fmt, implicit=True), tmp_path)))
+        explicit = read_pairs(config("m", write_pairs(tmp_path / f"{fmt}.jsonl", 6, fmt=fmt), tmp_path).params)
+        implicit = read_pairs(config("m", write_pairs(tmp_path / f"{fmt}-i.jsonl", 6, fmt=fmt, implicit=True),
+                                     tmp_path).params)
         assert [p.row() for p in explicit.train] == [p.row() for p in implicit.train]
         assert explicit.conversational == (fmt == "conversational") and explicit.eval is None
 
 
 def test_split_and_cap_are_seeded(tmp_path: Path, conv_pairs: Path) -> None:
-    cfg = normalize_preference_config(config("m", conv_pairs, tmp_path, max_samples=10, eval_split_ratio=0.2))
+    cfg = config("m", conv_pairs, tmp_path, max_samples=10, eval_split_ratio=0.2).params
     data = read_pairs(cfg)
     assert (len(data.train), len(data.eval or [])) == (8, 2)
     again = read_pairs(cfg)
@@ -123,7 +125,7 @@ def test_evaluation_reports_preference_metrics(tmp_path: Path, tiny_llama_dir: P
     points = rec.eval_metrics
     assert [p["step"] for p in points] == [2, 4]
     for point in points:
-        assert {f"eval_{name}" for name in DPO_FIELDS} <= set(point) and point["eval_perplexity"] is None
+        assert {f"eval_{name}" for name in DPO_FIELDS} <= set(point) and "eval_perplexity" not in point
         assert all(math.isfinite(point[f"eval_{name}"]) for name in DPO_FIELDS)
     assert points[-1]["eval_reward_margin"] > points[0]["eval_reward_margin"]
     assert set(POINT_FIELDS) >= {k for p in rec.of("metrics") for k in p} - SFT_POINT - {"eval_loss", "eval_perplexity"}
@@ -308,15 +310,15 @@ def test_prompt_limit_keeps_the_answers(tmp_path: Path, tiny_llama_dir: Path) ->
 def test_refusals(tmp_path: Path, tiny_llama_dir: Path, conv_pairs: Path, std_pairs: Path) -> None:  # noqa: F811
     with pytest.raises(EngineError, match="task_type must be dpo or orpo"):
         run_preference(config(tiny_llama_dir, conv_pairs, tmp_path / "o", task="sft"), EventRecorder(), no_command)
-    with pytest.raises(EngineError, match="loss_type exo_pair needs label_smoothing above 0"):
-        normalize_preference_config(config(tiny_llama_dir, conv_pairs, tmp_path, loss_type="exo_pair"))
-    with pytest.raises(EngineError, match="parameter beta must be between 0.001 and 10, got 0"):
-        normalize_preference_config(config(tiny_llama_dir, conv_pairs, tmp_path, beta=0))
-    with pytest.raises(EngineError, match="max_prompt_length \\(128\\) must be below max_seq_length \\(128\\)"):
-        normalize_preference_config(config(tiny_llama_dir, conv_pairs, tmp_path, max_prompt_length=128))
-    with pytest.raises(EngineError, match="start_from_checkpoint continues a LoRA adapter, so it needs use_lora"):
-        normalize_preference_config(config(tiny_llama_dir, conv_pairs, tmp_path, use_lora=False,
-                                           start_from_checkpoint=str(tiny_llama_dir)))
+    # the parameters are the schema's (params.resolve): refused when the config is made, as at create
+    with pytest.raises(InvalidArgument, match="loss_type exo_pair needs label_smoothing above 0"):
+        config(tiny_llama_dir, conv_pairs, tmp_path, loss_type="exo_pair")
+    with pytest.raises(InvalidArgument, match="parameter beta must be between 0.001 and 10, got 0"):
+        config(tiny_llama_dir, conv_pairs, tmp_path, beta=0)
+    with pytest.raises(InvalidArgument, match="max_prompt_length \\(128\\) must be below max_seq_length \\(128\\)"):
+        config(tiny_llama_dir, conv_pairs, tmp_path, max_prompt_length=128)
+    with pytest.raises(InvalidArgument, match="start_from_checkpoint continues a LoRA adapter, so it needs use_lora"):
+        config(tiny_llama_dir, conv_pairs, tmp_path, use_lora=False, start_from_checkpoint=str(tiny_llama_dir))
     with pytest.raises(EngineError, match=f"start_from_checkpoint {tiny_llama_dir} is not a LoRA checkpoint .*it is a "
                                           "full model: set model_dir to it instead"):
         run_preference(config(tiny_llama_dir, conv_pairs, tmp_path / "o", start_from_checkpoint=str(tiny_llama_dir)),
@@ -345,16 +347,17 @@ def test_trl_arguments_are_the_sft_arguments(tmp_path: Path) -> None:
     from modxd.engine.train import _training_args
 
     for task in ("dpo", "orpo"):
-        cfg = normalize_preference_config(config("m", "t", tmp_path, task, save_strategy="steps", save_steps=3,
-                                                 warmup_ratio=0.2, weight_decay=0.05, seed=11))
-        base = _training_args({**cfg, "output_dir": str(tmp_path)}, resolve_precision("cpu", False, False, False),
-                              "cpu", "no", 0, 10, packed=True)
-        args = trl_args(base, cfg)
+        params = config("m", "t", tmp_path, task, save_strategy="steps", save_steps=3, warmup_ratio=0.2,
+                        weight_decay=0.05, seed=11).params
+        base = _training_args(params, str(tmp_path), resolve_precision("cpu", False, False, False), "cpu", 10,
+                              False, packed=True)
+        args = trl_args(base, params)
         ours, theirs = base.to_dict(), args.to_dict()
         differ = {k for k in ours if ours[k] != theirs[k]}
         assert differ == {"activation_checkpointing_kwargs", "gradient_checkpointing_kwargs"}, differ
         assert args.gradient_checkpointing_kwargs == {"use_reentrant": False}
         assert args.gradient_checkpointing is False and args.bf16 is False
         assert dataclasses.is_dataclass(args) and isinstance(args, TrainingArguments)
-    assert args.beta == 0.1 and trl_args(base, {**cfg, "task_type": "dpo", "beta": 0.3, "loss_type": "ipo",
-                                                "label_smoothing": 0.0, "max_seq_length": 64}).loss_type == ["ipo"]
+    assert args.beta == 0.1
+    dpo = config("m", "t", tmp_path, "dpo", beta=0.3, loss_type="ipo", max_seq_length=64).params
+    assert trl_args(base, dpo).loss_type == ["ipo"] and trl_args(base, dpo).beta == 0.3

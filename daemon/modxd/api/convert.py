@@ -1,6 +1,7 @@
 """protobuf <-> domain conversions, shared by the servicers."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -10,6 +11,7 @@ from modx.v1 import training_pb2 as T
 from .. import fields
 from .. import params as P
 from ..errors import InvalidArgument
+from ..protocol import Metrics
 from ..states import TaskState
 from ..store.checkpoints import CheckpointRecord
 from ..store.events import EventRecord
@@ -131,11 +133,11 @@ def checkpoint_to_proto(ckpt: CheckpointRecord | dict[str, Any]) -> T.Checkpoint
     return msg
 
 
-_METRIC_OPTIONAL = ("eta_seconds", "loss", "perplexity", "learning_rate", "grad_norm", "tokens_per_second",
-                    "eval_loss", "eval_perplexity", "gpu_utilization_percent", "gpu_power_watts",
-                    "gpu_temperature_celsius")
-_METRIC_OPTIONAL_INT = ("device_memory_allocated_bytes", "device_memory_reserved_bytes", "device_memory_peak_bytes",
-                        "host_memory_rss_bytes")
+# The optional numbers of a point are the protocol's Metrics fields (modxd/protocol.py), which the
+# MetricsPoint message names alike: a field added there is served without a change here.
+_METRIC_FIELDS = {f.name: f.type for f in dataclasses.fields(Metrics)}
+_METRIC_OPTIONAL = tuple(n for n, t in _METRIC_FIELDS.items() if t == "float | None" and n not in ("epoch", "percent", "time"))
+_METRIC_OPTIONAL_INT = tuple(n for n, t in _METRIC_FIELDS.items() if t == "int | None")
 
 
 def metrics_to_proto(point: dict[str, Any], time: float | None = None) -> T.MetricsPoint:

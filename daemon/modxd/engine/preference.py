@@ -25,69 +25,59 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from . import train as sft  # first: sets the offline environment before transformers loads
 from transformers import EarlyStoppingCallback, TrainingArguments, set_seed  # noqa: E402
 from transformers.trainer_callback import PrinterCallback, ProgressCallback  # noqa: E402
 
-from ..errors import InvalidArgument  # noqa: E402
-from ..params import coerce  # noqa: E402
+from ..params import TrainParams  # noqa: E402
 from ..paths import Pinned, pin_input  # noqa: E402
-from ..preference_params import DPO, ORPO, PREFERENCE_TYPES, SPECS, TYPE_DEFAULTS, check_preference  # noqa: E402
+from ..preference_params import DPO, ORPO, PREFERENCE_TYPES  # noqa: E402
+from ..protocol import Emit, Poll  # noqa: E402
+from ..train_config import TrainConfig  # noqa: E402
 from .callbacks import EventLogHandler, route_logs  # noqa: E402
 from .data import held_out_indexes  # noqa: E402
 from .distributed import checkpoint_store, world_size  # noqa: E402
 from .features import check_gpu_features  # noqa: E402
-from .finite import StepHealth, checkpoint_weights_problem, model_weights_problem  # noqa: E402
+from .checkpoints import adapter_start_problem  # noqa: E402
+from .finite import StepHealth, model_weights_problem  # noqa: E402
 from .models import (EngineError, Precision, check_max_seq_length, enable_gradient_checkpointing,  # noqa: E402
                      inspect_model_dir, load_model, load_tokenizer, merge_lora, merge_lora_full_precision,
                      resolve_precision)
-from .plan import estimate_steps_per_epoch  # noqa: E402
+from ..plan import estimate_steps_per_epoch  # noqa: E402
 from .preference_formats import CONVERSATIONAL, PreferencePair, iter_preference_pairs  # noqa: E402
 from .quota import QuotaGate  # noqa: E402
 from .telemetry import DeviceTelemetry, peak_memory_bytes  # noqa: E402
 
-__all__ = ["run_preference", "normalize_preference_config", "read_pairs", "PairData"]
+__all__ = ["run_preference", "read_pairs", "PairData", "trl_args"]
 
 log = logging.getLogger("modxd.engine")
-_SPECS = {spec.key: spec for spec in SPECS}
 
 
-def normalize_preference_config(config: dict[str, Any]) -> dict[str, Any]:
-    """SFT's engine config rules for the shared keys, the preference specs for the rest; EngineError."""
-    task = str(config.get("task_type") or "")
-    if task not in PREFERENCE_TYPES:
-        raise EngineError(f"task_type must be dpo or orpo for a preference run (got {task!r})")
-    given = {key: value for key, value in config.items() if value is not None}
-    defaults = {key: by_type[task] for key, by_type in TYPE_DEFAULTS.items()}
-    cfg = sft.normalize_config({**defaults, **{k: v for k, v in given.items() if k not in _SPECS}, "task_type": "sft"})
-    cfg["task_type"] = task
-    try:
-        for spec in SPECS:
-            if task in spec.applies_to:
-                cfg[spec.key] = coerce(spec, given.get(spec.key, spec.default_for(task)))
-        check_preference(cfg, task)
-    except InvalidArgument as exc:
-        raise EngineError(str(exc)) from None
-    return cfg
-
-
-def run_preference(config: dict, emit: Callable[[dict], None], poll_command: Callable[..., dict | None],
+def run_preference(config: TrainConfig | Mapping[str, Any], emit: Emit, poll_command: Poll,
                    quota: QuotaGate | None = None) -> dict:
-    """Train as ``config`` says; the result has run_training's keys (outcome, reason, final step/loss, ...)."""
-    cfg = normalize_preference_config(config)
+    """Train as ``config`` says; the result has run_training's keys (outcome, reason, final step/loss, ...).
+
+    ``config`` is the run's :class:`TrainConfig` (or the JSON object a worker received, read back
+    through the schema like run_training's): its parameters were typed and checked once, there."""
+    run = config if isinstance(config, TrainConfig) else TrainConfig.from_wire(config)
+    if run.task_type not in PREFERENCE_TYPES:
+        raise EngineError(f"task_type must be dpo or orpo for a preference run (got {run.task_type!r})")
     if quota is None:
-        quota = QuotaGate(emit, poll_command, enabled=cfg["reserve_quota"])
+        quota = QuotaGate(emit, poll_command, enabled=run.reserve_quota)
         poll_command = quota.poll
-    with route_logs(emit, cfg["log_level"]), _route_trl_logs(emit), contextlib.ExitStack() as pins:
-        return _run(_pin(cfg, pins), emit, poll_command, quota)
+    with route_logs(emit, run.params.log_level), _route_trl_logs(emit), contextlib.ExitStack() as pins:
+        dirs = sft._pin_paths(run.params, pins)
+        start = (pins.enter_context(pin_input("parameter start_from_checkpoint", run.params.start_from_checkpoint))
+                 if run.params.start_from_checkpoint else None)
+        return _run(run, dirs, start, emit, poll_command, quota)
 
 
 @contextlib.contextmanager
-def _route_trl_logs(emit: Callable[[dict], None]) -> Iterator[None]:
+def _route_trl_logs(emit: Emit) -> Iterator[None]:
     """TRL's warnings (e.g. a chat template that renders a prompt differently alone) as log events;
     no progress bars from ``datasets`` on the worker's stderr."""
     from datasets.utils import logging as datasets_logging
@@ -105,14 +95,6 @@ def _route_trl_logs(emit: Callable[[dict], None]) -> Iterator[None]:
             datasets_logging.enable_progress_bar()
 
 
-def _pin(cfg: dict[str, Any], pins: contextlib.ExitStack) -> dict[str, Any]:
-    out = sft._pin_paths(cfg, pins)
-    if cfg["start_from_checkpoint"]:
-        out["start_from_checkpoint"] = pins.enter_context(
-            pin_input("parameter start_from_checkpoint", cfg["start_from_checkpoint"]))
-    return out
-
-
 # ----------------------------------------------------------------------------- data
 
 @dataclass
@@ -127,20 +109,20 @@ class PairData:
         return any(p.format == CONVERSATIONAL for p in [*self.train, *(self.eval or [])])
 
 
-def read_pairs(cfg: dict[str, Any]) -> PairData:
+def read_pairs(params: TrainParams) -> PairData:
     """Read, cap (max_samples) and split (eval_split_ratio, seeded like SFT's) the pairs."""
     train: list[PreferencePair] = []
-    for _, pair in iter_preference_pairs(cfg["train_file"], "train_file"):
-        if cfg["max_samples"] and len(train) >= cfg["max_samples"]:
+    for _, pair in iter_preference_pairs(params.train_file, "train_file"):
+        if params.max_samples and len(train) >= params.max_samples:
             break
         train.append(pair)
     if not train:
-        raise EngineError(f"train_file {cfg['train_file']} has no preference pairs")
+        raise EngineError(f"train_file {params.train_file} has no preference pairs")
     held: list[PreferencePair] = []
-    if cfg["eval_file"]:
-        held = [pair for _, pair in iter_preference_pairs(cfg["eval_file"], "eval_file")]
-    elif cfg["eval_split_ratio"] > 0:
-        out = held_out_indexes(len(train), cfg["eval_split_ratio"], cfg["seed"])
+    if params.eval_file:
+        held = [pair for _, pair in iter_preference_pairs(params.eval_file, "eval_file")]
+    elif params.eval_split_ratio > 0:
+        out = held_out_indexes(len(train), params.eval_split_ratio, params.seed)
         train, held = [p for i, p in enumerate(train) if i not in out], [p for i, p in enumerate(train) if i in out]
     return PairData(train, held or None)
 
@@ -153,47 +135,41 @@ def _dataset(pairs: list[PreferencePair] | None) -> Any:
 
 # ----------------------------------------------------------------------------- models
 
-def _tokenizer(cfg: dict[str, Any], conversational: bool) -> Any:
-    source = cfg["tokenizer_dir"] or cfg["model_dir"]
+def _tokenizer(params: TrainParams, source: str, conversational: bool) -> Any:
     tokenizer = load_tokenizer(source, log.info)
-    if cfg["chat_template"]:
-        tokenizer.chat_template = cfg["chat_template"]  # saved with every checkpoint, so inference matches
+    if params.chat_template:
+        tokenizer.chat_template = params.chat_template  # saved with every checkpoint, so inference matches
     if conversational and not tokenizer.chat_template:
         raise EngineError(f"the tokenizer in {source} has no chat template, so conversational pairs cannot be "
                           "formatted; set the chat_template parameter (a Jinja template)")
     return tokenizer
 
 
-def _continued_adapter(cfg: dict[str, Any], precision: Precision, tokenizer: Any,
-                       emit: Callable[[dict], None]) -> Any:
+def _continued_adapter(params: TrainParams, start: Pinned, model_dir: str, precision: Precision, tokenizer: Any,
+                       emit: Emit) -> Any:
     """``model_dir`` loaded as for a new adapter, with the adapter of ``start_from_checkpoint`` trainable."""
     import json
 
     from peft import PeftModel
 
-    start: Pinned = cfg["start_from_checkpoint"]
-    if not os.path.isfile(start.join("adapter_config.json")):
-        full = os.path.isfile(start.join("config.json"))
-        raise EngineError(f"start_from_checkpoint {start.real} is not a LoRA checkpoint (no adapter_config.json)"
-                          + ("; it is a full model: set model_dir to it instead" if full else ""))
-    problem = checkpoint_weights_problem(start.path)
+    problem = adapter_start_problem(start.path)
     if problem:
-        raise EngineError(f"start_from_checkpoint {start.real}: {problem}; start from another checkpoint")
+        raise EngineError(f"start_from_checkpoint {start.real} {problem}")
     with open(start.join("adapter_config.json"), encoding="utf-8") as f:
         adapter = json.load(f)
-    base = _base_for_adapter(cfg, precision, tokenizer)
+    base = _base_for_adapter(params, model_dir, precision, tokenizer)
     try:
         model = PeftModel.from_pretrained(base, start.path, is_trainable=True)
     except (ValueError, RuntimeError, KeyError) as exc:
-        raise EngineError(f"start_from_checkpoint {start.real} does not fit model_dir {cfg['model_dir']}: {exc}") \
+        raise EngineError(f"start_from_checkpoint {start.real} does not fit model_dir {params.model_dir}: {exc}") \
             from None
-    ours = (cfg["lora_r"], cfg["lora_alpha"], sorted(cfg["lora_target_modules"]))
+    ours = (params.lora_r, params.lora_alpha, sorted(params.lora_target_modules))
     theirs = (adapter.get("r"), adapter.get("lora_alpha"), sorted(adapter.get("target_modules") or []))
     if ours != theirs:
         sft._warn(emit, "lora_from_checkpoint", f"the adapter of start_from_checkpoint goes on training as it is "
                   f"(r {theirs[0]}, alpha {theirs[1]}, modules {', '.join(map(str, theirs[2]))}); this task's "
                   "lora_r, lora_alpha and lora_target_modules are not used")
-    if cfg["gradient_checkpointing"]:
+    if params.gradient_checkpointing:
         problem = enable_gradient_checkpointing(model, True)
         if problem:
             sft._warn(emit, "gradient_checkpointing_unsupported", problem)
@@ -201,48 +177,42 @@ def _continued_adapter(cfg: dict[str, Any], precision: Precision, tokenizer: Any
     return model
 
 
-def _base_for_adapter(cfg: dict[str, Any], precision: Precision, tokenizer: Any) -> Any:
+def _base_for_adapter(params: TrainParams, model_dir: str, precision: Precision, tokenizer: Any) -> Any:
     """``model_dir`` frozen under an adapter, by train._build_model's rules (half precision under AMP,
     quantized for QLoRA), for an adapter that comes from a checkpoint instead of a new one."""
-    bits = cfg["quantization_bit"]
+    bits = params.quantization_bit
     dtype = precision.load_dtype_name if precision.fp16 or precision.bf16 else "float32"
     if bits and dtype == "float32":
         dtype = "float16"
-    model = load_model(cfg["model_dir"], dtype, bits)
+    model = load_model(model_dir, dtype, bits)
     problem = model_weights_problem(model)
     if problem:
-        raise EngineError(f"model_dir {cfg['model_dir']}: the weights hold {problem}: the model files are damaged "
+        raise EngineError(f"model_dir {params.model_dir}: the weights hold {problem}: the model files are damaged "
                           "or were saved by a run that diverged; train another model")
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
     if bits:
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg["gradient_checkpointing"],
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=params.gradient_checkpointing,
                                                 gradient_checkpointing_kwargs={"use_reentrant": False})
     return model
 
 
-def _policy(cfg: dict[str, Any], precision: Precision, tokenizer: Any, emit: Callable[[dict], None]) -> Any:
-    if cfg["start_from_checkpoint"]:
-        return _continued_adapter(cfg, precision, tokenizer, emit)
-    return sft._build_model(cfg, precision, tokenizer, emit)
-
-
-def _reference(cfg: dict[str, Any], policy: Any, tokenizer: Any) -> Any:
+def _reference(params: TrainParams, model_dir: str, policy: Any, tokenizer: Any) -> Any:
     """Full fine-tuning DPO only: a frozen second copy of model_dir (in the policy's dtype)."""
-    if cfg["task_type"] != DPO or cfg["use_lora"]:
+    if params.task_type != DPO or params.use_lora:
         return None
-    reference = load_model(cfg["model_dir"], str(policy.dtype).removeprefix("torch."))
+    reference = load_model(model_dir, str(policy.dtype).removeprefix("torch."))
     if len(tokenizer) > reference.get_input_embeddings().weight.shape[0]:
         reference.resize_token_embeddings(len(tokenizer))
-    log.info("full fine-tuning: the reference is a second, frozen copy of %s", cfg["model_dir"])
+    log.info("full fine-tuning: the reference is a second, frozen copy of %s", params.model_dir)
     return reference.eval().requires_grad_(False)
 
 
 # ----------------------------------------------------------------------------- the run
 
-def trl_args(base: TrainingArguments, cfg: dict[str, Any]) -> TrainingArguments:
+def trl_args(base: TrainingArguments, params: TrainParams) -> TrainingArguments:
     """train.py's TrainingArguments as TRL's DPOConfig / ORPOConfig, plus the preference settings.
 
     Gradient checkpointing stays off in the arguments: as in SFT, the engine turns it on in the
@@ -255,77 +225,80 @@ def trl_args(base: TrainingArguments, cfg: dict[str, Any]) -> TrainingArguments:
 
     kwargs = {f.name: getattr(base, f.name) for f in dataclasses.fields(TrainingArguments) if f.init}
     kwargs["activation_checkpointing_kwargs"] = {"use_reentrant": False}  # mirrored to the old name TRL reads
-    if cfg["task_type"] == ORPO:
-        return ORPOConfig(**kwargs, beta=cfg["orpo_lambda"], max_length=UNLIMITED, disable_dropout=True)
-    return DPOConfig(**kwargs, beta=cfg["beta"], loss_type=[cfg["loss_type"]], label_smoothing=cfg["label_smoothing"],
-                     max_length=cfg["max_seq_length"], truncation_mode="keep_start", disable_dropout=True,
+    if params.task_type == ORPO:
+        return ORPOConfig(**kwargs, beta=params.orpo_lambda, max_length=UNLIMITED, disable_dropout=True)
+    return DPOConfig(**kwargs, beta=params.beta, loss_type=[params.loss_type], label_smoothing=params.label_smoothing,
+                     max_length=params.max_seq_length, truncation_mode="keep_start", disable_dropout=True,
                      precompute_ref_log_probs=False)
 
 
-def _run(cfg: dict[str, Any], emit: Callable[[dict], None], poll_command: Callable[[], dict | None],
+def _run(run: TrainConfig, dirs: Any, start: Pinned | None, emit: Emit, poll_command: Poll,
          quota: QuotaGate) -> dict:
     from .preference_trainers import ModxDPOTrainer, ModxORPOTrainer, PreferenceEvents
 
-    out: Pinned = cfg["output_pin"]
-    info = inspect_model_dir(cfg["model_dir"])
-    check_max_seq_length(cfg["max_seq_length"], info)
-    resume = sft._check_resume(cfg["resume_from_checkpoint"] or None)
-    device = sft._check_device(cfg["device"])
-    check_gpu_features(cfg, device, info.model_type, lambda code, message: sft._warn(emit, code, message))
-    precision = resolve_precision(device, cfg["fp16"], cfg["bf16"], cfg["tf32"], cfg["fp16_explicit"])
+    params, out = run.params, dirs.out
+    info = inspect_model_dir(dirs.model)
+    check_max_seq_length(params.max_seq_length, info)
+    resume = sft._check_resume(dirs.resume)
+    device = sft._check_device(run.device)
+    use_liger = check_gpu_features(params, device, info.model_type, lambda code, message: sft._warn(emit, code, message))
+    precision = resolve_precision(device, params.fp16, params.bf16, params.tf32, run.fp16_explicit)
     for warning in precision.warnings:
         sft._warn(emit, warning["code"], warning["message"])
-    set_seed(cfg["seed"])  # before LoRA init
+    set_seed(params.seed)  # before LoRA init
 
-    pairs = read_pairs(cfg)
-    tokenizer = _tokenizer(cfg, pairs.conversational)
-    model = _policy(cfg, precision, tokenizer, emit)
-    eval_strategy, patience = sft._eval_plan(cfg, pairs.eval is not None, emit)
-    per_epoch = estimate_steps_per_epoch(len(pairs.train), cfg["per_device_train_batch_size"],
-                                         cfg["gradient_accumulation_steps"], world_size())
-    args = trl_args(sft._training_args({**cfg, "output_dir": out.path}, precision, device, eval_strategy, patience,
-                                       per_epoch * cfg["num_train_epochs"], packed=True), cfg)
-    store = checkpoint_store(out, cfg["save_total_limit"], emit)
-    events = PreferenceEvents(emit, poll_command, cfg["save_interval_minutes"], cfg["save_strategy"], per_epoch,
+    pairs = read_pairs(params)
+    sft._check_eval_data(params, len(pairs.eval or []))
+    tokenizer = _tokenizer(params, dirs.tokenizer, pairs.conversational)
+    if start is not None:
+        model = _continued_adapter(params, start, dirs.model, precision, tokenizer, emit)
+    else:
+        model = sft._build_model(params, dirs.model, precision, tokenizer, emit)
+    per_epoch = estimate_steps_per_epoch(len(pairs.train), params.per_device_train_batch_size,
+                                         params.gradient_accumulation_steps, world_size())
+    args = trl_args(sft._training_args(params, out.path, precision, device, per_epoch * params.num_train_epochs,
+                                       use_liger, packed=True), params)
+    store = checkpoint_store(out, params.save_total_limit, emit)
+    events = PreferenceEvents(emit, poll_command, params.save_interval_minutes, params.save_strategy, per_epoch,
                               disable_saves=lambda: setattr(store, "saves_disabled", True),
                               telemetry=DeviceTelemetry(device))
+    patience = params.early_stopping_patience
     callbacks: list[Any] = [EarlyStoppingCallback(early_stopping_patience=patience)] if patience else []
     callbacks += sft._ReportedTensorBoard.make(out, emit)
     common = dict(model=model, args=args, train_dataset=_dataset(pairs.train), eval_dataset=_dataset(pairs.eval),
                   processing_class=tokenizer, callbacks=callbacks + [events], store=store, events=events, quota=quota,
-                  health=StepHealth(cfg["learning_rate"]), max_prompt_length=cfg["max_prompt_length"])
-    if cfg["task_type"] == DPO:
-        trainer = ModxDPOTrainer(ref_model=_reference(cfg, model, tokenizer),
-                                 reference_adapter=bool(cfg["start_from_checkpoint"]), **common)
+                  health=StepHealth(params.learning_rate), max_prompt_length=params.max_prompt_length)
+    if params.task_type == DPO:
+        trainer = ModxDPOTrainer(ref_model=_reference(params, dirs.model, model, tokenizer),
+                                 reference_adapter=start is not None, **common)
+        _padding_free(run, trainer.model)
     else:
-        trainer = ModxORPOTrainer(max_length=cfg["max_seq_length"], **common)
-    if cfg["task_type"] == DPO:
-        _padding_free(cfg, trainer.model)
+        trainer = ModxORPOTrainer(max_length=params.max_seq_length, **common)
     for report in trainer.fit_reports:
-        for warning in report.warnings(cfg["max_seq_length"], cfg["max_prompt_length"]):
+        for warning in report.warnings(params.max_seq_length, params.max_prompt_length):
             sft._warn(emit, warning["code"], warning["message"])
     if not len(trainer.train_dataset):
-        raise EngineError(f"train_file {cfg['train_file']}: no pair keeps an answer token within max_seq_length "
-                          f"{cfg['max_seq_length']}; raise max_seq_length or set max_prompt_length")
+        raise EngineError(f"train_file {params.train_file}: no pair keeps an answer token within max_seq_length "
+                          f"{params.max_seq_length}; raise max_seq_length or set max_prompt_length")
     if trainer.eval_dataset is not None and not len(trainer.eval_dataset):
-        raise EngineError(f"no evaluation pair keeps an answer token within max_seq_length {cfg['max_seq_length']}; "
+        raise EngineError(f"no evaluation pair keeps an answer token within max_seq_length {params.max_seq_length}; "
                           "raise max_seq_length or set max_prompt_length")
-    events.steps_per_epoch = estimate_steps_per_epoch(len(trainer.train_dataset), cfg["per_device_train_batch_size"],
-                                                      cfg["gradient_accumulation_steps"], world_size())
+    events.steps_per_epoch = estimate_steps_per_epoch(len(trainer.train_dataset), params.per_device_train_batch_size,
+                                                      params.gradient_accumulation_steps, world_size())
     trainer.remove_callback(PrinterCallback)  # stdout may be the worker's channel: events only
     trainer.remove_callback(ProgressCallback)
-    log.info("%s on %d pairs for %d epochs: %d steps of %d x %d (batch x accumulation)", cfg["task_type"].upper(),
-             len(trainer.train_dataset), cfg["num_train_epochs"], events.steps_per_epoch * cfg["num_train_epochs"],
-             cfg["per_device_train_batch_size"], cfg["gradient_accumulation_steps"])
-    sft._train(trainer, resume, cfg, device)
-    return _result(cfg, trainer, events, tokenizer, out, emit, device)
+    log.info("%s on %d pairs for %d epochs: %d steps of %d x %d (batch x accumulation)", params.task_type.upper(),
+             len(trainer.train_dataset), params.num_train_epochs, events.steps_per_epoch * params.num_train_epochs,
+             params.per_device_train_batch_size, params.gradient_accumulation_steps)
+    sft._train(trainer, resume, params, device)
+    return _result(params, dirs.model, trainer, events, tokenizer, out, emit, device)
 
 
-def _padding_free(cfg: dict[str, Any], model: Any) -> None:
+def _padding_free(run: TrainConfig, model: Any) -> None:
     """Packed pair batches (engine/preference_packing.py) where the model allows; ORPO keeps TRL's padding."""
     from .preference_packing import padding_free_problem, use_packed_pairs
 
-    problem = padding_free_problem(model) if cfg["padding_free"] else "padding_free is off"
+    problem = padding_free_problem(model) if run.padding_free else "padding_free is off"
     if problem:
         log.info("padded pair batches (no padding-free packing: %s)", problem)
         return
@@ -333,21 +306,21 @@ def _padding_free(cfg: dict[str, Any], model: Any) -> None:
     log.info("padding-free pair batches: each batch's sequences packed end to end, attention kept within each")
 
 
-def _result(cfg: dict[str, Any], trainer: Any, events: Any, tokenizer: Any, out: Pinned,
-            emit: Callable[[dict], None], device: str) -> dict:
+def _result(params: TrainParams, model_dir: str, trainer: Any, events: Any, tokenizer: Any, out: Pinned,
+            emit: Emit, device: str) -> dict:
     state = trainer.state
     if events.stop_command is not None:
-        outcome, reason = "stopped", str(events.stop_command.get("reason") or "user")
+        outcome, reason = "stopped", events.stop_command.reason or "user"
     else:
         outcome, reason = "completed", "early_stopping" if events.early_stopped else "completed"
     merged_dir = None
     peak = peak_memory_bytes(device)
-    if outcome == "completed" and cfg["use_lora"] and cfg["merge_lora_after_training"]:
-        if cfg["quantization_bit"]:
-            merged_dir = merge_lora_full_precision(trainer.model, tokenizer, cfg["model_dir"], out, emit)
+    if outcome == "completed" and params.use_lora and params.merge_lora_after_training:
+        if params.quantization_bit:
+            merged_dir = merge_lora_full_precision(trainer.model, tokenizer, model_dir, out, emit)
         else:
             merged_dir = merge_lora(trainer.model, tokenizer, out, emit)
         log.info("merged LoRA weights into a full model: %s", merged_dir)
-    log.info("%s %s at step %d/%d (%s)", cfg["task_type"].upper(), outcome, state.global_step, state.max_steps, reason)
+    log.info("%s %s at step %d/%d (%s)", params.task_type.upper(), outcome, state.global_step, state.max_steps, reason)
     return {"outcome": outcome, "reason": reason, "final_step": int(state.global_step),
             "final_loss": events.last_loss, "merged_dir": merged_dir, "peak_device_memory_bytes": peak}

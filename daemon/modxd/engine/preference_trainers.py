@@ -12,6 +12,7 @@ manifest), and ORPO's input tokens counted for the tokens/s of the metrics.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Iterator
@@ -19,6 +20,7 @@ from typing import Any, Iterator
 from trl import DPOTrainer
 from trl.experimental.orpo import ORPOTrainer
 
+from ..protocol import Metrics
 from .callbacks import EventCallback
 from .preference_metrics import point_fields
 from .train import ModxTrainer
@@ -172,7 +174,7 @@ class PreferenceEvents(EventCallback):
     @contextlib.contextmanager
     def _adding(self, fields: dict[str, Any]) -> Iterator[None]:
         emit = self.emit
-        self.emit = lambda event: emit({**event, **fields} if event.get("type") == "metrics" else event)
+        self.emit = lambda report: emit(dataclasses.replace(report, **fields) if isinstance(report, Metrics) else report)
         try:
             yield
         finally:

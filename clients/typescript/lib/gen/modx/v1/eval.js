@@ -180,6 +180,9 @@ function createBaseCheckpointScore() {
         composite: 0,
         rank: 0,
         isBest: false,
+        preferenceAccuracy: undefined,
+        preferenceMargin: undefined,
+        preferencePairs: undefined,
     };
 }
 exports.CheckpointScore = {
@@ -216,6 +219,15 @@ exports.CheckpointScore = {
         }
         if (message.isBest !== false) {
             writer.uint32(88).bool(message.isBest);
+        }
+        if (message.preferenceAccuracy !== undefined) {
+            writer.uint32(97).double(message.preferenceAccuracy);
+        }
+        if (message.preferenceMargin !== undefined) {
+            writer.uint32(105).double(message.preferenceMargin);
+        }
+        if (message.preferencePairs !== undefined) {
+            writer.uint32(112).int32(message.preferencePairs);
         }
         return writer;
     },
@@ -309,6 +321,27 @@ exports.CheckpointScore = {
                         message.isBest = reader.bool();
                         continue;
                     }
+                    case 12: {
+                        if (tag !== 97) {
+                            break;
+                        }
+                        message.preferenceAccuracy = reader.double();
+                        continue;
+                    }
+                    case 13: {
+                        if (tag !== 105) {
+                            break;
+                        }
+                        message.preferenceMargin = reader.double();
+                        continue;
+                    }
+                    case 14: {
+                        if (tag !== 112) {
+                            break;
+                        }
+                        message.preferencePairs = reader.int32();
+                        continue;
+                    }
                 }
                 if ((tag & 7) === 4 || tag === 0) {
                     break;
@@ -350,6 +383,21 @@ exports.CheckpointScore = {
                 : isSet(object.is_best)
                     ? globalThis.Boolean(object.is_best)
                     : false,
+            preferenceAccuracy: isSet(object.preferenceAccuracy)
+                ? globalThis.Number(object.preferenceAccuracy)
+                : isSet(object.preference_accuracy)
+                    ? globalThis.Number(object.preference_accuracy)
+                    : undefined,
+            preferenceMargin: isSet(object.preferenceMargin)
+                ? globalThis.Number(object.preferenceMargin)
+                : isSet(object.preference_margin)
+                    ? globalThis.Number(object.preference_margin)
+                    : undefined,
+            preferencePairs: isSet(object.preferencePairs)
+                ? globalThis.Number(object.preferencePairs)
+                : isSet(object.preference_pairs)
+                    ? globalThis.Number(object.preference_pairs)
+                    : undefined,
         };
     },
     toJSON(message) {
@@ -387,6 +435,15 @@ exports.CheckpointScore = {
         if (message.isBest !== false) {
             obj.isBest = message.isBest;
         }
+        if (message.preferenceAccuracy !== undefined) {
+            obj.preferenceAccuracy = floatToJson(message.preferenceAccuracy);
+        }
+        if (message.preferenceMargin !== undefined) {
+            obj.preferenceMargin = floatToJson(message.preferenceMargin);
+        }
+        if (message.preferencePairs !== undefined) {
+            obj.preferencePairs = Math.round(message.preferencePairs);
+        }
         return obj;
     },
     create(base) {
@@ -405,6 +462,9 @@ exports.CheckpointScore = {
         message.composite = object.composite ?? 0;
         message.rank = object.rank ?? 0;
         message.isBest = object.isBest ?? false;
+        message.preferenceAccuracy = object.preferenceAccuracy ?? undefined;
+        message.preferenceMargin = object.preferenceMargin ?? undefined;
+        message.preferencePairs = object.preferencePairs ?? undefined;
         return message;
     },
 };
