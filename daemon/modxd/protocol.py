@@ -251,6 +251,10 @@ class Score(Report):
     coherence: float | None = None
     coverage: float | None = None
     composite: float | None = None
+    # dpo, orpo: on the held-out pairs (engine/preference_eval.py), the CheckpointScore fields of that name
+    preference_accuracy: float | None = None
+    preference_margin: float | None = None
+    preference_pairs: int | None = None
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from modxd.engine import quota
 from modxd.engine.formats import DataError
 from modxd.engine.models import EngineError
 from modxd.engine.preference import read_pairs, run_preference, trl_args
 from modxd.errors import InvalidArgument
+from modxd.protocol import QUOTA_EXHAUSTED, QuotaReply, QuotaReserve
 from modxd.train_config import TrainConfig
 from modxd.engine.preference_metrics import POINT_FIELDS
 from modxd.engine.preference_trainers import fit_prompt
@@ -206,19 +206,18 @@ class ScriptedDaemon:
 
     def __init__(self, units: int):
         self.units = units
-        self.inbox: "queue.Queue[dict]" = queue.Queue()
+        self.inbox: "queue.Queue[object]" = queue.Queue()
         self.events = EventRecorder()
 
-    def emit(self, event: dict) -> None:
-        self.events(event)
-        request = quota.parse_reserve(event)
-        if request is not None:
+    def emit(self, message: object) -> None:
+        self.events(message)
+        if isinstance(message, QuotaReserve):
             granted = self.units > 0
             self.units -= granted
-            self.inbox.put(quota.reply(request.request_id, hold_id=f"hold-{request.step}" if granted else "",
-                                       reason="" if granted else quota.EXHAUSTED))
+            self.inbox.put(QuotaReply(message.request_id, hold_id=f"hold-{message.step}" if granted else "",
+                                      reason="" if granted else QUOTA_EXHAUSTED))
 
-    def poll(self, timeout: float | None = 0.0) -> dict | None:
+    def poll(self, timeout: float | None = 0.0) -> object | None:
         try:
             return self.inbox.get(timeout=timeout) if timeout else self.inbox.get_nowait()
         except queue.Empty:

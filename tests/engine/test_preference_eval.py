@@ -152,7 +152,7 @@ def test_a_checkpoint_scores_as_its_run_evaluated_it(tmp_path: Path, tiny_llama_
 
 
 def test_held_out_pairs_repeat_the_evaluations_choice(tmp_path: Path) -> None:
-    from modxd.engine.preference import normalize_preference_config, read_pairs
+    from modxd.engine.preference import read_pairs
     from modxd.engine.preference_eval import held_out_pairs
     from modxd.evaluations import sample_indexes
     from tests.fixtures.plugin import engine_config
@@ -160,9 +160,8 @@ def test_held_out_pairs_repeat_the_evaluations_choice(tmp_path: Path) -> None:
 
     train, evals = write_pairs(tmp_path / "t.jsonl", 20), write_pairs(tmp_path / "e.jsonl", 7, seed=3)
     params = {"train_file": str(train), "eval_file": "", "eval_split_ratio": 0.25, "seed": 11, "max_samples": 16}
-    trained = read_pairs(normalize_preference_config(engine_config("m", train, tmp_path, task_type="dpo",
-                                                                   **{k: v for k, v in params.items()
-                                                                      if k != "train_file"})))
+    trained = read_pairs(engine_config("m", train, tmp_path, task_type="dpo",
+                                       **{k: v for k, v in params.items() if k != "train_file"}).params)
     held = held_out_pairs({"source": "held_out_split", "samples": 0, "seed": 1}, params)
     assert [p.row() for p in held] == [p.row() for p in trained.eval or []] and len(held) == 4
     sample = held_out_pairs({"source": "train_sample", "samples": 5, "seed": 2}, params)

@@ -178,9 +178,11 @@ def event_to_proto(event: EventRecord) -> T.TaskEvent:
     return msg
 
 
-def spec_to_proto(spec: P.ParamSpec) -> T.ParamSpec:
+def spec_to_proto(spec: P.ParamSpec, task_type: str = "") -> T.ParamSpec:
+    """`task_type` (GetParamSchema's filter) picks the help written for that type, if any."""
     msg = T.ParamSpec(
-        key=spec.key, category=spec.category, label_zh=spec.label_zh, label_en=spec.label_en, help=spec.help,
+        key=spec.key, category=spec.category, label_zh=spec.label_zh, label_en=spec.label_en,
+        help=spec.help_for(task_type),
         type=PARAM_TYPES[spec.type], default_value=value_to_proto(spec.default), choices=list(spec.choices),
         fold_group=spec.fold_group, applies_to=[TYPE_TO_PROTO[t] for t in spec.applies_to],
         required=spec.required, unit=spec.unit)

@@ -21,7 +21,7 @@ import os
 from typing import Any, Callable, ContextManager, Sequence
 
 from ..preference_params import DPO, ORPO, SPECS
-from .preference_formats import CONVERSATIONAL, PreferencePair, iter_preference_pairs
+from .preference_formats import CONVERSATIONAL, PreferencePair
 from .preference_metrics import PairLogps, PreferenceScores, pair_margins, summarize
 from .preference_trainers import fit_prompt
 
@@ -177,20 +177,78 @@ def preference_scores(model: Any, tokenizer: Any, pairs: Sequence[PreferencePair
 
 
 def held_out_pairs(plan: dict[str, Any], params: dict[str, Any]) -> list[PreferencePair]:
-    """The pairs of an evaluation plan (evaluations.DataPlan as a dict: source, samples, seed), chosen as
-    the daemon chose them: the eval file, else exactly the split training held out (max_samples, then
-    eval_split_ratio with the task's seed, engine/preference.py's read_pairs), else the training pairs;
-    then a seeded sample of ``samples`` of them in file order (all when samples is 0 or more)."""
-    from ..evaluations import sample_indexes  # the daemon's sampling rule (engine/evaluate.py does the same)
-    from .preference import read_pairs
+    """The pairs of an evaluation plan (evaluations.DataPlan as a dict), chosen as the daemon chose them:
+    the eval file, else exactly the split training held out, else the training pairs; then a seeded
+    sample (engine/eval_data.py select_pairs, the one rule both ends apply)."""
+    from .eval_data import plan_pairs
 
-    source = plan["source"]
-    if source == "eval_file":
-        pairs = [pair for _, pair in iter_preference_pairs(str(params["eval_file"]), "eval_file")]
-    else:
-        data = read_pairs({"train_file": str(params["train_file"]), "eval_file": "",
-                           "max_samples": int(params.get("max_samples") or 0), "seed": int(params.get("seed") or 0),
-                           "eval_split_ratio": float(params.get("eval_split_ratio") or 0)
-                           if source == "held_out_split" else 0.0})
-        pairs = data.eval if source == "held_out_split" and data.eval else data.train
-    return [pairs[i] for i in sample_indexes(len(pairs), int(plan.get("samples") or 0), int(plan.get("seed") or 0))]
+    return plan_pairs(plan, params)
+
+
+def standard_example(tokenizer: Any, pair: PreferencePair, max_length: int) -> tuple[list[int], list[int], int] | None:
+    """A standard (plain-text) pair's prompt + chosen answer as one sequence for the evaluation's
+    perplexity family: ``(input ids, labels: the answer's tokens only, the answer's UTF-8 bytes)``,
+    tokenized as training tokenized it; None when the prompt leaves no room for an answer token."""
+    prompt, chosen, _ = tokenize_pair(tokenizer, pair)
+    if len(prompt) + 1 > max_length or not chosen:
+        return None
+    ids = [*prompt, *chosen][:max_length]
+    return ids, [-100] * len(prompt) + ids[len(prompt):], max(1, len(str(pair.chosen).encode("utf-8")))
+
+
+def candidate_reference(task_type: str, model: Any, checkpoint_dir: str, is_base: bool,
+                        load_base: Callable[[], Any]) -> Reference | None:
+    """The reference an evaluation scores a candidate's rewards against: none for orpo; for dpo the
+    checkpoint's own (:func:`checkpoint_reference`; ``load_base`` gives model_dir for full weights),
+    and for the base model itself (its margins are 0: the start point of every dpo run on it)."""
+    if task_type != DPO:
+        return None
+    if is_base:
+        return lambda: contextlib.nullcontext(model)
+    if hasattr(model, "peft_config"):
+        return checkpoint_reference(model, checkpoint_dir)
+    return checkpoint_reference(model, checkpoint_dir, base_model=load_base())
+
+
+class PairScoring:
+    """The preference part of engine/evaluate.py's ``EvalJob`` (which sets ``cfg``, ``params``,
+    ``task_type``, ``conversations``, ``tokenizer``, ``model_dir``, ``device``, ``batch_size`` and has
+    ``_sft_examples``, ``_limit``, ``_pin``, ``_fit_embeddings``): the pairs of the plan, their
+    examples for the composite, and each candidate's preference scores."""
+
+    pairs: list[PreferencePair]
+
+    def _pair_examples(self, tokenizer: Any) -> list[Example]:
+        """dpo, orpo: the plan's pairs (kept for the preference scores); prompt + chosen answer scored
+        as an SFT conversation (conversational pairs) or as text whose answer tokens count (standard)."""
+        from .eval_data import plan_pairs
+        from .evaluate import Example
+
+        self.pairs = plan_pairs(self.cfg["data"], self.params)
+        if self.conversations:
+            return self._sft_examples(tokenizer, [[*p.prompt, *p.chosen] for p in self.pairs])  # type: ignore[misc]
+        limit, out = self._limit(), []
+        for pair in self.pairs:
+            example = standard_example(tokenizer, pair, limit)
+            if example is not None:
+                out.append(Example(len(out), example[0], example[1], example[2], text=str(pair.prompt)))
+        return out
+
+    def _preference_scores(self, model: Any, cand: dict[str, Any], dtype: str) -> dict[str, Any]:
+        """Preference accuracy, mean margin and pair count of one candidate, against its reference."""
+        from .models import load_model
+
+        is_base = cand["checkpoint_id"] == "base"
+        path = self.model_dir if is_base else self._pin(f"checkpoint {cand['checkpoint_id']}", cand["path"])
+
+        def load_base() -> Any:
+            base = load_model(self.model_dir, dtype)
+            self._fit_embeddings(base)
+            return base.to(self.device).eval()
+
+        reference = candidate_reference(self.task_type, model, path, is_base, load_base)
+        scores = preference_scores(model, self.tokenizer, self.pairs, self.task_type, self.params, reference,
+                                   self.batch_size)
+        return {"preference_accuracy": scores.accuracy, "preference_margin": scores.mean_margin,
+                "preference_pairs": scores.pairs}
+
