@@ -62,7 +62,7 @@ print(__import__("json").dumps(reached))
 
 def _run(code: str) -> list[list[str]]:
     proc = subprocess.run([sys.executable, "-c", code + _LOADED], capture_output=True, text=True, cwd=REPO,
-                          timeout=300, env={"PYTHONPATH": f"{REPO / 'daemon'}:{REPO / 'clients' / 'python'}",
+                          timeout=300, env={"PYTHONPATH": f"{REPO / 'daemon'}:{REPO / 'clients' / 'python'}:{REPO / 'gen' / 'python'}",
                                             "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return [json.loads(line) for line in proc.stdout.strip().splitlines()]
