@@ -49,13 +49,15 @@ def make_pairs(tokenizer: Any, n: int, seed: int, max_tokens: int) -> list[dict[
 
 
 def _config(model_dir: Path, data: Path, out: Path, batch: int, checkpointing: bool) -> dict[str, Any]:
+    """The run as a worker receives it (TrainConfig.to_wire): the baseline reads the same values.
+    (No lora_dropout: preference runs have none, TRL switches dropout off.)"""
     from tests.fixtures.plugin import engine_config
 
     return engine_config(model_dir, data, out, task_type="dpo", per_device_train_batch_size=batch,
                          max_seq_length=1024, learning_rate=5e-5, lr_scheduler_type="linear", warmup_ratio=0.0,
-                         weight_decay=0.0, lora_r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=0.0,
+                         weight_decay=0.0, lora_r=LORA["r"], lora_alpha=LORA["alpha"],
                          lora_target_modules=["all-linear"], logging_steps=1, save_strategy="no",
-                         num_train_epochs=1, beta=0.1, gradient_checkpointing=checkpointing)
+                         num_train_epochs=1, beta=0.1, gradient_checkpointing=checkpointing).to_wire()
 
 
 class _Clock:
@@ -114,8 +116,10 @@ def _baseline(config: dict[str, Any], clock: _Clock) -> int:
 
 def _modx(config: dict[str, Any], clock: _Clock) -> int:
     from modxd.engine.preference import run_preference
+    from modxd.protocol import encode
 
-    def emit(event: dict) -> None:
+    def emit(message: Any) -> None:
+        event = encode(message)
         if event["type"] == "total_steps":
             clock.begin_now()
         elif event["type"] == "metrics" and event.get("loss") is not None:

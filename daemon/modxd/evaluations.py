@@ -270,6 +270,8 @@ class Evaluations:
 
         settings_for(seed)
         task = await self.tasks.get(task_id)
+        if task.type == "sft":
+            check_embedder()
         seed = int(seed or task.params.get("seed") or 0)
         settings = settings_for(seed)
         candidates = await resolve_candidates(self.checkpoints, task, refs, include_base)
@@ -278,7 +280,7 @@ class Evaluations:
             field = "parameter model_dir" if c.checkpoint_id == BASE_ID else f"checkpoint {c.checkpoint_id}"
             await asyncio.to_thread(check_input_under_roots, field, c.path, roots)
         plan = await asyncio.to_thread(plan_data, task.type, task.params, samples, seed, roots)
-        if task.type == "sft" or plan.format == CONVERSATIONAL:  # answers generated and compared
+        if task.type in P.PREFERENCE_TYPES and plan.format == CONVERSATIONAL:  # answers generated and compared
             check_embedder()
         root = eval_root(task)
         made = await asyncio.to_thread(create_output_dir, "output_dir", root, roots)

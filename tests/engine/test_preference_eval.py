@@ -154,7 +154,7 @@ def test_a_checkpoint_scores_as_its_run_evaluated_it(tmp_path: Path, tiny_llama_
 def test_held_out_pairs_repeat_the_evaluations_choice(tmp_path: Path) -> None:
     from modxd.engine.preference import read_pairs
     from modxd.engine.preference_eval import held_out_pairs
-    from modxd.evaluations import sample_indexes
+    from modxd.engine.eval_data import sample_indexes
     from tests.fixtures.plugin import engine_config
     from tests.fixtures.preference import write_pairs
 
