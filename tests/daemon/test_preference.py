@@ -146,3 +146,22 @@ def test_malformed_pairs_are_refused_at_create(daemon, tiny_llama_dir, pairs, tm
     assert err.code() == grpc.StatusCode.FAILED_PRECONDITION, err.details()
     assert "is not a LoRA checkpoint" in err.details() and "set model_dir to it instead" in err.details()
     assert task_count(daemon) == before  # bad input changes nothing
+
+
+def test_conversational_pairs_need_a_chat_template_standard_ones_do_not(daemon, tiny_llama_dir, pairs,
+                                                                          tmp_path) -> None:
+    import shutil
+
+    no_template = tmp_path / "no-template"
+    shutil.copytree(tiny_llama_dir, no_template)
+    (no_template / "chat_template.jinja").unlink(missing_ok=True)
+    config = json.loads((no_template / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (no_template / "tokenizer_config.json").write_text(json.dumps(config))
+    err = rpc_error(lambda: daemon.training.CreateTask(create_request(
+        "dpo", train_file=pairs["conversational"], model_dir=no_template, output_dir=tmp_path / "o")))
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "chat template" in err.details(), err.details()
+    req = create_request("orpo", train_file=pairs["standard"], model_dir=no_template, output_dir=tmp_path / "o")
+    req.validate_only = True
+    task = daemon.training.CreateTask(req).task
+    assert task.quota_estimate.checkpoints >= 1 and not task.id
