@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
             b.goto(f"{url}/#/evaluate/{task.id}?eval={ev.id}")
             b.call("reload")
             b.wait("#ranking", timeout=300)
+            b.wait("#examples table.examples tbody tr", timeout=300)
             b.screenshot(args.out / "studio-evaluate.png", full_page=True)
             b.goto(f"{url}/#/test/{task.id}?compare=1&b=base:")
             b.call("reload")

@@ -47,9 +47,16 @@ def test_enum_zero_values_are_unspecified() -> None:
 
 
 def test_streaming_rpcs_carry_seq_and_after_seq() -> None:
+    """Every stream can be resumed: an event stream after the last `seq` it delivered, a file stream
+    (Read*File) at the byte `offset` it reached."""
     for service in _services():
         for method in service.methods:
             if not method.server_streaming or method.name == "Chat":
+                continue
+            if method.name.startswith("Read") and method.name.endswith("File"):
+                assert "offset" in method.input_type.fields_by_name, method.full_name
+                chunk = method.output_type.fields_by_name["chunk"].message_type
+                assert chunk.full_name == "modx.v1.FileChunk", method.full_name
                 continue
             assert "after_seq" in method.input_type.fields_by_name, method.full_name
             event = method.output_type.fields_by_name["event"].message_type

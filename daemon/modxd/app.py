@@ -25,6 +25,8 @@ from .jobs.backlog import Backlog
 from .jobs.bus import EventBus
 from .jobs.follow import replay_and_follow
 from .chat import Chats, ChatTargets
+from .downloads import Chunk
+from .eval_examples import ExampleRecord
 from .evaluations import Evaluations
 from .jobs.inference import ChatSettings, InferenceManager
 from .jobs.runner import JobRunner
@@ -43,10 +45,26 @@ from .store.jobs import JobRecord, JobRepo
 from .store.tasks import TaskRecord, TaskRepo
 from .store.templates import TemplateRecord, TemplateRepo, check_name, default_template_name
 from .validation import Validated, estimate, validate_task
+from .device_request import parse_devices
+from .param_sources import AutoResolver, value_sources
+from .preflight import Preflight, preflight
 
 log = structlog.get_logger("modxd.app")
 
 Warnings = list[tuple[str, str]]
+
+
+@dataclass
+class Estimated:
+    """EstimateQuota's answer: the quota and run estimate, warnings, the data reports and the settings."""
+
+    estimate: dict[str, Any]
+    warnings: Warnings
+    train_data: dict[str, Any] | None = None
+    eval_data: dict[str, Any] | None = None
+    settings: list[dict[str, Any]] = field(default_factory=list)
+
+
 MAX_PARAMS_BILLION = 100_000.0  # 100 trillion parameters: far beyond any model, still a finite number
 
 
@@ -56,6 +74,9 @@ class App:
     db: Database
     devices: list[str]
     start_time: float = field(default_factory=time.time)
+    # The automatic settings' rules (param_sources.AutoResolver), applied at create to parameters whose
+    # value is a default; None: every default stays as the schema has it.
+    auto_settings: AutoResolver | None = None
 
     def __post_init__(self) -> None:
         self.tasks = TaskRepo(self.db)
@@ -73,6 +94,7 @@ class App:
         self.jobs = JobRepo(self.db)
         self.runner = JobRunner(self.jobs, self.bus, self.free_device, files_repo=self.files, backlog=self.backlog)
         self._claiming = asyncio.Lock()  # an output dir is checked free and claimed in one step
+        self._calibrating = asyncio.Lock()  # one calibration at a time: two would time each other's steps
         roots = self.config.roots
         self.outputs = OutputLocations(self.tasks, roots, self.config.state_dir)
         self.evaluations = Evaluations(self.tasks, self.checkpoints, self.events, self.files, self.bus, self.jobs,
@@ -90,10 +112,10 @@ class App:
         return next((d for d in self.devices if d != "cpu" and d not in busy), "cpu")
 
     @classmethod
-    async def open(cls, config: Config) -> "App":
+    async def open(cls, config: Config, auto_settings: AutoResolver | None = None) -> "App":
         db = await Database.open(config.db_path)
         try:  # a failed start closes the database again (its thread would keep the process alive)
-            app = cls(config, db, hardware.training_devices(config.devices))
+            app = cls(config, db, hardware.training_devices(config.devices), auto_settings=auto_settings)
             await app.quota.ensure_initial(config.quota_initial)
             await app.files.drop_orphans()
         except BaseException:
@@ -107,23 +129,44 @@ class App:
 
     # ----- tasks --------------------------------------------------------------------------------
 
-    async def _prepare(self, task_type: str, template: str, overrides: dict[str, Any]
-                       ) -> tuple[str, Validated, dict[str, Any], Warnings]:
+    async def _prepare(self, task_type: str, template: str, overrides: dict[str, Any], calibrate: bool = False
+                       ) -> tuple[str, Validated, dict[str, Any], Warnings, Preflight]:
         P.check_task_type(task_type)
         name = template or default_template_name(task_type)
         tpl = await self.templates.get(name)
         if tpl.type != task_type:
             raise InvalidArgument(f"template {name} is for {tpl.type} tasks, not {task_type}")
         resolved = P.resolve(task_type, tpl.params, overrides)
+        sources = value_sources(task_type, tpl.params, overrides, name == default_template_name(task_type))
         world = placement.check_task(resolved, self.devices, worker_cpu_count())  # devices against this host's
         checked = await asyncio.to_thread(validate_task, task_type, resolved, self.config.roots)
+        flight = await self._preflight(task_type, checked, sources, self.auto_settings, calibrate)
+        checked = flight.checked
+        if checked.params != resolved:  # automatic values: the devices they ask for are checked too
+            world = placement.check_task(checked.params, self.devices, worker_cpu_count())
         balance = await self.quota.balance()
         est = await asyncio.to_thread(estimate, task_type, checked.params, checked.train,
                                       checked.eval is not None, balance, world)
+        if flight.run_dict() is not None:
+            est["run"] = flight.run_dict()
         memory_warnings = await self._memory(checked, est, world)
-        warnings = (list(checked.warnings) + _quota_warnings(est) + memory_warnings
-                    + placement.feature_warnings(resolved, self.devices))
-        return name, checked, est, warnings
+        warnings = (list(checked.warnings) + flight.warnings + _quota_warnings(est) + memory_warnings
+                    + placement.feature_warnings(checked.params, self.devices))
+        return name, checked, est, warnings, flight
+
+    async def _preflight(self, task_type: str, checked: Validated, sources: dict[str, str],
+                         resolver: AutoResolver | None, calibrate: bool = False) -> Preflight:
+        """The data reports, automatic settings and run estimate (preflight.py), in a thread; a
+        calibration (a child process) waits for any other one to finish first."""
+        chosen = placement.place(parse_devices(checked.params.get("devices", "1")), self.devices, set())
+        device = chosen.processes[0] if chosen else "cpu"
+        gpus = await asyncio.to_thread(hardware.detect_gpus) if device != "cpu" else []
+        run = (lambda: preflight(task_type, checked, sources, resolver, self.config.roots, self.config.state_dir,
+                                 device, gpus, calibrate))
+        if not calibrate:
+            return await asyncio.to_thread(run)
+        async with self._calibrating:
+            return await asyncio.to_thread(run)
 
     async def _memory(self, checked: Validated, est: dict[str, Any], world: int) -> Warnings:
         """Add the GPU memory estimate to `est` (refused when it can never fit); its warnings."""
@@ -139,10 +182,13 @@ class App:
     async def create_task(self, task_type: str, template: str, overrides: dict[str, Any], name: str = "",
                           validate_only: bool = False) -> tuple[TaskRecord, Warnings]:
         fields.check_text(name, "name", fields.MAX_NAME_CHARS)
-        template_name, checked, est, warnings = await self._prepare(task_type, template, overrides)
+        template_name, checked, est, warnings, flight = await self._prepare(task_type, template, overrides)
+        train_data, eval_data = flight.reports()
         # validate_only stores nothing, so it names no task: the id stays empty (the proto says so).
-        task = TaskRecord(id="" if validate_only else f"t-{uuid.uuid4().hex[:8]}", type=task_type, name=name, template=template_name,
-                          params=checked.params, quota_estimate=est, total_steps=est["total_steps"])
+        task = TaskRecord(id="" if validate_only else f"t-{uuid.uuid4().hex[:8]}", type=task_type, name=name,
+                          template=template_name, params=checked.params, quota_estimate=est,
+                          total_steps=est["total_steps"], train_data=train_data, eval_data=eval_data,
+                          settings=[s.to_dict() for s in flight.settings])
         async with self._claiming:
             await self.outputs.check("parameter output_dir", Path(checked.params["output_dir"]))
             if not validate_only:
@@ -156,20 +202,30 @@ class App:
         return task, warnings
 
     async def estimate_for(self, task_id: str = "", task_type: str = "", template: str = "",
-                           overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], Warnings]:
+                           overrides: dict[str, Any] | None = None, calibrate: bool = False) -> Estimated:
         if task_id:
             task = await self.tasks.get(task_id)
-            return await self._refresh_estimate(task)
-        _, _, est, warnings = await self._prepare(task_type, template, overrides or {})
-        return est, warnings
+            est, warnings, flight = await self._refresh_estimate(task, calibrate)
+            train_data, eval_data = flight.reports()
+            return Estimated(est, flight.warnings + warnings, train_data, eval_data, task.settings)
+        _, _, est, warnings, flight = await self._prepare(task_type, template, overrides or {}, calibrate)
+        train_data, eval_data = flight.reports()
+        return Estimated(est, warnings, train_data, eval_data, [s.to_dict() for s in flight.settings])
 
-    async def _refresh_estimate(self, task: TaskRecord) -> tuple[dict[str, Any], Warnings]:
+    async def _refresh_estimate(self, task: TaskRecord, calibrate: bool = False
+                                ) -> tuple[dict[str, Any], Warnings, Preflight]:
+        """A stored task's estimate again (its data may have changed since create): its settings stay as
+        they were resolved then (no automatic rule runs again); warnings are those of the estimate."""
         world = placement.check_task(task.params, self.devices, worker_cpu_count())
         checked = await asyncio.to_thread(validate_task, task.type, task.params, self.config.roots)
+        sources = {s["key"]: s["source"] for s in task.settings}
+        flight = await self._preflight(task.type, checked, sources, None, calibrate)
         est = await asyncio.to_thread(estimate, task.type, checked.params, checked.train,
                                       checked.eval is not None, await self.quota.balance(), world)
+        if flight.run_dict() is not None:
+            est["run"] = flight.run_dict()
         memory_warnings = await self._memory(checked, est, world)
-        return est, _quota_warnings(est) + memory_warnings
+        return est, _quota_warnings(est) + memory_warnings, flight
 
     async def get_task(self, task_id: str) -> TaskRecord:
         task = await self.tasks.get(task_id)
@@ -185,8 +241,10 @@ class App:
         warnings: Warnings = []
         if task.state == TaskState.CREATED:
             # Data may have changed since create: check again and refresh the estimate.
-            est, warnings = await self._refresh_estimate(task)
-            await self.tasks.update(task_id, quota_estimate=est, total_steps=est["total_steps"])
+            est, warnings, flight = await self._refresh_estimate(task)
+            train_data, eval_data = flight.reports()
+            await self.tasks.update(task_id, quota_estimate=est, total_steps=est["total_steps"],
+                                    train_data=train_data, eval_data=eval_data)
         await self.supervisor.start(task_id)
         for code, message in warnings:
             self.bus.publish(task_id, await self.events.append(task_id, "warning",
@@ -291,6 +349,13 @@ class App:
     def watch_evaluation(self, evaluation_id: str, after_seq: int) -> AsyncIterator[EventRecord]:
         return self.evaluations.watch(evaluation_id, after_seq)
 
+    async def evaluation_examples(self, evaluation_id: str, checkpoint_id: str, offset: int, limit: int
+                                  ) -> tuple[list[ExampleRecord], bool]:
+        return await self.evaluations.examples(evaluation_id, checkpoint_id, offset, limit)
+
+    def read_evaluation_file(self, evaluation_id: str, name: str, offset: int) -> AsyncIterator[Chunk]:
+        return self.evaluations.read_file(evaluation_id, name, offset)
+
     # ----- packages and imports (packages.py) ---------------------------------------------------
 
     async def create_package(self, task_id: str, checkpoint: str, quant_types: list[str], merge: bool,
@@ -305,6 +370,9 @@ class App:
 
     def watch_package(self, package_id: str, after_seq: int) -> AsyncIterator[EventRecord]:
         return self.packages.watch(package_id, after_seq)
+
+    def read_package_file(self, package_id: str, path: str, offset: int) -> AsyncIterator[Chunk]:
+        return self.packages.read_file(package_id, path, offset)
 
     async def import_gguf(self, gguf_path: str, output_dir: str, overwrite: bool) -> ImportedModel:
         return await self.packages.import_gguf(gguf_path, output_dir, overwrite)

@@ -18,13 +18,15 @@ from typing import Any, AsyncIterator
 
 from . import files
 from . import params as P
+from .downloads import Chunk, job_files, serve
 from .engine.eval_data import DEFAULT_SAMPLES, MAX_SAMPLES, DataPlan, checked_path, select_pairs, select_sft
 from .engine.formats import DataError, iter_pretrain_texts
 from .engine.preference_formats import CONVERSATIONAL
-from .errors import FailedPrecondition, InvalidArgument, NotFound
+from .errors import FailedPrecondition, InvalidArgument, NotFound, quote
+from .eval_examples import ExampleRecord, read_page
 from .jobs.bus import EventBus
 from .jobs.runner import JobRunner
-from .paths import check_input_under_roots, create_output_dir
+from .paths import check_input_under_roots, check_path_text, create_output_dir
 from .store.checkpoints import BASE_REF, CheckpointRepo
 from .store.events import EventRecord, EventRepo
 from .store.files import FileRepo
@@ -39,6 +41,7 @@ MAX_NEW_TOKENS = 4096
 BASE_ID = BASE_REF
 ALL = "all"
 EVAL_DIR = "eval"
+EXAMPLES_FILE = "examples.jsonl"  # engine/report.py FILE_NAMES (not imported: it brings numpy)
 
 SOURCES = {
     "eval_file": "the task's eval_file",
@@ -327,3 +330,52 @@ class Evaluations:
 
     def watch(self, evaluation_id: str, after_seq: int = 0) -> AsyncIterator[EventRecord]:
         return self.runner.watch(evaluation_id, KIND, after_seq)
+
+    # ----- the files it wrote ---------------------------------------------------------------------------------
+
+    async def _written(self, job: JobRecord) -> tuple[str, list[dict[str, Any]]]:
+        """The evaluation's own dir and the task's manifest entries of the files in it."""
+        root = job.request.get("eval_root") or os.path.dirname(os.path.dirname(job.result.get("examples_path", "")))
+        out_dir = os.path.normpath(os.path.join(root, job.id))
+        entries = await job_files(self.tasks, self.files, job, "evaluation")
+        return out_dir, [e for e in entries if e["kind"] == "file" and os.path.dirname(e["path"]) == out_dir]
+
+    def _not_written_yet(self, job: JobRecord) -> FailedPrecondition | None:
+        if job.state == "completed":
+            return None
+        if job.state in ("pending", "running"):
+            return FailedPrecondition(f"evaluation {job.id} is {job.state}: its files are written when it completes")
+        why = f" ({job.state_reason})" if job.state_reason else ""
+        return FailedPrecondition(f"evaluation {job.id} was {job.state}{why} before it wrote its files")
+
+    async def examples(self, evaluation_id: str, checkpoint_id: str, offset: int, limit: int
+                       ) -> tuple[list[ExampleRecord], bool]:
+        """A page of the records of examples.jsonl (of one candidate, when `checkpoint_id` names one), and
+        whether more follow."""
+        job = await self.jobs.get(evaluation_id, KIND)
+        if (problem := self._not_written_yet(job)) is not None:
+            raise problem
+        scored = [c.get("checkpoint_id", "") for c in job.request.get("candidates", [])]
+        if checkpoint_id and checkpoint_id not in scored:
+            raise NotFound(f"checkpoint_id: evaluation {job.id} did not score {quote(checkpoint_id)} "
+                           f"(it scored {', '.join(scored)})")
+        out_dir, entries = await self._written(job)
+        path = os.path.join(out_dir, EXAMPLES_FILE)
+        fd = await asyncio.to_thread(files.open_recorded, f"evaluation {job.id}", path, entries, self.roots)
+        return await asyncio.to_thread(read_page, fd, f"evaluation {job.id}: {path}", checkpoint_id, offset, limit)
+
+    async def read_file(self, evaluation_id: str, name: str, offset: int) -> AsyncIterator[Chunk]:
+        """The file `name` of the evaluation's own dir, in chunks; only what the job recorded writing."""
+        check_path_text("name", name)
+        if not name or name != os.path.basename(name) or name in (".", ".."):
+            raise InvalidArgument(f"name: {quote(name)} is not a file name; give the name of a file the evaluation "
+                                  "wrote (report.md, scores.csv, examples.jsonl)")
+        job = await self.jobs.get(evaluation_id, KIND)
+        out_dir, entries = await self._written(job)
+        path = os.path.join(out_dir, name)
+        if all(e["path"] != path for e in entries):
+            problem = self._not_written_yet(job)
+            wrote = ", ".join(sorted(os.path.basename(e["path"]) for e in entries)) or "nothing still recorded"
+            raise problem or NotFound(f"name: evaluation {job.id} wrote no file {quote(name)} (it wrote {wrote})")
+        async for chunk in serve(f"evaluation {job.id}", path, entries, self.roots, offset):
+            yield chunk

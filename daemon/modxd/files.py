@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import ModxError
-from .paths import Pinned, pin_output_dir
+from .errors import FailedPrecondition, ModxError
+from .paths import Pinned, open_written_file, pin_output_dir
 from .protocol import Files
 
 KINDS = ("file", "dir", "scratch")
@@ -73,6 +73,25 @@ def tree(pin: Pinned) -> list[dict[str, Any]]:
 
     walk(pin.fd, pin.real)
     return out
+
+
+# ----- reading back (daemon side) -----------------------------------------------------------------
+
+def open_recorded(field: str, path: str, entries: Iterable[dict[str, Any]], roots: list[Path]) -> int:
+    """Open for reading a file the task's manifest records (a job's output served to a client):
+    only a ``file`` entry, reached without following a symlink (paths.open_written_file), and
+    still the inode that was written where the worker recorded it. Returns the fd."""
+    wanted = os.path.normpath(path)
+    item = next((e for e in entries if e["kind"] == "file" and e["path"] == wanted), None)
+    if item is None:
+        raise FailedPrecondition(f"{field}: {wanted} is not recorded as a file the task wrote; it is not served")
+    fd = open_written_file(field, wanted, roots)
+    st = os.fstat(fd)
+    if item.get("ino") is not None and (st.st_dev, st.st_ino) != (item.get("dev"), item["ino"]):
+        os.close(fd)
+        raise FailedPrecondition(f"{field}: {wanted} was replaced by another file since the task wrote it; "
+                                 "it is not served")
+    return fd
 
 
 # ----- deletion (daemon side) ---------------------------------------------------------------------

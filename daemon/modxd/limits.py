@@ -4,8 +4,8 @@
   (server.py), so an oversized message is refused before it is parsed;
 - queued tasks: `max_pending_tasks` (the supervisor refuses to queue more);
 - concurrent watch streams per client: `max_watchers_per_client`, counted
-  here for every `Watch*` server stream of a modx service. Who "a client" is
-  (`client_key`): its token (by hash) when it sends one; else, on the Unix
+  here for every `Watch*` server stream of a modx service and every download
+  (`Read*File`). Who "a client" is (`client_key`): its token (by hash) when it sends one; else, on the Unix
   socket, the name it gives itself in the `modx-client-id` metadata (modxctl
   sends one per process); else its peer address without the port. gRPC tells
   a server nothing that tells two Unix-socket connections apart (the peer is
@@ -37,7 +37,11 @@ EVAL_CREATE_METHOD = "/modx.v1.EvalService/CreateEvaluation"
 
 
 def is_watch(method: str) -> bool:
-    return method.startswith("/modx.v1.") and method.rsplit("/", 1)[-1].startswith("Watch")
+    """A stream a client may hold open for long: the events of a task or job (Watch*), or a file
+    download (Read*File: an fd and a chunk held while the client reads slowly)."""
+    name = method.rsplit("/", 1)[-1]
+    return method.startswith("/modx.v1.") and (name.startswith("Watch") or (name.startswith("Read")
+                                                                            and name.endswith("File")))
 
 
 CLIENT_ID_METADATA = "modx-client-id"
@@ -112,7 +116,7 @@ class LimitsInterceptor(grpc.aio.ServerInterceptor):
                 hint = (f"; token-less local callers share one allowance unless each names itself with the "
                         f"'{CLIENT_ID_METADATA}' metadata (modxctl does)" if key == ANONYMOUS_LOCAL else "")
                 await abort(context, ResourceExhausted(
-                    f"this client already has {counts[key]} watch streams open, the limit "
+                    f"this client already has {counts[key]} watch or download streams open, the limit "
                     f"(max_watchers_per_client); close one first{hint}"))
             counts[key] += 1
             try:

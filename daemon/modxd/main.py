@@ -22,7 +22,7 @@ from typing import Any, Coroutine
 
 import structlog
 
-from . import __version__
+from . import __version__, auto_settings
 from .app import App
 from .config import Config, format_cpu_list, load_config
 from .errors import FailedPrecondition, ModxError
@@ -88,7 +88,7 @@ async def serve(config: Config, notifier: Notifier) -> None:
             unix = UnixSocket.claim(socket_path(config.listen_address))  # before anything else: refuse early
             started.callback(unix.unlock)
         credentials = server_credentials(config)
-        app = await App.open(config)  # migrations run here
+        app = await App.open(config, auto_settings.sft_resolver)  # migrations run here
         started.push_async_callback(app.close)
         services = Services(app)
         server, health_servicer = build_server(app, services)

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from . import files
-from .errors import FailedPrecondition, InvalidArgument, PermissionDenied, quote
+from .downloads import Chunk, job_files, serve
+from .errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, quote
 from .jobs.runner import JobRunner
 from .outputs import OutputLocations
 from .paths import check_input_under_roots, check_path_text, create_output_dir, nearest_existing, resolve_under_roots
@@ -237,6 +238,22 @@ class Packages:
 
     def watch(self, package_id: str, after_seq: int = 0) -> AsyncIterator[EventRecord]:
         return self.runner.watch(package_id, KIND, after_seq)
+
+    async def read_file(self, package_id: str, path: str, offset: int) -> AsyncIterator[Chunk]:
+        """One of the package's files (by its path or its name), in chunks; only a file of the job's
+        result that the task's manifest records it writing."""
+        check_path_text("path", path)
+        job = await self.jobs.get(package_id, KIND)
+        listed = [str(f.get("path", "")) for f in job.result.get("files", [])]
+        wanted = next((p for p in listed if path in (p, os.path.basename(p))), None) if path else None
+        if wanted is None:
+            if job.state in ("pending", "running"):
+                raise FailedPrecondition(f"package {job.id} is {job.state}: its files are listed when it completes")
+            names = ", ".join(os.path.basename(p) for p in listed) or "none"
+            raise NotFound(f"path: package {job.id} has no file {quote(path)} (its files: {names})")
+        entries = await job_files(self.tasks, self.files, job, "package")
+        async for chunk in serve(f"package {job.id}", wanted, entries, self.roots, offset):
+            yield chunk
 
     async def import_gguf(self, gguf_path: str, output_dir: str, overwrite: bool) -> ImportedModel:
         """Convert a GGUF file into a model dir (an `import_gguf` job, waited for); a file imported

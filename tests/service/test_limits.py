@@ -161,3 +161,16 @@ def test_local_clients_each_get_their_own_watcher_allowance(make_daemon, tiny_ll
             stream.cancel()
         for ch in channels:
             ch.close()
+
+
+def test_downloads_count_as_held_streams() -> None:
+    """A download holds an fd and a chunk while its client reads: it counts against
+    max_watchers_per_client like a watch stream; unary calls and chat do not."""
+    from modxd.limits import is_watch
+
+    for method in ("WatchTask", "WatchEvaluation", "WatchPackage"):
+        assert is_watch(f"/modx.v1.X/{method}")
+    assert is_watch("/modx.v1.PackageService/ReadPackageFile") and is_watch("/modx.v1.EvalService/ReadEvaluationFile")
+    for method in ("/modx.v1.EvalService/ListEvaluationExamples", "/modx.v1.InferenceService/Chat",
+                   "/grpc.health.v1.Health/Watch"):
+        assert not is_watch(method)

@@ -5,20 +5,24 @@ Prepare: a bad value is refused by the daemon and shown at its field; validate s
 estimate; create + start opens the Monitor. Monitor: the loss curve grows while the worker logs;
 a reload mid-run resumes the stream after the last seq (the points equal the daemon's ListMetrics,
 no gap, no duplicate); stop and resume. Evaluate: two checkpoints and the base, ranking with the
-best, CSV download. Test: a streamed reply, two models side by side. Package: Q8_0 merged, files
-with checksums, the verification table. Language switch; the token dialog when tokens are needed.
+best, the daemon's CSV and report downloaded (ReadEvaluationFile), the per-example answers paged
+and filtered (ListEvaluationExamples). Test: a streamed reply, two models side by side. Package:
+Q8_0 merged, files with checksums (one downloaded through ReadPackageFile and checked), the
+verification table. Language switch; the token dialog when tokens are needed.
 
 Skips with the reason where node/npm or Chromium is missing (.ci/run installs Chromium as root).
 """
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+from modx.v1 import eval_pb2 as E
 from modx.v1 import training_pb2 as T
 
 from tests.daemon.helpers import wait_for_state
@@ -164,6 +168,23 @@ def test_evaluate_ranks_checkpoints_and_the_base(studio: Studio, tmp_path: Path)
     rows = list(csv.DictReader(io.StringIO((tmp_path / "scores.csv").read_text())))
     assert len(rows) == ranked and sum(r["is_best"] == "true" for r in rows) == 1
     assert {r["checkpoint_id"] for r in rows} >= {"base"}
+    # the daemon's own files, through ReadEvaluationFile: byte for byte what the evaluation wrote
+    evaluation = studio.daemon.evals.ListEvaluations(E.ListEvaluationsRequest(task_id=studio.task_id)).evaluations[0]
+    assert (tmp_path / "scores.csv").read_bytes() == Path(evaluation.csv_path).read_bytes()
+    name = b.call("download", selector="#download-report", path=str(tmp_path / "report.md"))
+    assert name == f"{evaluation.id}-report.md"
+    assert (tmp_path / "report.md").read_bytes() == Path(evaluation.report_path).read_bytes()
+    # the per-example answers, a page at a time, all candidates or one
+    b.wait("#examples table.examples tbody tr")
+    total = 4 * ranked  # 4 samples per candidate
+    assert b.call("count", selector="#examples tbody tr") == min(total, 20)
+    b.call("select", selector="#examples-checkpoint", value="base")
+    b.wait_for("document.querySelectorAll('#examples tbody tr').length == 4 && "
+               "[...document.querySelectorAll('#examples tbody tr')].every((r) => r.dataset.checkpoint == 'base')")
+    answers = b.call("texts", selector="#examples tbody tr .cell-text.answer")
+    served = studio.daemon.evals.ListEvaluationExamples(E.ListEvaluationExamplesRequest(
+        evaluation_id=evaluation.id, checkpoint_id="base")).examples
+    assert [a.strip() for a in answers] == [e.generation.strip() for e in served]
 
 
 def test_chat_streams_and_compares_two_models(studio: Studio) -> None:
@@ -185,7 +206,7 @@ def test_chat_streams_and_compares_two_models(studio: Studio) -> None:
     assert b.text("[data-pane=a] .bubble.user") == "Question 1: what about the fox?"
 
 
-def test_package_exports_gguf_with_checksums_and_verification(studio: Studio) -> None:
+def test_package_exports_gguf_with_checksums_and_verification(studio: Studio, tmp_path: Path) -> None:
     b = studio.browser
     b.goto(f"{studio.url}/#/package/{studio.task_id}")
     b.wait("#package-checkpoint option", state="attached")
@@ -193,6 +214,10 @@ def test_package_exports_gguf_with_checksums_and_verification(studio: Studio) ->
     b.wait("#package-files", timeout=900)
     sha = b.call("texts", selector="#package-files td.sha")
     assert sha and all(len(s) == 64 for s in sha)
+    saved = b.call("download", selector="#package-files tr[data-kind=model] .download-file",
+                   path=str(tmp_path / "model.gguf"))
+    assert saved.endswith(".gguf")
+    assert hashlib.sha256((tmp_path / "model.gguf").read_bytes()).hexdigest() in sha
     assert b.call("count", selector="#verification tbody tr") >= 1
 
 

@@ -560,6 +560,86 @@ func (x *LogLine) GetMessage() string {
 	return ""
 }
 
+// A piece of a file served by a Read*File RPC (PackageService.ReadPackageFile,
+// EvalService.ReadEvaluationFile). Chunks come in file order, each with at most
+// 1 MiB (1048576 bytes) of data; the stream ends after the chunk that carries sha256.
+type FileChunk struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// Where `data` starts in the file: the request's `offset` for the first chunk.
+	Offset int64 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	// The size of the whole file, in every chunk.
+	SizeBytes int64 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// Lowercase hex SHA-256 of the whole file from byte 0, also when the request
+	// started at an offset (a client that resumes hashes the bytes it already has,
+	// then the rest). Set in the LAST chunk only; empty in the others. A file read
+	// from `offset` = its size answers one chunk without data that carries it.
+	Sha256 string `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
+}
+
+func (x *FileChunk) Reset() {
+	*x = FileChunk{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_modx_v1_common_proto_msgTypes[5]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *FileChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileChunk) ProtoMessage() {}
+
+func (x *FileChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_modx_v1_common_proto_msgTypes[5]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileChunk.ProtoReflect.Descriptor instead.
+func (*FileChunk) Descriptor() ([]byte, []int) {
+	return file_modx_v1_common_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *FileChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *FileChunk) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *FileChunk) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *FileChunk) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
 var File_modx_v1_common_proto protoreflect.FileDescriptor
 
 var file_modx_v1_common_proto_rawDesc = []byte{
@@ -597,7 +677,14 @@ var file_modx_v1_common_proto_rawDesc = []byte{
 	0x65, 0x73, 0x74, 0x61, 0x6d, 0x70, 0x52, 0x04, 0x74, 0x69, 0x6d, 0x65, 0x12, 0x14, 0x0a, 0x05,
 	0x6c, 0x65, 0x76, 0x65, 0x6c, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x05, 0x6c, 0x65, 0x76,
 	0x65, 0x6c, 0x12, 0x18, 0x0a, 0x07, 0x6d, 0x65, 0x73, 0x73, 0x61, 0x67, 0x65, 0x18, 0x03, 0x20,
-	0x01, 0x28, 0x09, 0x52, 0x07, 0x6d, 0x65, 0x73, 0x73, 0x61, 0x67, 0x65, 0x2a, 0x77, 0x0a, 0x08,
+	0x01, 0x28, 0x09, 0x52, 0x07, 0x6d, 0x65, 0x73, 0x73, 0x61, 0x67, 0x65, 0x22, 0x6e, 0x0a, 0x09,
+	0x46, 0x69, 0x6c, 0x65, 0x43, 0x68, 0x75, 0x6e, 0x6b, 0x12, 0x12, 0x0a, 0x04, 0x64, 0x61, 0x74,
+	0x61, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0c, 0x52, 0x04, 0x64, 0x61, 0x74, 0x61, 0x12, 0x16, 0x0a,
+	0x06, 0x6f, 0x66, 0x66, 0x73, 0x65, 0x74, 0x18, 0x02, 0x20, 0x01, 0x28, 0x03, 0x52, 0x06, 0x6f,
+	0x66, 0x66, 0x73, 0x65, 0x74, 0x12, 0x1d, 0x0a, 0x0a, 0x73, 0x69, 0x7a, 0x65, 0x5f, 0x62, 0x79,
+	0x74, 0x65, 0x73, 0x18, 0x03, 0x20, 0x01, 0x28, 0x03, 0x52, 0x09, 0x73, 0x69, 0x7a, 0x65, 0x42,
+	0x79, 0x74, 0x65, 0x73, 0x12, 0x16, 0x0a, 0x06, 0x73, 0x68, 0x61, 0x32, 0x35, 0x36, 0x18, 0x04,
+	0x20, 0x01, 0x28, 0x09, 0x52, 0x06, 0x73, 0x68, 0x61, 0x32, 0x35, 0x36, 0x2a, 0x77, 0x0a, 0x08,
 	0x54, 0x61, 0x73, 0x6b, 0x54, 0x79, 0x70, 0x65, 0x12, 0x19, 0x0a, 0x15, 0x54, 0x41, 0x53, 0x4b,
 	0x5f, 0x54, 0x59, 0x50, 0x45, 0x5f, 0x55, 0x4e, 0x53, 0x50, 0x45, 0x43, 0x49, 0x46, 0x49, 0x45,
 	0x44, 0x10, 0x00, 0x12, 0x11, 0x0a, 0x0d, 0x54, 0x41, 0x53, 0x4b, 0x5f, 0x54, 0x59, 0x50, 0x45,
@@ -647,7 +734,7 @@ func file_modx_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_modx_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_modx_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_modx_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_modx_v1_common_proto_goTypes = []interface{}{
 	(TaskType)(0),                 // 0: modx.v1.TaskType
 	(TaskState)(0),                // 1: modx.v1.TaskState
@@ -657,11 +744,12 @@ var file_modx_v1_common_proto_goTypes = []interface{}{
 	(*PageRequest)(nil),           // 5: modx.v1.PageRequest
 	(*Warning)(nil),               // 6: modx.v1.Warning
 	(*LogLine)(nil),               // 7: modx.v1.LogLine
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*FileChunk)(nil),             // 8: modx.v1.FileChunk
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
 }
 var file_modx_v1_common_proto_depIdxs = []int32{
 	4, // 0: modx.v1.ParamValue.list_value:type_name -> modx.v1.StringList
-	8, // 1: modx.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	9, // 1: modx.v1.LogLine.time:type_name -> google.protobuf.Timestamp
 	2, // [2:2] is the sub-list for method output_type
 	2, // [2:2] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name
@@ -735,6 +823,18 @@ func file_modx_v1_common_proto_init() {
 				return nil
 			}
 		}
+		file_modx_v1_common_proto_msgTypes[5].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*FileChunk); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
 	}
 	file_modx_v1_common_proto_msgTypes[0].OneofWrappers = []interface{}{
 		(*ParamValue_BoolValue)(nil),
@@ -749,7 +849,7 @@ func file_modx_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: file_modx_v1_common_proto_rawDesc,
 			NumEnums:      3,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

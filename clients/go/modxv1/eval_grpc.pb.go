@@ -22,6 +22,12 @@ type EvalServiceClient interface {
 	ListEvaluations(ctx context.Context, in *ListEvaluationsRequest, opts ...grpc.CallOption) (*ListEvaluationsResponse, error)
 	// Replay the evaluation's events after `after_seq`, then follow live ones.
 	WatchEvaluation(ctx context.Context, in *WatchEvaluationRequest, opts ...grpc.CallOption) (EvalService_WatchEvaluationClient, error)
+	// The per-example records of a completed evaluation (its examples.jsonl), in the
+	// file's order: for each candidate (base model first, then by step) every example.
+	ListEvaluationExamples(ctx context.Context, in *ListEvaluationExamplesRequest, opts ...grpc.CallOption) (*ListEvaluationExamplesResponse, error)
+	// Download a file the evaluation wrote (report.md, scores.csv, examples.jsonl,
+	// scores.png, result.json) in chunks; FileChunk says where the SHA-256 is.
+	ReadEvaluationFile(ctx context.Context, in *ReadEvaluationFileRequest, opts ...grpc.CallOption) (EvalService_ReadEvaluationFileClient, error)
 }
 
 type evalServiceClient struct {
@@ -91,6 +97,47 @@ func (x *evalServiceWatchEvaluationClient) Recv() (*WatchEvaluationResponse, err
 	return m, nil
 }
 
+func (c *evalServiceClient) ListEvaluationExamples(ctx context.Context, in *ListEvaluationExamplesRequest, opts ...grpc.CallOption) (*ListEvaluationExamplesResponse, error) {
+	out := new(ListEvaluationExamplesResponse)
+	err := c.cc.Invoke(ctx, "/modx.v1.EvalService/ListEvaluationExamples", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *evalServiceClient) ReadEvaluationFile(ctx context.Context, in *ReadEvaluationFileRequest, opts ...grpc.CallOption) (EvalService_ReadEvaluationFileClient, error) {
+	stream, err := c.cc.NewStream(ctx, &_EvalService_serviceDesc.Streams[1], "/modx.v1.EvalService/ReadEvaluationFile", opts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &evalServiceReadEvaluationFileClient{stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+type EvalService_ReadEvaluationFileClient interface {
+	Recv() (*ReadEvaluationFileResponse, error)
+	grpc.ClientStream
+}
+
+type evalServiceReadEvaluationFileClient struct {
+	grpc.ClientStream
+}
+
+func (x *evalServiceReadEvaluationFileClient) Recv() (*ReadEvaluationFileResponse, error) {
+	m := new(ReadEvaluationFileResponse)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // EvalServiceServer is the server API for EvalService service.
 // All implementations must embed UnimplementedEvalServiceServer
 // for forward compatibility
@@ -100,6 +147,12 @@ type EvalServiceServer interface {
 	ListEvaluations(context.Context, *ListEvaluationsRequest) (*ListEvaluationsResponse, error)
 	// Replay the evaluation's events after `after_seq`, then follow live ones.
 	WatchEvaluation(*WatchEvaluationRequest, EvalService_WatchEvaluationServer) error
+	// The per-example records of a completed evaluation (its examples.jsonl), in the
+	// file's order: for each candidate (base model first, then by step) every example.
+	ListEvaluationExamples(context.Context, *ListEvaluationExamplesRequest) (*ListEvaluationExamplesResponse, error)
+	// Download a file the evaluation wrote (report.md, scores.csv, examples.jsonl,
+	// scores.png, result.json) in chunks; FileChunk says where the SHA-256 is.
+	ReadEvaluationFile(*ReadEvaluationFileRequest, EvalService_ReadEvaluationFileServer) error
 	mustEmbedUnimplementedEvalServiceServer()
 }
 
@@ -118,6 +171,12 @@ func (UnimplementedEvalServiceServer) ListEvaluations(context.Context, *ListEval
 }
 func (UnimplementedEvalServiceServer) WatchEvaluation(*WatchEvaluationRequest, EvalService_WatchEvaluationServer) error {
 	return status.Errorf(codes.Unimplemented, "method WatchEvaluation not implemented")
+}
+func (UnimplementedEvalServiceServer) ListEvaluationExamples(context.Context, *ListEvaluationExamplesRequest) (*ListEvaluationExamplesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListEvaluationExamples not implemented")
+}
+func (UnimplementedEvalServiceServer) ReadEvaluationFile(*ReadEvaluationFileRequest, EvalService_ReadEvaluationFileServer) error {
+	return status.Errorf(codes.Unimplemented, "method ReadEvaluationFile not implemented")
 }
 func (UnimplementedEvalServiceServer) mustEmbedUnimplementedEvalServiceServer() {}
 
@@ -207,6 +266,45 @@ func (x *evalServiceWatchEvaluationServer) Send(m *WatchEvaluationResponse) erro
 	return x.ServerStream.SendMsg(m)
 }
 
+func _EvalService_ListEvaluationExamples_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListEvaluationExamplesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EvalServiceServer).ListEvaluationExamples(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/modx.v1.EvalService/ListEvaluationExamples",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EvalServiceServer).ListEvaluationExamples(ctx, req.(*ListEvaluationExamplesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EvalService_ReadEvaluationFile_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ReadEvaluationFileRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(EvalServiceServer).ReadEvaluationFile(m, &evalServiceReadEvaluationFileServer{stream})
+}
+
+type EvalService_ReadEvaluationFileServer interface {
+	Send(*ReadEvaluationFileResponse) error
+	grpc.ServerStream
+}
+
+type evalServiceReadEvaluationFileServer struct {
+	grpc.ServerStream
+}
+
+func (x *evalServiceReadEvaluationFileServer) Send(m *ReadEvaluationFileResponse) error {
+	return x.ServerStream.SendMsg(m)
+}
+
 var _EvalService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "modx.v1.EvalService",
 	HandlerType: (*EvalServiceServer)(nil),
@@ -223,11 +321,20 @@ var _EvalService_serviceDesc = grpc.ServiceDesc{
 			MethodName: "ListEvaluations",
 			Handler:    _EvalService_ListEvaluations_Handler,
 		},
+		{
+			MethodName: "ListEvaluationExamples",
+			Handler:    _EvalService_ListEvaluationExamples_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "WatchEvaluation",
 			Handler:       _EvalService_WatchEvaluation_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ReadEvaluationFile",
+			Handler:       _EvalService_ReadEvaluationFile_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -23,6 +23,9 @@ type PackageServiceClient interface {
 	WatchPackage(ctx context.Context, in *WatchPackageRequest, opts ...grpc.CallOption) (PackageService_WatchPackageClient, error)
 	// Turn a GGUF file into a trainable Hugging Face model dir (dequantized).
 	ImportGguf(ctx context.Context, in *ImportGgufRequest, opts ...grpc.CallOption) (*ImportGgufResponse, error)
+	// Download one of a completed package's files (Package.files) in chunks;
+	// FileChunk says where the SHA-256 is (it matches PackageFile.sha256).
+	ReadPackageFile(ctx context.Context, in *ReadPackageFileRequest, opts ...grpc.CallOption) (PackageService_ReadPackageFileClient, error)
 }
 
 type packageServiceClient struct {
@@ -101,6 +104,38 @@ func (c *packageServiceClient) ImportGguf(ctx context.Context, in *ImportGgufReq
 	return out, nil
 }
 
+func (c *packageServiceClient) ReadPackageFile(ctx context.Context, in *ReadPackageFileRequest, opts ...grpc.CallOption) (PackageService_ReadPackageFileClient, error) {
+	stream, err := c.cc.NewStream(ctx, &_PackageService_serviceDesc.Streams[1], "/modx.v1.PackageService/ReadPackageFile", opts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &packageServiceReadPackageFileClient{stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+type PackageService_ReadPackageFileClient interface {
+	Recv() (*ReadPackageFileResponse, error)
+	grpc.ClientStream
+}
+
+type packageServiceReadPackageFileClient struct {
+	grpc.ClientStream
+}
+
+func (x *packageServiceReadPackageFileClient) Recv() (*ReadPackageFileResponse, error) {
+	m := new(ReadPackageFileResponse)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // PackageServiceServer is the server API for PackageService service.
 // All implementations must embed UnimplementedPackageServiceServer
 // for forward compatibility
@@ -111,6 +146,9 @@ type PackageServiceServer interface {
 	WatchPackage(*WatchPackageRequest, PackageService_WatchPackageServer) error
 	// Turn a GGUF file into a trainable Hugging Face model dir (dequantized).
 	ImportGguf(context.Context, *ImportGgufRequest) (*ImportGgufResponse, error)
+	// Download one of a completed package's files (Package.files) in chunks;
+	// FileChunk says where the SHA-256 is (it matches PackageFile.sha256).
+	ReadPackageFile(*ReadPackageFileRequest, PackageService_ReadPackageFileServer) error
 	mustEmbedUnimplementedPackageServiceServer()
 }
 
@@ -132,6 +170,9 @@ func (UnimplementedPackageServiceServer) WatchPackage(*WatchPackageRequest, Pack
 }
 func (UnimplementedPackageServiceServer) ImportGguf(context.Context, *ImportGgufRequest) (*ImportGgufResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ImportGguf not implemented")
+}
+func (UnimplementedPackageServiceServer) ReadPackageFile(*ReadPackageFileRequest, PackageService_ReadPackageFileServer) error {
+	return status.Errorf(codes.Unimplemented, "method ReadPackageFile not implemented")
 }
 func (UnimplementedPackageServiceServer) mustEmbedUnimplementedPackageServiceServer() {}
 
@@ -239,6 +280,27 @@ func _PackageService_ImportGguf_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PackageService_ReadPackageFile_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ReadPackageFileRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(PackageServiceServer).ReadPackageFile(m, &packageServiceReadPackageFileServer{stream})
+}
+
+type PackageService_ReadPackageFileServer interface {
+	Send(*ReadPackageFileResponse) error
+	grpc.ServerStream
+}
+
+type packageServiceReadPackageFileServer struct {
+	grpc.ServerStream
+}
+
+func (x *packageServiceReadPackageFileServer) Send(m *ReadPackageFileResponse) error {
+	return x.ServerStream.SendMsg(m)
+}
+
 var _PackageService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "modx.v1.PackageService",
 	HandlerType: (*PackageServiceServer)(nil),
@@ -264,6 +326,11 @@ var _PackageService_serviceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WatchPackage",
 			Handler:       _PackageService_WatchPackage_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ReadPackageFile",
+			Handler:       _PackageService_ReadPackageFile_Handler,
 			ServerStreams: true,
 		},
 	},

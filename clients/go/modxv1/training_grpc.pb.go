@@ -37,7 +37,8 @@ type TrainingServiceClient interface {
 	WatchTask(ctx context.Context, in *WatchTaskRequest, opts ...grpc.CallOption) (TrainingService_WatchTaskClient, error)
 	ListMetrics(ctx context.Context, in *ListMetricsRequest, opts ...grpc.CallOption) (*ListMetricsResponse, error)
 	ListCheckpoints(ctx context.Context, in *ListCheckpointsRequest, opts ...grpc.CallOption) (*ListCheckpointsResponse, error)
-	// How many checkpoints (= quota units) a task or a parameter set will use.
+	// How many checkpoints (= quota units) a task or a parameter set will use, and
+	// its steps, tokens, wall time and peak memory on this host, with the data reports.
 	EstimateQuota(ctx context.Context, in *EstimateQuotaRequest, opts ...grpc.CallOption) (*EstimateQuotaResponse, error)
 	// The schema of every parameter, so a front end renders the form without
 	// hard-coding it.
@@ -247,7 +248,8 @@ type TrainingServiceServer interface {
 	WatchTask(*WatchTaskRequest, TrainingService_WatchTaskServer) error
 	ListMetrics(context.Context, *ListMetricsRequest) (*ListMetricsResponse, error)
 	ListCheckpoints(context.Context, *ListCheckpointsRequest) (*ListCheckpointsResponse, error)
-	// How many checkpoints (= quota units) a task or a parameter set will use.
+	// How many checkpoints (= quota units) a task or a parameter set will use, and
+	// its steps, tokens, wall time and peak memory on this host, with the data reports.
 	EstimateQuota(context.Context, *EstimateQuotaRequest) (*EstimateQuotaResponse, error)
 	// The schema of every parameter, so a front end renders the form without
 	// hard-coding it.

@@ -9,6 +9,7 @@ import click
 from modx.v1 import common_pb2, eval_pb2
 
 from .connection import App, follow, get_app
+from .download import report_saved, save, target_path
 from .output import (
     LiveBlock,
     bar,
@@ -22,6 +23,7 @@ from .output import (
     kv,
     note,
     opt,
+    printable,
     table,
 )
 from .paging import all_pages
@@ -292,3 +294,69 @@ def eval_list(task_id: str) -> None:
         for e in merged.evaluations
     ]
     echo(table(["ID", "TASK", "STATE", "CHECKPOINTS", "BEST", "CREATED"], rows))
+
+
+EXAMPLE_TEXT_CHARS = 40
+
+
+def _short(text: str, chars: int = EXAMPLE_TEXT_CHARS) -> str:
+    """One table cell of free text: on one line, control characters escaped, clipped."""
+    flat = printable(" ".join(text.split()))
+    return flat if len(flat) <= chars else flat[: chars - 1] + "…"
+
+
+def examples_table(examples) -> str:  # noqa: ANN001 - repeated EvalExample
+    """One row per (candidate, example): the scores, then the prompt's last message, the answer and
+    the reference (pretraining: the text) clipped to a cell; --json has them whole."""
+    sft = any(e.prompt or e.generation or e.reference for e in examples)
+    rows = []
+    for e in examples:
+        scores = [fmt_num(opt(e, "composite"), ".4f"), fmt_num(opt(e, "perplexity"), ".3f")]
+        if sft:
+            last = e.prompt[-1].content if e.prompt else ""
+            rows.append([e.label or e.checkpoint_id, str(e.example), *scores,
+                         fmt_num(opt(e, "semantic_similarity"), ".3f"), _short(last), _short(e.generation),
+                         _short(e.reference)])
+        else:
+            rows.append([e.label or e.checkpoint_id, str(e.example), *scores, _short(e.text, 60)])
+    headers = ["CANDIDATE", "EX", "COMPOSITE", "PERPLEXITY"]
+    headers += ["SIMILARITY", "PROMPT", "ANSWER", "REFERENCE"] if sft else ["TEXT"]
+    return table(headers, rows, align="lrrr" + ("rlll" if sft else "l"))
+
+
+@eval_group.command("examples")
+@click.argument("evaluation_id", metavar="ID")
+@click.option("--checkpoint", "checkpoint_id", default="", metavar="C", help="Only this checkpoint's answers (its id, or 'base').")
+@click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N", help="At most N records.  [default: all]")
+def eval_examples(evaluation_id: str, checkpoint_id: str, limit: int | None) -> None:
+    """Show every example's prompt, reference, generated answer and scores, per checkpoint."""
+    app = get_app()
+    request = eval_pb2.ListEvaluationExamplesRequest(evaluation_id=evaluation_id, checkpoint_id=checkpoint_id)
+    merged = all_pages(app, app.evals.ListEvaluationExamples, request, "examples", limit=limit)
+    if app.json:
+        emit_json(merged)
+        return
+    if not merged.examples:
+        echo("no examples")
+        return
+    echo(examples_table(merged.examples))
+    if merged.next_page_token:
+        note(f"more records follow (--limit {limit})")
+
+
+@eval_group.command("download")
+@click.argument("evaluation_id", metavar="ID")
+@click.argument("name")
+@click.option("-o", "--output", metavar="PATH", default=None, help="Where to save it (a directory keeps the name).  [default: ./NAME]")
+@click.option("--force", is_flag=True, help="Replace PATH when it exists.")
+def eval_download(evaluation_id: str, name: str, output: str | None, force: bool) -> None:
+    """Save a file the evaluation wrote (report.md, scores.csv, examples.jsonl, scores.png, result.json),
+    checked against its SHA-256."""
+    app = get_app()
+
+    def open_stream(offset: int):
+        request = eval_pb2.ReadEvaluationFileRequest(evaluation_id=evaluation_id, name=name, offset=offset)
+        return app.evals.ReadEvaluationFile(request, timeout=app.timeout)
+
+    report_saved(app.json, save(open_stream, target_path(output, name), force))
+

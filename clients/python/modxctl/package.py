@@ -10,6 +10,7 @@ import click
 from modx.v1 import package_pb2
 
 from .connection import App, get_app
+from .download import report_saved, save, target_path
 from .evaluate import JOB_DONE_OK, job_events, job_label
 from .output import (
     LiveBlock,
@@ -252,3 +253,20 @@ def package_list(task_id: str) -> None:
         for p in merged.packages
     ]
     echo(table(["ID", "TASK", "CHECKPOINT", "STATE", "QUANT", "SIZE", "CREATED"], rows, align="lllllrl"))
+
+
+@package.command("download")
+@click.argument("package_id", metavar="ID")
+@click.argument("file")
+@click.option("-o", "--output", metavar="PATH", default=None, help="Where to save it (a directory keeps the name).  [default: ./FILE's name]")
+@click.option("--force", is_flag=True, help="Replace PATH when it exists.")
+def package_download(package_id: str, file: str, output: str | None, force: bool) -> None:
+    """Save one of a package's files (its path or name, as `package show` lists them), checked
+    against its SHA-256."""
+    app = get_app()
+
+    def open_stream(offset: int):
+        request = package_pb2.ReadPackageFileRequest(package_id=package_id, path=file, offset=offset)
+        return app.packages.ReadPackageFile(request, timeout=app.timeout)
+
+    report_saved(app.json, save(open_stream, target_path(output, file), force))

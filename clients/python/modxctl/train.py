@@ -23,6 +23,7 @@ from .output import (
     table,
     warn,
 )
+from .first_run import print_first_run, print_outcome, print_settings
 from .paging import all_pages
 from .templates import (
     absolute_paths,
@@ -137,7 +138,7 @@ def train_create(
         name=name,
         validate_only=validate_only,
     )
-    resp = app.call(app.training.CreateTask, req)
+    resp = app.call(app.training.CreateTask, req, long=True)  # the data report reads the whole file
     if app.json:
         emit_json(resp)
         return
@@ -149,6 +150,10 @@ def train_create(
         echo(f"created task {t.id}")
         echo(f"  {kind}, template {t.template or '(default)'}" + (f", name {t.name}" if t.name else ""))
     echo(f"quota: {quota_text(t.quota_estimate)}")
+    echo()
+    print_first_run(t.train_data if t.HasField("train_data") else None,
+                    t.eval_data if t.HasField("eval_data") else None,
+                    t.quota_estimate.run if t.quota_estimate.HasField("run") else None, list(t.settings))
     print_warnings(resp.warnings)
     if not validate_only:
         echo(f"start it with: modxctl train start {t.id} --watch")
@@ -244,6 +249,13 @@ def train_show(task_id: str) -> None:
     echo()
     echo(f"quota: {quota_text(t.quota_estimate)}")
     echo()
+    if t.HasField("learning") or t.estimate_checks:
+        print_outcome(t)
+        echo()
+    print_first_run(t.train_data if t.HasField("train_data") else None,
+                    t.eval_data if t.HasField("eval_data") else None,
+                    t.quota_estimate.run if t.quota_estimate.HasField("run") else None, [])
+    print_settings(list(t.settings))
     print_params(t.params)
     if t.failure_log_tail:
         echo()
@@ -263,7 +275,8 @@ def train_start(task_id: str, watch: bool) -> None:
       modxctl train start TASK_ID --watch
     """
     app = get_app()
-    resp = app.call(app.training.StartTask, training_pb2.StartTaskRequest(task_id=task_id))
+    resp = app.call(app.training.StartTask, training_pb2.StartTaskRequest(task_id=task_id),
+                    long=True)  # the data is checked and reported again
     if app.json:
         emit_json(resp, stream=watch)
     else:
@@ -339,13 +352,19 @@ def train_delete(task_id: str, files: bool) -> None:
 @click.argument("task_id", metavar="[ID]", required=False)
 @click.option("--type", "task_type", type=task_type_choice, help="Estimate a parameter set of this type instead of a task.")
 @click.option("--template", metavar="NAME", help="Template of the parameter set.")
+@click.option("--calibrate", is_flag=True, help="Time a few optimizer steps of the model on its device first "
+              "when this step shape was never timed (seconds to minutes; cached per model and device).")
 @set_option
-def train_estimate(task_id: str | None, task_type: str | None, template: str | None, sets: dict[str, str]) -> None:
-    """Count the checkpoints (quota units) a task would save.
+def train_estimate(task_id: str | None, task_type: str | None, template: str | None, calibrate: bool,
+                   sets: dict[str, str]) -> None:
+    """Estimate a run: checkpoints (quota units), steps, tokens, time and peak memory.
+
+    Shows the data report of the training (and eval) file too. Time needs a
+    calibration of the model on this host's device: --calibrate runs one.
 
     \b
     Examples:
-      modxctl train estimate TASK_ID
+      modxctl train estimate TASK_ID --calibrate
       modxctl train estimate --type sft --set train_file=$PWD/chats.jsonl --set save_steps=50
     """
     if bool(task_id) == bool(task_type):
@@ -353,13 +372,18 @@ def train_estimate(task_id: str | None, task_type: str | None, template: str | N
     app = get_app()
     values = absolute_paths(app, sets)
     req = training_pb2.EstimateQuotaRequest(
-        task_id=task_id or "", type=task_type_value(task_type), template=template or "", params=param_map(values)
+        task_id=task_id or "", type=task_type_value(task_type), template=template or "", params=param_map(values),
+        calibrate=calibrate,
     )
-    resp = app.call(app.training.EstimateQuota, req)
+    resp = app.call(app.training.EstimateQuota, req, long=True)  # the data report, and a calibration
     if app.json:
         emit_json(resp)
         return
     echo(f"quota: {quota_text(resp.estimate)}")
+    echo()
+    print_first_run(resp.train_data if resp.HasField("train_data") else None,
+                    resp.eval_data if resp.HasField("eval_data") else None,
+                    resp.estimate.run if resp.estimate.HasField("run") else None, list(resp.settings))
     print_warnings(resp.warnings)
 
 

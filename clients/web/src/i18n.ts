@@ -49,8 +49,10 @@ const en = {
   "eval.samples": "Samples", "eval.samples_hint": "examples per checkpoint", "eval.greedy": "0 = greedy",
   "eval.run": "Run evaluation", "eval.base": "Base model", "eval.best": "Best", "eval.verdict": "Verdict",
   "eval.need_two": "Pick at least two: checkpoints, or a checkpoint and the base model.", "eval.starting": "starting…",
-  "eval.ranking": "Ranking", "eval.csv": "Download CSV", "eval.files": "Files on the daemon host",
-  "eval.examples_where": "Per-example answers: {path} on the daemon host (not yet served over the API).",
+  "eval.ranking": "Ranking", "eval.csv": "Download CSV", "eval.report": "Download report",
+  "eval.examples_file": "Download answers (JSONL)", "eval.examples": "Per-example answers",
+  "eval.all_candidates": "All candidates", "eval.no_examples": "No examples.", prev: "Previous", next: "Next",
+  download: "Download", "col.example": "#", "col.prompt": "Prompt", "col.answer": "Answer", "col.reference": "Reference",
   "eval.history": "Evaluations of this task", "eval.none": "No evaluations yet.",
   "chat.target": "Model", "chat.pick_target": "Pick a task and a model first.", "chat.system": "System prompt",
   "chat.system_hint": "e.g. You are a concise assistant.", "chat.sampling": "Sampling",
@@ -64,7 +66,6 @@ const en = {
   "pkg.files": "Files", "pkg.file": "File", "pkg.kind": "Kind", "pkg.verification": "Verification (GGUF vs the checkpoint)",
   "pkg.tokenizer": "Tokenizer", "pkg.prompts": "Prompts", "pkg.not_verified": "Not verified.",
   "pkg.history": "Packages of this task", "pkg.none": "No packages yet.",
-  "pkg.download_where": "The files are on the daemon host (downloads over the API are not served yet).",
 };
 
 export type Key = keyof typeof en;
@@ -110,8 +111,10 @@ const zh: Record<Key, string> = {
   "eval.samples": "样本数", "eval.samples_hint": "每个检查点的评估样本", "eval.greedy": "0 = 贪心解码",
   "eval.run": "开始评估", "eval.base": "基础模型", "eval.best": "最优", "eval.verdict": "结论",
   "eval.need_two": "请至少选择两项：检查点，或一个检查点加基础模型。", "eval.starting": "启动中…", "eval.ranking": "排名",
-  "eval.csv": "下载 CSV", "eval.files": "守护进程主机上的文件",
-  "eval.examples_where": "逐样本回答：守护进程主机上的 {path}（API 尚未提供）。", "eval.history": "该任务的评估",
+  "eval.csv": "下载 CSV", "eval.report": "下载报告", "eval.examples_file": "下载逐样本回答（JSONL）",
+  "eval.examples": "逐样本回答", "eval.all_candidates": "全部候选", "eval.no_examples": "没有样本。", prev: "上一页",
+  next: "下一页", download: "下载", "col.example": "#", "col.prompt": "提示", "col.answer": "回答", "col.reference": "参考答案",
+  "eval.history": "该任务的评估",
   "eval.none": "还没有评估。",
   "chat.target": "模型", "chat.pick_target": "请先选择任务和模型。", "chat.system": "系统提示词",
   "chat.system_hint": "例如：你是一个简洁的助手。", "chat.sampling": "推理参数", "chat.compare": "并排比较两个模型",
@@ -124,7 +127,6 @@ const zh: Record<Key, string> = {
   "pkg.create": "开始打包", "pkg.need_quant": "请至少选择一种量化类型。", "pkg.files": "文件", "pkg.file": "文件",
   "pkg.kind": "类型", "pkg.verification": "校验（GGUF 与检查点对比）", "pkg.tokenizer": "分词器", "pkg.prompts": "提示数",
   "pkg.not_verified": "未校验。", "pkg.history": "该任务的打包", "pkg.none": "还没有打包。",
-  "pkg.download_where": "文件位于守护进程主机上（API 尚未提供下载）。",
 };
 
 export type Lang = "zh" | "en";

@@ -10,6 +10,7 @@ from modx.v1 import training_pb2 as T
 
 from .. import fields
 from .. import params as P
+from ..downloads import Chunk
 from ..errors import InvalidArgument
 from ..protocol import Metrics
 from ..states import TaskState
@@ -95,7 +96,81 @@ def estimate_to_proto(est: dict[str, Any]) -> T.QuotaEstimate:
             estimate_bytes=int(memory.get("estimate_bytes", 0)), fits=bool(memory.get("fits")),
             parts={k: int(v) for k, v in (memory.get("parts") or {}).items()},
             advice=list(memory.get("advice") or []), explanation=memory.get("explanation", "")))
+    if est.get("run"):
+        msg.run.CopyFrom(run_estimate_to_proto(est["run"]))
     return msg
+
+
+MEMORY_KINDS = {"host_rss": T.RunEstimate.MEMORY_KIND_HOST_RSS, "device": T.RunEstimate.MEMORY_KIND_DEVICE}
+SOURCES = {"default": T.ResolvedSetting.SOURCE_DEFAULT, "template": T.ResolvedSetting.SOURCE_TEMPLATE,
+           "explicit": T.ResolvedSetting.SOURCE_EXPLICIT, "auto": T.ResolvedSetting.SOURCE_AUTO}
+VERDICTS = {"learned": T.LearningCheck.VERDICT_LEARNED, "learned_little": T.LearningCheck.VERDICT_LEARNED_LITTLE,
+            "did_not_learn": T.LearningCheck.VERDICT_DID_NOT_LEARN, "got_worse": T.LearningCheck.VERDICT_GOT_WORSE}
+_RUN_INTS = ("examples", "epochs", "steps_per_epoch", "total_steps", "micro_batches", "tokens_per_epoch",
+             "trainable_tokens_per_epoch", "total_tokens", "peak_memory_bytes", "memory_capacity_bytes",
+             "memory_available_bytes")
+_RUN_SECONDS = ("training_seconds", "eval_seconds", "startup_seconds", "total_seconds")
+_REPORT_INTS = ("max_seq_length", "examples", "total_tokens", "trainable_tokens", "kept_tokens",
+                "kept_trainable_tokens", "truncated_tokens_lost", "truncated_trainable_tokens_lost", "blocks")
+
+
+def run_estimate_to_proto(run: dict[str, Any]) -> T.RunEstimate:
+    """engine/run_estimate.py RunEstimate (with the calibration and memory verdict task_estimate adds)."""
+    msg = T.RunEstimate(**{k: int(run.get(k) or 0) for k in _RUN_INTS},
+                        dropped_examples=int(run.get("dropped") or 0), eval_examples=int(run.get("eval_examples") or 0),
+                        memory_kind=MEMORY_KINDS.get(run.get("memory_kind", ""), 0),
+                        calibrated=bool(run.get("calibrated")), calibration_cached=bool(run.get("calibration_cached")),
+                        memory_fits=bool(run.get("memory_fits", True)), memory_tight=bool(run.get("memory_tight")),
+                        explanation=[str(line) for line in run.get("explanation") or []])
+    for name in _RUN_SECONDS:
+        if run.get(name) is not None:
+            setattr(msg, name, float(run[name]))
+    if run.get("calibration_time"):
+        msg.calibration_time.CopyFrom(ts(run["calibration_time"]))
+    return msg
+
+
+def report_to_proto(report: dict[str, Any]) -> T.DataReport:
+    """engine/data_report.py DataReport.to_dict() -> DataReport."""
+    lengths = report.get("lengths") or {}
+    msg = T.DataReport(
+        field=report.get("field", ""), path=report.get("path", ""), format=report.get("format", ""),
+        format_counts={k: int(v) for k, v in (report.get("formats") or {}).items()},
+        lengths=T.LengthDistribution(
+            count=int(lengths.get("count", 0)), total_tokens=int(lengths.get("total", 0)),
+            min_tokens=int(lengths.get("p0", 0)), p50_tokens=int(lengths.get("p50", 0)),
+            p90_tokens=int(lengths.get("p90", 0)), p99_tokens=int(lengths.get("p99", 0)),
+            max_tokens=int(lengths.get("max", 0)), mean_tokens=float(lengths.get("mean", 0.0)),
+            histogram=[T.HistogramBin(low_tokens=int(b["low"]), high_tokens=int(b["high"]), count=int(b["count"]))
+                       for b in lengths.get("histogram") or []]),
+        findings=[T.DataFinding(code=f["code"], count=int(f["count"]),
+                                lines=[T.DataLine(line=int(e["line"]), value=int(e["value"]), detail=e["detail"])
+                                       for e in f.get("examples") or []])
+                  for f in report.get("findings") or []],
+        warnings=[C.Warning(code=w["code"], message=w["message"]) for w in report.get("warnings") or []],
+        **{k: int(report.get(k) or 0) for k in _REPORT_INTS})
+    return msg
+
+
+def settings_to_proto(settings: list[dict[str, Any]]) -> list[T.ResolvedSetting]:
+    return [T.ResolvedSetting(key=s["key"], value=value_to_proto(s["value"]), source=SOURCES.get(s["source"], 0),
+                              reason=s.get("reason", "")) for s in settings]
+
+
+def learning_to_proto(learning: dict[str, Any]) -> T.LearningCheck:
+    """engine/learning.py LearningCheck.to_dict() -> LearningCheck."""
+    return T.LearningCheck(data=learning["data"], examples=int(learning["examples"]),
+                           base_loss=float(learning["base_loss"]), final_loss=float(learning["final_loss"]),
+                           relative_improvement=float(learning["relative_improvement"]),
+                           verdict=VERDICTS.get(learning["verdict"], 0), sentence=learning["sentence"],
+                           advice=list(learning.get("advice") or []))
+
+
+def estimate_checks_to_proto(checks: list[dict[str, Any]]) -> list[T.EstimateCheck]:
+    """engine/run_estimate.py EstimateCheck fields -> EstimateCheck."""
+    return [T.EstimateCheck(quantity=c["quantity"], estimated=float(c["estimated"]), actual=float(c["actual"]),
+                            relative_error=float(c["error"]), target=float(c["target"]),
+                            within_target=bool(c["within_target"]), sentence=c["sentence"]) for c in checks]
 
 
 def task_to_proto(task: TaskRecord, queue_position: int = 0) -> T.Task:
@@ -116,6 +191,14 @@ def task_to_proto(task: TaskRecord, queue_position: int = 0) -> T.Task:
         msg.last_loss = task.last_loss
     if task.quota_estimate:
         msg.quota_estimate.CopyFrom(estimate_to_proto(task.quota_estimate))
+    if task.train_data:
+        msg.train_data.CopyFrom(report_to_proto(task.train_data))
+    if task.eval_data:
+        msg.eval_data.CopyFrom(report_to_proto(task.eval_data))
+    msg.settings.extend(settings_to_proto(task.settings))
+    if task.learning:
+        msg.learning.CopyFrom(learning_to_proto(task.learning))
+    msg.estimate_checks.extend(estimate_checks_to_proto(task.estimate_checks))
     return msg
 
 
@@ -222,3 +305,8 @@ def states_filter(values: Any) -> list[TaskState]:
 def kinds_filter(values: Any) -> list[str]:
     """A WatchTask kind filter, checked like states_filter."""
     return fields.check_enums(values, "kinds", KIND_FROM_PROTO, T.EventKind.Name)
+
+
+def chunk_to_proto(chunk: Chunk) -> C.FileChunk:
+    """A piece of a served file (ReadPackageFile, ReadEvaluationFile)."""
+    return C.FileChunk(data=chunk.data, offset=chunk.offset, size_bytes=chunk.size, sha256=chunk.sha256)

@@ -1,4 +1,4 @@
-"""EvalService: evaluation jobs (create, get, list, watch).
+"""EvalService: evaluation jobs (create, get, list, watch) and what they wrote (examples, files).
 
 An evaluation runs as an `eval` job in a worker (modxd.engine.evaluate:run_evaluation).
 The rules (checkpoint refs, data set, settings) and what a completed evaluation changes on
@@ -13,10 +13,12 @@ from typing import Any
 from modx.v1 import common_pb2 as C
 from modx.v1 import eval_pb2 as E
 from modx.v1 import eval_pb2_grpc
+from modx.v1 import inference_pb2 as I
 
 from .. import evaluations as ev
 from .. import fields
 from ..app import App
+from ..eval_examples import ExampleRecord
 from ..store.events import EventRecord
 from ..store.jobs import JobRecord
 from . import convert as cv
@@ -68,6 +70,17 @@ def evaluation_to_proto(job: JobRecord, partial: list[dict[str, Any]] | None = N
         stamp = cv.ts(getattr(job, name) or None)
         if stamp is not None:
             getattr(msg, name).CopyFrom(stamp)
+    return msg
+
+
+def example_to_proto(r: ExampleRecord) -> E.EvalExample:
+    msg = E.EvalExample(checkpoint_id=r.checkpoint_id, label=r.label, step=r.step, example=r.example,
+                        prompt=[I.ChatMessage(role=m["role"], content=m["content"]) for m in r.prompt],
+                        reference=r.reference, generation=r.generation, text=r.text,
+                        answer_tokens=r.answer_tokens, answer_bytes=r.answer_bytes, line=r.line)
+    for name, value in r.scores.items():
+        if value is not None:
+            setattr(msg, name, value)
     return msg
 
 
@@ -126,3 +139,21 @@ class EvalServicer(eval_pb2_grpc.EvalServiceServicer):
         after_seq = fields.check_non_negative(request.after_seq, "after_seq")
         async for event in self.app.watch_evaluation(evaluation_id, after_seq):
             yield E.WatchEvaluationResponse(event=event_to_proto(event))
+
+    @rpc
+    async def ListEvaluationExamples(self, request: E.ListEvaluationExamplesRequest, context
+                                     ) -> E.ListEvaluationExamplesResponse:
+        evaluation_id = fields.require_id(request.evaluation_id, "evaluation_id")
+        checkpoint_id = fields.check_ref(request.checkpoint_id, "checkpoint_id")
+        offset, limit = cv.page(request.page)
+        records, more = await self.app.evaluation_examples(evaluation_id, checkpoint_id, offset, limit)
+        token = str(offset + len(records)) if more else ""
+        return E.ListEvaluationExamplesResponse(examples=[example_to_proto(r) for r in records],
+                                                next_page_token=token)
+
+    @rpc
+    async def ReadEvaluationFile(self, request: E.ReadEvaluationFileRequest, context):
+        evaluation_id = fields.require_id(request.evaluation_id, "evaluation_id")
+        offset = fields.check_non_negative(request.offset, "offset")
+        async for chunk in self.app.read_evaluation_file(evaluation_id, request.name, offset):
+            yield E.ReadEvaluationFileResponse(chunk=cv.chunk_to_proto(chunk))

@@ -1,4 +1,4 @@
-"""PackageService: GGUF export jobs (create, get, list, watch) and GGUF import.
+"""PackageService: GGUF export jobs (create, get, list, watch, their files) and GGUF import.
 
 Export runs as a `package` job in a worker (modxd.engine.export:run_package); import as
 an `import_gguf` job (modxd.engine.export:run_import) that the App waits for. Rules and
@@ -123,3 +123,10 @@ class PackageServicer(package_pb2_grpc.PackageServiceServicer):
         imported = await self.app.import_gguf(request.gguf_path, request.output_dir, request.overwrite)
         return P.ImportGgufResponse(output_dir=imported.output_dir, architecture=imported.architecture,
                                     parameters=imported.parameters, cached=imported.cached)
+
+    @rpc
+    async def ReadPackageFile(self, request: P.ReadPackageFileRequest, context):
+        package_id = fields.require_id(request.package_id, "package_id")
+        offset = fields.check_non_negative(request.offset, "offset")
+        async for chunk in self.app.read_package_file(package_id, request.path, offset):
+            yield P.ReadPackageFileResponse(chunk=cv.chunk_to_proto(chunk))

@@ -112,12 +112,19 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
     async def EstimateQuota(self, request: T.EstimateQuotaRequest, context) -> T.EstimateQuotaResponse:
         task_id = fields.optional_id(request.task_id, "task_id")
         if task_id:
-            est, warnings = await self.app.estimate_for(task_id=task_id)
+            found = await self.app.estimate_for(task_id=task_id, calibrate=request.calibrate)
         else:
-            est, warnings = await self.app.estimate_for(
+            found = await self.app.estimate_for(
                 task_type=cv.task_type(request.type), template=request.template,
-                overrides=cv.params_from_proto(request.params))
-        return T.EstimateQuotaResponse(estimate=cv.estimate_to_proto(est), warnings=cv.warnings_to_proto(warnings))
+                overrides=cv.params_from_proto(request.params), calibrate=request.calibrate)
+        response = T.EstimateQuotaResponse(estimate=cv.estimate_to_proto(found.estimate),
+                                           warnings=cv.warnings_to_proto(found.warnings),
+                                           settings=cv.settings_to_proto(found.settings))
+        if found.train_data:
+            response.train_data.CopyFrom(cv.report_to_proto(found.train_data))
+        if found.eval_data:
+            response.eval_data.CopyFrom(cv.report_to_proto(found.eval_data))
+        return response
 
     @rpc
     async def GetParamSchema(self, request: T.GetParamSchemaRequest, context) -> T.GetParamSchemaResponse:

@@ -123,6 +123,8 @@ class EventCallback(TrainerCallback):
         self.early_stopped = False
         self.disable_saves = disable_saves  # a stop without save must also skip the epoch-end save
         self.last_loss: float | None = None
+        self.train_begin: float | None = None  # monotonic: Trainer's train-begin (the model is loaded)
+        self.last_step_time: float | None = None  # monotonic: the last logged training step
         self._t0 = self._last_log_t = self._last_save_t = time.monotonic()
         self._step0 = 0
         self._last_tokens = 0
@@ -140,6 +142,7 @@ class EventCallback(TrainerCallback):
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         now = time.monotonic()
         self._t0 = self._last_log_t = self._last_save_t = now
+        self.train_begin = now
         self._step0 = state.global_step
         self._last_tokens = state.num_input_tokens_seen
         if self.telemetry is not None:
@@ -192,6 +195,7 @@ class EventCallback(TrainerCallback):
         self._last_tokens, self._last_log_t = state.num_input_tokens_seen, now
         loss = finite(logs.get("loss"))
         self.last_loss = loss
+        self.last_step_time = now  # the training time a run reports (RunMeasured) ends here
         self.emit(Metrics(**self._progress(state), loss=loss, perplexity=perplexity(loss),
                           learning_rate=finite(logs.get("learning_rate")), grad_norm=finite(logs.get("grad_norm")),
                           tokens_per_second=round(tokens / span, 1) if span > 0 else None, time=time.time(),

@@ -109,3 +109,17 @@ def peak_memory_bytes(device: str) -> int | None:
         return None
     index = int(device.split(":", 1)[1]) if ":" in device else torch.cuda.current_device()
     return int(torch.cuda.max_memory_allocated(index))
+
+
+def host_peak_rss_bytes() -> int:
+    """This process's peak resident memory so far (VmHWM; ``ru_maxrss`` where /proc is absent)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024

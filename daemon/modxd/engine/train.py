@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import socket
 import time
@@ -35,7 +36,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback  # n
 
 from .. import files  # noqa: E402
 from ..paths import Pinned, pin_input, pin_output_dir  # noqa: E402
-from ..protocol import Emit, Poll, Stop, Warn  # noqa: E402
+from ..protocol import Emit, Learning, Poll, RunMeasured, Stop, Warn  # noqa: E402
 from .callbacks import EventCallback, route_logs  # noqa: E402
 from .checkpoints import CheckpointStore, resume_problem  # noqa: E402
 from .distributed import checkpoint_store, is_main, training_args_extra, world_size  # noqa: E402
@@ -58,7 +59,8 @@ from .models import (  # noqa: E402
 )
 from .features import check_gpu_features  # noqa: E402
 from .memory import oom_advice  # noqa: E402
-from .telemetry import DeviceTelemetry, peak_memory_bytes  # noqa: E402
+from .telemetry import DeviceTelemetry, host_peak_rss_bytes, peak_memory_bytes  # noqa: E402
+from .learning import judge, mean_loss, pick_examples  # noqa: E402
 from .templating import missing_template_problem  # noqa: E402
 from ..params import SFT, TrainParams, needs_chat_template  # noqa: E402
 from ..train_config import TrainConfig  # noqa: E402
@@ -402,6 +404,8 @@ def _run_pinned(run: TrainConfig, dirs: _Dirs, emit: Emit,
     log.info("training %d examples for %d epochs: %d steps of %d x %d (batch x accumulation)", len(data.train),
              params.num_train_epochs, total_steps, params.per_device_train_batch_size,
              params.gradient_accumulation_steps)
+    check = pick_examples(params, data.train, data.eval) if run.task_type == SFT and world_size() == 1 else None
+    base_loss = _check_loss(trainer, check, "the base model")
     _train(trainer, resume, params, device)
 
     state = trainer.state
@@ -409,6 +413,14 @@ def _run_pinned(run: TrainConfig, dirs: _Dirs, emit: Emit,
         outcome, reason = "stopped", events.stop_command.reason or "user"
     else:
         outcome, reason = "completed", "early_stopping" if events.early_stopped else "completed"
+    if outcome == "completed" and resume is None:  # a whole run: what its estimate was for
+        _report_measured(emit, events, device)
+    if outcome == "completed" and check is not None and base_loss is not None:
+        final_loss = _check_loss(trainer, check, "the trained model")
+        if final_loss is not None:
+            verdict = judge(check[0], len(check[1]), base_loss, final_loss, params)
+            log.info("%s", verdict.sentence)
+            emit(Learning(**verdict.to_dict()))
     merged_dir = None
     peak = peak_memory_bytes(device)
     if peak is not None:
@@ -422,6 +434,32 @@ def _run_pinned(run: TrainConfig, dirs: _Dirs, emit: Emit,
     log.info("training %s at step %d/%d (%s)", outcome, state.global_step, state.max_steps, reason)
     return {"outcome": outcome, "reason": reason, "final_step": int(state.global_step),
             "final_loss": events.last_loss, "merged_dir": merged_dir, "peak_device_memory_bytes": peak}
+
+
+def _check_loss(trainer: Any, check: tuple[str, Any] | None, which: str) -> float | None:
+    """The mean loss of the learning check's examples (engine/learning.py); None when there are none or
+    it cannot be measured (the check is a report: it never fails a run)."""
+    if check is None:
+        return None
+    try:
+        loss = mean_loss(trainer, check[1])
+    except Exception as exc:  # noqa: BLE001 - whatever the evaluation loop raises, training goes on
+        log.warning("the learning check could not measure %s (%s: %s)", which, type(exc).__name__, exc)
+        return None
+    return loss if math.isfinite(loss) else None
+
+
+def _report_measured(emit: Emit, events: EventCallback, device: str) -> None:
+    """Training seconds and peak memory, for the estimate next to the actual (protocol.RunMeasured)."""
+    if events.train_begin is None or events.last_step_time is None:
+        return
+    seconds = events.last_step_time - events.train_begin
+    if device.startswith("cuda"):
+        peak, kind = peak_memory_bytes(device) or 0, "device"
+    else:
+        peak, kind = host_peak_rss_bytes(), "host_rss"
+    if peak:
+        emit(RunMeasured(training_seconds=seconds, peak_memory_bytes=int(peak), memory_kind=kind))
 
 
 def _train(trainer: Any, resume: str | None, params: TrainParams, device: str) -> None:

@@ -140,6 +140,7 @@ class JobRunner:
         config = {**config, "device": device, "job_id": job.id}
         if not await self._set_state(job.id, JobState.RUNNING, f"running on {device}"):
             await self.backlog.landed(job.id)  # nothing ran yet: start once the disk takes writes again
+            live.store_error = ""  # the refusal stopped no work: this job starts now, whole
         result: dict[str, Any] | None = None
         error: Failure | str | None = None
         try:

@@ -22,8 +22,11 @@ import structlog
 from ..errors import FailedPrecondition, ResourceExhausted
 from .. import files, placement
 from ..paths import create_output_dir, pin_output_dir
-from ..protocol import (QUOTA_ERROR, QUOTA_EXHAUSTED, Checkpoint, CheckpointDeleted, Failure, Files, Log, Metrics,
-                        ProtocolError, QuotaRelease, QuotaReply, QuotaReserve, Report, Result, Stop, TotalSteps, Warn)
+from ..engine.run_estimate import compare_stored
+from ..param_sources import explicit_keys
+from ..protocol import (QUOTA_ERROR, QUOTA_EXHAUSTED, Checkpoint, CheckpointDeleted, Failure, Files, Learning, Log,
+                        Metrics, ProtocolError, QuotaRelease, QuotaReply, QuotaReserve, Report, Result, RunMeasured,
+                        Stop, TotalSteps, Warn)
 from ..train_config import TrainConfig
 from ..states import TaskState, check_transition
 from ..store.checkpoints import CheckpointRepo, CheckpointRecord, QuotaRepo
@@ -321,7 +324,7 @@ class Supervisor:
         if task.resume_checkpoint:
             params = params.replace(resume_from_checkpoint=task.resume_checkpoint)
         run = TrainConfig(params, device=where.processes[0], process_devices=tuple(where.processes), task_id=task_id,
-                          reserve_quota=True)
+                          reserve_quota=True, fp16_explicit="fp16" in explicit_keys(task.settings))
         # Checked and created again right before writing: never through a symlink below a root.
         made = create_output_dir("parameter output_dir", params.output_dir, self.roots)
         await self.record_files(task_id, "daemon", [files.entry(path, "dir") for path in made])
@@ -404,6 +407,10 @@ class Supervisor:
                 marked = await self.checkpoints.mark_deleted(task_id, msg.path)
                 return marked[1] if marked else None
             await self._record(task_id, mark)
+        elif isinstance(msg, Learning):
+            await self._learning(task_id, msg)
+        elif isinstance(msg, RunMeasured):
+            await self._measured(task_id, msg)
         elif isinstance(msg, Result):
             job.result = msg.values
         elif isinstance(msg, Failure):
@@ -482,6 +489,30 @@ class Supervisor:
             job.low_quota_warned = True
             await self._warn(job.task_id, "quota_low",
                              f"only {balance} quota unit(s) left; the task stops when they run out")
+
+    async def _learning(self, task_id: str, msg: Learning) -> None:
+        """Did it learn: stored with the task, said in its log, and a warning when it did not."""
+        learning = {f: getattr(msg, f) for f in ("data", "examples", "base_loss", "final_loss",
+                                                  "relative_improvement", "verdict", "sentence", "advice")}
+        await self._record(task_id, lambda: self.tasks.update(task_id, learning=learning))
+        if msg.verdict == "learned":
+            payload = {"level": "info", "message": msg.sentence}
+            await self._record(task_id, lambda: self.events.append(task_id, "log", payload))
+        else:
+            await self._warn(task_id, msg.verdict, msg.sentence)
+
+    async def _measured(self, task_id: str, msg: RunMeasured) -> None:
+        """The run's time and peak memory next to the estimate made before it (when there was one)."""
+        task = await self.tasks.get(task_id)
+        stored = (task.quota_estimate or {}).get("run")
+        if not stored:
+            return
+        checks = [c.__dict__ for c in compare_stored(stored, msg.training_seconds, msg.peak_memory_bytes,
+                                                     msg.memory_kind)]
+        await self._record(task_id, lambda: self.tasks.update(task_id, estimate_checks=checks))
+        for check in checks:
+            payload = {"level": "info", "message": f"estimate {check['sentence']}"}
+            await self._record(task_id, lambda: self.events.append(task_id, "log", payload))
 
     async def _warn(self, task_id: str, code: str, message: str) -> None:
         await self._record(task_id, lambda: self.events.append(task_id, "warning", {"code": code, "message": message}))

@@ -145,6 +145,15 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (task_id, path)
     );
     """,
+    # 4: what a first run explains (issue 19): the data reports made at create, each parameter's source,
+    # and after the run the learning check and the estimate next to the actuals (JSON each)
+    """
+    ALTER TABLE tasks ADD COLUMN train_data TEXT NOT NULL DEFAULT 'null';
+    ALTER TABLE tasks ADD COLUMN eval_data TEXT NOT NULL DEFAULT 'null';
+    ALTER TABLE tasks ADD COLUMN settings TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE tasks ADD COLUMN learning TEXT NOT NULL DEFAULT 'null';
+    ALTER TABLE tasks ADD COLUMN estimate_checks TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 

@@ -19,8 +19,12 @@ from .events import EventRecord, insert_event
 _COLUMNS = (
     "id type name template state state_reason create_time update_time start_time end_time "
     "queued_time current_step total_steps last_loss device resume_count resume_checkpoint "
-    "best_checkpoint_id best_evaluation_id error failure_log_tail quota_estimate last_seq"
+    "best_checkpoint_id best_evaluation_id error failure_log_tail quota_estimate last_seq "
+    "train_data eval_data settings learning estimate_checks"
 ).split()
+# Columns that hold JSON (written with json.dumps, read with json.loads).
+JSON_COLUMNS = ("failure_log_tail", "quota_estimate", "train_data", "eval_data", "settings", "learning",
+                "estimate_checks")
 
 
 @dataclass
@@ -50,13 +54,18 @@ class TaskRecord:
     last_seq: int = 0
     params: Mapping[str, Any] = field(default_factory=dict)  # a TrainParams once stored or read back
     checkpoints_saved: int = 0
+    train_data: dict[str, Any] | None = None  # engine/data_report.py DataReport.to_dict(), made at create
+    eval_data: dict[str, Any] | None = None
+    settings: list[dict[str, Any]] = field(default_factory=list)  # param_sources.Setting.to_dict() per parameter
+    learning: dict[str, Any] | None = None  # engine/learning.py: did the run learn (after an SFT run)
+    estimate_checks: list[dict[str, Any]] = field(default_factory=list)  # run_estimate.compare, after the run
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> "TaskRecord":
         data = {k: row[k] for k in _COLUMNS}
         data["state"] = TaskState(data["state"])
-        data["failure_log_tail"] = json.loads(data["failure_log_tail"])
-        data["quota_estimate"] = json.loads(data["quota_estimate"])
+        for key in JSON_COLUMNS:
+            data[key] = json.loads(data[key])
         return cls(**data)
 
 
@@ -70,10 +79,11 @@ class TaskRepo:
 
         def insert(conn: sqlite3.Connection) -> EventRecord:
             conn.execute(
-                "INSERT INTO tasks (id, type, name, template, state, create_time, update_time, quota_estimate)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO tasks (id, type, name, template, state, create_time, update_time, quota_estimate,"
+                " train_data, eval_data, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (task.id, task.type, task.name, task.template, task.state.value, now, now,
-                 json.dumps(task.quota_estimate)),
+                 json.dumps(task.quota_estimate), json.dumps(task.train_data), json.dumps(task.eval_data),
+                 json.dumps(task.settings)),
             )
             conn.executemany(
                 "INSERT INTO task_params (task_id, key, value) VALUES (?, ?, ?)",
@@ -139,7 +149,7 @@ class TaskRepo:
         """Change state, update extra columns, and record the state_change event; returns its seq."""
         now = time.time()
         columns = {**fields, "state": to.value, "state_reason": reason, "update_time": now}
-        for key in ("failure_log_tail", "quota_estimate"):
+        for key in JSON_COLUMNS:
             if key in columns:
                 columns[key] = json.dumps(columns[key])
         assignments = ", ".join(f"{k} = ?" for k in columns)
@@ -159,7 +169,7 @@ class TaskRepo:
         return (await self.db.write(move)).seq
 
     async def update(self, task_id: str, **fields: Any) -> None:
-        for key in ("failure_log_tail", "quota_estimate"):
+        for key in JSON_COLUMNS:
             if key in fields:
                 fields[key] = json.dumps(fields[key])
         fields["update_time"] = time.time()

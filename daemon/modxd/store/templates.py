@@ -1,4 +1,8 @@
-"""Parameter templates: two built-in (one per training type) plus user templates by name."""
+"""Parameter templates: the built-in ones (one per training type, and `seed-sft`) plus user templates by name.
+
+`default-<type>` is the schema's defaults: the values the App's automatic settings may replace
+(param_sources.py). `seed-sft` holds the seed's literal SFT values as a named template, so nothing
+replaces them: the way to train exactly as the seed specified."""
 from __future__ import annotations
 
 import json
@@ -11,7 +15,7 @@ from .. import params as P
 from ..errors import FailedPrecondition, InvalidArgument, NotFound, quote
 from .db import Database
 
-BUILTIN = {f"default-{task_type}": task_type for task_type in P.TASK_TYPES}
+BUILTIN = {f"default-{task_type}": task_type for task_type in P.TASK_TYPES} | {"seed-sft": "sft"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -29,7 +33,11 @@ class TemplateRecord:
 def builtin(name: str) -> TemplateRecord:
     task_type = BUILTIN[name]
     kind = P.TASK_TYPES[task_type].description
-    return TemplateRecord(name, task_type, f"Built-in defaults for {kind}", True, P.defaults_for(task_type))
+    if name == "seed-sft":
+        return TemplateRecord(name, task_type, f"The seed's literal values for {kind}, never replaced by automatic "
+                              "settings", True, P.defaults_for(task_type))
+    return TemplateRecord(name, task_type, f"Built-in defaults for {kind} (automatic settings may replace some)",
+                          True, P.defaults_for(task_type))
 
 
 def check_name(name: str) -> str:

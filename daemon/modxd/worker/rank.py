@@ -31,7 +31,7 @@ from typing import Any
 from .. import paths
 from ..protocol import (DAEMON_GONE, Checkpoint, Command, Emit, Poll, ProtocolError, Report, Result, Stop,
                        decode_command, encode)
-from .runtime import describe_failure, die_with_parent
+from .runtime import describe_failure, die_with_parent, next_command
 
 SOCKET_ENV = "MODX_DIST_SOCKET"
 AUTHKEY_ENV = "MODX_DIST_AUTHKEY"
@@ -80,14 +80,7 @@ class CoordinatorChannel:
 
     def poll(self, timeout: float | None = 0.0) -> Command | None:
         """The next command; waits up to `timeout` seconds (None = forever)."""
-        try:
-            item = self.inbox.get(timeout=timeout) if timeout != 0.0 else self.inbox.get_nowait()
-        except queue.Empty:
-            return None
-        if isinstance(item, ProtocolError):
-            raise ProtocolError(item.message_type, f"the coordinator sent a command rank 0 does not understand "
-                                                   f"({item}); this is a bug in modx")
-        return item
+        return next_command(self.inbox, timeout, "the coordinator sent a command rank 0 does not understand")
 
     def close(self) -> None:
         try:

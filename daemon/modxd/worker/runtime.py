@@ -80,6 +80,19 @@ def describe_failure(exc: BaseException) -> str:
     return message
 
 
+def next_command(inbox: "queue.Queue[Any]", timeout: float | None, refusal: str) -> Command | None:
+    """The next command a reader thread decoded into `inbox` (None when none came within `timeout`
+    seconds; None waits forever). A command that did not decode raises ProtocolError: `refusal`
+    says who sent what to whom."""
+    try:
+        item = inbox.get(timeout=timeout) if timeout != 0.0 else inbox.get_nowait()
+    except queue.Empty:
+        return None
+    if isinstance(item, ProtocolError):
+        raise ProtocolError(item.message_type, f"{refusal} ({item}); this is a bug in modx")
+    return item
+
+
 def pin_to_cpus(cpus: list[int]) -> None:
     """Run on `cpus` only. Done before torch loads: its OpenMP runtime then starts as many compute
     threads as the mask holds, and the ranks a distributed worker launches share them out
@@ -118,14 +131,7 @@ def worker_main(kind: str, config: dict[str, Any], events: Connection, commands:
 
     def poll_command(timeout: float | None = 0.0) -> Command | None:
         """The next command from the daemon; waits up to `timeout` seconds (None = forever)."""
-        try:
-            item = inbox.get(timeout=timeout) if timeout != 0.0 else inbox.get_nowait()
-        except queue.Empty:
-            return None
-        if isinstance(item, ProtocolError):
-            raise ProtocolError(item.message_type, f"the daemon sent a command this {kind} worker does not "
-                                                   f"understand ({item}); this is a bug in modx")
-        return item
+        return next_command(inbox, timeout, f"the daemon sent a command this {kind} worker does not understand")
 
     paths.confine(config.get("allowed_roots"))  # every open below is checked against them
     threading.Thread(target=read_commands, name="modx-commands", daemon=True).start()

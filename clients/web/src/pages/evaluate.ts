@@ -2,11 +2,12 @@
  * evaluation, follow its progress, then read the ranking with the best and the tie call.
  * Earlier evaluations of the task are listed and open the same way. */
 import { errorText, evals, isCanceled, training } from "../api";
-import { csvText } from "../csv";
-import { download, h, replace } from "../dom";
+import { h, replace } from "../dom";
+import { downloadButton } from "../files";
 import { JobState } from "../gen/modx/v1/common_pb";
 import type { Evaluation } from "../gen/modx/v1/eval_pb";
 import { dateTime, metric } from "../format";
+import { examplesSection } from "./eval_examples";
 import { t } from "../i18n";
 import { replaceRoute, type Route } from "../router";
 import { JOB_DONE, jobBadge, notify, numberField, progressBar, section, taskPicker } from "../ui";
@@ -142,10 +143,10 @@ export function mountEvaluate(root: HTMLElement, route: Route): () => void {
           h("td", null, s.isBest ? `★ ${s.rank}` : String(s.rank)), h("td", null, s.label), h("td", null, String(s.step)),
           h("td", null, metric(s.perplexity)), h("td", null, metric(s.bitsPerByte)), h("td", null, metric(s.semanticSimilarity)),
           h("td", null, metric(s.coherence)), h("td", null, metric(s.coverage)), h("td", null, h("strong", null, metric(s.composite))))))),
-      h("div", { class: "row" },
-        h("button", { id: "download-csv", onclick: () => download(`${e.id}-scores.csv`, scoresCsv(e), "text/csv") }, t("eval.csv")),
-        h("span", { class: "muted small" }, `${t("eval.files")}: ${e.csvPath}`)),
-      h("p", { class: "muted small" }, t("eval.examples_where").replace("{path}", e.examplesPath))));
+      h("div", { class: "row", id: "eval-downloads" },
+        EVAL_FILES.map(([name, label, id]) => downloadButton(t(label), `${e.id}-${name}`,
+          (offset, signal) => evals.readEvaluationFile({ evaluationId: e.id, name, offset }, { signal }), { id })))));
+    result.appendChild(examplesSection(e));
   }
 
   replace(root, h("div", { class: "stack" },
@@ -161,13 +162,6 @@ export function mountEvaluate(root: HTMLElement, route: Route): () => void {
   };
 }
 
-/** The ranking as CSV (one row per checkpoint, the columns of the daemon's scores.csv that the
- * Evaluation message carries). */
-export function scoresCsv(e: Evaluation): string {
-  const header = ["rank", "is_best", "checkpoint_id", "label", "step", "perplexity", "bits_per_byte", "semantic_similarity",
-                  "coherence", "coverage", "composite", "evaluation_id", "task_id", "samples", "verdict"];
-  const rows = [...e.scores].sort((a, b) => a.rank - b.rank).map((s) => [
-    s.rank, s.isBest, s.checkpointId, s.label, Number(s.step), s.perplexity, s.bitsPerByte, s.semanticSimilarity,
-    s.coherence, s.coverage, s.composite, e.id, e.taskId, e.samples, e.verdict]);
-  return csvText(header, rows);
-}
+/** The files of an evaluation the page offers (EvalService.ReadEvaluationFile names). */
+const EVAL_FILES = [["scores.csv", "eval.csv", "download-csv"], ["report.md", "eval.report", "download-report"],
+                    ["examples.jsonl", "eval.examples_file", "download-examples"]] as const;

@@ -2,6 +2,7 @@
  * it separate), follow the job, then read its files (sizes, SHA-256) and the verification table. */
 import { errorText, isCanceled, packages, training } from "../api";
 import { h, replace } from "../dom";
+import { downloadButton } from "../files";
 import { JobState } from "../gen/modx/v1/common_pb";
 import { type Package, QuantType } from "../gen/modx/v1/package_pb";
 import { bytes, dateTime, metric } from "../format";
@@ -130,11 +131,13 @@ export function mountPackage(root: HTMLElement, route: Route): () => void {
     if (p.state !== JobState.COMPLETED) return;
     result.appendChild(section(t("pkg.files"),
       h("table", { class: "grid", id: "package-files" },
-        h("thead", null, h("tr", null, [t("pkg.file"), t("pkg.kind"), t("pkg.quant"), t("size"), "SHA-256"].map((c) => h("th", null, c)))),
+        h("thead", null, h("tr", null, [t("pkg.file"), t("pkg.kind"), t("pkg.quant"), t("size"), "SHA-256", ""].map((c) => h("th", null, c)))),
         h("tbody", null, p.files.map((f) => h("tr", { "data-kind": f.kind },
           h("td", { class: "mono small" }, f.path), h("td", null, f.kind), h("td", null, f.quantType ? QuantType[f.quantType] : ""),
-          h("td", null, bytes(f.sizeBytes)), h("td", { class: "mono small sha" }, f.sha256))))),
-      h("p", { class: "muted small" }, t("pkg.download_where"))));
+          h("td", null, bytes(f.sizeBytes)), h("td", { class: "mono small sha" }, f.sha256),
+          h("td", null, downloadButton(t("download"), f.path.split("/").pop() || f.path,
+            (offset, signal) => packages.readPackageFile({ packageId: p.id, path: f.path, offset }, { signal }),
+            { class: "download-file" }))))))));
     result.appendChild(section(t("pkg.verification"), p.verifications.length ? h("table", { class: "grid", id: "verification" },
       h("thead", null, h("tr", null, [t("pkg.quant"), t("pkg.tokenizer"), "top-1", "max Δlogit", "mean Δlogit", t("pkg.prompts")].map((c) => h("th", null, c)))),
       h("tbody", null, p.verifications.map((v) => h("tr", null,

@@ -24,9 +24,10 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from modx.v1 import common_pb2 as modx_dot_v1_dot_common__pb2
+from modx.v1 import inference_pb2 as modx_dot_v1_dot_inference__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12modx/v1/eval.proto\x12\x07modx.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14modx/v1/common.proto\"\x89\x01\n\x12GenerationSettings\x12\x13\n\x0btemperature\x18\x01 \x01(\x01\x12\r\n\x05top_p\x18\x02 \x01(\x01\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x1a\n\x12repetition_penalty\x18\x04 \x01(\x01\x12\x16\n\x0emax_new_tokens\x18\x05 \x01(\x05\x12\x0c\n\x04seed\x18\x06 \x01(\x03\"\xca\x03\n\x0f\x43heckpointScore\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\x03\x12\x12\n\nperplexity\x18\x04 \x01(\x01\x12\x15\n\rbits_per_byte\x18\x05 \x01(\x01\x12 \n\x13semantic_similarity\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\tcoherence\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x15\n\x08\x63overage\x18\x08 \x01(\x01H\x02\x88\x01\x01\x12\x11\n\tcomposite\x18\t \x01(\x01\x12\x0c\n\x04rank\x18\n \x01(\x05\x12\x0f\n\x07is_best\x18\x0b \x01(\x08\x12 \n\x13preference_accuracy\x18\x0c \x01(\x01H\x03\x88\x01\x01\x12\x1e\n\x11preference_margin\x18\r \x01(\x01H\x04\x88\x01\x01\x12\x1d\n\x10preference_pairs\x18\x0e \x01(\x05H\x05\x88\x01\x01\x42\x16\n\x14_semantic_similarityB\x0c\n\n_coherenceB\x0b\n\t_coverageB\x16\n\x14_preference_accuracyB\x14\n\x12_preference_marginB\x13\n\x11_preference_pairs\"\xc5\x03\n\nEvaluation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12 \n\x05state\x18\x03 \x01(\x0e\x32\x11.modx.v1.JobState\x12\x14\n\x0cstate_reason\x18\x04 \x01(\t\x12\x16\n\x0e\x63heckpoint_ids\x18\x05 \x03(\t\x12\x14\n\x0cinclude_base\x18\x06 \x01(\x08\x12\x0f\n\x07samples\x18\x07 \x01(\x05\x12/\n\ngeneration\x18\x08 \x01(\x0b\x32\x1b.modx.v1.GenerationSettings\x12(\n\x06scores\x18\t \x03(\x0b\x32\x18.modx.v1.CheckpointScore\x12\x1a\n\x12\x62\x65st_checkpoint_id\x18\n \x01(\t\x12\x0f\n\x07verdict\x18\x0b \x01(\t\x12\x13\n\x0breport_path\x18\x0c \x01(\t\x12\x10\n\x08\x63sv_path\x18\r \x01(\t\x12\x15\n\rexamples_path\x18\x0e \x01(\t\x12/\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xff\x01\n\x0c\x45valProgress\x12\x18\n\x10\x63heckpoint_index\x18\x01 \x01(\x05\x12\x18\n\x10\x63heckpoint_count\x18\x02 \x01(\x05\x12\x15\n\rexample_index\x18\x03 \x01(\x05\x12\x15\n\rexample_count\x18\x04 \x01(\x05\x12\x15\n\rcheckpoint_id\x18\x05 \x01(\t\x12@\n\x0erunning_scores\x18\x06 \x03(\x0b\x32(.modx.v1.EvalProgress.RunningScoresEntry\x1a\x34\n\x12RunningScoresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xff\x01\n\tEvalEvent\x12\x15\n\revaluation_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x05state\x18\n \x01(\x0e\x32\x11.modx.v1.JobStateH\x00\x12)\n\x08progress\x18\x0b \x01(\x0b\x32\x15.modx.v1.EvalProgressH\x00\x12\x1f\n\x03log\x18\x0c \x01(\x0b\x32\x10.modx.v1.LogLineH\x00\x12)\n\x05score\x18\r \x01(\x0b\x32\x18.modx.v1.CheckpointScoreH\x00\x42\t\n\x07payload\"\xa5\x01\n\x17\x43reateEvaluationRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63heckpoints\x18\x02 \x03(\t\x12\x14\n\x0cinclude_base\x18\x03 \x01(\x08\x12\x0f\n\x07samples\x18\x04 \x01(\x05\x12\x0c\n\x04seed\x18\x05 \x01(\x03\x12/\n\ngeneration\x18\x06 \x01(\x0b\x32\x1b.modx.v1.GenerationSettings\"C\n\x18\x43reateEvaluationResponse\x12\'\n\nevaluation\x18\x01 \x01(\x0b\x32\x13.modx.v1.Evaluation\"-\n\x14GetEvaluationRequest\x12\x15\n\revaluation_id\x18\x01 \x01(\t\"@\n\x15GetEvaluationResponse\x12\'\n\nevaluation\x18\x01 \x01(\x0b\x32\x13.modx.v1.Evaluation\"M\n\x16ListEvaluationsRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\"\n\x04page\x18\x02 \x01(\x0b\x32\x14.modx.v1.PageRequest\"\\\n\x17ListEvaluationsResponse\x12(\n\x0b\x65valuations\x18\x01 \x03(\x0b\x32\x13.modx.v1.Evaluation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"B\n\x16WatchEvaluationRequest\x12\x15\n\revaluation_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\"<\n\x17WatchEvaluationResponse\x12!\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x12.modx.v1.EvalEvent2\xe4\x02\n\x0b\x45valService\x12W\n\x10\x43reateEvaluation\x12 .modx.v1.CreateEvaluationRequest\x1a!.modx.v1.CreateEvaluationResponse\x12N\n\rGetEvaluation\x12\x1d.modx.v1.GetEvaluationRequest\x1a\x1e.modx.v1.GetEvaluationResponse\x12T\n\x0fListEvaluations\x12\x1f.modx.v1.ListEvaluationsRequest\x1a .modx.v1.ListEvaluationsResponse\x12V\n\x0fWatchEvaluation\x12\x1f.modx.v1.WatchEvaluationRequest\x1a .modx.v1.WatchEvaluationResponse0\x01\x42/Z-github.com/modx/modx/clients/go/modxv1;modxv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12modx/v1/eval.proto\x12\x07modx.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14modx/v1/common.proto\x1a\x17modx/v1/inference.proto\"\x89\x01\n\x12GenerationSettings\x12\x13\n\x0btemperature\x18\x01 \x01(\x01\x12\r\n\x05top_p\x18\x02 \x01(\x01\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x1a\n\x12repetition_penalty\x18\x04 \x01(\x01\x12\x16\n\x0emax_new_tokens\x18\x05 \x01(\x05\x12\x0c\n\x04seed\x18\x06 \x01(\x03\"\xca\x03\n\x0f\x43heckpointScore\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\x03\x12\x12\n\nperplexity\x18\x04 \x01(\x01\x12\x15\n\rbits_per_byte\x18\x05 \x01(\x01\x12 \n\x13semantic_similarity\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\tcoherence\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x15\n\x08\x63overage\x18\x08 \x01(\x01H\x02\x88\x01\x01\x12\x11\n\tcomposite\x18\t \x01(\x01\x12\x0c\n\x04rank\x18\n \x01(\x05\x12\x0f\n\x07is_best\x18\x0b \x01(\x08\x12 \n\x13preference_accuracy\x18\x0c \x01(\x01H\x03\x88\x01\x01\x12\x1e\n\x11preference_margin\x18\r \x01(\x01H\x04\x88\x01\x01\x12\x1d\n\x10preference_pairs\x18\x0e \x01(\x05H\x05\x88\x01\x01\x42\x16\n\x14_semantic_similarityB\x0c\n\n_coherenceB\x0b\n\t_coverageB\x16\n\x14_preference_accuracyB\x14\n\x12_preference_marginB\x13\n\x11_preference_pairs\"\xc5\x03\n\nEvaluation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12 \n\x05state\x18\x03 \x01(\x0e\x32\x11.modx.v1.JobState\x12\x14\n\x0cstate_reason\x18\x04 \x01(\t\x12\x16\n\x0e\x63heckpoint_ids\x18\x05 \x03(\t\x12\x14\n\x0cinclude_base\x18\x06 \x01(\x08\x12\x0f\n\x07samples\x18\x07 \x01(\x05\x12/\n\ngeneration\x18\x08 \x01(\x0b\x32\x1b.modx.v1.GenerationSettings\x12(\n\x06scores\x18\t \x03(\x0b\x32\x18.modx.v1.CheckpointScore\x12\x1a\n\x12\x62\x65st_checkpoint_id\x18\n \x01(\t\x12\x0f\n\x07verdict\x18\x0b \x01(\t\x12\x13\n\x0breport_path\x18\x0c \x01(\t\x12\x10\n\x08\x63sv_path\x18\r \x01(\t\x12\x15\n\rexamples_path\x18\x0e \x01(\t\x12/\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xff\x01\n\x0c\x45valProgress\x12\x18\n\x10\x63heckpoint_index\x18\x01 \x01(\x05\x12\x18\n\x10\x63heckpoint_count\x18\x02 \x01(\x05\x12\x15\n\rexample_index\x18\x03 \x01(\x05\x12\x15\n\rexample_count\x18\x04 \x01(\x05\x12\x15\n\rcheckpoint_id\x18\x05 \x01(\t\x12@\n\x0erunning_scores\x18\x06 \x03(\x0b\x32(.modx.v1.EvalProgress.RunningScoresEntry\x1a\x34\n\x12RunningScoresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xff\x01\n\tEvalEvent\x12\x15\n\revaluation_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x05state\x18\n \x01(\x0e\x32\x11.modx.v1.JobStateH\x00\x12)\n\x08progress\x18\x0b \x01(\x0b\x32\x15.modx.v1.EvalProgressH\x00\x12\x1f\n\x03log\x18\x0c \x01(\x0b\x32\x10.modx.v1.LogLineH\x00\x12)\n\x05score\x18\r \x01(\x0b\x32\x18.modx.v1.CheckpointScoreH\x00\x42\t\n\x07payload\"\xa5\x01\n\x17\x43reateEvaluationRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63heckpoints\x18\x02 \x03(\t\x12\x14\n\x0cinclude_base\x18\x03 \x01(\x08\x12\x0f\n\x07samples\x18\x04 \x01(\x05\x12\x0c\n\x04seed\x18\x05 \x01(\x03\x12/\n\ngeneration\x18\x06 \x01(\x0b\x32\x1b.modx.v1.GenerationSettings\"C\n\x18\x43reateEvaluationResponse\x12\'\n\nevaluation\x18\x01 \x01(\x0b\x32\x13.modx.v1.Evaluation\"-\n\x14GetEvaluationRequest\x12\x15\n\revaluation_id\x18\x01 \x01(\t\"@\n\x15GetEvaluationResponse\x12\'\n\nevaluation\x18\x01 \x01(\x0b\x32\x13.modx.v1.Evaluation\"M\n\x16ListEvaluationsRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\"\n\x04page\x18\x02 \x01(\x0b\x32\x14.modx.v1.PageRequest\"\\\n\x17ListEvaluationsResponse\x12(\n\x0b\x65valuations\x18\x01 \x03(\x0b\x32\x13.modx.v1.Evaluation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"B\n\x16WatchEvaluationRequest\x12\x15\n\revaluation_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\"<\n\x17WatchEvaluationResponse\x12!\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x12.modx.v1.EvalEvent\"\x82\x04\n\x0b\x45valExample\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\x03\x12\x0f\n\x07\x65xample\x18\x04 \x01(\x05\x12$\n\x06prompt\x18\x05 \x03(\x0b\x32\x14.modx.v1.ChatMessage\x12\x11\n\treference\x18\x06 \x01(\t\x12\x12\n\ngeneration\x18\x07 \x01(\t\x12\x0c\n\x04text\x18\x08 \x01(\t\x12\x15\n\ranswer_tokens\x18\t \x01(\x03\x12\x14\n\x0c\x61nswer_bytes\x18\n \x01(\x03\x12\x10\n\x03nll\x18\x0b \x01(\x01H\x00\x88\x01\x01\x12\x17\n\nperplexity\x18\x0c \x01(\x01H\x01\x88\x01\x01\x12\x1a\n\rbits_per_byte\x18\r \x01(\x01H\x02\x88\x01\x01\x12 \n\x13semantic_similarity\x18\x0e \x01(\x01H\x03\x88\x01\x01\x12\x16\n\tcoherence\x18\x0f \x01(\x01H\x04\x88\x01\x01\x12\x15\n\x08\x63overage\x18\x10 \x01(\x01H\x05\x88\x01\x01\x12\x16\n\tcomposite\x18\x11 \x01(\x01H\x06\x88\x01\x01\x12\x0c\n\x04line\x18\x12 \x01(\x03\x42\x06\n\x04_nllB\r\n\x0b_perplexityB\x10\n\x0e_bits_per_byteB\x16\n\x14_semantic_similarityB\x0c\n\n_coherenceB\x0b\n\t_coverageB\x0c\n\n_composite\"q\n\x1dListEvaluationExamplesRequest\x12\x15\n\revaluation_id\x18\x01 \x01(\t\x12\x15\n\rcheckpoint_id\x18\x02 \x01(\t\x12\"\n\x04page\x18\x03 \x01(\x0b\x32\x14.modx.v1.PageRequest\"a\n\x1eListEvaluationExamplesResponse\x12&\n\x08\x65xamples\x18\x01 \x03(\x0b\x32\x14.modx.v1.EvalExample\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"P\n\x19ReadEvaluationFileRequest\x12\x15\n\revaluation_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06offset\x18\x03 \x01(\x03\"?\n\x1aReadEvaluationFileResponse\x12!\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x12.modx.v1.FileChunk2\xb0\x04\n\x0b\x45valService\x12W\n\x10\x43reateEvaluation\x12 .modx.v1.CreateEvaluationRequest\x1a!.modx.v1.CreateEvaluationResponse\x12N\n\rGetEvaluation\x12\x1d.modx.v1.GetEvaluationRequest\x1a\x1e.modx.v1.GetEvaluationResponse\x12T\n\x0fListEvaluations\x12\x1f.modx.v1.ListEvaluationsRequest\x1a .modx.v1.ListEvaluationsResponse\x12V\n\x0fWatchEvaluation\x12\x1f.modx.v1.WatchEvaluationRequest\x1a .modx.v1.WatchEvaluationResponse0\x01\x12i\n\x16ListEvaluationExamples\x12&.modx.v1.ListEvaluationExamplesRequest\x1a\'.modx.v1.ListEvaluationExamplesResponse\x12_\n\x12ReadEvaluationFile\x12\".modx.v1.ReadEvaluationFileRequest\x1a#.modx.v1.ReadEvaluationFileResponse0\x01\x42/Z-github.com/modx/modx/clients/go/modxv1;modxv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,34 +37,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'Z-github.com/modx/modx/clients/go/modxv1;modxv1'
   _globals['_EVALPROGRESS_RUNNINGSCORESENTRY']._loaded_options = None
   _globals['_EVALPROGRESS_RUNNINGSCORESENTRY']._serialized_options = b'8\001'
-  _globals['_GENERATIONSETTINGS']._serialized_start=87
-  _globals['_GENERATIONSETTINGS']._serialized_end=224
-  _globals['_CHECKPOINTSCORE']._serialized_start=227
-  _globals['_CHECKPOINTSCORE']._serialized_end=685
-  _globals['_EVALUATION']._serialized_start=688
-  _globals['_EVALUATION']._serialized_end=1141
-  _globals['_EVALPROGRESS']._serialized_start=1144
-  _globals['_EVALPROGRESS']._serialized_end=1399
-  _globals['_EVALPROGRESS_RUNNINGSCORESENTRY']._serialized_start=1347
-  _globals['_EVALPROGRESS_RUNNINGSCORESENTRY']._serialized_end=1399
-  _globals['_EVALEVENT']._serialized_start=1402
-  _globals['_EVALEVENT']._serialized_end=1657
-  _globals['_CREATEEVALUATIONREQUEST']._serialized_start=1660
-  _globals['_CREATEEVALUATIONREQUEST']._serialized_end=1825
-  _globals['_CREATEEVALUATIONRESPONSE']._serialized_start=1827
-  _globals['_CREATEEVALUATIONRESPONSE']._serialized_end=1894
-  _globals['_GETEVALUATIONREQUEST']._serialized_start=1896
-  _globals['_GETEVALUATIONREQUEST']._serialized_end=1941
-  _globals['_GETEVALUATIONRESPONSE']._serialized_start=1943
-  _globals['_GETEVALUATIONRESPONSE']._serialized_end=2007
-  _globals['_LISTEVALUATIONSREQUEST']._serialized_start=2009
-  _globals['_LISTEVALUATIONSREQUEST']._serialized_end=2086
-  _globals['_LISTEVALUATIONSRESPONSE']._serialized_start=2088
-  _globals['_LISTEVALUATIONSRESPONSE']._serialized_end=2180
-  _globals['_WATCHEVALUATIONREQUEST']._serialized_start=2182
-  _globals['_WATCHEVALUATIONREQUEST']._serialized_end=2248
-  _globals['_WATCHEVALUATIONRESPONSE']._serialized_start=2250
-  _globals['_WATCHEVALUATIONRESPONSE']._serialized_end=2310
-  _globals['_EVALSERVICE']._serialized_start=2313
-  _globals['_EVALSERVICE']._serialized_end=2669
+  _globals['_GENERATIONSETTINGS']._serialized_start=112
+  _globals['_GENERATIONSETTINGS']._serialized_end=249
+  _globals['_CHECKPOINTSCORE']._serialized_start=252
+  _globals['_CHECKPOINTSCORE']._serialized_end=710
+  _globals['_EVALUATION']._serialized_start=713
+  _globals['_EVALUATION']._serialized_end=1166
+  _globals['_EVALPROGRESS']._serialized_start=1169
+  _globals['_EVALPROGRESS']._serialized_end=1424
+  _globals['_EVALPROGRESS_RUNNINGSCORESENTRY']._serialized_start=1372
+  _globals['_EVALPROGRESS_RUNNINGSCORESENTRY']._serialized_end=1424
+  _globals['_EVALEVENT']._serialized_start=1427
+  _globals['_EVALEVENT']._serialized_end=1682
+  _globals['_CREATEEVALUATIONREQUEST']._serialized_start=1685
+  _globals['_CREATEEVALUATIONREQUEST']._serialized_end=1850
+  _globals['_CREATEEVALUATIONRESPONSE']._serialized_start=1852
+  _globals['_CREATEEVALUATIONRESPONSE']._serialized_end=1919
+  _globals['_GETEVALUATIONREQUEST']._serialized_start=1921
+  _globals['_GETEVALUATIONREQUEST']._serialized_end=1966
+  _globals['_GETEVALUATIONRESPONSE']._serialized_start=1968
+  _globals['_GETEVALUATIONRESPONSE']._serialized_end=2032
+  _globals['_LISTEVALUATIONSREQUEST']._serialized_start=2034
+  _globals['_LISTEVALUATIONSREQUEST']._serialized_end=2111
+  _globals['_LISTEVALUATIONSRESPONSE']._serialized_start=2113
+  _globals['_LISTEVALUATIONSRESPONSE']._serialized_end=2205
+  _globals['_WATCHEVALUATIONREQUEST']._serialized_start=2207
+  _globals['_WATCHEVALUATIONREQUEST']._serialized_end=2273
+  _globals['_WATCHEVALUATIONRESPONSE']._serialized_start=2275
+  _globals['_WATCHEVALUATIONRESPONSE']._serialized_end=2335
+  _globals['_EVALEXAMPLE']._serialized_start=2338
+  _globals['_EVALEXAMPLE']._serialized_end=2852
+  _globals['_LISTEVALUATIONEXAMPLESREQUEST']._serialized_start=2854
+  _globals['_LISTEVALUATIONEXAMPLESREQUEST']._serialized_end=2967
+  _globals['_LISTEVALUATIONEXAMPLESRESPONSE']._serialized_start=2969
+  _globals['_LISTEVALUATIONEXAMPLESRESPONSE']._serialized_end=3066
+  _globals['_READEVALUATIONFILEREQUEST']._serialized_start=3068
+  _globals['_READEVALUATIONFILEREQUEST']._serialized_end=3148
+  _globals['_READEVALUATIONFILERESPONSE']._serialized_start=3150
+  _globals['_READEVALUATIONFILERESPONSE']._serialized_end=3213
+  _globals['_EVALSERVICE']._serialized_start=3216
+  _globals['_EVALSERVICE']._serialized_end=3776
 # @@protoc_insertion_point(module_scope)

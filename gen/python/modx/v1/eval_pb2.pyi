@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from modx.v1 import common_pb2 as _common_pb2
+from modx.v1 import inference_pb2 as _inference_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -198,3 +199,77 @@ class WatchEvaluationResponse(_message.Message):
     EVENT_FIELD_NUMBER: _ClassVar[int]
     event: EvalEvent
     def __init__(self, event: _Optional[_Union[EvalEvent, _Mapping]] = ...) -> None: ...
+
+class EvalExample(_message.Message):
+    __slots__ = ("checkpoint_id", "label", "step", "example", "prompt", "reference", "generation", "text", "answer_tokens", "answer_bytes", "nll", "perplexity", "bits_per_byte", "semantic_similarity", "coherence", "coverage", "composite", "line")
+    CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLE_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_BYTES_FIELD_NUMBER: _ClassVar[int]
+    NLL_FIELD_NUMBER: _ClassVar[int]
+    PERPLEXITY_FIELD_NUMBER: _ClassVar[int]
+    BITS_PER_BYTE_FIELD_NUMBER: _ClassVar[int]
+    SEMANTIC_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    COHERENCE_FIELD_NUMBER: _ClassVar[int]
+    COVERAGE_FIELD_NUMBER: _ClassVar[int]
+    COMPOSITE_FIELD_NUMBER: _ClassVar[int]
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    checkpoint_id: str
+    label: str
+    step: int
+    example: int
+    prompt: _containers.RepeatedCompositeFieldContainer[_inference_pb2.ChatMessage]
+    reference: str
+    generation: str
+    text: str
+    answer_tokens: int
+    answer_bytes: int
+    nll: float
+    perplexity: float
+    bits_per_byte: float
+    semantic_similarity: float
+    coherence: float
+    coverage: float
+    composite: float
+    line: int
+    def __init__(self, checkpoint_id: _Optional[str] = ..., label: _Optional[str] = ..., step: _Optional[int] = ..., example: _Optional[int] = ..., prompt: _Optional[_Iterable[_Union[_inference_pb2.ChatMessage, _Mapping]]] = ..., reference: _Optional[str] = ..., generation: _Optional[str] = ..., text: _Optional[str] = ..., answer_tokens: _Optional[int] = ..., answer_bytes: _Optional[int] = ..., nll: _Optional[float] = ..., perplexity: _Optional[float] = ..., bits_per_byte: _Optional[float] = ..., semantic_similarity: _Optional[float] = ..., coherence: _Optional[float] = ..., coverage: _Optional[float] = ..., composite: _Optional[float] = ..., line: _Optional[int] = ...) -> None: ...
+
+class ListEvaluationExamplesRequest(_message.Message):
+    __slots__ = ("evaluation_id", "checkpoint_id", "page")
+    EVALUATION_ID_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_FIELD_NUMBER: _ClassVar[int]
+    evaluation_id: str
+    checkpoint_id: str
+    page: _common_pb2.PageRequest
+    def __init__(self, evaluation_id: _Optional[str] = ..., checkpoint_id: _Optional[str] = ..., page: _Optional[_Union[_common_pb2.PageRequest, _Mapping]] = ...) -> None: ...
+
+class ListEvaluationExamplesResponse(_message.Message):
+    __slots__ = ("examples", "next_page_token")
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    examples: _containers.RepeatedCompositeFieldContainer[EvalExample]
+    next_page_token: str
+    def __init__(self, examples: _Optional[_Iterable[_Union[EvalExample, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ReadEvaluationFileRequest(_message.Message):
+    __slots__ = ("evaluation_id", "name", "offset")
+    EVALUATION_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    evaluation_id: str
+    name: str
+    offset: int
+    def __init__(self, evaluation_id: _Optional[str] = ..., name: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class ReadEvaluationFileResponse(_message.Message):
+    __slots__ = ("chunk",)
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    chunk: _common_pb2.FileChunk
+    def __init__(self, chunk: _Optional[_Union[_common_pb2.FileChunk, _Mapping]] = ...) -> None: ...

@@ -27,7 +27,8 @@ if _version_not_supported:
 
 class EvalServiceStub:
     """EvalService compares checkpoints of a task on sampled data and recommends the best.
-    The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/.
+    The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/
+    (served by ListEvaluationExamples and ReadEvaluationFile).
     """
 
     def __init__(self, channel):
@@ -56,11 +57,22 @@ class EvalServiceStub:
                 request_serializer=modx_dot_v1_dot_eval__pb2.WatchEvaluationRequest.SerializeToString,
                 response_deserializer=modx_dot_v1_dot_eval__pb2.WatchEvaluationResponse.FromString,
                 _registered_method=True)
+        self.ListEvaluationExamples = channel.unary_unary(
+                '/modx.v1.EvalService/ListEvaluationExamples',
+                request_serializer=modx_dot_v1_dot_eval__pb2.ListEvaluationExamplesRequest.SerializeToString,
+                response_deserializer=modx_dot_v1_dot_eval__pb2.ListEvaluationExamplesResponse.FromString,
+                _registered_method=True)
+        self.ReadEvaluationFile = channel.unary_stream(
+                '/modx.v1.EvalService/ReadEvaluationFile',
+                request_serializer=modx_dot_v1_dot_eval__pb2.ReadEvaluationFileRequest.SerializeToString,
+                response_deserializer=modx_dot_v1_dot_eval__pb2.ReadEvaluationFileResponse.FromString,
+                _registered_method=True)
 
 
 class EvalServiceServicer:
     """EvalService compares checkpoints of a task on sampled data and recommends the best.
-    The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/.
+    The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/
+    (served by ListEvaluationExamples and ReadEvaluationFile).
     """
 
     def CreateEvaluation(self, request, context):
@@ -83,6 +95,22 @@ class EvalServiceServicer:
 
     def WatchEvaluation(self, request, context):
         """Replay the evaluation's events after `after_seq`, then follow live ones.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEvaluationExamples(self, request, context):
+        """The per-example records of a completed evaluation (its examples.jsonl), in the
+        file's order: for each candidate (base model first, then by step) every example.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadEvaluationFile(self, request, context):
+        """Download a file the evaluation wrote (report.md, scores.csv, examples.jsonl,
+        scores.png, result.json) in chunks; FileChunk says where the SHA-256 is.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -111,6 +139,16 @@ def add_EvalServiceServicer_to_server(servicer, server):
                     request_deserializer=modx_dot_v1_dot_eval__pb2.WatchEvaluationRequest.FromString,
                     response_serializer=modx_dot_v1_dot_eval__pb2.WatchEvaluationResponse.SerializeToString,
             ),
+            'ListEvaluationExamples': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEvaluationExamples,
+                    request_deserializer=modx_dot_v1_dot_eval__pb2.ListEvaluationExamplesRequest.FromString,
+                    response_serializer=modx_dot_v1_dot_eval__pb2.ListEvaluationExamplesResponse.SerializeToString,
+            ),
+            'ReadEvaluationFile': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadEvaluationFile,
+                    request_deserializer=modx_dot_v1_dot_eval__pb2.ReadEvaluationFileRequest.FromString,
+                    response_serializer=modx_dot_v1_dot_eval__pb2.ReadEvaluationFileResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'modx.v1.EvalService', rpc_method_handlers)
@@ -121,7 +159,8 @@ def add_EvalServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class EvalService:
     """EvalService compares checkpoints of a task on sampled data and recommends the best.
-    The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/.
+    The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/
+    (served by ListEvaluationExamples and ReadEvaluationFile).
     """
 
     @staticmethod
@@ -222,6 +261,60 @@ class EvalService:
             '/modx.v1.EvalService/WatchEvaluation',
             modx_dot_v1_dot_eval__pb2.WatchEvaluationRequest.SerializeToString,
             modx_dot_v1_dot_eval__pb2.WatchEvaluationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEvaluationExamples(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modx.v1.EvalService/ListEvaluationExamples',
+            modx_dot_v1_dot_eval__pb2.ListEvaluationExamplesRequest.SerializeToString,
+            modx_dot_v1_dot_eval__pb2.ListEvaluationExamplesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadEvaluationFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/modx.v1.EvalService/ReadEvaluationFile',
+            modx_dot_v1_dot_eval__pb2.ReadEvaluationFileRequest.SerializeToString,
+            modx_dot_v1_dot_eval__pb2.ReadEvaluationFileResponse.FromString,
             options,
             channel_credentials,
             insecure,

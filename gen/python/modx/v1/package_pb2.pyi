@@ -221,3 +221,19 @@ class ImportGgufResponse(_message.Message):
     parameters: int
     cached: bool
     def __init__(self, output_dir: _Optional[str] = ..., architecture: _Optional[str] = ..., parameters: _Optional[int] = ..., cached: _Optional[bool] = ...) -> None: ...
+
+class ReadPackageFileRequest(_message.Message):
+    __slots__ = ("package_id", "path", "offset")
+    PACKAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    package_id: str
+    path: str
+    offset: int
+    def __init__(self, package_id: _Optional[str] = ..., path: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class ReadPackageFileResponse(_message.Message):
+    __slots__ = ("chunk",)
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    chunk: _common_pb2.FileChunk
+    def __init__(self, chunk: _Optional[_Union[_common_pb2.FileChunk, _Mapping]] = ...) -> None: ...

@@ -61,6 +61,11 @@ class PackageServiceStub:
                 request_serializer=modx_dot_v1_dot_package__pb2.ImportGgufRequest.SerializeToString,
                 response_deserializer=modx_dot_v1_dot_package__pb2.ImportGgufResponse.FromString,
                 _registered_method=True)
+        self.ReadPackageFile = channel.unary_stream(
+                '/modx.v1.PackageService/ReadPackageFile',
+                request_serializer=modx_dot_v1_dot_package__pb2.ReadPackageFileRequest.SerializeToString,
+                response_deserializer=modx_dot_v1_dot_package__pb2.ReadPackageFileResponse.FromString,
+                _registered_method=True)
 
 
 class PackageServiceServicer:
@@ -99,6 +104,14 @@ class PackageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadPackageFile(self, request, context):
+        """Download one of a completed package's files (Package.files) in chunks;
+        FileChunk says where the SHA-256 is (it matches PackageFile.sha256).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PackageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -126,6 +139,11 @@ def add_PackageServiceServicer_to_server(servicer, server):
                     servicer.ImportGguf,
                     request_deserializer=modx_dot_v1_dot_package__pb2.ImportGgufRequest.FromString,
                     response_serializer=modx_dot_v1_dot_package__pb2.ImportGgufResponse.SerializeToString,
+            ),
+            'ReadPackageFile': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadPackageFile,
+                    request_deserializer=modx_dot_v1_dot_package__pb2.ReadPackageFileRequest.FromString,
+                    response_serializer=modx_dot_v1_dot_package__pb2.ReadPackageFileResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -265,6 +283,33 @@ class PackageService:
             '/modx.v1.PackageService/ImportGguf',
             modx_dot_v1_dot_package__pb2.ImportGgufRequest.SerializeToString,
             modx_dot_v1_dot_package__pb2.ImportGgufResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadPackageFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/modx.v1.PackageService/ReadPackageFile',
+            modx_dot_v1_dot_package__pb2.ReadPackageFileRequest.SerializeToString,
+            modx_dot_v1_dot_package__pb2.ReadPackageFileResponse.FromString,
             options,
             channel_credentials,
             insecure,

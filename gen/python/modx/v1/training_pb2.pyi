@@ -48,7 +48,7 @@ PARAM_TYPE_CHOICE: ParamType
 PARAM_TYPE_STRING_LIST: ParamType
 
 class Task(_message.Message):
-    __slots__ = ("id", "type", "state", "state_reason", "name", "template", "params", "create_time", "start_time", "end_time", "update_time", "current_step", "total_steps", "percent", "last_loss", "checkpoints_saved", "quota_estimate", "device", "resume_count", "best_checkpoint_id", "best_evaluation_id", "queue_position", "failure_log_tail", "error")
+    __slots__ = ("id", "type", "state", "state_reason", "name", "template", "params", "create_time", "start_time", "end_time", "update_time", "current_step", "total_steps", "percent", "last_loss", "checkpoints_saved", "quota_estimate", "device", "resume_count", "best_checkpoint_id", "best_evaluation_id", "queue_position", "failure_log_tail", "error", "train_data", "eval_data", "settings", "learning", "estimate_checks")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -80,6 +80,11 @@ class Task(_message.Message):
     QUEUE_POSITION_FIELD_NUMBER: _ClassVar[int]
     FAILURE_LOG_TAIL_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_DATA_FIELD_NUMBER: _ClassVar[int]
+    EVAL_DATA_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    LEARNING_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATE_CHECKS_FIELD_NUMBER: _ClassVar[int]
     id: str
     type: _common_pb2.TaskType
     state: _common_pb2.TaskState
@@ -104,10 +109,244 @@ class Task(_message.Message):
     queue_position: int
     failure_log_tail: _containers.RepeatedScalarFieldContainer[str]
     error: str
-    def __init__(self, id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.TaskType, str]] = ..., state: _Optional[_Union[_common_pb2.TaskState, str]] = ..., state_reason: _Optional[str] = ..., name: _Optional[str] = ..., template: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current_step: _Optional[int] = ..., total_steps: _Optional[int] = ..., percent: _Optional[float] = ..., last_loss: _Optional[float] = ..., checkpoints_saved: _Optional[int] = ..., quota_estimate: _Optional[_Union[QuotaEstimate, _Mapping]] = ..., device: _Optional[str] = ..., resume_count: _Optional[int] = ..., best_checkpoint_id: _Optional[str] = ..., best_evaluation_id: _Optional[str] = ..., queue_position: _Optional[int] = ..., failure_log_tail: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ...) -> None: ...
+    train_data: DataReport
+    eval_data: DataReport
+    settings: _containers.RepeatedCompositeFieldContainer[ResolvedSetting]
+    learning: LearningCheck
+    estimate_checks: _containers.RepeatedCompositeFieldContainer[EstimateCheck]
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.TaskType, str]] = ..., state: _Optional[_Union[_common_pb2.TaskState, str]] = ..., state_reason: _Optional[str] = ..., name: _Optional[str] = ..., template: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current_step: _Optional[int] = ..., total_steps: _Optional[int] = ..., percent: _Optional[float] = ..., last_loss: _Optional[float] = ..., checkpoints_saved: _Optional[int] = ..., quota_estimate: _Optional[_Union[QuotaEstimate, _Mapping]] = ..., device: _Optional[str] = ..., resume_count: _Optional[int] = ..., best_checkpoint_id: _Optional[str] = ..., best_evaluation_id: _Optional[str] = ..., queue_position: _Optional[int] = ..., failure_log_tail: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ..., train_data: _Optional[_Union[DataReport, _Mapping]] = ..., eval_data: _Optional[_Union[DataReport, _Mapping]] = ..., settings: _Optional[_Iterable[_Union[ResolvedSetting, _Mapping]]] = ..., learning: _Optional[_Union[LearningCheck, _Mapping]] = ..., estimate_checks: _Optional[_Iterable[_Union[EstimateCheck, _Mapping]]] = ...) -> None: ...
+
+class ResolvedSetting(_message.Message):
+    __slots__ = ("key", "value", "source", "reason")
+    class Source(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        SOURCE_UNSPECIFIED: _ClassVar[ResolvedSetting.Source]
+        SOURCE_DEFAULT: _ClassVar[ResolvedSetting.Source]
+        SOURCE_TEMPLATE: _ClassVar[ResolvedSetting.Source]
+        SOURCE_EXPLICIT: _ClassVar[ResolvedSetting.Source]
+        SOURCE_AUTO: _ClassVar[ResolvedSetting.Source]
+    SOURCE_UNSPECIFIED: ResolvedSetting.Source
+    SOURCE_DEFAULT: ResolvedSetting.Source
+    SOURCE_TEMPLATE: ResolvedSetting.Source
+    SOURCE_EXPLICIT: ResolvedSetting.Source
+    SOURCE_AUTO: ResolvedSetting.Source
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: _common_pb2.ParamValue
+    source: ResolvedSetting.Source
+    reason: str
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_common_pb2.ParamValue, _Mapping]] = ..., source: _Optional[_Union[ResolvedSetting.Source, str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DataReport(_message.Message):
+    __slots__ = ("field", "path", "max_seq_length", "format", "format_counts", "examples", "lengths", "total_tokens", "trainable_tokens", "kept_tokens", "kept_trainable_tokens", "truncated_tokens_lost", "truncated_trainable_tokens_lost", "blocks", "findings", "warnings")
+    class FormatCountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    MAX_SEQ_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    LENGTHS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TRAINABLE_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    KEPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    KEPT_TRAINABLE_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_TOKENS_LOST_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_TRAINABLE_TOKENS_LOST_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    FINDINGS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    path: str
+    max_seq_length: int
+    format: str
+    format_counts: _containers.ScalarMap[str, int]
+    examples: int
+    lengths: LengthDistribution
+    total_tokens: int
+    trainable_tokens: int
+    kept_tokens: int
+    kept_trainable_tokens: int
+    truncated_tokens_lost: int
+    truncated_trainable_tokens_lost: int
+    blocks: int
+    findings: _containers.RepeatedCompositeFieldContainer[DataFinding]
+    warnings: _containers.RepeatedCompositeFieldContainer[_common_pb2.Warning]
+    def __init__(self, field: _Optional[str] = ..., path: _Optional[str] = ..., max_seq_length: _Optional[int] = ..., format: _Optional[str] = ..., format_counts: _Optional[_Mapping[str, int]] = ..., examples: _Optional[int] = ..., lengths: _Optional[_Union[LengthDistribution, _Mapping]] = ..., total_tokens: _Optional[int] = ..., trainable_tokens: _Optional[int] = ..., kept_tokens: _Optional[int] = ..., kept_trainable_tokens: _Optional[int] = ..., truncated_tokens_lost: _Optional[int] = ..., truncated_trainable_tokens_lost: _Optional[int] = ..., blocks: _Optional[int] = ..., findings: _Optional[_Iterable[_Union[DataFinding, _Mapping]]] = ..., warnings: _Optional[_Iterable[_Union[_common_pb2.Warning, _Mapping]]] = ...) -> None: ...
+
+class LengthDistribution(_message.Message):
+    __slots__ = ("count", "total_tokens", "min_tokens", "p50_tokens", "p90_tokens", "p99_tokens", "max_tokens", "mean_tokens", "histogram")
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MIN_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    P50_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    P90_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    P99_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MEAN_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    HISTOGRAM_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    total_tokens: int
+    min_tokens: int
+    p50_tokens: int
+    p90_tokens: int
+    p99_tokens: int
+    max_tokens: int
+    mean_tokens: float
+    histogram: _containers.RepeatedCompositeFieldContainer[HistogramBin]
+    def __init__(self, count: _Optional[int] = ..., total_tokens: _Optional[int] = ..., min_tokens: _Optional[int] = ..., p50_tokens: _Optional[int] = ..., p90_tokens: _Optional[int] = ..., p99_tokens: _Optional[int] = ..., max_tokens: _Optional[int] = ..., mean_tokens: _Optional[float] = ..., histogram: _Optional[_Iterable[_Union[HistogramBin, _Mapping]]] = ...) -> None: ...
+
+class HistogramBin(_message.Message):
+    __slots__ = ("low_tokens", "high_tokens", "count")
+    LOW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    HIGH_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    low_tokens: int
+    high_tokens: int
+    count: int
+    def __init__(self, low_tokens: _Optional[int] = ..., high_tokens: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
+
+class DataFinding(_message.Message):
+    __slots__ = ("code", "count", "lines")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    count: int
+    lines: _containers.RepeatedCompositeFieldContainer[DataLine]
+    def __init__(self, code: _Optional[str] = ..., count: _Optional[int] = ..., lines: _Optional[_Iterable[_Union[DataLine, _Mapping]]] = ...) -> None: ...
+
+class DataLine(_message.Message):
+    __slots__ = ("line", "value", "detail")
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    line: int
+    value: int
+    detail: str
+    def __init__(self, line: _Optional[int] = ..., value: _Optional[int] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class RunEstimate(_message.Message):
+    __slots__ = ("examples", "dropped_examples", "eval_examples", "epochs", "steps_per_epoch", "total_steps", "micro_batches", "tokens_per_epoch", "trainable_tokens_per_epoch", "total_tokens", "training_seconds", "eval_seconds", "startup_seconds", "total_seconds", "peak_memory_bytes", "memory_kind", "calibrated", "calibration_cached", "calibration_time", "memory_capacity_bytes", "memory_available_bytes", "memory_fits", "memory_tight", "explanation")
+    class MemoryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        MEMORY_KIND_UNSPECIFIED: _ClassVar[RunEstimate.MemoryKind]
+        MEMORY_KIND_HOST_RSS: _ClassVar[RunEstimate.MemoryKind]
+        MEMORY_KIND_DEVICE: _ClassVar[RunEstimate.MemoryKind]
+    MEMORY_KIND_UNSPECIFIED: RunEstimate.MemoryKind
+    MEMORY_KIND_HOST_RSS: RunEstimate.MemoryKind
+    MEMORY_KIND_DEVICE: RunEstimate.MemoryKind
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    EVAL_EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    STEPS_PER_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
+    MICRO_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_PER_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    TRAINABLE_TOKENS_PER_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    EVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    STARTUP_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PEAK_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_KIND_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATED_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_CACHED_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_TIME_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_CAPACITY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_AVAILABLE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FITS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_TIGHT_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    examples: int
+    dropped_examples: int
+    eval_examples: int
+    epochs: int
+    steps_per_epoch: int
+    total_steps: int
+    micro_batches: int
+    tokens_per_epoch: int
+    trainable_tokens_per_epoch: int
+    total_tokens: int
+    training_seconds: float
+    eval_seconds: float
+    startup_seconds: float
+    total_seconds: float
+    peak_memory_bytes: int
+    memory_kind: RunEstimate.MemoryKind
+    calibrated: bool
+    calibration_cached: bool
+    calibration_time: _timestamp_pb2.Timestamp
+    memory_capacity_bytes: int
+    memory_available_bytes: int
+    memory_fits: bool
+    memory_tight: bool
+    explanation: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, examples: _Optional[int] = ..., dropped_examples: _Optional[int] = ..., eval_examples: _Optional[int] = ..., epochs: _Optional[int] = ..., steps_per_epoch: _Optional[int] = ..., total_steps: _Optional[int] = ..., micro_batches: _Optional[int] = ..., tokens_per_epoch: _Optional[int] = ..., trainable_tokens_per_epoch: _Optional[int] = ..., total_tokens: _Optional[int] = ..., training_seconds: _Optional[float] = ..., eval_seconds: _Optional[float] = ..., startup_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., peak_memory_bytes: _Optional[int] = ..., memory_kind: _Optional[_Union[RunEstimate.MemoryKind, str]] = ..., calibrated: _Optional[bool] = ..., calibration_cached: _Optional[bool] = ..., calibration_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., memory_capacity_bytes: _Optional[int] = ..., memory_available_bytes: _Optional[int] = ..., memory_fits: _Optional[bool] = ..., memory_tight: _Optional[bool] = ..., explanation: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class EstimateCheck(_message.Message):
+    __slots__ = ("quantity", "estimated", "actual", "relative_error", "target", "within_target", "sentence")
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_FIELD_NUMBER: _ClassVar[int]
+    ACTUAL_FIELD_NUMBER: _ClassVar[int]
+    RELATIVE_ERROR_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    WITHIN_TARGET_FIELD_NUMBER: _ClassVar[int]
+    SENTENCE_FIELD_NUMBER: _ClassVar[int]
+    quantity: str
+    estimated: float
+    actual: float
+    relative_error: float
+    target: float
+    within_target: bool
+    sentence: str
+    def __init__(self, quantity: _Optional[str] = ..., estimated: _Optional[float] = ..., actual: _Optional[float] = ..., relative_error: _Optional[float] = ..., target: _Optional[float] = ..., within_target: _Optional[bool] = ..., sentence: _Optional[str] = ...) -> None: ...
+
+class LearningCheck(_message.Message):
+    __slots__ = ("data", "examples", "base_loss", "final_loss", "relative_improvement", "verdict", "sentence", "advice")
+    class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        VERDICT_UNSPECIFIED: _ClassVar[LearningCheck.Verdict]
+        VERDICT_LEARNED: _ClassVar[LearningCheck.Verdict]
+        VERDICT_LEARNED_LITTLE: _ClassVar[LearningCheck.Verdict]
+        VERDICT_DID_NOT_LEARN: _ClassVar[LearningCheck.Verdict]
+        VERDICT_GOT_WORSE: _ClassVar[LearningCheck.Verdict]
+    VERDICT_UNSPECIFIED: LearningCheck.Verdict
+    VERDICT_LEARNED: LearningCheck.Verdict
+    VERDICT_LEARNED_LITTLE: LearningCheck.Verdict
+    VERDICT_DID_NOT_LEARN: LearningCheck.Verdict
+    VERDICT_GOT_WORSE: LearningCheck.Verdict
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    BASE_LOSS_FIELD_NUMBER: _ClassVar[int]
+    FINAL_LOSS_FIELD_NUMBER: _ClassVar[int]
+    RELATIVE_IMPROVEMENT_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    SENTENCE_FIELD_NUMBER: _ClassVar[int]
+    ADVICE_FIELD_NUMBER: _ClassVar[int]
+    data: str
+    examples: int
+    base_loss: float
+    final_loss: float
+    relative_improvement: float
+    verdict: LearningCheck.Verdict
+    sentence: str
+    advice: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, data: _Optional[str] = ..., examples: _Optional[int] = ..., base_loss: _Optional[float] = ..., final_loss: _Optional[float] = ..., relative_improvement: _Optional[float] = ..., verdict: _Optional[_Union[LearningCheck.Verdict, str]] = ..., sentence: _Optional[str] = ..., advice: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class QuotaEstimate(_message.Message):
-    __slots__ = ("num_examples", "steps_per_epoch", "total_steps", "checkpoints", "balance", "fits", "explanation", "memory")
+    __slots__ = ("num_examples", "steps_per_epoch", "total_steps", "checkpoints", "balance", "fits", "explanation", "memory", "run")
     NUM_EXAMPLES_FIELD_NUMBER: _ClassVar[int]
     STEPS_PER_EPOCH_FIELD_NUMBER: _ClassVar[int]
     TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +355,7 @@ class QuotaEstimate(_message.Message):
     FITS_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     MEMORY_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
     num_examples: int
     steps_per_epoch: int
     total_steps: int
@@ -124,7 +364,8 @@ class QuotaEstimate(_message.Message):
     fits: bool
     explanation: str
     memory: MemoryEstimate
-    def __init__(self, num_examples: _Optional[int] = ..., steps_per_epoch: _Optional[int] = ..., total_steps: _Optional[int] = ..., checkpoints: _Optional[int] = ..., balance: _Optional[int] = ..., fits: _Optional[bool] = ..., explanation: _Optional[str] = ..., memory: _Optional[_Union[MemoryEstimate, _Mapping]] = ...) -> None: ...
+    run: RunEstimate
+    def __init__(self, num_examples: _Optional[int] = ..., steps_per_epoch: _Optional[int] = ..., total_steps: _Optional[int] = ..., checkpoints: _Optional[int] = ..., balance: _Optional[int] = ..., fits: _Optional[bool] = ..., explanation: _Optional[str] = ..., memory: _Optional[_Union[MemoryEstimate, _Mapping]] = ..., run: _Optional[_Union[RunEstimate, _Mapping]] = ...) -> None: ...
 
 class MemoryEstimate(_message.Message):
     __slots__ = ("device", "capacity_bytes", "estimate_bytes", "fits", "parts", "advice", "explanation")
@@ -467,7 +708,7 @@ class ListCheckpointsResponse(_message.Message):
     def __init__(self, checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ...) -> None: ...
 
 class EstimateQuotaRequest(_message.Message):
-    __slots__ = ("task_id", "type", "template", "params")
+    __slots__ = ("task_id", "type", "template", "params", "calibrate")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -479,19 +720,27 @@ class EstimateQuotaRequest(_message.Message):
     TYPE_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATE_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     type: _common_pb2.TaskType
     template: str
     params: _containers.MessageMap[str, _common_pb2.ParamValue]
-    def __init__(self, task_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.TaskType, str]] = ..., template: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ...) -> None: ...
+    calibrate: bool
+    def __init__(self, task_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.TaskType, str]] = ..., template: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., calibrate: _Optional[bool] = ...) -> None: ...
 
 class EstimateQuotaResponse(_message.Message):
-    __slots__ = ("estimate", "warnings")
+    __slots__ = ("estimate", "warnings", "train_data", "eval_data", "settings")
     ESTIMATE_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_DATA_FIELD_NUMBER: _ClassVar[int]
+    EVAL_DATA_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
     estimate: QuotaEstimate
     warnings: _containers.RepeatedCompositeFieldContainer[_common_pb2.Warning]
-    def __init__(self, estimate: _Optional[_Union[QuotaEstimate, _Mapping]] = ..., warnings: _Optional[_Iterable[_Union[_common_pb2.Warning, _Mapping]]] = ...) -> None: ...
+    train_data: DataReport
+    eval_data: DataReport
+    settings: _containers.RepeatedCompositeFieldContainer[ResolvedSetting]
+    def __init__(self, estimate: _Optional[_Union[QuotaEstimate, _Mapping]] = ..., warnings: _Optional[_Iterable[_Union[_common_pb2.Warning, _Mapping]]] = ..., train_data: _Optional[_Union[DataReport, _Mapping]] = ..., eval_data: _Optional[_Union[DataReport, _Mapping]] = ..., settings: _Optional[_Iterable[_Union[ResolvedSetting, _Mapping]]] = ...) -> None: ...
 
 class TypeDefault(_message.Message):
     __slots__ = ("type", "value")

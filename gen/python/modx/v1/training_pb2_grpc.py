@@ -194,7 +194,8 @@ class TrainingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def EstimateQuota(self, request, context):
-        """How many checkpoints (= quota units) a task or a parameter set will use.
+        """How many checkpoints (= quota units) a task or a parameter set will use, and
+        its steps, tokens, wall time and peak memory on this host, with the data reports.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -102,11 +102,31 @@ export interface LogLine {
     level: string;
     message: string;
 }
+/**
+ * A piece of a file served by a Read*File RPC (PackageService.ReadPackageFile,
+ * EvalService.ReadEvaluationFile). Chunks come in file order, each with at most
+ * 1 MiB (1048576 bytes) of data; the stream ends after the chunk that carries sha256.
+ */
+export interface FileChunk {
+    data: Buffer;
+    /** Where `data` starts in the file: the request's `offset` for the first chunk. */
+    offset: string;
+    /** The size of the whole file, in every chunk. */
+    sizeBytes: string;
+    /**
+     * Lowercase hex SHA-256 of the whole file from byte 0, also when the request
+     * started at an offset (a client that resumes hashes the bytes it already has,
+     * then the rest). Set in the LAST chunk only; empty in the others. A file read
+     * from `offset` = its size answers one chunk without data that carries it.
+     */
+    sha256: string;
+}
 export declare const ParamValue: MessageFns<ParamValue>;
 export declare const StringList: MessageFns<StringList>;
 export declare const PageRequest: MessageFns<PageRequest>;
 export declare const Warning: MessageFns<Warning>;
 export declare const LogLine: MessageFns<LogLine>;
+export declare const FileChunk: MessageFns<FileChunk>;
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 export type DeepPartial<T> = T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>> : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>> : T extends {
     $case: string;

@@ -5,7 +5,7 @@
 //   protoc               unknown
 // source: modx/v1/common.proto
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.LogLine = exports.Warning = exports.PageRequest = exports.StringList = exports.ParamValue = exports.JobState = exports.TaskState = exports.TaskType = exports.protobufFileName = exports.protobufPackage = void 0;
+exports.FileChunk = exports.LogLine = exports.Warning = exports.PageRequest = exports.StringList = exports.ParamValue = exports.JobState = exports.TaskState = exports.TaskType = exports.protobufFileName = exports.protobufPackage = void 0;
 exports.taskTypeFromJSON = taskTypeFromJSON;
 exports.taskTypeToJSON = taskTypeToJSON;
 exports.taskStateFromJSON = taskStateFromJSON;
@@ -695,6 +695,124 @@ exports.LogLine = {
         return message;
     },
 };
+function createBaseFileChunk() {
+    return { data: Buffer.alloc(0), offset: "0", sizeBytes: "0", sha256: "" };
+}
+exports.FileChunk = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        if (message.data.length !== 0) {
+            writer.uint32(10).bytes(message.data);
+        }
+        if (message.offset !== "0") {
+            writer.uint32(16).int64(message.offset);
+        }
+        if (message.sizeBytes !== "0") {
+            writer.uint32(24).int64(message.sizeBytes);
+        }
+        if (message.sha256 !== "") {
+            writer.uint32(34).string(message.sha256);
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseFileChunk();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 10) {
+                            break;
+                        }
+                        message.data = Buffer.from(reader.bytes());
+                        continue;
+                    }
+                    case 2: {
+                        if (tag !== 16) {
+                            break;
+                        }
+                        message.offset = reader.int64().toString();
+                        continue;
+                    }
+                    case 3: {
+                        if (tag !== 24) {
+                            break;
+                        }
+                        message.sizeBytes = reader.int64().toString();
+                        continue;
+                    }
+                    case 4: {
+                        if (tag !== 34) {
+                            break;
+                        }
+                        message.sha256 = reader.string();
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return {
+            data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+            offset: isSet(object.offset) ? globalThis.String(object.offset) : "0",
+            sizeBytes: isSet(object.sizeBytes)
+                ? globalThis.String(object.sizeBytes)
+                : isSet(object.size_bytes)
+                    ? globalThis.String(object.size_bytes)
+                    : "0",
+            sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+        };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.data.length !== 0) {
+            obj.data = base64FromBytes(message.data);
+        }
+        if (message.offset !== "0") {
+            obj.offset = message.offset;
+        }
+        if (message.sizeBytes !== "0") {
+            obj.sizeBytes = message.sizeBytes;
+        }
+        if (message.sha256 !== "") {
+            obj.sha256 = message.sha256;
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.FileChunk.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseFileChunk();
+        message.data = object.data ?? Buffer.alloc(0);
+        message.offset = object.offset ?? "0";
+        message.sizeBytes = object.sizeBytes ?? "0";
+        message.sha256 = object.sha256 ?? "";
+        return message;
+    },
+};
+function bytesFromBase64(b64) {
+    return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+function base64FromBytes(arr) {
+    return globalThis.Buffer.from(arr).toString("base64");
+}
 function floatToJson(value) {
     return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
 }

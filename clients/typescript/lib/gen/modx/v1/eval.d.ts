@@ -1,7 +1,8 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { type CallOptions, type ChannelCredentials, Client, type ClientOptions, type ClientReadableStream, type ClientUnaryCall, type handleServerStreamingCall, type handleUnaryCall, type Metadata, type ServiceError, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp";
-import { JobState, LogLine, PageRequest } from "./common";
+import { FileChunk, JobState, LogLine, PageRequest } from "./common";
+import { ChatMessage } from "./inference";
 export declare const protobufPackage = "modx.v1";
 export declare const protobufFileName = "modx/v1/eval.proto";
 /**
@@ -79,7 +80,8 @@ export interface Evaluation {
     verdict: string;
     /**
      * Files on the daemon's host: the Markdown report (report.md), the scores
-     * table (scores.csv) and every example's answers (examples.jsonl).
+     * table (scores.csv) and every example's answers (examples.jsonl). Any client
+     * reads them with ReadEvaluationFile (by name) and ListEvaluationExamples.
      */
     reportPath: string;
     csvPath: string;
@@ -162,6 +164,79 @@ export interface WatchEvaluationRequest {
 export interface WatchEvaluationResponse {
     event: EvalEvent | undefined;
 }
+/** One line of an evaluation's examples.jsonl: one candidate on one example. */
+export interface EvalExample {
+    /** Checkpoint id, or "base" for the base model. */
+    checkpointId: string;
+    /** For people: "step 40", "base model". */
+    label: string;
+    /** 0 for the base model. */
+    step: string;
+    /**
+     * 0-based index of the example in the evaluation's data: the same index is the
+     * same example for every candidate.
+     */
+    example: number;
+    /**
+     * SFT: the messages before the answer, the reference answer and the one the
+     * candidate generated (with the evaluation's GenerationSettings).
+     */
+    prompt: ChatMessage[];
+    reference: string;
+    generation: string;
+    /** Pretraining: the text scored (SFT: empty). */
+    text: string;
+    /**
+     * Of the reference answer (SFT) or the text (pretraining): the tokens and UTF-8
+     * bytes the perplexity is measured on.
+     */
+    answerTokens: string;
+    answerBytes: string;
+    /** Summed negative log-likelihood over answer_tokens, in nats. */
+    nll?: number | undefined;
+    /** Lower is better; unset where nothing was measured (no answer tokens). */
+    perplexity?: number | undefined;
+    bitsPerByte?: number | undefined;
+    /** 0 to 1, higher is better; unset where not measured (pretraining). */
+    semanticSimilarity?: number | undefined;
+    coherence?: number | undefined;
+    coverage?: number | undefined;
+    /** 0 to 1, higher is better: this example's composite (CheckpointScore.composite). */
+    composite?: number | undefined;
+    /** The line of examples.jsonl it was read from (1-based). */
+    line: string;
+}
+export interface ListEvaluationExamplesRequest {
+    evaluationId: string;
+    /**
+     * Only this candidate's examples: a checkpoint id of the evaluation, or "base".
+     * Empty = every candidate.
+     */
+    checkpointId: string;
+    /**
+     * page_size 0 = 50, at most 1000; a page also ends early rather than pass
+     * 2 MiB of text (next_page_token then says where it goes on).
+     */
+    page: PageRequest | undefined;
+}
+export interface ListEvaluationExamplesResponse {
+    examples: EvalExample[];
+    nextPageToken: string;
+}
+export interface ReadEvaluationFileRequest {
+    evaluationId: string;
+    /**
+     * The file's name: "report.md", "scores.csv", "examples.jsonl", "scores.png" or
+     * "result.json" (those the evaluation wrote; Evaluation.report_path, csv_path and
+     * examples_path end in the first three).
+     */
+    name: string;
+    /** Start at this byte (resume an interrupted download); 0 to the file's size. */
+    offset: string;
+}
+export interface ReadEvaluationFileResponse {
+    chunk: FileChunk | undefined;
+}
 export declare const GenerationSettings: MessageFns<GenerationSettings>;
 export declare const CheckpointScore: MessageFns<CheckpointScore>;
 export declare const Evaluation: MessageFns<Evaluation>;
@@ -176,9 +251,15 @@ export declare const ListEvaluationsRequest: MessageFns<ListEvaluationsRequest>;
 export declare const ListEvaluationsResponse: MessageFns<ListEvaluationsResponse>;
 export declare const WatchEvaluationRequest: MessageFns<WatchEvaluationRequest>;
 export declare const WatchEvaluationResponse: MessageFns<WatchEvaluationResponse>;
+export declare const EvalExample: MessageFns<EvalExample>;
+export declare const ListEvaluationExamplesRequest: MessageFns<ListEvaluationExamplesRequest>;
+export declare const ListEvaluationExamplesResponse: MessageFns<ListEvaluationExamplesResponse>;
+export declare const ReadEvaluationFileRequest: MessageFns<ReadEvaluationFileRequest>;
+export declare const ReadEvaluationFileResponse: MessageFns<ReadEvaluationFileResponse>;
 /**
  * EvalService compares checkpoints of a task on sampled data and recommends the best.
- * The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/.
+ * The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/
+ * (served by ListEvaluationExamples and ReadEvaluationFile).
  */
 export type EvalServiceService = typeof EvalServiceService;
 export declare const EvalServiceService: {
@@ -219,6 +300,32 @@ export declare const EvalServiceService: {
         readonly responseSerialize: (value: WatchEvaluationResponse) => Buffer;
         readonly responseDeserialize: (value: Buffer) => WatchEvaluationResponse;
     };
+    /**
+     * The per-example records of a completed evaluation (its examples.jsonl), in the
+     * file's order: for each candidate (base model first, then by step) every example.
+     */
+    readonly listEvaluationExamples: {
+        readonly path: "/modx.v1.EvalService/ListEvaluationExamples";
+        readonly requestStream: false;
+        readonly responseStream: false;
+        readonly requestSerialize: (value: ListEvaluationExamplesRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => ListEvaluationExamplesRequest;
+        readonly responseSerialize: (value: ListEvaluationExamplesResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => ListEvaluationExamplesResponse;
+    };
+    /**
+     * Download a file the evaluation wrote (report.md, scores.csv, examples.jsonl,
+     * scores.png, result.json) in chunks; FileChunk says where the SHA-256 is.
+     */
+    readonly readEvaluationFile: {
+        readonly path: "/modx.v1.EvalService/ReadEvaluationFile";
+        readonly requestStream: false;
+        readonly responseStream: true;
+        readonly requestSerialize: (value: ReadEvaluationFileRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => ReadEvaluationFileRequest;
+        readonly responseSerialize: (value: ReadEvaluationFileResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => ReadEvaluationFileResponse;
+    };
 };
 export interface EvalServiceServer extends UntypedServiceImplementation {
     createEvaluation: handleUnaryCall<CreateEvaluationRequest, CreateEvaluationResponse>;
@@ -226,6 +333,16 @@ export interface EvalServiceServer extends UntypedServiceImplementation {
     listEvaluations: handleUnaryCall<ListEvaluationsRequest, ListEvaluationsResponse>;
     /** Replay the evaluation's events after `after_seq`, then follow live ones. */
     watchEvaluation: handleServerStreamingCall<WatchEvaluationRequest, WatchEvaluationResponse>;
+    /**
+     * The per-example records of a completed evaluation (its examples.jsonl), in the
+     * file's order: for each candidate (base model first, then by step) every example.
+     */
+    listEvaluationExamples: handleUnaryCall<ListEvaluationExamplesRequest, ListEvaluationExamplesResponse>;
+    /**
+     * Download a file the evaluation wrote (report.md, scores.csv, examples.jsonl,
+     * scores.png, result.json) in chunks; FileChunk says where the SHA-256 is.
+     */
+    readEvaluationFile: handleServerStreamingCall<ReadEvaluationFileRequest, ReadEvaluationFileResponse>;
 }
 export interface EvalServiceClient extends Client {
     createEvaluation(request: CreateEvaluationRequest, callback: (error: ServiceError | null, response: CreateEvaluationResponse) => void): ClientUnaryCall;
@@ -240,6 +357,19 @@ export interface EvalServiceClient extends Client {
     /** Replay the evaluation's events after `after_seq`, then follow live ones. */
     watchEvaluation(request: WatchEvaluationRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchEvaluationResponse>;
     watchEvaluation(request: WatchEvaluationRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<WatchEvaluationResponse>;
+    /**
+     * The per-example records of a completed evaluation (its examples.jsonl), in the
+     * file's order: for each candidate (base model first, then by step) every example.
+     */
+    listEvaluationExamples(request: ListEvaluationExamplesRequest, callback: (error: ServiceError | null, response: ListEvaluationExamplesResponse) => void): ClientUnaryCall;
+    listEvaluationExamples(request: ListEvaluationExamplesRequest, metadata: Metadata, callback: (error: ServiceError | null, response: ListEvaluationExamplesResponse) => void): ClientUnaryCall;
+    listEvaluationExamples(request: ListEvaluationExamplesRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: ListEvaluationExamplesResponse) => void): ClientUnaryCall;
+    /**
+     * Download a file the evaluation wrote (report.md, scores.csv, examples.jsonl,
+     * scores.png, result.json) in chunks; FileChunk says where the SHA-256 is.
+     */
+    readEvaluationFile(request: ReadEvaluationFileRequest, options?: Partial<CallOptions>): ClientReadableStream<ReadEvaluationFileResponse>;
+    readEvaluationFile(request: ReadEvaluationFileRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<ReadEvaluationFileResponse>;
 }
 export declare const EvalServiceClient: {
     new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): EvalServiceClient;

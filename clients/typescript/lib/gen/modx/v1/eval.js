@@ -5,12 +5,13 @@
 //   protoc               unknown
 // source: modx/v1/eval.proto
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.EvalServiceClient = exports.EvalServiceService = exports.WatchEvaluationResponse = exports.WatchEvaluationRequest = exports.ListEvaluationsResponse = exports.ListEvaluationsRequest = exports.GetEvaluationResponse = exports.GetEvaluationRequest = exports.CreateEvaluationResponse = exports.CreateEvaluationRequest = exports.EvalEvent = exports.EvalProgress_RunningScoresEntry = exports.EvalProgress = exports.Evaluation = exports.CheckpointScore = exports.GenerationSettings = exports.protobufFileName = exports.protobufPackage = void 0;
+exports.EvalServiceClient = exports.EvalServiceService = exports.ReadEvaluationFileResponse = exports.ReadEvaluationFileRequest = exports.ListEvaluationExamplesResponse = exports.ListEvaluationExamplesRequest = exports.EvalExample = exports.WatchEvaluationResponse = exports.WatchEvaluationRequest = exports.ListEvaluationsResponse = exports.ListEvaluationsRequest = exports.GetEvaluationResponse = exports.GetEvaluationRequest = exports.CreateEvaluationResponse = exports.CreateEvaluationRequest = exports.EvalEvent = exports.EvalProgress_RunningScoresEntry = exports.EvalProgress = exports.Evaluation = exports.CheckpointScore = exports.GenerationSettings = exports.protobufFileName = exports.protobufPackage = void 0;
 /* eslint-disable */
 const wire_1 = require("@bufbuild/protobuf/wire");
 const grpc_js_1 = require("@grpc/grpc-js");
 const timestamp_1 = require("../../google/protobuf/timestamp");
 const common_1 = require("./common");
+const inference_1 = require("./inference");
 exports.protobufPackage = "modx.v1";
 exports.protobufFileName = "modx/v1/eval.proto";
 function createBaseGenerationSettings() {
@@ -1944,6 +1945,710 @@ exports.WatchEvaluationResponse = {
         return message;
     },
 };
+function createBaseEvalExample() {
+    return {
+        checkpointId: "",
+        label: "",
+        step: "0",
+        example: 0,
+        prompt: [],
+        reference: "",
+        generation: "",
+        text: "",
+        answerTokens: "0",
+        answerBytes: "0",
+        nll: undefined,
+        perplexity: undefined,
+        bitsPerByte: undefined,
+        semanticSimilarity: undefined,
+        coherence: undefined,
+        coverage: undefined,
+        composite: undefined,
+        line: "0",
+    };
+}
+exports.EvalExample = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        if (message.checkpointId !== "") {
+            writer.uint32(10).string(message.checkpointId);
+        }
+        if (message.label !== "") {
+            writer.uint32(18).string(message.label);
+        }
+        if (message.step !== "0") {
+            writer.uint32(24).int64(message.step);
+        }
+        if (message.example !== 0) {
+            writer.uint32(32).int32(message.example);
+        }
+        for (const v of message.prompt) {
+            inference_1.ChatMessage.encode(v, writer.uint32(42).fork()).join();
+        }
+        if (message.reference !== "") {
+            writer.uint32(50).string(message.reference);
+        }
+        if (message.generation !== "") {
+            writer.uint32(58).string(message.generation);
+        }
+        if (message.text !== "") {
+            writer.uint32(66).string(message.text);
+        }
+        if (message.answerTokens !== "0") {
+            writer.uint32(72).int64(message.answerTokens);
+        }
+        if (message.answerBytes !== "0") {
+            writer.uint32(80).int64(message.answerBytes);
+        }
+        if (message.nll !== undefined) {
+            writer.uint32(89).double(message.nll);
+        }
+        if (message.perplexity !== undefined) {
+            writer.uint32(97).double(message.perplexity);
+        }
+        if (message.bitsPerByte !== undefined) {
+            writer.uint32(105).double(message.bitsPerByte);
+        }
+        if (message.semanticSimilarity !== undefined) {
+            writer.uint32(113).double(message.semanticSimilarity);
+        }
+        if (message.coherence !== undefined) {
+            writer.uint32(121).double(message.coherence);
+        }
+        if (message.coverage !== undefined) {
+            writer.uint32(129).double(message.coverage);
+        }
+        if (message.composite !== undefined) {
+            writer.uint32(137).double(message.composite);
+        }
+        if (message.line !== "0") {
+            writer.uint32(144).int64(message.line);
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseEvalExample();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 10) {
+                            break;
+                        }
+                        message.checkpointId = reader.string();
+                        continue;
+                    }
+                    case 2: {
+                        if (tag !== 18) {
+                            break;
+                        }
+                        message.label = reader.string();
+                        continue;
+                    }
+                    case 3: {
+                        if (tag !== 24) {
+                            break;
+                        }
+                        message.step = reader.int64().toString();
+                        continue;
+                    }
+                    case 4: {
+                        if (tag !== 32) {
+                            break;
+                        }
+                        message.example = reader.int32();
+                        continue;
+                    }
+                    case 5: {
+                        if (tag !== 42) {
+                            break;
+                        }
+                        message.prompt.push(inference_1.ChatMessage.decode(reader, reader.uint32()));
+                        continue;
+                    }
+                    case 6: {
+                        if (tag !== 50) {
+                            break;
+                        }
+                        message.reference = reader.string();
+                        continue;
+                    }
+                    case 7: {
+                        if (tag !== 58) {
+                            break;
+                        }
+                        message.generation = reader.string();
+                        continue;
+                    }
+                    case 8: {
+                        if (tag !== 66) {
+                            break;
+                        }
+                        message.text = reader.string();
+                        continue;
+                    }
+                    case 9: {
+                        if (tag !== 72) {
+                            break;
+                        }
+                        message.answerTokens = reader.int64().toString();
+                        continue;
+                    }
+                    case 10: {
+                        if (tag !== 80) {
+                            break;
+                        }
+                        message.answerBytes = reader.int64().toString();
+                        continue;
+                    }
+                    case 11: {
+                        if (tag !== 89) {
+                            break;
+                        }
+                        message.nll = reader.double();
+                        continue;
+                    }
+                    case 12: {
+                        if (tag !== 97) {
+                            break;
+                        }
+                        message.perplexity = reader.double();
+                        continue;
+                    }
+                    case 13: {
+                        if (tag !== 105) {
+                            break;
+                        }
+                        message.bitsPerByte = reader.double();
+                        continue;
+                    }
+                    case 14: {
+                        if (tag !== 113) {
+                            break;
+                        }
+                        message.semanticSimilarity = reader.double();
+                        continue;
+                    }
+                    case 15: {
+                        if (tag !== 121) {
+                            break;
+                        }
+                        message.coherence = reader.double();
+                        continue;
+                    }
+                    case 16: {
+                        if (tag !== 129) {
+                            break;
+                        }
+                        message.coverage = reader.double();
+                        continue;
+                    }
+                    case 17: {
+                        if (tag !== 137) {
+                            break;
+                        }
+                        message.composite = reader.double();
+                        continue;
+                    }
+                    case 18: {
+                        if (tag !== 144) {
+                            break;
+                        }
+                        message.line = reader.int64().toString();
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return {
+            checkpointId: isSet(object.checkpointId)
+                ? globalThis.String(object.checkpointId)
+                : isSet(object.checkpoint_id)
+                    ? globalThis.String(object.checkpoint_id)
+                    : "",
+            label: isSet(object.label) ? globalThis.String(object.label) : "",
+            step: isSet(object.step) ? globalThis.String(object.step) : "0",
+            example: isSet(object.example) ? globalThis.Number(object.example) : 0,
+            prompt: globalThis.Array.isArray(object?.prompt) ? object.prompt.map((e) => inference_1.ChatMessage.fromJSON(e)) : [],
+            reference: isSet(object.reference) ? globalThis.String(object.reference) : "",
+            generation: isSet(object.generation) ? globalThis.String(object.generation) : "",
+            text: isSet(object.text) ? globalThis.String(object.text) : "",
+            answerTokens: isSet(object.answerTokens)
+                ? globalThis.String(object.answerTokens)
+                : isSet(object.answer_tokens)
+                    ? globalThis.String(object.answer_tokens)
+                    : "0",
+            answerBytes: isSet(object.answerBytes)
+                ? globalThis.String(object.answerBytes)
+                : isSet(object.answer_bytes)
+                    ? globalThis.String(object.answer_bytes)
+                    : "0",
+            nll: isSet(object.nll) ? globalThis.Number(object.nll) : undefined,
+            perplexity: isSet(object.perplexity) ? globalThis.Number(object.perplexity) : undefined,
+            bitsPerByte: isSet(object.bitsPerByte)
+                ? globalThis.Number(object.bitsPerByte)
+                : isSet(object.bits_per_byte)
+                    ? globalThis.Number(object.bits_per_byte)
+                    : undefined,
+            semanticSimilarity: isSet(object.semanticSimilarity)
+                ? globalThis.Number(object.semanticSimilarity)
+                : isSet(object.semantic_similarity)
+                    ? globalThis.Number(object.semantic_similarity)
+                    : undefined,
+            coherence: isSet(object.coherence) ? globalThis.Number(object.coherence) : undefined,
+            coverage: isSet(object.coverage) ? globalThis.Number(object.coverage) : undefined,
+            composite: isSet(object.composite) ? globalThis.Number(object.composite) : undefined,
+            line: isSet(object.line) ? globalThis.String(object.line) : "0",
+        };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.checkpointId !== "") {
+            obj.checkpointId = message.checkpointId;
+        }
+        if (message.label !== "") {
+            obj.label = message.label;
+        }
+        if (message.step !== "0") {
+            obj.step = message.step;
+        }
+        if (message.example !== 0) {
+            obj.example = Math.round(message.example);
+        }
+        if (message.prompt?.length) {
+            obj.prompt = message.prompt.map((e) => inference_1.ChatMessage.toJSON(e));
+        }
+        if (message.reference !== "") {
+            obj.reference = message.reference;
+        }
+        if (message.generation !== "") {
+            obj.generation = message.generation;
+        }
+        if (message.text !== "") {
+            obj.text = message.text;
+        }
+        if (message.answerTokens !== "0") {
+            obj.answerTokens = message.answerTokens;
+        }
+        if (message.answerBytes !== "0") {
+            obj.answerBytes = message.answerBytes;
+        }
+        if (message.nll !== undefined) {
+            obj.nll = floatToJson(message.nll);
+        }
+        if (message.perplexity !== undefined) {
+            obj.perplexity = floatToJson(message.perplexity);
+        }
+        if (message.bitsPerByte !== undefined) {
+            obj.bitsPerByte = floatToJson(message.bitsPerByte);
+        }
+        if (message.semanticSimilarity !== undefined) {
+            obj.semanticSimilarity = floatToJson(message.semanticSimilarity);
+        }
+        if (message.coherence !== undefined) {
+            obj.coherence = floatToJson(message.coherence);
+        }
+        if (message.coverage !== undefined) {
+            obj.coverage = floatToJson(message.coverage);
+        }
+        if (message.composite !== undefined) {
+            obj.composite = floatToJson(message.composite);
+        }
+        if (message.line !== "0") {
+            obj.line = message.line;
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.EvalExample.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseEvalExample();
+        message.checkpointId = object.checkpointId ?? "";
+        message.label = object.label ?? "";
+        message.step = object.step ?? "0";
+        message.example = object.example ?? 0;
+        message.prompt = object.prompt?.map((e) => inference_1.ChatMessage.fromPartial(e)) || [];
+        message.reference = object.reference ?? "";
+        message.generation = object.generation ?? "";
+        message.text = object.text ?? "";
+        message.answerTokens = object.answerTokens ?? "0";
+        message.answerBytes = object.answerBytes ?? "0";
+        message.nll = object.nll ?? undefined;
+        message.perplexity = object.perplexity ?? undefined;
+        message.bitsPerByte = object.bitsPerByte ?? undefined;
+        message.semanticSimilarity = object.semanticSimilarity ?? undefined;
+        message.coherence = object.coherence ?? undefined;
+        message.coverage = object.coverage ?? undefined;
+        message.composite = object.composite ?? undefined;
+        message.line = object.line ?? "0";
+        return message;
+    },
+};
+function createBaseListEvaluationExamplesRequest() {
+    return { evaluationId: "", checkpointId: "", page: undefined };
+}
+exports.ListEvaluationExamplesRequest = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        if (message.evaluationId !== "") {
+            writer.uint32(10).string(message.evaluationId);
+        }
+        if (message.checkpointId !== "") {
+            writer.uint32(18).string(message.checkpointId);
+        }
+        if (message.page !== undefined) {
+            common_1.PageRequest.encode(message.page, writer.uint32(26).fork()).join();
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseListEvaluationExamplesRequest();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 10) {
+                            break;
+                        }
+                        message.evaluationId = reader.string();
+                        continue;
+                    }
+                    case 2: {
+                        if (tag !== 18) {
+                            break;
+                        }
+                        message.checkpointId = reader.string();
+                        continue;
+                    }
+                    case 3: {
+                        if (tag !== 26) {
+                            break;
+                        }
+                        message.page = common_1.PageRequest.decode(reader, reader.uint32());
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return {
+            evaluationId: isSet(object.evaluationId)
+                ? globalThis.String(object.evaluationId)
+                : isSet(object.evaluation_id)
+                    ? globalThis.String(object.evaluation_id)
+                    : "",
+            checkpointId: isSet(object.checkpointId)
+                ? globalThis.String(object.checkpointId)
+                : isSet(object.checkpoint_id)
+                    ? globalThis.String(object.checkpoint_id)
+                    : "",
+            page: isSet(object.page) ? common_1.PageRequest.fromJSON(object.page) : undefined,
+        };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.evaluationId !== "") {
+            obj.evaluationId = message.evaluationId;
+        }
+        if (message.checkpointId !== "") {
+            obj.checkpointId = message.checkpointId;
+        }
+        if (message.page !== undefined) {
+            obj.page = common_1.PageRequest.toJSON(message.page);
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.ListEvaluationExamplesRequest.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseListEvaluationExamplesRequest();
+        message.evaluationId = object.evaluationId ?? "";
+        message.checkpointId = object.checkpointId ?? "";
+        message.page = (object.page !== undefined && object.page !== null)
+            ? common_1.PageRequest.fromPartial(object.page)
+            : undefined;
+        return message;
+    },
+};
+function createBaseListEvaluationExamplesResponse() {
+    return { examples: [], nextPageToken: "" };
+}
+exports.ListEvaluationExamplesResponse = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        for (const v of message.examples) {
+            exports.EvalExample.encode(v, writer.uint32(10).fork()).join();
+        }
+        if (message.nextPageToken !== "") {
+            writer.uint32(18).string(message.nextPageToken);
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseListEvaluationExamplesResponse();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 10) {
+                            break;
+                        }
+                        message.examples.push(exports.EvalExample.decode(reader, reader.uint32()));
+                        continue;
+                    }
+                    case 2: {
+                        if (tag !== 18) {
+                            break;
+                        }
+                        message.nextPageToken = reader.string();
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return {
+            examples: globalThis.Array.isArray(object?.examples)
+                ? object.examples.map((e) => exports.EvalExample.fromJSON(e))
+                : [],
+            nextPageToken: isSet(object.nextPageToken)
+                ? globalThis.String(object.nextPageToken)
+                : isSet(object.next_page_token)
+                    ? globalThis.String(object.next_page_token)
+                    : "",
+        };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.examples?.length) {
+            obj.examples = message.examples.map((e) => exports.EvalExample.toJSON(e));
+        }
+        if (message.nextPageToken !== "") {
+            obj.nextPageToken = message.nextPageToken;
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.ListEvaluationExamplesResponse.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseListEvaluationExamplesResponse();
+        message.examples = object.examples?.map((e) => exports.EvalExample.fromPartial(e)) || [];
+        message.nextPageToken = object.nextPageToken ?? "";
+        return message;
+    },
+};
+function createBaseReadEvaluationFileRequest() {
+    return { evaluationId: "", name: "", offset: "0" };
+}
+exports.ReadEvaluationFileRequest = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        if (message.evaluationId !== "") {
+            writer.uint32(10).string(message.evaluationId);
+        }
+        if (message.name !== "") {
+            writer.uint32(18).string(message.name);
+        }
+        if (message.offset !== "0") {
+            writer.uint32(24).int64(message.offset);
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseReadEvaluationFileRequest();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 10) {
+                            break;
+                        }
+                        message.evaluationId = reader.string();
+                        continue;
+                    }
+                    case 2: {
+                        if (tag !== 18) {
+                            break;
+                        }
+                        message.name = reader.string();
+                        continue;
+                    }
+                    case 3: {
+                        if (tag !== 24) {
+                            break;
+                        }
+                        message.offset = reader.int64().toString();
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return {
+            evaluationId: isSet(object.evaluationId)
+                ? globalThis.String(object.evaluationId)
+                : isSet(object.evaluation_id)
+                    ? globalThis.String(object.evaluation_id)
+                    : "",
+            name: isSet(object.name) ? globalThis.String(object.name) : "",
+            offset: isSet(object.offset) ? globalThis.String(object.offset) : "0",
+        };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.evaluationId !== "") {
+            obj.evaluationId = message.evaluationId;
+        }
+        if (message.name !== "") {
+            obj.name = message.name;
+        }
+        if (message.offset !== "0") {
+            obj.offset = message.offset;
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.ReadEvaluationFileRequest.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseReadEvaluationFileRequest();
+        message.evaluationId = object.evaluationId ?? "";
+        message.name = object.name ?? "";
+        message.offset = object.offset ?? "0";
+        return message;
+    },
+};
+function createBaseReadEvaluationFileResponse() {
+    return { chunk: undefined };
+}
+exports.ReadEvaluationFileResponse = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        if (message.chunk !== undefined) {
+            common_1.FileChunk.encode(message.chunk, writer.uint32(10).fork()).join();
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseReadEvaluationFileResponse();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 10) {
+                            break;
+                        }
+                        message.chunk = common_1.FileChunk.decode(reader, reader.uint32());
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return { chunk: isSet(object.chunk) ? common_1.FileChunk.fromJSON(object.chunk) : undefined };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.chunk !== undefined) {
+            obj.chunk = common_1.FileChunk.toJSON(message.chunk);
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.ReadEvaluationFileResponse.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseReadEvaluationFileResponse();
+        message.chunk = (object.chunk !== undefined && object.chunk !== null)
+            ? common_1.FileChunk.fromPartial(object.chunk)
+            : undefined;
+        return message;
+    },
+};
 exports.EvalServiceService = {
     createEvaluation: {
         path: "/modx.v1.EvalService/CreateEvaluation",
@@ -1981,6 +2686,32 @@ exports.EvalServiceService = {
         requestDeserialize: (value) => exports.WatchEvaluationRequest.decode(value),
         responseSerialize: (value) => Buffer.from(exports.WatchEvaluationResponse.encode(value).finish()),
         responseDeserialize: (value) => exports.WatchEvaluationResponse.decode(value),
+    },
+    /**
+     * The per-example records of a completed evaluation (its examples.jsonl), in the
+     * file's order: for each candidate (base model first, then by step) every example.
+     */
+    listEvaluationExamples: {
+        path: "/modx.v1.EvalService/ListEvaluationExamples",
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: (value) => Buffer.from(exports.ListEvaluationExamplesRequest.encode(value).finish()),
+        requestDeserialize: (value) => exports.ListEvaluationExamplesRequest.decode(value),
+        responseSerialize: (value) => Buffer.from(exports.ListEvaluationExamplesResponse.encode(value).finish()),
+        responseDeserialize: (value) => exports.ListEvaluationExamplesResponse.decode(value),
+    },
+    /**
+     * Download a file the evaluation wrote (report.md, scores.csv, examples.jsonl,
+     * scores.png, result.json) in chunks; FileChunk says where the SHA-256 is.
+     */
+    readEvaluationFile: {
+        path: "/modx.v1.EvalService/ReadEvaluationFile",
+        requestStream: false,
+        responseStream: true,
+        requestSerialize: (value) => Buffer.from(exports.ReadEvaluationFileRequest.encode(value).finish()),
+        requestDeserialize: (value) => exports.ReadEvaluationFileRequest.decode(value),
+        responseSerialize: (value) => Buffer.from(exports.ReadEvaluationFileResponse.encode(value).finish()),
+        responseDeserialize: (value) => exports.ReadEvaluationFileResponse.decode(value),
     },
 };
 exports.EvalServiceClient = (0, grpc_js_1.makeGenericClientConstructor)(exports.EvalServiceService, "modx.v1.EvalService");

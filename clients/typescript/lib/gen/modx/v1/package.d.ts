@@ -1,7 +1,7 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { type CallOptions, type ChannelCredentials, Client, type ClientOptions, type ClientReadableStream, type ClientUnaryCall, type handleServerStreamingCall, type handleUnaryCall, type Metadata, type ServiceError, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp";
-import { JobState, LogLine, PageRequest } from "./common";
+import { FileChunk, JobState, LogLine, PageRequest } from "./common";
 export declare const protobufPackage = "modx.v1";
 export declare const protobufFileName = "modx/v1/package.proto";
 export declare enum QuantType {
@@ -26,7 +26,10 @@ export declare enum QuantType {
 export declare function quantTypeFromJSON(object: any): QuantType;
 export declare function quantTypeToJSON(object: QuantType): string;
 export interface PackageFile {
-    /** On the daemon's host, in the package's output_dir. */
+    /**
+     * On the daemon's host, in the package's output_dir; any client downloads it
+     * with ReadPackageFile (this path, or its file name).
+     */
     path: string;
     /**
      * model (a .gguf), adapter (a LoRA .gguf for an unmerged package), modelfile
@@ -154,6 +157,16 @@ export interface ImportGgufResponse {
     /** True when the output dir already held this import and was kept. */
     cached: boolean;
 }
+export interface ReadPackageFileRequest {
+    packageId: string;
+    /** One of the package's files: its PackageFile.path, or the file name alone. */
+    path: string;
+    /** Start at this byte (resume an interrupted download); 0 to the file's size. */
+    offset: string;
+}
+export interface ReadPackageFileResponse {
+    chunk: FileChunk | undefined;
+}
 export declare const PackageFile: MessageFns<PackageFile>;
 export declare const Verification: MessageFns<Verification>;
 export declare const Package: MessageFns<Package>;
@@ -169,6 +182,8 @@ export declare const WatchPackageRequest: MessageFns<WatchPackageRequest>;
 export declare const WatchPackageResponse: MessageFns<WatchPackageResponse>;
 export declare const ImportGgufRequest: MessageFns<ImportGgufRequest>;
 export declare const ImportGgufResponse: MessageFns<ImportGgufResponse>;
+export declare const ReadPackageFileRequest: MessageFns<ReadPackageFileRequest>;
+export declare const ReadPackageFileResponse: MessageFns<ReadPackageFileResponse>;
 /**
  * PackageService exports checkpoints as GGUF files for llama.cpp and imports
  * GGUF models as trainable Hugging Face dirs.
@@ -221,6 +236,19 @@ export declare const PackageServiceService: {
         readonly responseSerialize: (value: ImportGgufResponse) => Buffer;
         readonly responseDeserialize: (value: Buffer) => ImportGgufResponse;
     };
+    /**
+     * Download one of a completed package's files (Package.files) in chunks;
+     * FileChunk says where the SHA-256 is (it matches PackageFile.sha256).
+     */
+    readonly readPackageFile: {
+        readonly path: "/modx.v1.PackageService/ReadPackageFile";
+        readonly requestStream: false;
+        readonly responseStream: true;
+        readonly requestSerialize: (value: ReadPackageFileRequest) => Buffer;
+        readonly requestDeserialize: (value: Buffer) => ReadPackageFileRequest;
+        readonly responseSerialize: (value: ReadPackageFileResponse) => Buffer;
+        readonly responseDeserialize: (value: Buffer) => ReadPackageFileResponse;
+    };
 };
 export interface PackageServiceServer extends UntypedServiceImplementation {
     createPackage: handleUnaryCall<CreatePackageRequest, CreatePackageResponse>;
@@ -229,6 +257,11 @@ export interface PackageServiceServer extends UntypedServiceImplementation {
     watchPackage: handleServerStreamingCall<WatchPackageRequest, WatchPackageResponse>;
     /** Turn a GGUF file into a trainable Hugging Face model dir (dequantized). */
     importGguf: handleUnaryCall<ImportGgufRequest, ImportGgufResponse>;
+    /**
+     * Download one of a completed package's files (Package.files) in chunks;
+     * FileChunk says where the SHA-256 is (it matches PackageFile.sha256).
+     */
+    readPackageFile: handleServerStreamingCall<ReadPackageFileRequest, ReadPackageFileResponse>;
 }
 export interface PackageServiceClient extends Client {
     createPackage(request: CreatePackageRequest, callback: (error: ServiceError | null, response: CreatePackageResponse) => void): ClientUnaryCall;
@@ -246,6 +279,12 @@ export interface PackageServiceClient extends Client {
     importGguf(request: ImportGgufRequest, callback: (error: ServiceError | null, response: ImportGgufResponse) => void): ClientUnaryCall;
     importGguf(request: ImportGgufRequest, metadata: Metadata, callback: (error: ServiceError | null, response: ImportGgufResponse) => void): ClientUnaryCall;
     importGguf(request: ImportGgufRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: ImportGgufResponse) => void): ClientUnaryCall;
+    /**
+     * Download one of a completed package's files (Package.files) in chunks;
+     * FileChunk says where the SHA-256 is (it matches PackageFile.sha256).
+     */
+    readPackageFile(request: ReadPackageFileRequest, options?: Partial<CallOptions>): ClientReadableStream<ReadPackageFileResponse>;
+    readPackageFile(request: ReadPackageFileRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<ReadPackageFileResponse>;
 }
 export declare const PackageServiceClient: {
     new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): PackageServiceClient;

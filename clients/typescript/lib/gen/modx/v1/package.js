@@ -5,7 +5,7 @@
 //   protoc               unknown
 // source: modx/v1/package.proto
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.PackageServiceClient = exports.PackageServiceService = exports.ImportGgufResponse = exports.ImportGgufRequest = exports.WatchPackageResponse = exports.WatchPackageRequest = exports.ListPackagesResponse = exports.ListPackagesRequest = exports.GetPackageResponse = exports.GetPackageRequest = exports.CreatePackageResponse = exports.CreatePackageRequest = exports.PackageEvent = exports.PackageProgress = exports.Package = exports.Verification = exports.PackageFile = exports.QuantType = exports.protobufFileName = exports.protobufPackage = void 0;
+exports.PackageServiceClient = exports.PackageServiceService = exports.ReadPackageFileResponse = exports.ReadPackageFileRequest = exports.ImportGgufResponse = exports.ImportGgufRequest = exports.WatchPackageResponse = exports.WatchPackageRequest = exports.ListPackagesResponse = exports.ListPackagesRequest = exports.GetPackageResponse = exports.GetPackageRequest = exports.CreatePackageResponse = exports.CreatePackageRequest = exports.PackageEvent = exports.PackageProgress = exports.Package = exports.Verification = exports.PackageFile = exports.QuantType = exports.protobufFileName = exports.protobufPackage = void 0;
 exports.quantTypeFromJSON = quantTypeFromJSON;
 exports.quantTypeToJSON = quantTypeToJSON;
 /* eslint-disable */
@@ -1918,6 +1918,166 @@ exports.ImportGgufResponse = {
         return message;
     },
 };
+function createBaseReadPackageFileRequest() {
+    return { packageId: "", path: "", offset: "0" };
+}
+exports.ReadPackageFileRequest = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        if (message.packageId !== "") {
+            writer.uint32(10).string(message.packageId);
+        }
+        if (message.path !== "") {
+            writer.uint32(18).string(message.path);
+        }
+        if (message.offset !== "0") {
+            writer.uint32(24).int64(message.offset);
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseReadPackageFileRequest();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 10) {
+                            break;
+                        }
+                        message.packageId = reader.string();
+                        continue;
+                    }
+                    case 2: {
+                        if (tag !== 18) {
+                            break;
+                        }
+                        message.path = reader.string();
+                        continue;
+                    }
+                    case 3: {
+                        if (tag !== 24) {
+                            break;
+                        }
+                        message.offset = reader.int64().toString();
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return {
+            packageId: isSet(object.packageId)
+                ? globalThis.String(object.packageId)
+                : isSet(object.package_id)
+                    ? globalThis.String(object.package_id)
+                    : "",
+            path: isSet(object.path) ? globalThis.String(object.path) : "",
+            offset: isSet(object.offset) ? globalThis.String(object.offset) : "0",
+        };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.packageId !== "") {
+            obj.packageId = message.packageId;
+        }
+        if (message.path !== "") {
+            obj.path = message.path;
+        }
+        if (message.offset !== "0") {
+            obj.offset = message.offset;
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.ReadPackageFileRequest.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseReadPackageFileRequest();
+        message.packageId = object.packageId ?? "";
+        message.path = object.path ?? "";
+        message.offset = object.offset ?? "0";
+        return message;
+    },
+};
+function createBaseReadPackageFileResponse() {
+    return { chunk: undefined };
+}
+exports.ReadPackageFileResponse = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        if (message.chunk !== undefined) {
+            common_1.FileChunk.encode(message.chunk, writer.uint32(10).fork()).join();
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseReadPackageFileResponse();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 10) {
+                            break;
+                        }
+                        message.chunk = common_1.FileChunk.decode(reader, reader.uint32());
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return { chunk: isSet(object.chunk) ? common_1.FileChunk.fromJSON(object.chunk) : undefined };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.chunk !== undefined) {
+            obj.chunk = common_1.FileChunk.toJSON(message.chunk);
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.ReadPackageFileResponse.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseReadPackageFileResponse();
+        message.chunk = (object.chunk !== undefined && object.chunk !== null)
+            ? common_1.FileChunk.fromPartial(object.chunk)
+            : undefined;
+        return message;
+    },
+};
 exports.PackageServiceService = {
     createPackage: {
         path: "/modx.v1.PackageService/CreatePackage",
@@ -1964,6 +2124,19 @@ exports.PackageServiceService = {
         requestDeserialize: (value) => exports.ImportGgufRequest.decode(value),
         responseSerialize: (value) => Buffer.from(exports.ImportGgufResponse.encode(value).finish()),
         responseDeserialize: (value) => exports.ImportGgufResponse.decode(value),
+    },
+    /**
+     * Download one of a completed package's files (Package.files) in chunks;
+     * FileChunk says where the SHA-256 is (it matches PackageFile.sha256).
+     */
+    readPackageFile: {
+        path: "/modx.v1.PackageService/ReadPackageFile",
+        requestStream: false,
+        responseStream: true,
+        requestSerialize: (value) => Buffer.from(exports.ReadPackageFileRequest.encode(value).finish()),
+        requestDeserialize: (value) => exports.ReadPackageFileRequest.decode(value),
+        responseSerialize: (value) => Buffer.from(exports.ReadPackageFileResponse.encode(value).finish()),
+        responseDeserialize: (value) => exports.ReadPackageFileResponse.decode(value),
     },
 };
 exports.PackageServiceClient = (0, grpc_js_1.makeGenericClientConstructor)(exports.PackageServiceService, "modx.v1.PackageService");

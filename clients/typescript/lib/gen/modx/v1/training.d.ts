@@ -80,11 +80,256 @@ export interface Task {
     failureLogTail: string[];
     /** The failure's sentence (empty unless FAILED). */
     error: string;
+    /**
+     * What the training file holds, in tokens, as counted when the task was created
+     * (unset for tasks created before modx kept data reports).
+     */
+    trainData: DataReport | undefined;
+    /** The same for eval_file; unset without one. */
+    evalData: DataReport | undefined;
+    /**
+     * Each parameter of the task with where its value came from (request, template,
+     * default or an automatic rule) and, for an automatic one, why.
+     */
+    settings: ResolvedSetting[];
+    /**
+     * After an SFT run that completed: the trained model's loss next to the base
+     * model's on held-out data. Unset before, and for pretraining.
+     */
+    learning: LearningCheck | undefined;
+    /**
+     * After a run: the estimate made before it (quota_estimate.run) next to what
+     * the run measured, one entry per quantity that both have.
+     */
+    estimateChecks: EstimateCheck[];
 }
 export interface Task_ParamsEntry {
     key: string;
     value: ParamValue | undefined;
 }
+/** One parameter as the task resolved it. */
+export interface ResolvedSetting {
+    key: string;
+    value: ParamValue | undefined;
+    source: ResolvedSetting_Source;
+    /** One sentence (set for SOURCE_AUTO), e.g. "66 examples: 6 epochs so each is seen often enough". */
+    reason: string;
+}
+/** Where a value came from. */
+export declare enum ResolvedSetting_Source {
+    SOURCE_UNSPECIFIED = 0,
+    /** SOURCE_DEFAULT - The schema's default for the task type (GetParamSchema), through the type's built-in template. */
+    SOURCE_DEFAULT = 1,
+    /** SOURCE_TEMPLATE - The named template the task was created from. */
+    SOURCE_TEMPLATE = 2,
+    /** SOURCE_EXPLICIT - The request's own params (modxctl --set): never replaced by a rule. */
+    SOURCE_EXPLICIT = 3,
+    /** SOURCE_AUTO - An automatic rule chose it from the data and the model; `reason` says why. */
+    SOURCE_AUTO = 4,
+    UNRECOGNIZED = -1
+}
+export declare function resolvedSetting_SourceFromJSON(object: any): ResolvedSetting_Source;
+export declare function resolvedSetting_SourceToJSON(object: ResolvedSetting_Source): string;
+/**
+ * What a data file holds as the worker will see it: the conversations rendered
+ * with the task's chat template and tokenized with its tokenizer, labelled as
+ * training labels them (engine/data_report.py).
+ */
+export interface DataReport {
+    /** The parameter that names the file: "train_file" or "eval_file". */
+    field: string;
+    path: string;
+    /** The task's max_seq_length, in tokens, that truncation was counted at. */
+    maxSeqLength: string;
+    /** The format detected ("messages", "sharegpt", "alpaca", "text", ...; "mixed" when several). */
+    format: string;
+    /** Examples per detected format. */
+    formatCounts: {
+        [key: string]: string;
+    };
+    /** Examples (SFT: conversations; pretraining: documents) in the whole file, before max_samples. */
+    examples: string;
+    /** Tokens per example. */
+    lengths: LengthDistribution | undefined;
+    /** Tokens of every example before truncation. */
+    totalTokens: string;
+    /** Tokens the loss is computed on (SFT: assistant tokens; pretraining: every token), before truncation. */
+    trainableTokens: string;
+    /**
+     * Tokens of the examples training keeps, after truncation at max_seq_length
+     * (pretraining: the whole blocks).
+     */
+    keptTokens: string;
+    keptTrainableTokens: string;
+    /** Tokens cut by max_seq_length (pretraining: the tail that fills no block), and of them trainable ones. */
+    truncatedTokensLost: string;
+    truncatedTrainableTokensLost: string;
+    /** Pretraining: blocks of max_seq_length tokens; 0 for SFT. */
+    blocks: string;
+    /**
+     * One entry per kind of problem found (codes: template_error, nothing_to_learn, truncated, duplicate,
+     * conflicting_answers, short_answer, role_order, in_training_data), with the worst lines.
+     */
+    findings: DataFinding[];
+    /** The findings worth acting on, one sentence each with line numbers (also in the create response's warnings). */
+    warnings: Warning[];
+}
+export interface DataReport_FormatCountsEntry {
+    key: string;
+    value: string;
+}
+/** Tokens per example: quantiles and a small histogram. */
+export interface LengthDistribution {
+    /** Examples counted (those the template could render). */
+    count: string;
+    totalTokens: string;
+    minTokens: string;
+    p50Tokens: string;
+    p90Tokens: string;
+    p99Tokens: string;
+    maxTokens: string;
+    meanTokens: number;
+    /** Bins of an eighth of max_seq_length each, then one for longer examples. */
+    histogram: HistogramBin[];
+}
+/** Examples with low_tokens <= length < high_tokens. */
+export interface HistogramBin {
+    lowTokens: string;
+    /** 0: no upper bound (the examples longer than max_seq_length). */
+    highTokens: string;
+    count: string;
+}
+/** How many examples have one problem, and the worst few. */
+export interface DataFinding {
+    /**
+     * template_error, nothing_to_learn, truncated, duplicate, conflicting_answers, short_answer,
+     * role_order or in_training_data.
+     */
+    code: string;
+    count: string;
+    /** The worst examples first (by the finding's own measure: most tokens lost, longest prompt, ...). */
+    lines: DataLine[];
+}
+/** One example to look at. */
+export interface DataLine {
+    /** 1-based line of the file (JSON array files: the element's position). */
+    line: string;
+    /** The number it is ranked by (tokens lost, prompt tokens, copies, ...). */
+    value: string;
+    /** What is wrong, in words. */
+    detail: string;
+}
+/**
+ * Steps, tokens, wall time and peak memory of a run before it starts
+ * (engine/run_estimate.py). Time needs a calibration of this model on this device.
+ */
+export interface RunEstimate {
+    /** Training examples the worker keeps (after max_samples, the eval split and dropped ones). */
+    examples: string;
+    /** Selected examples with no answer token within max_seq_length: training drops them. */
+    droppedExamples: string;
+    /** Examples evaluated (eval_file, or the eval split). */
+    evalExamples: string;
+    epochs: string;
+    stepsPerEpoch: string;
+    totalSteps: string;
+    /** Forward/backward passes of per_device_train_batch_size examples over the whole run. */
+    microBatches: string;
+    /** Tokens trained on per epoch, all and labelled. */
+    tokensPerEpoch: string;
+    trainableTokensPerEpoch: string;
+    /** tokens_per_epoch x epochs. */
+    totalTokens: string;
+    /** Seconds, on this host's device, from the calibration; unset when not calibrated. */
+    trainingSeconds?: number | undefined;
+    evalSeconds?: number | undefined;
+    /** Worker start: imports, model load, data preparation. */
+    startupSeconds?: number | undefined;
+    totalSeconds?: number | undefined;
+    /** Peak memory of the training process: RSS on the CPU, allocated memory on a GPU (memory_kind). */
+    peakMemoryBytes: string;
+    memoryKind: RunEstimate_MemoryKind;
+    /** Time and memory come from a calibration (timed optimizer steps of this model on this device). */
+    calibrated: boolean;
+    /** The calibration came from the cache (not run for this request). */
+    calibrationCached: boolean;
+    /** When the calibration was measured. */
+    calibrationTime: Timestamp | undefined;
+    /** Memory of the device the peak is compared with: the host's RAM or the GPU's memory. */
+    memoryCapacityBytes: string;
+    /** Free now (MemAvailable on the host, free GPU memory); 0 when unknown. */
+    memoryAvailableBytes: string;
+    /** peak_memory_bytes <= memory_capacity_bytes (a run that cannot fit is refused at create). */
+    memoryFits: boolean;
+    /** It fits but leaves little: above 90% of the capacity or above what is free now. */
+    memoryTight: boolean;
+    /** How the numbers were reached, one sentence per line. */
+    explanation: string[];
+}
+/** Where peak_memory_bytes lives. */
+export declare enum RunEstimate_MemoryKind {
+    MEMORY_KIND_UNSPECIFIED = 0,
+    /** MEMORY_KIND_HOST_RSS - Resident memory of the worker process (a CPU run). */
+    MEMORY_KIND_HOST_RSS = 1,
+    /** MEMORY_KIND_DEVICE - GPU memory allocated by tensors. */
+    MEMORY_KIND_DEVICE = 2,
+    UNRECOGNIZED = -1
+}
+export declare function runEstimate_MemoryKindFromJSON(object: any): RunEstimate_MemoryKind;
+export declare function runEstimate_MemoryKindToJSON(object: RunEstimate_MemoryKind): string;
+/** One estimated quantity next to what the run measured. */
+export interface EstimateCheck {
+    /** "training_seconds" (first step to last) or "peak_memory_bytes" (RunEstimate.memory_kind). */
+    quantity: string;
+    estimated: number;
+    actual: number;
+    /** (estimated - actual) / actual. */
+    relativeError: number;
+    /** The target for |relative_error| (0.30 for time, 0.25 for memory). */
+    target: number;
+    withinTarget: boolean;
+    sentence: string;
+}
+/**
+ * Did the run learn? The trained model's mean loss against the base model's,
+ * on the same held-out examples, measured by the worker at the end of the run.
+ */
+export interface LearningCheck {
+    /**
+     * Which examples: "eval_file", "eval_split" (held out by eval_split_ratio) or
+     * "train_slice" (a few training examples, when there is no evaluation data).
+     */
+    data: string;
+    examples: string;
+    /**
+     * The mean eval loss of those examples as training computes it (per labelled
+     * token within a batch, averaged over batches), nats: before training ...
+     */
+    baseLoss: number;
+    /** ... and after it. */
+    finalLoss: number;
+    /** (base_loss - final_loss) / base_loss. */
+    relativeImprovement: number;
+    verdict: LearningCheck_Verdict;
+    /** The verdict in a plain sentence. */
+    sentence: string;
+    /** What to change when it did not learn (or got worse), one suggestion each. */
+    advice: string[];
+}
+export declare enum LearningCheck_Verdict {
+    VERDICT_UNSPECIFIED = 0,
+    /** VERDICT_LEARNED - The loss fell clearly. */
+    VERDICT_LEARNED = 1,
+    /** VERDICT_LEARNED_LITTLE - It fell, but little. */
+    VERDICT_LEARNED_LITTLE = 2,
+    /** VERDICT_DID_NOT_LEARN - It did not move. */
+    VERDICT_DID_NOT_LEARN = 3,
+    /** VERDICT_GOT_WORSE - It rose: worse than the base model on these examples. */
+    VERDICT_GOT_WORSE = 4,
+    UNRECOGNIZED = -1
+}
+export declare function learningCheck_VerdictFromJSON(object: any): LearningCheck_Verdict;
+export declare function learningCheck_VerdictToJSON(object: LearningCheck_Verdict): string;
 export interface QuotaEstimate {
     /**
      * Training examples after max_samples and the eval split (pretraining: blocks
@@ -103,6 +348,8 @@ export interface QuotaEstimate {
     explanation: string;
     /** GPU memory the run is expected to need on its device; unset for a task that trains on the CPU. */
     memory: MemoryEstimate | undefined;
+    /** Steps, tokens, time and peak memory on this host (RSS on the CPU, GPU memory on a GPU). */
+    run: RunEstimate | undefined;
 }
 /** Device memory of a training run, estimated before it starts (engine/memory.py). */
 export interface MemoryEstimate {
@@ -361,14 +608,26 @@ export interface EstimateQuotaRequest {
     params: {
         [key: string]: ParamValue;
     };
+    /**
+     * Time a few optimizer steps of the model on its device when no calibration of
+     * this step shape is cached (seconds to a few minutes, in a separate process);
+     * without it a run that was never calibrated gets no time estimate.
+     */
+    calibrate: boolean;
 }
 export interface EstimateQuotaRequest_ParamsEntry {
     key: string;
     value: ParamValue | undefined;
 }
 export interface EstimateQuotaResponse {
+    /** With `run` set: steps, tokens, time and memory. */
     estimate: QuotaEstimate | undefined;
     warnings: Warning[];
+    /** The data reports the estimate was made from. */
+    trainData: DataReport | undefined;
+    evalData: DataReport | undefined;
+    /** The parameters as they would be resolved (a parameter set) or were (a task). */
+    settings: ResolvedSetting[];
 }
 export interface TypeDefault {
     type: TaskType;
@@ -463,6 +722,16 @@ export interface DeleteTemplateResponse {
 }
 export declare const Task: MessageFns<Task>;
 export declare const Task_ParamsEntry: MessageFns<Task_ParamsEntry>;
+export declare const ResolvedSetting: MessageFns<ResolvedSetting>;
+export declare const DataReport: MessageFns<DataReport>;
+export declare const DataReport_FormatCountsEntry: MessageFns<DataReport_FormatCountsEntry>;
+export declare const LengthDistribution: MessageFns<LengthDistribution>;
+export declare const HistogramBin: MessageFns<HistogramBin>;
+export declare const DataFinding: MessageFns<DataFinding>;
+export declare const DataLine: MessageFns<DataLine>;
+export declare const RunEstimate: MessageFns<RunEstimate>;
+export declare const EstimateCheck: MessageFns<EstimateCheck>;
+export declare const LearningCheck: MessageFns<LearningCheck>;
 export declare const QuotaEstimate: MessageFns<QuotaEstimate>;
 export declare const MemoryEstimate: MessageFns<MemoryEstimate>;
 export declare const MemoryEstimate_PartsEntry: MessageFns<MemoryEstimate_PartsEntry>;
@@ -622,7 +891,10 @@ export declare const TrainingServiceService: {
         readonly responseSerialize: (value: ListCheckpointsResponse) => Buffer;
         readonly responseDeserialize: (value: Buffer) => ListCheckpointsResponse;
     };
-    /** How many checkpoints (= quota units) a task or a parameter set will use. */
+    /**
+     * How many checkpoints (= quota units) a task or a parameter set will use, and
+     * its steps, tokens, wall time and peak memory on this host, with the data reports.
+     */
     readonly estimateQuota: {
         readonly path: "/modx.v1.TrainingService/EstimateQuota";
         readonly requestStream: false;
@@ -709,7 +981,10 @@ export interface TrainingServiceServer extends UntypedServiceImplementation {
     watchTask: handleServerStreamingCall<WatchTaskRequest, WatchTaskResponse>;
     listMetrics: handleUnaryCall<ListMetricsRequest, ListMetricsResponse>;
     listCheckpoints: handleUnaryCall<ListCheckpointsRequest, ListCheckpointsResponse>;
-    /** How many checkpoints (= quota units) a task or a parameter set will use. */
+    /**
+     * How many checkpoints (= quota units) a task or a parameter set will use, and
+     * its steps, tokens, wall time and peak memory on this host, with the data reports.
+     */
     estimateQuota: handleUnaryCall<EstimateQuotaRequest, EstimateQuotaResponse>;
     /**
      * The schema of every parameter, so a front end renders the form without
@@ -767,7 +1042,10 @@ export interface TrainingServiceClient extends Client {
     listCheckpoints(request: ListCheckpointsRequest, callback: (error: ServiceError | null, response: ListCheckpointsResponse) => void): ClientUnaryCall;
     listCheckpoints(request: ListCheckpointsRequest, metadata: Metadata, callback: (error: ServiceError | null, response: ListCheckpointsResponse) => void): ClientUnaryCall;
     listCheckpoints(request: ListCheckpointsRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: ListCheckpointsResponse) => void): ClientUnaryCall;
-    /** How many checkpoints (= quota units) a task or a parameter set will use. */
+    /**
+     * How many checkpoints (= quota units) a task or a parameter set will use, and
+     * its steps, tokens, wall time and peak memory on this host, with the data reports.
+     */
     estimateQuota(request: EstimateQuotaRequest, callback: (error: ServiceError | null, response: EstimateQuotaResponse) => void): ClientUnaryCall;
     estimateQuota(request: EstimateQuotaRequest, metadata: Metadata, callback: (error: ServiceError | null, response: EstimateQuotaResponse) => void): ClientUnaryCall;
     estimateQuota(request: EstimateQuotaRequest, metadata: Metadata, options: Partial<CallOptions>, callback: (error: ServiceError | null, response: EstimateQuotaResponse) => void): ClientUnaryCall;

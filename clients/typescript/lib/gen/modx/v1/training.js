@@ -5,12 +5,18 @@
 //   protoc               unknown
 // source: modx/v1/training.proto
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.SaveTemplateRequest_ParamsEntry = exports.SaveTemplateRequest = exports.GetTemplateResponse = exports.GetTemplateRequest = exports.ListTemplatesResponse = exports.ListTemplatesRequest = exports.Template_ParamsEntry = exports.Template = exports.GetParamSchemaResponse = exports.GetParamSchemaRequest = exports.ParamSpec = exports.TypeDefault = exports.EstimateQuotaResponse = exports.EstimateQuotaRequest_ParamsEntry = exports.EstimateQuotaRequest = exports.ListCheckpointsResponse = exports.ListCheckpointsRequest = exports.ListMetricsResponse = exports.ListMetricsRequest = exports.WatchTaskResponse = exports.WatchTaskRequest = exports.ResumeTaskResponse = exports.ResumeTaskRequest = exports.StopTaskResponse = exports.StopTaskRequest = exports.StartTaskResponse = exports.StartTaskRequest = exports.DeleteTaskResponse = exports.DeleteTaskRequest = exports.ListTasksResponse = exports.ListTasksRequest = exports.GetTaskResponse = exports.GetTaskRequest = exports.CreateTaskResponse = exports.CreateTaskRequest_ParamsEntry = exports.CreateTaskRequest = exports.TaskEvent = exports.CheckpointDeleted = exports.StateChange = exports.MetricsPoint = exports.Checkpoint = exports.MemoryEstimate_PartsEntry = exports.MemoryEstimate = exports.QuotaEstimate = exports.Task_ParamsEntry = exports.Task = exports.ParamType = exports.EventKind = exports.protobufFileName = exports.protobufPackage = void 0;
-exports.TrainingServiceClient = exports.TrainingServiceService = exports.DeleteTemplateResponse = exports.DeleteTemplateRequest = exports.SaveTemplateResponse = void 0;
+exports.EstimateQuotaRequest_ParamsEntry = exports.EstimateQuotaRequest = exports.ListCheckpointsResponse = exports.ListCheckpointsRequest = exports.ListMetricsResponse = exports.ListMetricsRequest = exports.WatchTaskResponse = exports.WatchTaskRequest = exports.ResumeTaskResponse = exports.ResumeTaskRequest = exports.StopTaskResponse = exports.StopTaskRequest = exports.StartTaskResponse = exports.StartTaskRequest = exports.DeleteTaskResponse = exports.DeleteTaskRequest = exports.ListTasksResponse = exports.ListTasksRequest = exports.GetTaskResponse = exports.GetTaskRequest = exports.CreateTaskResponse = exports.CreateTaskRequest_ParamsEntry = exports.CreateTaskRequest = exports.TaskEvent = exports.CheckpointDeleted = exports.StateChange = exports.MetricsPoint = exports.Checkpoint = exports.MemoryEstimate_PartsEntry = exports.MemoryEstimate = exports.QuotaEstimate = exports.LearningCheck = exports.EstimateCheck = exports.RunEstimate = exports.DataLine = exports.DataFinding = exports.HistogramBin = exports.LengthDistribution = exports.DataReport_FormatCountsEntry = exports.DataReport = exports.ResolvedSetting = exports.Task_ParamsEntry = exports.Task = exports.LearningCheck_Verdict = exports.RunEstimate_MemoryKind = exports.ResolvedSetting_Source = exports.ParamType = exports.EventKind = exports.protobufFileName = exports.protobufPackage = void 0;
+exports.TrainingServiceClient = exports.TrainingServiceService = exports.DeleteTemplateResponse = exports.DeleteTemplateRequest = exports.SaveTemplateResponse = exports.SaveTemplateRequest_ParamsEntry = exports.SaveTemplateRequest = exports.GetTemplateResponse = exports.GetTemplateRequest = exports.ListTemplatesResponse = exports.ListTemplatesRequest = exports.Template_ParamsEntry = exports.Template = exports.GetParamSchemaResponse = exports.GetParamSchemaRequest = exports.ParamSpec = exports.TypeDefault = exports.EstimateQuotaResponse = void 0;
 exports.eventKindFromJSON = eventKindFromJSON;
 exports.eventKindToJSON = eventKindToJSON;
 exports.paramTypeFromJSON = paramTypeFromJSON;
 exports.paramTypeToJSON = paramTypeToJSON;
+exports.resolvedSetting_SourceFromJSON = resolvedSetting_SourceFromJSON;
+exports.resolvedSetting_SourceToJSON = resolvedSetting_SourceToJSON;
+exports.runEstimate_MemoryKindFromJSON = runEstimate_MemoryKindFromJSON;
+exports.runEstimate_MemoryKindToJSON = runEstimate_MemoryKindToJSON;
+exports.learningCheck_VerdictFromJSON = learningCheck_VerdictFromJSON;
+exports.learningCheck_VerdictToJSON = learningCheck_VerdictToJSON;
 /* eslint-disable */
 const wire_1 = require("@bufbuild/protobuf/wire");
 const grpc_js_1 = require("@grpc/grpc-js");
@@ -146,6 +152,153 @@ function paramTypeToJSON(object) {
             return "UNRECOGNIZED";
     }
 }
+/** Where a value came from. */
+var ResolvedSetting_Source;
+(function (ResolvedSetting_Source) {
+    ResolvedSetting_Source[ResolvedSetting_Source["SOURCE_UNSPECIFIED"] = 0] = "SOURCE_UNSPECIFIED";
+    /** SOURCE_DEFAULT - The schema's default for the task type (GetParamSchema), through the type's built-in template. */
+    ResolvedSetting_Source[ResolvedSetting_Source["SOURCE_DEFAULT"] = 1] = "SOURCE_DEFAULT";
+    /** SOURCE_TEMPLATE - The named template the task was created from. */
+    ResolvedSetting_Source[ResolvedSetting_Source["SOURCE_TEMPLATE"] = 2] = "SOURCE_TEMPLATE";
+    /** SOURCE_EXPLICIT - The request's own params (modxctl --set): never replaced by a rule. */
+    ResolvedSetting_Source[ResolvedSetting_Source["SOURCE_EXPLICIT"] = 3] = "SOURCE_EXPLICIT";
+    /** SOURCE_AUTO - An automatic rule chose it from the data and the model; `reason` says why. */
+    ResolvedSetting_Source[ResolvedSetting_Source["SOURCE_AUTO"] = 4] = "SOURCE_AUTO";
+    ResolvedSetting_Source[ResolvedSetting_Source["UNRECOGNIZED"] = -1] = "UNRECOGNIZED";
+})(ResolvedSetting_Source || (exports.ResolvedSetting_Source = ResolvedSetting_Source = {}));
+function resolvedSetting_SourceFromJSON(object) {
+    switch (object) {
+        case 0:
+        case "SOURCE_UNSPECIFIED":
+            return ResolvedSetting_Source.SOURCE_UNSPECIFIED;
+        case 1:
+        case "SOURCE_DEFAULT":
+            return ResolvedSetting_Source.SOURCE_DEFAULT;
+        case 2:
+        case "SOURCE_TEMPLATE":
+            return ResolvedSetting_Source.SOURCE_TEMPLATE;
+        case 3:
+        case "SOURCE_EXPLICIT":
+            return ResolvedSetting_Source.SOURCE_EXPLICIT;
+        case 4:
+        case "SOURCE_AUTO":
+            return ResolvedSetting_Source.SOURCE_AUTO;
+        case -1:
+        case "UNRECOGNIZED":
+        default:
+            return ResolvedSetting_Source.UNRECOGNIZED;
+    }
+}
+function resolvedSetting_SourceToJSON(object) {
+    switch (object) {
+        case ResolvedSetting_Source.SOURCE_UNSPECIFIED:
+            return "SOURCE_UNSPECIFIED";
+        case ResolvedSetting_Source.SOURCE_DEFAULT:
+            return "SOURCE_DEFAULT";
+        case ResolvedSetting_Source.SOURCE_TEMPLATE:
+            return "SOURCE_TEMPLATE";
+        case ResolvedSetting_Source.SOURCE_EXPLICIT:
+            return "SOURCE_EXPLICIT";
+        case ResolvedSetting_Source.SOURCE_AUTO:
+            return "SOURCE_AUTO";
+        case ResolvedSetting_Source.UNRECOGNIZED:
+        default:
+            return "UNRECOGNIZED";
+    }
+}
+/** Where peak_memory_bytes lives. */
+var RunEstimate_MemoryKind;
+(function (RunEstimate_MemoryKind) {
+    RunEstimate_MemoryKind[RunEstimate_MemoryKind["MEMORY_KIND_UNSPECIFIED"] = 0] = "MEMORY_KIND_UNSPECIFIED";
+    /** MEMORY_KIND_HOST_RSS - Resident memory of the worker process (a CPU run). */
+    RunEstimate_MemoryKind[RunEstimate_MemoryKind["MEMORY_KIND_HOST_RSS"] = 1] = "MEMORY_KIND_HOST_RSS";
+    /** MEMORY_KIND_DEVICE - GPU memory allocated by tensors. */
+    RunEstimate_MemoryKind[RunEstimate_MemoryKind["MEMORY_KIND_DEVICE"] = 2] = "MEMORY_KIND_DEVICE";
+    RunEstimate_MemoryKind[RunEstimate_MemoryKind["UNRECOGNIZED"] = -1] = "UNRECOGNIZED";
+})(RunEstimate_MemoryKind || (exports.RunEstimate_MemoryKind = RunEstimate_MemoryKind = {}));
+function runEstimate_MemoryKindFromJSON(object) {
+    switch (object) {
+        case 0:
+        case "MEMORY_KIND_UNSPECIFIED":
+            return RunEstimate_MemoryKind.MEMORY_KIND_UNSPECIFIED;
+        case 1:
+        case "MEMORY_KIND_HOST_RSS":
+            return RunEstimate_MemoryKind.MEMORY_KIND_HOST_RSS;
+        case 2:
+        case "MEMORY_KIND_DEVICE":
+            return RunEstimate_MemoryKind.MEMORY_KIND_DEVICE;
+        case -1:
+        case "UNRECOGNIZED":
+        default:
+            return RunEstimate_MemoryKind.UNRECOGNIZED;
+    }
+}
+function runEstimate_MemoryKindToJSON(object) {
+    switch (object) {
+        case RunEstimate_MemoryKind.MEMORY_KIND_UNSPECIFIED:
+            return "MEMORY_KIND_UNSPECIFIED";
+        case RunEstimate_MemoryKind.MEMORY_KIND_HOST_RSS:
+            return "MEMORY_KIND_HOST_RSS";
+        case RunEstimate_MemoryKind.MEMORY_KIND_DEVICE:
+            return "MEMORY_KIND_DEVICE";
+        case RunEstimate_MemoryKind.UNRECOGNIZED:
+        default:
+            return "UNRECOGNIZED";
+    }
+}
+var LearningCheck_Verdict;
+(function (LearningCheck_Verdict) {
+    LearningCheck_Verdict[LearningCheck_Verdict["VERDICT_UNSPECIFIED"] = 0] = "VERDICT_UNSPECIFIED";
+    /** VERDICT_LEARNED - The loss fell clearly. */
+    LearningCheck_Verdict[LearningCheck_Verdict["VERDICT_LEARNED"] = 1] = "VERDICT_LEARNED";
+    /** VERDICT_LEARNED_LITTLE - It fell, but little. */
+    LearningCheck_Verdict[LearningCheck_Verdict["VERDICT_LEARNED_LITTLE"] = 2] = "VERDICT_LEARNED_LITTLE";
+    /** VERDICT_DID_NOT_LEARN - It did not move. */
+    LearningCheck_Verdict[LearningCheck_Verdict["VERDICT_DID_NOT_LEARN"] = 3] = "VERDICT_DID_NOT_LEARN";
+    /** VERDICT_GOT_WORSE - It rose: worse than the base model on these examples. */
+    LearningCheck_Verdict[LearningCheck_Verdict["VERDICT_GOT_WORSE"] = 4] = "VERDICT_GOT_WORSE";
+    LearningCheck_Verdict[LearningCheck_Verdict["UNRECOGNIZED"] = -1] = "UNRECOGNIZED";
+})(LearningCheck_Verdict || (exports.LearningCheck_Verdict = LearningCheck_Verdict = {}));
+function learningCheck_VerdictFromJSON(object) {
+    switch (object) {
+        case 0:
+        case "VERDICT_UNSPECIFIED":
+            return LearningCheck_Verdict.VERDICT_UNSPECIFIED;
+        case 1:
+        case "VERDICT_LEARNED":
+            return LearningCheck_Verdict.VERDICT_LEARNED;
+        case 2:
+        case "VERDICT_LEARNED_LITTLE":
+            return LearningCheck_Verdict.VERDICT_LEARNED_LITTLE;
+        case 3:
+        case "VERDICT_DID_NOT_LEARN":
+            return LearningCheck_Verdict.VERDICT_DID_NOT_LEARN;
+        case 4:
+        case "VERDICT_GOT_WORSE":
+            return LearningCheck_Verdict.VERDICT_GOT_WORSE;
+        case -1:
+        case "UNRECOGNIZED":
+        default:
+            return LearningCheck_Verdict.UNRECOGNIZED;
+    }
+}
+function learningCheck_VerdictToJSON(object) {
+    switch (object) {
+        case LearningCheck_Verdict.VERDICT_UNSPECIFIED:
+            return "VERDICT_UNSPECIFIED";
+        case LearningCheck_Verdict.VERDICT_LEARNED:
+            return "VERDICT_LEARNED";
+        case LearningCheck_Verdict.VERDICT_LEARNED_LITTLE:
+            return "VERDICT_LEARNED_LITTLE";
+        case LearningCheck_Verdict.VERDICT_DID_NOT_LEARN:
+            return "VERDICT_DID_NOT_LEARN";
+        case LearningCheck_Verdict.VERDICT_GOT_WORSE:
+            return "VERDICT_GOT_WORSE";
+        case LearningCheck_Verdict.UNRECOGNIZED:
+        default:
+            return "UNRECOGNIZED";
+    }
+}
 function createBaseTask() {
     return {
         id: "",
@@ -172,6 +325,11 @@ function createBaseTask() {
         queuePosition: 0,
         failureLogTail: [],
         error: "",
+        trainData: undefined,
+        evalData: undefined,
+        settings: [],
+        learning: undefined,
+        estimateChecks: [],
     };
 }
 exports.Task = {
@@ -247,6 +405,21 @@ exports.Task = {
         }
         if (message.error !== "") {
             writer.uint32(194).string(message.error);
+        }
+        if (message.trainData !== undefined) {
+            exports.DataReport.encode(message.trainData, writer.uint32(202).fork()).join();
+        }
+        if (message.evalData !== undefined) {
+            exports.DataReport.encode(message.evalData, writer.uint32(210).fork()).join();
+        }
+        for (const v of message.settings) {
+            exports.ResolvedSetting.encode(v, writer.uint32(218).fork()).join();
+        }
+        if (message.learning !== undefined) {
+            exports.LearningCheck.encode(message.learning, writer.uint32(226).fork()).join();
+        }
+        for (const v of message.estimateChecks) {
+            exports.EstimateCheck.encode(v, writer.uint32(234).fork()).join();
         }
         return writer;
     },
@@ -434,6 +607,41 @@ exports.Task = {
                         message.error = reader.string();
                         continue;
                     }
+                    case 25: {
+                        if (tag !== 202) {
+                            break;
+                        }
+                        message.trainData = exports.DataReport.decode(reader, reader.uint32());
+                        continue;
+                    }
+                    case 26: {
+                        if (tag !== 210) {
+                            break;
+                        }
+                        message.evalData = exports.DataReport.decode(reader, reader.uint32());
+                        continue;
+                    }
+                    case 27: {
+                        if (tag !== 218) {
+                            break;
+                        }
+                        message.settings.push(exports.ResolvedSetting.decode(reader, reader.uint32()));
+                        continue;
+                    }
+                    case 28: {
+                        if (tag !== 226) {
+                            break;
+                        }
+                        message.learning = exports.LearningCheck.decode(reader, reader.uint32());
+                        continue;
+                    }
+                    case 29: {
+                        if (tag !== 234) {
+                            break;
+                        }
+                        message.estimateChecks.push(exports.EstimateCheck.decode(reader, reader.uint32()));
+                        continue;
+                    }
                 }
                 if ((tag & 7) === 4 || tag === 0) {
                     break;
@@ -542,6 +750,25 @@ exports.Task = {
                     ? object.failure_log_tail.map((e) => globalThis.String(e))
                     : [],
             error: isSet(object.error) ? globalThis.String(object.error) : "",
+            trainData: isSet(object.trainData)
+                ? exports.DataReport.fromJSON(object.trainData)
+                : isSet(object.train_data)
+                    ? exports.DataReport.fromJSON(object.train_data)
+                    : undefined,
+            evalData: isSet(object.evalData)
+                ? exports.DataReport.fromJSON(object.evalData)
+                : isSet(object.eval_data)
+                    ? exports.DataReport.fromJSON(object.eval_data)
+                    : undefined,
+            settings: globalThis.Array.isArray(object?.settings)
+                ? object.settings.map((e) => exports.ResolvedSetting.fromJSON(e))
+                : [],
+            learning: isSet(object.learning) ? exports.LearningCheck.fromJSON(object.learning) : undefined,
+            estimateChecks: globalThis.Array.isArray(object?.estimateChecks)
+                ? object.estimateChecks.map((e) => exports.EstimateCheck.fromJSON(e))
+                : globalThis.Array.isArray(object?.estimate_checks)
+                    ? object.estimate_checks.map((e) => exports.EstimateCheck.fromJSON(e))
+                    : [],
         };
     },
     toJSON(message) {
@@ -624,6 +851,21 @@ exports.Task = {
         if (message.error !== "") {
             obj.error = message.error;
         }
+        if (message.trainData !== undefined) {
+            obj.trainData = exports.DataReport.toJSON(message.trainData);
+        }
+        if (message.evalData !== undefined) {
+            obj.evalData = exports.DataReport.toJSON(message.evalData);
+        }
+        if (message.settings?.length) {
+            obj.settings = message.settings.map((e) => exports.ResolvedSetting.toJSON(e));
+        }
+        if (message.learning !== undefined) {
+            obj.learning = exports.LearningCheck.toJSON(message.learning);
+        }
+        if (message.estimateChecks?.length) {
+            obj.estimateChecks = message.estimateChecks.map((e) => exports.EstimateCheck.toJSON(e));
+        }
         return obj;
     },
     create(base) {
@@ -670,6 +912,17 @@ exports.Task = {
         message.queuePosition = object.queuePosition ?? 0;
         message.failureLogTail = object.failureLogTail?.map((e) => e) || [];
         message.error = object.error ?? "";
+        message.trainData = (object.trainData !== undefined && object.trainData !== null)
+            ? exports.DataReport.fromPartial(object.trainData)
+            : undefined;
+        message.evalData = (object.evalData !== undefined && object.evalData !== null)
+            ? exports.DataReport.fromPartial(object.evalData)
+            : undefined;
+        message.settings = object.settings?.map((e) => exports.ResolvedSetting.fromPartial(e)) || [];
+        message.learning = (object.learning !== undefined && object.learning !== null)
+            ? exports.LearningCheck.fromPartial(object.learning)
+            : undefined;
+        message.estimateChecks = object.estimateChecks?.map((e) => exports.EstimateCheck.fromPartial(e)) || [];
         return message;
     },
 };
@@ -753,6 +1006,1946 @@ exports.Task_ParamsEntry = {
         return message;
     },
 };
+function createBaseResolvedSetting() {
+    return { key: "", value: undefined, source: 0, reason: "" };
+}
+exports.ResolvedSetting = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        if (message.key !== "") {
+            writer.uint32(10).string(message.key);
+        }
+        if (message.value !== undefined) {
+            common_1.ParamValue.encode(message.value, writer.uint32(18).fork()).join();
+        }
+        if (message.source !== 0) {
+            writer.uint32(24).int32(message.source);
+        }
+        if (message.reason !== "") {
+            writer.uint32(34).string(message.reason);
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseResolvedSetting();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 10) {
+                            break;
+                        }
+                        message.key = reader.string();
+                        continue;
+                    }
+                    case 2: {
+                        if (tag !== 18) {
+                            break;
+                        }
+                        message.value = common_1.ParamValue.decode(reader, reader.uint32());
+                        continue;
+                    }
+                    case 3: {
+                        if (tag !== 24) {
+                            break;
+                        }
+                        message.source = reader.int32();
+                        continue;
+                    }
+                    case 4: {
+                        if (tag !== 34) {
+                            break;
+                        }
+                        message.reason = reader.string();
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return {
+            key: isSet(object.key) ? globalThis.String(object.key) : "",
+            value: isSet(object.value) ? common_1.ParamValue.fromJSON(object.value) : undefined,
+            source: isSet(object.source) ? resolvedSetting_SourceFromJSON(object.source) : 0,
+            reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+        };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.key !== "") {
+            obj.key = message.key;
+        }
+        if (message.value !== undefined) {
+            obj.value = common_1.ParamValue.toJSON(message.value);
+        }
+        if (message.source !== 0) {
+            obj.source = resolvedSetting_SourceToJSON(message.source);
+        }
+        if (message.reason !== "") {
+            obj.reason = message.reason;
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.ResolvedSetting.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseResolvedSetting();
+        message.key = object.key ?? "";
+        message.value = (object.value !== undefined && object.value !== null)
+            ? common_1.ParamValue.fromPartial(object.value)
+            : undefined;
+        message.source = object.source ?? 0;
+        message.reason = object.reason ?? "";
+        return message;
+    },
+};
+function createBaseDataReport() {
+    return {
+        field: "",
+        path: "",
+        maxSeqLength: "0",
+        format: "",
+        formatCounts: {},
+        examples: "0",
+        lengths: undefined,
+        totalTokens: "0",
+        trainableTokens: "0",
+        keptTokens: "0",
+        keptTrainableTokens: "0",
+        truncatedTokensLost: "0",
+        truncatedTrainableTokensLost: "0",
+        blocks: "0",
+        findings: [],
+        warnings: [],
+    };
+}
+exports.DataReport = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        if (message.field !== "") {
+            writer.uint32(10).string(message.field);
+        }
+        if (message.path !== "") {
+            writer.uint32(18).string(message.path);
+        }
+        if (message.maxSeqLength !== "0") {
+            writer.uint32(24).int64(message.maxSeqLength);
+        }
+        if (message.format !== "") {
+            writer.uint32(34).string(message.format);
+        }
+        globalThis.Object.entries(message.formatCounts).forEach(([key, value]) => {
+            exports.DataReport_FormatCountsEntry.encode({ key: key, value }, writer.uint32(42).fork()).join();
+        });
+        if (message.examples !== "0") {
+            writer.uint32(48).int64(message.examples);
+        }
+        if (message.lengths !== undefined) {
+            exports.LengthDistribution.encode(message.lengths, writer.uint32(58).fork()).join();
+        }
+        if (message.totalTokens !== "0") {
+            writer.uint32(64).int64(message.totalTokens);
+        }
+        if (message.trainableTokens !== "0") {
+            writer.uint32(72).int64(message.trainableTokens);
+        }
+        if (message.keptTokens !== "0") {
+            writer.uint32(80).int64(message.keptTokens);
+        }
+        if (message.keptTrainableTokens !== "0") {
+            writer.uint32(88).int64(message.keptTrainableTokens);
+        }
+        if (message.truncatedTokensLost !== "0") {
+            writer.uint32(96).int64(message.truncatedTokensLost);
+        }
+        if (message.truncatedTrainableTokensLost !== "0") {
+            writer.uint32(104).int64(message.truncatedTrainableTokensLost);
+        }
+        if (message.blocks !== "0") {
+            writer.uint32(112).int64(message.blocks);
+        }
+        for (const v of message.findings) {
+            exports.DataFinding.encode(v, writer.uint32(122).fork()).join();
+        }
+        for (const v of message.warnings) {
+            common_1.Warning.encode(v, writer.uint32(130).fork()).join();
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseDataReport();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 10) {
+                            break;
+                        }
+                        message.field = reader.string();
+                        continue;
+                    }
+                    case 2: {
+                        if (tag !== 18) {
+                            break;
+                        }
+                        message.path = reader.string();
+                        continue;
+                    }
+                    case 3: {
+                        if (tag !== 24) {
+                            break;
+                        }
+                        message.maxSeqLength = reader.int64().toString();
+                        continue;
+                    }
+                    case 4: {
+                        if (tag !== 34) {
+                            break;
+                        }
+                        message.format = reader.string();
+                        continue;
+                    }
+                    case 5: {
+                        if (tag !== 42) {
+                            break;
+                        }
+                        const entry5 = exports.DataReport_FormatCountsEntry.decode(reader, reader.uint32());
+                        if (entry5.value !== undefined) {
+                            message.formatCounts[entry5.key] = entry5.value;
+                        }
+                        continue;
+                    }
+                    case 6: {
+                        if (tag !== 48) {
+                            break;
+                        }
+                        message.examples = reader.int64().toString();
+                        continue;
+                    }
+                    case 7: {
+                        if (tag !== 58) {
+                            break;
+                        }
+                        message.lengths = exports.LengthDistribution.decode(reader, reader.uint32());
+                        continue;
+                    }
+                    case 8: {
+                        if (tag !== 64) {
+                            break;
+                        }
+                        message.totalTokens = reader.int64().toString();
+                        continue;
+                    }
+                    case 9: {
+                        if (tag !== 72) {
+                            break;
+                        }
+                        message.trainableTokens = reader.int64().toString();
+                        continue;
+                    }
+                    case 10: {
+                        if (tag !== 80) {
+                            break;
+                        }
+                        message.keptTokens = reader.int64().toString();
+                        continue;
+                    }
+                    case 11: {
+                        if (tag !== 88) {
+                            break;
+                        }
+                        message.keptTrainableTokens = reader.int64().toString();
+                        continue;
+                    }
+                    case 12: {
+                        if (tag !== 96) {
+                            break;
+                        }
+                        message.truncatedTokensLost = reader.int64().toString();
+                        continue;
+                    }
+                    case 13: {
+                        if (tag !== 104) {
+                            break;
+                        }
+                        message.truncatedTrainableTokensLost = reader.int64().toString();
+                        continue;
+                    }
+                    case 14: {
+                        if (tag !== 112) {
+                            break;
+                        }
+                        message.blocks = reader.int64().toString();
+                        continue;
+                    }
+                    case 15: {
+                        if (tag !== 122) {
+                            break;
+                        }
+                        message.findings.push(exports.DataFinding.decode(reader, reader.uint32()));
+                        continue;
+                    }
+                    case 16: {
+                        if (tag !== 130) {
+                            break;
+                        }
+                        message.warnings.push(common_1.Warning.decode(reader, reader.uint32()));
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return {
+            field: isSet(object.field) ? globalThis.String(object.field) : "",
+            path: isSet(object.path) ? globalThis.String(object.path) : "",
+            maxSeqLength: isSet(object.maxSeqLength)
+                ? globalThis.String(object.maxSeqLength)
+                : isSet(object.max_seq_length)
+                    ? globalThis.String(object.max_seq_length)
+                    : "0",
+            format: isSet(object.format) ? globalThis.String(object.format) : "",
+            formatCounts: isObject(object.formatCounts)
+                ? globalThis.Object.entries(object.formatCounts).reduce((acc, [key, value]) => {
+                    globalThis.Object.defineProperty(acc, key, {
+                        value: globalThis.String(value),
+                        enumerable: true,
+                        configurable: true,
+                        writable: true,
+                    });
+                    return acc;
+                }, {})
+                : isObject(object.format_counts)
+                    ? globalThis.Object.entries(object.format_counts).reduce((acc, [key, value]) => {
+                        globalThis.Object.defineProperty(acc, key, {
+                            value: globalThis.String(value),
+                            enumerable: true,
+                            configurable: true,
+                            writable: true,
+                        });
+                        return acc;
+                    }, {})
+                    : {},
+            examples: isSet(object.examples) ? globalThis.String(object.examples) : "0",
+            lengths: isSet(object.lengths) ? exports.LengthDistribution.fromJSON(object.lengths) : undefined,
+            totalTokens: isSet(object.totalTokens)
+                ? globalThis.String(object.totalTokens)
+                : isSet(object.total_tokens)
+                    ? globalThis.String(object.total_tokens)
+                    : "0",
+            trainableTokens: isSet(object.trainableTokens)
+                ? globalThis.String(object.trainableTokens)
+                : isSet(object.trainable_tokens)
+                    ? globalThis.String(object.trainable_tokens)
+                    : "0",
+            keptTokens: isSet(object.keptTokens)
+                ? globalThis.String(object.keptTokens)
+                : isSet(object.kept_tokens)
+                    ? globalThis.String(object.kept_tokens)
+                    : "0",
+            keptTrainableTokens: isSet(object.keptTrainableTokens)
+                ? globalThis.String(object.keptTrainableTokens)
+                : isSet(object.kept_trainable_tokens)
+                    ? globalThis.String(object.kept_trainable_tokens)
+                    : "0",
+            truncatedTokensLost: isSet(object.truncatedTokensLost)
+                ? globalThis.String(object.truncatedTokensLost)
+                : isSet(object.truncated_tokens_lost)
+                    ? globalThis.String(object.truncated_tokens_lost)
+                    : "0",
+            truncatedTrainableTokensLost: isSet(object.truncatedTrainableTokensLost)
+                ? globalThis.String(object.truncatedTrainableTokensLost)
+                : isSet(object.truncated_trainable_tokens_lost)
+                    ? globalThis.String(object.truncated_trainable_tokens_lost)
+                    : "0",
+            blocks: isSet(object.blocks) ? globalThis.String(object.blocks) : "0",
+            findings: globalThis.Array.isArray(object?.findings)
+                ? object.findings.map((e) => exports.DataFinding.fromJSON(e))
+                : [],
+            warnings: globalThis.Array.isArray(object?.warnings)
+                ? object.warnings.map((e) => common_1.Warning.fromJSON(e))
+                : [],
+        };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.field !== "") {
+            obj.field = message.field;
+        }
+        if (message.path !== "") {
+            obj.path = message.path;
+        }
+        if (message.maxSeqLength !== "0") {
+            obj.maxSeqLength = message.maxSeqLength;
+        }
+        if (message.format !== "") {
+            obj.format = message.format;
+        }
+        if (message.formatCounts) {
+            const entries = globalThis.Object.entries(message.formatCounts);
+            if (entries.length > 0) {
+                obj.formatCounts = {};
+                entries.forEach(([k, v]) => {
+                    obj.formatCounts[k] = v;
+                });
+            }
+        }
+        if (message.examples !== "0") {
+            obj.examples = message.examples;
+        }
+        if (message.lengths !== undefined) {
+            obj.lengths = exports.LengthDistribution.toJSON(message.lengths);
+        }
+        if (message.totalTokens !== "0") {
+            obj.totalTokens = message.totalTokens;
+        }
+        if (message.trainableTokens !== "0") {
+            obj.trainableTokens = message.trainableTokens;
+        }
+        if (message.keptTokens !== "0") {
+            obj.keptTokens = message.keptTokens;
+        }
+        if (message.keptTrainableTokens !== "0") {
+            obj.keptTrainableTokens = message.keptTrainableTokens;
+        }
+        if (message.truncatedTokensLost !== "0") {
+            obj.truncatedTokensLost = message.truncatedTokensLost;
+        }
+        if (message.truncatedTrainableTokensLost !== "0") {
+            obj.truncatedTrainableTokensLost = message.truncatedTrainableTokensLost;
+        }
+        if (message.blocks !== "0") {
+            obj.blocks = message.blocks;
+        }
+        if (message.findings?.length) {
+            obj.findings = message.findings.map((e) => exports.DataFinding.toJSON(e));
+        }
+        if (message.warnings?.length) {
+            obj.warnings = message.warnings.map((e) => common_1.Warning.toJSON(e));
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.DataReport.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseDataReport();
+        message.field = object.field ?? "";
+        message.path = object.path ?? "";
+        message.maxSeqLength = object.maxSeqLength ?? "0";
+        message.format = object.format ?? "";
+        message.formatCounts = globalThis.Object.entries(object.formatCounts ?? {}).reduce((acc, [key, value]) => {
+            if (value !== undefined) {
+                acc[key] = globalThis.String(value);
+            }
+            return acc;
+        }, {});
+        message.examples = object.examples ?? "0";
+        message.lengths = (object.lengths !== undefined && object.lengths !== null)
+            ? exports.LengthDistribution.fromPartial(object.lengths)
+            : undefined;
+        message.totalTokens = object.totalTokens ?? "0";
+        message.trainableTokens = object.trainableTokens ?? "0";
+        message.keptTokens = object.keptTokens ?? "0";
+        message.keptTrainableTokens = object.keptTrainableTokens ?? "0";
+        message.truncatedTokensLost = object.truncatedTokensLost ?? "0";
+        message.truncatedTrainableTokensLost = object.truncatedTrainableTokensLost ?? "0";
+        message.blocks = object.blocks ?? "0";
+        message.findings = object.findings?.map((e) => exports.DataFinding.fromPartial(e)) || [];
+        message.warnings = object.warnings?.map((e) => common_1.Warning.fromPartial(e)) || [];
+        return message;
+    },
+};
+function createBaseDataReport_FormatCountsEntry() {
+    return { key: "", value: "0" };
+}
+exports.DataReport_FormatCountsEntry = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        if (message.key !== "") {
+            writer.uint32(10).string(message.key);
+        }
+        if (message.value !== "0") {
+            writer.uint32(16).int64(message.value);
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseDataReport_FormatCountsEntry();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 10) {
+                            break;
+                        }
+                        message.key = reader.string();
+                        continue;
+                    }
+                    case 2: {
+                        if (tag !== 16) {
+                            break;
+                        }
+                        message.value = reader.int64().toString();
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return {
+            key: isSet(object.key) ? globalThis.String(object.key) : "",
+            value: isSet(object.value) ? globalThis.String(object.value) : "0",
+        };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.key !== "") {
+            obj.key = message.key;
+        }
+        if (message.value !== "0") {
+            obj.value = message.value;
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.DataReport_FormatCountsEntry.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseDataReport_FormatCountsEntry();
+        message.key = object.key ?? "";
+        message.value = object.value ?? "0";
+        return message;
+    },
+};
+function createBaseLengthDistribution() {
+    return {
+        count: "0",
+        totalTokens: "0",
+        minTokens: "0",
+        p50Tokens: "0",
+        p90Tokens: "0",
+        p99Tokens: "0",
+        maxTokens: "0",
+        meanTokens: 0,
+        histogram: [],
+    };
+}
+exports.LengthDistribution = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        if (message.count !== "0") {
+            writer.uint32(8).int64(message.count);
+        }
+        if (message.totalTokens !== "0") {
+            writer.uint32(16).int64(message.totalTokens);
+        }
+        if (message.minTokens !== "0") {
+            writer.uint32(24).int64(message.minTokens);
+        }
+        if (message.p50Tokens !== "0") {
+            writer.uint32(32).int64(message.p50Tokens);
+        }
+        if (message.p90Tokens !== "0") {
+            writer.uint32(40).int64(message.p90Tokens);
+        }
+        if (message.p99Tokens !== "0") {
+            writer.uint32(48).int64(message.p99Tokens);
+        }
+        if (message.maxTokens !== "0") {
+            writer.uint32(56).int64(message.maxTokens);
+        }
+        if (message.meanTokens !== 0) {
+            writer.uint32(65).double(message.meanTokens);
+        }
+        for (const v of message.histogram) {
+            exports.HistogramBin.encode(v, writer.uint32(74).fork()).join();
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseLengthDistribution();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 8) {
+                            break;
+                        }
+                        message.count = reader.int64().toString();
+                        continue;
+                    }
+                    case 2: {
+                        if (tag !== 16) {
+                            break;
+                        }
+                        message.totalTokens = reader.int64().toString();
+                        continue;
+                    }
+                    case 3: {
+                        if (tag !== 24) {
+                            break;
+                        }
+                        message.minTokens = reader.int64().toString();
+                        continue;
+                    }
+                    case 4: {
+                        if (tag !== 32) {
+                            break;
+                        }
+                        message.p50Tokens = reader.int64().toString();
+                        continue;
+                    }
+                    case 5: {
+                        if (tag !== 40) {
+                            break;
+                        }
+                        message.p90Tokens = reader.int64().toString();
+                        continue;
+                    }
+                    case 6: {
+                        if (tag !== 48) {
+                            break;
+                        }
+                        message.p99Tokens = reader.int64().toString();
+                        continue;
+                    }
+                    case 7: {
+                        if (tag !== 56) {
+                            break;
+                        }
+                        message.maxTokens = reader.int64().toString();
+                        continue;
+                    }
+                    case 8: {
+                        if (tag !== 65) {
+                            break;
+                        }
+                        message.meanTokens = reader.double();
+                        continue;
+                    }
+                    case 9: {
+                        if (tag !== 74) {
+                            break;
+                        }
+                        message.histogram.push(exports.HistogramBin.decode(reader, reader.uint32()));
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return {
+            count: isSet(object.count) ? globalThis.String(object.count) : "0",
+            totalTokens: isSet(object.totalTokens)
+                ? globalThis.String(object.totalTokens)
+                : isSet(object.total_tokens)
+                    ? globalThis.String(object.total_tokens)
+                    : "0",
+            minTokens: isSet(object.minTokens)
+                ? globalThis.String(object.minTokens)
+                : isSet(object.min_tokens)
+                    ? globalThis.String(object.min_tokens)
+                    : "0",
+            p50Tokens: isSet(object.p50Tokens)
+                ? globalThis.String(object.p50Tokens)
+                : isSet(object.p50_tokens)
+                    ? globalThis.String(object.p50_tokens)
+                    : "0",
+            p90Tokens: isSet(object.p90Tokens)
+                ? globalThis.String(object.p90Tokens)
+                : isSet(object.p90_tokens)
+                    ? globalThis.String(object.p90_tokens)
+                    : "0",
+            p99Tokens: isSet(object.p99Tokens)
+                ? globalThis.String(object.p99Tokens)
+                : isSet(object.p99_tokens)
+                    ? globalThis.String(object.p99_tokens)
+                    : "0",
+            maxTokens: isSet(object.maxTokens)
+                ? globalThis.String(object.maxTokens)
+                : isSet(object.max_tokens)
+                    ? globalThis.String(object.max_tokens)
+                    : "0",
+            meanTokens: isSet(object.meanTokens)
+                ? globalThis.Number(object.meanTokens)
+                : isSet(object.mean_tokens)
+                    ? globalThis.Number(object.mean_tokens)
+                    : 0,
+            histogram: globalThis.Array.isArray(object?.histogram)
+                ? object.histogram.map((e) => exports.HistogramBin.fromJSON(e))
+                : [],
+        };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.count !== "0") {
+            obj.count = message.count;
+        }
+        if (message.totalTokens !== "0") {
+            obj.totalTokens = message.totalTokens;
+        }
+        if (message.minTokens !== "0") {
+            obj.minTokens = message.minTokens;
+        }
+        if (message.p50Tokens !== "0") {
+            obj.p50Tokens = message.p50Tokens;
+        }
+        if (message.p90Tokens !== "0") {
+            obj.p90Tokens = message.p90Tokens;
+        }
+        if (message.p99Tokens !== "0") {
+            obj.p99Tokens = message.p99Tokens;
+        }
+        if (message.maxTokens !== "0") {
+            obj.maxTokens = message.maxTokens;
+        }
+        if (message.meanTokens !== 0) {
+            obj.meanTokens = floatToJson(message.meanTokens);
+        }
+        if (message.histogram?.length) {
+            obj.histogram = message.histogram.map((e) => exports.HistogramBin.toJSON(e));
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.LengthDistribution.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseLengthDistribution();
+        message.count = object.count ?? "0";
+        message.totalTokens = object.totalTokens ?? "0";
+        message.minTokens = object.minTokens ?? "0";
+        message.p50Tokens = object.p50Tokens ?? "0";
+        message.p90Tokens = object.p90Tokens ?? "0";
+        message.p99Tokens = object.p99Tokens ?? "0";
+        message.maxTokens = object.maxTokens ?? "0";
+        message.meanTokens = object.meanTokens ?? 0;
+        message.histogram = object.histogram?.map((e) => exports.HistogramBin.fromPartial(e)) || [];
+        return message;
+    },
+};
+function createBaseHistogramBin() {
+    return { lowTokens: "0", highTokens: "0", count: "0" };
+}
+exports.HistogramBin = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        if (message.lowTokens !== "0") {
+            writer.uint32(8).int64(message.lowTokens);
+        }
+        if (message.highTokens !== "0") {
+            writer.uint32(16).int64(message.highTokens);
+        }
+        if (message.count !== "0") {
+            writer.uint32(24).int64(message.count);
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseHistogramBin();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 8) {
+                            break;
+                        }
+                        message.lowTokens = reader.int64().toString();
+                        continue;
+                    }
+                    case 2: {
+                        if (tag !== 16) {
+                            break;
+                        }
+                        message.highTokens = reader.int64().toString();
+                        continue;
+                    }
+                    case 3: {
+                        if (tag !== 24) {
+                            break;
+                        }
+                        message.count = reader.int64().toString();
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return {
+            lowTokens: isSet(object.lowTokens)
+                ? globalThis.String(object.lowTokens)
+                : isSet(object.low_tokens)
+                    ? globalThis.String(object.low_tokens)
+                    : "0",
+            highTokens: isSet(object.highTokens)
+                ? globalThis.String(object.highTokens)
+                : isSet(object.high_tokens)
+                    ? globalThis.String(object.high_tokens)
+                    : "0",
+            count: isSet(object.count) ? globalThis.String(object.count) : "0",
+        };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.lowTokens !== "0") {
+            obj.lowTokens = message.lowTokens;
+        }
+        if (message.highTokens !== "0") {
+            obj.highTokens = message.highTokens;
+        }
+        if (message.count !== "0") {
+            obj.count = message.count;
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.HistogramBin.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseHistogramBin();
+        message.lowTokens = object.lowTokens ?? "0";
+        message.highTokens = object.highTokens ?? "0";
+        message.count = object.count ?? "0";
+        return message;
+    },
+};
+function createBaseDataFinding() {
+    return { code: "", count: "0", lines: [] };
+}
+exports.DataFinding = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        if (message.code !== "") {
+            writer.uint32(10).string(message.code);
+        }
+        if (message.count !== "0") {
+            writer.uint32(16).int64(message.count);
+        }
+        for (const v of message.lines) {
+            exports.DataLine.encode(v, writer.uint32(26).fork()).join();
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseDataFinding();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 10) {
+                            break;
+                        }
+                        message.code = reader.string();
+                        continue;
+                    }
+                    case 2: {
+                        if (tag !== 16) {
+                            break;
+                        }
+                        message.count = reader.int64().toString();
+                        continue;
+                    }
+                    case 3: {
+                        if (tag !== 26) {
+                            break;
+                        }
+                        message.lines.push(exports.DataLine.decode(reader, reader.uint32()));
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return {
+            code: isSet(object.code) ? globalThis.String(object.code) : "",
+            count: isSet(object.count) ? globalThis.String(object.count) : "0",
+            lines: globalThis.Array.isArray(object?.lines) ? object.lines.map((e) => exports.DataLine.fromJSON(e)) : [],
+        };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.code !== "") {
+            obj.code = message.code;
+        }
+        if (message.count !== "0") {
+            obj.count = message.count;
+        }
+        if (message.lines?.length) {
+            obj.lines = message.lines.map((e) => exports.DataLine.toJSON(e));
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.DataFinding.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseDataFinding();
+        message.code = object.code ?? "";
+        message.count = object.count ?? "0";
+        message.lines = object.lines?.map((e) => exports.DataLine.fromPartial(e)) || [];
+        return message;
+    },
+};
+function createBaseDataLine() {
+    return { line: "0", value: "0", detail: "" };
+}
+exports.DataLine = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        if (message.line !== "0") {
+            writer.uint32(8).int64(message.line);
+        }
+        if (message.value !== "0") {
+            writer.uint32(16).int64(message.value);
+        }
+        if (message.detail !== "") {
+            writer.uint32(26).string(message.detail);
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseDataLine();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 8) {
+                            break;
+                        }
+                        message.line = reader.int64().toString();
+                        continue;
+                    }
+                    case 2: {
+                        if (tag !== 16) {
+                            break;
+                        }
+                        message.value = reader.int64().toString();
+                        continue;
+                    }
+                    case 3: {
+                        if (tag !== 26) {
+                            break;
+                        }
+                        message.detail = reader.string();
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return {
+            line: isSet(object.line) ? globalThis.String(object.line) : "0",
+            value: isSet(object.value) ? globalThis.String(object.value) : "0",
+            detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+        };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.line !== "0") {
+            obj.line = message.line;
+        }
+        if (message.value !== "0") {
+            obj.value = message.value;
+        }
+        if (message.detail !== "") {
+            obj.detail = message.detail;
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.DataLine.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseDataLine();
+        message.line = object.line ?? "0";
+        message.value = object.value ?? "0";
+        message.detail = object.detail ?? "";
+        return message;
+    },
+};
+function createBaseRunEstimate() {
+    return {
+        examples: "0",
+        droppedExamples: "0",
+        evalExamples: "0",
+        epochs: "0",
+        stepsPerEpoch: "0",
+        totalSteps: "0",
+        microBatches: "0",
+        tokensPerEpoch: "0",
+        trainableTokensPerEpoch: "0",
+        totalTokens: "0",
+        trainingSeconds: undefined,
+        evalSeconds: undefined,
+        startupSeconds: undefined,
+        totalSeconds: undefined,
+        peakMemoryBytes: "0",
+        memoryKind: 0,
+        calibrated: false,
+        calibrationCached: false,
+        calibrationTime: undefined,
+        memoryCapacityBytes: "0",
+        memoryAvailableBytes: "0",
+        memoryFits: false,
+        memoryTight: false,
+        explanation: [],
+    };
+}
+exports.RunEstimate = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        if (message.examples !== "0") {
+            writer.uint32(8).int64(message.examples);
+        }
+        if (message.droppedExamples !== "0") {
+            writer.uint32(16).int64(message.droppedExamples);
+        }
+        if (message.evalExamples !== "0") {
+            writer.uint32(24).int64(message.evalExamples);
+        }
+        if (message.epochs !== "0") {
+            writer.uint32(32).int64(message.epochs);
+        }
+        if (message.stepsPerEpoch !== "0") {
+            writer.uint32(40).int64(message.stepsPerEpoch);
+        }
+        if (message.totalSteps !== "0") {
+            writer.uint32(48).int64(message.totalSteps);
+        }
+        if (message.microBatches !== "0") {
+            writer.uint32(56).int64(message.microBatches);
+        }
+        if (message.tokensPerEpoch !== "0") {
+            writer.uint32(64).int64(message.tokensPerEpoch);
+        }
+        if (message.trainableTokensPerEpoch !== "0") {
+            writer.uint32(72).int64(message.trainableTokensPerEpoch);
+        }
+        if (message.totalTokens !== "0") {
+            writer.uint32(80).int64(message.totalTokens);
+        }
+        if (message.trainingSeconds !== undefined) {
+            writer.uint32(89).double(message.trainingSeconds);
+        }
+        if (message.evalSeconds !== undefined) {
+            writer.uint32(97).double(message.evalSeconds);
+        }
+        if (message.startupSeconds !== undefined) {
+            writer.uint32(105).double(message.startupSeconds);
+        }
+        if (message.totalSeconds !== undefined) {
+            writer.uint32(113).double(message.totalSeconds);
+        }
+        if (message.peakMemoryBytes !== "0") {
+            writer.uint32(120).int64(message.peakMemoryBytes);
+        }
+        if (message.memoryKind !== 0) {
+            writer.uint32(128).int32(message.memoryKind);
+        }
+        if (message.calibrated !== false) {
+            writer.uint32(136).bool(message.calibrated);
+        }
+        if (message.calibrationCached !== false) {
+            writer.uint32(144).bool(message.calibrationCached);
+        }
+        if (message.calibrationTime !== undefined) {
+            timestamp_1.Timestamp.encode(message.calibrationTime, writer.uint32(154).fork()).join();
+        }
+        if (message.memoryCapacityBytes !== "0") {
+            writer.uint32(160).int64(message.memoryCapacityBytes);
+        }
+        if (message.memoryAvailableBytes !== "0") {
+            writer.uint32(168).int64(message.memoryAvailableBytes);
+        }
+        if (message.memoryFits !== false) {
+            writer.uint32(176).bool(message.memoryFits);
+        }
+        if (message.memoryTight !== false) {
+            writer.uint32(184).bool(message.memoryTight);
+        }
+        for (const v of message.explanation) {
+            writer.uint32(194).string(v);
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseRunEstimate();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 8) {
+                            break;
+                        }
+                        message.examples = reader.int64().toString();
+                        continue;
+                    }
+                    case 2: {
+                        if (tag !== 16) {
+                            break;
+                        }
+                        message.droppedExamples = reader.int64().toString();
+                        continue;
+                    }
+                    case 3: {
+                        if (tag !== 24) {
+                            break;
+                        }
+                        message.evalExamples = reader.int64().toString();
+                        continue;
+                    }
+                    case 4: {
+                        if (tag !== 32) {
+                            break;
+                        }
+                        message.epochs = reader.int64().toString();
+                        continue;
+                    }
+                    case 5: {
+                        if (tag !== 40) {
+                            break;
+                        }
+                        message.stepsPerEpoch = reader.int64().toString();
+                        continue;
+                    }
+                    case 6: {
+                        if (tag !== 48) {
+                            break;
+                        }
+                        message.totalSteps = reader.int64().toString();
+                        continue;
+                    }
+                    case 7: {
+                        if (tag !== 56) {
+                            break;
+                        }
+                        message.microBatches = reader.int64().toString();
+                        continue;
+                    }
+                    case 8: {
+                        if (tag !== 64) {
+                            break;
+                        }
+                        message.tokensPerEpoch = reader.int64().toString();
+                        continue;
+                    }
+                    case 9: {
+                        if (tag !== 72) {
+                            break;
+                        }
+                        message.trainableTokensPerEpoch = reader.int64().toString();
+                        continue;
+                    }
+                    case 10: {
+                        if (tag !== 80) {
+                            break;
+                        }
+                        message.totalTokens = reader.int64().toString();
+                        continue;
+                    }
+                    case 11: {
+                        if (tag !== 89) {
+                            break;
+                        }
+                        message.trainingSeconds = reader.double();
+                        continue;
+                    }
+                    case 12: {
+                        if (tag !== 97) {
+                            break;
+                        }
+                        message.evalSeconds = reader.double();
+                        continue;
+                    }
+                    case 13: {
+                        if (tag !== 105) {
+                            break;
+                        }
+                        message.startupSeconds = reader.double();
+                        continue;
+                    }
+                    case 14: {
+                        if (tag !== 113) {
+                            break;
+                        }
+                        message.totalSeconds = reader.double();
+                        continue;
+                    }
+                    case 15: {
+                        if (tag !== 120) {
+                            break;
+                        }
+                        message.peakMemoryBytes = reader.int64().toString();
+                        continue;
+                    }
+                    case 16: {
+                        if (tag !== 128) {
+                            break;
+                        }
+                        message.memoryKind = reader.int32();
+                        continue;
+                    }
+                    case 17: {
+                        if (tag !== 136) {
+                            break;
+                        }
+                        message.calibrated = reader.bool();
+                        continue;
+                    }
+                    case 18: {
+                        if (tag !== 144) {
+                            break;
+                        }
+                        message.calibrationCached = reader.bool();
+                        continue;
+                    }
+                    case 19: {
+                        if (tag !== 154) {
+                            break;
+                        }
+                        message.calibrationTime = timestamp_1.Timestamp.decode(reader, reader.uint32());
+                        continue;
+                    }
+                    case 20: {
+                        if (tag !== 160) {
+                            break;
+                        }
+                        message.memoryCapacityBytes = reader.int64().toString();
+                        continue;
+                    }
+                    case 21: {
+                        if (tag !== 168) {
+                            break;
+                        }
+                        message.memoryAvailableBytes = reader.int64().toString();
+                        continue;
+                    }
+                    case 22: {
+                        if (tag !== 176) {
+                            break;
+                        }
+                        message.memoryFits = reader.bool();
+                        continue;
+                    }
+                    case 23: {
+                        if (tag !== 184) {
+                            break;
+                        }
+                        message.memoryTight = reader.bool();
+                        continue;
+                    }
+                    case 24: {
+                        if (tag !== 194) {
+                            break;
+                        }
+                        message.explanation.push(reader.string());
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return {
+            examples: isSet(object.examples) ? globalThis.String(object.examples) : "0",
+            droppedExamples: isSet(object.droppedExamples)
+                ? globalThis.String(object.droppedExamples)
+                : isSet(object.dropped_examples)
+                    ? globalThis.String(object.dropped_examples)
+                    : "0",
+            evalExamples: isSet(object.evalExamples)
+                ? globalThis.String(object.evalExamples)
+                : isSet(object.eval_examples)
+                    ? globalThis.String(object.eval_examples)
+                    : "0",
+            epochs: isSet(object.epochs) ? globalThis.String(object.epochs) : "0",
+            stepsPerEpoch: isSet(object.stepsPerEpoch)
+                ? globalThis.String(object.stepsPerEpoch)
+                : isSet(object.steps_per_epoch)
+                    ? globalThis.String(object.steps_per_epoch)
+                    : "0",
+            totalSteps: isSet(object.totalSteps)
+                ? globalThis.String(object.totalSteps)
+                : isSet(object.total_steps)
+                    ? globalThis.String(object.total_steps)
+                    : "0",
+            microBatches: isSet(object.microBatches)
+                ? globalThis.String(object.microBatches)
+                : isSet(object.micro_batches)
+                    ? globalThis.String(object.micro_batches)
+                    : "0",
+            tokensPerEpoch: isSet(object.tokensPerEpoch)
+                ? globalThis.String(object.tokensPerEpoch)
+                : isSet(object.tokens_per_epoch)
+                    ? globalThis.String(object.tokens_per_epoch)
+                    : "0",
+            trainableTokensPerEpoch: isSet(object.trainableTokensPerEpoch)
+                ? globalThis.String(object.trainableTokensPerEpoch)
+                : isSet(object.trainable_tokens_per_epoch)
+                    ? globalThis.String(object.trainable_tokens_per_epoch)
+                    : "0",
+            totalTokens: isSet(object.totalTokens)
+                ? globalThis.String(object.totalTokens)
+                : isSet(object.total_tokens)
+                    ? globalThis.String(object.total_tokens)
+                    : "0",
+            trainingSeconds: isSet(object.trainingSeconds)
+                ? globalThis.Number(object.trainingSeconds)
+                : isSet(object.training_seconds)
+                    ? globalThis.Number(object.training_seconds)
+                    : undefined,
+            evalSeconds: isSet(object.evalSeconds)
+                ? globalThis.Number(object.evalSeconds)
+                : isSet(object.eval_seconds)
+                    ? globalThis.Number(object.eval_seconds)
+                    : undefined,
+            startupSeconds: isSet(object.startupSeconds)
+                ? globalThis.Number(object.startupSeconds)
+                : isSet(object.startup_seconds)
+                    ? globalThis.Number(object.startup_seconds)
+                    : undefined,
+            totalSeconds: isSet(object.totalSeconds)
+                ? globalThis.Number(object.totalSeconds)
+                : isSet(object.total_seconds)
+                    ? globalThis.Number(object.total_seconds)
+                    : undefined,
+            peakMemoryBytes: isSet(object.peakMemoryBytes)
+                ? globalThis.String(object.peakMemoryBytes)
+                : isSet(object.peak_memory_bytes)
+                    ? globalThis.String(object.peak_memory_bytes)
+                    : "0",
+            memoryKind: isSet(object.memoryKind)
+                ? runEstimate_MemoryKindFromJSON(object.memoryKind)
+                : isSet(object.memory_kind)
+                    ? runEstimate_MemoryKindFromJSON(object.memory_kind)
+                    : 0,
+            calibrated: isSet(object.calibrated) ? globalThis.Boolean(object.calibrated) : false,
+            calibrationCached: isSet(object.calibrationCached)
+                ? globalThis.Boolean(object.calibrationCached)
+                : isSet(object.calibration_cached)
+                    ? globalThis.Boolean(object.calibration_cached)
+                    : false,
+            calibrationTime: isSet(object.calibrationTime)
+                ? fromJsonTimestamp(object.calibrationTime)
+                : isSet(object.calibration_time)
+                    ? fromJsonTimestamp(object.calibration_time)
+                    : undefined,
+            memoryCapacityBytes: isSet(object.memoryCapacityBytes)
+                ? globalThis.String(object.memoryCapacityBytes)
+                : isSet(object.memory_capacity_bytes)
+                    ? globalThis.String(object.memory_capacity_bytes)
+                    : "0",
+            memoryAvailableBytes: isSet(object.memoryAvailableBytes)
+                ? globalThis.String(object.memoryAvailableBytes)
+                : isSet(object.memory_available_bytes)
+                    ? globalThis.String(object.memory_available_bytes)
+                    : "0",
+            memoryFits: isSet(object.memoryFits)
+                ? globalThis.Boolean(object.memoryFits)
+                : isSet(object.memory_fits)
+                    ? globalThis.Boolean(object.memory_fits)
+                    : false,
+            memoryTight: isSet(object.memoryTight)
+                ? globalThis.Boolean(object.memoryTight)
+                : isSet(object.memory_tight)
+                    ? globalThis.Boolean(object.memory_tight)
+                    : false,
+            explanation: globalThis.Array.isArray(object?.explanation)
+                ? object.explanation.map((e) => globalThis.String(e))
+                : [],
+        };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.examples !== "0") {
+            obj.examples = message.examples;
+        }
+        if (message.droppedExamples !== "0") {
+            obj.droppedExamples = message.droppedExamples;
+        }
+        if (message.evalExamples !== "0") {
+            obj.evalExamples = message.evalExamples;
+        }
+        if (message.epochs !== "0") {
+            obj.epochs = message.epochs;
+        }
+        if (message.stepsPerEpoch !== "0") {
+            obj.stepsPerEpoch = message.stepsPerEpoch;
+        }
+        if (message.totalSteps !== "0") {
+            obj.totalSteps = message.totalSteps;
+        }
+        if (message.microBatches !== "0") {
+            obj.microBatches = message.microBatches;
+        }
+        if (message.tokensPerEpoch !== "0") {
+            obj.tokensPerEpoch = message.tokensPerEpoch;
+        }
+        if (message.trainableTokensPerEpoch !== "0") {
+            obj.trainableTokensPerEpoch = message.trainableTokensPerEpoch;
+        }
+        if (message.totalTokens !== "0") {
+            obj.totalTokens = message.totalTokens;
+        }
+        if (message.trainingSeconds !== undefined) {
+            obj.trainingSeconds = floatToJson(message.trainingSeconds);
+        }
+        if (message.evalSeconds !== undefined) {
+            obj.evalSeconds = floatToJson(message.evalSeconds);
+        }
+        if (message.startupSeconds !== undefined) {
+            obj.startupSeconds = floatToJson(message.startupSeconds);
+        }
+        if (message.totalSeconds !== undefined) {
+            obj.totalSeconds = floatToJson(message.totalSeconds);
+        }
+        if (message.peakMemoryBytes !== "0") {
+            obj.peakMemoryBytes = message.peakMemoryBytes;
+        }
+        if (message.memoryKind !== 0) {
+            obj.memoryKind = runEstimate_MemoryKindToJSON(message.memoryKind);
+        }
+        if (message.calibrated !== false) {
+            obj.calibrated = message.calibrated;
+        }
+        if (message.calibrationCached !== false) {
+            obj.calibrationCached = message.calibrationCached;
+        }
+        if (message.calibrationTime !== undefined) {
+            obj.calibrationTime = fromTimestamp(message.calibrationTime).toISOString();
+        }
+        if (message.memoryCapacityBytes !== "0") {
+            obj.memoryCapacityBytes = message.memoryCapacityBytes;
+        }
+        if (message.memoryAvailableBytes !== "0") {
+            obj.memoryAvailableBytes = message.memoryAvailableBytes;
+        }
+        if (message.memoryFits !== false) {
+            obj.memoryFits = message.memoryFits;
+        }
+        if (message.memoryTight !== false) {
+            obj.memoryTight = message.memoryTight;
+        }
+        if (message.explanation?.length) {
+            obj.explanation = message.explanation;
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.RunEstimate.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseRunEstimate();
+        message.examples = object.examples ?? "0";
+        message.droppedExamples = object.droppedExamples ?? "0";
+        message.evalExamples = object.evalExamples ?? "0";
+        message.epochs = object.epochs ?? "0";
+        message.stepsPerEpoch = object.stepsPerEpoch ?? "0";
+        message.totalSteps = object.totalSteps ?? "0";
+        message.microBatches = object.microBatches ?? "0";
+        message.tokensPerEpoch = object.tokensPerEpoch ?? "0";
+        message.trainableTokensPerEpoch = object.trainableTokensPerEpoch ?? "0";
+        message.totalTokens = object.totalTokens ?? "0";
+        message.trainingSeconds = object.trainingSeconds ?? undefined;
+        message.evalSeconds = object.evalSeconds ?? undefined;
+        message.startupSeconds = object.startupSeconds ?? undefined;
+        message.totalSeconds = object.totalSeconds ?? undefined;
+        message.peakMemoryBytes = object.peakMemoryBytes ?? "0";
+        message.memoryKind = object.memoryKind ?? 0;
+        message.calibrated = object.calibrated ?? false;
+        message.calibrationCached = object.calibrationCached ?? false;
+        message.calibrationTime = (object.calibrationTime !== undefined && object.calibrationTime !== null)
+            ? timestamp_1.Timestamp.fromPartial(object.calibrationTime)
+            : undefined;
+        message.memoryCapacityBytes = object.memoryCapacityBytes ?? "0";
+        message.memoryAvailableBytes = object.memoryAvailableBytes ?? "0";
+        message.memoryFits = object.memoryFits ?? false;
+        message.memoryTight = object.memoryTight ?? false;
+        message.explanation = object.explanation?.map((e) => e) || [];
+        return message;
+    },
+};
+function createBaseEstimateCheck() {
+    return { quantity: "", estimated: 0, actual: 0, relativeError: 0, target: 0, withinTarget: false, sentence: "" };
+}
+exports.EstimateCheck = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        if (message.quantity !== "") {
+            writer.uint32(10).string(message.quantity);
+        }
+        if (message.estimated !== 0) {
+            writer.uint32(17).double(message.estimated);
+        }
+        if (message.actual !== 0) {
+            writer.uint32(25).double(message.actual);
+        }
+        if (message.relativeError !== 0) {
+            writer.uint32(33).double(message.relativeError);
+        }
+        if (message.target !== 0) {
+            writer.uint32(41).double(message.target);
+        }
+        if (message.withinTarget !== false) {
+            writer.uint32(48).bool(message.withinTarget);
+        }
+        if (message.sentence !== "") {
+            writer.uint32(58).string(message.sentence);
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseEstimateCheck();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 10) {
+                            break;
+                        }
+                        message.quantity = reader.string();
+                        continue;
+                    }
+                    case 2: {
+                        if (tag !== 17) {
+                            break;
+                        }
+                        message.estimated = reader.double();
+                        continue;
+                    }
+                    case 3: {
+                        if (tag !== 25) {
+                            break;
+                        }
+                        message.actual = reader.double();
+                        continue;
+                    }
+                    case 4: {
+                        if (tag !== 33) {
+                            break;
+                        }
+                        message.relativeError = reader.double();
+                        continue;
+                    }
+                    case 5: {
+                        if (tag !== 41) {
+                            break;
+                        }
+                        message.target = reader.double();
+                        continue;
+                    }
+                    case 6: {
+                        if (tag !== 48) {
+                            break;
+                        }
+                        message.withinTarget = reader.bool();
+                        continue;
+                    }
+                    case 7: {
+                        if (tag !== 58) {
+                            break;
+                        }
+                        message.sentence = reader.string();
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return {
+            quantity: isSet(object.quantity) ? globalThis.String(object.quantity) : "",
+            estimated: isSet(object.estimated) ? globalThis.Number(object.estimated) : 0,
+            actual: isSet(object.actual) ? globalThis.Number(object.actual) : 0,
+            relativeError: isSet(object.relativeError)
+                ? globalThis.Number(object.relativeError)
+                : isSet(object.relative_error)
+                    ? globalThis.Number(object.relative_error)
+                    : 0,
+            target: isSet(object.target) ? globalThis.Number(object.target) : 0,
+            withinTarget: isSet(object.withinTarget)
+                ? globalThis.Boolean(object.withinTarget)
+                : isSet(object.within_target)
+                    ? globalThis.Boolean(object.within_target)
+                    : false,
+            sentence: isSet(object.sentence) ? globalThis.String(object.sentence) : "",
+        };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.quantity !== "") {
+            obj.quantity = message.quantity;
+        }
+        if (message.estimated !== 0) {
+            obj.estimated = floatToJson(message.estimated);
+        }
+        if (message.actual !== 0) {
+            obj.actual = floatToJson(message.actual);
+        }
+        if (message.relativeError !== 0) {
+            obj.relativeError = floatToJson(message.relativeError);
+        }
+        if (message.target !== 0) {
+            obj.target = floatToJson(message.target);
+        }
+        if (message.withinTarget !== false) {
+            obj.withinTarget = message.withinTarget;
+        }
+        if (message.sentence !== "") {
+            obj.sentence = message.sentence;
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.EstimateCheck.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseEstimateCheck();
+        message.quantity = object.quantity ?? "";
+        message.estimated = object.estimated ?? 0;
+        message.actual = object.actual ?? 0;
+        message.relativeError = object.relativeError ?? 0;
+        message.target = object.target ?? 0;
+        message.withinTarget = object.withinTarget ?? false;
+        message.sentence = object.sentence ?? "";
+        return message;
+    },
+};
+function createBaseLearningCheck() {
+    return {
+        data: "",
+        examples: "0",
+        baseLoss: 0,
+        finalLoss: 0,
+        relativeImprovement: 0,
+        verdict: 0,
+        sentence: "",
+        advice: [],
+    };
+}
+exports.LearningCheck = {
+    encode(message, writer = new wire_1.BinaryWriter()) {
+        if (message.data !== "") {
+            writer.uint32(10).string(message.data);
+        }
+        if (message.examples !== "0") {
+            writer.uint32(16).int64(message.examples);
+        }
+        if (message.baseLoss !== 0) {
+            writer.uint32(25).double(message.baseLoss);
+        }
+        if (message.finalLoss !== 0) {
+            writer.uint32(33).double(message.finalLoss);
+        }
+        if (message.relativeImprovement !== 0) {
+            writer.uint32(41).double(message.relativeImprovement);
+        }
+        if (message.verdict !== 0) {
+            writer.uint32(48).int32(message.verdict);
+        }
+        if (message.sentence !== "") {
+            writer.uint32(58).string(message.sentence);
+        }
+        for (const v of message.advice) {
+            writer.uint32(66).string(v);
+        }
+        return writer;
+    },
+    decode(input, length) {
+        const reader = input instanceof wire_1.BinaryReader ? input : new wire_1.BinaryReader(input);
+        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+        if (previousRecursionDepth >= 100) {
+            throw new globalThis.Error("protobuf decode recursion limit exceeded");
+        }
+        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+        try {
+            const end = length === undefined ? reader.len : reader.pos + length;
+            const message = createBaseLearningCheck();
+            while (reader.pos < end) {
+                const tag = reader.uint32();
+                switch (tag >>> 3) {
+                    case 1: {
+                        if (tag !== 10) {
+                            break;
+                        }
+                        message.data = reader.string();
+                        continue;
+                    }
+                    case 2: {
+                        if (tag !== 16) {
+                            break;
+                        }
+                        message.examples = reader.int64().toString();
+                        continue;
+                    }
+                    case 3: {
+                        if (tag !== 25) {
+                            break;
+                        }
+                        message.baseLoss = reader.double();
+                        continue;
+                    }
+                    case 4: {
+                        if (tag !== 33) {
+                            break;
+                        }
+                        message.finalLoss = reader.double();
+                        continue;
+                    }
+                    case 5: {
+                        if (tag !== 41) {
+                            break;
+                        }
+                        message.relativeImprovement = reader.double();
+                        continue;
+                    }
+                    case 6: {
+                        if (tag !== 48) {
+                            break;
+                        }
+                        message.verdict = reader.int32();
+                        continue;
+                    }
+                    case 7: {
+                        if (tag !== 58) {
+                            break;
+                        }
+                        message.sentence = reader.string();
+                        continue;
+                    }
+                    case 8: {
+                        if (tag !== 66) {
+                            break;
+                        }
+                        message.advice.push(reader.string());
+                        continue;
+                    }
+                }
+                if ((tag & 7) === 4 || tag === 0) {
+                    break;
+                }
+                reader.skip(tag & 7);
+            }
+            return message;
+        }
+        finally {
+            reader.__tsProtoDecodeDepth = previousRecursionDepth;
+        }
+    },
+    fromJSON(object) {
+        return {
+            data: isSet(object.data) ? globalThis.String(object.data) : "",
+            examples: isSet(object.examples) ? globalThis.String(object.examples) : "0",
+            baseLoss: isSet(object.baseLoss)
+                ? globalThis.Number(object.baseLoss)
+                : isSet(object.base_loss)
+                    ? globalThis.Number(object.base_loss)
+                    : 0,
+            finalLoss: isSet(object.finalLoss)
+                ? globalThis.Number(object.finalLoss)
+                : isSet(object.final_loss)
+                    ? globalThis.Number(object.final_loss)
+                    : 0,
+            relativeImprovement: isSet(object.relativeImprovement)
+                ? globalThis.Number(object.relativeImprovement)
+                : isSet(object.relative_improvement)
+                    ? globalThis.Number(object.relative_improvement)
+                    : 0,
+            verdict: isSet(object.verdict) ? learningCheck_VerdictFromJSON(object.verdict) : 0,
+            sentence: isSet(object.sentence) ? globalThis.String(object.sentence) : "",
+            advice: globalThis.Array.isArray(object?.advice)
+                ? object.advice.map((e) => globalThis.String(e))
+                : [],
+        };
+    },
+    toJSON(message) {
+        const obj = {};
+        if (message.data !== "") {
+            obj.data = message.data;
+        }
+        if (message.examples !== "0") {
+            obj.examples = message.examples;
+        }
+        if (message.baseLoss !== 0) {
+            obj.baseLoss = floatToJson(message.baseLoss);
+        }
+        if (message.finalLoss !== 0) {
+            obj.finalLoss = floatToJson(message.finalLoss);
+        }
+        if (message.relativeImprovement !== 0) {
+            obj.relativeImprovement = floatToJson(message.relativeImprovement);
+        }
+        if (message.verdict !== 0) {
+            obj.verdict = learningCheck_VerdictToJSON(message.verdict);
+        }
+        if (message.sentence !== "") {
+            obj.sentence = message.sentence;
+        }
+        if (message.advice?.length) {
+            obj.advice = message.advice;
+        }
+        return obj;
+    },
+    create(base) {
+        return exports.LearningCheck.fromPartial(base ?? {});
+    },
+    fromPartial(object) {
+        const message = createBaseLearningCheck();
+        message.data = object.data ?? "";
+        message.examples = object.examples ?? "0";
+        message.baseLoss = object.baseLoss ?? 0;
+        message.finalLoss = object.finalLoss ?? 0;
+        message.relativeImprovement = object.relativeImprovement ?? 0;
+        message.verdict = object.verdict ?? 0;
+        message.sentence = object.sentence ?? "";
+        message.advice = object.advice?.map((e) => e) || [];
+        return message;
+    },
+};
 function createBaseQuotaEstimate() {
     return {
         numExamples: "0",
@@ -763,6 +2956,7 @@ function createBaseQuotaEstimate() {
         fits: false,
         explanation: "",
         memory: undefined,
+        run: undefined,
     };
 }
 exports.QuotaEstimate = {
@@ -790,6 +2984,9 @@ exports.QuotaEstimate = {
         }
         if (message.memory !== undefined) {
             exports.MemoryEstimate.encode(message.memory, writer.uint32(66).fork()).join();
+        }
+        if (message.run !== undefined) {
+            exports.RunEstimate.encode(message.run, writer.uint32(74).fork()).join();
         }
         return writer;
     },
@@ -862,6 +3059,13 @@ exports.QuotaEstimate = {
                         message.memory = exports.MemoryEstimate.decode(reader, reader.uint32());
                         continue;
                     }
+                    case 9: {
+                        if (tag !== 74) {
+                            break;
+                        }
+                        message.run = exports.RunEstimate.decode(reader, reader.uint32());
+                        continue;
+                    }
                 }
                 if ((tag & 7) === 4 || tag === 0) {
                     break;
@@ -896,6 +3100,7 @@ exports.QuotaEstimate = {
             fits: isSet(object.fits) ? globalThis.Boolean(object.fits) : false,
             explanation: isSet(object.explanation) ? globalThis.String(object.explanation) : "",
             memory: isSet(object.memory) ? exports.MemoryEstimate.fromJSON(object.memory) : undefined,
+            run: isSet(object.run) ? exports.RunEstimate.fromJSON(object.run) : undefined,
         };
     },
     toJSON(message) {
@@ -924,6 +3129,9 @@ exports.QuotaEstimate = {
         if (message.memory !== undefined) {
             obj.memory = exports.MemoryEstimate.toJSON(message.memory);
         }
+        if (message.run !== undefined) {
+            obj.run = exports.RunEstimate.toJSON(message.run);
+        }
         return obj;
     },
     create(base) {
@@ -941,6 +3149,7 @@ exports.QuotaEstimate = {
         message.memory = (object.memory !== undefined && object.memory !== null)
             ? exports.MemoryEstimate.fromPartial(object.memory)
             : undefined;
+        message.run = (object.run !== undefined && object.run !== null) ? exports.RunEstimate.fromPartial(object.run) : undefined;
         return message;
     },
 };
@@ -4441,7 +6650,7 @@ exports.ListCheckpointsResponse = {
     },
 };
 function createBaseEstimateQuotaRequest() {
-    return { taskId: "", type: 0, template: "", params: {} };
+    return { taskId: "", type: 0, template: "", params: {}, calibrate: false };
 }
 exports.EstimateQuotaRequest = {
     encode(message, writer = new wire_1.BinaryWriter()) {
@@ -4457,6 +6666,9 @@ exports.EstimateQuotaRequest = {
         globalThis.Object.entries(message.params).forEach(([key, value]) => {
             exports.EstimateQuotaRequest_ParamsEntry.encode({ key: key, value }, writer.uint32(34).fork()).join();
         });
+        if (message.calibrate !== false) {
+            writer.uint32(40).bool(message.calibrate);
+        }
         return writer;
     },
     decode(input, length) {
@@ -4503,6 +6715,13 @@ exports.EstimateQuotaRequest = {
                         }
                         continue;
                     }
+                    case 5: {
+                        if (tag !== 40) {
+                            break;
+                        }
+                        message.calibrate = reader.bool();
+                        continue;
+                    }
                 }
                 if ((tag & 7) === 4 || tag === 0) {
                     break;
@@ -4535,6 +6754,7 @@ exports.EstimateQuotaRequest = {
                     return acc;
                 }, {})
                 : {},
+            calibrate: isSet(object.calibrate) ? globalThis.Boolean(object.calibrate) : false,
         };
     },
     toJSON(message) {
@@ -4557,6 +6777,9 @@ exports.EstimateQuotaRequest = {
                 });
             }
         }
+        if (message.calibrate !== false) {
+            obj.calibrate = message.calibrate;
+        }
         return obj;
     },
     create(base) {
@@ -4573,6 +6796,7 @@ exports.EstimateQuotaRequest = {
             }
             return acc;
         }, {});
+        message.calibrate = object.calibrate ?? false;
         return message;
     },
 };
@@ -4657,7 +6881,7 @@ exports.EstimateQuotaRequest_ParamsEntry = {
     },
 };
 function createBaseEstimateQuotaResponse() {
-    return { estimate: undefined, warnings: [] };
+    return { estimate: undefined, warnings: [], trainData: undefined, evalData: undefined, settings: [] };
 }
 exports.EstimateQuotaResponse = {
     encode(message, writer = new wire_1.BinaryWriter()) {
@@ -4666,6 +6890,15 @@ exports.EstimateQuotaResponse = {
         }
         for (const v of message.warnings) {
             common_1.Warning.encode(v, writer.uint32(18).fork()).join();
+        }
+        if (message.trainData !== undefined) {
+            exports.DataReport.encode(message.trainData, writer.uint32(26).fork()).join();
+        }
+        if (message.evalData !== undefined) {
+            exports.DataReport.encode(message.evalData, writer.uint32(34).fork()).join();
+        }
+        for (const v of message.settings) {
+            exports.ResolvedSetting.encode(v, writer.uint32(42).fork()).join();
         }
         return writer;
     },
@@ -4696,6 +6929,27 @@ exports.EstimateQuotaResponse = {
                         message.warnings.push(common_1.Warning.decode(reader, reader.uint32()));
                         continue;
                     }
+                    case 3: {
+                        if (tag !== 26) {
+                            break;
+                        }
+                        message.trainData = exports.DataReport.decode(reader, reader.uint32());
+                        continue;
+                    }
+                    case 4: {
+                        if (tag !== 34) {
+                            break;
+                        }
+                        message.evalData = exports.DataReport.decode(reader, reader.uint32());
+                        continue;
+                    }
+                    case 5: {
+                        if (tag !== 42) {
+                            break;
+                        }
+                        message.settings.push(exports.ResolvedSetting.decode(reader, reader.uint32()));
+                        continue;
+                    }
                 }
                 if ((tag & 7) === 4 || tag === 0) {
                     break;
@@ -4712,6 +6966,19 @@ exports.EstimateQuotaResponse = {
         return {
             estimate: isSet(object.estimate) ? exports.QuotaEstimate.fromJSON(object.estimate) : undefined,
             warnings: globalThis.Array.isArray(object?.warnings) ? object.warnings.map((e) => common_1.Warning.fromJSON(e)) : [],
+            trainData: isSet(object.trainData)
+                ? exports.DataReport.fromJSON(object.trainData)
+                : isSet(object.train_data)
+                    ? exports.DataReport.fromJSON(object.train_data)
+                    : undefined,
+            evalData: isSet(object.evalData)
+                ? exports.DataReport.fromJSON(object.evalData)
+                : isSet(object.eval_data)
+                    ? exports.DataReport.fromJSON(object.eval_data)
+                    : undefined,
+            settings: globalThis.Array.isArray(object?.settings)
+                ? object.settings.map((e) => exports.ResolvedSetting.fromJSON(e))
+                : [],
         };
     },
     toJSON(message) {
@@ -4721,6 +6988,15 @@ exports.EstimateQuotaResponse = {
         }
         if (message.warnings?.length) {
             obj.warnings = message.warnings.map((e) => common_1.Warning.toJSON(e));
+        }
+        if (message.trainData !== undefined) {
+            obj.trainData = exports.DataReport.toJSON(message.trainData);
+        }
+        if (message.evalData !== undefined) {
+            obj.evalData = exports.DataReport.toJSON(message.evalData);
+        }
+        if (message.settings?.length) {
+            obj.settings = message.settings.map((e) => exports.ResolvedSetting.toJSON(e));
         }
         return obj;
     },
@@ -4733,6 +7009,13 @@ exports.EstimateQuotaResponse = {
             ? exports.QuotaEstimate.fromPartial(object.estimate)
             : undefined;
         message.warnings = object.warnings?.map((e) => common_1.Warning.fromPartial(e)) || [];
+        message.trainData = (object.trainData !== undefined && object.trainData !== null)
+            ? exports.DataReport.fromPartial(object.trainData)
+            : undefined;
+        message.evalData = (object.evalData !== undefined && object.evalData !== null)
+            ? exports.DataReport.fromPartial(object.evalData)
+            : undefined;
+        message.settings = object.settings?.map((e) => exports.ResolvedSetting.fromPartial(e)) || [];
         return message;
     },
 };
@@ -6338,7 +8621,10 @@ exports.TrainingServiceService = {
         responseSerialize: (value) => Buffer.from(exports.ListCheckpointsResponse.encode(value).finish()),
         responseDeserialize: (value) => exports.ListCheckpointsResponse.decode(value),
     },
-    /** How many checkpoints (= quota units) a task or a parameter set will use. */
+    /**
+     * How many checkpoints (= quota units) a task or a parameter set will use, and
+     * its steps, tokens, wall time and peak memory on this host, with the data reports.
+     */
     estimateQuota: {
         path: "/modx.v1.TrainingService/EstimateQuota",
         requestStream: false,

@@ -253,6 +253,26 @@ export interface LogLine {
   message: string;
 }
 
+/**
+ * A piece of a file served by a Read*File RPC (PackageService.ReadPackageFile,
+ * EvalService.ReadEvaluationFile). Chunks come in file order, each with at most
+ * 1 MiB (1048576 bytes) of data; the stream ends after the chunk that carries sha256.
+ */
+export interface FileChunk {
+  data: Buffer;
+  /** Where `data` starts in the file: the request's `offset` for the first chunk. */
+  offset: string;
+  /** The size of the whole file, in every chunk. */
+  sizeBytes: string;
+  /**
+   * Lowercase hex SHA-256 of the whole file from byte 0, also when the request
+   * started at an offset (a client that resumes hashes the bytes it already has,
+   * then the rest). Set in the LAST chunk only; empty in the others. A file read
+   * from `offset` = its size answers one chunk without data that carries it.
+   */
+  sha256: string;
+}
+
 function createBaseParamValue(): ParamValue {
   return { kind: undefined };
 }
@@ -774,6 +794,135 @@ export const LogLine: MessageFns<LogLine> = {
     return message;
   },
 };
+
+function createBaseFileChunk(): FileChunk {
+  return { data: Buffer.alloc(0), offset: "0", sizeBytes: "0", sha256: "" };
+}
+
+export const FileChunk: MessageFns<FileChunk> = {
+  encode(message: FileChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.data.length !== 0) {
+      writer.uint32(10).bytes(message.data);
+    }
+    if (message.offset !== "0") {
+      writer.uint32(16).int64(message.offset);
+    }
+    if (message.sizeBytes !== "0") {
+      writer.uint32(24).int64(message.sizeBytes);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(34).string(message.sha256);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FileChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFileChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.offset = reader.int64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sizeBytes = reader.int64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FileChunk {
+    return {
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      offset: isSet(object.offset) ? globalThis.String(object.offset) : "0",
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.String(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.String(object.size_bytes)
+        : "0",
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+    };
+  },
+
+  toJSON(message: FileChunk): unknown {
+    const obj: any = {};
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    if (message.offset !== "0") {
+      obj.offset = message.offset;
+    }
+    if (message.sizeBytes !== "0") {
+      obj.sizeBytes = message.sizeBytes;
+    }
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FileChunk>): FileChunk {
+    return FileChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FileChunk>): FileChunk {
+    const message = createBaseFileChunk();
+    message.data = object.data ?? Buffer.alloc(0);
+    message.offset = object.offset ?? "0";
+    message.sizeBytes = object.sizeBytes ?? "0";
+    message.sha256 = object.sha256 ?? "";
+    return message;
+  },
+};
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;

@@ -21,7 +21,8 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp";
-import { JobState, jobStateFromJSON, jobStateToJSON, LogLine, PageRequest } from "./common";
+import { FileChunk, JobState, jobStateFromJSON, jobStateToJSON, LogLine, PageRequest } from "./common";
+import { ChatMessage } from "./inference";
 
 export const protobufPackage = "modx.v1";
 
@@ -108,7 +109,8 @@ export interface Evaluation {
   verdict: string;
   /**
    * Files on the daemon's host: the Markdown report (report.md), the scores
-   * table (scores.csv) and every example's answers (examples.jsonl).
+   * table (scores.csv) and every example's answers (examples.jsonl). Any client
+   * reads them with ReadEvaluationFile (by name) and ListEvaluationExamples.
    */
   reportPath: string;
   csvPath: string;
@@ -192,6 +194,92 @@ export interface WatchEvaluationRequest {
 
 export interface WatchEvaluationResponse {
   event: EvalEvent | undefined;
+}
+
+/** One line of an evaluation's examples.jsonl: one candidate on one example. */
+export interface EvalExample {
+  /** Checkpoint id, or "base" for the base model. */
+  checkpointId: string;
+  /** For people: "step 40", "base model". */
+  label: string;
+  /** 0 for the base model. */
+  step: string;
+  /**
+   * 0-based index of the example in the evaluation's data: the same index is the
+   * same example for every candidate.
+   */
+  example: number;
+  /**
+   * SFT: the messages before the answer, the reference answer and the one the
+   * candidate generated (with the evaluation's GenerationSettings).
+   */
+  prompt: ChatMessage[];
+  reference: string;
+  generation: string;
+  /** Pretraining: the text scored (SFT: empty). */
+  text: string;
+  /**
+   * Of the reference answer (SFT) or the text (pretraining): the tokens and UTF-8
+   * bytes the perplexity is measured on.
+   */
+  answerTokens: string;
+  answerBytes: string;
+  /** Summed negative log-likelihood over answer_tokens, in nats. */
+  nll?:
+    | number
+    | undefined;
+  /** Lower is better; unset where nothing was measured (no answer tokens). */
+  perplexity?: number | undefined;
+  bitsPerByte?:
+    | number
+    | undefined;
+  /** 0 to 1, higher is better; unset where not measured (pretraining). */
+  semanticSimilarity?: number | undefined;
+  coherence?: number | undefined;
+  coverage?:
+    | number
+    | undefined;
+  /** 0 to 1, higher is better: this example's composite (CheckpointScore.composite). */
+  composite?:
+    | number
+    | undefined;
+  /** The line of examples.jsonl it was read from (1-based). */
+  line: string;
+}
+
+export interface ListEvaluationExamplesRequest {
+  evaluationId: string;
+  /**
+   * Only this candidate's examples: a checkpoint id of the evaluation, or "base".
+   * Empty = every candidate.
+   */
+  checkpointId: string;
+  /**
+   * page_size 0 = 50, at most 1000; a page also ends early rather than pass
+   * 2 MiB of text (next_page_token then says where it goes on).
+   */
+  page: PageRequest | undefined;
+}
+
+export interface ListEvaluationExamplesResponse {
+  examples: EvalExample[];
+  nextPageToken: string;
+}
+
+export interface ReadEvaluationFileRequest {
+  evaluationId: string;
+  /**
+   * The file's name: "report.md", "scores.csv", "examples.jsonl", "scores.png" or
+   * "result.json" (those the evaluation wrote; Evaluation.report_path, csv_path and
+   * examples_path end in the first three).
+   */
+  name: string;
+  /** Start at this byte (resume an interrupted download); 0 to the file's size. */
+  offset: string;
+}
+
+export interface ReadEvaluationFileResponse {
+  chunk: FileChunk | undefined;
 }
 
 function createBaseGenerationSettings(): GenerationSettings {
@@ -2268,9 +2356,766 @@ export const WatchEvaluationResponse: MessageFns<WatchEvaluationResponse> = {
   },
 };
 
+function createBaseEvalExample(): EvalExample {
+  return {
+    checkpointId: "",
+    label: "",
+    step: "0",
+    example: 0,
+    prompt: [],
+    reference: "",
+    generation: "",
+    text: "",
+    answerTokens: "0",
+    answerBytes: "0",
+    nll: undefined,
+    perplexity: undefined,
+    bitsPerByte: undefined,
+    semanticSimilarity: undefined,
+    coherence: undefined,
+    coverage: undefined,
+    composite: undefined,
+    line: "0",
+  };
+}
+
+export const EvalExample: MessageFns<EvalExample> = {
+  encode(message: EvalExample, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpointId !== "") {
+      writer.uint32(10).string(message.checkpointId);
+    }
+    if (message.label !== "") {
+      writer.uint32(18).string(message.label);
+    }
+    if (message.step !== "0") {
+      writer.uint32(24).int64(message.step);
+    }
+    if (message.example !== 0) {
+      writer.uint32(32).int32(message.example);
+    }
+    for (const v of message.prompt) {
+      ChatMessage.encode(v!, writer.uint32(42).fork()).join();
+    }
+    if (message.reference !== "") {
+      writer.uint32(50).string(message.reference);
+    }
+    if (message.generation !== "") {
+      writer.uint32(58).string(message.generation);
+    }
+    if (message.text !== "") {
+      writer.uint32(66).string(message.text);
+    }
+    if (message.answerTokens !== "0") {
+      writer.uint32(72).int64(message.answerTokens);
+    }
+    if (message.answerBytes !== "0") {
+      writer.uint32(80).int64(message.answerBytes);
+    }
+    if (message.nll !== undefined) {
+      writer.uint32(89).double(message.nll);
+    }
+    if (message.perplexity !== undefined) {
+      writer.uint32(97).double(message.perplexity);
+    }
+    if (message.bitsPerByte !== undefined) {
+      writer.uint32(105).double(message.bitsPerByte);
+    }
+    if (message.semanticSimilarity !== undefined) {
+      writer.uint32(113).double(message.semanticSimilarity);
+    }
+    if (message.coherence !== undefined) {
+      writer.uint32(121).double(message.coherence);
+    }
+    if (message.coverage !== undefined) {
+      writer.uint32(129).double(message.coverage);
+    }
+    if (message.composite !== undefined) {
+      writer.uint32(137).double(message.composite);
+    }
+    if (message.line !== "0") {
+      writer.uint32(144).int64(message.line);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EvalExample {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvalExample();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.label = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.step = reader.int64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.example = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.prompt.push(ChatMessage.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.reference = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.generation = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.text = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.answerTokens = reader.int64().toString();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.answerBytes = reader.int64().toString();
+            continue;
+          }
+          case 11: {
+            if (tag !== 89) {
+              break;
+            }
+
+            message.nll = reader.double();
+            continue;
+          }
+          case 12: {
+            if (tag !== 97) {
+              break;
+            }
+
+            message.perplexity = reader.double();
+            continue;
+          }
+          case 13: {
+            if (tag !== 105) {
+              break;
+            }
+
+            message.bitsPerByte = reader.double();
+            continue;
+          }
+          case 14: {
+            if (tag !== 113) {
+              break;
+            }
+
+            message.semanticSimilarity = reader.double();
+            continue;
+          }
+          case 15: {
+            if (tag !== 121) {
+              break;
+            }
+
+            message.coherence = reader.double();
+            continue;
+          }
+          case 16: {
+            if (tag !== 129) {
+              break;
+            }
+
+            message.coverage = reader.double();
+            continue;
+          }
+          case 17: {
+            if (tag !== 137) {
+              break;
+            }
+
+            message.composite = reader.double();
+            continue;
+          }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.line = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EvalExample {
+    return {
+      checkpointId: isSet(object.checkpointId)
+        ? globalThis.String(object.checkpointId)
+        : isSet(object.checkpoint_id)
+        ? globalThis.String(object.checkpoint_id)
+        : "",
+      label: isSet(object.label) ? globalThis.String(object.label) : "",
+      step: isSet(object.step) ? globalThis.String(object.step) : "0",
+      example: isSet(object.example) ? globalThis.Number(object.example) : 0,
+      prompt: globalThis.Array.isArray(object?.prompt) ? object.prompt.map((e: any) => ChatMessage.fromJSON(e)) : [],
+      reference: isSet(object.reference) ? globalThis.String(object.reference) : "",
+      generation: isSet(object.generation) ? globalThis.String(object.generation) : "",
+      text: isSet(object.text) ? globalThis.String(object.text) : "",
+      answerTokens: isSet(object.answerTokens)
+        ? globalThis.String(object.answerTokens)
+        : isSet(object.answer_tokens)
+        ? globalThis.String(object.answer_tokens)
+        : "0",
+      answerBytes: isSet(object.answerBytes)
+        ? globalThis.String(object.answerBytes)
+        : isSet(object.answer_bytes)
+        ? globalThis.String(object.answer_bytes)
+        : "0",
+      nll: isSet(object.nll) ? globalThis.Number(object.nll) : undefined,
+      perplexity: isSet(object.perplexity) ? globalThis.Number(object.perplexity) : undefined,
+      bitsPerByte: isSet(object.bitsPerByte)
+        ? globalThis.Number(object.bitsPerByte)
+        : isSet(object.bits_per_byte)
+        ? globalThis.Number(object.bits_per_byte)
+        : undefined,
+      semanticSimilarity: isSet(object.semanticSimilarity)
+        ? globalThis.Number(object.semanticSimilarity)
+        : isSet(object.semantic_similarity)
+        ? globalThis.Number(object.semantic_similarity)
+        : undefined,
+      coherence: isSet(object.coherence) ? globalThis.Number(object.coherence) : undefined,
+      coverage: isSet(object.coverage) ? globalThis.Number(object.coverage) : undefined,
+      composite: isSet(object.composite) ? globalThis.Number(object.composite) : undefined,
+      line: isSet(object.line) ? globalThis.String(object.line) : "0",
+    };
+  },
+
+  toJSON(message: EvalExample): unknown {
+    const obj: any = {};
+    if (message.checkpointId !== "") {
+      obj.checkpointId = message.checkpointId;
+    }
+    if (message.label !== "") {
+      obj.label = message.label;
+    }
+    if (message.step !== "0") {
+      obj.step = message.step;
+    }
+    if (message.example !== 0) {
+      obj.example = Math.round(message.example);
+    }
+    if (message.prompt?.length) {
+      obj.prompt = message.prompt.map((e) => ChatMessage.toJSON(e));
+    }
+    if (message.reference !== "") {
+      obj.reference = message.reference;
+    }
+    if (message.generation !== "") {
+      obj.generation = message.generation;
+    }
+    if (message.text !== "") {
+      obj.text = message.text;
+    }
+    if (message.answerTokens !== "0") {
+      obj.answerTokens = message.answerTokens;
+    }
+    if (message.answerBytes !== "0") {
+      obj.answerBytes = message.answerBytes;
+    }
+    if (message.nll !== undefined) {
+      obj.nll = floatToJson(message.nll);
+    }
+    if (message.perplexity !== undefined) {
+      obj.perplexity = floatToJson(message.perplexity);
+    }
+    if (message.bitsPerByte !== undefined) {
+      obj.bitsPerByte = floatToJson(message.bitsPerByte);
+    }
+    if (message.semanticSimilarity !== undefined) {
+      obj.semanticSimilarity = floatToJson(message.semanticSimilarity);
+    }
+    if (message.coherence !== undefined) {
+      obj.coherence = floatToJson(message.coherence);
+    }
+    if (message.coverage !== undefined) {
+      obj.coverage = floatToJson(message.coverage);
+    }
+    if (message.composite !== undefined) {
+      obj.composite = floatToJson(message.composite);
+    }
+    if (message.line !== "0") {
+      obj.line = message.line;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EvalExample>): EvalExample {
+    return EvalExample.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EvalExample>): EvalExample {
+    const message = createBaseEvalExample();
+    message.checkpointId = object.checkpointId ?? "";
+    message.label = object.label ?? "";
+    message.step = object.step ?? "0";
+    message.example = object.example ?? 0;
+    message.prompt = object.prompt?.map((e) => ChatMessage.fromPartial(e)) || [];
+    message.reference = object.reference ?? "";
+    message.generation = object.generation ?? "";
+    message.text = object.text ?? "";
+    message.answerTokens = object.answerTokens ?? "0";
+    message.answerBytes = object.answerBytes ?? "0";
+    message.nll = object.nll ?? undefined;
+    message.perplexity = object.perplexity ?? undefined;
+    message.bitsPerByte = object.bitsPerByte ?? undefined;
+    message.semanticSimilarity = object.semanticSimilarity ?? undefined;
+    message.coherence = object.coherence ?? undefined;
+    message.coverage = object.coverage ?? undefined;
+    message.composite = object.composite ?? undefined;
+    message.line = object.line ?? "0";
+    return message;
+  },
+};
+
+function createBaseListEvaluationExamplesRequest(): ListEvaluationExamplesRequest {
+  return { evaluationId: "", checkpointId: "", page: undefined };
+}
+
+export const ListEvaluationExamplesRequest: MessageFns<ListEvaluationExamplesRequest> = {
+  encode(message: ListEvaluationExamplesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.evaluationId !== "") {
+      writer.uint32(10).string(message.evaluationId);
+    }
+    if (message.checkpointId !== "") {
+      writer.uint32(18).string(message.checkpointId);
+    }
+    if (message.page !== undefined) {
+      PageRequest.encode(message.page, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListEvaluationExamplesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListEvaluationExamplesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.evaluationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.page = PageRequest.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListEvaluationExamplesRequest {
+    return {
+      evaluationId: isSet(object.evaluationId)
+        ? globalThis.String(object.evaluationId)
+        : isSet(object.evaluation_id)
+        ? globalThis.String(object.evaluation_id)
+        : "",
+      checkpointId: isSet(object.checkpointId)
+        ? globalThis.String(object.checkpointId)
+        : isSet(object.checkpoint_id)
+        ? globalThis.String(object.checkpoint_id)
+        : "",
+      page: isSet(object.page) ? PageRequest.fromJSON(object.page) : undefined,
+    };
+  },
+
+  toJSON(message: ListEvaluationExamplesRequest): unknown {
+    const obj: any = {};
+    if (message.evaluationId !== "") {
+      obj.evaluationId = message.evaluationId;
+    }
+    if (message.checkpointId !== "") {
+      obj.checkpointId = message.checkpointId;
+    }
+    if (message.page !== undefined) {
+      obj.page = PageRequest.toJSON(message.page);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListEvaluationExamplesRequest>): ListEvaluationExamplesRequest {
+    return ListEvaluationExamplesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListEvaluationExamplesRequest>): ListEvaluationExamplesRequest {
+    const message = createBaseListEvaluationExamplesRequest();
+    message.evaluationId = object.evaluationId ?? "";
+    message.checkpointId = object.checkpointId ?? "";
+    message.page = (object.page !== undefined && object.page !== null)
+      ? PageRequest.fromPartial(object.page)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListEvaluationExamplesResponse(): ListEvaluationExamplesResponse {
+  return { examples: [], nextPageToken: "" };
+}
+
+export const ListEvaluationExamplesResponse: MessageFns<ListEvaluationExamplesResponse> = {
+  encode(message: ListEvaluationExamplesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.examples) {
+      EvalExample.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListEvaluationExamplesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListEvaluationExamplesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.examples.push(EvalExample.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListEvaluationExamplesResponse {
+    return {
+      examples: globalThis.Array.isArray(object?.examples)
+        ? object.examples.map((e: any) => EvalExample.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListEvaluationExamplesResponse): unknown {
+    const obj: any = {};
+    if (message.examples?.length) {
+      obj.examples = message.examples.map((e) => EvalExample.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListEvaluationExamplesResponse>): ListEvaluationExamplesResponse {
+    return ListEvaluationExamplesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListEvaluationExamplesResponse>): ListEvaluationExamplesResponse {
+    const message = createBaseListEvaluationExamplesResponse();
+    message.examples = object.examples?.map((e) => EvalExample.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseReadEvaluationFileRequest(): ReadEvaluationFileRequest {
+  return { evaluationId: "", name: "", offset: "0" };
+}
+
+export const ReadEvaluationFileRequest: MessageFns<ReadEvaluationFileRequest> = {
+  encode(message: ReadEvaluationFileRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.evaluationId !== "") {
+      writer.uint32(10).string(message.evaluationId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.offset !== "0") {
+      writer.uint32(24).int64(message.offset);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReadEvaluationFileRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReadEvaluationFileRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.evaluationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.offset = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReadEvaluationFileRequest {
+    return {
+      evaluationId: isSet(object.evaluationId)
+        ? globalThis.String(object.evaluationId)
+        : isSet(object.evaluation_id)
+        ? globalThis.String(object.evaluation_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      offset: isSet(object.offset) ? globalThis.String(object.offset) : "0",
+    };
+  },
+
+  toJSON(message: ReadEvaluationFileRequest): unknown {
+    const obj: any = {};
+    if (message.evaluationId !== "") {
+      obj.evaluationId = message.evaluationId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.offset !== "0") {
+      obj.offset = message.offset;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReadEvaluationFileRequest>): ReadEvaluationFileRequest {
+    return ReadEvaluationFileRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReadEvaluationFileRequest>): ReadEvaluationFileRequest {
+    const message = createBaseReadEvaluationFileRequest();
+    message.evaluationId = object.evaluationId ?? "";
+    message.name = object.name ?? "";
+    message.offset = object.offset ?? "0";
+    return message;
+  },
+};
+
+function createBaseReadEvaluationFileResponse(): ReadEvaluationFileResponse {
+  return { chunk: undefined };
+}
+
+export const ReadEvaluationFileResponse: MessageFns<ReadEvaluationFileResponse> = {
+  encode(message: ReadEvaluationFileResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.chunk !== undefined) {
+      FileChunk.encode(message.chunk, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReadEvaluationFileResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReadEvaluationFileResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.chunk = FileChunk.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReadEvaluationFileResponse {
+    return { chunk: isSet(object.chunk) ? FileChunk.fromJSON(object.chunk) : undefined };
+  },
+
+  toJSON(message: ReadEvaluationFileResponse): unknown {
+    const obj: any = {};
+    if (message.chunk !== undefined) {
+      obj.chunk = FileChunk.toJSON(message.chunk);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReadEvaluationFileResponse>): ReadEvaluationFileResponse {
+    return ReadEvaluationFileResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReadEvaluationFileResponse>): ReadEvaluationFileResponse {
+    const message = createBaseReadEvaluationFileResponse();
+    message.chunk = (object.chunk !== undefined && object.chunk !== null)
+      ? FileChunk.fromPartial(object.chunk)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * EvalService compares checkpoints of a task on sampled data and recommends the best.
- * The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/.
+ * The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/
+ * (served by ListEvaluationExamples and ReadEvaluationFile).
  */
 export type EvalServiceService = typeof EvalServiceService;
 export const EvalServiceService = {
@@ -2318,6 +3163,37 @@ export const EvalServiceService = {
       Buffer.from(WatchEvaluationResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchEvaluationResponse => WatchEvaluationResponse.decode(value),
   },
+  /**
+   * The per-example records of a completed evaluation (its examples.jsonl), in the
+   * file's order: for each candidate (base model first, then by step) every example.
+   */
+  listEvaluationExamples: {
+    path: "/modx.v1.EvalService/ListEvaluationExamples" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListEvaluationExamplesRequest): Buffer =>
+      Buffer.from(ListEvaluationExamplesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListEvaluationExamplesRequest => ListEvaluationExamplesRequest.decode(value),
+    responseSerialize: (value: ListEvaluationExamplesResponse): Buffer =>
+      Buffer.from(ListEvaluationExamplesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListEvaluationExamplesResponse =>
+      ListEvaluationExamplesResponse.decode(value),
+  },
+  /**
+   * Download a file the evaluation wrote (report.md, scores.csv, examples.jsonl,
+   * scores.png, result.json) in chunks; FileChunk says where the SHA-256 is.
+   */
+  readEvaluationFile: {
+    path: "/modx.v1.EvalService/ReadEvaluationFile" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ReadEvaluationFileRequest): Buffer =>
+      Buffer.from(ReadEvaluationFileRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReadEvaluationFileRequest => ReadEvaluationFileRequest.decode(value),
+    responseSerialize: (value: ReadEvaluationFileResponse): Buffer =>
+      Buffer.from(ReadEvaluationFileResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReadEvaluationFileResponse => ReadEvaluationFileResponse.decode(value),
+  },
 } as const;
 
 export interface EvalServiceServer extends UntypedServiceImplementation {
@@ -2326,6 +3202,16 @@ export interface EvalServiceServer extends UntypedServiceImplementation {
   listEvaluations: handleUnaryCall<ListEvaluationsRequest, ListEvaluationsResponse>;
   /** Replay the evaluation's events after `after_seq`, then follow live ones. */
   watchEvaluation: handleServerStreamingCall<WatchEvaluationRequest, WatchEvaluationResponse>;
+  /**
+   * The per-example records of a completed evaluation (its examples.jsonl), in the
+   * file's order: for each candidate (base model first, then by step) every example.
+   */
+  listEvaluationExamples: handleUnaryCall<ListEvaluationExamplesRequest, ListEvaluationExamplesResponse>;
+  /**
+   * Download a file the evaluation wrote (report.md, scores.csv, examples.jsonl,
+   * scores.png, result.json) in chunks; FileChunk says where the SHA-256 is.
+   */
+  readEvaluationFile: handleServerStreamingCall<ReadEvaluationFileRequest, ReadEvaluationFileResponse>;
 }
 
 export interface EvalServiceClient extends Client {
@@ -2384,6 +3270,38 @@ export interface EvalServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchEvaluationResponse>;
+  /**
+   * The per-example records of a completed evaluation (its examples.jsonl), in the
+   * file's order: for each candidate (base model first, then by step) every example.
+   */
+  listEvaluationExamples(
+    request: ListEvaluationExamplesRequest,
+    callback: (error: ServiceError | null, response: ListEvaluationExamplesResponse) => void,
+  ): ClientUnaryCall;
+  listEvaluationExamples(
+    request: ListEvaluationExamplesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListEvaluationExamplesResponse) => void,
+  ): ClientUnaryCall;
+  listEvaluationExamples(
+    request: ListEvaluationExamplesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListEvaluationExamplesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Download a file the evaluation wrote (report.md, scores.csv, examples.jsonl,
+   * scores.png, result.json) in chunks; FileChunk says where the SHA-256 is.
+   */
+  readEvaluationFile(
+    request: ReadEvaluationFileRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ReadEvaluationFileResponse>;
+  readEvaluationFile(
+    request: ReadEvaluationFileRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ReadEvaluationFileResponse>;
 }
 
 export const EvalServiceClient = makeGenericClientConstructor(EvalServiceService, "modx.v1.EvalService") as unknown as {

@@ -21,7 +21,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp";
-import { JobState, jobStateFromJSON, jobStateToJSON, LogLine, PageRequest } from "./common";
+import { FileChunk, JobState, jobStateFromJSON, jobStateToJSON, LogLine, PageRequest } from "./common";
 
 export const protobufPackage = "modx.v1";
 
@@ -145,7 +145,10 @@ export function quantTypeToJSON(object: QuantType): string {
 }
 
 export interface PackageFile {
-  /** On the daemon's host, in the package's output_dir. */
+  /**
+   * On the daemon's host, in the package's output_dir; any client downloads it
+   * with ReadPackageFile (this path, or its file name).
+   */
   path: string;
   /**
    * model (a .gguf), adapter (a LoRA .gguf for an unmerged package), modelfile
@@ -281,6 +284,18 @@ export interface ImportGgufResponse {
   parameters: string;
   /** True when the output dir already held this import and was kept. */
   cached: boolean;
+}
+
+export interface ReadPackageFileRequest {
+  packageId: string;
+  /** One of the package's files: its PackageFile.path, or the file name alone. */
+  path: string;
+  /** Start at this byte (resume an interrupted download); 0 to the file's size. */
+  offset: string;
+}
+
+export interface ReadPackageFileResponse {
+  chunk: FileChunk | undefined;
 }
 
 function createBasePackageFile(): PackageFile {
@@ -2207,6 +2222,180 @@ export const ImportGgufResponse: MessageFns<ImportGgufResponse> = {
   },
 };
 
+function createBaseReadPackageFileRequest(): ReadPackageFileRequest {
+  return { packageId: "", path: "", offset: "0" };
+}
+
+export const ReadPackageFileRequest: MessageFns<ReadPackageFileRequest> = {
+  encode(message: ReadPackageFileRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.packageId !== "") {
+      writer.uint32(10).string(message.packageId);
+    }
+    if (message.path !== "") {
+      writer.uint32(18).string(message.path);
+    }
+    if (message.offset !== "0") {
+      writer.uint32(24).int64(message.offset);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReadPackageFileRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReadPackageFileRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.packageId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.offset = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReadPackageFileRequest {
+    return {
+      packageId: isSet(object.packageId)
+        ? globalThis.String(object.packageId)
+        : isSet(object.package_id)
+        ? globalThis.String(object.package_id)
+        : "",
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      offset: isSet(object.offset) ? globalThis.String(object.offset) : "0",
+    };
+  },
+
+  toJSON(message: ReadPackageFileRequest): unknown {
+    const obj: any = {};
+    if (message.packageId !== "") {
+      obj.packageId = message.packageId;
+    }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.offset !== "0") {
+      obj.offset = message.offset;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReadPackageFileRequest>): ReadPackageFileRequest {
+    return ReadPackageFileRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReadPackageFileRequest>): ReadPackageFileRequest {
+    const message = createBaseReadPackageFileRequest();
+    message.packageId = object.packageId ?? "";
+    message.path = object.path ?? "";
+    message.offset = object.offset ?? "0";
+    return message;
+  },
+};
+
+function createBaseReadPackageFileResponse(): ReadPackageFileResponse {
+  return { chunk: undefined };
+}
+
+export const ReadPackageFileResponse: MessageFns<ReadPackageFileResponse> = {
+  encode(message: ReadPackageFileResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.chunk !== undefined) {
+      FileChunk.encode(message.chunk, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReadPackageFileResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReadPackageFileResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.chunk = FileChunk.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReadPackageFileResponse {
+    return { chunk: isSet(object.chunk) ? FileChunk.fromJSON(object.chunk) : undefined };
+  },
+
+  toJSON(message: ReadPackageFileResponse): unknown {
+    const obj: any = {};
+    if (message.chunk !== undefined) {
+      obj.chunk = FileChunk.toJSON(message.chunk);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReadPackageFileResponse>): ReadPackageFileResponse {
+    return ReadPackageFileResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReadPackageFileResponse>): ReadPackageFileResponse {
+    const message = createBaseReadPackageFileResponse();
+    message.chunk = (object.chunk !== undefined && object.chunk !== null)
+      ? FileChunk.fromPartial(object.chunk)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * PackageService exports checkpoints as GGUF files for llama.cpp and imports
  * GGUF models as trainable Hugging Face dirs.
@@ -2262,6 +2451,21 @@ export const PackageServiceService = {
     responseSerialize: (value: ImportGgufResponse): Buffer => Buffer.from(ImportGgufResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ImportGgufResponse => ImportGgufResponse.decode(value),
   },
+  /**
+   * Download one of a completed package's files (Package.files) in chunks;
+   * FileChunk says where the SHA-256 is (it matches PackageFile.sha256).
+   */
+  readPackageFile: {
+    path: "/modx.v1.PackageService/ReadPackageFile" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ReadPackageFileRequest): Buffer =>
+      Buffer.from(ReadPackageFileRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReadPackageFileRequest => ReadPackageFileRequest.decode(value),
+    responseSerialize: (value: ReadPackageFileResponse): Buffer =>
+      Buffer.from(ReadPackageFileResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReadPackageFileResponse => ReadPackageFileResponse.decode(value),
+  },
 } as const;
 
 export interface PackageServiceServer extends UntypedServiceImplementation {
@@ -2271,6 +2475,11 @@ export interface PackageServiceServer extends UntypedServiceImplementation {
   watchPackage: handleServerStreamingCall<WatchPackageRequest, WatchPackageResponse>;
   /** Turn a GGUF file into a trainable Hugging Face model dir (dequantized). */
   importGguf: handleUnaryCall<ImportGgufRequest, ImportGgufResponse>;
+  /**
+   * Download one of a completed package's files (Package.files) in chunks;
+   * FileChunk says where the SHA-256 is (it matches PackageFile.sha256).
+   */
+  readPackageFile: handleServerStreamingCall<ReadPackageFileRequest, ReadPackageFileResponse>;
 }
 
 export interface PackageServiceClient extends Client {
@@ -2344,6 +2553,19 @@ export interface PackageServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ImportGgufResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Download one of a completed package's files (Package.files) in chunks;
+   * FileChunk says where the SHA-256 is (it matches PackageFile.sha256).
+   */
+  readPackageFile(
+    request: ReadPackageFileRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ReadPackageFileResponse>;
+  readPackageFile(
+    request: ReadPackageFileRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ReadPackageFileResponse>;
 }
 
 export const PackageServiceClient = makeGenericClientConstructor(

@@ -225,11 +225,391 @@ export interface Task {
   failureLogTail: string[];
   /** The failure's sentence (empty unless FAILED). */
   error: string;
+  /**
+   * What the training file holds, in tokens, as counted when the task was created
+   * (unset for tasks created before modx kept data reports).
+   */
+  trainData:
+    | DataReport
+    | undefined;
+  /** The same for eval_file; unset without one. */
+  evalData:
+    | DataReport
+    | undefined;
+  /**
+   * Each parameter of the task with where its value came from (request, template,
+   * default or an automatic rule) and, for an automatic one, why.
+   */
+  settings: ResolvedSetting[];
+  /**
+   * After an SFT run that completed: the trained model's loss next to the base
+   * model's on held-out data. Unset before, and for pretraining.
+   */
+  learning:
+    | LearningCheck
+    | undefined;
+  /**
+   * After a run: the estimate made before it (quota_estimate.run) next to what
+   * the run measured, one entry per quantity that both have.
+   */
+  estimateChecks: EstimateCheck[];
 }
 
 export interface Task_ParamsEntry {
   key: string;
   value: ParamValue | undefined;
+}
+
+/** One parameter as the task resolved it. */
+export interface ResolvedSetting {
+  key: string;
+  value: ParamValue | undefined;
+  source: ResolvedSetting_Source;
+  /** One sentence (set for SOURCE_AUTO), e.g. "66 examples: 6 epochs so each is seen often enough". */
+  reason: string;
+}
+
+/** Where a value came from. */
+export enum ResolvedSetting_Source {
+  SOURCE_UNSPECIFIED = 0,
+  /** SOURCE_DEFAULT - The schema's default for the task type (GetParamSchema), through the type's built-in template. */
+  SOURCE_DEFAULT = 1,
+  /** SOURCE_TEMPLATE - The named template the task was created from. */
+  SOURCE_TEMPLATE = 2,
+  /** SOURCE_EXPLICIT - The request's own params (modxctl --set): never replaced by a rule. */
+  SOURCE_EXPLICIT = 3,
+  /** SOURCE_AUTO - An automatic rule chose it from the data and the model; `reason` says why. */
+  SOURCE_AUTO = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function resolvedSetting_SourceFromJSON(object: any): ResolvedSetting_Source {
+  switch (object) {
+    case 0:
+    case "SOURCE_UNSPECIFIED":
+      return ResolvedSetting_Source.SOURCE_UNSPECIFIED;
+    case 1:
+    case "SOURCE_DEFAULT":
+      return ResolvedSetting_Source.SOURCE_DEFAULT;
+    case 2:
+    case "SOURCE_TEMPLATE":
+      return ResolvedSetting_Source.SOURCE_TEMPLATE;
+    case 3:
+    case "SOURCE_EXPLICIT":
+      return ResolvedSetting_Source.SOURCE_EXPLICIT;
+    case 4:
+    case "SOURCE_AUTO":
+      return ResolvedSetting_Source.SOURCE_AUTO;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ResolvedSetting_Source.UNRECOGNIZED;
+  }
+}
+
+export function resolvedSetting_SourceToJSON(object: ResolvedSetting_Source): string {
+  switch (object) {
+    case ResolvedSetting_Source.SOURCE_UNSPECIFIED:
+      return "SOURCE_UNSPECIFIED";
+    case ResolvedSetting_Source.SOURCE_DEFAULT:
+      return "SOURCE_DEFAULT";
+    case ResolvedSetting_Source.SOURCE_TEMPLATE:
+      return "SOURCE_TEMPLATE";
+    case ResolvedSetting_Source.SOURCE_EXPLICIT:
+      return "SOURCE_EXPLICIT";
+    case ResolvedSetting_Source.SOURCE_AUTO:
+      return "SOURCE_AUTO";
+    case ResolvedSetting_Source.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/**
+ * What a data file holds as the worker will see it: the conversations rendered
+ * with the task's chat template and tokenized with its tokenizer, labelled as
+ * training labels them (engine/data_report.py).
+ */
+export interface DataReport {
+  /** The parameter that names the file: "train_file" or "eval_file". */
+  field: string;
+  path: string;
+  /** The task's max_seq_length, in tokens, that truncation was counted at. */
+  maxSeqLength: string;
+  /** The format detected ("messages", "sharegpt", "alpaca", "text", ...; "mixed" when several). */
+  format: string;
+  /** Examples per detected format. */
+  formatCounts: { [key: string]: string };
+  /** Examples (SFT: conversations; pretraining: documents) in the whole file, before max_samples. */
+  examples: string;
+  /** Tokens per example. */
+  lengths:
+    | LengthDistribution
+    | undefined;
+  /** Tokens of every example before truncation. */
+  totalTokens: string;
+  /** Tokens the loss is computed on (SFT: assistant tokens; pretraining: every token), before truncation. */
+  trainableTokens: string;
+  /**
+   * Tokens of the examples training keeps, after truncation at max_seq_length
+   * (pretraining: the whole blocks).
+   */
+  keptTokens: string;
+  keptTrainableTokens: string;
+  /** Tokens cut by max_seq_length (pretraining: the tail that fills no block), and of them trainable ones. */
+  truncatedTokensLost: string;
+  truncatedTrainableTokensLost: string;
+  /** Pretraining: blocks of max_seq_length tokens; 0 for SFT. */
+  blocks: string;
+  /**
+   * One entry per kind of problem found (codes: template_error, nothing_to_learn, truncated, duplicate,
+   * conflicting_answers, short_answer, role_order, in_training_data), with the worst lines.
+   */
+  findings: DataFinding[];
+  /** The findings worth acting on, one sentence each with line numbers (also in the create response's warnings). */
+  warnings: Warning[];
+}
+
+export interface DataReport_FormatCountsEntry {
+  key: string;
+  value: string;
+}
+
+/** Tokens per example: quantiles and a small histogram. */
+export interface LengthDistribution {
+  /** Examples counted (those the template could render). */
+  count: string;
+  totalTokens: string;
+  minTokens: string;
+  p50Tokens: string;
+  p90Tokens: string;
+  p99Tokens: string;
+  maxTokens: string;
+  meanTokens: number;
+  /** Bins of an eighth of max_seq_length each, then one for longer examples. */
+  histogram: HistogramBin[];
+}
+
+/** Examples with low_tokens <= length < high_tokens. */
+export interface HistogramBin {
+  lowTokens: string;
+  /** 0: no upper bound (the examples longer than max_seq_length). */
+  highTokens: string;
+  count: string;
+}
+
+/** How many examples have one problem, and the worst few. */
+export interface DataFinding {
+  /**
+   * template_error, nothing_to_learn, truncated, duplicate, conflicting_answers, short_answer,
+   * role_order or in_training_data.
+   */
+  code: string;
+  count: string;
+  /** The worst examples first (by the finding's own measure: most tokens lost, longest prompt, ...). */
+  lines: DataLine[];
+}
+
+/** One example to look at. */
+export interface DataLine {
+  /** 1-based line of the file (JSON array files: the element's position). */
+  line: string;
+  /** The number it is ranked by (tokens lost, prompt tokens, copies, ...). */
+  value: string;
+  /** What is wrong, in words. */
+  detail: string;
+}
+
+/**
+ * Steps, tokens, wall time and peak memory of a run before it starts
+ * (engine/run_estimate.py). Time needs a calibration of this model on this device.
+ */
+export interface RunEstimate {
+  /** Training examples the worker keeps (after max_samples, the eval split and dropped ones). */
+  examples: string;
+  /** Selected examples with no answer token within max_seq_length: training drops them. */
+  droppedExamples: string;
+  /** Examples evaluated (eval_file, or the eval split). */
+  evalExamples: string;
+  epochs: string;
+  stepsPerEpoch: string;
+  totalSteps: string;
+  /** Forward/backward passes of per_device_train_batch_size examples over the whole run. */
+  microBatches: string;
+  /** Tokens trained on per epoch, all and labelled. */
+  tokensPerEpoch: string;
+  trainableTokensPerEpoch: string;
+  /** tokens_per_epoch x epochs. */
+  totalTokens: string;
+  /** Seconds, on this host's device, from the calibration; unset when not calibrated. */
+  trainingSeconds?: number | undefined;
+  evalSeconds?:
+    | number
+    | undefined;
+  /** Worker start: imports, model load, data preparation. */
+  startupSeconds?: number | undefined;
+  totalSeconds?:
+    | number
+    | undefined;
+  /** Peak memory of the training process: RSS on the CPU, allocated memory on a GPU (memory_kind). */
+  peakMemoryBytes: string;
+  memoryKind: RunEstimate_MemoryKind;
+  /** Time and memory come from a calibration (timed optimizer steps of this model on this device). */
+  calibrated: boolean;
+  /** The calibration came from the cache (not run for this request). */
+  calibrationCached: boolean;
+  /** When the calibration was measured. */
+  calibrationTime:
+    | Timestamp
+    | undefined;
+  /** Memory of the device the peak is compared with: the host's RAM or the GPU's memory. */
+  memoryCapacityBytes: string;
+  /** Free now (MemAvailable on the host, free GPU memory); 0 when unknown. */
+  memoryAvailableBytes: string;
+  /** peak_memory_bytes <= memory_capacity_bytes (a run that cannot fit is refused at create). */
+  memoryFits: boolean;
+  /** It fits but leaves little: above 90% of the capacity or above what is free now. */
+  memoryTight: boolean;
+  /** How the numbers were reached, one sentence per line. */
+  explanation: string[];
+}
+
+/** Where peak_memory_bytes lives. */
+export enum RunEstimate_MemoryKind {
+  MEMORY_KIND_UNSPECIFIED = 0,
+  /** MEMORY_KIND_HOST_RSS - Resident memory of the worker process (a CPU run). */
+  MEMORY_KIND_HOST_RSS = 1,
+  /** MEMORY_KIND_DEVICE - GPU memory allocated by tensors. */
+  MEMORY_KIND_DEVICE = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function runEstimate_MemoryKindFromJSON(object: any): RunEstimate_MemoryKind {
+  switch (object) {
+    case 0:
+    case "MEMORY_KIND_UNSPECIFIED":
+      return RunEstimate_MemoryKind.MEMORY_KIND_UNSPECIFIED;
+    case 1:
+    case "MEMORY_KIND_HOST_RSS":
+      return RunEstimate_MemoryKind.MEMORY_KIND_HOST_RSS;
+    case 2:
+    case "MEMORY_KIND_DEVICE":
+      return RunEstimate_MemoryKind.MEMORY_KIND_DEVICE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RunEstimate_MemoryKind.UNRECOGNIZED;
+  }
+}
+
+export function runEstimate_MemoryKindToJSON(object: RunEstimate_MemoryKind): string {
+  switch (object) {
+    case RunEstimate_MemoryKind.MEMORY_KIND_UNSPECIFIED:
+      return "MEMORY_KIND_UNSPECIFIED";
+    case RunEstimate_MemoryKind.MEMORY_KIND_HOST_RSS:
+      return "MEMORY_KIND_HOST_RSS";
+    case RunEstimate_MemoryKind.MEMORY_KIND_DEVICE:
+      return "MEMORY_KIND_DEVICE";
+    case RunEstimate_MemoryKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** One estimated quantity next to what the run measured. */
+export interface EstimateCheck {
+  /** "training_seconds" (first step to last) or "peak_memory_bytes" (RunEstimate.memory_kind). */
+  quantity: string;
+  estimated: number;
+  actual: number;
+  /** (estimated - actual) / actual. */
+  relativeError: number;
+  /** The target for |relative_error| (0.30 for time, 0.25 for memory). */
+  target: number;
+  withinTarget: boolean;
+  sentence: string;
+}
+
+/**
+ * Did the run learn? The trained model's mean loss against the base model's,
+ * on the same held-out examples, measured by the worker at the end of the run.
+ */
+export interface LearningCheck {
+  /**
+   * Which examples: "eval_file", "eval_split" (held out by eval_split_ratio) or
+   * "train_slice" (a few training examples, when there is no evaluation data).
+   */
+  data: string;
+  examples: string;
+  /**
+   * The mean eval loss of those examples as training computes it (per labelled
+   * token within a batch, averaged over batches), nats: before training ...
+   */
+  baseLoss: number;
+  /** ... and after it. */
+  finalLoss: number;
+  /** (base_loss - final_loss) / base_loss. */
+  relativeImprovement: number;
+  verdict: LearningCheck_Verdict;
+  /** The verdict in a plain sentence. */
+  sentence: string;
+  /** What to change when it did not learn (or got worse), one suggestion each. */
+  advice: string[];
+}
+
+export enum LearningCheck_Verdict {
+  VERDICT_UNSPECIFIED = 0,
+  /** VERDICT_LEARNED - The loss fell clearly. */
+  VERDICT_LEARNED = 1,
+  /** VERDICT_LEARNED_LITTLE - It fell, but little. */
+  VERDICT_LEARNED_LITTLE = 2,
+  /** VERDICT_DID_NOT_LEARN - It did not move. */
+  VERDICT_DID_NOT_LEARN = 3,
+  /** VERDICT_GOT_WORSE - It rose: worse than the base model on these examples. */
+  VERDICT_GOT_WORSE = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function learningCheck_VerdictFromJSON(object: any): LearningCheck_Verdict {
+  switch (object) {
+    case 0:
+    case "VERDICT_UNSPECIFIED":
+      return LearningCheck_Verdict.VERDICT_UNSPECIFIED;
+    case 1:
+    case "VERDICT_LEARNED":
+      return LearningCheck_Verdict.VERDICT_LEARNED;
+    case 2:
+    case "VERDICT_LEARNED_LITTLE":
+      return LearningCheck_Verdict.VERDICT_LEARNED_LITTLE;
+    case 3:
+    case "VERDICT_DID_NOT_LEARN":
+      return LearningCheck_Verdict.VERDICT_DID_NOT_LEARN;
+    case 4:
+    case "VERDICT_GOT_WORSE":
+      return LearningCheck_Verdict.VERDICT_GOT_WORSE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return LearningCheck_Verdict.UNRECOGNIZED;
+  }
+}
+
+export function learningCheck_VerdictToJSON(object: LearningCheck_Verdict): string {
+  switch (object) {
+    case LearningCheck_Verdict.VERDICT_UNSPECIFIED:
+      return "VERDICT_UNSPECIFIED";
+    case LearningCheck_Verdict.VERDICT_LEARNED:
+      return "VERDICT_LEARNED";
+    case LearningCheck_Verdict.VERDICT_LEARNED_LITTLE:
+      return "VERDICT_LEARNED_LITTLE";
+    case LearningCheck_Verdict.VERDICT_DID_NOT_LEARN:
+      return "VERDICT_DID_NOT_LEARN";
+    case LearningCheck_Verdict.VERDICT_GOT_WORSE:
+      return "VERDICT_GOT_WORSE";
+    case LearningCheck_Verdict.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
 }
 
 export interface QuotaEstimate {
@@ -249,7 +629,11 @@ export interface QuotaEstimate {
   /** How the number was reached, in one sentence. */
   explanation: string;
   /** GPU memory the run is expected to need on its device; unset for a task that trains on the CPU. */
-  memory: MemoryEstimate | undefined;
+  memory:
+    | MemoryEstimate
+    | undefined;
+  /** Steps, tokens, time and peak memory on this host (RSS on the CPU, GPU memory on a GPU). */
+  run: RunEstimate | undefined;
 }
 
 /** Device memory of a training run, estimated before it starts (engine/memory.py). */
@@ -554,6 +938,12 @@ export interface EstimateQuotaRequest {
   type: TaskType;
   template: string;
   params: { [key: string]: ParamValue };
+  /**
+   * Time a few optimizer steps of the model on its device when no calibration of
+   * this step shape is cached (seconds to a few minutes, in a separate process);
+   * without it a run that was never calibrated gets no time estimate.
+   */
+  calibrate: boolean;
 }
 
 export interface EstimateQuotaRequest_ParamsEntry {
@@ -562,8 +952,16 @@ export interface EstimateQuotaRequest_ParamsEntry {
 }
 
 export interface EstimateQuotaResponse {
+  /** With `run` set: steps, tokens, time and memory. */
   estimate: QuotaEstimate | undefined;
   warnings: Warning[];
+  /** The data reports the estimate was made from. */
+  trainData: DataReport | undefined;
+  evalData:
+    | DataReport
+    | undefined;
+  /** The parameters as they would be resolved (a parameter set) or were (a task). */
+  settings: ResolvedSetting[];
 }
 
 export interface TypeDefault {
@@ -698,6 +1096,11 @@ function createBaseTask(): Task {
     queuePosition: 0,
     failureLogTail: [],
     error: "",
+    trainData: undefined,
+    evalData: undefined,
+    settings: [],
+    learning: undefined,
+    estimateChecks: [],
   };
 }
 
@@ -774,6 +1177,21 @@ export const Task: MessageFns<Task> = {
     }
     if (message.error !== "") {
       writer.uint32(194).string(message.error);
+    }
+    if (message.trainData !== undefined) {
+      DataReport.encode(message.trainData, writer.uint32(202).fork()).join();
+    }
+    if (message.evalData !== undefined) {
+      DataReport.encode(message.evalData, writer.uint32(210).fork()).join();
+    }
+    for (const v of message.settings) {
+      ResolvedSetting.encode(v!, writer.uint32(218).fork()).join();
+    }
+    if (message.learning !== undefined) {
+      LearningCheck.encode(message.learning, writer.uint32(226).fork()).join();
+    }
+    for (const v of message.estimateChecks) {
+      EstimateCheck.encode(v!, writer.uint32(234).fork()).join();
     }
     return writer;
   },
@@ -986,6 +1404,46 @@ export const Task: MessageFns<Task> = {
             message.error = reader.string();
             continue;
           }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.trainData = DataReport.decode(reader, reader.uint32());
+            continue;
+          }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.evalData = DataReport.decode(reader, reader.uint32());
+            continue;
+          }
+          case 27: {
+            if (tag !== 218) {
+              break;
+            }
+
+            message.settings.push(ResolvedSetting.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 28: {
+            if (tag !== 226) {
+              break;
+            }
+
+            message.learning = LearningCheck.decode(reader, reader.uint32());
+            continue;
+          }
+          case 29: {
+            if (tag !== 234) {
+              break;
+            }
+
+            message.estimateChecks.push(EstimateCheck.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1097,6 +1555,25 @@ export const Task: MessageFns<Task> = {
         ? object.failure_log_tail.map((e: any) => globalThis.String(e))
         : [],
       error: isSet(object.error) ? globalThis.String(object.error) : "",
+      trainData: isSet(object.trainData)
+        ? DataReport.fromJSON(object.trainData)
+        : isSet(object.train_data)
+        ? DataReport.fromJSON(object.train_data)
+        : undefined,
+      evalData: isSet(object.evalData)
+        ? DataReport.fromJSON(object.evalData)
+        : isSet(object.eval_data)
+        ? DataReport.fromJSON(object.eval_data)
+        : undefined,
+      settings: globalThis.Array.isArray(object?.settings)
+        ? object.settings.map((e: any) => ResolvedSetting.fromJSON(e))
+        : [],
+      learning: isSet(object.learning) ? LearningCheck.fromJSON(object.learning) : undefined,
+      estimateChecks: globalThis.Array.isArray(object?.estimateChecks)
+        ? object.estimateChecks.map((e: any) => EstimateCheck.fromJSON(e))
+        : globalThis.Array.isArray(object?.estimate_checks)
+        ? object.estimate_checks.map((e: any) => EstimateCheck.fromJSON(e))
+        : [],
     };
   },
 
@@ -1180,6 +1657,21 @@ export const Task: MessageFns<Task> = {
     if (message.error !== "") {
       obj.error = message.error;
     }
+    if (message.trainData !== undefined) {
+      obj.trainData = DataReport.toJSON(message.trainData);
+    }
+    if (message.evalData !== undefined) {
+      obj.evalData = DataReport.toJSON(message.evalData);
+    }
+    if (message.settings?.length) {
+      obj.settings = message.settings.map((e) => ResolvedSetting.toJSON(e));
+    }
+    if (message.learning !== undefined) {
+      obj.learning = LearningCheck.toJSON(message.learning);
+    }
+    if (message.estimateChecks?.length) {
+      obj.estimateChecks = message.estimateChecks.map((e) => EstimateCheck.toJSON(e));
+    }
     return obj;
   },
 
@@ -1230,6 +1722,17 @@ export const Task: MessageFns<Task> = {
     message.queuePosition = object.queuePosition ?? 0;
     message.failureLogTail = object.failureLogTail?.map((e) => e) || [];
     message.error = object.error ?? "";
+    message.trainData = (object.trainData !== undefined && object.trainData !== null)
+      ? DataReport.fromPartial(object.trainData)
+      : undefined;
+    message.evalData = (object.evalData !== undefined && object.evalData !== null)
+      ? DataReport.fromPartial(object.evalData)
+      : undefined;
+    message.settings = object.settings?.map((e) => ResolvedSetting.fromPartial(e)) || [];
+    message.learning = (object.learning !== undefined && object.learning !== null)
+      ? LearningCheck.fromPartial(object.learning)
+      : undefined;
+    message.estimateChecks = object.estimateChecks?.map((e) => EstimateCheck.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1321,6 +1824,2084 @@ export const Task_ParamsEntry: MessageFns<Task_ParamsEntry> = {
   },
 };
 
+function createBaseResolvedSetting(): ResolvedSetting {
+  return { key: "", value: undefined, source: 0, reason: "" };
+}
+
+export const ResolvedSetting: MessageFns<ResolvedSetting> = {
+  encode(message: ResolvedSetting, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== undefined) {
+      ParamValue.encode(message.value, writer.uint32(18).fork()).join();
+    }
+    if (message.source !== 0) {
+      writer.uint32(24).int32(message.source);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResolvedSetting {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResolvedSetting();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = ParamValue.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.source = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResolvedSetting {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? ParamValue.fromJSON(object.value) : undefined,
+      source: isSet(object.source) ? resolvedSetting_SourceFromJSON(object.source) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: ResolvedSetting): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== undefined) {
+      obj.value = ParamValue.toJSON(message.value);
+    }
+    if (message.source !== 0) {
+      obj.source = resolvedSetting_SourceToJSON(message.source);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResolvedSetting>): ResolvedSetting {
+    return ResolvedSetting.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResolvedSetting>): ResolvedSetting {
+    const message = createBaseResolvedSetting();
+    message.key = object.key ?? "";
+    message.value = (object.value !== undefined && object.value !== null)
+      ? ParamValue.fromPartial(object.value)
+      : undefined;
+    message.source = object.source ?? 0;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseDataReport(): DataReport {
+  return {
+    field: "",
+    path: "",
+    maxSeqLength: "0",
+    format: "",
+    formatCounts: {},
+    examples: "0",
+    lengths: undefined,
+    totalTokens: "0",
+    trainableTokens: "0",
+    keptTokens: "0",
+    keptTrainableTokens: "0",
+    truncatedTokensLost: "0",
+    truncatedTrainableTokensLost: "0",
+    blocks: "0",
+    findings: [],
+    warnings: [],
+  };
+}
+
+export const DataReport: MessageFns<DataReport> = {
+  encode(message: DataReport, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.field !== "") {
+      writer.uint32(10).string(message.field);
+    }
+    if (message.path !== "") {
+      writer.uint32(18).string(message.path);
+    }
+    if (message.maxSeqLength !== "0") {
+      writer.uint32(24).int64(message.maxSeqLength);
+    }
+    if (message.format !== "") {
+      writer.uint32(34).string(message.format);
+    }
+    globalThis.Object.entries(message.formatCounts).forEach(([key, value]: [string, string]) => {
+      DataReport_FormatCountsEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
+    if (message.examples !== "0") {
+      writer.uint32(48).int64(message.examples);
+    }
+    if (message.lengths !== undefined) {
+      LengthDistribution.encode(message.lengths, writer.uint32(58).fork()).join();
+    }
+    if (message.totalTokens !== "0") {
+      writer.uint32(64).int64(message.totalTokens);
+    }
+    if (message.trainableTokens !== "0") {
+      writer.uint32(72).int64(message.trainableTokens);
+    }
+    if (message.keptTokens !== "0") {
+      writer.uint32(80).int64(message.keptTokens);
+    }
+    if (message.keptTrainableTokens !== "0") {
+      writer.uint32(88).int64(message.keptTrainableTokens);
+    }
+    if (message.truncatedTokensLost !== "0") {
+      writer.uint32(96).int64(message.truncatedTokensLost);
+    }
+    if (message.truncatedTrainableTokensLost !== "0") {
+      writer.uint32(104).int64(message.truncatedTrainableTokensLost);
+    }
+    if (message.blocks !== "0") {
+      writer.uint32(112).int64(message.blocks);
+    }
+    for (const v of message.findings) {
+      DataFinding.encode(v!, writer.uint32(122).fork()).join();
+    }
+    for (const v of message.warnings) {
+      Warning.encode(v!, writer.uint32(130).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DataReport {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDataReport();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.field = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maxSeqLength = reader.int64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = DataReport_FormatCountsEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.formatCounts[entry5.key] = entry5.value;
+            }
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.examples = reader.int64().toString();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.lengths = LengthDistribution.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.totalTokens = reader.int64().toString();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.trainableTokens = reader.int64().toString();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.keptTokens = reader.int64().toString();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.keptTrainableTokens = reader.int64().toString();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.truncatedTokensLost = reader.int64().toString();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.truncatedTrainableTokensLost = reader.int64().toString();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.blocks = reader.int64().toString();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.findings.push(DataFinding.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.warnings.push(Warning.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DataReport {
+    return {
+      field: isSet(object.field) ? globalThis.String(object.field) : "",
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      maxSeqLength: isSet(object.maxSeqLength)
+        ? globalThis.String(object.maxSeqLength)
+        : isSet(object.max_seq_length)
+        ? globalThis.String(object.max_seq_length)
+        : "0",
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      formatCounts: isObject(object.formatCounts)
+        ? (globalThis.Object.entries(object.formatCounts) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.format_counts)
+        ? (globalThis.Object.entries(object.format_counts) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      examples: isSet(object.examples) ? globalThis.String(object.examples) : "0",
+      lengths: isSet(object.lengths) ? LengthDistribution.fromJSON(object.lengths) : undefined,
+      totalTokens: isSet(object.totalTokens)
+        ? globalThis.String(object.totalTokens)
+        : isSet(object.total_tokens)
+        ? globalThis.String(object.total_tokens)
+        : "0",
+      trainableTokens: isSet(object.trainableTokens)
+        ? globalThis.String(object.trainableTokens)
+        : isSet(object.trainable_tokens)
+        ? globalThis.String(object.trainable_tokens)
+        : "0",
+      keptTokens: isSet(object.keptTokens)
+        ? globalThis.String(object.keptTokens)
+        : isSet(object.kept_tokens)
+        ? globalThis.String(object.kept_tokens)
+        : "0",
+      keptTrainableTokens: isSet(object.keptTrainableTokens)
+        ? globalThis.String(object.keptTrainableTokens)
+        : isSet(object.kept_trainable_tokens)
+        ? globalThis.String(object.kept_trainable_tokens)
+        : "0",
+      truncatedTokensLost: isSet(object.truncatedTokensLost)
+        ? globalThis.String(object.truncatedTokensLost)
+        : isSet(object.truncated_tokens_lost)
+        ? globalThis.String(object.truncated_tokens_lost)
+        : "0",
+      truncatedTrainableTokensLost: isSet(object.truncatedTrainableTokensLost)
+        ? globalThis.String(object.truncatedTrainableTokensLost)
+        : isSet(object.truncated_trainable_tokens_lost)
+        ? globalThis.String(object.truncated_trainable_tokens_lost)
+        : "0",
+      blocks: isSet(object.blocks) ? globalThis.String(object.blocks) : "0",
+      findings: globalThis.Array.isArray(object?.findings)
+        ? object.findings.map((e: any) => DataFinding.fromJSON(e))
+        : [],
+      warnings: globalThis.Array.isArray(object?.warnings)
+        ? object.warnings.map((e: any) => Warning.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: DataReport): unknown {
+    const obj: any = {};
+    if (message.field !== "") {
+      obj.field = message.field;
+    }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.maxSeqLength !== "0") {
+      obj.maxSeqLength = message.maxSeqLength;
+    }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    if (message.formatCounts) {
+      const entries = globalThis.Object.entries(message.formatCounts) as [string, string][];
+      if (entries.length > 0) {
+        obj.formatCounts = {};
+        entries.forEach(([k, v]) => {
+          obj.formatCounts[k] = v;
+        });
+      }
+    }
+    if (message.examples !== "0") {
+      obj.examples = message.examples;
+    }
+    if (message.lengths !== undefined) {
+      obj.lengths = LengthDistribution.toJSON(message.lengths);
+    }
+    if (message.totalTokens !== "0") {
+      obj.totalTokens = message.totalTokens;
+    }
+    if (message.trainableTokens !== "0") {
+      obj.trainableTokens = message.trainableTokens;
+    }
+    if (message.keptTokens !== "0") {
+      obj.keptTokens = message.keptTokens;
+    }
+    if (message.keptTrainableTokens !== "0") {
+      obj.keptTrainableTokens = message.keptTrainableTokens;
+    }
+    if (message.truncatedTokensLost !== "0") {
+      obj.truncatedTokensLost = message.truncatedTokensLost;
+    }
+    if (message.truncatedTrainableTokensLost !== "0") {
+      obj.truncatedTrainableTokensLost = message.truncatedTrainableTokensLost;
+    }
+    if (message.blocks !== "0") {
+      obj.blocks = message.blocks;
+    }
+    if (message.findings?.length) {
+      obj.findings = message.findings.map((e) => DataFinding.toJSON(e));
+    }
+    if (message.warnings?.length) {
+      obj.warnings = message.warnings.map((e) => Warning.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DataReport>): DataReport {
+    return DataReport.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DataReport>): DataReport {
+    const message = createBaseDataReport();
+    message.field = object.field ?? "";
+    message.path = object.path ?? "";
+    message.maxSeqLength = object.maxSeqLength ?? "0";
+    message.format = object.format ?? "";
+    message.formatCounts = (globalThis.Object.entries(object.formatCounts ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.examples = object.examples ?? "0";
+    message.lengths = (object.lengths !== undefined && object.lengths !== null)
+      ? LengthDistribution.fromPartial(object.lengths)
+      : undefined;
+    message.totalTokens = object.totalTokens ?? "0";
+    message.trainableTokens = object.trainableTokens ?? "0";
+    message.keptTokens = object.keptTokens ?? "0";
+    message.keptTrainableTokens = object.keptTrainableTokens ?? "0";
+    message.truncatedTokensLost = object.truncatedTokensLost ?? "0";
+    message.truncatedTrainableTokensLost = object.truncatedTrainableTokensLost ?? "0";
+    message.blocks = object.blocks ?? "0";
+    message.findings = object.findings?.map((e) => DataFinding.fromPartial(e)) || [];
+    message.warnings = object.warnings?.map((e) => Warning.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDataReport_FormatCountsEntry(): DataReport_FormatCountsEntry {
+  return { key: "", value: "0" };
+}
+
+export const DataReport_FormatCountsEntry: MessageFns<DataReport_FormatCountsEntry> = {
+  encode(message: DataReport_FormatCountsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "0") {
+      writer.uint32(16).int64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DataReport_FormatCountsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDataReport_FormatCountsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DataReport_FormatCountsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "0",
+    };
+  },
+
+  toJSON(message: DataReport_FormatCountsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "0") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DataReport_FormatCountsEntry>): DataReport_FormatCountsEntry {
+    return DataReport_FormatCountsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DataReport_FormatCountsEntry>): DataReport_FormatCountsEntry {
+    const message = createBaseDataReport_FormatCountsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "0";
+    return message;
+  },
+};
+
+function createBaseLengthDistribution(): LengthDistribution {
+  return {
+    count: "0",
+    totalTokens: "0",
+    minTokens: "0",
+    p50Tokens: "0",
+    p90Tokens: "0",
+    p99Tokens: "0",
+    maxTokens: "0",
+    meanTokens: 0,
+    histogram: [],
+  };
+}
+
+export const LengthDistribution: MessageFns<LengthDistribution> = {
+  encode(message: LengthDistribution, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.count !== "0") {
+      writer.uint32(8).int64(message.count);
+    }
+    if (message.totalTokens !== "0") {
+      writer.uint32(16).int64(message.totalTokens);
+    }
+    if (message.minTokens !== "0") {
+      writer.uint32(24).int64(message.minTokens);
+    }
+    if (message.p50Tokens !== "0") {
+      writer.uint32(32).int64(message.p50Tokens);
+    }
+    if (message.p90Tokens !== "0") {
+      writer.uint32(40).int64(message.p90Tokens);
+    }
+    if (message.p99Tokens !== "0") {
+      writer.uint32(48).int64(message.p99Tokens);
+    }
+    if (message.maxTokens !== "0") {
+      writer.uint32(56).int64(message.maxTokens);
+    }
+    if (message.meanTokens !== 0) {
+      writer.uint32(65).double(message.meanTokens);
+    }
+    for (const v of message.histogram) {
+      HistogramBin.encode(v!, writer.uint32(74).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LengthDistribution {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLengthDistribution();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.count = reader.int64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.totalTokens = reader.int64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.minTokens = reader.int64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.p50Tokens = reader.int64().toString();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.p90Tokens = reader.int64().toString();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.p99Tokens = reader.int64().toString();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.maxTokens = reader.int64().toString();
+            continue;
+          }
+          case 8: {
+            if (tag !== 65) {
+              break;
+            }
+
+            message.meanTokens = reader.double();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.histogram.push(HistogramBin.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LengthDistribution {
+    return {
+      count: isSet(object.count) ? globalThis.String(object.count) : "0",
+      totalTokens: isSet(object.totalTokens)
+        ? globalThis.String(object.totalTokens)
+        : isSet(object.total_tokens)
+        ? globalThis.String(object.total_tokens)
+        : "0",
+      minTokens: isSet(object.minTokens)
+        ? globalThis.String(object.minTokens)
+        : isSet(object.min_tokens)
+        ? globalThis.String(object.min_tokens)
+        : "0",
+      p50Tokens: isSet(object.p50Tokens)
+        ? globalThis.String(object.p50Tokens)
+        : isSet(object.p50_tokens)
+        ? globalThis.String(object.p50_tokens)
+        : "0",
+      p90Tokens: isSet(object.p90Tokens)
+        ? globalThis.String(object.p90Tokens)
+        : isSet(object.p90_tokens)
+        ? globalThis.String(object.p90_tokens)
+        : "0",
+      p99Tokens: isSet(object.p99Tokens)
+        ? globalThis.String(object.p99Tokens)
+        : isSet(object.p99_tokens)
+        ? globalThis.String(object.p99_tokens)
+        : "0",
+      maxTokens: isSet(object.maxTokens)
+        ? globalThis.String(object.maxTokens)
+        : isSet(object.max_tokens)
+        ? globalThis.String(object.max_tokens)
+        : "0",
+      meanTokens: isSet(object.meanTokens)
+        ? globalThis.Number(object.meanTokens)
+        : isSet(object.mean_tokens)
+        ? globalThis.Number(object.mean_tokens)
+        : 0,
+      histogram: globalThis.Array.isArray(object?.histogram)
+        ? object.histogram.map((e: any) => HistogramBin.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: LengthDistribution): unknown {
+    const obj: any = {};
+    if (message.count !== "0") {
+      obj.count = message.count;
+    }
+    if (message.totalTokens !== "0") {
+      obj.totalTokens = message.totalTokens;
+    }
+    if (message.minTokens !== "0") {
+      obj.minTokens = message.minTokens;
+    }
+    if (message.p50Tokens !== "0") {
+      obj.p50Tokens = message.p50Tokens;
+    }
+    if (message.p90Tokens !== "0") {
+      obj.p90Tokens = message.p90Tokens;
+    }
+    if (message.p99Tokens !== "0") {
+      obj.p99Tokens = message.p99Tokens;
+    }
+    if (message.maxTokens !== "0") {
+      obj.maxTokens = message.maxTokens;
+    }
+    if (message.meanTokens !== 0) {
+      obj.meanTokens = floatToJson(message.meanTokens);
+    }
+    if (message.histogram?.length) {
+      obj.histogram = message.histogram.map((e) => HistogramBin.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LengthDistribution>): LengthDistribution {
+    return LengthDistribution.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LengthDistribution>): LengthDistribution {
+    const message = createBaseLengthDistribution();
+    message.count = object.count ?? "0";
+    message.totalTokens = object.totalTokens ?? "0";
+    message.minTokens = object.minTokens ?? "0";
+    message.p50Tokens = object.p50Tokens ?? "0";
+    message.p90Tokens = object.p90Tokens ?? "0";
+    message.p99Tokens = object.p99Tokens ?? "0";
+    message.maxTokens = object.maxTokens ?? "0";
+    message.meanTokens = object.meanTokens ?? 0;
+    message.histogram = object.histogram?.map((e) => HistogramBin.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseHistogramBin(): HistogramBin {
+  return { lowTokens: "0", highTokens: "0", count: "0" };
+}
+
+export const HistogramBin: MessageFns<HistogramBin> = {
+  encode(message: HistogramBin, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.lowTokens !== "0") {
+      writer.uint32(8).int64(message.lowTokens);
+    }
+    if (message.highTokens !== "0") {
+      writer.uint32(16).int64(message.highTokens);
+    }
+    if (message.count !== "0") {
+      writer.uint32(24).int64(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HistogramBin {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHistogramBin();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.lowTokens = reader.int64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.highTokens = reader.int64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.count = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HistogramBin {
+    return {
+      lowTokens: isSet(object.lowTokens)
+        ? globalThis.String(object.lowTokens)
+        : isSet(object.low_tokens)
+        ? globalThis.String(object.low_tokens)
+        : "0",
+      highTokens: isSet(object.highTokens)
+        ? globalThis.String(object.highTokens)
+        : isSet(object.high_tokens)
+        ? globalThis.String(object.high_tokens)
+        : "0",
+      count: isSet(object.count) ? globalThis.String(object.count) : "0",
+    };
+  },
+
+  toJSON(message: HistogramBin): unknown {
+    const obj: any = {};
+    if (message.lowTokens !== "0") {
+      obj.lowTokens = message.lowTokens;
+    }
+    if (message.highTokens !== "0") {
+      obj.highTokens = message.highTokens;
+    }
+    if (message.count !== "0") {
+      obj.count = message.count;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HistogramBin>): HistogramBin {
+    return HistogramBin.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HistogramBin>): HistogramBin {
+    const message = createBaseHistogramBin();
+    message.lowTokens = object.lowTokens ?? "0";
+    message.highTokens = object.highTokens ?? "0";
+    message.count = object.count ?? "0";
+    return message;
+  },
+};
+
+function createBaseDataFinding(): DataFinding {
+  return { code: "", count: "0", lines: [] };
+}
+
+export const DataFinding: MessageFns<DataFinding> = {
+  encode(message: DataFinding, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== "") {
+      writer.uint32(10).string(message.code);
+    }
+    if (message.count !== "0") {
+      writer.uint32(16).int64(message.count);
+    }
+    for (const v of message.lines) {
+      DataLine.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DataFinding {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDataFinding();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.count = reader.int64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.lines.push(DataLine.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DataFinding {
+    return {
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      count: isSet(object.count) ? globalThis.String(object.count) : "0",
+      lines: globalThis.Array.isArray(object?.lines) ? object.lines.map((e: any) => DataLine.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: DataFinding): unknown {
+    const obj: any = {};
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.count !== "0") {
+      obj.count = message.count;
+    }
+    if (message.lines?.length) {
+      obj.lines = message.lines.map((e) => DataLine.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DataFinding>): DataFinding {
+    return DataFinding.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DataFinding>): DataFinding {
+    const message = createBaseDataFinding();
+    message.code = object.code ?? "";
+    message.count = object.count ?? "0";
+    message.lines = object.lines?.map((e) => DataLine.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDataLine(): DataLine {
+  return { line: "0", value: "0", detail: "" };
+}
+
+export const DataLine: MessageFns<DataLine> = {
+  encode(message: DataLine, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.line !== "0") {
+      writer.uint32(8).int64(message.line);
+    }
+    if (message.value !== "0") {
+      writer.uint32(16).int64(message.value);
+    }
+    if (message.detail !== "") {
+      writer.uint32(26).string(message.detail);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DataLine {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDataLine();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.line = reader.int64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = reader.int64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DataLine {
+    return {
+      line: isSet(object.line) ? globalThis.String(object.line) : "0",
+      value: isSet(object.value) ? globalThis.String(object.value) : "0",
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+    };
+  },
+
+  toJSON(message: DataLine): unknown {
+    const obj: any = {};
+    if (message.line !== "0") {
+      obj.line = message.line;
+    }
+    if (message.value !== "0") {
+      obj.value = message.value;
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DataLine>): DataLine {
+    return DataLine.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DataLine>): DataLine {
+    const message = createBaseDataLine();
+    message.line = object.line ?? "0";
+    message.value = object.value ?? "0";
+    message.detail = object.detail ?? "";
+    return message;
+  },
+};
+
+function createBaseRunEstimate(): RunEstimate {
+  return {
+    examples: "0",
+    droppedExamples: "0",
+    evalExamples: "0",
+    epochs: "0",
+    stepsPerEpoch: "0",
+    totalSteps: "0",
+    microBatches: "0",
+    tokensPerEpoch: "0",
+    trainableTokensPerEpoch: "0",
+    totalTokens: "0",
+    trainingSeconds: undefined,
+    evalSeconds: undefined,
+    startupSeconds: undefined,
+    totalSeconds: undefined,
+    peakMemoryBytes: "0",
+    memoryKind: 0,
+    calibrated: false,
+    calibrationCached: false,
+    calibrationTime: undefined,
+    memoryCapacityBytes: "0",
+    memoryAvailableBytes: "0",
+    memoryFits: false,
+    memoryTight: false,
+    explanation: [],
+  };
+}
+
+export const RunEstimate: MessageFns<RunEstimate> = {
+  encode(message: RunEstimate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.examples !== "0") {
+      writer.uint32(8).int64(message.examples);
+    }
+    if (message.droppedExamples !== "0") {
+      writer.uint32(16).int64(message.droppedExamples);
+    }
+    if (message.evalExamples !== "0") {
+      writer.uint32(24).int64(message.evalExamples);
+    }
+    if (message.epochs !== "0") {
+      writer.uint32(32).int64(message.epochs);
+    }
+    if (message.stepsPerEpoch !== "0") {
+      writer.uint32(40).int64(message.stepsPerEpoch);
+    }
+    if (message.totalSteps !== "0") {
+      writer.uint32(48).int64(message.totalSteps);
+    }
+    if (message.microBatches !== "0") {
+      writer.uint32(56).int64(message.microBatches);
+    }
+    if (message.tokensPerEpoch !== "0") {
+      writer.uint32(64).int64(message.tokensPerEpoch);
+    }
+    if (message.trainableTokensPerEpoch !== "0") {
+      writer.uint32(72).int64(message.trainableTokensPerEpoch);
+    }
+    if (message.totalTokens !== "0") {
+      writer.uint32(80).int64(message.totalTokens);
+    }
+    if (message.trainingSeconds !== undefined) {
+      writer.uint32(89).double(message.trainingSeconds);
+    }
+    if (message.evalSeconds !== undefined) {
+      writer.uint32(97).double(message.evalSeconds);
+    }
+    if (message.startupSeconds !== undefined) {
+      writer.uint32(105).double(message.startupSeconds);
+    }
+    if (message.totalSeconds !== undefined) {
+      writer.uint32(113).double(message.totalSeconds);
+    }
+    if (message.peakMemoryBytes !== "0") {
+      writer.uint32(120).int64(message.peakMemoryBytes);
+    }
+    if (message.memoryKind !== 0) {
+      writer.uint32(128).int32(message.memoryKind);
+    }
+    if (message.calibrated !== false) {
+      writer.uint32(136).bool(message.calibrated);
+    }
+    if (message.calibrationCached !== false) {
+      writer.uint32(144).bool(message.calibrationCached);
+    }
+    if (message.calibrationTime !== undefined) {
+      Timestamp.encode(message.calibrationTime, writer.uint32(154).fork()).join();
+    }
+    if (message.memoryCapacityBytes !== "0") {
+      writer.uint32(160).int64(message.memoryCapacityBytes);
+    }
+    if (message.memoryAvailableBytes !== "0") {
+      writer.uint32(168).int64(message.memoryAvailableBytes);
+    }
+    if (message.memoryFits !== false) {
+      writer.uint32(176).bool(message.memoryFits);
+    }
+    if (message.memoryTight !== false) {
+      writer.uint32(184).bool(message.memoryTight);
+    }
+    for (const v of message.explanation) {
+      writer.uint32(194).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunEstimate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunEstimate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.examples = reader.int64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.droppedExamples = reader.int64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.evalExamples = reader.int64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.epochs = reader.int64().toString();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.stepsPerEpoch = reader.int64().toString();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.totalSteps = reader.int64().toString();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.microBatches = reader.int64().toString();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.tokensPerEpoch = reader.int64().toString();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.trainableTokensPerEpoch = reader.int64().toString();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.totalTokens = reader.int64().toString();
+            continue;
+          }
+          case 11: {
+            if (tag !== 89) {
+              break;
+            }
+
+            message.trainingSeconds = reader.double();
+            continue;
+          }
+          case 12: {
+            if (tag !== 97) {
+              break;
+            }
+
+            message.evalSeconds = reader.double();
+            continue;
+          }
+          case 13: {
+            if (tag !== 105) {
+              break;
+            }
+
+            message.startupSeconds = reader.double();
+            continue;
+          }
+          case 14: {
+            if (tag !== 113) {
+              break;
+            }
+
+            message.totalSeconds = reader.double();
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.peakMemoryBytes = reader.int64().toString();
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.memoryKind = reader.int32() as any;
+            continue;
+          }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.calibrated = reader.bool();
+            continue;
+          }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.calibrationCached = reader.bool();
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.calibrationTime = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.memoryCapacityBytes = reader.int64().toString();
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.memoryAvailableBytes = reader.int64().toString();
+            continue;
+          }
+          case 22: {
+            if (tag !== 176) {
+              break;
+            }
+
+            message.memoryFits = reader.bool();
+            continue;
+          }
+          case 23: {
+            if (tag !== 184) {
+              break;
+            }
+
+            message.memoryTight = reader.bool();
+            continue;
+          }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.explanation.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunEstimate {
+    return {
+      examples: isSet(object.examples) ? globalThis.String(object.examples) : "0",
+      droppedExamples: isSet(object.droppedExamples)
+        ? globalThis.String(object.droppedExamples)
+        : isSet(object.dropped_examples)
+        ? globalThis.String(object.dropped_examples)
+        : "0",
+      evalExamples: isSet(object.evalExamples)
+        ? globalThis.String(object.evalExamples)
+        : isSet(object.eval_examples)
+        ? globalThis.String(object.eval_examples)
+        : "0",
+      epochs: isSet(object.epochs) ? globalThis.String(object.epochs) : "0",
+      stepsPerEpoch: isSet(object.stepsPerEpoch)
+        ? globalThis.String(object.stepsPerEpoch)
+        : isSet(object.steps_per_epoch)
+        ? globalThis.String(object.steps_per_epoch)
+        : "0",
+      totalSteps: isSet(object.totalSteps)
+        ? globalThis.String(object.totalSteps)
+        : isSet(object.total_steps)
+        ? globalThis.String(object.total_steps)
+        : "0",
+      microBatches: isSet(object.microBatches)
+        ? globalThis.String(object.microBatches)
+        : isSet(object.micro_batches)
+        ? globalThis.String(object.micro_batches)
+        : "0",
+      tokensPerEpoch: isSet(object.tokensPerEpoch)
+        ? globalThis.String(object.tokensPerEpoch)
+        : isSet(object.tokens_per_epoch)
+        ? globalThis.String(object.tokens_per_epoch)
+        : "0",
+      trainableTokensPerEpoch: isSet(object.trainableTokensPerEpoch)
+        ? globalThis.String(object.trainableTokensPerEpoch)
+        : isSet(object.trainable_tokens_per_epoch)
+        ? globalThis.String(object.trainable_tokens_per_epoch)
+        : "0",
+      totalTokens: isSet(object.totalTokens)
+        ? globalThis.String(object.totalTokens)
+        : isSet(object.total_tokens)
+        ? globalThis.String(object.total_tokens)
+        : "0",
+      trainingSeconds: isSet(object.trainingSeconds)
+        ? globalThis.Number(object.trainingSeconds)
+        : isSet(object.training_seconds)
+        ? globalThis.Number(object.training_seconds)
+        : undefined,
+      evalSeconds: isSet(object.evalSeconds)
+        ? globalThis.Number(object.evalSeconds)
+        : isSet(object.eval_seconds)
+        ? globalThis.Number(object.eval_seconds)
+        : undefined,
+      startupSeconds: isSet(object.startupSeconds)
+        ? globalThis.Number(object.startupSeconds)
+        : isSet(object.startup_seconds)
+        ? globalThis.Number(object.startup_seconds)
+        : undefined,
+      totalSeconds: isSet(object.totalSeconds)
+        ? globalThis.Number(object.totalSeconds)
+        : isSet(object.total_seconds)
+        ? globalThis.Number(object.total_seconds)
+        : undefined,
+      peakMemoryBytes: isSet(object.peakMemoryBytes)
+        ? globalThis.String(object.peakMemoryBytes)
+        : isSet(object.peak_memory_bytes)
+        ? globalThis.String(object.peak_memory_bytes)
+        : "0",
+      memoryKind: isSet(object.memoryKind)
+        ? runEstimate_MemoryKindFromJSON(object.memoryKind)
+        : isSet(object.memory_kind)
+        ? runEstimate_MemoryKindFromJSON(object.memory_kind)
+        : 0,
+      calibrated: isSet(object.calibrated) ? globalThis.Boolean(object.calibrated) : false,
+      calibrationCached: isSet(object.calibrationCached)
+        ? globalThis.Boolean(object.calibrationCached)
+        : isSet(object.calibration_cached)
+        ? globalThis.Boolean(object.calibration_cached)
+        : false,
+      calibrationTime: isSet(object.calibrationTime)
+        ? fromJsonTimestamp(object.calibrationTime)
+        : isSet(object.calibration_time)
+        ? fromJsonTimestamp(object.calibration_time)
+        : undefined,
+      memoryCapacityBytes: isSet(object.memoryCapacityBytes)
+        ? globalThis.String(object.memoryCapacityBytes)
+        : isSet(object.memory_capacity_bytes)
+        ? globalThis.String(object.memory_capacity_bytes)
+        : "0",
+      memoryAvailableBytes: isSet(object.memoryAvailableBytes)
+        ? globalThis.String(object.memoryAvailableBytes)
+        : isSet(object.memory_available_bytes)
+        ? globalThis.String(object.memory_available_bytes)
+        : "0",
+      memoryFits: isSet(object.memoryFits)
+        ? globalThis.Boolean(object.memoryFits)
+        : isSet(object.memory_fits)
+        ? globalThis.Boolean(object.memory_fits)
+        : false,
+      memoryTight: isSet(object.memoryTight)
+        ? globalThis.Boolean(object.memoryTight)
+        : isSet(object.memory_tight)
+        ? globalThis.Boolean(object.memory_tight)
+        : false,
+      explanation: globalThis.Array.isArray(object?.explanation)
+        ? object.explanation.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RunEstimate): unknown {
+    const obj: any = {};
+    if (message.examples !== "0") {
+      obj.examples = message.examples;
+    }
+    if (message.droppedExamples !== "0") {
+      obj.droppedExamples = message.droppedExamples;
+    }
+    if (message.evalExamples !== "0") {
+      obj.evalExamples = message.evalExamples;
+    }
+    if (message.epochs !== "0") {
+      obj.epochs = message.epochs;
+    }
+    if (message.stepsPerEpoch !== "0") {
+      obj.stepsPerEpoch = message.stepsPerEpoch;
+    }
+    if (message.totalSteps !== "0") {
+      obj.totalSteps = message.totalSteps;
+    }
+    if (message.microBatches !== "0") {
+      obj.microBatches = message.microBatches;
+    }
+    if (message.tokensPerEpoch !== "0") {
+      obj.tokensPerEpoch = message.tokensPerEpoch;
+    }
+    if (message.trainableTokensPerEpoch !== "0") {
+      obj.trainableTokensPerEpoch = message.trainableTokensPerEpoch;
+    }
+    if (message.totalTokens !== "0") {
+      obj.totalTokens = message.totalTokens;
+    }
+    if (message.trainingSeconds !== undefined) {
+      obj.trainingSeconds = floatToJson(message.trainingSeconds);
+    }
+    if (message.evalSeconds !== undefined) {
+      obj.evalSeconds = floatToJson(message.evalSeconds);
+    }
+    if (message.startupSeconds !== undefined) {
+      obj.startupSeconds = floatToJson(message.startupSeconds);
+    }
+    if (message.totalSeconds !== undefined) {
+      obj.totalSeconds = floatToJson(message.totalSeconds);
+    }
+    if (message.peakMemoryBytes !== "0") {
+      obj.peakMemoryBytes = message.peakMemoryBytes;
+    }
+    if (message.memoryKind !== 0) {
+      obj.memoryKind = runEstimate_MemoryKindToJSON(message.memoryKind);
+    }
+    if (message.calibrated !== false) {
+      obj.calibrated = message.calibrated;
+    }
+    if (message.calibrationCached !== false) {
+      obj.calibrationCached = message.calibrationCached;
+    }
+    if (message.calibrationTime !== undefined) {
+      obj.calibrationTime = fromTimestamp(message.calibrationTime).toISOString();
+    }
+    if (message.memoryCapacityBytes !== "0") {
+      obj.memoryCapacityBytes = message.memoryCapacityBytes;
+    }
+    if (message.memoryAvailableBytes !== "0") {
+      obj.memoryAvailableBytes = message.memoryAvailableBytes;
+    }
+    if (message.memoryFits !== false) {
+      obj.memoryFits = message.memoryFits;
+    }
+    if (message.memoryTight !== false) {
+      obj.memoryTight = message.memoryTight;
+    }
+    if (message.explanation?.length) {
+      obj.explanation = message.explanation;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RunEstimate>): RunEstimate {
+    return RunEstimate.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RunEstimate>): RunEstimate {
+    const message = createBaseRunEstimate();
+    message.examples = object.examples ?? "0";
+    message.droppedExamples = object.droppedExamples ?? "0";
+    message.evalExamples = object.evalExamples ?? "0";
+    message.epochs = object.epochs ?? "0";
+    message.stepsPerEpoch = object.stepsPerEpoch ?? "0";
+    message.totalSteps = object.totalSteps ?? "0";
+    message.microBatches = object.microBatches ?? "0";
+    message.tokensPerEpoch = object.tokensPerEpoch ?? "0";
+    message.trainableTokensPerEpoch = object.trainableTokensPerEpoch ?? "0";
+    message.totalTokens = object.totalTokens ?? "0";
+    message.trainingSeconds = object.trainingSeconds ?? undefined;
+    message.evalSeconds = object.evalSeconds ?? undefined;
+    message.startupSeconds = object.startupSeconds ?? undefined;
+    message.totalSeconds = object.totalSeconds ?? undefined;
+    message.peakMemoryBytes = object.peakMemoryBytes ?? "0";
+    message.memoryKind = object.memoryKind ?? 0;
+    message.calibrated = object.calibrated ?? false;
+    message.calibrationCached = object.calibrationCached ?? false;
+    message.calibrationTime = (object.calibrationTime !== undefined && object.calibrationTime !== null)
+      ? Timestamp.fromPartial(object.calibrationTime)
+      : undefined;
+    message.memoryCapacityBytes = object.memoryCapacityBytes ?? "0";
+    message.memoryAvailableBytes = object.memoryAvailableBytes ?? "0";
+    message.memoryFits = object.memoryFits ?? false;
+    message.memoryTight = object.memoryTight ?? false;
+    message.explanation = object.explanation?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseEstimateCheck(): EstimateCheck {
+  return { quantity: "", estimated: 0, actual: 0, relativeError: 0, target: 0, withinTarget: false, sentence: "" };
+}
+
+export const EstimateCheck: MessageFns<EstimateCheck> = {
+  encode(message: EstimateCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.quantity !== "") {
+      writer.uint32(10).string(message.quantity);
+    }
+    if (message.estimated !== 0) {
+      writer.uint32(17).double(message.estimated);
+    }
+    if (message.actual !== 0) {
+      writer.uint32(25).double(message.actual);
+    }
+    if (message.relativeError !== 0) {
+      writer.uint32(33).double(message.relativeError);
+    }
+    if (message.target !== 0) {
+      writer.uint32(41).double(message.target);
+    }
+    if (message.withinTarget !== false) {
+      writer.uint32(48).bool(message.withinTarget);
+    }
+    if (message.sentence !== "") {
+      writer.uint32(58).string(message.sentence);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EstimateCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEstimateCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.quantity = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.estimated = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.actual = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.relativeError = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.target = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.withinTarget = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.sentence = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EstimateCheck {
+    return {
+      quantity: isSet(object.quantity) ? globalThis.String(object.quantity) : "",
+      estimated: isSet(object.estimated) ? globalThis.Number(object.estimated) : 0,
+      actual: isSet(object.actual) ? globalThis.Number(object.actual) : 0,
+      relativeError: isSet(object.relativeError)
+        ? globalThis.Number(object.relativeError)
+        : isSet(object.relative_error)
+        ? globalThis.Number(object.relative_error)
+        : 0,
+      target: isSet(object.target) ? globalThis.Number(object.target) : 0,
+      withinTarget: isSet(object.withinTarget)
+        ? globalThis.Boolean(object.withinTarget)
+        : isSet(object.within_target)
+        ? globalThis.Boolean(object.within_target)
+        : false,
+      sentence: isSet(object.sentence) ? globalThis.String(object.sentence) : "",
+    };
+  },
+
+  toJSON(message: EstimateCheck): unknown {
+    const obj: any = {};
+    if (message.quantity !== "") {
+      obj.quantity = message.quantity;
+    }
+    if (message.estimated !== 0) {
+      obj.estimated = floatToJson(message.estimated);
+    }
+    if (message.actual !== 0) {
+      obj.actual = floatToJson(message.actual);
+    }
+    if (message.relativeError !== 0) {
+      obj.relativeError = floatToJson(message.relativeError);
+    }
+    if (message.target !== 0) {
+      obj.target = floatToJson(message.target);
+    }
+    if (message.withinTarget !== false) {
+      obj.withinTarget = message.withinTarget;
+    }
+    if (message.sentence !== "") {
+      obj.sentence = message.sentence;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EstimateCheck>): EstimateCheck {
+    return EstimateCheck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EstimateCheck>): EstimateCheck {
+    const message = createBaseEstimateCheck();
+    message.quantity = object.quantity ?? "";
+    message.estimated = object.estimated ?? 0;
+    message.actual = object.actual ?? 0;
+    message.relativeError = object.relativeError ?? 0;
+    message.target = object.target ?? 0;
+    message.withinTarget = object.withinTarget ?? false;
+    message.sentence = object.sentence ?? "";
+    return message;
+  },
+};
+
+function createBaseLearningCheck(): LearningCheck {
+  return {
+    data: "",
+    examples: "0",
+    baseLoss: 0,
+    finalLoss: 0,
+    relativeImprovement: 0,
+    verdict: 0,
+    sentence: "",
+    advice: [],
+  };
+}
+
+export const LearningCheck: MessageFns<LearningCheck> = {
+  encode(message: LearningCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.data !== "") {
+      writer.uint32(10).string(message.data);
+    }
+    if (message.examples !== "0") {
+      writer.uint32(16).int64(message.examples);
+    }
+    if (message.baseLoss !== 0) {
+      writer.uint32(25).double(message.baseLoss);
+    }
+    if (message.finalLoss !== 0) {
+      writer.uint32(33).double(message.finalLoss);
+    }
+    if (message.relativeImprovement !== 0) {
+      writer.uint32(41).double(message.relativeImprovement);
+    }
+    if (message.verdict !== 0) {
+      writer.uint32(48).int32(message.verdict);
+    }
+    if (message.sentence !== "") {
+      writer.uint32(58).string(message.sentence);
+    }
+    for (const v of message.advice) {
+      writer.uint32(66).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LearningCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLearningCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.data = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.examples = reader.int64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.baseLoss = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.finalLoss = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.relativeImprovement = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.verdict = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.sentence = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.advice.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LearningCheck {
+    return {
+      data: isSet(object.data) ? globalThis.String(object.data) : "",
+      examples: isSet(object.examples) ? globalThis.String(object.examples) : "0",
+      baseLoss: isSet(object.baseLoss)
+        ? globalThis.Number(object.baseLoss)
+        : isSet(object.base_loss)
+        ? globalThis.Number(object.base_loss)
+        : 0,
+      finalLoss: isSet(object.finalLoss)
+        ? globalThis.Number(object.finalLoss)
+        : isSet(object.final_loss)
+        ? globalThis.Number(object.final_loss)
+        : 0,
+      relativeImprovement: isSet(object.relativeImprovement)
+        ? globalThis.Number(object.relativeImprovement)
+        : isSet(object.relative_improvement)
+        ? globalThis.Number(object.relative_improvement)
+        : 0,
+      verdict: isSet(object.verdict) ? learningCheck_VerdictFromJSON(object.verdict) : 0,
+      sentence: isSet(object.sentence) ? globalThis.String(object.sentence) : "",
+      advice: globalThis.Array.isArray(object?.advice)
+        ? object.advice.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: LearningCheck): unknown {
+    const obj: any = {};
+    if (message.data !== "") {
+      obj.data = message.data;
+    }
+    if (message.examples !== "0") {
+      obj.examples = message.examples;
+    }
+    if (message.baseLoss !== 0) {
+      obj.baseLoss = floatToJson(message.baseLoss);
+    }
+    if (message.finalLoss !== 0) {
+      obj.finalLoss = floatToJson(message.finalLoss);
+    }
+    if (message.relativeImprovement !== 0) {
+      obj.relativeImprovement = floatToJson(message.relativeImprovement);
+    }
+    if (message.verdict !== 0) {
+      obj.verdict = learningCheck_VerdictToJSON(message.verdict);
+    }
+    if (message.sentence !== "") {
+      obj.sentence = message.sentence;
+    }
+    if (message.advice?.length) {
+      obj.advice = message.advice;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LearningCheck>): LearningCheck {
+    return LearningCheck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LearningCheck>): LearningCheck {
+    const message = createBaseLearningCheck();
+    message.data = object.data ?? "";
+    message.examples = object.examples ?? "0";
+    message.baseLoss = object.baseLoss ?? 0;
+    message.finalLoss = object.finalLoss ?? 0;
+    message.relativeImprovement = object.relativeImprovement ?? 0;
+    message.verdict = object.verdict ?? 0;
+    message.sentence = object.sentence ?? "";
+    message.advice = object.advice?.map((e) => e) || [];
+    return message;
+  },
+};
+
 function createBaseQuotaEstimate(): QuotaEstimate {
   return {
     numExamples: "0",
@@ -1331,6 +3912,7 @@ function createBaseQuotaEstimate(): QuotaEstimate {
     fits: false,
     explanation: "",
     memory: undefined,
+    run: undefined,
   };
 }
 
@@ -1359,6 +3941,9 @@ export const QuotaEstimate: MessageFns<QuotaEstimate> = {
     }
     if (message.memory !== undefined) {
       MemoryEstimate.encode(message.memory, writer.uint32(66).fork()).join();
+    }
+    if (message.run !== undefined) {
+      RunEstimate.encode(message.run, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -1440,6 +4025,14 @@ export const QuotaEstimate: MessageFns<QuotaEstimate> = {
             message.memory = MemoryEstimate.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.run = RunEstimate.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1474,6 +4067,7 @@ export const QuotaEstimate: MessageFns<QuotaEstimate> = {
       fits: isSet(object.fits) ? globalThis.Boolean(object.fits) : false,
       explanation: isSet(object.explanation) ? globalThis.String(object.explanation) : "",
       memory: isSet(object.memory) ? MemoryEstimate.fromJSON(object.memory) : undefined,
+      run: isSet(object.run) ? RunEstimate.fromJSON(object.run) : undefined,
     };
   },
 
@@ -1503,6 +4097,9 @@ export const QuotaEstimate: MessageFns<QuotaEstimate> = {
     if (message.memory !== undefined) {
       obj.memory = MemoryEstimate.toJSON(message.memory);
     }
+    if (message.run !== undefined) {
+      obj.run = RunEstimate.toJSON(message.run);
+    }
     return obj;
   },
 
@@ -1521,6 +4118,7 @@ export const QuotaEstimate: MessageFns<QuotaEstimate> = {
     message.memory = (object.memory !== undefined && object.memory !== null)
       ? MemoryEstimate.fromPartial(object.memory)
       : undefined;
+    message.run = (object.run !== undefined && object.run !== null) ? RunEstimate.fromPartial(object.run) : undefined;
     return message;
   },
 };
@@ -5290,7 +7888,7 @@ export const ListCheckpointsResponse: MessageFns<ListCheckpointsResponse> = {
 };
 
 function createBaseEstimateQuotaRequest(): EstimateQuotaRequest {
-  return { taskId: "", type: 0, template: "", params: {} };
+  return { taskId: "", type: 0, template: "", params: {}, calibrate: false };
 }
 
 export const EstimateQuotaRequest: MessageFns<EstimateQuotaRequest> = {
@@ -5307,6 +7905,9 @@ export const EstimateQuotaRequest: MessageFns<EstimateQuotaRequest> = {
     globalThis.Object.entries(message.params).forEach(([key, value]: [string, ParamValue]) => {
       EstimateQuotaRequest_ParamsEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
     });
+    if (message.calibrate !== false) {
+      writer.uint32(40).bool(message.calibrate);
+    }
     return writer;
   },
 
@@ -5358,6 +7959,14 @@ export const EstimateQuotaRequest: MessageFns<EstimateQuotaRequest> = {
             }
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.calibrate = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5393,6 +8002,7 @@ export const EstimateQuotaRequest: MessageFns<EstimateQuotaRequest> = {
           {},
         )
         : {},
+      calibrate: isSet(object.calibrate) ? globalThis.Boolean(object.calibrate) : false,
     };
   },
 
@@ -5416,6 +8026,9 @@ export const EstimateQuotaRequest: MessageFns<EstimateQuotaRequest> = {
         });
       }
     }
+    if (message.calibrate !== false) {
+      obj.calibrate = message.calibrate;
+    }
     return obj;
   },
 
@@ -5436,6 +8049,7 @@ export const EstimateQuotaRequest: MessageFns<EstimateQuotaRequest> = {
       },
       {},
     );
+    message.calibrate = object.calibrate ?? false;
     return message;
   },
 };
@@ -5528,7 +8142,7 @@ export const EstimateQuotaRequest_ParamsEntry: MessageFns<EstimateQuotaRequest_P
 };
 
 function createBaseEstimateQuotaResponse(): EstimateQuotaResponse {
-  return { estimate: undefined, warnings: [] };
+  return { estimate: undefined, warnings: [], trainData: undefined, evalData: undefined, settings: [] };
 }
 
 export const EstimateQuotaResponse: MessageFns<EstimateQuotaResponse> = {
@@ -5538,6 +8152,15 @@ export const EstimateQuotaResponse: MessageFns<EstimateQuotaResponse> = {
     }
     for (const v of message.warnings) {
       Warning.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.trainData !== undefined) {
+      DataReport.encode(message.trainData, writer.uint32(26).fork()).join();
+    }
+    if (message.evalData !== undefined) {
+      DataReport.encode(message.evalData, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.settings) {
+      ResolvedSetting.encode(v!, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -5571,6 +8194,30 @@ export const EstimateQuotaResponse: MessageFns<EstimateQuotaResponse> = {
             message.warnings.push(Warning.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.trainData = DataReport.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.evalData = DataReport.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.settings.push(ResolvedSetting.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5587,6 +8234,19 @@ export const EstimateQuotaResponse: MessageFns<EstimateQuotaResponse> = {
     return {
       estimate: isSet(object.estimate) ? QuotaEstimate.fromJSON(object.estimate) : undefined,
       warnings: globalThis.Array.isArray(object?.warnings) ? object.warnings.map((e: any) => Warning.fromJSON(e)) : [],
+      trainData: isSet(object.trainData)
+        ? DataReport.fromJSON(object.trainData)
+        : isSet(object.train_data)
+        ? DataReport.fromJSON(object.train_data)
+        : undefined,
+      evalData: isSet(object.evalData)
+        ? DataReport.fromJSON(object.evalData)
+        : isSet(object.eval_data)
+        ? DataReport.fromJSON(object.eval_data)
+        : undefined,
+      settings: globalThis.Array.isArray(object?.settings)
+        ? object.settings.map((e: any) => ResolvedSetting.fromJSON(e))
+        : [],
     };
   },
 
@@ -5597,6 +8257,15 @@ export const EstimateQuotaResponse: MessageFns<EstimateQuotaResponse> = {
     }
     if (message.warnings?.length) {
       obj.warnings = message.warnings.map((e) => Warning.toJSON(e));
+    }
+    if (message.trainData !== undefined) {
+      obj.trainData = DataReport.toJSON(message.trainData);
+    }
+    if (message.evalData !== undefined) {
+      obj.evalData = DataReport.toJSON(message.evalData);
+    }
+    if (message.settings?.length) {
+      obj.settings = message.settings.map((e) => ResolvedSetting.toJSON(e));
     }
     return obj;
   },
@@ -5610,6 +8279,13 @@ export const EstimateQuotaResponse: MessageFns<EstimateQuotaResponse> = {
       ? QuotaEstimate.fromPartial(object.estimate)
       : undefined;
     message.warnings = object.warnings?.map((e) => Warning.fromPartial(e)) || [];
+    message.trainData = (object.trainData !== undefined && object.trainData !== null)
+      ? DataReport.fromPartial(object.trainData)
+      : undefined;
+    message.evalData = (object.evalData !== undefined && object.evalData !== null)
+      ? DataReport.fromPartial(object.evalData)
+      : undefined;
+    message.settings = object.settings?.map((e) => ResolvedSetting.fromPartial(e)) || [];
     return message;
   },
 };
@@ -7356,7 +10032,10 @@ export const TrainingServiceService = {
       Buffer.from(ListCheckpointsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListCheckpointsResponse => ListCheckpointsResponse.decode(value),
   },
-  /** How many checkpoints (= quota units) a task or a parameter set will use. */
+  /**
+   * How many checkpoints (= quota units) a task or a parameter set will use, and
+   * its steps, tokens, wall time and peak memory on this host, with the data reports.
+   */
   estimateQuota: {
     path: "/modx.v1.TrainingService/EstimateQuota" as const,
     requestStream: false as const,
@@ -7451,7 +10130,10 @@ export interface TrainingServiceServer extends UntypedServiceImplementation {
   watchTask: handleServerStreamingCall<WatchTaskRequest, WatchTaskResponse>;
   listMetrics: handleUnaryCall<ListMetricsRequest, ListMetricsResponse>;
   listCheckpoints: handleUnaryCall<ListCheckpointsRequest, ListCheckpointsResponse>;
-  /** How many checkpoints (= quota units) a task or a parameter set will use. */
+  /**
+   * How many checkpoints (= quota units) a task or a parameter set will use, and
+   * its steps, tokens, wall time and peak memory on this host, with the data reports.
+   */
   estimateQuota: handleUnaryCall<EstimateQuotaRequest, EstimateQuotaResponse>;
   /**
    * The schema of every parameter, so a front end renders the form without
@@ -7622,7 +10304,10 @@ export interface TrainingServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListCheckpointsResponse) => void,
   ): ClientUnaryCall;
-  /** How many checkpoints (= quota units) a task or a parameter set will use. */
+  /**
+   * How many checkpoints (= quota units) a task or a parameter set will use, and
+   * its steps, tokens, wall time and peak memory on this host, with the data reports.
+   */
   estimateQuota(
     request: EstimateQuotaRequest,
     callback: (error: ServiceError | null, response: EstimateQuotaResponse) => void,

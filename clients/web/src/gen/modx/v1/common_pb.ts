@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file modx/v1/common.proto.
  */
 export const file_modx_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChRtb2R4L3YxL2NvbW1vbi5wcm90bxIHbW9keC52MSKaAQoKUGFyYW1WYWx1ZRIUCgpib29sX3ZhbHVlGAEgASgISAASEwoJaW50X3ZhbHVlGAIgASgDSAASFgoMZG91YmxlX3ZhbHVlGAMgASgBSAASFgoMc3RyaW5nX3ZhbHVlGAQgASgJSAASKQoKbGlzdF92YWx1ZRgFIAEoCzITLm1vZHgudjEuU3RyaW5nTGlzdEgAQgYKBGtpbmQiHAoKU3RyaW5nTGlzdBIOCgZ2YWx1ZXMYASADKAkiNAoLUGFnZVJlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiKAoHV2FybmluZxIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiUwoHTG9nTGluZRIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsZXZlbBgCIAEoCRIPCgdtZXNzYWdlGAMgASgJKncKCFRhc2tUeXBlEhkKFVRBU0tfVFlQRV9VTlNQRUNJRklFRBAAEhEKDVRBU0tfVFlQRV9TRlQQARIWChJUQVNLX1RZUEVfUFJFVFJBSU4QAhIRCg1UQVNLX1RZUEVfRFBPEAMSEgoOVEFTS19UWVBFX09SUE8QBCrRAQoJVGFza1N0YXRlEhoKFlRBU0tfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJUQVNLX1NUQVRFX0NSRUFURUQQARIWChJUQVNLX1NUQVRFX1BFTkRJTkcQAhIWChJUQVNLX1NUQVRFX1JVTk5JTkcQAxIXChNUQVNLX1NUQVRFX1NUT1BQSU5HEAQSFgoSVEFTS19TVEFURV9TVE9QUEVEEAUSGAoUVEFTS19TVEFURV9DT01QTEVURUQQBhIVChFUQVNLX1NUQVRFX0ZBSUxFRBAHKpsBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIVChFKT0JfU1RBVEVfUEVORElORxABEhUKEUpPQl9TVEFURV9SVU5OSU5HEAISFwoTSk9CX1NUQVRFX0NPTVBMRVRFRBADEhQKEEpPQl9TVEFURV9GQUlMRUQQBBIXChNKT0JfU1RBVEVfQ0FOQ0VMTEVEEAVCL1otZ2l0aHViLmNvbS9tb2R4L21vZHgvY2xpZW50cy9nby9tb2R4djE7bW9keHYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChRtb2R4L3YxL2NvbW1vbi5wcm90bxIHbW9keC52MSKaAQoKUGFyYW1WYWx1ZRIUCgpib29sX3ZhbHVlGAEgASgISAASEwoJaW50X3ZhbHVlGAIgASgDSAASFgoMZG91YmxlX3ZhbHVlGAMgASgBSAASFgoMc3RyaW5nX3ZhbHVlGAQgASgJSAASKQoKbGlzdF92YWx1ZRgFIAEoCzITLm1vZHgudjEuU3RyaW5nTGlzdEgAQgYKBGtpbmQiHAoKU3RyaW5nTGlzdBIOCgZ2YWx1ZXMYASADKAkiNAoLUGFnZVJlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiKAoHV2FybmluZxIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiUwoHTG9nTGluZRIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsZXZlbBgCIAEoCRIPCgdtZXNzYWdlGAMgASgJIk0KCUZpbGVDaHVuaxIMCgRkYXRhGAEgASgMEg4KBm9mZnNldBgCIAEoAxISCgpzaXplX2J5dGVzGAMgASgDEg4KBnNoYTI1NhgEIAEoCSp3CghUYXNrVHlwZRIZChVUQVNLX1RZUEVfVU5TUEVDSUZJRUQQABIRCg1UQVNLX1RZUEVfU0ZUEAESFgoSVEFTS19UWVBFX1BSRVRSQUlOEAISEQoNVEFTS19UWVBFX0RQTxADEhIKDlRBU0tfVFlQRV9PUlBPEAQq0QEKCVRhc2tTdGF0ZRIaChZUQVNLX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSVEFTS19TVEFURV9DUkVBVEVEEAESFgoSVEFTS19TVEFURV9QRU5ESU5HEAISFgoSVEFTS19TVEFURV9SVU5OSU5HEAMSFwoTVEFTS19TVEFURV9TVE9QUElORxAEEhYKElRBU0tfU1RBVEVfU1RPUFBFRBAFEhgKFFRBU0tfU1RBVEVfQ09NUExFVEVEEAYSFQoRVEFTS19TVEFURV9GQUlMRUQQByqbAQoISm9iU3RhdGUSGQoVSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRSk9CX1NUQVRFX1BFTkRJTkcQARIVChFKT0JfU1RBVEVfUlVOTklORxACEhcKE0pPQl9TVEFURV9DT01QTEVURUQQAxIUChBKT0JfU1RBVEVfRkFJTEVEEAQSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAFQi9aLWdpdGh1Yi5jb20vbW9keC9tb2R4L2NsaWVudHMvZ28vbW9keHYxO21vZHh2MWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * A typed parameter value. Clients may always send `string_value`; the daemon
@@ -164,6 +164,51 @@ export type LogLine = Message<"modx.v1.LogLine"> & {
  */
 export const LogLineSchema: GenMessage<LogLine> = /*@__PURE__*/
   messageDesc(file_modx_v1_common, 4);
+
+/**
+ * A piece of a file served by a Read*File RPC (PackageService.ReadPackageFile,
+ * EvalService.ReadEvaluationFile). Chunks come in file order, each with at most
+ * 1 MiB (1048576 bytes) of data; the stream ends after the chunk that carries sha256.
+ *
+ * @generated from message modx.v1.FileChunk
+ */
+export type FileChunk = Message<"modx.v1.FileChunk"> & {
+  /**
+   * @generated from field: bytes data = 1;
+   */
+  data: Uint8Array;
+
+  /**
+   * Where `data` starts in the file: the request's `offset` for the first chunk.
+   *
+   * @generated from field: int64 offset = 2;
+   */
+  offset: bigint;
+
+  /**
+   * The size of the whole file, in every chunk.
+   *
+   * @generated from field: int64 size_bytes = 3;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * Lowercase hex SHA-256 of the whole file from byte 0, also when the request
+   * started at an offset (a client that resumes hashes the bytes it already has,
+   * then the rest). Set in the LAST chunk only; empty in the others. A file read
+   * from `offset` = its size answers one chunk without data that carries it.
+   *
+   * @generated from field: string sha256 = 4;
+   */
+  sha256: string;
+};
+
+/**
+ * Describes the message modx.v1.FileChunk.
+ * Use `create(FileChunkSchema)` to create a new message.
+ */
+export const FileChunkSchema: GenMessage<FileChunk> = /*@__PURE__*/
+  messageDesc(file_modx_v1_common, 5);
 
 /**
  * The kind of training a task performs.

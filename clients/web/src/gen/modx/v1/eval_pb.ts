@@ -6,15 +6,17 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { JobState, LogLine, PageRequest } from "./common_pb";
+import type { FileChunk, JobState, LogLine, PageRequest } from "./common_pb";
 import { file_modx_v1_common } from "./common_pb";
+import type { ChatMessage } from "./inference_pb";
+import { file_modx_v1_inference } from "./inference_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file modx/v1/eval.proto.
  */
 export const file_modx_v1_eval: GenFile = /*@__PURE__*/
-  fileDesc("ChJtb2R4L3YxL2V2YWwucHJvdG8SB21vZHgudjEiiQEKEkdlbmVyYXRpb25TZXR0aW5ncxITCgt0ZW1wZXJhdHVyZRgBIAEoARINCgV0b3BfcBgCIAEoARINCgV0b3BfaxgDIAEoBRIaChJyZXBldGl0aW9uX3BlbmFsdHkYBCABKAESFgoObWF4X25ld190b2tlbnMYBSABKAUSDAoEc2VlZBgGIAEoAyLKAwoPQ2hlY2twb2ludFNjb3JlEhUKDWNoZWNrcG9pbnRfaWQYASABKAkSDQoFbGFiZWwYAiABKAkSDAoEc3RlcBgDIAEoAxISCgpwZXJwbGV4aXR5GAQgASgBEhUKDWJpdHNfcGVyX2J5dGUYBSABKAESIAoTc2VtYW50aWNfc2ltaWxhcml0eRgGIAEoAUgAiAEBEhYKCWNvaGVyZW5jZRgHIAEoAUgBiAEBEhUKCGNvdmVyYWdlGAggASgBSAKIAQESEQoJY29tcG9zaXRlGAkgASgBEgwKBHJhbmsYCiABKAUSDwoHaXNfYmVzdBgLIAEoCBIgChNwcmVmZXJlbmNlX2FjY3VyYWN5GAwgASgBSAOIAQESHgoRcHJlZmVyZW5jZV9tYXJnaW4YDSABKAFIBIgBARIdChBwcmVmZXJlbmNlX3BhaXJzGA4gASgFSAWIAQFCFgoUX3NlbWFudGljX3NpbWlsYXJpdHlCDAoKX2NvaGVyZW5jZUILCglfY292ZXJhZ2VCFgoUX3ByZWZlcmVuY2VfYWNjdXJhY3lCFAoSX3ByZWZlcmVuY2VfbWFyZ2luQhMKEV9wcmVmZXJlbmNlX3BhaXJzIsUDCgpFdmFsdWF0aW9uEgoKAmlkGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSIAoFc3RhdGUYAyABKA4yES5tb2R4LnYxLkpvYlN0YXRlEhQKDHN0YXRlX3JlYXNvbhgEIAEoCRIWCg5jaGVja3BvaW50X2lkcxgFIAMoCRIUCgxpbmNsdWRlX2Jhc2UYBiABKAgSDwoHc2FtcGxlcxgHIAEoBRIvCgpnZW5lcmF0aW9uGAggASgLMhsubW9keC52MS5HZW5lcmF0aW9uU2V0dGluZ3MSKAoGc2NvcmVzGAkgAygLMhgubW9keC52MS5DaGVja3BvaW50U2NvcmUSGgoSYmVzdF9jaGVja3BvaW50X2lkGAogASgJEg8KB3ZlcmRpY3QYCyABKAkSEwoLcmVwb3J0X3BhdGgYDCABKAkSEAoIY3N2X3BhdGgYDSABKAkSFQoNZXhhbXBsZXNfcGF0aBgOIAEoCRIvCgtjcmVhdGVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIv8BCgxFdmFsUHJvZ3Jlc3MSGAoQY2hlY2twb2ludF9pbmRleBgBIAEoBRIYChBjaGVja3BvaW50X2NvdW50GAIgASgFEhUKDWV4YW1wbGVfaW5kZXgYAyABKAUSFQoNZXhhbXBsZV9jb3VudBgEIAEoBRIVCg1jaGVja3BvaW50X2lkGAUgASgJEkAKDnJ1bm5pbmdfc2NvcmVzGAYgAygLMigubW9keC52MS5FdmFsUHJvZ3Jlc3MuUnVubmluZ1Njb3Jlc0VudHJ5GjQKElJ1bm5pbmdTY29yZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIv8BCglFdmFsRXZlbnQSFQoNZXZhbHVhdGlvbl9pZBgBIAEoCRILCgNzZXEYAiABKAMSKAoEdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoFc3RhdGUYCiABKA4yES5tb2R4LnYxLkpvYlN0YXRlSAASKQoIcHJvZ3Jlc3MYCyABKAsyFS5tb2R4LnYxLkV2YWxQcm9ncmVzc0gAEh8KA2xvZxgMIAEoCzIQLm1vZHgudjEuTG9nTGluZUgAEikKBXNjb3JlGA0gASgLMhgubW9keC52MS5DaGVja3BvaW50U2NvcmVIAEIJCgdwYXlsb2FkIqUBChdDcmVhdGVFdmFsdWF0aW9uUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEhMKC2NoZWNrcG9pbnRzGAIgAygJEhQKDGluY2x1ZGVfYmFzZRgDIAEoCBIPCgdzYW1wbGVzGAQgASgFEgwKBHNlZWQYBSABKAMSLwoKZ2VuZXJhdGlvbhgGIAEoCzIbLm1vZHgudjEuR2VuZXJhdGlvblNldHRpbmdzIkMKGENyZWF0ZUV2YWx1YXRpb25SZXNwb25zZRInCgpldmFsdWF0aW9uGAEgASgLMhMubW9keC52MS5FdmFsdWF0aW9uIi0KFEdldEV2YWx1YXRpb25SZXF1ZXN0EhUKDWV2YWx1YXRpb25faWQYASABKAkiQAoVR2V0RXZhbHVhdGlvblJlc3BvbnNlEicKCmV2YWx1YXRpb24YASABKAsyEy5tb2R4LnYxLkV2YWx1YXRpb24iTQoWTGlzdEV2YWx1YXRpb25zUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEiIKBHBhZ2UYAiABKAsyFC5tb2R4LnYxLlBhZ2VSZXF1ZXN0IlwKF0xpc3RFdmFsdWF0aW9uc1Jlc3BvbnNlEigKC2V2YWx1YXRpb25zGAEgAygLMhMubW9keC52MS5FdmFsdWF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJCChZXYXRjaEV2YWx1YXRpb25SZXF1ZXN0EhUKDWV2YWx1YXRpb25faWQYASABKAkSEQoJYWZ0ZXJfc2VxGAIgASgDIjwKF1dhdGNoRXZhbHVhdGlvblJlc3BvbnNlEiEKBWV2ZW50GAEgASgLMhIubW9keC52MS5FdmFsRXZlbnQy5AIKC0V2YWxTZXJ2aWNlElcKEENyZWF0ZUV2YWx1YXRpb24SIC5tb2R4LnYxLkNyZWF0ZUV2YWx1YXRpb25SZXF1ZXN0GiEubW9keC52MS5DcmVhdGVFdmFsdWF0aW9uUmVzcG9uc2USTgoNR2V0RXZhbHVhdGlvbhIdLm1vZHgudjEuR2V0RXZhbHVhdGlvblJlcXVlc3QaHi5tb2R4LnYxLkdldEV2YWx1YXRpb25SZXNwb25zZRJUCg9MaXN0RXZhbHVhdGlvbnMSHy5tb2R4LnYxLkxpc3RFdmFsdWF0aW9uc1JlcXVlc3QaIC5tb2R4LnYxLkxpc3RFdmFsdWF0aW9uc1Jlc3BvbnNlElYKD1dhdGNoRXZhbHVhdGlvbhIfLm1vZHgudjEuV2F0Y2hFdmFsdWF0aW9uUmVxdWVzdBogLm1vZHgudjEuV2F0Y2hFdmFsdWF0aW9uUmVzcG9uc2UwAUIvWi1naXRodWIuY29tL21vZHgvbW9keC9jbGllbnRzL2dvL21vZHh2MTttb2R4djFiBnByb3RvMw", [file_google_protobuf_timestamp, file_modx_v1_common]);
+  fileDesc("ChJtb2R4L3YxL2V2YWwucHJvdG8SB21vZHgudjEiiQEKEkdlbmVyYXRpb25TZXR0aW5ncxITCgt0ZW1wZXJhdHVyZRgBIAEoARINCgV0b3BfcBgCIAEoARINCgV0b3BfaxgDIAEoBRIaChJyZXBldGl0aW9uX3BlbmFsdHkYBCABKAESFgoObWF4X25ld190b2tlbnMYBSABKAUSDAoEc2VlZBgGIAEoAyLKAwoPQ2hlY2twb2ludFNjb3JlEhUKDWNoZWNrcG9pbnRfaWQYASABKAkSDQoFbGFiZWwYAiABKAkSDAoEc3RlcBgDIAEoAxISCgpwZXJwbGV4aXR5GAQgASgBEhUKDWJpdHNfcGVyX2J5dGUYBSABKAESIAoTc2VtYW50aWNfc2ltaWxhcml0eRgGIAEoAUgAiAEBEhYKCWNvaGVyZW5jZRgHIAEoAUgBiAEBEhUKCGNvdmVyYWdlGAggASgBSAKIAQESEQoJY29tcG9zaXRlGAkgASgBEgwKBHJhbmsYCiABKAUSDwoHaXNfYmVzdBgLIAEoCBIgChNwcmVmZXJlbmNlX2FjY3VyYWN5GAwgASgBSAOIAQESHgoRcHJlZmVyZW5jZV9tYXJnaW4YDSABKAFIBIgBARIdChBwcmVmZXJlbmNlX3BhaXJzGA4gASgFSAWIAQFCFgoUX3NlbWFudGljX3NpbWlsYXJpdHlCDAoKX2NvaGVyZW5jZUILCglfY292ZXJhZ2VCFgoUX3ByZWZlcmVuY2VfYWNjdXJhY3lCFAoSX3ByZWZlcmVuY2VfbWFyZ2luQhMKEV9wcmVmZXJlbmNlX3BhaXJzIsUDCgpFdmFsdWF0aW9uEgoKAmlkGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSIAoFc3RhdGUYAyABKA4yES5tb2R4LnYxLkpvYlN0YXRlEhQKDHN0YXRlX3JlYXNvbhgEIAEoCRIWCg5jaGVja3BvaW50X2lkcxgFIAMoCRIUCgxpbmNsdWRlX2Jhc2UYBiABKAgSDwoHc2FtcGxlcxgHIAEoBRIvCgpnZW5lcmF0aW9uGAggASgLMhsubW9keC52MS5HZW5lcmF0aW9uU2V0dGluZ3MSKAoGc2NvcmVzGAkgAygLMhgubW9keC52MS5DaGVja3BvaW50U2NvcmUSGgoSYmVzdF9jaGVja3BvaW50X2lkGAogASgJEg8KB3ZlcmRpY3QYCyABKAkSEwoLcmVwb3J0X3BhdGgYDCABKAkSEAoIY3N2X3BhdGgYDSABKAkSFQoNZXhhbXBsZXNfcGF0aBgOIAEoCRIvCgtjcmVhdGVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIv8BCgxFdmFsUHJvZ3Jlc3MSGAoQY2hlY2twb2ludF9pbmRleBgBIAEoBRIYChBjaGVja3BvaW50X2NvdW50GAIgASgFEhUKDWV4YW1wbGVfaW5kZXgYAyABKAUSFQoNZXhhbXBsZV9jb3VudBgEIAEoBRIVCg1jaGVja3BvaW50X2lkGAUgASgJEkAKDnJ1bm5pbmdfc2NvcmVzGAYgAygLMigubW9keC52MS5FdmFsUHJvZ3Jlc3MuUnVubmluZ1Njb3Jlc0VudHJ5GjQKElJ1bm5pbmdTY29yZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIv8BCglFdmFsRXZlbnQSFQoNZXZhbHVhdGlvbl9pZBgBIAEoCRILCgNzZXEYAiABKAMSKAoEdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoFc3RhdGUYCiABKA4yES5tb2R4LnYxLkpvYlN0YXRlSAASKQoIcHJvZ3Jlc3MYCyABKAsyFS5tb2R4LnYxLkV2YWxQcm9ncmVzc0gAEh8KA2xvZxgMIAEoCzIQLm1vZHgudjEuTG9nTGluZUgAEikKBXNjb3JlGA0gASgLMhgubW9keC52MS5DaGVja3BvaW50U2NvcmVIAEIJCgdwYXlsb2FkIqUBChdDcmVhdGVFdmFsdWF0aW9uUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEhMKC2NoZWNrcG9pbnRzGAIgAygJEhQKDGluY2x1ZGVfYmFzZRgDIAEoCBIPCgdzYW1wbGVzGAQgASgFEgwKBHNlZWQYBSABKAMSLwoKZ2VuZXJhdGlvbhgGIAEoCzIbLm1vZHgudjEuR2VuZXJhdGlvblNldHRpbmdzIkMKGENyZWF0ZUV2YWx1YXRpb25SZXNwb25zZRInCgpldmFsdWF0aW9uGAEgASgLMhMubW9keC52MS5FdmFsdWF0aW9uIi0KFEdldEV2YWx1YXRpb25SZXF1ZXN0EhUKDWV2YWx1YXRpb25faWQYASABKAkiQAoVR2V0RXZhbHVhdGlvblJlc3BvbnNlEicKCmV2YWx1YXRpb24YASABKAsyEy5tb2R4LnYxLkV2YWx1YXRpb24iTQoWTGlzdEV2YWx1YXRpb25zUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEiIKBHBhZ2UYAiABKAsyFC5tb2R4LnYxLlBhZ2VSZXF1ZXN0IlwKF0xpc3RFdmFsdWF0aW9uc1Jlc3BvbnNlEigKC2V2YWx1YXRpb25zGAEgAygLMhMubW9keC52MS5FdmFsdWF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJCChZXYXRjaEV2YWx1YXRpb25SZXF1ZXN0EhUKDWV2YWx1YXRpb25faWQYASABKAkSEQoJYWZ0ZXJfc2VxGAIgASgDIjwKF1dhdGNoRXZhbHVhdGlvblJlc3BvbnNlEiEKBWV2ZW50GAEgASgLMhIubW9keC52MS5FdmFsRXZlbnQiggQKC0V2YWxFeGFtcGxlEhUKDWNoZWNrcG9pbnRfaWQYASABKAkSDQoFbGFiZWwYAiABKAkSDAoEc3RlcBgDIAEoAxIPCgdleGFtcGxlGAQgASgFEiQKBnByb21wdBgFIAMoCzIULm1vZHgudjEuQ2hhdE1lc3NhZ2USEQoJcmVmZXJlbmNlGAYgASgJEhIKCmdlbmVyYXRpb24YByABKAkSDAoEdGV4dBgIIAEoCRIVCg1hbnN3ZXJfdG9rZW5zGAkgASgDEhQKDGFuc3dlcl9ieXRlcxgKIAEoAxIQCgNubGwYCyABKAFIAIgBARIXCgpwZXJwbGV4aXR5GAwgASgBSAGIAQESGgoNYml0c19wZXJfYnl0ZRgNIAEoAUgCiAEBEiAKE3NlbWFudGljX3NpbWlsYXJpdHkYDiABKAFIA4gBARIWCgljb2hlcmVuY2UYDyABKAFIBIgBARIVCghjb3ZlcmFnZRgQIAEoAUgFiAEBEhYKCWNvbXBvc2l0ZRgRIAEoAUgGiAEBEgwKBGxpbmUYEiABKANCBgoEX25sbEINCgtfcGVycGxleGl0eUIQCg5fYml0c19wZXJfYnl0ZUIWChRfc2VtYW50aWNfc2ltaWxhcml0eUIMCgpfY29oZXJlbmNlQgsKCV9jb3ZlcmFnZUIMCgpfY29tcG9zaXRlInEKHUxpc3RFdmFsdWF0aW9uRXhhbXBsZXNSZXF1ZXN0EhUKDWV2YWx1YXRpb25faWQYASABKAkSFQoNY2hlY2twb2ludF9pZBgCIAEoCRIiCgRwYWdlGAMgASgLMhQubW9keC52MS5QYWdlUmVxdWVzdCJhCh5MaXN0RXZhbHVhdGlvbkV4YW1wbGVzUmVzcG9uc2USJgoIZXhhbXBsZXMYASADKAsyFC5tb2R4LnYxLkV2YWxFeGFtcGxlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJQChlSZWFkRXZhbHVhdGlvbkZpbGVSZXF1ZXN0EhUKDWV2YWx1YXRpb25faWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZvZmZzZXQYAyABKAMiPwoaUmVhZEV2YWx1YXRpb25GaWxlUmVzcG9uc2USIQoFY2h1bmsYASABKAsyEi5tb2R4LnYxLkZpbGVDaHVuazKwBAoLRXZhbFNlcnZpY2USVwoQQ3JlYXRlRXZhbHVhdGlvbhIgLm1vZHgudjEuQ3JlYXRlRXZhbHVhdGlvblJlcXVlc3QaIS5tb2R4LnYxLkNyZWF0ZUV2YWx1YXRpb25SZXNwb25zZRJOCg1HZXRFdmFsdWF0aW9uEh0ubW9keC52MS5HZXRFdmFsdWF0aW9uUmVxdWVzdBoeLm1vZHgudjEuR2V0RXZhbHVhdGlvblJlc3BvbnNlElQKD0xpc3RFdmFsdWF0aW9ucxIfLm1vZHgudjEuTGlzdEV2YWx1YXRpb25zUmVxdWVzdBogLm1vZHgudjEuTGlzdEV2YWx1YXRpb25zUmVzcG9uc2USVgoPV2F0Y2hFdmFsdWF0aW9uEh8ubW9keC52MS5XYXRjaEV2YWx1YXRpb25SZXF1ZXN0GiAubW9keC52MS5XYXRjaEV2YWx1YXRpb25SZXNwb25zZTABEmkKFkxpc3RFdmFsdWF0aW9uRXhhbXBsZXMSJi5tb2R4LnYxLkxpc3RFdmFsdWF0aW9uRXhhbXBsZXNSZXF1ZXN0GicubW9keC52MS5MaXN0RXZhbHVhdGlvbkV4YW1wbGVzUmVzcG9uc2USXwoSUmVhZEV2YWx1YXRpb25GaWxlEiIubW9keC52MS5SZWFkRXZhbHVhdGlvbkZpbGVSZXF1ZXN0GiMubW9keC52MS5SZWFkRXZhbHVhdGlvbkZpbGVSZXNwb25zZTABQi9aLWdpdGh1Yi5jb20vbW9keC9tb2R4L2NsaWVudHMvZ28vbW9keHYxO21vZHh2MWIGcHJvdG8z", [file_google_protobuf_timestamp, file_modx_v1_common, file_modx_v1_inference]);
 
 /**
  * How answers are generated for the similarity, coherence and coverage scores.
@@ -252,7 +254,8 @@ export type Evaluation = Message<"modx.v1.Evaluation"> & {
 
   /**
    * Files on the daemon's host: the Markdown report (report.md), the scores
-   * table (scores.csv) and every example's answers (examples.jsonl).
+   * table (scores.csv) and every example's answers (examples.jsonl). Any client
+   * reads them with ReadEvaluationFile (by name) and ListEvaluationExamples.
    *
    * @generated from field: string report_path = 12;
    */
@@ -578,8 +581,245 @@ export const WatchEvaluationResponseSchema: GenMessage<WatchEvaluationResponse> 
   messageDesc(file_modx_v1_eval, 12);
 
 /**
+ * One line of an evaluation's examples.jsonl: one candidate on one example.
+ *
+ * @generated from message modx.v1.EvalExample
+ */
+export type EvalExample = Message<"modx.v1.EvalExample"> & {
+  /**
+   * Checkpoint id, or "base" for the base model.
+   *
+   * @generated from field: string checkpoint_id = 1;
+   */
+  checkpointId: string;
+
+  /**
+   * For people: "step 40", "base model".
+   *
+   * @generated from field: string label = 2;
+   */
+  label: string;
+
+  /**
+   * 0 for the base model.
+   *
+   * @generated from field: int64 step = 3;
+   */
+  step: bigint;
+
+  /**
+   * 0-based index of the example in the evaluation's data: the same index is the
+   * same example for every candidate.
+   *
+   * @generated from field: int32 example = 4;
+   */
+  example: number;
+
+  /**
+   * SFT: the messages before the answer, the reference answer and the one the
+   * candidate generated (with the evaluation's GenerationSettings).
+   *
+   * @generated from field: repeated modx.v1.ChatMessage prompt = 5;
+   */
+  prompt: ChatMessage[];
+
+  /**
+   * @generated from field: string reference = 6;
+   */
+  reference: string;
+
+  /**
+   * @generated from field: string generation = 7;
+   */
+  generation: string;
+
+  /**
+   * Pretraining: the text scored (SFT: empty).
+   *
+   * @generated from field: string text = 8;
+   */
+  text: string;
+
+  /**
+   * Of the reference answer (SFT) or the text (pretraining): the tokens and UTF-8
+   * bytes the perplexity is measured on.
+   *
+   * @generated from field: int64 answer_tokens = 9;
+   */
+  answerTokens: bigint;
+
+  /**
+   * @generated from field: int64 answer_bytes = 10;
+   */
+  answerBytes: bigint;
+
+  /**
+   * Summed negative log-likelihood over answer_tokens, in nats.
+   *
+   * @generated from field: optional double nll = 11;
+   */
+  nll?: number | undefined;
+
+  /**
+   * Lower is better; unset where nothing was measured (no answer tokens).
+   *
+   * @generated from field: optional double perplexity = 12;
+   */
+  perplexity?: number | undefined;
+
+  /**
+   * @generated from field: optional double bits_per_byte = 13;
+   */
+  bitsPerByte?: number | undefined;
+
+  /**
+   * 0 to 1, higher is better; unset where not measured (pretraining).
+   *
+   * @generated from field: optional double semantic_similarity = 14;
+   */
+  semanticSimilarity?: number | undefined;
+
+  /**
+   * @generated from field: optional double coherence = 15;
+   */
+  coherence?: number | undefined;
+
+  /**
+   * @generated from field: optional double coverage = 16;
+   */
+  coverage?: number | undefined;
+
+  /**
+   * 0 to 1, higher is better: this example's composite (CheckpointScore.composite).
+   *
+   * @generated from field: optional double composite = 17;
+   */
+  composite?: number | undefined;
+
+  /**
+   * The line of examples.jsonl it was read from (1-based).
+   *
+   * @generated from field: int64 line = 18;
+   */
+  line: bigint;
+};
+
+/**
+ * Describes the message modx.v1.EvalExample.
+ * Use `create(EvalExampleSchema)` to create a new message.
+ */
+export const EvalExampleSchema: GenMessage<EvalExample> = /*@__PURE__*/
+  messageDesc(file_modx_v1_eval, 13);
+
+/**
+ * @generated from message modx.v1.ListEvaluationExamplesRequest
+ */
+export type ListEvaluationExamplesRequest = Message<"modx.v1.ListEvaluationExamplesRequest"> & {
+  /**
+   * @generated from field: string evaluation_id = 1;
+   */
+  evaluationId: string;
+
+  /**
+   * Only this candidate's examples: a checkpoint id of the evaluation, or "base".
+   * Empty = every candidate.
+   *
+   * @generated from field: string checkpoint_id = 2;
+   */
+  checkpointId: string;
+
+  /**
+   * page_size 0 = 50, at most 1000; a page also ends early rather than pass
+   * 2 MiB of text (next_page_token then says where it goes on).
+   *
+   * @generated from field: modx.v1.PageRequest page = 3;
+   */
+  page?: PageRequest | undefined;
+};
+
+/**
+ * Describes the message modx.v1.ListEvaluationExamplesRequest.
+ * Use `create(ListEvaluationExamplesRequestSchema)` to create a new message.
+ */
+export const ListEvaluationExamplesRequestSchema: GenMessage<ListEvaluationExamplesRequest> = /*@__PURE__*/
+  messageDesc(file_modx_v1_eval, 14);
+
+/**
+ * @generated from message modx.v1.ListEvaluationExamplesResponse
+ */
+export type ListEvaluationExamplesResponse = Message<"modx.v1.ListEvaluationExamplesResponse"> & {
+  /**
+   * @generated from field: repeated modx.v1.EvalExample examples = 1;
+   */
+  examples: EvalExample[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message modx.v1.ListEvaluationExamplesResponse.
+ * Use `create(ListEvaluationExamplesResponseSchema)` to create a new message.
+ */
+export const ListEvaluationExamplesResponseSchema: GenMessage<ListEvaluationExamplesResponse> = /*@__PURE__*/
+  messageDesc(file_modx_v1_eval, 15);
+
+/**
+ * @generated from message modx.v1.ReadEvaluationFileRequest
+ */
+export type ReadEvaluationFileRequest = Message<"modx.v1.ReadEvaluationFileRequest"> & {
+  /**
+   * @generated from field: string evaluation_id = 1;
+   */
+  evaluationId: string;
+
+  /**
+   * The file's name: "report.md", "scores.csv", "examples.jsonl", "scores.png" or
+   * "result.json" (those the evaluation wrote; Evaluation.report_path, csv_path and
+   * examples_path end in the first three).
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * Start at this byte (resume an interrupted download); 0 to the file's size.
+   *
+   * @generated from field: int64 offset = 3;
+   */
+  offset: bigint;
+};
+
+/**
+ * Describes the message modx.v1.ReadEvaluationFileRequest.
+ * Use `create(ReadEvaluationFileRequestSchema)` to create a new message.
+ */
+export const ReadEvaluationFileRequestSchema: GenMessage<ReadEvaluationFileRequest> = /*@__PURE__*/
+  messageDesc(file_modx_v1_eval, 16);
+
+/**
+ * @generated from message modx.v1.ReadEvaluationFileResponse
+ */
+export type ReadEvaluationFileResponse = Message<"modx.v1.ReadEvaluationFileResponse"> & {
+  /**
+   * @generated from field: modx.v1.FileChunk chunk = 1;
+   */
+  chunk?: FileChunk | undefined;
+};
+
+/**
+ * Describes the message modx.v1.ReadEvaluationFileResponse.
+ * Use `create(ReadEvaluationFileResponseSchema)` to create a new message.
+ */
+export const ReadEvaluationFileResponseSchema: GenMessage<ReadEvaluationFileResponse> = /*@__PURE__*/
+  messageDesc(file_modx_v1_eval, 17);
+
+/**
  * EvalService compares checkpoints of a task on sampled data and recommends the best.
- * The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/.
+ * The report, CSV and per-example answers go to <task output_dir>/eval/<evaluation id>/
+ * (served by ListEvaluationExamples and ReadEvaluationFile).
  *
  * @generated from service modx.v1.EvalService
  */
@@ -617,6 +857,28 @@ export const EvalService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchEvaluationRequestSchema;
     output: typeof WatchEvaluationResponseSchema;
+  },
+  /**
+   * The per-example records of a completed evaluation (its examples.jsonl), in the
+   * file's order: for each candidate (base model first, then by step) every example.
+   *
+   * @generated from rpc modx.v1.EvalService.ListEvaluationExamples
+   */
+  listEvaluationExamples: {
+    methodKind: "unary";
+    input: typeof ListEvaluationExamplesRequestSchema;
+    output: typeof ListEvaluationExamplesResponseSchema;
+  },
+  /**
+   * Download a file the evaluation wrote (report.md, scores.csv, examples.jsonl,
+   * scores.png, result.json) in chunks; FileChunk says where the SHA-256 is.
+   *
+   * @generated from rpc modx.v1.EvalService.ReadEvaluationFile
+   */
+  readEvaluationFile: {
+    methodKind: "server_streaming";
+    input: typeof ReadEvaluationFileRequestSchema;
+    output: typeof ReadEvaluationFileResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_modx_v1_eval, 0);

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file modx/v1/training.proto.
  */
 export const file_modx_v1_training: GenFile = /*@__PURE__*/
-  fileDesc("ChZtb2R4L3YxL3RyYWluaW5nLnByb3RvEgdtb2R4LnYxIocGCgRUYXNrEgoKAmlkGAEgASgJEh8KBHR5cGUYAiABKA4yES5tb2R4LnYxLlRhc2tUeXBlEiEKBXN0YXRlGAMgASgOMhIubW9keC52MS5UYXNrU3RhdGUSFAoMc3RhdGVfcmVhc29uGAQgASgJEgwKBG5hbWUYBSABKAkSEAoIdGVtcGxhdGUYBiABKAkSKQoGcGFyYW1zGAcgAygLMhkubW9keC52MS5UYXNrLlBhcmFtc0VudHJ5Ei8KC2NyZWF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGN1cnJlbnRfc3RlcBgMIAEoAxITCgt0b3RhbF9zdGVwcxgNIAEoAxIPCgdwZXJjZW50GA4gASgBEhYKCWxhc3RfbG9zcxgPIAEoAUgAiAEBEhkKEWNoZWNrcG9pbnRzX3NhdmVkGBAgASgFEi4KDnF1b3RhX2VzdGltYXRlGBEgASgLMhYubW9keC52MS5RdW90YUVzdGltYXRlEg4KBmRldmljZRgSIAEoCRIUCgxyZXN1bWVfY291bnQYEyABKAUSGgoSYmVzdF9jaGVja3BvaW50X2lkGBQgASgJEhoKEmJlc3RfZXZhbHVhdGlvbl9pZBgVIAEoCRIWCg5xdWV1ZV9wb3NpdGlvbhgWIAEoBRIYChBmYWlsdXJlX2xvZ190YWlsGBcgAygJEg0KBWVycm9yGBggASgJGkIKC1BhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRIiCgV2YWx1ZRgCIAEoCzITLm1vZHgudjEuUGFyYW1WYWx1ZToCOAFCDAoKX2xhc3RfbG9zcyLFAQoNUXVvdGFFc3RpbWF0ZRIUCgxudW1fZXhhbXBsZXMYASABKAMSFwoPc3RlcHNfcGVyX2Vwb2NoGAIgASgDEhMKC3RvdGFsX3N0ZXBzGAMgASgDEhMKC2NoZWNrcG9pbnRzGAQgASgDEg8KB2JhbGFuY2UYBSABKAMSDAoEZml0cxgGIAEoCBITCgtleHBsYW5hdGlvbhgHIAEoCRInCgZtZW1vcnkYCCABKAsyFy5tb2R4LnYxLk1lbW9yeUVzdGltYXRlIuQBCg5NZW1vcnlFc3RpbWF0ZRIOCgZkZXZpY2UYASABKAkSFgoOY2FwYWNpdHlfYnl0ZXMYAiABKAMSFgoOZXN0aW1hdGVfYnl0ZXMYAyABKAMSDAoEZml0cxgEIAEoCBIxCgVwYXJ0cxgFIAMoCzIiLm1vZHgudjEuTWVtb3J5RXN0aW1hdGUuUGFydHNFbnRyeRIOCgZhZHZpY2UYBiADKAkSEwoLZXhwbGFuYXRpb24YByABKAkaLAoKUGFydHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAM6AjgBIvcBCgpDaGVja3BvaW50EgoKAmlkGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSDAoEc3RlcBgDIAEoAxINCgVlcG9jaBgEIAEoARIRCgRsb3NzGAUgASgBSACIAQESDAoEcGF0aBgGIAEoCRISCgpzaXplX2J5dGVzGAcgASgDEi8KC2NyZWF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdkZWxldGVkGAkgASgIEi8KC2RlbGV0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIHCgVfbG9zcyK7DgoMTWV0cmljc1BvaW50EgwKBHN0ZXAYASABKAMSEwoLdG90YWxfc3RlcHMYAiABKAMSDQoFZXBvY2gYAyABKAESDwoHcGVyY2VudBgEIAEoARIYCgtldGFfc2Vjb25kcxgFIAEoAUgAiAEBEhEKBGxvc3MYBiABKAFIAYgBARIXCgpwZXJwbGV4aXR5GAcgASgBSAKIAQESGgoNbGVhcm5pbmdfcmF0ZRgIIAEoAUgDiAEBEhYKCWdyYWRfbm9ybRgJIAEoAUgEiAEBEh4KEXRva2Vuc19wZXJfc2Vjb25kGAogASgBSAWIAQESFgoJZXZhbF9sb3NzGAsgASgBSAaIAQESHAoPZXZhbF9wZXJwbGV4aXR5GAwgASgBSAeIAQESKAoEdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKgodZGV2aWNlX21lbW9yeV9hbGxvY2F0ZWRfYnl0ZXMYDiABKANICIgBARIpChxkZXZpY2VfbWVtb3J5X3Jlc2VydmVkX2J5dGVzGA8gASgDSAmIAQESJQoYZGV2aWNlX21lbW9yeV9wZWFrX2J5dGVzGBAgASgDSAqIAQESJAoXZ3B1X3V0aWxpemF0aW9uX3BlcmNlbnQYESABKAFIC4gBARIcCg9ncHVfcG93ZXJfd2F0dHMYEiABKAFIDIgBARIkChdncHVfdGVtcGVyYXR1cmVfY2Vsc2l1cxgTIAEoAUgNiAEBEiIKFWhvc3RfbWVtb3J5X3Jzc19ieXRlcxgUIAEoA0gOiAEBEhoKDXJld2FyZF9jaG9zZW4YFSABKAFID4gBARIcCg9yZXdhcmRfcmVqZWN0ZWQYFiABKAFIEIgBARIaCg1yZXdhcmRfbWFyZ2luGBcgASgBSBGIAQESHAoPcmV3YXJkX2FjY3VyYWN5GBggASgBSBKIAQESGQoMbG9ncHNfY2hvc2VuGBkgASgBSBOIAQESGwoObG9ncHNfcmVqZWN0ZWQYGiABKAFIFIgBARIVCghubGxfbG9zcxgbIAEoAUgViAEBEhsKDmxvZ19vZGRzX3JhdGlvGBwgASgBSBaIAQESHAoPbG9nX29kZHNfY2hvc2VuGB0gASgBSBeIAQESHwoSZXZhbF9yZXdhcmRfY2hvc2VuGB4gASgBSBiIAQESIQoUZXZhbF9yZXdhcmRfcmVqZWN0ZWQYHyABKAFIGYgBARIfChJldmFsX3Jld2FyZF9tYXJnaW4YICABKAFIGogBARIhChRldmFsX3Jld2FyZF9hY2N1cmFjeRghIAEoAUgbiAEBEh4KEWV2YWxfbG9ncHNfY2hvc2VuGCIgASgBSByIAQESIAoTZXZhbF9sb2dwc19yZWplY3RlZBgjIAEoAUgdiAEBEhoKDWV2YWxfbmxsX2xvc3MYJCABKAFIHogBARIgChNldmFsX2xvZ19vZGRzX3JhdGlvGCUgASgBSB+IAQESIQoUZXZhbF9sb2dfb2Rkc19jaG9zZW4YJiABKAFIIIgBAUIOCgxfZXRhX3NlY29uZHNCBwoFX2xvc3NCDQoLX3BlcnBsZXhpdHlCEAoOX2xlYXJuaW5nX3JhdGVCDAoKX2dyYWRfbm9ybUIUChJfdG9rZW5zX3Blcl9zZWNvbmRCDAoKX2V2YWxfbG9zc0ISChBfZXZhbF9wZXJwbGV4aXR5QiAKHl9kZXZpY2VfbWVtb3J5X2FsbG9jYXRlZF9ieXRlc0IfCh1fZGV2aWNlX21lbW9yeV9yZXNlcnZlZF9ieXRlc0IbChlfZGV2aWNlX21lbW9yeV9wZWFrX2J5dGVzQhoKGF9ncHVfdXRpbGl6YXRpb25fcGVyY2VudEISChBfZ3B1X3Bvd2VyX3dhdHRzQhoKGF9ncHVfdGVtcGVyYXR1cmVfY2Vsc2l1c0IYChZfaG9zdF9tZW1vcnlfcnNzX2J5dGVzQhAKDl9yZXdhcmRfY2hvc2VuQhIKEF9yZXdhcmRfcmVqZWN0ZWRCEAoOX3Jld2FyZF9tYXJnaW5CEgoQX3Jld2FyZF9hY2N1cmFjeUIPCg1fbG9ncHNfY2hvc2VuQhEKD19sb2dwc19yZWplY3RlZEILCglfbmxsX2xvc3NCEQoPX2xvZ19vZGRzX3JhdGlvQhIKEF9sb2dfb2Rkc19jaG9zZW5CFQoTX2V2YWxfcmV3YXJkX2Nob3NlbkIXChVfZXZhbF9yZXdhcmRfcmVqZWN0ZWRCFQoTX2V2YWxfcmV3YXJkX21hcmdpbkIXChVfZXZhbF9yZXdhcmRfYWNjdXJhY3lCFAoSX2V2YWxfbG9ncHNfY2hvc2VuQhYKFF9ldmFsX2xvZ3BzX3JlamVjdGVkQhAKDl9ldmFsX25sbF9sb3NzQhYKFF9ldmFsX2xvZ19vZGRzX3JhdGlvQhcKFV9ldmFsX2xvZ19vZGRzX2Nob3NlbiJrCgtTdGF0ZUNoYW5nZRImCgpmcm9tX3N0YXRlGAEgASgOMhIubW9keC52MS5UYXNrU3RhdGUSJAoIdG9fc3RhdGUYAiABKA4yEi5tb2R4LnYxLlRhc2tTdGF0ZRIOCgZyZWFzb24YAyABKAkiRgoRQ2hlY2twb2ludERlbGV0ZWQSFQoNY2hlY2twb2ludF9pZBgBIAEoCRIMCgRzdGVwGAIgASgDEgwKBHBhdGgYAyABKAki5wIKCVRhc2tFdmVudBIPCgd0YXNrX2lkGAEgASgJEgsKA3NlcRgCIAEoAxIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCgxzdGF0ZV9jaGFuZ2UYCiABKAsyFC5tb2R4LnYxLlN0YXRlQ2hhbmdlSAASKAoHbWV0cmljcxgLIAEoCzIVLm1vZHgudjEuTWV0cmljc1BvaW50SAASHwoDbG9nGAwgASgLMhAubW9keC52MS5Mb2dMaW5lSAASLwoQY2hlY2twb2ludF9zYXZlZBgNIAEoCzITLm1vZHgudjEuQ2hlY2twb2ludEgAEjgKEmNoZWNrcG9pbnRfZGVsZXRlZBgOIAEoCzIaLm1vZHgudjEuQ2hlY2twb2ludERlbGV0ZWRIABIjCgd3YXJuaW5nGA8gASgLMhAubW9keC52MS5XYXJuaW5nSABCCQoHcGF5bG9hZCLnAQoRQ3JlYXRlVGFza1JlcXVlc3QSHwoEdHlwZRgBIAEoDjIRLm1vZHgudjEuVGFza1R5cGUSEAoIdGVtcGxhdGUYAiABKAkSNgoGcGFyYW1zGAMgAygLMiYubW9keC52MS5DcmVhdGVUYXNrUmVxdWVzdC5QYXJhbXNFbnRyeRIMCgRuYW1lGAQgASgJEhUKDXZhbGlkYXRlX29ubHkYBSABKAgaQgoLUGFyYW1zRW50cnkSCwoDa2V5GAEgASgJEiIKBXZhbHVlGAIgASgLMhMubW9keC52MS5QYXJhbVZhbHVlOgI4ASJVChJDcmVhdGVUYXNrUmVzcG9uc2USGwoEdGFzaxgBIAEoCzINLm1vZHgudjEuVGFzaxIiCgh3YXJuaW5ncxgCIAMoCzIQLm1vZHgudjEuV2FybmluZyIhCg5HZXRUYXNrUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJIi4KD0dldFRhc2tSZXNwb25zZRIbCgR0YXNrGAEgASgLMg0ubW9keC52MS5UYXNrInsKEExpc3RUYXNrc1JlcXVlc3QSIgoGc3RhdGVzGAEgAygOMhIubW9keC52MS5UYXNrU3RhdGUSHwoEdHlwZRgCIAEoDjIRLm1vZHgudjEuVGFza1R5cGUSIgoEcGFnZRgDIAEoCzIULm1vZHgudjEuUGFnZVJlcXVlc3QiXgoRTGlzdFRhc2tzUmVzcG9uc2USHAoFdGFza3MYASADKAsyDS5tb2R4LnYxLlRhc2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAUiOgoRRGVsZXRlVGFza1JlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIUCgxkZWxldGVfZmlsZXMYAiABKAgiFAoSRGVsZXRlVGFza1Jlc3BvbnNlIiMKEFN0YXJ0VGFza1JlcXVlc3QSDwoHdGFza19pZBgBIAEoCSJUChFTdGFydFRhc2tSZXNwb25zZRIbCgR0YXNrGAEgASgLMg0ubW9keC52MS5UYXNrEiIKCHdhcm5pbmdzGAIgAygLMhAubW9keC52MS5XYXJuaW5nIiIKD1N0b3BUYXNrUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJIi8KEFN0b3BUYXNrUmVzcG9uc2USGwoEdGFzaxgBIAEoCzINLm1vZHgudjEuVGFzayI4ChFSZXN1bWVUYXNrUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEhIKCmNoZWNrcG9pbnQYAiABKAkifgoSUmVzdW1lVGFza1Jlc3BvbnNlEhsKBHRhc2sYASABKAsyDS5tb2R4LnYxLlRhc2sSJwoKY2hlY2twb2ludBgCIAEoCzITLm1vZHgudjEuQ2hlY2twb2ludBIiCgh3YXJuaW5ncxgDIAMoCzIQLm1vZHgudjEuV2FybmluZyKHAQoQV2F0Y2hUYXNrUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoAxIhCgVraW5kcxgDIAMoDjISLm1vZHgudjEuRXZlbnRLaW5kEhQKDGhpc3Rvcnlfb25seRgEIAEoCBIWCg5mb2xsb3dfZm9yZXZlchgFIAEoCCI2ChFXYXRjaFRhc2tSZXNwb25zZRIhCgVldmVudBgBIAEoCzISLm1vZHgudjEuVGFza0V2ZW50Il0KEkxpc3RNZXRyaWNzUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEhIKCmFmdGVyX3N0ZXAYAiABKAMSIgoEcGFnZRgDIAEoCzIULm1vZHgudjEuUGFnZVJlcXVlc3QiVQoTTGlzdE1ldHJpY3NSZXNwb25zZRIlCgZwb2ludHMYASADKAsyFS5tb2R4LnYxLk1ldHJpY3NQb2ludBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiQgoWTGlzdENoZWNrcG9pbnRzUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEhcKD2luY2x1ZGVfZGVsZXRlZBgCIAEoCCJDChdMaXN0Q2hlY2twb2ludHNSZXNwb25zZRIoCgtjaGVja3BvaW50cxgBIAMoCzITLm1vZHgudjEuQ2hlY2twb2ludCLZAQoURXN0aW1hdGVRdW90YVJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIfCgR0eXBlGAIgASgOMhEubW9keC52MS5UYXNrVHlwZRIQCgh0ZW1wbGF0ZRgDIAEoCRI5CgZwYXJhbXMYBCADKAsyKS5tb2R4LnYxLkVzdGltYXRlUXVvdGFSZXF1ZXN0LlBhcmFtc0VudHJ5GkIKC1BhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRIiCgV2YWx1ZRgCIAEoCzITLm1vZHgudjEuUGFyYW1WYWx1ZToCOAEiZQoVRXN0aW1hdGVRdW90YVJlc3BvbnNlEigKCGVzdGltYXRlGAEgASgLMhYubW9keC52MS5RdW90YUVzdGltYXRlEiIKCHdhcm5pbmdzGAIgAygLMhAubW9keC52MS5XYXJuaW5nIlIKC1R5cGVEZWZhdWx0Eh8KBHR5cGUYASABKA4yES5tb2R4LnYxLlRhc2tUeXBlEiIKBXZhbHVlGAIgASgLMhMubW9keC52MS5QYXJhbVZhbHVlIvcCCglQYXJhbVNwZWMSCwoDa2V5GAEgASgJEhAKCGNhdGVnb3J5GAIgASgJEhAKCGxhYmVsX3poGAMgASgJEhAKCGxhYmVsX2VuGAQgASgJEgwKBGhlbHAYBSABKAkSIAoEdHlwZRgGIAEoDjISLm1vZHgudjEuUGFyYW1UeXBlEioKDWRlZmF1bHRfdmFsdWUYByABKAsyEy5tb2R4LnYxLlBhcmFtVmFsdWUSKwoNdHlwZV9kZWZhdWx0cxgIIAMoCzIULm1vZHgudjEuVHlwZURlZmF1bHQSEAoDbWluGAkgASgBSACIAQESEAoDbWF4GAogASgBSAGIAQESDwoHY2hvaWNlcxgLIAMoCRISCgpmb2xkX2dyb3VwGAwgASgJEiUKCmFwcGxpZXNfdG8YDSADKA4yES5tb2R4LnYxLlRhc2tUeXBlEhAKCHJlcXVpcmVkGA4gASgIEgwKBHVuaXQYDyABKAlCBgoEX21pbkIGCgRfbWF4IjgKFUdldFBhcmFtU2NoZW1hUmVxdWVzdBIfCgR0eXBlGAEgASgOMhEubW9keC52MS5UYXNrVHlwZSJRChZHZXRQYXJhbVNjaGVtYVJlc3BvbnNlEiIKBnBhcmFtcxgBIAMoCzISLm1vZHgudjEuUGFyYW1TcGVjEhMKC2ZvbGRfZ3JvdXBzGAIgAygJIrQCCghUZW1wbGF0ZRIMCgRuYW1lGAEgASgJEh8KBHR5cGUYAiABKA4yES5tb2R4LnYxLlRhc2tUeXBlEhMKC2Rlc2NyaXB0aW9uGAMgASgJEg8KB2J1aWx0aW4YBCABKAgSLQoGcGFyYW1zGAUgAygLMh0ubW9keC52MS5UZW1wbGF0ZS5QYXJhbXNFbnRyeRIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGkIKC1BhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRIiCgV2YWx1ZRgCIAEoCzITLm1vZHgudjEuUGFyYW1WYWx1ZToCOAEiNwoUTGlzdFRlbXBsYXRlc1JlcXVlc3QSHwoEdHlwZRgBIAEoDjIRLm1vZHgudjEuVGFza1R5cGUiPQoVTGlzdFRlbXBsYXRlc1Jlc3BvbnNlEiQKCXRlbXBsYXRlcxgBIAMoCzIRLm1vZHgudjEuVGVtcGxhdGUiIgoSR2V0VGVtcGxhdGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiOgoTR2V0VGVtcGxhdGVSZXNwb25zZRIjCgh0ZW1wbGF0ZRgBIAEoCzIRLm1vZHgudjEuVGVtcGxhdGUigAIKE1NhdmVUZW1wbGF0ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIfCgR0eXBlGAIgASgOMhEubW9keC52MS5UYXNrVHlwZRIUCgxmcm9tX3Rhc2tfaWQYAyABKAkSOAoGcGFyYW1zGAQgAygLMigubW9keC52MS5TYXZlVGVtcGxhdGVSZXF1ZXN0LlBhcmFtc0VudHJ5EhMKC2Rlc2NyaXB0aW9uGAUgASgJEhEKCW92ZXJ3cml0ZRgGIAEoCBpCCgtQYXJhbXNFbnRyeRILCgNrZXkYASABKAkSIgoFdmFsdWUYAiABKAsyEy5tb2R4LnYxLlBhcmFtVmFsdWU6AjgBIjsKFFNhdmVUZW1wbGF0ZVJlc3BvbnNlEiMKCHRlbXBsYXRlGAEgASgLMhEubW9keC52MS5UZW1wbGF0ZSIlChVEZWxldGVUZW1wbGF0ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSIYChZEZWxldGVUZW1wbGF0ZVJlc3BvbnNlKswBCglFdmVudEtpbmQSGgoWRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhsKF0VWRU5UX0tJTkRfU1RBVEVfQ0hBTkdFEAESFgoSRVZFTlRfS0lORF9NRVRSSUNTEAISEgoORVZFTlRfS0lORF9MT0cQAxIfChtFVkVOVF9LSU5EX0NIRUNLUE9JTlRfU0FWRUQQBBIhCh1FVkVOVF9LSU5EX0NIRUNLUE9JTlRfREVMRVRFRBAFEhYKEkVWRU5UX0tJTkRfV0FSTklORxAGKsUBCglQYXJhbVR5cGUSGgoWUEFSQU1fVFlQRV9VTlNQRUNJRklFRBAAEhMKD1BBUkFNX1RZUEVfQk9PTBABEhIKDlBBUkFNX1RZUEVfSU5UEAISFAoQUEFSQU1fVFlQRV9GTE9BVBADEhUKEVBBUkFNX1RZUEVfU1RSSU5HEAQSEwoPUEFSQU1fVFlQRV9QQVRIEAUSFQoRUEFSQU1fVFlQRV9DSE9JQ0UQBhIaChZQQVJBTV9UWVBFX1NUUklOR19MSVNUEAcysAkKD1RyYWluaW5nU2VydmljZRJFCgpDcmVhdGVUYXNrEhoubW9keC52MS5DcmVhdGVUYXNrUmVxdWVzdBobLm1vZHgudjEuQ3JlYXRlVGFza1Jlc3BvbnNlEjwKB0dldFRhc2sSFy5tb2R4LnYxLkdldFRhc2tSZXF1ZXN0GhgubW9keC52MS5HZXRUYXNrUmVzcG9uc2USQgoJTGlzdFRhc2tzEhkubW9keC52MS5MaXN0VGFza3NSZXF1ZXN0GhoubW9keC52MS5MaXN0VGFza3NSZXNwb25zZRJFCgpEZWxldGVUYXNrEhoubW9keC52MS5EZWxldGVUYXNrUmVxdWVzdBobLm1vZHgudjEuRGVsZXRlVGFza1Jlc3BvbnNlEkIKCVN0YXJ0VGFzaxIZLm1vZHgudjEuU3RhcnRUYXNrUmVxdWVzdBoaLm1vZHgudjEuU3RhcnRUYXNrUmVzcG9uc2USPwoIU3RvcFRhc2sSGC5tb2R4LnYxLlN0b3BUYXNrUmVxdWVzdBoZLm1vZHgudjEuU3RvcFRhc2tSZXNwb25zZRJFCgpSZXN1bWVUYXNrEhoubW9keC52MS5SZXN1bWVUYXNrUmVxdWVzdBobLm1vZHgudjEuUmVzdW1lVGFza1Jlc3BvbnNlEkQKCVdhdGNoVGFzaxIZLm1vZHgudjEuV2F0Y2hUYXNrUmVxdWVzdBoaLm1vZHgudjEuV2F0Y2hUYXNrUmVzcG9uc2UwARJICgtMaXN0TWV0cmljcxIbLm1vZHgudjEuTGlzdE1ldHJpY3NSZXF1ZXN0GhwubW9keC52MS5MaXN0TWV0cmljc1Jlc3BvbnNlElQKD0xpc3RDaGVja3BvaW50cxIfLm1vZHgudjEuTGlzdENoZWNrcG9pbnRzUmVxdWVzdBogLm1vZHgudjEuTGlzdENoZWNrcG9pbnRzUmVzcG9uc2USTgoNRXN0aW1hdGVRdW90YRIdLm1vZHgudjEuRXN0aW1hdGVRdW90YVJlcXVlc3QaHi5tb2R4LnYxLkVzdGltYXRlUXVvdGFSZXNwb25zZRJRCg5HZXRQYXJhbVNjaGVtYRIeLm1vZHgudjEuR2V0UGFyYW1TY2hlbWFSZXF1ZXN0Gh8ubW9keC52MS5HZXRQYXJhbVNjaGVtYVJlc3BvbnNlEk4KDUxpc3RUZW1wbGF0ZXMSHS5tb2R4LnYxLkxpc3RUZW1wbGF0ZXNSZXF1ZXN0Gh4ubW9keC52MS5MaXN0VGVtcGxhdGVzUmVzcG9uc2USSAoLR2V0VGVtcGxhdGUSGy5tb2R4LnYxLkdldFRlbXBsYXRlUmVxdWVzdBocLm1vZHgudjEuR2V0VGVtcGxhdGVSZXNwb25zZRJLCgxTYXZlVGVtcGxhdGUSHC5tb2R4LnYxLlNhdmVUZW1wbGF0ZVJlcXVlc3QaHS5tb2R4LnYxLlNhdmVUZW1wbGF0ZVJlc3BvbnNlElEKDkRlbGV0ZVRlbXBsYXRlEh4ubW9keC52MS5EZWxldGVUZW1wbGF0ZVJlcXVlc3QaHy5tb2R4LnYxLkRlbGV0ZVRlbXBsYXRlUmVzcG9uc2VCL1otZ2l0aHViLmNvbS9tb2R4L21vZHgvY2xpZW50cy9nby9tb2R4djE7bW9keHYxYgZwcm90bzM", [file_google_protobuf_timestamp, file_modx_v1_common]);
+  fileDesc("ChZtb2R4L3YxL3RyYWluaW5nLnByb3RvEgdtb2R4LnYxIt8HCgRUYXNrEgoKAmlkGAEgASgJEh8KBHR5cGUYAiABKA4yES5tb2R4LnYxLlRhc2tUeXBlEiEKBXN0YXRlGAMgASgOMhIubW9keC52MS5UYXNrU3RhdGUSFAoMc3RhdGVfcmVhc29uGAQgASgJEgwKBG5hbWUYBSABKAkSEAoIdGVtcGxhdGUYBiABKAkSKQoGcGFyYW1zGAcgAygLMhkubW9keC52MS5UYXNrLlBhcmFtc0VudHJ5Ei8KC2NyZWF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGN1cnJlbnRfc3RlcBgMIAEoAxITCgt0b3RhbF9zdGVwcxgNIAEoAxIPCgdwZXJjZW50GA4gASgBEhYKCWxhc3RfbG9zcxgPIAEoAUgAiAEBEhkKEWNoZWNrcG9pbnRzX3NhdmVkGBAgASgFEi4KDnF1b3RhX2VzdGltYXRlGBEgASgLMhYubW9keC52MS5RdW90YUVzdGltYXRlEg4KBmRldmljZRgSIAEoCRIUCgxyZXN1bWVfY291bnQYEyABKAUSGgoSYmVzdF9jaGVja3BvaW50X2lkGBQgASgJEhoKEmJlc3RfZXZhbHVhdGlvbl9pZBgVIAEoCRIWCg5xdWV1ZV9wb3NpdGlvbhgWIAEoBRIYChBmYWlsdXJlX2xvZ190YWlsGBcgAygJEg0KBWVycm9yGBggASgJEicKCnRyYWluX2RhdGEYGSABKAsyEy5tb2R4LnYxLkRhdGFSZXBvcnQSJgoJZXZhbF9kYXRhGBogASgLMhMubW9keC52MS5EYXRhUmVwb3J0EioKCHNldHRpbmdzGBsgAygLMhgubW9keC52MS5SZXNvbHZlZFNldHRpbmcSKAoIbGVhcm5pbmcYHCABKAsyFi5tb2R4LnYxLkxlYXJuaW5nQ2hlY2sSLwoPZXN0aW1hdGVfY2hlY2tzGB0gAygLMhYubW9keC52MS5Fc3RpbWF0ZUNoZWNrGkIKC1BhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRIiCgV2YWx1ZRgCIAEoCzITLm1vZHgudjEuUGFyYW1WYWx1ZToCOAFCDAoKX2xhc3RfbG9zcyL0AQoPUmVzb2x2ZWRTZXR0aW5nEgsKA2tleRgBIAEoCRIiCgV2YWx1ZRgCIAEoCzITLm1vZHgudjEuUGFyYW1WYWx1ZRIvCgZzb3VyY2UYAyABKA4yHy5tb2R4LnYxLlJlc29sdmVkU2V0dGluZy5Tb3VyY2USDgoGcmVhc29uGAQgASgJIm8KBlNvdXJjZRIWChJTT1VSQ0VfVU5TUEVDSUZJRUQQABISCg5TT1VSQ0VfREVGQVVMVBABEhMKD1NPVVJDRV9URU1QTEFURRACEhMKD1NPVVJDRV9FWFBMSUNJVBADEg8KC1NPVVJDRV9BVVRPEAQijAQKCkRhdGFSZXBvcnQSDQoFZmllbGQYASABKAkSDAoEcGF0aBgCIAEoCRIWCg5tYXhfc2VxX2xlbmd0aBgDIAEoAxIOCgZmb3JtYXQYBCABKAkSPAoNZm9ybWF0X2NvdW50cxgFIAMoCzIlLm1vZHgudjEuRGF0YVJlcG9ydC5Gb3JtYXRDb3VudHNFbnRyeRIQCghleGFtcGxlcxgGIAEoAxIsCgdsZW5ndGhzGAcgASgLMhsubW9keC52MS5MZW5ndGhEaXN0cmlidXRpb24SFAoMdG90YWxfdG9rZW5zGAggASgDEhgKEHRyYWluYWJsZV90b2tlbnMYCSABKAMSEwoLa2VwdF90b2tlbnMYCiABKAMSHQoVa2VwdF90cmFpbmFibGVfdG9rZW5zGAsgASgDEh0KFXRydW5jYXRlZF90b2tlbnNfbG9zdBgMIAEoAxInCh90cnVuY2F0ZWRfdHJhaW5hYmxlX3Rva2Vuc19sb3N0GA0gASgDEg4KBmJsb2NrcxgOIAEoAxImCghmaW5kaW5ncxgPIAMoCzIULm1vZHgudjEuRGF0YUZpbmRpbmcSIgoId2FybmluZ3MYECADKAsyEC5tb2R4LnYxLldhcm5pbmcaMwoRRm9ybWF0Q291bnRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4ASLcAQoSTGVuZ3RoRGlzdHJpYnV0aW9uEg0KBWNvdW50GAEgASgDEhQKDHRvdGFsX3Rva2VucxgCIAEoAxISCgptaW5fdG9rZW5zGAMgASgDEhIKCnA1MF90b2tlbnMYBCABKAMSEgoKcDkwX3Rva2VucxgFIAEoAxISCgpwOTlfdG9rZW5zGAYgASgDEhIKCm1heF90b2tlbnMYByABKAMSEwoLbWVhbl90b2tlbnMYCCABKAESKAoJaGlzdG9ncmFtGAkgAygLMhUubW9keC52MS5IaXN0b2dyYW1CaW4iRgoMSGlzdG9ncmFtQmluEhIKCmxvd190b2tlbnMYASABKAMSEwoLaGlnaF90b2tlbnMYAiABKAMSDQoFY291bnQYAyABKAMiTAoLRGF0YUZpbmRpbmcSDAoEY29kZRgBIAEoCRINCgVjb3VudBgCIAEoAxIgCgVsaW5lcxgDIAMoCzIRLm1vZHgudjEuRGF0YUxpbmUiNwoIRGF0YUxpbmUSDAoEbGluZRgBIAEoAxINCgV2YWx1ZRgCIAEoAxIOCgZkZXRhaWwYAyABKAkizAYKC1J1bkVzdGltYXRlEhAKCGV4YW1wbGVzGAEgASgDEhgKEGRyb3BwZWRfZXhhbXBsZXMYAiABKAMSFQoNZXZhbF9leGFtcGxlcxgDIAEoAxIOCgZlcG9jaHMYBCABKAMSFwoPc3RlcHNfcGVyX2Vwb2NoGAUgASgDEhMKC3RvdGFsX3N0ZXBzGAYgASgDEhUKDW1pY3JvX2JhdGNoZXMYByABKAMSGAoQdG9rZW5zX3Blcl9lcG9jaBgIIAEoAxIiChp0cmFpbmFibGVfdG9rZW5zX3Blcl9lcG9jaBgJIAEoAxIUCgx0b3RhbF90b2tlbnMYCiABKAMSHQoQdHJhaW5pbmdfc2Vjb25kcxgLIAEoAUgAiAEBEhkKDGV2YWxfc2Vjb25kcxgMIAEoAUgBiAEBEhwKD3N0YXJ0dXBfc2Vjb25kcxgNIAEoAUgCiAEBEhoKDXRvdGFsX3NlY29uZHMYDiABKAFIA4gBARIZChFwZWFrX21lbW9yeV9ieXRlcxgPIAEoAxI0CgttZW1vcnlfa2luZBgQIAEoDjIfLm1vZHgudjEuUnVuRXN0aW1hdGUuTWVtb3J5S2luZBISCgpjYWxpYnJhdGVkGBEgASgIEhoKEmNhbGlicmF0aW9uX2NhY2hlZBgSIAEoCBI0ChBjYWxpYnJhdGlvbl90aW1lGBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIdChVtZW1vcnlfY2FwYWNpdHlfYnl0ZXMYFCABKAMSHgoWbWVtb3J5X2F2YWlsYWJsZV9ieXRlcxgVIAEoAxITCgttZW1vcnlfZml0cxgWIAEoCBIUCgxtZW1vcnlfdGlnaHQYFyABKAgSEwoLZXhwbGFuYXRpb24YGCADKAkiWwoKTWVtb3J5S2luZBIbChdNRU1PUllfS0lORF9VTlNQRUNJRklFRBAAEhgKFE1FTU9SWV9LSU5EX0hPU1RfUlNTEAESFgoSTUVNT1JZX0tJTkRfREVWSUNFEAJCEwoRX3RyYWluaW5nX3NlY29uZHNCDwoNX2V2YWxfc2Vjb25kc0ISChBfc3RhcnR1cF9zZWNvbmRzQhAKDl90b3RhbF9zZWNvbmRzIpUBCg1Fc3RpbWF0ZUNoZWNrEhAKCHF1YW50aXR5GAEgASgJEhEKCWVzdGltYXRlZBgCIAEoARIOCgZhY3R1YWwYAyABKAESFgoOcmVsYXRpdmVfZXJyb3IYBCABKAESDgoGdGFyZ2V0GAUgASgBEhUKDXdpdGhpbl90YXJnZXQYBiABKAgSEAoIc2VudGVuY2UYByABKAkizwIKDUxlYXJuaW5nQ2hlY2sSDAoEZGF0YRgBIAEoCRIQCghleGFtcGxlcxgCIAEoAxIRCgliYXNlX2xvc3MYAyABKAESEgoKZmluYWxfbG9zcxgEIAEoARIcChRyZWxhdGl2ZV9pbXByb3ZlbWVudBgFIAEoARIvCgd2ZXJkaWN0GAYgASgOMh4ubW9keC52MS5MZWFybmluZ0NoZWNrLlZlcmRpY3QSEAoIc2VudGVuY2UYByABKAkSDgoGYWR2aWNlGAggAygJIoUBCgdWZXJkaWN0EhcKE1ZFUkRJQ1RfVU5TUEVDSUZJRUQQABITCg9WRVJESUNUX0xFQVJORUQQARIaChZWRVJESUNUX0xFQVJORURfTElUVExFEAISGQoVVkVSRElDVF9ESURfTk9UX0xFQVJOEAMSFQoRVkVSRElDVF9HT1RfV09SU0UQBCLoAQoNUXVvdGFFc3RpbWF0ZRIUCgxudW1fZXhhbXBsZXMYASABKAMSFwoPc3RlcHNfcGVyX2Vwb2NoGAIgASgDEhMKC3RvdGFsX3N0ZXBzGAMgASgDEhMKC2NoZWNrcG9pbnRzGAQgASgDEg8KB2JhbGFuY2UYBSABKAMSDAoEZml0cxgGIAEoCBITCgtleHBsYW5hdGlvbhgHIAEoCRInCgZtZW1vcnkYCCABKAsyFy5tb2R4LnYxLk1lbW9yeUVzdGltYXRlEiEKA3J1bhgJIAEoCzIULm1vZHgudjEuUnVuRXN0aW1hdGUi5AEKDk1lbW9yeUVzdGltYXRlEg4KBmRldmljZRgBIAEoCRIWCg5jYXBhY2l0eV9ieXRlcxgCIAEoAxIWCg5lc3RpbWF0ZV9ieXRlcxgDIAEoAxIMCgRmaXRzGAQgASgIEjEKBXBhcnRzGAUgAygLMiIubW9keC52MS5NZW1vcnlFc3RpbWF0ZS5QYXJ0c0VudHJ5Eg4KBmFkdmljZRgGIAMoCRITCgtleHBsYW5hdGlvbhgHIAEoCRosCgpQYXJ0c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAzoCOAEi9wEKCkNoZWNrcG9pbnQSCgoCaWQYASABKAkSDwoHdGFza19pZBgCIAEoCRIMCgRzdGVwGAMgASgDEg0KBWVwb2NoGAQgASgBEhEKBGxvc3MYBSABKAFIAIgBARIMCgRwYXRoGAYgASgJEhIKCnNpemVfYnl0ZXMYByABKAMSLwoLY3JlYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2RlbGV0ZWQYCSABKAgSLwoLZGVsZXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgcKBV9sb3NzIrsOCgxNZXRyaWNzUG9pbnQSDAoEc3RlcBgBIAEoAxITCgt0b3RhbF9zdGVwcxgCIAEoAxINCgVlcG9jaBgDIAEoARIPCgdwZXJjZW50GAQgASgBEhgKC2V0YV9zZWNvbmRzGAUgASgBSACIAQESEQoEbG9zcxgGIAEoAUgBiAEBEhcKCnBlcnBsZXhpdHkYByABKAFIAogBARIaCg1sZWFybmluZ19yYXRlGAggASgBSAOIAQESFgoJZ3JhZF9ub3JtGAkgASgBSASIAQESHgoRdG9rZW5zX3Blcl9zZWNvbmQYCiABKAFIBYgBARIWCglldmFsX2xvc3MYCyABKAFIBogBARIcCg9ldmFsX3BlcnBsZXhpdHkYDCABKAFIB4gBARIoCgR0aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIqCh1kZXZpY2VfbWVtb3J5X2FsbG9jYXRlZF9ieXRlcxgOIAEoA0gIiAEBEikKHGRldmljZV9tZW1vcnlfcmVzZXJ2ZWRfYnl0ZXMYDyABKANICYgBARIlChhkZXZpY2VfbWVtb3J5X3BlYWtfYnl0ZXMYECABKANICogBARIkChdncHVfdXRpbGl6YXRpb25fcGVyY2VudBgRIAEoAUgLiAEBEhwKD2dwdV9wb3dlcl93YXR0cxgSIAEoAUgMiAEBEiQKF2dwdV90ZW1wZXJhdHVyZV9jZWxzaXVzGBMgASgBSA2IAQESIgoVaG9zdF9tZW1vcnlfcnNzX2J5dGVzGBQgASgDSA6IAQESGgoNcmV3YXJkX2Nob3NlbhgVIAEoAUgPiAEBEhwKD3Jld2FyZF9yZWplY3RlZBgWIAEoAUgQiAEBEhoKDXJld2FyZF9tYXJnaW4YFyABKAFIEYgBARIcCg9yZXdhcmRfYWNjdXJhY3kYGCABKAFIEogBARIZCgxsb2dwc19jaG9zZW4YGSABKAFIE4gBARIbCg5sb2dwc19yZWplY3RlZBgaIAEoAUgUiAEBEhUKCG5sbF9sb3NzGBsgASgBSBWIAQESGwoObG9nX29kZHNfcmF0aW8YHCABKAFIFogBARIcCg9sb2dfb2Rkc19jaG9zZW4YHSABKAFIF4gBARIfChJldmFsX3Jld2FyZF9jaG9zZW4YHiABKAFIGIgBARIhChRldmFsX3Jld2FyZF9yZWplY3RlZBgfIAEoAUgZiAEBEh8KEmV2YWxfcmV3YXJkX21hcmdpbhggIAEoAUgaiAEBEiEKFGV2YWxfcmV3YXJkX2FjY3VyYWN5GCEgASgBSBuIAQESHgoRZXZhbF9sb2dwc19jaG9zZW4YIiABKAFIHIgBARIgChNldmFsX2xvZ3BzX3JlamVjdGVkGCMgASgBSB2IAQESGgoNZXZhbF9ubGxfbG9zcxgkIAEoAUgeiAEBEiAKE2V2YWxfbG9nX29kZHNfcmF0aW8YJSABKAFIH4gBARIhChRldmFsX2xvZ19vZGRzX2Nob3NlbhgmIAEoAUggiAEBQg4KDF9ldGFfc2Vjb25kc0IHCgVfbG9zc0INCgtfcGVycGxleGl0eUIQCg5fbGVhcm5pbmdfcmF0ZUIMCgpfZ3JhZF9ub3JtQhQKEl90b2tlbnNfcGVyX3NlY29uZEIMCgpfZXZhbF9sb3NzQhIKEF9ldmFsX3BlcnBsZXhpdHlCIAoeX2RldmljZV9tZW1vcnlfYWxsb2NhdGVkX2J5dGVzQh8KHV9kZXZpY2VfbWVtb3J5X3Jlc2VydmVkX2J5dGVzQhsKGV9kZXZpY2VfbWVtb3J5X3BlYWtfYnl0ZXNCGgoYX2dwdV91dGlsaXphdGlvbl9wZXJjZW50QhIKEF9ncHVfcG93ZXJfd2F0dHNCGgoYX2dwdV90ZW1wZXJhdHVyZV9jZWxzaXVzQhgKFl9ob3N0X21lbW9yeV9yc3NfYnl0ZXNCEAoOX3Jld2FyZF9jaG9zZW5CEgoQX3Jld2FyZF9yZWplY3RlZEIQCg5fcmV3YXJkX21hcmdpbkISChBfcmV3YXJkX2FjY3VyYWN5Qg8KDV9sb2dwc19jaG9zZW5CEQoPX2xvZ3BzX3JlamVjdGVkQgsKCV9ubGxfbG9zc0IRCg9fbG9nX29kZHNfcmF0aW9CEgoQX2xvZ19vZGRzX2Nob3NlbkIVChNfZXZhbF9yZXdhcmRfY2hvc2VuQhcKFV9ldmFsX3Jld2FyZF9yZWplY3RlZEIVChNfZXZhbF9yZXdhcmRfbWFyZ2luQhcKFV9ldmFsX3Jld2FyZF9hY2N1cmFjeUIUChJfZXZhbF9sb2dwc19jaG9zZW5CFgoUX2V2YWxfbG9ncHNfcmVqZWN0ZWRCEAoOX2V2YWxfbmxsX2xvc3NCFgoUX2V2YWxfbG9nX29kZHNfcmF0aW9CFwoVX2V2YWxfbG9nX29kZHNfY2hvc2VuImsKC1N0YXRlQ2hhbmdlEiYKCmZyb21fc3RhdGUYASABKA4yEi5tb2R4LnYxLlRhc2tTdGF0ZRIkCgh0b19zdGF0ZRgCIAEoDjISLm1vZHgudjEuVGFza1N0YXRlEg4KBnJlYXNvbhgDIAEoCSJGChFDaGVja3BvaW50RGVsZXRlZBIVCg1jaGVja3BvaW50X2lkGAEgASgJEgwKBHN0ZXAYAiABKAMSDAoEcGF0aBgDIAEoCSLnAgoJVGFza0V2ZW50Eg8KB3Rhc2tfaWQYASABKAkSCwoDc2VxGAIgASgDEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKDHN0YXRlX2NoYW5nZRgKIAEoCzIULm1vZHgudjEuU3RhdGVDaGFuZ2VIABIoCgdtZXRyaWNzGAsgASgLMhUubW9keC52MS5NZXRyaWNzUG9pbnRIABIfCgNsb2cYDCABKAsyEC5tb2R4LnYxLkxvZ0xpbmVIABIvChBjaGVja3BvaW50X3NhdmVkGA0gASgLMhMubW9keC52MS5DaGVja3BvaW50SAASOAoSY2hlY2twb2ludF9kZWxldGVkGA4gASgLMhoubW9keC52MS5DaGVja3BvaW50RGVsZXRlZEgAEiMKB3dhcm5pbmcYDyABKAsyEC5tb2R4LnYxLldhcm5pbmdIAEIJCgdwYXlsb2FkIucBChFDcmVhdGVUYXNrUmVxdWVzdBIfCgR0eXBlGAEgASgOMhEubW9keC52MS5UYXNrVHlwZRIQCgh0ZW1wbGF0ZRgCIAEoCRI2CgZwYXJhbXMYAyADKAsyJi5tb2R4LnYxLkNyZWF0ZVRhc2tSZXF1ZXN0LlBhcmFtc0VudHJ5EgwKBG5hbWUYBCABKAkSFQoNdmFsaWRhdGVfb25seRgFIAEoCBpCCgtQYXJhbXNFbnRyeRILCgNrZXkYASABKAkSIgoFdmFsdWUYAiABKAsyEy5tb2R4LnYxLlBhcmFtVmFsdWU6AjgBIlUKEkNyZWF0ZVRhc2tSZXNwb25zZRIbCgR0YXNrGAEgASgLMg0ubW9keC52MS5UYXNrEiIKCHdhcm5pbmdzGAIgAygLMhAubW9keC52MS5XYXJuaW5nIiEKDkdldFRhc2tSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkiLgoPR2V0VGFza1Jlc3BvbnNlEhsKBHRhc2sYASABKAsyDS5tb2R4LnYxLlRhc2siewoQTGlzdFRhc2tzUmVxdWVzdBIiCgZzdGF0ZXMYASADKA4yEi5tb2R4LnYxLlRhc2tTdGF0ZRIfCgR0eXBlGAIgASgOMhEubW9keC52MS5UYXNrVHlwZRIiCgRwYWdlGAMgASgLMhQubW9keC52MS5QYWdlUmVxdWVzdCJeChFMaXN0VGFza3NSZXNwb25zZRIcCgV0YXNrcxgBIAMoCzINLm1vZHgudjEuVGFzaxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoBSI6ChFEZWxldGVUYXNrUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEhQKDGRlbGV0ZV9maWxlcxgCIAEoCCIUChJEZWxldGVUYXNrUmVzcG9uc2UiIwoQU3RhcnRUYXNrUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJIlQKEVN0YXJ0VGFza1Jlc3BvbnNlEhsKBHRhc2sYASABKAsyDS5tb2R4LnYxLlRhc2sSIgoId2FybmluZ3MYAiADKAsyEC5tb2R4LnYxLldhcm5pbmciIgoPU3RvcFRhc2tSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkiLwoQU3RvcFRhc2tSZXNwb25zZRIbCgR0YXNrGAEgASgLMg0ubW9keC52MS5UYXNrIjgKEVJlc3VtZVRhc2tSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSEgoKY2hlY2twb2ludBgCIAEoCSJ+ChJSZXN1bWVUYXNrUmVzcG9uc2USGwoEdGFzaxgBIAEoCzINLm1vZHgudjEuVGFzaxInCgpjaGVja3BvaW50GAIgASgLMhMubW9keC52MS5DaGVja3BvaW50EiIKCHdhcm5pbmdzGAMgAygLMhAubW9keC52MS5XYXJuaW5nIocBChBXYXRjaFRhc2tSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSEQoJYWZ0ZXJfc2VxGAIgASgDEiEKBWtpbmRzGAMgAygOMhIubW9keC52MS5FdmVudEtpbmQSFAoMaGlzdG9yeV9vbmx5GAQgASgIEhYKDmZvbGxvd19mb3JldmVyGAUgASgIIjYKEVdhdGNoVGFza1Jlc3BvbnNlEiEKBWV2ZW50GAEgASgLMhIubW9keC52MS5UYXNrRXZlbnQiXQoSTGlzdE1ldHJpY3NSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSEgoKYWZ0ZXJfc3RlcBgCIAEoAxIiCgRwYWdlGAMgASgLMhQubW9keC52MS5QYWdlUmVxdWVzdCJVChNMaXN0TWV0cmljc1Jlc3BvbnNlEiUKBnBvaW50cxgBIAMoCzIVLm1vZHgudjEuTWV0cmljc1BvaW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJCChZMaXN0Q2hlY2twb2ludHNSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSFwoPaW5jbHVkZV9kZWxldGVkGAIgASgIIkMKF0xpc3RDaGVja3BvaW50c1Jlc3BvbnNlEigKC2NoZWNrcG9pbnRzGAEgAygLMhMubW9keC52MS5DaGVja3BvaW50IuwBChRFc3RpbWF0ZVF1b3RhUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEh8KBHR5cGUYAiABKA4yES5tb2R4LnYxLlRhc2tUeXBlEhAKCHRlbXBsYXRlGAMgASgJEjkKBnBhcmFtcxgEIAMoCzIpLm1vZHgudjEuRXN0aW1hdGVRdW90YVJlcXVlc3QuUGFyYW1zRW50cnkSEQoJY2FsaWJyYXRlGAUgASgIGkIKC1BhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRIiCgV2YWx1ZRgCIAEoCzITLm1vZHgudjEuUGFyYW1WYWx1ZToCOAEi4gEKFUVzdGltYXRlUXVvdGFSZXNwb25zZRIoCghlc3RpbWF0ZRgBIAEoCzIWLm1vZHgudjEuUXVvdGFFc3RpbWF0ZRIiCgh3YXJuaW5ncxgCIAMoCzIQLm1vZHgudjEuV2FybmluZxInCgp0cmFpbl9kYXRhGAMgASgLMhMubW9keC52MS5EYXRhUmVwb3J0EiYKCWV2YWxfZGF0YRgEIAEoCzITLm1vZHgudjEuRGF0YVJlcG9ydBIqCghzZXR0aW5ncxgFIAMoCzIYLm1vZHgudjEuUmVzb2x2ZWRTZXR0aW5nIlIKC1R5cGVEZWZhdWx0Eh8KBHR5cGUYASABKA4yES5tb2R4LnYxLlRhc2tUeXBlEiIKBXZhbHVlGAIgASgLMhMubW9keC52MS5QYXJhbVZhbHVlIvcCCglQYXJhbVNwZWMSCwoDa2V5GAEgASgJEhAKCGNhdGVnb3J5GAIgASgJEhAKCGxhYmVsX3poGAMgASgJEhAKCGxhYmVsX2VuGAQgASgJEgwKBGhlbHAYBSABKAkSIAoEdHlwZRgGIAEoDjISLm1vZHgudjEuUGFyYW1UeXBlEioKDWRlZmF1bHRfdmFsdWUYByABKAsyEy5tb2R4LnYxLlBhcmFtVmFsdWUSKwoNdHlwZV9kZWZhdWx0cxgIIAMoCzIULm1vZHgudjEuVHlwZURlZmF1bHQSEAoDbWluGAkgASgBSACIAQESEAoDbWF4GAogASgBSAGIAQESDwoHY2hvaWNlcxgLIAMoCRISCgpmb2xkX2dyb3VwGAwgASgJEiUKCmFwcGxpZXNfdG8YDSADKA4yES5tb2R4LnYxLlRhc2tUeXBlEhAKCHJlcXVpcmVkGA4gASgIEgwKBHVuaXQYDyABKAlCBgoEX21pbkIGCgRfbWF4IjgKFUdldFBhcmFtU2NoZW1hUmVxdWVzdBIfCgR0eXBlGAEgASgOMhEubW9keC52MS5UYXNrVHlwZSJRChZHZXRQYXJhbVNjaGVtYVJlc3BvbnNlEiIKBnBhcmFtcxgBIAMoCzISLm1vZHgudjEuUGFyYW1TcGVjEhMKC2ZvbGRfZ3JvdXBzGAIgAygJIrQCCghUZW1wbGF0ZRIMCgRuYW1lGAEgASgJEh8KBHR5cGUYAiABKA4yES5tb2R4LnYxLlRhc2tUeXBlEhMKC2Rlc2NyaXB0aW9uGAMgASgJEg8KB2J1aWx0aW4YBCABKAgSLQoGcGFyYW1zGAUgAygLMh0ubW9keC52MS5UZW1wbGF0ZS5QYXJhbXNFbnRyeRIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGkIKC1BhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRIiCgV2YWx1ZRgCIAEoCzITLm1vZHgudjEuUGFyYW1WYWx1ZToCOAEiNwoUTGlzdFRlbXBsYXRlc1JlcXVlc3QSHwoEdHlwZRgBIAEoDjIRLm1vZHgudjEuVGFza1R5cGUiPQoVTGlzdFRlbXBsYXRlc1Jlc3BvbnNlEiQKCXRlbXBsYXRlcxgBIAMoCzIRLm1vZHgudjEuVGVtcGxhdGUiIgoSR2V0VGVtcGxhdGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiOgoTR2V0VGVtcGxhdGVSZXNwb25zZRIjCgh0ZW1wbGF0ZRgBIAEoCzIRLm1vZHgudjEuVGVtcGxhdGUigAIKE1NhdmVUZW1wbGF0ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIfCgR0eXBlGAIgASgOMhEubW9keC52MS5UYXNrVHlwZRIUCgxmcm9tX3Rhc2tfaWQYAyABKAkSOAoGcGFyYW1zGAQgAygLMigubW9keC52MS5TYXZlVGVtcGxhdGVSZXF1ZXN0LlBhcmFtc0VudHJ5EhMKC2Rlc2NyaXB0aW9uGAUgASgJEhEKCW92ZXJ3cml0ZRgGIAEoCBpCCgtQYXJhbXNFbnRyeRILCgNrZXkYASABKAkSIgoFdmFsdWUYAiABKAsyEy5tb2R4LnYxLlBhcmFtVmFsdWU6AjgBIjsKFFNhdmVUZW1wbGF0ZVJlc3BvbnNlEiMKCHRlbXBsYXRlGAEgASgLMhEubW9keC52MS5UZW1wbGF0ZSIlChVEZWxldGVUZW1wbGF0ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSIYChZEZWxldGVUZW1wbGF0ZVJlc3BvbnNlKswBCglFdmVudEtpbmQSGgoWRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhsKF0VWRU5UX0tJTkRfU1RBVEVfQ0hBTkdFEAESFgoSRVZFTlRfS0lORF9NRVRSSUNTEAISEgoORVZFTlRfS0lORF9MT0cQAxIfChtFVkVOVF9LSU5EX0NIRUNLUE9JTlRfU0FWRUQQBBIhCh1FVkVOVF9LSU5EX0NIRUNLUE9JTlRfREVMRVRFRBAFEhYKEkVWRU5UX0tJTkRfV0FSTklORxAGKsUBCglQYXJhbVR5cGUSGgoWUEFSQU1fVFlQRV9VTlNQRUNJRklFRBAAEhMKD1BBUkFNX1RZUEVfQk9PTBABEhIKDlBBUkFNX1RZUEVfSU5UEAISFAoQUEFSQU1fVFlQRV9GTE9BVBADEhUKEVBBUkFNX1RZUEVfU1RSSU5HEAQSEwoPUEFSQU1fVFlQRV9QQVRIEAUSFQoRUEFSQU1fVFlQRV9DSE9JQ0UQBhIaChZQQVJBTV9UWVBFX1NUUklOR19MSVNUEAcysAkKD1RyYWluaW5nU2VydmljZRJFCgpDcmVhdGVUYXNrEhoubW9keC52MS5DcmVhdGVUYXNrUmVxdWVzdBobLm1vZHgudjEuQ3JlYXRlVGFza1Jlc3BvbnNlEjwKB0dldFRhc2sSFy5tb2R4LnYxLkdldFRhc2tSZXF1ZXN0GhgubW9keC52MS5HZXRUYXNrUmVzcG9uc2USQgoJTGlzdFRhc2tzEhkubW9keC52MS5MaXN0VGFza3NSZXF1ZXN0GhoubW9keC52MS5MaXN0VGFza3NSZXNwb25zZRJFCgpEZWxldGVUYXNrEhoubW9keC52MS5EZWxldGVUYXNrUmVxdWVzdBobLm1vZHgudjEuRGVsZXRlVGFza1Jlc3BvbnNlEkIKCVN0YXJ0VGFzaxIZLm1vZHgudjEuU3RhcnRUYXNrUmVxdWVzdBoaLm1vZHgudjEuU3RhcnRUYXNrUmVzcG9uc2USPwoIU3RvcFRhc2sSGC5tb2R4LnYxLlN0b3BUYXNrUmVxdWVzdBoZLm1vZHgudjEuU3RvcFRhc2tSZXNwb25zZRJFCgpSZXN1bWVUYXNrEhoubW9keC52MS5SZXN1bWVUYXNrUmVxdWVzdBobLm1vZHgudjEuUmVzdW1lVGFza1Jlc3BvbnNlEkQKCVdhdGNoVGFzaxIZLm1vZHgudjEuV2F0Y2hUYXNrUmVxdWVzdBoaLm1vZHgudjEuV2F0Y2hUYXNrUmVzcG9uc2UwARJICgtMaXN0TWV0cmljcxIbLm1vZHgudjEuTGlzdE1ldHJpY3NSZXF1ZXN0GhwubW9keC52MS5MaXN0TWV0cmljc1Jlc3BvbnNlElQKD0xpc3RDaGVja3BvaW50cxIfLm1vZHgudjEuTGlzdENoZWNrcG9pbnRzUmVxdWVzdBogLm1vZHgudjEuTGlzdENoZWNrcG9pbnRzUmVzcG9uc2USTgoNRXN0aW1hdGVRdW90YRIdLm1vZHgudjEuRXN0aW1hdGVRdW90YVJlcXVlc3QaHi5tb2R4LnYxLkVzdGltYXRlUXVvdGFSZXNwb25zZRJRCg5HZXRQYXJhbVNjaGVtYRIeLm1vZHgudjEuR2V0UGFyYW1TY2hlbWFSZXF1ZXN0Gh8ubW9keC52MS5HZXRQYXJhbVNjaGVtYVJlc3BvbnNlEk4KDUxpc3RUZW1wbGF0ZXMSHS5tb2R4LnYxLkxpc3RUZW1wbGF0ZXNSZXF1ZXN0Gh4ubW9keC52MS5MaXN0VGVtcGxhdGVzUmVzcG9uc2USSAoLR2V0VGVtcGxhdGUSGy5tb2R4LnYxLkdldFRlbXBsYXRlUmVxdWVzdBocLm1vZHgudjEuR2V0VGVtcGxhdGVSZXNwb25zZRJLCgxTYXZlVGVtcGxhdGUSHC5tb2R4LnYxLlNhdmVUZW1wbGF0ZVJlcXVlc3QaHS5tb2R4LnYxLlNhdmVUZW1wbGF0ZVJlc3BvbnNlElEKDkRlbGV0ZVRlbXBsYXRlEh4ubW9keC52MS5EZWxldGVUZW1wbGF0ZVJlcXVlc3QaHy5tb2R4LnYxLkRlbGV0ZVRlbXBsYXRlUmVzcG9uc2VCL1otZ2l0aHViLmNvbS9tb2R4L21vZHgvY2xpZW50cy9nby9tb2R4djE7bW9keHYxYgZwcm90bzM", [file_google_protobuf_timestamp, file_modx_v1_common]);
 
 /**
  * @generated from message modx.v1.Task
@@ -166,6 +166,45 @@ export type Task = Message<"modx.v1.Task"> & {
    * @generated from field: string error = 24;
    */
   error: string;
+
+  /**
+   * What the training file holds, in tokens, as counted when the task was created
+   * (unset for tasks created before modx kept data reports).
+   *
+   * @generated from field: modx.v1.DataReport train_data = 25;
+   */
+  trainData?: DataReport | undefined;
+
+  /**
+   * The same for eval_file; unset without one.
+   *
+   * @generated from field: modx.v1.DataReport eval_data = 26;
+   */
+  evalData?: DataReport | undefined;
+
+  /**
+   * Each parameter of the task with where its value came from (request, template,
+   * default or an automatic rule) and, for an automatic one, why.
+   *
+   * @generated from field: repeated modx.v1.ResolvedSetting settings = 27;
+   */
+  settings: ResolvedSetting[];
+
+  /**
+   * After an SFT run that completed: the trained model's loss next to the base
+   * model's on held-out data. Unset before, and for pretraining.
+   *
+   * @generated from field: modx.v1.LearningCheck learning = 28;
+   */
+  learning?: LearningCheck | undefined;
+
+  /**
+   * After a run: the estimate made before it (quota_estimate.run) next to what
+   * the run measured, one entry per quantity that both have.
+   *
+   * @generated from field: repeated modx.v1.EstimateCheck estimate_checks = 29;
+   */
+  estimateChecks: EstimateCheck[];
 };
 
 /**
@@ -174,6 +213,744 @@ export type Task = Message<"modx.v1.Task"> & {
  */
 export const TaskSchema: GenMessage<Task> = /*@__PURE__*/
   messageDesc(file_modx_v1_training, 0);
+
+/**
+ * One parameter as the task resolved it.
+ *
+ * @generated from message modx.v1.ResolvedSetting
+ */
+export type ResolvedSetting = Message<"modx.v1.ResolvedSetting"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: modx.v1.ParamValue value = 2;
+   */
+  value?: ParamValue | undefined;
+
+  /**
+   * @generated from field: modx.v1.ResolvedSetting.Source source = 3;
+   */
+  source: ResolvedSetting_Source;
+
+  /**
+   * One sentence (set for SOURCE_AUTO), e.g. "66 examples: 6 epochs so each is seen often enough".
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message modx.v1.ResolvedSetting.
+ * Use `create(ResolvedSettingSchema)` to create a new message.
+ */
+export const ResolvedSettingSchema: GenMessage<ResolvedSetting> = /*@__PURE__*/
+  messageDesc(file_modx_v1_training, 1);
+
+/**
+ * Where a value came from.
+ *
+ * @generated from enum modx.v1.ResolvedSetting.Source
+ */
+export enum ResolvedSetting_Source {
+  /**
+   * @generated from enum value: SOURCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The schema's default for the task type (GetParamSchema), through the type's built-in template.
+   *
+   * @generated from enum value: SOURCE_DEFAULT = 1;
+   */
+  DEFAULT = 1,
+
+  /**
+   * The named template the task was created from.
+   *
+   * @generated from enum value: SOURCE_TEMPLATE = 2;
+   */
+  TEMPLATE = 2,
+
+  /**
+   * The request's own params (modxctl --set): never replaced by a rule.
+   *
+   * @generated from enum value: SOURCE_EXPLICIT = 3;
+   */
+  EXPLICIT = 3,
+
+  /**
+   * An automatic rule chose it from the data and the model; `reason` says why.
+   *
+   * @generated from enum value: SOURCE_AUTO = 4;
+   */
+  AUTO = 4,
+}
+
+/**
+ * Describes the enum modx.v1.ResolvedSetting.Source.
+ */
+export const ResolvedSetting_SourceSchema: GenEnum<ResolvedSetting_Source> = /*@__PURE__*/
+  enumDesc(file_modx_v1_training, 1, 0);
+
+/**
+ * What a data file holds as the worker will see it: the conversations rendered
+ * with the task's chat template and tokenized with its tokenizer, labelled as
+ * training labels them (engine/data_report.py).
+ *
+ * @generated from message modx.v1.DataReport
+ */
+export type DataReport = Message<"modx.v1.DataReport"> & {
+  /**
+   * The parameter that names the file: "train_file" or "eval_file".
+   *
+   * @generated from field: string field = 1;
+   */
+  field: string;
+
+  /**
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * The task's max_seq_length, in tokens, that truncation was counted at.
+   *
+   * @generated from field: int64 max_seq_length = 3;
+   */
+  maxSeqLength: bigint;
+
+  /**
+   * The format detected ("messages", "sharegpt", "alpaca", "text", ...; "mixed" when several).
+   *
+   * @generated from field: string format = 4;
+   */
+  format: string;
+
+  /**
+   * Examples per detected format.
+   *
+   * @generated from field: map<string, int64> format_counts = 5;
+   */
+  formatCounts: { [key: string]: bigint };
+
+  /**
+   * Examples (SFT: conversations; pretraining: documents) in the whole file, before max_samples.
+   *
+   * @generated from field: int64 examples = 6;
+   */
+  examples: bigint;
+
+  /**
+   * Tokens per example.
+   *
+   * @generated from field: modx.v1.LengthDistribution lengths = 7;
+   */
+  lengths?: LengthDistribution | undefined;
+
+  /**
+   * Tokens of every example before truncation.
+   *
+   * @generated from field: int64 total_tokens = 8;
+   */
+  totalTokens: bigint;
+
+  /**
+   * Tokens the loss is computed on (SFT: assistant tokens; pretraining: every token), before truncation.
+   *
+   * @generated from field: int64 trainable_tokens = 9;
+   */
+  trainableTokens: bigint;
+
+  /**
+   * Tokens of the examples training keeps, after truncation at max_seq_length
+   * (pretraining: the whole blocks).
+   *
+   * @generated from field: int64 kept_tokens = 10;
+   */
+  keptTokens: bigint;
+
+  /**
+   * @generated from field: int64 kept_trainable_tokens = 11;
+   */
+  keptTrainableTokens: bigint;
+
+  /**
+   * Tokens cut by max_seq_length (pretraining: the tail that fills no block), and of them trainable ones.
+   *
+   * @generated from field: int64 truncated_tokens_lost = 12;
+   */
+  truncatedTokensLost: bigint;
+
+  /**
+   * @generated from field: int64 truncated_trainable_tokens_lost = 13;
+   */
+  truncatedTrainableTokensLost: bigint;
+
+  /**
+   * Pretraining: blocks of max_seq_length tokens; 0 for SFT.
+   *
+   * @generated from field: int64 blocks = 14;
+   */
+  blocks: bigint;
+
+  /**
+   * One entry per kind of problem found (codes: template_error, nothing_to_learn, truncated, duplicate,
+   * conflicting_answers, short_answer, role_order, in_training_data), with the worst lines.
+   *
+   * @generated from field: repeated modx.v1.DataFinding findings = 15;
+   */
+  findings: DataFinding[];
+
+  /**
+   * The findings worth acting on, one sentence each with line numbers (also in the create response's warnings).
+   *
+   * @generated from field: repeated modx.v1.Warning warnings = 16;
+   */
+  warnings: Warning[];
+};
+
+/**
+ * Describes the message modx.v1.DataReport.
+ * Use `create(DataReportSchema)` to create a new message.
+ */
+export const DataReportSchema: GenMessage<DataReport> = /*@__PURE__*/
+  messageDesc(file_modx_v1_training, 2);
+
+/**
+ * Tokens per example: quantiles and a small histogram.
+ *
+ * @generated from message modx.v1.LengthDistribution
+ */
+export type LengthDistribution = Message<"modx.v1.LengthDistribution"> & {
+  /**
+   * Examples counted (those the template could render).
+   *
+   * @generated from field: int64 count = 1;
+   */
+  count: bigint;
+
+  /**
+   * @generated from field: int64 total_tokens = 2;
+   */
+  totalTokens: bigint;
+
+  /**
+   * @generated from field: int64 min_tokens = 3;
+   */
+  minTokens: bigint;
+
+  /**
+   * @generated from field: int64 p50_tokens = 4;
+   */
+  p50Tokens: bigint;
+
+  /**
+   * @generated from field: int64 p90_tokens = 5;
+   */
+  p90Tokens: bigint;
+
+  /**
+   * @generated from field: int64 p99_tokens = 6;
+   */
+  p99Tokens: bigint;
+
+  /**
+   * @generated from field: int64 max_tokens = 7;
+   */
+  maxTokens: bigint;
+
+  /**
+   * @generated from field: double mean_tokens = 8;
+   */
+  meanTokens: number;
+
+  /**
+   * Bins of an eighth of max_seq_length each, then one for longer examples.
+   *
+   * @generated from field: repeated modx.v1.HistogramBin histogram = 9;
+   */
+  histogram: HistogramBin[];
+};
+
+/**
+ * Describes the message modx.v1.LengthDistribution.
+ * Use `create(LengthDistributionSchema)` to create a new message.
+ */
+export const LengthDistributionSchema: GenMessage<LengthDistribution> = /*@__PURE__*/
+  messageDesc(file_modx_v1_training, 3);
+
+/**
+ * Examples with low_tokens <= length < high_tokens.
+ *
+ * @generated from message modx.v1.HistogramBin
+ */
+export type HistogramBin = Message<"modx.v1.HistogramBin"> & {
+  /**
+   * @generated from field: int64 low_tokens = 1;
+   */
+  lowTokens: bigint;
+
+  /**
+   * 0: no upper bound (the examples longer than max_seq_length).
+   *
+   * @generated from field: int64 high_tokens = 2;
+   */
+  highTokens: bigint;
+
+  /**
+   * @generated from field: int64 count = 3;
+   */
+  count: bigint;
+};
+
+/**
+ * Describes the message modx.v1.HistogramBin.
+ * Use `create(HistogramBinSchema)` to create a new message.
+ */
+export const HistogramBinSchema: GenMessage<HistogramBin> = /*@__PURE__*/
+  messageDesc(file_modx_v1_training, 4);
+
+/**
+ * How many examples have one problem, and the worst few.
+ *
+ * @generated from message modx.v1.DataFinding
+ */
+export type DataFinding = Message<"modx.v1.DataFinding"> & {
+  /**
+   * template_error, nothing_to_learn, truncated, duplicate, conflicting_answers, short_answer,
+   * role_order or in_training_data.
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * @generated from field: int64 count = 2;
+   */
+  count: bigint;
+
+  /**
+   * The worst examples first (by the finding's own measure: most tokens lost, longest prompt, ...).
+   *
+   * @generated from field: repeated modx.v1.DataLine lines = 3;
+   */
+  lines: DataLine[];
+};
+
+/**
+ * Describes the message modx.v1.DataFinding.
+ * Use `create(DataFindingSchema)` to create a new message.
+ */
+export const DataFindingSchema: GenMessage<DataFinding> = /*@__PURE__*/
+  messageDesc(file_modx_v1_training, 5);
+
+/**
+ * One example to look at.
+ *
+ * @generated from message modx.v1.DataLine
+ */
+export type DataLine = Message<"modx.v1.DataLine"> & {
+  /**
+   * 1-based line of the file (JSON array files: the element's position).
+   *
+   * @generated from field: int64 line = 1;
+   */
+  line: bigint;
+
+  /**
+   * The number it is ranked by (tokens lost, prompt tokens, copies, ...).
+   *
+   * @generated from field: int64 value = 2;
+   */
+  value: bigint;
+
+  /**
+   * What is wrong, in words.
+   *
+   * @generated from field: string detail = 3;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message modx.v1.DataLine.
+ * Use `create(DataLineSchema)` to create a new message.
+ */
+export const DataLineSchema: GenMessage<DataLine> = /*@__PURE__*/
+  messageDesc(file_modx_v1_training, 6);
+
+/**
+ * Steps, tokens, wall time and peak memory of a run before it starts
+ * (engine/run_estimate.py). Time needs a calibration of this model on this device.
+ *
+ * @generated from message modx.v1.RunEstimate
+ */
+export type RunEstimate = Message<"modx.v1.RunEstimate"> & {
+  /**
+   * Training examples the worker keeps (after max_samples, the eval split and dropped ones).
+   *
+   * @generated from field: int64 examples = 1;
+   */
+  examples: bigint;
+
+  /**
+   * Selected examples with no answer token within max_seq_length: training drops them.
+   *
+   * @generated from field: int64 dropped_examples = 2;
+   */
+  droppedExamples: bigint;
+
+  /**
+   * Examples evaluated (eval_file, or the eval split).
+   *
+   * @generated from field: int64 eval_examples = 3;
+   */
+  evalExamples: bigint;
+
+  /**
+   * @generated from field: int64 epochs = 4;
+   */
+  epochs: bigint;
+
+  /**
+   * @generated from field: int64 steps_per_epoch = 5;
+   */
+  stepsPerEpoch: bigint;
+
+  /**
+   * @generated from field: int64 total_steps = 6;
+   */
+  totalSteps: bigint;
+
+  /**
+   * Forward/backward passes of per_device_train_batch_size examples over the whole run.
+   *
+   * @generated from field: int64 micro_batches = 7;
+   */
+  microBatches: bigint;
+
+  /**
+   * Tokens trained on per epoch, all and labelled.
+   *
+   * @generated from field: int64 tokens_per_epoch = 8;
+   */
+  tokensPerEpoch: bigint;
+
+  /**
+   * @generated from field: int64 trainable_tokens_per_epoch = 9;
+   */
+  trainableTokensPerEpoch: bigint;
+
+  /**
+   * tokens_per_epoch x epochs.
+   *
+   * @generated from field: int64 total_tokens = 10;
+   */
+  totalTokens: bigint;
+
+  /**
+   * Seconds, on this host's device, from the calibration; unset when not calibrated.
+   *
+   * @generated from field: optional double training_seconds = 11;
+   */
+  trainingSeconds?: number | undefined;
+
+  /**
+   * @generated from field: optional double eval_seconds = 12;
+   */
+  evalSeconds?: number | undefined;
+
+  /**
+   * Worker start: imports, model load, data preparation.
+   *
+   * @generated from field: optional double startup_seconds = 13;
+   */
+  startupSeconds?: number | undefined;
+
+  /**
+   * @generated from field: optional double total_seconds = 14;
+   */
+  totalSeconds?: number | undefined;
+
+  /**
+   * Peak memory of the training process: RSS on the CPU, allocated memory on a GPU (memory_kind).
+   *
+   * @generated from field: int64 peak_memory_bytes = 15;
+   */
+  peakMemoryBytes: bigint;
+
+  /**
+   * @generated from field: modx.v1.RunEstimate.MemoryKind memory_kind = 16;
+   */
+  memoryKind: RunEstimate_MemoryKind;
+
+  /**
+   * Time and memory come from a calibration (timed optimizer steps of this model on this device).
+   *
+   * @generated from field: bool calibrated = 17;
+   */
+  calibrated: boolean;
+
+  /**
+   * The calibration came from the cache (not run for this request).
+   *
+   * @generated from field: bool calibration_cached = 18;
+   */
+  calibrationCached: boolean;
+
+  /**
+   * When the calibration was measured.
+   *
+   * @generated from field: google.protobuf.Timestamp calibration_time = 19;
+   */
+  calibrationTime?: Timestamp | undefined;
+
+  /**
+   * Memory of the device the peak is compared with: the host's RAM or the GPU's memory.
+   *
+   * @generated from field: int64 memory_capacity_bytes = 20;
+   */
+  memoryCapacityBytes: bigint;
+
+  /**
+   * Free now (MemAvailable on the host, free GPU memory); 0 when unknown.
+   *
+   * @generated from field: int64 memory_available_bytes = 21;
+   */
+  memoryAvailableBytes: bigint;
+
+  /**
+   * peak_memory_bytes <= memory_capacity_bytes (a run that cannot fit is refused at create).
+   *
+   * @generated from field: bool memory_fits = 22;
+   */
+  memoryFits: boolean;
+
+  /**
+   * It fits but leaves little: above 90% of the capacity or above what is free now.
+   *
+   * @generated from field: bool memory_tight = 23;
+   */
+  memoryTight: boolean;
+
+  /**
+   * How the numbers were reached, one sentence per line.
+   *
+   * @generated from field: repeated string explanation = 24;
+   */
+  explanation: string[];
+};
+
+/**
+ * Describes the message modx.v1.RunEstimate.
+ * Use `create(RunEstimateSchema)` to create a new message.
+ */
+export const RunEstimateSchema: GenMessage<RunEstimate> = /*@__PURE__*/
+  messageDesc(file_modx_v1_training, 7);
+
+/**
+ * Where peak_memory_bytes lives.
+ *
+ * @generated from enum modx.v1.RunEstimate.MemoryKind
+ */
+export enum RunEstimate_MemoryKind {
+  /**
+   * @generated from enum value: MEMORY_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Resident memory of the worker process (a CPU run).
+   *
+   * @generated from enum value: MEMORY_KIND_HOST_RSS = 1;
+   */
+  HOST_RSS = 1,
+
+  /**
+   * GPU memory allocated by tensors.
+   *
+   * @generated from enum value: MEMORY_KIND_DEVICE = 2;
+   */
+  DEVICE = 2,
+}
+
+/**
+ * Describes the enum modx.v1.RunEstimate.MemoryKind.
+ */
+export const RunEstimate_MemoryKindSchema: GenEnum<RunEstimate_MemoryKind> = /*@__PURE__*/
+  enumDesc(file_modx_v1_training, 7, 0);
+
+/**
+ * One estimated quantity next to what the run measured.
+ *
+ * @generated from message modx.v1.EstimateCheck
+ */
+export type EstimateCheck = Message<"modx.v1.EstimateCheck"> & {
+  /**
+   * "training_seconds" (first step to last) or "peak_memory_bytes" (RunEstimate.memory_kind).
+   *
+   * @generated from field: string quantity = 1;
+   */
+  quantity: string;
+
+  /**
+   * @generated from field: double estimated = 2;
+   */
+  estimated: number;
+
+  /**
+   * @generated from field: double actual = 3;
+   */
+  actual: number;
+
+  /**
+   * (estimated - actual) / actual.
+   *
+   * @generated from field: double relative_error = 4;
+   */
+  relativeError: number;
+
+  /**
+   * The target for |relative_error| (0.30 for time, 0.25 for memory).
+   *
+   * @generated from field: double target = 5;
+   */
+  target: number;
+
+  /**
+   * @generated from field: bool within_target = 6;
+   */
+  withinTarget: boolean;
+
+  /**
+   * @generated from field: string sentence = 7;
+   */
+  sentence: string;
+};
+
+/**
+ * Describes the message modx.v1.EstimateCheck.
+ * Use `create(EstimateCheckSchema)` to create a new message.
+ */
+export const EstimateCheckSchema: GenMessage<EstimateCheck> = /*@__PURE__*/
+  messageDesc(file_modx_v1_training, 8);
+
+/**
+ * Did the run learn? The trained model's mean loss against the base model's,
+ * on the same held-out examples, measured by the worker at the end of the run.
+ *
+ * @generated from message modx.v1.LearningCheck
+ */
+export type LearningCheck = Message<"modx.v1.LearningCheck"> & {
+  /**
+   * Which examples: "eval_file", "eval_split" (held out by eval_split_ratio) or
+   * "train_slice" (a few training examples, when there is no evaluation data).
+   *
+   * @generated from field: string data = 1;
+   */
+  data: string;
+
+  /**
+   * @generated from field: int64 examples = 2;
+   */
+  examples: bigint;
+
+  /**
+   * The mean eval loss of those examples as training computes it (per labelled
+   * token within a batch, averaged over batches), nats: before training ...
+   *
+   * @generated from field: double base_loss = 3;
+   */
+  baseLoss: number;
+
+  /**
+   * ... and after it.
+   *
+   * @generated from field: double final_loss = 4;
+   */
+  finalLoss: number;
+
+  /**
+   * (base_loss - final_loss) / base_loss.
+   *
+   * @generated from field: double relative_improvement = 5;
+   */
+  relativeImprovement: number;
+
+  /**
+   * @generated from field: modx.v1.LearningCheck.Verdict verdict = 6;
+   */
+  verdict: LearningCheck_Verdict;
+
+  /**
+   * The verdict in a plain sentence.
+   *
+   * @generated from field: string sentence = 7;
+   */
+  sentence: string;
+
+  /**
+   * What to change when it did not learn (or got worse), one suggestion each.
+   *
+   * @generated from field: repeated string advice = 8;
+   */
+  advice: string[];
+};
+
+/**
+ * Describes the message modx.v1.LearningCheck.
+ * Use `create(LearningCheckSchema)` to create a new message.
+ */
+export const LearningCheckSchema: GenMessage<LearningCheck> = /*@__PURE__*/
+  messageDesc(file_modx_v1_training, 9);
+
+/**
+ * @generated from enum modx.v1.LearningCheck.Verdict
+ */
+export enum LearningCheck_Verdict {
+  /**
+   * @generated from enum value: VERDICT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The loss fell clearly.
+   *
+   * @generated from enum value: VERDICT_LEARNED = 1;
+   */
+  LEARNED = 1,
+
+  /**
+   * It fell, but little.
+   *
+   * @generated from enum value: VERDICT_LEARNED_LITTLE = 2;
+   */
+  LEARNED_LITTLE = 2,
+
+  /**
+   * It did not move.
+   *
+   * @generated from enum value: VERDICT_DID_NOT_LEARN = 3;
+   */
+  DID_NOT_LEARN = 3,
+
+  /**
+   * It rose: worse than the base model on these examples.
+   *
+   * @generated from enum value: VERDICT_GOT_WORSE = 4;
+   */
+  GOT_WORSE = 4,
+}
+
+/**
+ * Describes the enum modx.v1.LearningCheck.Verdict.
+ */
+export const LearningCheck_VerdictSchema: GenEnum<LearningCheck_Verdict> = /*@__PURE__*/
+  enumDesc(file_modx_v1_training, 9, 0);
 
 /**
  * @generated from message modx.v1.QuotaEstimate
@@ -231,6 +1008,13 @@ export type QuotaEstimate = Message<"modx.v1.QuotaEstimate"> & {
    * @generated from field: modx.v1.MemoryEstimate memory = 8;
    */
   memory?: MemoryEstimate | undefined;
+
+  /**
+   * Steps, tokens, time and peak memory on this host (RSS on the CPU, GPU memory on a GPU).
+   *
+   * @generated from field: modx.v1.RunEstimate run = 9;
+   */
+  run?: RunEstimate | undefined;
 };
 
 /**
@@ -238,7 +1022,7 @@ export type QuotaEstimate = Message<"modx.v1.QuotaEstimate"> & {
  * Use `create(QuotaEstimateSchema)` to create a new message.
  */
 export const QuotaEstimateSchema: GenMessage<QuotaEstimate> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 1);
+  messageDesc(file_modx_v1_training, 10);
 
 /**
  * Device memory of a training run, estimated before it starts (engine/memory.py).
@@ -293,7 +1077,7 @@ export type MemoryEstimate = Message<"modx.v1.MemoryEstimate"> & {
  * Use `create(MemoryEstimateSchema)` to create a new message.
  */
 export const MemoryEstimateSchema: GenMessage<MemoryEstimate> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 2);
+  messageDesc(file_modx_v1_training, 11);
 
 /**
  * @generated from message modx.v1.Checkpoint
@@ -365,7 +1149,7 @@ export type Checkpoint = Message<"modx.v1.Checkpoint"> & {
  * Use `create(CheckpointSchema)` to create a new message.
  */
 export const CheckpointSchema: GenMessage<Checkpoint> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 3);
+  messageDesc(file_modx_v1_training, 12);
 
 /**
  * One logged step (every logging_steps) or evaluation. Unset optional fields were
@@ -606,7 +1390,7 @@ export type MetricsPoint = Message<"modx.v1.MetricsPoint"> & {
  * Use `create(MetricsPointSchema)` to create a new message.
  */
 export const MetricsPointSchema: GenMessage<MetricsPoint> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 4);
+  messageDesc(file_modx_v1_training, 13);
 
 /**
  * @generated from message modx.v1.StateChange
@@ -633,7 +1417,7 @@ export type StateChange = Message<"modx.v1.StateChange"> & {
  * Use `create(StateChangeSchema)` to create a new message.
  */
 export const StateChangeSchema: GenMessage<StateChange> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 5);
+  messageDesc(file_modx_v1_training, 14);
 
 /**
  * @generated from message modx.v1.CheckpointDeleted
@@ -660,7 +1444,7 @@ export type CheckpointDeleted = Message<"modx.v1.CheckpointDeleted"> & {
  * Use `create(CheckpointDeletedSchema)` to create a new message.
  */
 export const CheckpointDeletedSchema: GenMessage<CheckpointDeleted> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 6);
+  messageDesc(file_modx_v1_training, 15);
 
 /**
  * One entry of a task's history. `seq` increases by one per task, without gaps.
@@ -730,7 +1514,7 @@ export type TaskEvent = Message<"modx.v1.TaskEvent"> & {
  * Use `create(TaskEventSchema)` to create a new message.
  */
 export const TaskEventSchema: GenMessage<TaskEvent> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 7);
+  messageDesc(file_modx_v1_training, 16);
 
 /**
  * @generated from message modx.v1.CreateTaskRequest
@@ -775,7 +1559,7 @@ export type CreateTaskRequest = Message<"modx.v1.CreateTaskRequest"> & {
  * Use `create(CreateTaskRequestSchema)` to create a new message.
  */
 export const CreateTaskRequestSchema: GenMessage<CreateTaskRequest> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 8);
+  messageDesc(file_modx_v1_training, 17);
 
 /**
  * @generated from message modx.v1.CreateTaskResponse
@@ -797,7 +1581,7 @@ export type CreateTaskResponse = Message<"modx.v1.CreateTaskResponse"> & {
  * Use `create(CreateTaskResponseSchema)` to create a new message.
  */
 export const CreateTaskResponseSchema: GenMessage<CreateTaskResponse> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 9);
+  messageDesc(file_modx_v1_training, 18);
 
 /**
  * @generated from message modx.v1.GetTaskRequest
@@ -814,7 +1598,7 @@ export type GetTaskRequest = Message<"modx.v1.GetTaskRequest"> & {
  * Use `create(GetTaskRequestSchema)` to create a new message.
  */
 export const GetTaskRequestSchema: GenMessage<GetTaskRequest> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 10);
+  messageDesc(file_modx_v1_training, 19);
 
 /**
  * @generated from message modx.v1.GetTaskResponse
@@ -831,7 +1615,7 @@ export type GetTaskResponse = Message<"modx.v1.GetTaskResponse"> & {
  * Use `create(GetTaskResponseSchema)` to create a new message.
  */
 export const GetTaskResponseSchema: GenMessage<GetTaskResponse> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 11);
+  messageDesc(file_modx_v1_training, 20);
 
 /**
  * @generated from message modx.v1.ListTasksRequest
@@ -862,7 +1646,7 @@ export type ListTasksRequest = Message<"modx.v1.ListTasksRequest"> & {
  * Use `create(ListTasksRequestSchema)` to create a new message.
  */
 export const ListTasksRequestSchema: GenMessage<ListTasksRequest> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 12);
+  messageDesc(file_modx_v1_training, 21);
 
 /**
  * @generated from message modx.v1.ListTasksResponse
@@ -891,7 +1675,7 @@ export type ListTasksResponse = Message<"modx.v1.ListTasksResponse"> & {
  * Use `create(ListTasksResponseSchema)` to create a new message.
  */
 export const ListTasksResponseSchema: GenMessage<ListTasksResponse> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 13);
+  messageDesc(file_modx_v1_training, 22);
 
 /**
  * @generated from message modx.v1.DeleteTaskRequest
@@ -915,7 +1699,7 @@ export type DeleteTaskRequest = Message<"modx.v1.DeleteTaskRequest"> & {
  * Use `create(DeleteTaskRequestSchema)` to create a new message.
  */
 export const DeleteTaskRequestSchema: GenMessage<DeleteTaskRequest> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 14);
+  messageDesc(file_modx_v1_training, 23);
 
 /**
  * @generated from message modx.v1.DeleteTaskResponse
@@ -928,7 +1712,7 @@ export type DeleteTaskResponse = Message<"modx.v1.DeleteTaskResponse"> & {
  * Use `create(DeleteTaskResponseSchema)` to create a new message.
  */
 export const DeleteTaskResponseSchema: GenMessage<DeleteTaskResponse> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 15);
+  messageDesc(file_modx_v1_training, 24);
 
 /**
  * @generated from message modx.v1.StartTaskRequest
@@ -945,7 +1729,7 @@ export type StartTaskRequest = Message<"modx.v1.StartTaskRequest"> & {
  * Use `create(StartTaskRequestSchema)` to create a new message.
  */
 export const StartTaskRequestSchema: GenMessage<StartTaskRequest> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 16);
+  messageDesc(file_modx_v1_training, 25);
 
 /**
  * @generated from message modx.v1.StartTaskResponse
@@ -967,7 +1751,7 @@ export type StartTaskResponse = Message<"modx.v1.StartTaskResponse"> & {
  * Use `create(StartTaskResponseSchema)` to create a new message.
  */
 export const StartTaskResponseSchema: GenMessage<StartTaskResponse> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 17);
+  messageDesc(file_modx_v1_training, 26);
 
 /**
  * @generated from message modx.v1.StopTaskRequest
@@ -984,7 +1768,7 @@ export type StopTaskRequest = Message<"modx.v1.StopTaskRequest"> & {
  * Use `create(StopTaskRequestSchema)` to create a new message.
  */
 export const StopTaskRequestSchema: GenMessage<StopTaskRequest> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 18);
+  messageDesc(file_modx_v1_training, 27);
 
 /**
  * @generated from message modx.v1.StopTaskResponse
@@ -1001,7 +1785,7 @@ export type StopTaskResponse = Message<"modx.v1.StopTaskResponse"> & {
  * Use `create(StopTaskResponseSchema)` to create a new message.
  */
 export const StopTaskResponseSchema: GenMessage<StopTaskResponse> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 19);
+  messageDesc(file_modx_v1_training, 28);
 
 /**
  * @generated from message modx.v1.ResumeTaskRequest
@@ -1026,7 +1810,7 @@ export type ResumeTaskRequest = Message<"modx.v1.ResumeTaskRequest"> & {
  * Use `create(ResumeTaskRequestSchema)` to create a new message.
  */
 export const ResumeTaskRequestSchema: GenMessage<ResumeTaskRequest> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 20);
+  messageDesc(file_modx_v1_training, 29);
 
 /**
  * @generated from message modx.v1.ResumeTaskResponse
@@ -1055,7 +1839,7 @@ export type ResumeTaskResponse = Message<"modx.v1.ResumeTaskResponse"> & {
  * Use `create(ResumeTaskResponseSchema)` to create a new message.
  */
 export const ResumeTaskResponseSchema: GenMessage<ResumeTaskResponse> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 21);
+  messageDesc(file_modx_v1_training, 30);
 
 /**
  * @generated from message modx.v1.WatchTaskRequest
@@ -1100,7 +1884,7 @@ export type WatchTaskRequest = Message<"modx.v1.WatchTaskRequest"> & {
  * Use `create(WatchTaskRequestSchema)` to create a new message.
  */
 export const WatchTaskRequestSchema: GenMessage<WatchTaskRequest> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 22);
+  messageDesc(file_modx_v1_training, 31);
 
 /**
  * @generated from message modx.v1.WatchTaskResponse
@@ -1117,7 +1901,7 @@ export type WatchTaskResponse = Message<"modx.v1.WatchTaskResponse"> & {
  * Use `create(WatchTaskResponseSchema)` to create a new message.
  */
 export const WatchTaskResponseSchema: GenMessage<WatchTaskResponse> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 23);
+  messageDesc(file_modx_v1_training, 32);
 
 /**
  * @generated from message modx.v1.ListMetricsRequest
@@ -1146,7 +1930,7 @@ export type ListMetricsRequest = Message<"modx.v1.ListMetricsRequest"> & {
  * Use `create(ListMetricsRequestSchema)` to create a new message.
  */
 export const ListMetricsRequestSchema: GenMessage<ListMetricsRequest> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 24);
+  messageDesc(file_modx_v1_training, 33);
 
 /**
  * @generated from message modx.v1.ListMetricsResponse
@@ -1168,7 +1952,7 @@ export type ListMetricsResponse = Message<"modx.v1.ListMetricsResponse"> & {
  * Use `create(ListMetricsResponseSchema)` to create a new message.
  */
 export const ListMetricsResponseSchema: GenMessage<ListMetricsResponse> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 25);
+  messageDesc(file_modx_v1_training, 34);
 
 /**
  * @generated from message modx.v1.ListCheckpointsRequest
@@ -1192,7 +1976,7 @@ export type ListCheckpointsRequest = Message<"modx.v1.ListCheckpointsRequest"> &
  * Use `create(ListCheckpointsRequestSchema)` to create a new message.
  */
 export const ListCheckpointsRequestSchema: GenMessage<ListCheckpointsRequest> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 26);
+  messageDesc(file_modx_v1_training, 35);
 
 /**
  * @generated from message modx.v1.ListCheckpointsResponse
@@ -1209,7 +1993,7 @@ export type ListCheckpointsResponse = Message<"modx.v1.ListCheckpointsResponse">
  * Use `create(ListCheckpointsResponseSchema)` to create a new message.
  */
 export const ListCheckpointsResponseSchema: GenMessage<ListCheckpointsResponse> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 27);
+  messageDesc(file_modx_v1_training, 36);
 
 /**
  * @generated from message modx.v1.EstimateQuotaRequest
@@ -1238,6 +2022,15 @@ export type EstimateQuotaRequest = Message<"modx.v1.EstimateQuotaRequest"> & {
    * @generated from field: map<string, modx.v1.ParamValue> params = 4;
    */
   params: { [key: string]: ParamValue };
+
+  /**
+   * Time a few optimizer steps of the model on its device when no calibration of
+   * this step shape is cached (seconds to a few minutes, in a separate process);
+   * without it a run that was never calibrated gets no time estimate.
+   *
+   * @generated from field: bool calibrate = 5;
+   */
+  calibrate: boolean;
 };
 
 /**
@@ -1245,13 +2038,15 @@ export type EstimateQuotaRequest = Message<"modx.v1.EstimateQuotaRequest"> & {
  * Use `create(EstimateQuotaRequestSchema)` to create a new message.
  */
 export const EstimateQuotaRequestSchema: GenMessage<EstimateQuotaRequest> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 28);
+  messageDesc(file_modx_v1_training, 37);
 
 /**
  * @generated from message modx.v1.EstimateQuotaResponse
  */
 export type EstimateQuotaResponse = Message<"modx.v1.EstimateQuotaResponse"> & {
   /**
+   * With `run` set: steps, tokens, time and memory.
+   *
    * @generated from field: modx.v1.QuotaEstimate estimate = 1;
    */
   estimate?: QuotaEstimate | undefined;
@@ -1260,6 +2055,25 @@ export type EstimateQuotaResponse = Message<"modx.v1.EstimateQuotaResponse"> & {
    * @generated from field: repeated modx.v1.Warning warnings = 2;
    */
   warnings: Warning[];
+
+  /**
+   * The data reports the estimate was made from.
+   *
+   * @generated from field: modx.v1.DataReport train_data = 3;
+   */
+  trainData?: DataReport | undefined;
+
+  /**
+   * @generated from field: modx.v1.DataReport eval_data = 4;
+   */
+  evalData?: DataReport | undefined;
+
+  /**
+   * The parameters as they would be resolved (a parameter set) or were (a task).
+   *
+   * @generated from field: repeated modx.v1.ResolvedSetting settings = 5;
+   */
+  settings: ResolvedSetting[];
 };
 
 /**
@@ -1267,7 +2081,7 @@ export type EstimateQuotaResponse = Message<"modx.v1.EstimateQuotaResponse"> & {
  * Use `create(EstimateQuotaResponseSchema)` to create a new message.
  */
 export const EstimateQuotaResponseSchema: GenMessage<EstimateQuotaResponse> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 29);
+  messageDesc(file_modx_v1_training, 38);
 
 /**
  * @generated from message modx.v1.TypeDefault
@@ -1289,7 +2103,7 @@ export type TypeDefault = Message<"modx.v1.TypeDefault"> & {
  * Use `create(TypeDefaultSchema)` to create a new message.
  */
 export const TypeDefaultSchema: GenMessage<TypeDefault> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 30);
+  messageDesc(file_modx_v1_training, 39);
 
 /**
  * @generated from message modx.v1.ParamSpec
@@ -1392,7 +2206,7 @@ export type ParamSpec = Message<"modx.v1.ParamSpec"> & {
  * Use `create(ParamSpecSchema)` to create a new message.
  */
 export const ParamSpecSchema: GenMessage<ParamSpec> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 31);
+  messageDesc(file_modx_v1_training, 40);
 
 /**
  * @generated from message modx.v1.GetParamSchemaRequest
@@ -1411,7 +2225,7 @@ export type GetParamSchemaRequest = Message<"modx.v1.GetParamSchemaRequest"> & {
  * Use `create(GetParamSchemaRequestSchema)` to create a new message.
  */
 export const GetParamSchemaRequestSchema: GenMessage<GetParamSchemaRequest> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 32);
+  messageDesc(file_modx_v1_training, 41);
 
 /**
  * @generated from message modx.v1.GetParamSchemaResponse
@@ -1437,7 +2251,7 @@ export type GetParamSchemaResponse = Message<"modx.v1.GetParamSchemaResponse"> &
  * Use `create(GetParamSchemaResponseSchema)` to create a new message.
  */
 export const GetParamSchemaResponseSchema: GenMessage<GetParamSchemaResponse> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 33);
+  messageDesc(file_modx_v1_training, 42);
 
 /**
  * @generated from message modx.v1.Template
@@ -1486,7 +2300,7 @@ export type Template = Message<"modx.v1.Template"> & {
  * Use `create(TemplateSchema)` to create a new message.
  */
 export const TemplateSchema: GenMessage<Template> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 34);
+  messageDesc(file_modx_v1_training, 43);
 
 /**
  * @generated from message modx.v1.ListTemplatesRequest
@@ -1503,7 +2317,7 @@ export type ListTemplatesRequest = Message<"modx.v1.ListTemplatesRequest"> & {
  * Use `create(ListTemplatesRequestSchema)` to create a new message.
  */
 export const ListTemplatesRequestSchema: GenMessage<ListTemplatesRequest> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 35);
+  messageDesc(file_modx_v1_training, 44);
 
 /**
  * @generated from message modx.v1.ListTemplatesResponse
@@ -1520,7 +2334,7 @@ export type ListTemplatesResponse = Message<"modx.v1.ListTemplatesResponse"> & {
  * Use `create(ListTemplatesResponseSchema)` to create a new message.
  */
 export const ListTemplatesResponseSchema: GenMessage<ListTemplatesResponse> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 36);
+  messageDesc(file_modx_v1_training, 45);
 
 /**
  * @generated from message modx.v1.GetTemplateRequest
@@ -1537,7 +2351,7 @@ export type GetTemplateRequest = Message<"modx.v1.GetTemplateRequest"> & {
  * Use `create(GetTemplateRequestSchema)` to create a new message.
  */
 export const GetTemplateRequestSchema: GenMessage<GetTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 37);
+  messageDesc(file_modx_v1_training, 46);
 
 /**
  * @generated from message modx.v1.GetTemplateResponse
@@ -1554,7 +2368,7 @@ export type GetTemplateResponse = Message<"modx.v1.GetTemplateResponse"> & {
  * Use `create(GetTemplateResponseSchema)` to create a new message.
  */
 export const GetTemplateResponseSchema: GenMessage<GetTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 38);
+  messageDesc(file_modx_v1_training, 47);
 
 /**
  * @generated from message modx.v1.SaveTemplateRequest
@@ -1600,7 +2414,7 @@ export type SaveTemplateRequest = Message<"modx.v1.SaveTemplateRequest"> & {
  * Use `create(SaveTemplateRequestSchema)` to create a new message.
  */
 export const SaveTemplateRequestSchema: GenMessage<SaveTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 39);
+  messageDesc(file_modx_v1_training, 48);
 
 /**
  * @generated from message modx.v1.SaveTemplateResponse
@@ -1617,7 +2431,7 @@ export type SaveTemplateResponse = Message<"modx.v1.SaveTemplateResponse"> & {
  * Use `create(SaveTemplateResponseSchema)` to create a new message.
  */
 export const SaveTemplateResponseSchema: GenMessage<SaveTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 40);
+  messageDesc(file_modx_v1_training, 49);
 
 /**
  * @generated from message modx.v1.DeleteTemplateRequest
@@ -1634,7 +2448,7 @@ export type DeleteTemplateRequest = Message<"modx.v1.DeleteTemplateRequest"> & {
  * Use `create(DeleteTemplateRequestSchema)` to create a new message.
  */
 export const DeleteTemplateRequestSchema: GenMessage<DeleteTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 41);
+  messageDesc(file_modx_v1_training, 50);
 
 /**
  * @generated from message modx.v1.DeleteTemplateResponse
@@ -1647,7 +2461,7 @@ export type DeleteTemplateResponse = Message<"modx.v1.DeleteTemplateResponse"> &
  * Use `create(DeleteTemplateResponseSchema)` to create a new message.
  */
 export const DeleteTemplateResponseSchema: GenMessage<DeleteTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_modx_v1_training, 42);
+  messageDesc(file_modx_v1_training, 51);
 
 /**
  * @generated from enum modx.v1.EventKind
@@ -1850,7 +2664,8 @@ export const TrainingService: GenService<{
     output: typeof ListCheckpointsResponseSchema;
   },
   /**
-   * How many checkpoints (= quota units) a task or a parameter set will use.
+   * How many checkpoints (= quota units) a task or a parameter set will use, and
+   * its steps, tokens, wall time and peak memory on this host, with the data reports.
    *
    * @generated from rpc modx.v1.TrainingService.EstimateQuota
    */
