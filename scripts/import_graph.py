@@ -50,7 +50,8 @@ LAYERS = (
     Layer("worker", "the worker boundary: the processes jobs/ starts and their loops", ("worker.",)),
     Layer("engine", "ML inside workers (pure modules also read by the daemon)", ("engine.",)),
     Layer("schema", "the typed training parameters both sides read: their rules and the run's config",
-          ("params", "param_rules", "param_sources", "train_config", "plan", "device_request")),
+          ("params", "param_spec", "param_rules", "param_sources", "preference_params", "train_config", "plan",
+           "device_request")),
     Layer("base", "leaf rules every layer may use (the worker protocol too: both sides speak it)",
           ("", "errors", "protocol", "paths", "files", "fields", "states", "hardware", "config")),
 )

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from . import files
+from . import params as P
 from .downloads import Chunk, job_files, serve
-from .engine.eval_data import DEFAULT_SAMPLES, MAX_SAMPLES, DataPlan, checked_path, select_sft
+from .engine.eval_data import DEFAULT_SAMPLES, MAX_SAMPLES, DataPlan, checked_path, select_pairs, select_sft
 from .engine.formats import DataError, iter_pretrain_texts
+from .engine.preference_formats import CONVERSATIONAL
 from .errors import FailedPrecondition, InvalidArgument, NotFound, quote
 from .eval_examples import ExampleRecord, read_page
 from .jobs.bus import EventBus
@@ -185,6 +187,12 @@ def plan_data(task_type: str, params: dict[str, Any], samples: int, seed: int,
     task_seed = int(params.get("seed") or 0)
     max_samples = int(params.get("max_samples") or 0)
     try:
+        if task_type in P.PREFERENCE_TYPES:
+            pairs, plan = select_pairs(eval_file, train_file, ratio, task_seed, max_samples, samples, seed, roots)
+            if not pairs:
+                raise FailedPrecondition(f"the evaluation data set is empty: {SOURCES[plan.source]} "
+                                         f"({plan.path}) has no preference pairs")
+            return plan
         if task_type == "sft":
             conversations, plan = select_sft(eval_file, train_file, ratio, task_seed, max_samples, samples, seed,
                                              roots)
@@ -229,7 +237,8 @@ def check_embedder() -> str:
 
 # Task parameters the worker needs (the rest of the snapshot stays in the database).
 WORKER_PARAMS = ("model_dir", "tokenizer_dir", "chat_template", "train_file", "eval_file", "max_seq_length", "seed",
-                 "max_samples", "eval_split_ratio", "fp16", "bf16", "output_dir")
+                 "max_samples", "eval_split_ratio", "fp16", "bf16", "output_dir",
+                 "beta", "orpo_lambda", "max_prompt_length")  # dpo, orpo: the rewards as training computed them
 PARTIAL_SCORES_MAX = 100_000  # score events read back for a running evaluation (one per candidate)
 
 
@@ -274,6 +283,8 @@ class Evaluations:
             field = "parameter model_dir" if c.checkpoint_id == BASE_ID else f"checkpoint {c.checkpoint_id}"
             await asyncio.to_thread(check_input_under_roots, field, c.path, roots)
         plan = await asyncio.to_thread(plan_data, task.type, task.params, samples, seed, roots)
+        if task.type in P.PREFERENCE_TYPES and plan.format == CONVERSATIONAL:  # answers generated and compared
+            check_embedder()
         root = eval_root(task)
         made = await asyncio.to_thread(create_output_dir, "output_dir", root, roots)
         await self.files.apply(task.id, "daemon", [files.entry(path, "dir") for path in made])

@@ -11,14 +11,16 @@ from typing import Any, Mapping
 from .device_request import parse_devices
 from .plan import eval_data_problem
 from .errors import InvalidArgument, quote
+from .preference_params import check_preference
 
 QUANTIZATION_BITS = (0, 4, 8)
 REQUIRED_PATHS = ("train_file", "output_dir", "model_dir")
 
 
-def check_consistency(params: Mapping[str, Any], complete: bool = True) -> None:
+def check_consistency(params: Mapping[str, Any], complete: bool = True, task_type: str = "") -> None:
     """Every cross-parameter rule; `complete=False` (templates) lets the required paths stay empty."""
     check_evaluation(params)
+    check_preference(params, task_type)
     check_quantization(params)
     check_distribution(params)
     for key in REQUIRED_PATHS:

@@ -14,14 +14,16 @@ A task type is an entry of TASK_TYPES, and its parameters are SCHEMA entries who
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from . import fields
 from .errors import InvalidArgument, quote
 from .param_rules import check_consistency
+from .param_spec import BOTH, PRETRAIN, SFT, ParamSpec, Value, _p
 from .paths import check_path_text
+from .preference_params import DPO, ORPO, PREFERENCE_TYPES, extend  # noqa: F401 - P.PREFERENCE_TYPES
 
 
 @dataclass(frozen=True)
@@ -33,49 +35,19 @@ class TaskType:
     chat_template: bool  # its data are conversations, formatted with the tokenizer's chat template
 
 
-SFT, PRETRAIN = "sft", "pretrain"
 TASK_TYPES: dict[str, TaskType] = {
     SFT: TaskType(SFT, "supervised fine-tuning (LoRA)", chat_template=True),
     PRETRAIN: TaskType(PRETRAIN, "continued pretraining (full)", chat_template=False),
+    # Preference pairs may be plain strings (standard) or messages (conversational): the data check
+    # asks for a chat template only when the file holds conversations (engine/preference_formats.py).
+    DPO: TaskType(DPO, "preference tuning: DPO (LoRA)", chat_template=False),
+    ORPO: TaskType(ORPO, "preference tuning: ORPO, no reference model (LoRA)", chat_template=False),
 }
 ALL_TYPES = tuple(TASK_TYPES)
-BOTH = ALL_TYPES  # the parameters every type has
 FOLD_GROUPS = ("", "optional", "advanced", "optimization", "save", "eval")
 
-Value = bool | int | float | str | list[str]
 
-
-@dataclass(frozen=True)
-class ParamSpec:
-    key: str
-    category: str
-    label_zh: str
-    label_en: str
-    help: str
-    type: str  # bool, int, float, string, path, choice, string_list
-    default: Value
-    fold_group: str = ""
-    applies_to: tuple[str, ...] = BOTH
-    min: float | None = None
-    max: float | None = None
-    choices: tuple[str, ...] = ()
-    required: bool = False
-    type_defaults: dict[str, Value] = field(default_factory=dict)
-    unit: str = ""
-    # Strings (and each name of a list): at most this long, no control characters but those in `allow`.
-    max_chars: int = 256
-    allow: str = ""
-
-    def default_for(self, task_type: str) -> Value:
-        value = self.type_defaults.get(task_type, self.default)
-        return list(value) if isinstance(value, list) else value
-
-
-def _p(key, category, zh, en, help, type, default, fold="", **kw) -> ParamSpec:
-    return ParamSpec(key, category, zh, en, help, type, default, fold, **kw)
-
-
-SCHEMA: tuple[ParamSpec, ...] = (
+BASE_SCHEMA: tuple[ParamSpec, ...] = (
     # data
     _p("train_file", "data", "训练数据文件路径", "Training data file",
        "JSONL on the daemon host: conversations for SFT (messages, Alpaca or ShareGPT), "
@@ -211,6 +183,8 @@ SCHEMA: tuple[ParamSpec, ...] = (
        "advanced", min=0, max=999_999),
 )
 
+# The preference types (dpo, orpo) share most of SFT's parameters and add their own.
+SCHEMA: tuple[ParamSpec, ...] = extend(BASE_SCHEMA)
 BY_KEY: dict[str, ParamSpec] = {s.key: s for s in SCHEMA}
 MAX_LIST_ITEMS = 256
 PATH_KEYS = tuple(s.key for s in SCHEMA if s.type == "path")
@@ -384,7 +358,7 @@ def resolve(task_type: str, base: Mapping[str, Value], overrides: Mapping[str, A
                 hint = f"; did you mean {close[0]}?" if close else ""
                 raise InvalidArgument(f"unknown parameter {quote(key)}{hint}")
             out[key] = coerce(spec, raw)
-    check_consistency(out, complete)
+    check_consistency(out, complete, task_type)
     return TrainParams(task_type, out, complete)
 
 

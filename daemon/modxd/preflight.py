@@ -75,6 +75,10 @@ def preflight(task_type: str, checked: Validated, sources: dict[str, str], resol
               roots: list[Path] | None, state_dir: str | Path, device: str, gpus: list[hardware.Gpu],
               calibrate: bool = False) -> Preflight:
     """The reports, the automatic settings and the estimate of a validated task (module docstring)."""
+    if task_type in P.PREFERENCE_TYPES:  # the report counts SFT conversations and pretraining text, not pairs
+        problem = ("no_data_report", f"no data report or run estimate for {task_type} tasks yet: the pairs were "
+                                     "checked line by line; the quota estimate counts them")
+        return Preflight(checked, None, settings_of(checked.params, sources), [problem])
     try:
         reports = report_task(task_type, checked.params, checked.model_config, checked.train)
     except ValueError as exc:  # a tokenizer without tokenizer.json: training works, counting here does not

@@ -160,6 +160,25 @@ class Metrics(Report):
     gpu_utilization_percent: float | None = None
     gpu_power_watts: float | None = None
     gpu_temperature_celsius: float | None = None
+    # Preference runs (dpo, orpo): engine/preference_metrics.py POINT_FIELDS, the MetricsPoint fields of that name.
+    reward_chosen: float | None = None
+    reward_rejected: float | None = None
+    reward_margin: float | None = None
+    reward_accuracy: float | None = None
+    logps_chosen: float | None = None
+    logps_rejected: float | None = None
+    nll_loss: float | None = None
+    log_odds_ratio: float | None = None
+    log_odds_chosen: float | None = None
+    eval_reward_chosen: float | None = None
+    eval_reward_rejected: float | None = None
+    eval_reward_margin: float | None = None
+    eval_reward_accuracy: float | None = None
+    eval_logps_chosen: float | None = None
+    eval_logps_rejected: float | None = None
+    eval_nll_loss: float | None = None
+    eval_log_odds_ratio: float | None = None
+    eval_log_odds_chosen: float | None = None
 
     def point(self) -> dict[str, Any]:
         """The stored metrics point: the fields that were set."""
@@ -259,6 +278,10 @@ class Score(Report):
     coherence: float | None = None
     coverage: float | None = None
     composite: float | None = None
+    # dpo, orpo: on the held-out pairs (engine/preference_eval.py), the CheckpointScore fields of that name
+    preference_accuracy: float | None = None
+    preference_margin: float | None = None
+    preference_pairs: int | None = None
 
 
 @dataclass(frozen=True)

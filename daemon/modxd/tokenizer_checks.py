@@ -40,12 +40,14 @@ def fit_margin(max_seq_length: int) -> int:
     return max(16, max_seq_length // 8)
 
 
-def check_tokenizer_files(task_type: str, params: dict[str, Any], model_config: dict[str, Any]
-                          ) -> tuple[TokenizerDir, Warnings]:
-    """Special tokens and vocabulary; returns the tokenizer dir as read, for the chat checks."""
+def check_tokenizer_files(task_type: str, params: dict[str, Any], model_config: dict[str, Any],
+                          conversations: bool = False) -> tuple[TokenizerDir, Warnings]:
+    """Special tokens and vocabulary; returns the tokenizer dir as read, for the chat checks.
+    `conversations`: the data are conversations though the type does not say so (preference pairs
+    in the conversational format), so they need a chat template too."""
     key = "tokenizer_dir" if params.get("tokenizer_dir") else "model_dir"
     path = str(params.get("tokenizer_dir") or params["model_dir"])
-    needs_template = needs_chat_template(task_type)
+    needs_template = needs_chat_template(task_type) or conversations
     try:
         tok = read_tokenizer_dir(path, str(params.get("chat_template") or "") if needs_template else "")
     except TemplateProblem as exc:
@@ -88,8 +90,10 @@ def _vocab_warnings(tok: TokenizerDir, key: str, params: dict[str, Any], model_c
 
 
 def check_chat_data(params: dict[str, Any], tok: TokenizerDir, train: formats.DataSummary,
-                    evals: formats.DataSummary | None) -> Warnings:
-    """Render the data's examples with the chat template as the worker will; see the module docstring."""
+                    evals: formats.DataSummary | None, fit: bool = True) -> Warnings:
+    """Render the data's examples with the chat template as the worker will; see the module docstring.
+    Preference pairs (`fit=False`) are rendered as prompt + chosen answer; their lengths are the
+    worker's to count (it cuts the prompt first, engine/preference_trainers.py)."""
     key = "tokenizer_dir" if params.get("tokenizer_dir") else "model_dir"
     if tok.template_source == "parameter chat_template":
         where, code = "parameter chat_template", InvalidArgument
@@ -106,7 +110,7 @@ def check_chat_data(params: dict[str, Any], tok: TokenizerDir, train: formats.Da
             except Exception as exc:  # jinja errors, raise_exception(), labelling that cannot work
                 raise InvalidArgument(f"{where} cannot format {field} {summary.path} line {line}: "
                                       f"{type(exc).__name__}: {exc}") from None
-    return _fit_warnings(params, chat, train) if chat.can_encode else []
+    return _fit_warnings(params, chat, train) if fit and chat.can_encode else []
 
 
 def _fit_warnings(params: dict[str, Any], chat: ChatTokenizer, train: formats.DataSummary) -> Warnings:

@@ -15,7 +15,8 @@ from typing import Any
 from . import params as P
 from . import plan
 from .engine import formats, templating
-from .engine.checkpoints import resume_problem
+from .engine import preference_formats
+from .engine.checkpoints import adapter_start_problem, resume_problem
 from .engine.finite import DAEMON_CHECK_MAX_BYTES
 from .engine.models import ModelDirProblem, inspect_model_dir, lora_targets_problem, max_seq_length_problem
 from .engine.precision import PRECISION_CONFLICT
@@ -24,7 +25,7 @@ from .paths import nearest_existing, pin_input, resolve_under_roots
 from .tokenizer_checks import check_chat_data, check_tokenizer_files
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
-INPUT_DIRS = ("model_dir", "tokenizer_dir", "resume_from_checkpoint")
+INPUT_DIRS = ("model_dir", "tokenizer_dir", "resume_from_checkpoint", "start_from_checkpoint")
 
 
 @dataclass
@@ -56,14 +57,23 @@ def validate_task(task_type: str, params: P.TrainParams, roots: list[Path]) -> V
         raise InvalidArgument(problem)
     if params.get("use_lora"):
         check_lora_targets(params["model_dir"], params.get("lora_target_modules") or [])
-    tokenizer, warnings = check_tokenizer_files(task_type, params, model_config)
+    # Preference pairs in the conversational format are conversations too: the chat template must render them.
+    conversational_pairs = task_type in P.PREFERENCE_TYPES and any(
+        s is not None and s.format == preference_formats.CONVERSATIONAL for s in (train, evals))
+    tokenizer, warnings = check_tokenizer_files(task_type, params, model_config, conversational_pairs)
     if task_type == P.SFT:
         warnings += check_chat_data(params, tokenizer, train, evals)
+    elif conversational_pairs:
+        warnings += check_chat_data(params, tokenizer, train, evals, fit=False)
     check_writable_dir("output_dir", Path(params["output_dir"]))
     if params.resume_from_checkpoint:
         problem = resume_problem(params.resume_from_checkpoint, DAEMON_CHECK_MAX_BYTES)
         if problem:
             raise FailedPrecondition(f"parameter resume_from_checkpoint: {params.resume_from_checkpoint} {problem}")
+    if params.start_from_checkpoint:
+        problem = adapter_start_problem(params.start_from_checkpoint, DAEMON_CHECK_MAX_BYTES)
+        if problem:
+            raise FailedPrecondition(f"parameter start_from_checkpoint: {params.start_from_checkpoint} {problem}")
     if params.fp16 and params.bf16:
         warnings.append((PRECISION_CONFLICT["code"], PRECISION_CONFLICT["message"]))
     return Validated(params, train, evals, model_config, warnings)
@@ -80,6 +90,8 @@ def _data_file(key: str, path: str, task_type: str) -> formats.DataSummary:
     try:
         if task_type == P.SFT:
             return formats.inspect_sft_file(path, field=key)
+        if task_type in P.PREFERENCE_TYPES:
+            return preference_formats.inspect_preference_file(path, field=key)
         return formats.inspect_pretrain_file(path, field=key)
     except formats.DataError as exc:
         raise InvalidArgument(str(exc)) from None
@@ -139,10 +151,10 @@ def check_writable_dir(key: str, path: Path) -> None:
 def estimate(task_type: str, params: P.TrainParams, train: formats.DataSummary,
              has_eval_file: bool, balance: int, devices: int = 1) -> dict[str, Any]:
     """The quota estimate: checkpoints the parameters will save (see modxd/plan.py for the rule)."""
-    if task_type == P.SFT:
+    if task_type != P.PRETRAIN:  # SFT examples, preference pairs: one example each
         n = plan.effective_examples(train.examples, int(params["max_samples"]),
                                     float(params["eval_split_ratio"]), has_eval_file)
-        how = f"{n} training examples"
+        how = f"{n} training {'pairs' if task_type in P.PREFERENCE_TYPES else 'examples'}"
         _check_eval_split(params, train.examples, has_eval_file)
     else:
         tokens = count_tokens(params, train)

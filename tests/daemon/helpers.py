@@ -9,7 +9,7 @@ from typing import Any
 from modx.v1 import common_pb2 as C
 from modx.v1 import training_pb2 as T
 
-TYPES = {"sft": C.TASK_TYPE_SFT, "pretrain": C.TASK_TYPE_PRETRAIN}
+TYPES = {"sft": C.TASK_TYPE_SFT, "pretrain": C.TASK_TYPE_PRETRAIN, "dpo": C.TASK_TYPE_DPO, "orpo": C.TASK_TYPE_ORPO}
 
 
 def create_request(task_type: str = "sft", template: str = "", **params: Any) -> T.CreateTaskRequest:

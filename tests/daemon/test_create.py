@@ -33,7 +33,8 @@ def test_create_stores_a_snapshot_with_estimate(daemon, tiny_llama_dir, sft_json
     task = resp.task
     assert task.id.startswith("t-") and task.state == 1  # CREATED
     assert task.params["lora_r"].int_value == 8
-    assert task.params["learning_rate"].double_value == pytest.approx(2e-4)
+    assert task.params["learning_rate"].double_value == pytest.approx(1e-3)  # SFT's automatic rate (auto_settings.py)
+    assert task.params["weight_decay"].double_value == pytest.approx(0.01)  # a schema default
     assert task.params["train_file"].string_value == os.path.realpath(sft_jsonl)
     est = task.quota_estimate
     # 32 examples, batch 2 x accum 4 -> 16 batches -> 4 steps; save every 2 -> 2 checkpoints.

@@ -67,11 +67,11 @@ def test_a_two_rank_checkpoint_resumes_on_one_process(reference, two_ranks, tmp_
 
 
 def test_every_rank_config_reads_back_through_the_schema(tmp_path) -> None:
-    """A rank's config is the worker's wire config with its own device: SFT and pretraining alike."""
+    """A rank's config is the worker's wire config with its own device: every task type alike."""
     from modxd.worker.rank import rank_config
     from modxd.train_config import TrainConfig
 
-    for task_type in ("sft", "pretrain"):
+    for task_type in ("sft", "pretrain", "dpo", "orpo"):
         wire = TrainConfig.from_params(task_type, train_file=str(tmp_path / "d.jsonl"), output_dir=str(tmp_path / "o"),
                                        model_dir=str(tmp_path / "m"), save_interval_minutes=5,
                                        process_devices=["cpu", "cpu"]).to_wire()

@@ -66,7 +66,14 @@ def scores_table(scores) -> str:  # noqa: ANN001 - repeated CheckpointScore
         for s in ordered
     ]
     headers = ["RANK", "CHECKPOINT", "STEP", "COMPOSITE", "PERPLEXITY", "BITS/BYTE", "SIMILARITY", "COHERENCE", "COVERAGE"]
-    return table(headers, rows, align="rlrrrrrrr")
+    align = "rlrrrrrrr"
+    if any(s.HasField("preference_pairs") for s in ordered):  # dpo, orpo: on the held-out pairs
+        headers += ["PREF ACC", "MARGIN", "PAIRS"]
+        align += "rrr"
+        for row, s in zip(rows, ordered):
+            row += [fmt_num(opt(s, "preference_accuracy"), ".3f"), fmt_num(opt(s, "preference_margin"), ".4f"),
+                    str(opt(s, "preference_pairs") or "-")]
+    return table(headers, rows, align=align)
 
 
 def generation_text(g: eval_pb2.GenerationSettings) -> str:

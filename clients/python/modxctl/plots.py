@@ -72,8 +72,9 @@ def _series(points: Sequence[training_pb2.MetricsPoint], field: str) -> tuple[li
 
 
 def plot_metrics(points: Sequence[training_pb2.MetricsPoint], path: str, title: str = "") -> list[str]:
-    """Write a 2x2 PNG: loss (+eval loss), perplexity, learning rate, grad norm; for a GPU run a third
-    row with its memory and utilization.
+    """Write a 2x2 PNG: loss (+eval loss), perplexity, learning rate, grad norm; for a preference task
+    (dpo, orpo) the reward margin instead of perplexity and a row of rewards and preference accuracy;
+    for a GPU run a row with its memory and utilization.
 
     Returns the names of the panels that had no data (drawn empty, with a note).
     """
@@ -82,12 +83,21 @@ def plot_metrics(points: Sequence[training_pb2.MetricsPoint], path: str, title: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    preference = any(p.HasField("reward_margin") or p.HasField("eval_reward_margin") for p in points)
     panels = [
         ("loss", [("loss", "train"), ("eval_loss", "eval")], False),
+        # a preference loss has no perplexity: its reward margin instead (dpo, orpo)
+        ("reward margin", [("reward_margin", "train"), ("eval_reward_margin", "eval")], False) if preference else
         ("perplexity", [("perplexity", "train"), ("eval_perplexity", "eval")], True),
         ("learning rate", [("learning_rate", "lr")], False),
         ("gradient norm", [("grad_norm", "grad norm")], False),
     ]
+    if preference:
+        panels += [
+            ("rewards", [("reward_chosen", "chosen"), ("reward_rejected", "rejected"),
+                         ("eval_reward_chosen", "eval chosen"), ("eval_reward_rejected", "eval rejected")], False),
+            ("preference accuracy", [("reward_accuracy", "train"), ("eval_reward_accuracy", "eval")], False),
+        ]
     device = any(p.HasField("device_memory_allocated_bytes") for p in points)
     if device:  # a GPU run: its memory (GiB) and utilization (%) below the curves
         panels += [
@@ -100,7 +110,7 @@ def plot_metrics(points: Sequence[training_pb2.MetricsPoint], path: str, title: 
     from matplotlib.ticker import MaxNLocator
 
     empty = []
-    rows = 3 if device else 2
+    rows = len(panels) // 2
     fig, axes = plt.subplots(rows, 2, figsize=(11, 3.5 * rows), constrained_layout=True)
     for ax, (name, fields, log_scale) in zip(axes.flat, panels):
         drawn = 0

@@ -87,8 +87,8 @@ def train() -> None:
 
 
 @train.command("create")
-@click.option("--type", "task_type", type=task_type_choice, required=True, help="sft: conversations with LoRA; pretrain: plain text, full weights.")
-@click.option("--train-file", type=click.Path(), required=True, metavar="FILE", help="Training data (JSONL; .txt for pretrain).")
+@click.option("--type", "task_type", type=task_type_choice, required=True, help="sft: conversations with LoRA; pretrain: plain text, full weights; dpo, orpo: preference pairs (docs/preference.md).")
+@click.option("--train-file", type=click.Path(), required=True, metavar="FILE", help="Training data (JSONL; .txt for pretrain; pairs of answers for dpo/orpo).")
 @click.option("--model-dir", type=click.Path(), required=True, metavar="DIR", help="Hugging Face model dir (config.json + *.safetensors).")
 @click.option("--output-dir", type=click.Path(), required=True, metavar="DIR", help="Where checkpoints, logs and reports go.")
 @click.option("--eval-file", type=click.Path(), metavar="FILE", help="Held-out data for eval loss and evaluations.")

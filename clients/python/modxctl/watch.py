@@ -67,6 +67,9 @@ def progress_text(m: training_pb2.MetricsPoint, *, with_bar: bool) -> str:
         ("learning_rate", "lr", ".2e"),
         ("grad_norm", "grad", ".3g"),
         ("eval_loss", "eval_loss", ".4f"),
+        ("reward_margin", "margin", ".3f"),  # preference tasks (dpo, orpo)
+        ("reward_accuracy", "acc", ".2f"),
+        ("eval_reward_margin", "eval_margin", ".3f"),
         ("tokens_per_second", "tok/s", ".0f"),
     ):
         value = opt(m, field)
@@ -143,6 +146,7 @@ class TaskMonitor:
         self.clock = clock
         self.losses: list[float] = []
         self.lrs: list[float] = []
+        self.margins: list[float] = []  # preference tasks: the reward margin
         self.last_metrics: training_pb2.MetricsPoint | None = None
         self.final_state: int | None = None
         self.last_seq = 0
@@ -163,7 +167,7 @@ class TaskMonitor:
             self._sparks = [
                 curve_line("loss", self.losses, self.spark_width, ".4f"),
                 curve_line("lr", self.lrs, self.spark_width, ".2e"),
-            ]
+            ] + ([curve_line("margin", self.margins, self.spark_width, ".3f")] if self.margins else [])
             self._sparks_at = now
         return self._sparks
 
@@ -177,6 +181,8 @@ class TaskMonitor:
                 self.losses.append(m.loss)
             if m.HasField("learning_rate"):
                 self.lrs.append(m.learning_rate)
+            if m.HasField("reward_margin"):
+                self.margins.append(m.reward_margin)
             if self.block.enabled:
                 self.block.update(self.sparklines() + [progress_text(m, with_bar=True)])
             else:
@@ -339,7 +345,7 @@ def list_metrics(app: App, task_id: str) -> training_pb2.ListMetricsResponse:
 
 @click.command("metrics")
 @click.argument("task_id", metavar="ID")
-@click.option("--plot", type=click.Path(dir_okay=False, writable=True), metavar="FILE.png", help="Also write loss, perplexity, learning-rate and grad-norm curves as a PNG.")
+@click.option("--plot", type=click.Path(dir_okay=False, writable=True), metavar="FILE.png", help="Also write loss, perplexity (preference tasks: reward margin, rewards, accuracy), learning-rate and grad-norm curves as a PNG.")
 def train_metrics(task_id: str, plot: str | None) -> None:
     """Print a task's logged metrics, one row per logged step.
 
@@ -372,19 +378,24 @@ def train_metrics(task_id: str, plot: str | None) -> None:
             for p in points
         ]
         headers, align = ["STEP", "EPOCH", "LOSS", "PPL", "LR", "GRAD", "EVAL LOSS", "TOK/S", "TIME"], "rrrrrrrrl"
-        for field, header in (("device_memory_peak_bytes", "GPU PEAK"), ("gpu_utilization_percent", "GPU %"),
-                              ("gpu_power_watts", "W")):  # device telemetry, on GPU runs
+        for field, header, spec in (("reward_margin", "MARGIN", ".3f"), ("reward_accuracy", "ACC", ".2f"),
+                                    ("eval_reward_margin", "EVAL MARGIN", ".3f"),
+                                    ("eval_reward_accuracy", "EVAL ACC", ".2f"),  # preference tasks
+                                    ("device_memory_peak_bytes", "GPU PEAK", ""), ("gpu_utilization_percent", "GPU %", ".0f"),
+                                    ("gpu_power_watts", "W", ".0f")):  # device telemetry, on GPU runs
             if any(opt(p, field) is not None for p in points):
                 headers.insert(-1, header)
                 align = align[:-1] + "r" + align[-1]
                 for row, p in zip(rows, points):
                     value = opt(p, field)
                     row.insert(-1, fmt_bytes(value) if field.endswith("_bytes") and value is not None
-                               else fmt_num(value, ".0f"))
+                               else fmt_num(value, spec or ".0f"))
         echo(table(headers, rows, align=align))
         echo()
         echo(curve_line("loss", [opt(p, "loss") for p in points], 60, ".4f"))
         echo(curve_line("lr", [opt(p, "learning_rate") for p in points], 60, ".2e"))
+        if any(opt(p, "reward_margin") is not None for p in points):
+            echo(curve_line("margin", [opt(p, "reward_margin") for p in points], 60, ".3f"))
     if plot:
         if not points:
             raise CliError("no metrics to plot yet")

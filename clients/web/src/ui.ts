@@ -1,7 +1,7 @@
 /** Widgets every page uses: notices, state badges, progress bars, the task picker. */
 import { training, errorText } from "./api";
 import { h, replace } from "./dom";
-import { JobState, TaskState } from "./gen/modx/v1/common_pb";
+import { JobState, TaskState, TaskType } from "./gen/modx/v1/common_pb";
 import type { Task } from "./gen/modx/v1/training_pb";
 import { enumName } from "./format";
 import { t, type Key } from "./i18n";
@@ -57,8 +57,13 @@ export function progressBar(pct: number, label = ""): HTMLElement {
            h("div", { class: "bar", style: `width:${clamped}%` }), h("span", null, label));
 }
 
+/** "sft", "pretrain", "dpo", "orpo": the proto enum's name in lower case. */
+export function typeName(type: TaskType): string {
+  return enumName(TaskType, type);
+}
+
 export function taskLabel(task: Task): string {
-  return `${task.name || task.id} · ${enumName({ 1: "sft", 2: "pretrain" }, task.type)} · ${stateName(task.state)}`;
+  return `${task.name || task.id} · ${typeName(task.type)} · ${stateName(task.state)}`;
 }
 
 /** A <select> of the daemon's tasks; `accept` filters, `onPick` runs on change (and once for the

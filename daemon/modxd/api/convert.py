@@ -1,6 +1,7 @@
 """protobuf <-> domain conversions, shared by the servicers."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -11,6 +12,7 @@ from .. import fields
 from .. import params as P
 from ..downloads import Chunk
 from ..errors import InvalidArgument
+from ..protocol import Metrics
 from ..states import TaskState
 from ..store.checkpoints import CheckpointRecord
 from ..store.events import EventRecord
@@ -214,11 +216,11 @@ def checkpoint_to_proto(ckpt: CheckpointRecord | dict[str, Any]) -> T.Checkpoint
     return msg
 
 
-_METRIC_OPTIONAL = ("eta_seconds", "loss", "perplexity", "learning_rate", "grad_norm", "tokens_per_second",
-                    "eval_loss", "eval_perplexity", "gpu_utilization_percent", "gpu_power_watts",
-                    "gpu_temperature_celsius")
-_METRIC_OPTIONAL_INT = ("device_memory_allocated_bytes", "device_memory_reserved_bytes", "device_memory_peak_bytes",
-                        "host_memory_rss_bytes")
+# The optional numbers of a point are the protocol's Metrics fields (modxd/protocol.py), which the
+# MetricsPoint message names alike: a field added there is served without a change here.
+_METRIC_FIELDS = {f.name: f.type for f in dataclasses.fields(Metrics)}
+_METRIC_OPTIONAL = tuple(n for n, t in _METRIC_FIELDS.items() if t == "float | None" and n not in ("epoch", "percent", "time"))
+_METRIC_OPTIONAL_INT = tuple(n for n, t in _METRIC_FIELDS.items() if t == "int | None")
 
 
 def metrics_to_proto(point: dict[str, Any], time: float | None = None) -> T.MetricsPoint:
@@ -259,9 +261,11 @@ def event_to_proto(event: EventRecord) -> T.TaskEvent:
     return msg
 
 
-def spec_to_proto(spec: P.ParamSpec) -> T.ParamSpec:
+def spec_to_proto(spec: P.ParamSpec, task_type: str = "") -> T.ParamSpec:
+    """`task_type` (GetParamSchema's filter) picks the help written for that type, if any."""
     msg = T.ParamSpec(
-        key=spec.key, category=spec.category, label_zh=spec.label_zh, label_en=spec.label_en, help=spec.help,
+        key=spec.key, category=spec.category, label_zh=spec.label_zh, label_en=spec.label_en,
+        help=spec.help_for(task_type),
         type=PARAM_TYPES[spec.type], default_value=value_to_proto(spec.default), choices=list(spec.choices),
         fold_group=spec.fold_group, applies_to=[TYPE_TO_PROTO[t] for t in spec.applies_to],
         required=spec.required, unit=spec.unit)

@@ -26,7 +26,7 @@ from .status import rpc
 
 JOB_STATES = {"pending": C.JOB_STATE_PENDING, "running": C.JOB_STATE_RUNNING, "completed": C.JOB_STATE_COMPLETED,
               "failed": C.JOB_STATE_FAILED, "cancelled": C.JOB_STATE_CANCELLED}
-OPTIONAL_METRICS = ("semantic_similarity", "coherence", "coverage")
+OPTIONAL_METRICS = ("semantic_similarity", "coherence", "coverage", "preference_accuracy", "preference_margin")
 
 
 def _finite(value: Any) -> float:
@@ -42,6 +42,8 @@ def score_to_proto(s: dict[str, Any]) -> E.CheckpointScore:
     for name in OPTIONAL_METRICS:
         if s.get(name) is not None:
             setattr(msg, name, float(s[name]))
+    if s.get("preference_pairs") is not None:
+        msg.preference_pairs = int(s["preference_pairs"])
     return msg
 
 

@@ -130,7 +130,7 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
     async def GetParamSchema(self, request: T.GetParamSchemaRequest, context) -> T.GetParamSchemaResponse:
         task_type = cv.task_type(request.type, required=False)
         specs = P.specs_for(task_type) if task_type else list(P.SCHEMA)
-        return T.GetParamSchemaResponse(params=[cv.spec_to_proto(s) for s in specs],
+        return T.GetParamSchemaResponse(params=[cv.spec_to_proto(s, task_type) for s in specs],
                                         fold_groups=list(P.FOLD_GROUPS))
 
     @rpc

@@ -50,6 +50,20 @@ def resume_problem(directory: str, max_weight_bytes: int | None = None) -> str:
     return ""
 
 
+def adapter_start_problem(directory: str, max_weight_bytes: int | None = None) -> str:
+    """What keeps a preference run from continuing the LoRA adapter in `directory` (start_from_checkpoint),
+    or '' (a sentence to follow its name): it holds adapter_config.json and finite weights. Applied at
+    create (validation.py) and by the worker to the dir it opened (engine/preference.py)."""
+    if not os.path.isfile(os.path.join(directory, "adapter_config.json")):
+        full = os.path.isfile(os.path.join(directory, "config.json"))
+        return ("is not a LoRA checkpoint (no adapter_config.json)"
+                + ("; it is a full model: set model_dir to it instead" if full else ""))
+    problem = checkpoint_weights_problem(directory, max_weight_bytes)
+    if problem:
+        return f"holds {problem}; start from another checkpoint"
+    return ""
+
+
 class DiskFull(Exception):
     """A save failed for lack of space; ``str()`` is the sentence for people."""
 

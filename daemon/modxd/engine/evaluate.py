@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import files as manifest
-from ..params import needs_chat_template
+from ..params import PREFERENCE_TYPES, needs_chat_template
 from ..paths import Pinned, pin_input, pin_output_dir
 from ..protocol import Emit, EvalProgress, Log, Poll, Score, Stop, Warn
 from . import metrics as M
 from .models import EngineError
+from .preference_eval import PairScoring
 from .templating import missing_template_problem
 
 __all__ = ["run_evaluation", "Example", "nll_per_example", "generate_answers", "batches", "EvalStopped"]
@@ -159,7 +160,7 @@ def generate_answers(model: Any, tokenizer: Any, prompts: list[list[int]], setti
 
 # ----------------------------------------------------------------------------- the job
 
-class EvalJob:
+class EvalJob(PairScoring):
     def __init__(self, config: dict[str, Any], emit: Emit, poll_command: Poll) -> None:
         self.cfg = config
         self.emit = emit
@@ -172,7 +173,11 @@ class EvalJob:
         self.eval_id: str = config.get("job_id") or config.get("evaluation_id") or "eval"
         self.out_dir = Path(config["eval_root"]) / self.eval_id  # the real path (what people see)
         self.pins: list[Pinned] = []  # the input dirs, open (modxd/paths.py)
-        self.weights = M.WEIGHTS_SFT if self.task_type == "sft" else M.WEIGHTS_PRETRAIN
+        # dpo, orpo: pairs scored for preference accuracy and margin; the composite scores prompt + chosen
+        # answer as an SFT conversation (conversational pairs) or as text whose answer is scored (standard)
+        self.preference = self.task_type in PREFERENCE_TYPES
+        self.conversations = self.task_type == "sft" or config["data"].get("format") == "conversational"
+        self.weights = M.WEIGHTS_SFT if self.conversations else M.WEIGHTS_PRETRAIN
         self.warnings: list[str] = []
 
     # -- messages
@@ -215,7 +220,8 @@ class EvalJob:
         tokenizer = load_tokenizer(source, lambda m: self.log(m))
         if self.params.get("chat_template"):
             tokenizer.chat_template = self.params["chat_template"]
-        problem = missing_template_problem(needs_chat_template(self.task_type), tokenizer.chat_template, source)
+        problem = missing_template_problem(needs_chat_template(self.task_type) or self.conversations,
+                                           tokenizer.chat_template, source)
         if problem:
             raise EngineError(problem)
         return tokenizer
@@ -230,14 +236,16 @@ class EvalJob:
             positions = None
         return min(limit, positions) if positions else limit
 
-    def _sft_examples(self, tokenizer: Any) -> list[Example]:
+    def _sft_examples(self, tokenizer: Any, conversations: list[list[dict[str, Any]]] | None = None) -> list[Example]:
         from .data import tokenize_conversation
         from .eval_data import sft_examples
 
         limit = self._limit()
         generate_room = int(self.settings["max_new_tokens"])
         examples, too_long = [], 0
-        for conv in sft_examples(self.cfg["data"], self.params):
+        if conversations is None:
+            conversations = sft_examples(self.cfg["data"], self.params)
+        for conv in conversations:
             while conv and conv[-1]["role"] != "assistant":
                 conv = conv[:-1]
             last = max(i for i, m in enumerate(conv) if m["role"] == "assistant")
@@ -342,7 +350,10 @@ class EvalJob:
         if half and self.device.startswith("cuda") and torch.cuda.get_device_capability()[0] >= 8:
             dtype = "bfloat16"  # same memory as fp16, without its overflow
         self.tokenizer = tokenizer = self._tokenizer()
-        examples = self._sft_examples(tokenizer) if self.task_type == "sft" else self._pretrain_examples(tokenizer)
+        if self.preference:
+            examples = self._pair_examples(tokenizer)
+        else:
+            examples = self._sft_examples(tokenizer) if self.task_type == "sft" else self._pretrain_examples(tokenizer)
         if not examples:
             raise EngineError("the evaluation data set is empty after tokenization (every example is longer than "
                               "max_seq_length, or there is no text)")
@@ -352,7 +363,7 @@ class EvalJob:
         for note in data.get("notes") or []:
             self.warn("evaluation_data", note)
         embedder = None
-        if self.task_type == "sft":
+        if self.conversations:
             from .embedder import Embedder
 
             embedder = Embedder(self.device, warn=lambda m: self.warn("embedder_weights", m))
@@ -404,6 +415,10 @@ class EvalJob:
             summary = M.CandidateScores.of(scores, self.weights).as_dict()
             summary.update(checkpoint_id=cand["checkpoint_id"], label=cand["label"], step=int(cand["step"]),
                            path=cand["path"])
+            if self.preference:
+                summary.update(self._preference_scores(model, cand, dtype))
+                self.log(f"{cand['label']}: preference accuracy {summary['preference_accuracy']:.3f}, mean margin "
+                         f"{summary['preference_margin']:.4f} on {summary['preference_pairs']} pairs")
             self.emit(Score(**_score_payload(summary)))
             self.log(f"{cand['label']}: composite {summary['composite']:.4f}, perplexity {summary['perplexity']:.4g}")
             per_candidate.append(scores)
@@ -463,6 +478,7 @@ class EvalJob:
         data = self.cfg["data"]
         result: dict[str, Any] = {
             "evaluation_id": self.eval_id, "task_id": self.cfg.get("task_id", ""), "task_type": self.task_type,
+            "conversations": self.conversations,
             "device": self.device, "data_source": data["source"], "data_path": data["path"],
             "samples": len(examples), "seed": int(self.cfg.get("seed") or 0), "generation": self.settings,
             "weights": self.weights, "bootstrap_replicates": len(resamples),
@@ -482,6 +498,6 @@ class EvalJob:
 
 def _score_payload(summary: dict[str, Any]) -> dict[str, Any]:
     keys = ("checkpoint_id", "label", "step", "perplexity", "bits_per_byte", "semantic_similarity", "coherence",
-            "coverage", "composite")
+            "coverage", "composite", "preference_accuracy", "preference_margin", "preference_pairs")
     return {k: summary.get(k) for k in keys if summary.get(k) is not None and not (
         isinstance(summary.get(k), float) and math.isnan(summary[k]))}

@@ -24,7 +24,8 @@ __all__ = ["write_all", "CSV_COLUMNS", "FILE_NAMES"]
 
 FILE_NAMES = {"report_path": "report.md", "csv_path": "scores.csv", "examples_path": "examples.jsonl",
               "chart_path": "scores.png", "result_path": "result.json"}
-METRIC_COLUMNS = ["perplexity", "bits_per_byte", "semantic_similarity", "coherence", "coverage", "composite"]
+METRIC_COLUMNS = ["perplexity", "bits_per_byte", "semantic_similarity", "coherence", "coverage", "composite",
+                  "preference_accuracy", "preference_margin", "preference_pairs"]  # the last three: dpo, orpo
 CSV_COLUMNS = (["rank", "is_best", "checkpoint_id", "label", "step"] + METRIC_COLUMNS
                + ["diff_vs_best", "p_vs_best", "examples", "answer_tokens", "answer_bytes", "evaluation_id", "task_id",
                   "task_type", "data_source", "data_path", "samples", "seed", "temperature", "top_p", "top_k",
@@ -75,6 +76,11 @@ def write_all(out_dir: Path, result: dict[str, Any], examples: Sequence[Any],
     return paths
 
 
+def conversations(result: dict[str, Any]) -> bool:
+    """Whether the examples were conversations with generated answers: SFT, and dpo/orpo conversational pairs."""
+    return bool(result.get("conversations", result["task_type"] == "sft"))
+
+
 # ----------------------------------------------------------------------------- CSV
 
 def csv_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -109,7 +115,7 @@ def csv_text(result: dict[str, Any]) -> str:
 def example_records(result: dict[str, Any], examples: Sequence[Any], per_candidate: Sequence[Sequence[M.ExampleScores]],
                     generations: Sequence[Sequence[str]], summaries: Sequence[dict[str, Any]],
                     weights: dict[str, float]) -> Iterable[dict[str, Any]]:
-    sft = result["task_type"] == "sft"
+    sft = conversations(result)
     for summary, scores, answers in zip(summaries, per_candidate, generations):
         for j, (example, s) in enumerate(zip(examples, scores)):
             record: dict[str, Any] = {"evaluation_id": result["evaluation_id"],
@@ -145,7 +151,7 @@ def write_chart(path: Path, result: dict[str, Any]) -> Path | None:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     top.plot(steps, [s["composite"] for s in scores], "o-", linewidth=2.5, color="black", label="composite")
     series = [("2^-bits per byte", [2 ** -s["bits_per_byte"] for s in scores])]
-    if result["task_type"] == "sft":
+    if conversations(result):
         series += [(name.replace("_", " "), [s.get(name) or 0.0 for s in scores])
                    for name in ("semantic_similarity", "coverage", "coherence")]
     for label, values in series:
@@ -195,7 +201,7 @@ def _quote(text: str, limit: int = 600) -> str:
 def markdown(result: dict[str, Any], examples: Sequence[Any], generations: Sequence[Sequence[str]],
              summaries: Sequence[dict[str, Any]], with_chart: bool) -> str:
     gen = result["generation"]
-    sft = result["task_type"] == "sft"
+    sft = conversations(result)
     best = next(s for s in result["scores"] if s["is_best"])
     out = [f"# Evaluation {result['evaluation_id']}", "",
            f"Task `{result['task_id']}` ({result['task_type']}), {len(result['scores'])} candidates, "
@@ -215,6 +221,9 @@ def markdown(result: dict[str, Any], examples: Sequence[Any], generations: Seque
     headers = ["rank", "checkpoint", "step", "composite", "perplexity", "bits/byte"]
     if sft:
         headers += ["similarity", "coherence", "coverage"]
+    preference = any(s.get("preference_pairs") for s in result["scores"])
+    if preference:
+        headers += ["preference accuracy", "mean margin", "pairs"]
     headers += ["Δ vs best", "p vs best"]
     out += ["| " + " | ".join(headers) + " |", "|" + "|".join("---:" if h not in ("checkpoint",) else ":---"
                                                              for h in headers) + "|"]
@@ -224,6 +233,9 @@ def markdown(result: dict[str, Any], examples: Sequence[Any], generations: Seque
                _cell(s["bits_per_byte"])]
         if sft:
             row += [_cell(s.get("semantic_similarity")), _cell(s.get("coherence")), _cell(s.get("coverage"))]
+        if preference:
+            row += [_cell(s.get("preference_accuracy"), ".3f"), _cell(s.get("preference_margin")),
+                    _cell(s.get("preference_pairs"))]
         row += [_cell(s.get("diff_vs_best")) if not s["is_best"] else "-",
                 _cell(s.get("p_vs_best"), ".3g") if not s["is_best"] else "-"]
         out.append("| " + " | ".join(row) + " |")
@@ -244,6 +256,12 @@ def markdown(result: dict[str, Any], examples: Sequence[Any], generations: Seque
             "tie within noise. Full definitions: docs/evaluation.md in the modx repository.", "",
             "Files: `scores.csv` (one row per checkpoint), `examples.jsonl` (one line per checkpoint and example), "
             "`result.json`.", ""]
+    if preference:
+        out += ["Preference accuracy is the share of the pairs whose chosen answer gets the higher reward, the mean "
+                "margin the mean of chosen minus rejected reward (dpo: beta x the log-probability ratio against the "
+                "checkpoint's reference; orpo: lambda x the mean log-probability per answer token), as the trainer "
+                "logs them. The composite scores each pair's prompt + chosen answer (as a conversation for "
+                "conversational pairs); the ranking is the composite's. docs/preference.md.", ""]
     if sft and examples:
         out += ["## Sample generations", ""]
         for j in range(min(PREVIEW_EXAMPLES, len(examples))):

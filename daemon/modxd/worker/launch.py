@@ -1,7 +1,8 @@
 """The training worker's entry: one process, or one process per device through the launcher.
 
 The daemon spawns one worker per task (``worker/runtime.py``), which calls :func:`run_train_task`.
-With one device it simply runs ``run_training``. With several (``process_devices`` in the
+With one device it simply runs the engine's run of the task type (``run_training``, or
+``run_preference`` for dpo and orpo: ``rank.run_engine``). With several (``process_devices`` in the
 config, from the task's ``devices`` parameter) or several hosts (``nnodes``), the worker
 becomes the *coordinator*: it starts one rank per local device with torch's elastic launcher
 (the engine behind ``torchrun``, static rendezvous, no restarts) running
@@ -39,7 +40,7 @@ from ..engine.checkpoints import remove_entry
 from ..hardware import usable_cpu_count
 from ..paths import pin_output_dir
 from ..protocol import Command, Emit, Log, Poll, ProtocolError, Result, Stop, decode_report, encode
-from .rank import AUTHKEY_ENV, SOCKET_ENV, TRAIN
+from .rank import AUTHKEY_ENV, SOCKET_ENV, TRAIN, run_engine
 
 __all__ = ["run_train_task", "run_distributed", "RUN_DIR_NAME", "run_file", "torchrun_command"]
 
@@ -63,11 +64,9 @@ def world_size_of(config: dict[str, Any]) -> int:
 def run_train_task(config: dict, emit: Emit, poll_command: Poll) -> dict:
     """Entry point of the ``train`` worker kind."""
     if world_size_of(config) <= 1:
-        from ..engine.train import run_training
-
         cfg = {k: v for k, v in config.items() if k != "process_devices"}
         cfg["device"] = process_devices(config)[0]
-        return run_training(cfg, emit, poll_command)
+        return run_engine(cfg, emit, poll_command)
     return run_distributed(config, emit, poll_command)
 
 

@@ -25,11 +25,12 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 from .. import paths
-from ..protocol import (DAEMON_GONE, Checkpoint, Command, ProtocolError, Report, Result, Stop, decode_command,
-                        encode)
+from ..protocol import (DAEMON_GONE, Checkpoint, Command, Emit, Poll, ProtocolError, Report, Result, Stop,
+                       decode_command, encode)
 from .runtime import describe_failure, die_with_parent, next_command
 
 SOCKET_ENV = "MODX_DIST_SOCKET"
@@ -98,6 +99,24 @@ def rank_config(spec: dict[str, Any], rank: int, local_rank: int) -> dict[str, A
     return cfg
 
 
+def run_engine(config: Mapping[str, Any], emit: Emit, poll_command: Poll, quota: Any = None) -> dict:
+    """The engine's run of the config's task type: ``run_preference`` (dpo, orpo) or ``run_training``.
+
+    The config is read back through the schema once, here (``TrainConfig.from_wire``), and the
+    engine gets that typed config: no second coercion."""
+    from ..preference_params import PREFERENCE_TYPES
+    from ..train_config import TrainConfig
+
+    run = TrainConfig.from_wire(config)
+    if run.task_type in PREFERENCE_TYPES:
+        from ..engine.preference import run_preference
+
+        return run_preference(run, emit, poll_command, quota=quota)
+    from ..engine.train import run_training
+
+    return run_training(run, emit, poll_command, quota=quota)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
@@ -117,7 +136,6 @@ def main(argv: list[str] | None = None) -> int:
             channel = CoordinatorChannel(os.environ[SOCKET_ENV], bytes.fromhex(os.environ[AUTHKEY_ENV]))
         from ..engine.distributed import CommandSync, shutdown
         from ..engine.quota import QuotaGate
-        from ..engine.train import run_training
 
         cfg = rank_config(spec, rank, local_rank)
         # Rank 0 waits for the daemon's quota answers on its own link, under the command broadcast.
@@ -133,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 sync.saved()
             channel.emit(report)
 
-        result = run_training(cfg, emit, sync, quota=gate)
+        result = run_engine(cfg, emit, sync, quota=gate)
         shutdown()  # before the interpreter exits: see distributed.shutdown
         if channel is not None:
             channel.emit(Result(dict(result or {})))

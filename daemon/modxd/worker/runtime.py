@@ -31,7 +31,7 @@ from ..protocol import (DAEMON_GONE, Command, Failure, Log, ProtocolError, Repor
 # kind -> "module:function"; each takes (config, emit, poll_command) and returns a result dict. The kinds
 # are protocol.KINDS: each has its vocabulary of reports and commands there.
 ENTRY_POINTS = {
-    "train": "modxd.worker.launch:run_train_task",  # run_training, in one process or one per device
+    "train": "modxd.worker.launch:run_train_task",  # run_training / run_preference, in one process or one per device
     "eval": "modxd.engine.evaluate:run_evaluation",
     "package": "modxd.engine.export:run_package",
     "import_gguf": "modxd.engine.export:run_import",

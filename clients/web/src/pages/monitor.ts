@@ -2,12 +2,12 @@
  * the right. The list refreshes every few seconds; the task view streams its own events. */
 import { errorText, training } from "../api";
 import { h, replace } from "../dom";
-import { TaskState, TaskType } from "../gen/modx/v1/common_pb";
+import { TaskState } from "../gen/modx/v1/common_pb";
 import type { Task } from "../gen/modx/v1/training_pb";
 import { t } from "../i18n";
 import { go, routeHash, type Route } from "../router";
 import { percent } from "../format";
-import { stateBadge, stateName } from "../ui";
+import { stateBadge, stateName, typeName } from "../ui";
 import { TaskView } from "./monitor_task";
 
 const FILTERS: [string, TaskState[]][] = [
@@ -50,7 +50,7 @@ export function mountMonitor(root: HTMLElement, route: Route): () => void {
     replace(list, tasks.map((task) => h("li", { class: task.id === route.taskId ? "selected" : "", "data-task": task.id },
       h("a", { href: routeHash("monitor", task.id), title: stateName(task.state) },
         h("div", { class: "row between" }, h("strong", null, task.name || task.id), stateBadge(task.state)),
-        h("div", { class: "muted small" }, `${task.id} · ${task.type === TaskType.PRETRAIN ? "pretrain" : "sft"} · ${
+        h("div", { class: "muted small" }, `${task.id} · ${typeName(task.type)} · ${
           task.totalSteps > 0n ? `${task.currentStep}/${task.totalSteps} · ${percent(task.percent)}` : ""}`)))));
   }
 

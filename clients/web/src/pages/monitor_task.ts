@@ -7,14 +7,14 @@ import { errorText, isCanceled, training } from "../api";
 import { MetricChart } from "../chart";
 import { csvText } from "../csv";
 import { download, h, replace } from "../dom";
-import { TaskState, TaskType } from "../gen/modx/v1/common_pb";
+import { TaskState } from "../gen/modx/v1/common_pb";
 import type { Checkpoint, Task, TaskEvent } from "../gen/modx/v1/training_pb";
 import { bytes, clock, dateTime, duration, metric, percent, tsMillis } from "../format";
 import { t } from "../i18n";
 import { paramText } from "../params";
 import { routeHash, go } from "../router";
 import { dropCache, loadCache, MAX_LOG_LINES, saveCache, TaskSeries, type Column } from "../series";
-import { notify, progressBar, section, stateBadge, stateName, TERMINAL } from "../ui";
+import { notify, progressBar, section, stateBadge, stateName, TERMINAL, typeName } from "../ui";
 import { stats } from "../stats";
 import { dataReportView, estimateChecksView, learningView, runEstimateView, settingsView } from "./first_run_view";
 
@@ -257,7 +257,7 @@ export class TaskView {
       h("div", { class: "row between wrap" },
         h("div", null,
           h("h2", { id: "task-title" }, task.name || task.id, " ", stateBadge(s)),
-          h("div", { class: "muted small" }, `${task.id} · ${task.type === TaskType.PRETRAIN ? "pretrain" : "sft"} · ${task.device || "–"} · ${t("created_at")} ${dateTime(task.createTime)}`),
+          h("div", { class: "muted small" }, `${task.id} · ${typeName(task.type)} · ${task.device || "–"} · ${t("created_at")} ${dateTime(task.createTime)}`),
           task.stateReason ? h("div", { class: "small", id: "state-reason" }, `${t("reason")}: ${task.stateReason}`) : null),
         h("div", { class: "actions row wrap" },
           s === TaskState.CREATED ? h("button", { id: "start", class: "primary", onclick: () => this.act("start") }, t("start")) : null,

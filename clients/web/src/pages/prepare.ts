@@ -13,10 +13,11 @@ import { ParamForm } from "./prepare_form";
 import { ReportPanel } from "./prepare_report";
 import { stats } from "../stats";
 
-const TYPES: [TaskType, string][] = [[TaskType.SFT, "sft"], [TaskType.PRETRAIN, "pretrain"]];
+const TYPES: [TaskType, string][] = [[TaskType.SFT, "sft"], [TaskType.PRETRAIN, "pretrain"], [TaskType.DPO, "dpo"],
+                                     [TaskType.ORPO, "orpo"]];
 
 export function mountPrepare(root: HTMLElement, route: Route): () => void {
-  let type = route.query.get("type") === "pretrain" ? TaskType.PRETRAIN : TaskType.SFT;
+  let type = TYPES.find(([, name]) => name === route.query.get("type"))?.[0] ?? TaskType.SFT;
   let schema: GetParamSchemaResponse | null = null;
   let form: ParamForm | null = null;
   let templateName = route.query.get("template") ?? "";
@@ -39,7 +40,7 @@ export function mountPrepare(root: HTMLElement, route: Route): () => void {
   const busy = (on: boolean) => root.querySelectorAll<HTMLButtonElement>(".actions button").forEach((b) => { b.disabled = on; });
 
   function syncRoute(): void {
-    replaceRoute("prepare", "", { type: type === TaskType.PRETRAIN ? "pretrain" : "sft",
+    replaceRoute("prepare", "", { type: TYPES.find(([v]) => v === type)?.[1] ?? "sft",
                                   ...(templateName ? { template: templateName } : {}) });
   }
 

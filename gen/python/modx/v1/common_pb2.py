@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14modx/v1/common.proto\x12\x07modx.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x01\n\nParamValue\x12\x14\n\nbool_value\x18\x01 \x01(\x08H\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x16\n\x0c\x64ouble_value\x18\x03 \x01(\x01H\x00\x12\x16\n\x0cstring_value\x18\x04 \x01(\tH\x00\x12)\n\nlist_value\x18\x05 \x01(\x0b\x32\x13.modx.v1.StringListH\x00\x42\x06\n\x04kind\"\x1c\n\nStringList\x12\x0e\n\x06values\x18\x01 \x03(\t\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"(\n\x07Warning\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"S\n\x07LogLine\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05level\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"M\n\tFileChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t*P\n\x08TaskType\x12\x19\n\x15TASK_TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rTASK_TYPE_SFT\x10\x01\x12\x16\n\x12TASK_TYPE_PRETRAIN\x10\x02*\xd1\x01\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12TASK_STATE_CREATED\x10\x01\x12\x16\n\x12TASK_STATE_PENDING\x10\x02\x12\x16\n\x12TASK_STATE_RUNNING\x10\x03\x12\x17\n\x13TASK_STATE_STOPPING\x10\x04\x12\x16\n\x12TASK_STATE_STOPPED\x10\x05\x12\x18\n\x14TASK_STATE_COMPLETED\x10\x06\x12\x15\n\x11TASK_STATE_FAILED\x10\x07*\x9b\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATE_PENDING\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_COMPLETED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x42/Z-github.com/modx/modx/clients/go/modxv1;modxv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14modx/v1/common.proto\x12\x07modx.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x01\n\nParamValue\x12\x14\n\nbool_value\x18\x01 \x01(\x08H\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x16\n\x0c\x64ouble_value\x18\x03 \x01(\x01H\x00\x12\x16\n\x0cstring_value\x18\x04 \x01(\tH\x00\x12)\n\nlist_value\x18\x05 \x01(\x0b\x32\x13.modx.v1.StringListH\x00\x42\x06\n\x04kind\"\x1c\n\nStringList\x12\x0e\n\x06values\x18\x01 \x03(\t\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"(\n\x07Warning\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"S\n\x07LogLine\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05level\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"M\n\tFileChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t*w\n\x08TaskType\x12\x19\n\x15TASK_TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rTASK_TYPE_SFT\x10\x01\x12\x16\n\x12TASK_TYPE_PRETRAIN\x10\x02\x12\x11\n\rTASK_TYPE_DPO\x10\x03\x12\x12\n\x0eTASK_TYPE_ORPO\x10\x04*\xd1\x01\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12TASK_STATE_CREATED\x10\x01\x12\x16\n\x12TASK_STATE_PENDING\x10\x02\x12\x16\n\x12TASK_STATE_RUNNING\x10\x03\x12\x17\n\x13TASK_STATE_STOPPING\x10\x04\x12\x16\n\x12TASK_STATE_STOPPED\x10\x05\x12\x18\n\x14TASK_STATE_COMPLETED\x10\x06\x12\x15\n\x11TASK_STATE_FAILED\x10\x07*\x9b\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATE_PENDING\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_COMPLETED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x42/Z-github.com/modx/modx/clients/go/modxv1;modxv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,11 +34,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z-github.com/modx/modx/clients/go/modxv1;modxv1'
   _globals['_TASKTYPE']._serialized_start=513
-  _globals['_TASKTYPE']._serialized_end=593
-  _globals['_TASKSTATE']._serialized_start=596
-  _globals['_TASKSTATE']._serialized_end=805
-  _globals['_JOBSTATE']._serialized_start=808
-  _globals['_JOBSTATE']._serialized_end=963
+  _globals['_TASKTYPE']._serialized_end=632
+  _globals['_TASKSTATE']._serialized_start=635
+  _globals['_TASKSTATE']._serialized_end=844
+  _globals['_JOBSTATE']._serialized_start=847
+  _globals['_JOBSTATE']._serialized_end=1002
   _globals['_PARAMVALUE']._serialized_start=67
   _globals['_PARAMVALUE']._serialized_end=221
   _globals['_STRINGLIST']._serialized_start=223

@@ -15,6 +15,8 @@ class TaskType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TASK_TYPE_UNSPECIFIED: _ClassVar[TaskType]
     TASK_TYPE_SFT: _ClassVar[TaskType]
     TASK_TYPE_PRETRAIN: _ClassVar[TaskType]
+    TASK_TYPE_DPO: _ClassVar[TaskType]
+    TASK_TYPE_ORPO: _ClassVar[TaskType]
 
 class TaskState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -38,6 +40,8 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 TASK_TYPE_UNSPECIFIED: TaskType
 TASK_TYPE_SFT: TaskType
 TASK_TYPE_PRETRAIN: TaskType
+TASK_TYPE_DPO: TaskType
+TASK_TYPE_ORPO: TaskType
 TASK_STATE_UNSPECIFIED: TaskState
 TASK_STATE_CREATED: TaskState
 TASK_STATE_PENDING: TaskState

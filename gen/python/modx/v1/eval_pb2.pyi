@@ -28,7 +28,7 @@ class GenerationSettings(_message.Message):
     def __init__(self, temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., top_k: _Optional[int] = ..., repetition_penalty: _Optional[float] = ..., max_new_tokens: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class CheckpointScore(_message.Message):
-    __slots__ = ("checkpoint_id", "label", "step", "perplexity", "bits_per_byte", "semantic_similarity", "coherence", "coverage", "composite", "rank", "is_best")
+    __slots__ = ("checkpoint_id", "label", "step", "perplexity", "bits_per_byte", "semantic_similarity", "coherence", "coverage", "composite", "rank", "is_best", "preference_accuracy", "preference_margin", "preference_pairs")
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +40,9 @@ class CheckpointScore(_message.Message):
     COMPOSITE_FIELD_NUMBER: _ClassVar[int]
     RANK_FIELD_NUMBER: _ClassVar[int]
     IS_BEST_FIELD_NUMBER: _ClassVar[int]
+    PREFERENCE_ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    PREFERENCE_MARGIN_FIELD_NUMBER: _ClassVar[int]
+    PREFERENCE_PAIRS_FIELD_NUMBER: _ClassVar[int]
     checkpoint_id: str
     label: str
     step: int
@@ -51,7 +54,10 @@ class CheckpointScore(_message.Message):
     composite: float
     rank: int
     is_best: bool
-    def __init__(self, checkpoint_id: _Optional[str] = ..., label: _Optional[str] = ..., step: _Optional[int] = ..., perplexity: _Optional[float] = ..., bits_per_byte: _Optional[float] = ..., semantic_similarity: _Optional[float] = ..., coherence: _Optional[float] = ..., coverage: _Optional[float] = ..., composite: _Optional[float] = ..., rank: _Optional[int] = ..., is_best: _Optional[bool] = ...) -> None: ...
+    preference_accuracy: float
+    preference_margin: float
+    preference_pairs: int
+    def __init__(self, checkpoint_id: _Optional[str] = ..., label: _Optional[str] = ..., step: _Optional[int] = ..., perplexity: _Optional[float] = ..., bits_per_byte: _Optional[float] = ..., semantic_similarity: _Optional[float] = ..., coherence: _Optional[float] = ..., coverage: _Optional[float] = ..., composite: _Optional[float] = ..., rank: _Optional[int] = ..., is_best: _Optional[bool] = ..., preference_accuracy: _Optional[float] = ..., preference_margin: _Optional[float] = ..., preference_pairs: _Optional[int] = ...) -> None: ...
 
 class Evaluation(_message.Message):
     __slots__ = ("id", "task_id", "state", "state_reason", "checkpoint_ids", "include_base", "samples", "generation", "scores", "best_checkpoint_id", "verdict", "report_path", "csv_path", "examples_path", "create_time", "end_time")

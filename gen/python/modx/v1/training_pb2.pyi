@@ -417,7 +417,7 @@ class Checkpoint(_message.Message):
     def __init__(self, id: _Optional[str] = ..., task_id: _Optional[str] = ..., step: _Optional[int] = ..., epoch: _Optional[float] = ..., loss: _Optional[float] = ..., path: _Optional[str] = ..., size_bytes: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deleted: _Optional[bool] = ..., delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class MetricsPoint(_message.Message):
-    __slots__ = ("step", "total_steps", "epoch", "percent", "eta_seconds", "loss", "perplexity", "learning_rate", "grad_norm", "tokens_per_second", "eval_loss", "eval_perplexity", "time", "device_memory_allocated_bytes", "device_memory_reserved_bytes", "device_memory_peak_bytes", "gpu_utilization_percent", "gpu_power_watts", "gpu_temperature_celsius", "host_memory_rss_bytes")
+    __slots__ = ("step", "total_steps", "epoch", "percent", "eta_seconds", "loss", "perplexity", "learning_rate", "grad_norm", "tokens_per_second", "eval_loss", "eval_perplexity", "time", "device_memory_allocated_bytes", "device_memory_reserved_bytes", "device_memory_peak_bytes", "gpu_utilization_percent", "gpu_power_watts", "gpu_temperature_celsius", "host_memory_rss_bytes", "reward_chosen", "reward_rejected", "reward_margin", "reward_accuracy", "logps_chosen", "logps_rejected", "nll_loss", "log_odds_ratio", "log_odds_chosen", "eval_reward_chosen", "eval_reward_rejected", "eval_reward_margin", "eval_reward_accuracy", "eval_logps_chosen", "eval_logps_rejected", "eval_nll_loss", "eval_log_odds_ratio", "eval_log_odds_chosen")
     STEP_FIELD_NUMBER: _ClassVar[int]
     TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
@@ -438,6 +438,24 @@ class MetricsPoint(_message.Message):
     GPU_POWER_WATTS_FIELD_NUMBER: _ClassVar[int]
     GPU_TEMPERATURE_CELSIUS_FIELD_NUMBER: _ClassVar[int]
     HOST_MEMORY_RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    REWARD_CHOSEN_FIELD_NUMBER: _ClassVar[int]
+    REWARD_REJECTED_FIELD_NUMBER: _ClassVar[int]
+    REWARD_MARGIN_FIELD_NUMBER: _ClassVar[int]
+    REWARD_ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    LOGPS_CHOSEN_FIELD_NUMBER: _ClassVar[int]
+    LOGPS_REJECTED_FIELD_NUMBER: _ClassVar[int]
+    NLL_LOSS_FIELD_NUMBER: _ClassVar[int]
+    LOG_ODDS_RATIO_FIELD_NUMBER: _ClassVar[int]
+    LOG_ODDS_CHOSEN_FIELD_NUMBER: _ClassVar[int]
+    EVAL_REWARD_CHOSEN_FIELD_NUMBER: _ClassVar[int]
+    EVAL_REWARD_REJECTED_FIELD_NUMBER: _ClassVar[int]
+    EVAL_REWARD_MARGIN_FIELD_NUMBER: _ClassVar[int]
+    EVAL_REWARD_ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    EVAL_LOGPS_CHOSEN_FIELD_NUMBER: _ClassVar[int]
+    EVAL_LOGPS_REJECTED_FIELD_NUMBER: _ClassVar[int]
+    EVAL_NLL_LOSS_FIELD_NUMBER: _ClassVar[int]
+    EVAL_LOG_ODDS_RATIO_FIELD_NUMBER: _ClassVar[int]
+    EVAL_LOG_ODDS_CHOSEN_FIELD_NUMBER: _ClassVar[int]
     step: int
     total_steps: int
     epoch: float
@@ -458,7 +476,25 @@ class MetricsPoint(_message.Message):
     gpu_power_watts: float
     gpu_temperature_celsius: float
     host_memory_rss_bytes: int
-    def __init__(self, step: _Optional[int] = ..., total_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., percent: _Optional[float] = ..., eta_seconds: _Optional[float] = ..., loss: _Optional[float] = ..., perplexity: _Optional[float] = ..., learning_rate: _Optional[float] = ..., grad_norm: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., eval_loss: _Optional[float] = ..., eval_perplexity: _Optional[float] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., device_memory_allocated_bytes: _Optional[int] = ..., device_memory_reserved_bytes: _Optional[int] = ..., device_memory_peak_bytes: _Optional[int] = ..., gpu_utilization_percent: _Optional[float] = ..., gpu_power_watts: _Optional[float] = ..., gpu_temperature_celsius: _Optional[float] = ..., host_memory_rss_bytes: _Optional[int] = ...) -> None: ...
+    reward_chosen: float
+    reward_rejected: float
+    reward_margin: float
+    reward_accuracy: float
+    logps_chosen: float
+    logps_rejected: float
+    nll_loss: float
+    log_odds_ratio: float
+    log_odds_chosen: float
+    eval_reward_chosen: float
+    eval_reward_rejected: float
+    eval_reward_margin: float
+    eval_reward_accuracy: float
+    eval_logps_chosen: float
+    eval_logps_rejected: float
+    eval_nll_loss: float
+    eval_log_odds_ratio: float
+    eval_log_odds_chosen: float
+    def __init__(self, step: _Optional[int] = ..., total_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., percent: _Optional[float] = ..., eta_seconds: _Optional[float] = ..., loss: _Optional[float] = ..., perplexity: _Optional[float] = ..., learning_rate: _Optional[float] = ..., grad_norm: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., eval_loss: _Optional[float] = ..., eval_perplexity: _Optional[float] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., device_memory_allocated_bytes: _Optional[int] = ..., device_memory_reserved_bytes: _Optional[int] = ..., device_memory_peak_bytes: _Optional[int] = ..., gpu_utilization_percent: _Optional[float] = ..., gpu_power_watts: _Optional[float] = ..., gpu_temperature_celsius: _Optional[float] = ..., host_memory_rss_bytes: _Optional[int] = ..., reward_chosen: _Optional[float] = ..., reward_rejected: _Optional[float] = ..., reward_margin: _Optional[float] = ..., reward_accuracy: _Optional[float] = ..., logps_chosen: _Optional[float] = ..., logps_rejected: _Optional[float] = ..., nll_loss: _Optional[float] = ..., log_odds_ratio: _Optional[float] = ..., log_odds_chosen: _Optional[float] = ..., eval_reward_chosen: _Optional[float] = ..., eval_reward_rejected: _Optional[float] = ..., eval_reward_margin: _Optional[float] = ..., eval_reward_accuracy: _Optional[float] = ..., eval_logps_chosen: _Optional[float] = ..., eval_logps_rejected: _Optional[float] = ..., eval_nll_loss: _Optional[float] = ..., eval_log_odds_ratio: _Optional[float] = ..., eval_log_odds_chosen: _Optional[float] = ...) -> None: ...
 
 class StateChange(_message.Message):
     __slots__ = ("from_state", "to_state", "reason")

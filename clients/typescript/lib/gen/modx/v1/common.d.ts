@@ -9,6 +9,16 @@ export declare enum TaskType {
     TASK_TYPE_SFT = 1,
     /** TASK_TYPE_PRETRAIN - Continued pretraining on plain text (full fine-tuning by default). */
     TASK_TYPE_PRETRAIN = 2,
+    /**
+     * TASK_TYPE_DPO - Preference tuning on pairs of answers (TRL's DPOTrainer; LoRA by default): the chosen answer
+     * made more likely than the rejected one, relative to the start point (docs/preference.md).
+     */
+    TASK_TYPE_DPO = 3,
+    /**
+     * TASK_TYPE_ORPO - Preference tuning without a reference model (TRL's ORPOTrainer): SFT on the chosen answer plus
+     * an odds-ratio term against the rejected one.
+     */
+    TASK_TYPE_ORPO = 4,
     UNRECOGNIZED = -1
 }
 export declare function taskTypeFromJSON(object: any): TaskType;

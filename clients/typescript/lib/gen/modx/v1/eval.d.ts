@@ -48,6 +48,16 @@ export interface CheckpointScore {
     /** 1 = best. */
     rank: number;
     isBest: boolean;
+    /**
+     * Preference tasks (dpo, orpo) only, on held-out pairs (the eval file or split, else sampled
+     * training pairs): the share of pairs whose chosen answer gets the higher reward margin against
+     * the checkpoint's reference (0 to 1, higher is better), the mean margin and the pairs scored
+     * (docs/preference.md). The scores above (perplexity, similarity, ..., composite) treat each
+     * pair's prompt + chosen answer as an SFT conversation; the rank stays the composite's.
+     */
+    preferenceAccuracy?: number | undefined;
+    preferenceMargin?: number | undefined;
+    preferencePairs?: number | undefined;
 }
 export interface Evaluation {
     id: string;

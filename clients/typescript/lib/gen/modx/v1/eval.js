@@ -181,6 +181,9 @@ function createBaseCheckpointScore() {
         composite: 0,
         rank: 0,
         isBest: false,
+        preferenceAccuracy: undefined,
+        preferenceMargin: undefined,
+        preferencePairs: undefined,
     };
 }
 exports.CheckpointScore = {
@@ -217,6 +220,15 @@ exports.CheckpointScore = {
         }
         if (message.isBest !== false) {
             writer.uint32(88).bool(message.isBest);
+        }
+        if (message.preferenceAccuracy !== undefined) {
+            writer.uint32(97).double(message.preferenceAccuracy);
+        }
+        if (message.preferenceMargin !== undefined) {
+            writer.uint32(105).double(message.preferenceMargin);
+        }
+        if (message.preferencePairs !== undefined) {
+            writer.uint32(112).int32(message.preferencePairs);
         }
         return writer;
     },
@@ -310,6 +322,27 @@ exports.CheckpointScore = {
                         message.isBest = reader.bool();
                         continue;
                     }
+                    case 12: {
+                        if (tag !== 97) {
+                            break;
+                        }
+                        message.preferenceAccuracy = reader.double();
+                        continue;
+                    }
+                    case 13: {
+                        if (tag !== 105) {
+                            break;
+                        }
+                        message.preferenceMargin = reader.double();
+                        continue;
+                    }
+                    case 14: {
+                        if (tag !== 112) {
+                            break;
+                        }
+                        message.preferencePairs = reader.int32();
+                        continue;
+                    }
                 }
                 if ((tag & 7) === 4 || tag === 0) {
                     break;
@@ -351,6 +384,21 @@ exports.CheckpointScore = {
                 : isSet(object.is_best)
                     ? globalThis.Boolean(object.is_best)
                     : false,
+            preferenceAccuracy: isSet(object.preferenceAccuracy)
+                ? globalThis.Number(object.preferenceAccuracy)
+                : isSet(object.preference_accuracy)
+                    ? globalThis.Number(object.preference_accuracy)
+                    : undefined,
+            preferenceMargin: isSet(object.preferenceMargin)
+                ? globalThis.Number(object.preferenceMargin)
+                : isSet(object.preference_margin)
+                    ? globalThis.Number(object.preference_margin)
+                    : undefined,
+            preferencePairs: isSet(object.preferencePairs)
+                ? globalThis.Number(object.preferencePairs)
+                : isSet(object.preference_pairs)
+                    ? globalThis.Number(object.preference_pairs)
+                    : undefined,
         };
     },
     toJSON(message) {
@@ -388,6 +436,15 @@ exports.CheckpointScore = {
         if (message.isBest !== false) {
             obj.isBest = message.isBest;
         }
+        if (message.preferenceAccuracy !== undefined) {
+            obj.preferenceAccuracy = floatToJson(message.preferenceAccuracy);
+        }
+        if (message.preferenceMargin !== undefined) {
+            obj.preferenceMargin = floatToJson(message.preferenceMargin);
+        }
+        if (message.preferencePairs !== undefined) {
+            obj.preferencePairs = Math.round(message.preferencePairs);
+        }
         return obj;
     },
     create(base) {
@@ -406,6 +463,9 @@ exports.CheckpointScore = {
         message.composite = object.composite ?? 0;
         message.rank = object.rank ?? 0;
         message.isBest = object.isBest ?? false;
+        message.preferenceAccuracy = object.preferenceAccuracy ?? undefined;
+        message.preferenceMargin = object.preferenceMargin ?? undefined;
+        message.preferencePairs = object.preferencePairs ?? undefined;
         return message;
     },
 };

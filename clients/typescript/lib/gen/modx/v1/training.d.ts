@@ -426,6 +426,34 @@ export interface MetricsPoint {
     gpuTemperatureCelsius?: number | undefined;
     /** Resident memory of the training process (CPU and GPU runs). */
     hostMemoryRssBytes?: string | undefined;
+    /**
+     * Preference tasks (dpo, orpo) only, as TRL logs them (docs/preference.md); perplexity stays
+     * unset there (exp of a preference loss means nothing). DPO's rewards are beta x (policy -
+     * reference) log-probability of an answer; ORPO's are lambda x its mean log-probability per token.
+     */
+    rewardChosen?: number | undefined;
+    rewardRejected?: number | undefined;
+    /** reward_chosen - reward_rejected, averaged over the pairs. */
+    rewardMargin?: number | undefined;
+    /** Share of pairs whose chosen answer has the higher reward (0 to 1). */
+    rewardAccuracy?: number | undefined;
+    /** Summed log-probabilities of the answers under the policy (ORPO: mean per token). */
+    logpsChosen?: number | undefined;
+    logpsRejected?: number | undefined;
+    /** ORPO: the SFT loss on the chosen answers, the log odds ratio and the mean log odds of chosen. */
+    nllLoss?: number | undefined;
+    logOddsRatio?: number | undefined;
+    logOddsChosen?: number | undefined;
+    /** The same on the evaluation data (eval_strategy). */
+    evalRewardChosen?: number | undefined;
+    evalRewardRejected?: number | undefined;
+    evalRewardMargin?: number | undefined;
+    evalRewardAccuracy?: number | undefined;
+    evalLogpsChosen?: number | undefined;
+    evalLogpsRejected?: number | undefined;
+    evalNllLoss?: number | undefined;
+    evalLogOddsRatio?: number | undefined;
+    evalLogOddsChosen?: number | undefined;
 }
 export interface StateChange {
     fromState: TaskState;

@@ -19,6 +19,16 @@ export enum TaskType {
   TASK_TYPE_SFT = 1,
   /** TASK_TYPE_PRETRAIN - Continued pretraining on plain text (full fine-tuning by default). */
   TASK_TYPE_PRETRAIN = 2,
+  /**
+   * TASK_TYPE_DPO - Preference tuning on pairs of answers (TRL's DPOTrainer; LoRA by default): the chosen answer
+   * made more likely than the rejected one, relative to the start point (docs/preference.md).
+   */
+  TASK_TYPE_DPO = 3,
+  /**
+   * TASK_TYPE_ORPO - Preference tuning without a reference model (TRL's ORPOTrainer): SFT on the chosen answer plus
+   * an odds-ratio term against the rejected one.
+   */
+  TASK_TYPE_ORPO = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -33,6 +43,12 @@ export function taskTypeFromJSON(object: any): TaskType {
     case 2:
     case "TASK_TYPE_PRETRAIN":
       return TaskType.TASK_TYPE_PRETRAIN;
+    case 3:
+    case "TASK_TYPE_DPO":
+      return TaskType.TASK_TYPE_DPO;
+    case 4:
+    case "TASK_TYPE_ORPO":
+      return TaskType.TASK_TYPE_ORPO;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -48,6 +64,10 @@ export function taskTypeToJSON(object: TaskType): string {
       return "TASK_TYPE_SFT";
     case TaskType.TASK_TYPE_PRETRAIN:
       return "TASK_TYPE_PRETRAIN";
+    case TaskType.TASK_TYPE_DPO:
+      return "TASK_TYPE_DPO";
+    case TaskType.TASK_TYPE_ORPO:
+      return "TASK_TYPE_ORPO";
     case TaskType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

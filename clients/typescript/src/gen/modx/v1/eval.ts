@@ -74,6 +74,16 @@ export interface CheckpointScore {
   /** 1 = best. */
   rank: number;
   isBest: boolean;
+  /**
+   * Preference tasks (dpo, orpo) only, on held-out pairs (the eval file or split, else sampled
+   * training pairs): the share of pairs whose chosen answer gets the higher reward margin against
+   * the checkpoint's reference (0 to 1, higher is better), the mean margin and the pairs scored
+   * (docs/preference.md). The scores above (perplexity, similarity, ..., composite) treat each
+   * pair's prompt + chosen answer as an SFT conversation; the rank stays the composite's.
+   */
+  preferenceAccuracy?: number | undefined;
+  preferenceMargin?: number | undefined;
+  preferencePairs?: number | undefined;
 }
 
 export interface Evaluation {
@@ -450,6 +460,9 @@ function createBaseCheckpointScore(): CheckpointScore {
     composite: 0,
     rank: 0,
     isBest: false,
+    preferenceAccuracy: undefined,
+    preferenceMargin: undefined,
+    preferencePairs: undefined,
   };
 }
 
@@ -487,6 +500,15 @@ export const CheckpointScore: MessageFns<CheckpointScore> = {
     }
     if (message.isBest !== false) {
       writer.uint32(88).bool(message.isBest);
+    }
+    if (message.preferenceAccuracy !== undefined) {
+      writer.uint32(97).double(message.preferenceAccuracy);
+    }
+    if (message.preferenceMargin !== undefined) {
+      writer.uint32(105).double(message.preferenceMargin);
+    }
+    if (message.preferencePairs !== undefined) {
+      writer.uint32(112).int32(message.preferencePairs);
     }
     return writer;
   },
@@ -592,6 +614,30 @@ export const CheckpointScore: MessageFns<CheckpointScore> = {
             message.isBest = reader.bool();
             continue;
           }
+          case 12: {
+            if (tag !== 97) {
+              break;
+            }
+
+            message.preferenceAccuracy = reader.double();
+            continue;
+          }
+          case 13: {
+            if (tag !== 105) {
+              break;
+            }
+
+            message.preferenceMargin = reader.double();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.preferencePairs = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -633,6 +679,21 @@ export const CheckpointScore: MessageFns<CheckpointScore> = {
         : isSet(object.is_best)
         ? globalThis.Boolean(object.is_best)
         : false,
+      preferenceAccuracy: isSet(object.preferenceAccuracy)
+        ? globalThis.Number(object.preferenceAccuracy)
+        : isSet(object.preference_accuracy)
+        ? globalThis.Number(object.preference_accuracy)
+        : undefined,
+      preferenceMargin: isSet(object.preferenceMargin)
+        ? globalThis.Number(object.preferenceMargin)
+        : isSet(object.preference_margin)
+        ? globalThis.Number(object.preference_margin)
+        : undefined,
+      preferencePairs: isSet(object.preferencePairs)
+        ? globalThis.Number(object.preferencePairs)
+        : isSet(object.preference_pairs)
+        ? globalThis.Number(object.preference_pairs)
+        : undefined,
     };
   },
 
@@ -671,6 +732,15 @@ export const CheckpointScore: MessageFns<CheckpointScore> = {
     if (message.isBest !== false) {
       obj.isBest = message.isBest;
     }
+    if (message.preferenceAccuracy !== undefined) {
+      obj.preferenceAccuracy = floatToJson(message.preferenceAccuracy);
+    }
+    if (message.preferenceMargin !== undefined) {
+      obj.preferenceMargin = floatToJson(message.preferenceMargin);
+    }
+    if (message.preferencePairs !== undefined) {
+      obj.preferencePairs = Math.round(message.preferencePairs);
+    }
     return obj;
   },
 
@@ -690,6 +760,9 @@ export const CheckpointScore: MessageFns<CheckpointScore> = {
     message.composite = object.composite ?? 0;
     message.rank = object.rank ?? 0;
     message.isBest = object.isBest ?? false;
+    message.preferenceAccuracy = object.preferenceAccuracy ?? undefined;
+    message.preferenceMargin = object.preferenceMargin ?? undefined;
+    message.preferencePairs = object.preferencePairs ?? undefined;
     return message;
   },
 };

@@ -731,7 +731,47 @@ export interface MetricsPoint {
     | number
     | undefined;
   /** Resident memory of the training process (CPU and GPU runs). */
-  hostMemoryRssBytes?: string | undefined;
+  hostMemoryRssBytes?:
+    | string
+    | undefined;
+  /**
+   * Preference tasks (dpo, orpo) only, as TRL logs them (docs/preference.md); perplexity stays
+   * unset there (exp of a preference loss means nothing). DPO's rewards are beta x (policy -
+   * reference) log-probability of an answer; ORPO's are lambda x its mean log-probability per token.
+   */
+  rewardChosen?: number | undefined;
+  rewardRejected?:
+    | number
+    | undefined;
+  /** reward_chosen - reward_rejected, averaged over the pairs. */
+  rewardMargin?:
+    | number
+    | undefined;
+  /** Share of pairs whose chosen answer has the higher reward (0 to 1). */
+  rewardAccuracy?:
+    | number
+    | undefined;
+  /** Summed log-probabilities of the answers under the policy (ORPO: mean per token). */
+  logpsChosen?: number | undefined;
+  logpsRejected?:
+    | number
+    | undefined;
+  /** ORPO: the SFT loss on the chosen answers, the log odds ratio and the mean log odds of chosen. */
+  nllLoss?: number | undefined;
+  logOddsRatio?: number | undefined;
+  logOddsChosen?:
+    | number
+    | undefined;
+  /** The same on the evaluation data (eval_strategy). */
+  evalRewardChosen?: number | undefined;
+  evalRewardRejected?: number | undefined;
+  evalRewardMargin?: number | undefined;
+  evalRewardAccuracy?: number | undefined;
+  evalLogpsChosen?: number | undefined;
+  evalLogpsRejected?: number | undefined;
+  evalNllLoss?: number | undefined;
+  evalLogOddsRatio?: number | undefined;
+  evalLogOddsChosen?: number | undefined;
 }
 
 export interface StateChange {
@@ -4639,6 +4679,24 @@ function createBaseMetricsPoint(): MetricsPoint {
     gpuPowerWatts: undefined,
     gpuTemperatureCelsius: undefined,
     hostMemoryRssBytes: undefined,
+    rewardChosen: undefined,
+    rewardRejected: undefined,
+    rewardMargin: undefined,
+    rewardAccuracy: undefined,
+    logpsChosen: undefined,
+    logpsRejected: undefined,
+    nllLoss: undefined,
+    logOddsRatio: undefined,
+    logOddsChosen: undefined,
+    evalRewardChosen: undefined,
+    evalRewardRejected: undefined,
+    evalRewardMargin: undefined,
+    evalRewardAccuracy: undefined,
+    evalLogpsChosen: undefined,
+    evalLogpsRejected: undefined,
+    evalNllLoss: undefined,
+    evalLogOddsRatio: undefined,
+    evalLogOddsChosen: undefined,
   };
 }
 
@@ -4703,6 +4761,60 @@ export const MetricsPoint: MessageFns<MetricsPoint> = {
     }
     if (message.hostMemoryRssBytes !== undefined) {
       writer.uint32(160).int64(message.hostMemoryRssBytes);
+    }
+    if (message.rewardChosen !== undefined) {
+      writer.uint32(169).double(message.rewardChosen);
+    }
+    if (message.rewardRejected !== undefined) {
+      writer.uint32(177).double(message.rewardRejected);
+    }
+    if (message.rewardMargin !== undefined) {
+      writer.uint32(185).double(message.rewardMargin);
+    }
+    if (message.rewardAccuracy !== undefined) {
+      writer.uint32(193).double(message.rewardAccuracy);
+    }
+    if (message.logpsChosen !== undefined) {
+      writer.uint32(201).double(message.logpsChosen);
+    }
+    if (message.logpsRejected !== undefined) {
+      writer.uint32(209).double(message.logpsRejected);
+    }
+    if (message.nllLoss !== undefined) {
+      writer.uint32(217).double(message.nllLoss);
+    }
+    if (message.logOddsRatio !== undefined) {
+      writer.uint32(225).double(message.logOddsRatio);
+    }
+    if (message.logOddsChosen !== undefined) {
+      writer.uint32(233).double(message.logOddsChosen);
+    }
+    if (message.evalRewardChosen !== undefined) {
+      writer.uint32(241).double(message.evalRewardChosen);
+    }
+    if (message.evalRewardRejected !== undefined) {
+      writer.uint32(249).double(message.evalRewardRejected);
+    }
+    if (message.evalRewardMargin !== undefined) {
+      writer.uint32(257).double(message.evalRewardMargin);
+    }
+    if (message.evalRewardAccuracy !== undefined) {
+      writer.uint32(265).double(message.evalRewardAccuracy);
+    }
+    if (message.evalLogpsChosen !== undefined) {
+      writer.uint32(273).double(message.evalLogpsChosen);
+    }
+    if (message.evalLogpsRejected !== undefined) {
+      writer.uint32(281).double(message.evalLogpsRejected);
+    }
+    if (message.evalNllLoss !== undefined) {
+      writer.uint32(289).double(message.evalNllLoss);
+    }
+    if (message.evalLogOddsRatio !== undefined) {
+      writer.uint32(297).double(message.evalLogOddsRatio);
+    }
+    if (message.evalLogOddsChosen !== undefined) {
+      writer.uint32(305).double(message.evalLogOddsChosen);
     }
     return writer;
   },
@@ -4880,6 +4992,150 @@ export const MetricsPoint: MessageFns<MetricsPoint> = {
             message.hostMemoryRssBytes = reader.int64().toString();
             continue;
           }
+          case 21: {
+            if (tag !== 169) {
+              break;
+            }
+
+            message.rewardChosen = reader.double();
+            continue;
+          }
+          case 22: {
+            if (tag !== 177) {
+              break;
+            }
+
+            message.rewardRejected = reader.double();
+            continue;
+          }
+          case 23: {
+            if (tag !== 185) {
+              break;
+            }
+
+            message.rewardMargin = reader.double();
+            continue;
+          }
+          case 24: {
+            if (tag !== 193) {
+              break;
+            }
+
+            message.rewardAccuracy = reader.double();
+            continue;
+          }
+          case 25: {
+            if (tag !== 201) {
+              break;
+            }
+
+            message.logpsChosen = reader.double();
+            continue;
+          }
+          case 26: {
+            if (tag !== 209) {
+              break;
+            }
+
+            message.logpsRejected = reader.double();
+            continue;
+          }
+          case 27: {
+            if (tag !== 217) {
+              break;
+            }
+
+            message.nllLoss = reader.double();
+            continue;
+          }
+          case 28: {
+            if (tag !== 225) {
+              break;
+            }
+
+            message.logOddsRatio = reader.double();
+            continue;
+          }
+          case 29: {
+            if (tag !== 233) {
+              break;
+            }
+
+            message.logOddsChosen = reader.double();
+            continue;
+          }
+          case 30: {
+            if (tag !== 241) {
+              break;
+            }
+
+            message.evalRewardChosen = reader.double();
+            continue;
+          }
+          case 31: {
+            if (tag !== 249) {
+              break;
+            }
+
+            message.evalRewardRejected = reader.double();
+            continue;
+          }
+          case 32: {
+            if (tag !== 257) {
+              break;
+            }
+
+            message.evalRewardMargin = reader.double();
+            continue;
+          }
+          case 33: {
+            if (tag !== 265) {
+              break;
+            }
+
+            message.evalRewardAccuracy = reader.double();
+            continue;
+          }
+          case 34: {
+            if (tag !== 273) {
+              break;
+            }
+
+            message.evalLogpsChosen = reader.double();
+            continue;
+          }
+          case 35: {
+            if (tag !== 281) {
+              break;
+            }
+
+            message.evalLogpsRejected = reader.double();
+            continue;
+          }
+          case 36: {
+            if (tag !== 289) {
+              break;
+            }
+
+            message.evalNllLoss = reader.double();
+            continue;
+          }
+          case 37: {
+            if (tag !== 297) {
+              break;
+            }
+
+            message.evalLogOddsRatio = reader.double();
+            continue;
+          }
+          case 38: {
+            if (tag !== 305) {
+              break;
+            }
+
+            message.evalLogOddsChosen = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4970,6 +5226,96 @@ export const MetricsPoint: MessageFns<MetricsPoint> = {
         : isSet(object.host_memory_rss_bytes)
         ? globalThis.String(object.host_memory_rss_bytes)
         : undefined,
+      rewardChosen: isSet(object.rewardChosen)
+        ? globalThis.Number(object.rewardChosen)
+        : isSet(object.reward_chosen)
+        ? globalThis.Number(object.reward_chosen)
+        : undefined,
+      rewardRejected: isSet(object.rewardRejected)
+        ? globalThis.Number(object.rewardRejected)
+        : isSet(object.reward_rejected)
+        ? globalThis.Number(object.reward_rejected)
+        : undefined,
+      rewardMargin: isSet(object.rewardMargin)
+        ? globalThis.Number(object.rewardMargin)
+        : isSet(object.reward_margin)
+        ? globalThis.Number(object.reward_margin)
+        : undefined,
+      rewardAccuracy: isSet(object.rewardAccuracy)
+        ? globalThis.Number(object.rewardAccuracy)
+        : isSet(object.reward_accuracy)
+        ? globalThis.Number(object.reward_accuracy)
+        : undefined,
+      logpsChosen: isSet(object.logpsChosen)
+        ? globalThis.Number(object.logpsChosen)
+        : isSet(object.logps_chosen)
+        ? globalThis.Number(object.logps_chosen)
+        : undefined,
+      logpsRejected: isSet(object.logpsRejected)
+        ? globalThis.Number(object.logpsRejected)
+        : isSet(object.logps_rejected)
+        ? globalThis.Number(object.logps_rejected)
+        : undefined,
+      nllLoss: isSet(object.nllLoss)
+        ? globalThis.Number(object.nllLoss)
+        : isSet(object.nll_loss)
+        ? globalThis.Number(object.nll_loss)
+        : undefined,
+      logOddsRatio: isSet(object.logOddsRatio)
+        ? globalThis.Number(object.logOddsRatio)
+        : isSet(object.log_odds_ratio)
+        ? globalThis.Number(object.log_odds_ratio)
+        : undefined,
+      logOddsChosen: isSet(object.logOddsChosen)
+        ? globalThis.Number(object.logOddsChosen)
+        : isSet(object.log_odds_chosen)
+        ? globalThis.Number(object.log_odds_chosen)
+        : undefined,
+      evalRewardChosen: isSet(object.evalRewardChosen)
+        ? globalThis.Number(object.evalRewardChosen)
+        : isSet(object.eval_reward_chosen)
+        ? globalThis.Number(object.eval_reward_chosen)
+        : undefined,
+      evalRewardRejected: isSet(object.evalRewardRejected)
+        ? globalThis.Number(object.evalRewardRejected)
+        : isSet(object.eval_reward_rejected)
+        ? globalThis.Number(object.eval_reward_rejected)
+        : undefined,
+      evalRewardMargin: isSet(object.evalRewardMargin)
+        ? globalThis.Number(object.evalRewardMargin)
+        : isSet(object.eval_reward_margin)
+        ? globalThis.Number(object.eval_reward_margin)
+        : undefined,
+      evalRewardAccuracy: isSet(object.evalRewardAccuracy)
+        ? globalThis.Number(object.evalRewardAccuracy)
+        : isSet(object.eval_reward_accuracy)
+        ? globalThis.Number(object.eval_reward_accuracy)
+        : undefined,
+      evalLogpsChosen: isSet(object.evalLogpsChosen)
+        ? globalThis.Number(object.evalLogpsChosen)
+        : isSet(object.eval_logps_chosen)
+        ? globalThis.Number(object.eval_logps_chosen)
+        : undefined,
+      evalLogpsRejected: isSet(object.evalLogpsRejected)
+        ? globalThis.Number(object.evalLogpsRejected)
+        : isSet(object.eval_logps_rejected)
+        ? globalThis.Number(object.eval_logps_rejected)
+        : undefined,
+      evalNllLoss: isSet(object.evalNllLoss)
+        ? globalThis.Number(object.evalNllLoss)
+        : isSet(object.eval_nll_loss)
+        ? globalThis.Number(object.eval_nll_loss)
+        : undefined,
+      evalLogOddsRatio: isSet(object.evalLogOddsRatio)
+        ? globalThis.Number(object.evalLogOddsRatio)
+        : isSet(object.eval_log_odds_ratio)
+        ? globalThis.Number(object.eval_log_odds_ratio)
+        : undefined,
+      evalLogOddsChosen: isSet(object.evalLogOddsChosen)
+        ? globalThis.Number(object.evalLogOddsChosen)
+        : isSet(object.eval_log_odds_chosen)
+        ? globalThis.Number(object.eval_log_odds_chosen)
+        : undefined,
     };
   },
 
@@ -5035,6 +5381,60 @@ export const MetricsPoint: MessageFns<MetricsPoint> = {
     if (message.hostMemoryRssBytes !== undefined) {
       obj.hostMemoryRssBytes = message.hostMemoryRssBytes;
     }
+    if (message.rewardChosen !== undefined) {
+      obj.rewardChosen = floatToJson(message.rewardChosen);
+    }
+    if (message.rewardRejected !== undefined) {
+      obj.rewardRejected = floatToJson(message.rewardRejected);
+    }
+    if (message.rewardMargin !== undefined) {
+      obj.rewardMargin = floatToJson(message.rewardMargin);
+    }
+    if (message.rewardAccuracy !== undefined) {
+      obj.rewardAccuracy = floatToJson(message.rewardAccuracy);
+    }
+    if (message.logpsChosen !== undefined) {
+      obj.logpsChosen = floatToJson(message.logpsChosen);
+    }
+    if (message.logpsRejected !== undefined) {
+      obj.logpsRejected = floatToJson(message.logpsRejected);
+    }
+    if (message.nllLoss !== undefined) {
+      obj.nllLoss = floatToJson(message.nllLoss);
+    }
+    if (message.logOddsRatio !== undefined) {
+      obj.logOddsRatio = floatToJson(message.logOddsRatio);
+    }
+    if (message.logOddsChosen !== undefined) {
+      obj.logOddsChosen = floatToJson(message.logOddsChosen);
+    }
+    if (message.evalRewardChosen !== undefined) {
+      obj.evalRewardChosen = floatToJson(message.evalRewardChosen);
+    }
+    if (message.evalRewardRejected !== undefined) {
+      obj.evalRewardRejected = floatToJson(message.evalRewardRejected);
+    }
+    if (message.evalRewardMargin !== undefined) {
+      obj.evalRewardMargin = floatToJson(message.evalRewardMargin);
+    }
+    if (message.evalRewardAccuracy !== undefined) {
+      obj.evalRewardAccuracy = floatToJson(message.evalRewardAccuracy);
+    }
+    if (message.evalLogpsChosen !== undefined) {
+      obj.evalLogpsChosen = floatToJson(message.evalLogpsChosen);
+    }
+    if (message.evalLogpsRejected !== undefined) {
+      obj.evalLogpsRejected = floatToJson(message.evalLogpsRejected);
+    }
+    if (message.evalNllLoss !== undefined) {
+      obj.evalNllLoss = floatToJson(message.evalNllLoss);
+    }
+    if (message.evalLogOddsRatio !== undefined) {
+      obj.evalLogOddsRatio = floatToJson(message.evalLogOddsRatio);
+    }
+    if (message.evalLogOddsChosen !== undefined) {
+      obj.evalLogOddsChosen = floatToJson(message.evalLogOddsChosen);
+    }
     return obj;
   },
 
@@ -5063,6 +5463,24 @@ export const MetricsPoint: MessageFns<MetricsPoint> = {
     message.gpuPowerWatts = object.gpuPowerWatts ?? undefined;
     message.gpuTemperatureCelsius = object.gpuTemperatureCelsius ?? undefined;
     message.hostMemoryRssBytes = object.hostMemoryRssBytes ?? undefined;
+    message.rewardChosen = object.rewardChosen ?? undefined;
+    message.rewardRejected = object.rewardRejected ?? undefined;
+    message.rewardMargin = object.rewardMargin ?? undefined;
+    message.rewardAccuracy = object.rewardAccuracy ?? undefined;
+    message.logpsChosen = object.logpsChosen ?? undefined;
+    message.logpsRejected = object.logpsRejected ?? undefined;
+    message.nllLoss = object.nllLoss ?? undefined;
+    message.logOddsRatio = object.logOddsRatio ?? undefined;
+    message.logOddsChosen = object.logOddsChosen ?? undefined;
+    message.evalRewardChosen = object.evalRewardChosen ?? undefined;
+    message.evalRewardRejected = object.evalRewardRejected ?? undefined;
+    message.evalRewardMargin = object.evalRewardMargin ?? undefined;
+    message.evalRewardAccuracy = object.evalRewardAccuracy ?? undefined;
+    message.evalLogpsChosen = object.evalLogpsChosen ?? undefined;
+    message.evalLogpsRejected = object.evalLogpsRejected ?? undefined;
+    message.evalNllLoss = object.evalNllLoss ?? undefined;
+    message.evalLogOddsRatio = object.evalLogOddsRatio ?? undefined;
+    message.evalLogOddsChosen = object.evalLogOddsChosen ?? undefined;
     return message;
   },
 };
