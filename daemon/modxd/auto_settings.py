@@ -96,12 +96,14 @@ def _learning_rate(use_lora: bool, model_parameters: int | None) -> Resolved:
 
 
 def sft_resolver(facts: object) -> dict[str, tuple[int | float | list[str], str]]:
-    """The App's automatic-settings rule (param_sources.AutoResolver): SFT tasks only (pretraining and
-    preference tuning were not measured), from the data report's example count, the effective batch
+    """The App's automatic-settings rule (param_sources.AutoResolver): SFT tasks that do not resume a
+    checkpoint (pretraining and preference tuning were not measured), from the data report's example count, the effective batch
     (``devices`` a count or ids; 1 process otherwise) and the model's size."""
     if getattr(facts, "task_type", "") != "sft" or getattr(facts, "examples", 0) < 1:
         return {}
     params = getattr(facts, "params")
+    if getattr(params, "resume_from_checkpoint", ""):
+        return {}  # a resumed run continues the checkpoint's own run: its adapter's targets, its schedule
     devices = str(getattr(params, "devices", "1") or "1").strip()
     processes = int(devices) if devices.isdigit() and int(devices) > 0 else (
         len(devices.split(",")) if "," in devices else 1)

@@ -102,3 +102,25 @@ def test_importing_it_loads_no_ml_library() -> None:
             "sys.exit(', '.join(bad) or None)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_resolver_picks_for_sft_only_and_never_for_a_resumed_run() -> None:
+    """The App's resolver: SFT from the report's count and the task's batch x accumulation x processes;
+    nothing for other types, and nothing when the task resumes a checkpoint (its adapter's targets and
+    its schedule are the checkpoint's run's)."""
+    from types import SimpleNamespace
+
+    from modxd.params import resolve
+
+    def facts(task_type: str = "sft", **params):
+        base = dict(train_file="/d.jsonl", model_dir="/m", output_dir="/o", per_device_train_batch_size=2,
+                    gradient_accumulation_steps=4)
+        return SimpleNamespace(task_type=task_type, examples=66, model_parameters=135_000_000,
+                               params=resolve(task_type, {}, {**base, **params}))
+
+    picked = A.sft_resolver(facts())
+    assert picked["num_train_epochs"][0] == 7 and "66 examples at 8 per step" in picked["num_train_epochs"][1]
+    two = A.sft_resolver(facts(devices="2"))["num_train_epochs"]  # 16 per step over two processes
+    assert two[0] == 10 and "66 examples at 16 per step = 5 optimizer steps per epoch" in two[1]
+    assert A.sft_resolver(facts(resume_from_checkpoint="/o/checkpoints/checkpoint-8")) == {}
+    assert A.sft_resolver(facts("pretrain")) == {}
