@@ -120,21 +120,27 @@ def _kind_of(path: str) -> bool:
     raise FailedPrecondition(f"{path} holds neither a LoRA adapter (adapter_config.json) nor a model (config.json)")
 
 
+AT_LEAST_TWO = ("an evaluation compares at least 2 models: at least 2 checkpoints (ids or steps, or 'all'), "
+                "or 1 checkpoint and the base model (include_base, modxctl eval run --base)")
+
+
 async def resolve_candidates(checkpoints: CheckpointRepo, task: TaskRecord, refs: list[str],
                             include_base: bool) -> list[Candidate]:
-    """The base model (when asked) and the named checkpoints, in step order, checked on disk."""
+    """The base model (when asked) and the named checkpoints, in step order, checked on disk.
+
+    At least two models are compared: two checkpoints, or one and the base model (did training help)."""
     refs = [r.strip() for r in refs if r.strip()]
+    needed = 1 if include_base else 2
     if any(r.lower() == ALL for r in refs):
         if len(refs) > 1:
             raise InvalidArgument("'all' names every checkpoint of the task: give it alone")
         records = await checkpoints.list(task.id)
-        if len(records) < 2:
+        if len(records) < needed:
             raise FailedPrecondition(f"task {task.id} has {len(records)} checkpoint(s) that were not deleted; "
-                                     "an evaluation compares at least 2")
+                                     f"{AT_LEAST_TWO}")
     else:
-        if len(refs) < 2:
-            raise InvalidArgument(f"an evaluation compares at least 2 checkpoints (ids or steps, or 'all'); "
-                                  f"got {len(refs)}")
+        if len(refs) < needed:
+            raise InvalidArgument(f"{AT_LEAST_TWO}; got {len(refs)} checkpoint(s)")
         if len(refs) > MAX_CANDIDATES:
             raise InvalidArgument(f"at most {MAX_CANDIDATES} checkpoints per evaluation, got {len(refs)}")
         records = []
@@ -145,9 +151,10 @@ async def resolve_candidates(checkpoints: CheckpointRepo, task: TaskRecord, refs
             ckpt = await checkpoints.find(task.id, ref)  # NotFound, or InvalidArgument when deleted
             if all(ckpt.id != r.id for r in records):
                 records.append(ckpt)
-        if len(records) < 2:
-            raise InvalidArgument(f"an evaluation compares at least 2 different checkpoints; {', '.join(refs)} "
-                                  f"name only {records[0].id} (step {records[0].step})")
+        if len(records) < needed:
+            raise InvalidArgument(f"an evaluation compares at least 2 different checkpoints (or 1 and the base "
+                                  f"model, include_base); {', '.join(refs)} name only {records[0].id} "
+                                  f"(step {records[0].step})")
     if len(records) > MAX_CANDIDATES:
         raise InvalidArgument(f"task {task.id} has {len(records)} checkpoints; evaluate at most {MAX_CANDIDATES} "
                               "at once (name them)")

@@ -687,7 +687,8 @@ type CreateEvaluationRequest struct {
 	unknownFields protoimpl.UnknownFields
 
 	TaskId string `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	// Checkpoint ids or step numbers, at least two (or the single value "all").
+	// Checkpoint ids or step numbers (or the single value "all"): at least two,
+	// or one with include_base (the checkpoint against the base model).
 	Checkpoints []string `protobuf:"bytes,2,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
 	// Also score the task's base model (its id in the scores is "base").
 	IncludeBase bool `protobuf:"varint,3,opt,name=include_base,json=includeBase,proto3" json:"include_base,omitempty"`

@@ -150,7 +150,10 @@ export interface EvalEvent {
 
 export interface CreateEvaluationRequest {
   taskId: string;
-  /** Checkpoint ids or step numbers, at least two (or the single value "all"). */
+  /**
+   * Checkpoint ids or step numbers (or the single value "all"): at least two,
+   * or one with include_base (the checkpoint against the base model).
+   */
   checkpoints: string[];
   /** Also score the task's base model (its id in the scores is "base"). */
   includeBase: boolean;

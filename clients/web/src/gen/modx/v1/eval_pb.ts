@@ -403,7 +403,8 @@ export type CreateEvaluationRequest = Message<"modx.v1.CreateEvaluationRequest">
   taskId: string;
 
   /**
-   * Checkpoint ids or step numbers, at least two (or the single value "all").
+   * Checkpoint ids or step numbers (or the single value "all"): at least two,
+   * or one with include_base (the checkpoint against the base model).
    *
    * @generated from field: repeated string checkpoints = 2;
    */
