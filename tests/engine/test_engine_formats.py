@@ -77,7 +77,7 @@ def test_all_three_formats_normalise_and_mix(tmp_path: Path) -> None:
     ('{"text": "x"}', "'text' object is pretraining data"),
     ('{"messages": "hi"}', "'messages' must be an array (got string)"),
     ('{"messages": []}', "'messages' is empty"),
-    ('{"messages": ["hi"]}', "'messages[0]' must be an object (got string)"),
+    ('{"messages": ["hi"]}', "'messages[0]' must be a message object with 'role' and 'content' (got string)"),
     ('{"messages": [{"content": "x"}]}', "'messages[0]' has no 'role'"),
     ('{"messages": [{"role": 3, "content": "x"}]}', "'messages[0].role' must be a string (got number)"),
     ('{"messages": [{"role": "user"}]}', "'messages[0]' has no 'content'"),

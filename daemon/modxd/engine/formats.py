@@ -171,13 +171,21 @@ def _from_messages(obj: dict) -> list[dict[str, str]]:
     raw = obj["messages"]
     if not isinstance(raw, list):
         raise _Invalid(f"'messages' must be an array (got {_json_type(raw)})")
+    out = message_list(raw, "messages")
+    _check_conversation(out, "messages")
+    return out
+
+
+def message_list(raw: list, key: str) -> list[dict[str, str]]:
+    """The one rule of a list of chat messages (SFT's `messages`, preference pairs' `prompt`, `chosen`,
+    `rejected`): objects with a known `role` and a string `content`, named by `key[i]` when refused."""
     if not raw:
-        raise _Invalid("'messages' is empty")
+        raise _Invalid(f"'{key}' is empty")
     out = []
     for i, m in enumerate(raw):
-        where = f"messages[{i}]"
+        where = f"{key}[{i}]"
         if not isinstance(m, dict):
-            raise _Invalid(f"'{where}' must be an object (got {_json_type(m)})")
+            raise _Invalid(f"'{where}' must be a message object with 'role' and 'content' (got {_json_type(m)})")
         if "role" not in m:
             raise _Invalid(f"'{where}' has no 'role'")
         role = m["role"]
@@ -188,7 +196,6 @@ def _from_messages(obj: dict) -> list[dict[str, str]]:
         if "content" not in m:
             raise _Invalid(f"'{where}' has no 'content'")
         out.append({"role": role, "content": _content(m["content"], f"{where}.content")})
-    _check_conversation(out, "messages")
     return out
 
 

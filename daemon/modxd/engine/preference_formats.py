@@ -33,15 +33,14 @@ from typing import Any, Iterator
 from .formats import (
     DEFAULT_MAX_LINE_BYTES,
     MAX_SAMPLED_SHAPES,
-    SFT_ROLES,
     DataError,
     DataSummary,
-    _content,
     _Invalid,
     _json_lines,
     _json_type,
     _short,
     _string,
+    message_list,
 )
 
 __all__ = ["STANDARD", "CONVERSATIONAL", "PreferencePair", "normalize_preference_example",
@@ -85,27 +84,6 @@ def _family(value: Any, key: str) -> str:
         return CONVERSATIONAL
     raise _Invalid(f"'{key}' must be a string (standard format) or an array of messages (conversational "
                    f"format) (got {_json_type(value)})")
-
-
-def _messages(raw: list, key: str) -> Messages:
-    if not raw:
-        raise _Invalid(f"'{key}' is empty")
-    out = []
-    for i, m in enumerate(raw):
-        where = f"{key}[{i}]"
-        if not isinstance(m, dict):
-            raise _Invalid(f"'{where}' must be a message object with 'role' and 'content' (got {_json_type(m)})")
-        if "role" not in m:
-            raise _Invalid(f"'{where}' has no 'role'")
-        role = m["role"]
-        if not isinstance(role, str):
-            raise _Invalid(f"'{where}.role' must be a string (got {_json_type(role)})")
-        if role not in SFT_ROLES:
-            raise _Invalid(f"'{where}.role' must be one of {', '.join(SFT_ROLES)} (got {_short(role)})")
-        if "content" not in m:
-            raise _Invalid(f"'{where}' has no 'content'")
-        out.append({"role": role, "content": _content(m["content"], f"{where}.content")})
-    return out
 
 
 def _check_prompt(messages: Messages, key: str) -> None:
@@ -167,11 +145,11 @@ def _standard(obj: dict) -> PreferencePair:
 def _conversational(obj: dict) -> PreferencePair:
     if not isinstance(obj["rejected"], list):
         raise _Invalid(f"'rejected' must be an array of messages like 'chosen' (got {_json_type(obj['rejected'])})")
-    chosen, rejected = _messages(obj["chosen"], "chosen"), _messages(obj["rejected"], "rejected")
+    chosen, rejected = message_list(obj["chosen"], "chosen"), message_list(obj["rejected"], "rejected")
     if "prompt" in obj:
         if not isinstance(obj["prompt"], list):
             raise _Invalid(f"'prompt' must be an array of messages like 'chosen' (got {_json_type(obj['prompt'])})")
-        prompt = _messages(obj["prompt"], "prompt")
+        prompt = message_list(obj["prompt"], "prompt")
         _check_prompt(prompt, "prompt")
         _answer(chosen, "chosen")
         _answer(rejected, "rejected")
