@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator, Callable
 
 import structlog
 
-from . import fields, files, hardware, placement
+from . import fields, files, hardware, memory_plan, placement
 from . import params as P
 from .config import Config
 from .errors import FailedPrecondition, InvalidArgument
@@ -30,9 +30,8 @@ from .eval_examples import ExampleRecord
 from .evaluations import Evaluations
 from .jobs.inference import ChatSettings, InferenceManager
 from .jobs.runner import JobRunner
-from .worker.spawn import worker_cpu_count
+from .worker.spawn import worker_cpu_count, worker_cpus
 from .jobs.supervisor import Supervisor
-from .memory_plan import plan_memory
 from .states import TaskState
 from .store.checkpoints import CheckpointRecord, CheckpointRepo, QuotaRepo
 from .outputs import OutputLocations
@@ -140,7 +139,7 @@ class App:
         sources = value_sources(task_type, tpl.params, overrides, name == default_template_name(task_type))
         world = placement.check_task(resolved, self.devices, worker_cpu_count())  # devices against this host's
         checked = await asyncio.to_thread(validate_task, task_type, resolved, self.config.roots)
-        flight = await self._preflight(task_type, checked, sources, self.auto_settings, calibrate)
+        flight = await self._preflight(task_type, checked, sources, self.auto_settings, calibrate, world)
         checked = flight.checked
         if checked.params != resolved:  # automatic values: the devices they ask for are checked too
             world = placement.check_task(checked.params, self.devices, worker_cpu_count())
@@ -149,32 +148,40 @@ class App:
                                       checked.eval is not None, balance, world)
         if flight.run_dict() is not None:
             est["run"] = flight.run_dict()
-        memory_warnings = await self._memory(checked, est, world)
+        memory_warnings = await self._memory(checked, est, world, flight)
         warnings = (list(checked.warnings) + flight.warnings + _quota_warnings(est) + memory_warnings
                     + placement.feature_warnings(checked.params, self.devices))
         return name, checked, est, warnings, flight
 
     async def _preflight(self, task_type: str, checked: Validated, sources: dict[str, str],
-                         resolver: AutoResolver | None, calibrate: bool = False) -> Preflight:
+                         resolver: AutoResolver | None, calibrate: bool = False, world: int = 1) -> Preflight:
         """The data reports, automatic settings and run estimate (preflight.py), in a thread; a
         calibration (a child process) waits for any other one to finish first."""
-        chosen = placement.place(parse_devices(checked.params.get("devices", "1")), self.devices, set())
-        device = chosen.processes[0] if chosen else "cpu"
+        device = self._planned_device(checked.params)
         gpus = await asyncio.to_thread(hardware.detect_gpus) if device != "cpu" else []
         run = (lambda: preflight(task_type, checked, sources, resolver, self.config.roots, self.config.state_dir,
-                                 device, gpus, calibrate))
+                                 device, gpus, calibrate, world, worker_cpus()))
         if not calibrate:
             return await asyncio.to_thread(run)
         async with self._calibrating:
             return await asyncio.to_thread(run)
 
-    async def _memory(self, checked: Validated, est: dict[str, Any], world: int) -> Warnings:
-        """Add the GPU memory estimate to `est` (refused when it can never fit); its warnings."""
+    def _planned_device(self, params: dict[str, Any]) -> str:
+        """The first device placement would give the task on an idle host (what it is estimated on)."""
+        chosen = placement.place(parse_devices(params.get("devices", "1")), self.devices, set())
+        return chosen.processes[0] if chosen else "cpu"
+
+    async def _memory(self, checked: Validated, est: dict[str, Any], world: int, flight: Preflight) -> Warnings:
+        """Add the GPU memory breakdown to `est`; judged here (memory_plan.py) only when the run
+        estimate did not judge it already (no estimate for this task type or tokenizer)."""
         if not any(d != "cpu" for d in self.devices):
             return []
         gpus = await asyncio.to_thread(hardware.detect_gpus)
+        where = memory_plan.capacity(checked.params, gpus, self._planned_device(checked.params), world)
         parameters = await asyncio.to_thread(hardware.count_parameters, checked.params["model_dir"])
-        memory, warnings = plan_memory(checked.params, checked.model_config, parameters, gpus, world)
+        run_verdict = flight.estimate.memory if flight.estimate else None
+        memory, warnings = memory_plan.plan_memory(checked.params, checked.model_config, parameters, where,
+                                                   run_verdict)
         if memory is not None:
             est["memory"] = memory
         return warnings
@@ -219,12 +226,12 @@ class App:
         world = placement.check_task(task.params, self.devices, worker_cpu_count())
         checked = await asyncio.to_thread(validate_task, task.type, task.params, self.config.roots)
         sources = {s["key"]: s["source"] for s in task.settings}
-        flight = await self._preflight(task.type, checked, sources, None, calibrate)
+        flight = await self._preflight(task.type, checked, sources, None, calibrate, world)
         est = await asyncio.to_thread(estimate, task.type, checked.params, checked.train,
                                       checked.eval is not None, await self.quota.balance(), world)
         if flight.run_dict() is not None:
             est["run"] = flight.run_dict()
-        memory_warnings = await self._memory(checked, est, world)
+        memory_warnings = await self._memory(checked, est, world, flight)
         return est, _quota_warnings(est) + memory_warnings, flight
 
     async def get_task(self, task_id: str) -> TaskRecord:

@@ -67,16 +67,18 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def device_identity(device: str, gpu_name: str = "") -> str:
-    """What the device is, not where: 'cuda NVIDIA H100 80GB HBM3' or 'cpu <model> x<usable cores>'."""
+def device_identity(device: str, gpu_name: str = "", cpus: list[int] | None = None) -> str:
+    """What the device is, not where: 'cuda NVIDIA H100 80GB HBM3' or 'cpu <model> x<cores>', the cores
+    a training worker gets (``cpus``: the daemon's worker_cpus; else all this process may use)."""
     if device.startswith("cuda"):
         return f"cuda {gpu_name}".strip()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = len(cpus) if cpus else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                    else (os.cpu_count() or 1))
     return f"cpu {_cpu_name()} x{cores}"
 
 
 def calibration_key(task_type: str, params: dict[str, Any], model_config: dict[str, Any], device: str,
-                    gpu_name: str = "") -> dict[str, Any]:
+                    gpu_name: str = "", cpus: list[int] | None = None) -> dict[str, Any]:
     """Everything a calibration depends on (see the module docstring), as plain JSON data."""
     step = {name: params.get(name, default) for name, default in STEP_KEYS.items()}
     if step["use_lora"] is None:
@@ -86,7 +88,7 @@ def calibration_key(task_type: str, params: dict[str, Any], model_config: dict[s
     if not step["use_lora"]:  # LoRA settings do not matter for full fine-tuning
         step.update(lora_r=0, lora_target_modules=None, quantization_bit=0)
     model = hashlib.sha256(json.dumps(model_config, sort_keys=True).encode()).hexdigest()[:16]
-    return {"version": KEY_VERSION, "model": model, "device": device_identity(device, gpu_name),
+    return {"version": KEY_VERSION, "model": model, "device": device_identity(device, gpu_name, cpus),
             "task_type": task_type, **step, "torch": _version("torch"), "transformers": _version("transformers")}
 
 
@@ -187,7 +189,7 @@ def calibrate(task_type: str, params: dict[str, Any], model_config: dict[str, An
               state_dir: str | os.PathLike, roots: list[str] | None, gpu_name: str = "",
               timeout: float = 900.0, cpus: list[int] | None = None) -> tuple[Calibration, bool]:
     """The calibration for this task's step shape on ``device``: (calibration, whether it came from the cache)."""
-    key = calibration_key(task_type, params, model_config, device, gpu_name)
+    key = calibration_key(task_type, params, model_config, device, gpu_name, cpus)
     cache = CalibrationCache(state_dir)
     cached = cache.get(key)
     if cached is not None:

@@ -101,6 +101,18 @@ def usable_cpu_count() -> int:
     return len(available_cpus())
 
 
+def available_host_memory_bytes() -> int:
+    """MemAvailable from /proc/meminfo (what can be had without swapping), or 0 when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def host_memory_bytes() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -73,7 +73,7 @@ def _facts(task_type: str, checked: Validated, train: DataReport, parameters: in
 
 def preflight(task_type: str, checked: Validated, sources: dict[str, str], resolver: AutoResolver | None,
               roots: list[Path] | None, state_dir: str | Path, device: str, gpus: list[hardware.Gpu],
-              calibrate: bool = False) -> Preflight:
+              calibrate: bool = False, world: int = 1, cpus: list[int] | None = None) -> Preflight:
     """The reports, the automatic settings and the estimate of a validated task (module docstring)."""
     if task_type in P.PREFERENCE_TYPES:  # the report counts SFT conversations and pretraining text, not pairs
         problem = ("no_data_report", f"no data report or run estimate for {task_type} tasks yet: the pairs were "
@@ -97,7 +97,7 @@ def preflight(task_type: str, checked: Validated, sources: dict[str, str], resol
         reasons = {}
     try:
         estimate = estimate_task(task_type, checked.params, checked.model_config, state_dir, roots, device, gpus,
-                                 checked.train, calibrate, reports=reports)
+                                 checked.train, calibrate, cpus, reports=reports, world=world)
     except CalibrationFailed as exc:
         raise FailedPrecondition(f"{exc} (model_dir {checked.params['model_dir']} on {device}); the estimate "
                                  "without --calibrate still gives steps, tokens and memory") from None

@@ -4,8 +4,8 @@ This is what CreateTask (and ``--validate-only``) and EstimateQuota call once va
 has passed: the data reports of the training and eval files (engine/data_report.py), the run
 estimate (engine/run_estimate.py) from the cached calibration of this model and step shape on the
 chosen device (modxd/calibration.py; ``calibrate=True`` runs one when none is cached), and the
-verdict on memory: a run whose estimated peak exceeds the host's memory (CPU) or the GPU is refused
-with a sentence saying what to change; one that exceeds what is free now is a warning. All blocking
+verdict on memory, judged by the one rule in memory_plan.py (refused, or a warning saying what would
+fit). All blocking
 file I/O (and, with ``calibrate``, a child process): the API layer runs it in a thread.
 """
 from __future__ import annotations
@@ -14,17 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import calibration, hardware
+from . import calibration, hardware, memory_plan
 from .engine.data_report import DataReport, report_file
 from .engine.formats import DataSummary
-from .engine.memory import model_shape
-from .engine.run_estimate import Calibration, RunEstimate, compare, estimate_run
-from .errors import FailedPrecondition
+from .engine.memory import estimate_training_memory, memory_advice, model_shape
+from .engine.run_estimate import CPU_RUNTIME_BYTES, Calibration, RunEstimate, compare, estimate_run
 
-__all__ = ["TaskEstimate", "estimate_task", "report_task", "available_host_memory_bytes", "memory_verdict", "judge"]
-
-GiB = 1024**3
-TIGHT_SHARE = 0.9  # of the host's memory: above it, other processes are likely squeezed
+__all__ = ["TaskEstimate", "estimate_task", "report_task", "judge"]
 
 
 @dataclass
@@ -56,49 +52,11 @@ class TaskEstimate:
                 "warnings": [{"code": c, "message": m} for c, m in self.warnings]}
 
 
-def available_host_memory_bytes() -> int:
-    """MemAvailable from /proc/meminfo (what can be had without swapping), or 0 when unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def memory_verdict(run: RunEstimate, device: str, capacity: int, available: int = 0) -> dict[str, Any]:
-    """Whether the estimated peak fits: ``refuse`` above the capacity, a warning above what is free."""
-    where = "host memory" if run.memory_kind == "host_rss" else f"{device} memory"
-    peak = run.peak_memory_bytes
-    refuse = bool(capacity) and peak > capacity
-    tight = not refuse and bool(capacity) and (peak > TIGHT_SHARE * capacity or (available and peak > available))
-    sentence = (f"estimated peak {'RSS' if run.memory_kind == 'host_rss' else 'GPU memory'} {peak / GiB:.2f} GiB "
-                f"of {capacity / GiB:.1f} GiB {where}" + (f" ({available / GiB:.1f} GiB free now)" if available else ""))
-    return {"kind": run.memory_kind, "estimate_bytes": peak, "capacity_bytes": capacity,
-            "available_bytes": available, "fits": not refuse, "tight": tight, "refuse": refuse,
-            "explanation": sentence}
-
-
-def _advice(params: dict[str, Any]) -> str:
-    steps = []
-    if int(params.get("per_device_train_batch_size", 1)) > 1:
-        steps.append("a smaller per_device_train_batch_size (raise gradient_accumulation_steps to keep the "
-                     "effective batch)")
-    if not params.get("gradient_checkpointing", True):
-        steps.append("gradient_checkpointing on")
-    steps.append(f"a shorter max_seq_length (now {params.get('max_seq_length')})")
-    if not params.get("use_lora", True):
-        steps.append("LoRA (use_lora) instead of full fine-tuning")
-    return "; ".join(steps)
-
-
 def estimate_task(task_type: str, params: dict[str, Any], model_config: dict[str, Any], state_dir: str | Path,
                   roots: list[str] | None, device: str = "cpu", gpus: list[hardware.Gpu] | None = None,
                   train_summary: DataSummary | None = None, calibrate: bool = False,
                   cpus: list[int] | None = None,
-                  reports: tuple[DataReport, DataReport | None] | None = None) -> TaskEstimate:
+                  reports: tuple[DataReport, DataReport | None] | None = None, world: int = 1) -> TaskEstimate:
     """Reports, estimate and memory verdict for validated ``params``; raises FailedPrecondition when the
     run cannot fit. Without ``calibrate`` only a cached calibration is used (no time without one).
     ``reports`` are the data reports when the caller already made them (:func:`report_task`)."""
@@ -109,21 +67,20 @@ def estimate_task(task_type: str, params: dict[str, Any], model_config: dict[str
         found, cached = calibration.calibrate(task_type, params, model_config, device, state_dir, roots, gpu_name,
                                               cpus=cpus)
     else:
-        key = calibration.calibration_key(task_type, params, model_config, device, gpu_name)
+        key = calibration.calibration_key(task_type, params, model_config, device, gpu_name, cpus)
         found, cached = calibration.CalibrationCache(state_dir).get(key), True
     shape = model_shape(model_config, hardware.count_parameters(str(params["model_dir"])))
     device_kind = "cuda" if device.startswith("cuda") else "cpu"
     run = estimate_run(task_type, params, shape, train, found, evals, device_kind)
-    if device_kind == "cuda":
-        verdict = memory_verdict(run, device, gpu.total_memory_bytes if gpu else 0, gpu.free_memory_bytes if gpu else 0)
+    where = memory_plan.capacity(params, gpus or [], device, world)
+    if found is not None:  # what the calibration held once the model had loaded
+        floor = found.floor_memory_bytes
     else:
-        verdict = memory_verdict(run, device, hardware.host_memory_bytes(), available_host_memory_bytes())
-    if verdict["refuse"]:
-        raise FailedPrecondition(f"the run will not fit: {verdict['explanation']}; try {_advice(params)}")
-    warnings = list(train.warnings) + (list(evals.warnings) if evals else [])
-    if verdict["tight"]:
-        warnings.append(("memory_tight", f"{verdict['explanation']}: the run may swap or be killed; "
-                                         f"try {_advice(params)}"))
+        floor = estimate_training_memory(shape, params, device_kind).fixed + (
+            CPU_RUNTIME_BYTES if device_kind == "cpu" else 0)
+    verdict = memory_plan.judge(run.peak_memory_bytes, floor, found is not None, where)
+    advice = memory_advice(shape, params, where.total_bytes, device_kind) if not verdict["fits"] or verdict["tight"] else []
+    warnings = list(train.warnings) + (list(evals.warnings) if evals else []) + memory_plan.consequences(verdict, advice)
     if found is None:  # not a warning: nothing is wrong, the estimate says what it lacks
         run.explanation.append("no time estimate yet: this model has not been timed on this device at this batch "
                                "shape (modxctl train estimate --calibrate runs a short calibration)")

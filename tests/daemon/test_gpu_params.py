@@ -10,7 +10,7 @@ from modxd import params as P
 from modxd import placement
 from modxd.errors import FailedPrecondition, InvalidArgument
 from modxd.hardware import GiB, Gpu
-from modxd.memory_plan import plan_memory
+from modxd.memory_plan import capacity, plan_memory
 
 from .helpers import create_request, sft_params
 
@@ -74,22 +74,30 @@ def _gpu(index: int, gib: int) -> Gpu:
 
 def test_memory_plan_against_the_host_gpus() -> None:
     params = _resolved()
-    assert plan_memory(params, LLAMA_1B, 0, []) == (None, [])  # CPU host: no device estimate (issue 19)
-    assert plan_memory({**params, "devices": "cpu"}, LLAMA_1B, 0, [_gpu(0, 80)]) == (None, [])
-    memory, warnings = plan_memory(params, LLAMA_1B, 0, [_gpu(0, 80)])
+    assert plan_memory(params, LLAMA_1B, 0, capacity(params, []), None) == (None, [])  # a CPU run: the run estimate
+    assert capacity({**params, "devices": "cpu"}, [_gpu(0, 80)]).kind == "host_rss"
+    memory, warnings = plan_memory(params, LLAMA_1B, 0, capacity(params, [_gpu(0, 80)]), None)
     assert memory["fits"] and warnings == [] and memory["device"] == "cuda:0 (Test GPU 80G)"
-    big = {**params, "per_device_train_batch_size": 64, "max_seq_length": 4096}
-    memory, warnings = plan_memory(big, LLAMA_1B, 0, [_gpu(0, 80), _gpu(1, 24)])
-    assert not memory["fits"] and memory["device"].startswith("cuda:1")  # the smallest it may get
+    big = {**params, "per_device_train_batch_size": 64, "max_seq_length": 4096, "devices": "cuda:0,cuda:1"}
+    where = capacity(big, [_gpu(0, 80), _gpu(1, 24)])
+    assert where.device.startswith("cuda:1") and where.total_bytes == 24 * GiB  # the smallest it may get
+    memory, warnings = plan_memory(big, LLAMA_1B, 0, where, None)
+    assert not memory["fits"]  # modelled only: a warning that says what would fit, not a refusal
     assert warnings[0][0] == "memory_insufficient" and "per_device_train_batch_size" in warnings[0][1]
-    with pytest.raises(FailedPrecondition, match="does not fit cuda:0.*weights and optimizer state alone"):
-        plan_memory({**params, "use_lora": False}, LLAMA_1B, 0, [_gpu(0, 8)])
+    fsdp = capacity({**big, "distributed_strategy": "fsdp"}, [_gpu(0, 80), _gpu(1, 24)], world=2)
+    assert fsdp.total_bytes == 48 * GiB  # sharded weights and state
+    with pytest.raises(FailedPrecondition, match="will not fit.*cuda:0.*weights and optimizer state alone"):
+        plan_memory({**params, "use_lora": False}, LLAMA_1B, 0, capacity(params, [_gpu(0, 8)]), None)
+    run_verdict = {"fits": True, "tight": False, "explanation": "estimated peak GPU memory 3.00 GiB of 8.0 GiB"}
+    memory, warnings = plan_memory({**params, "use_lora": False}, LLAMA_1B, 0, capacity(params, [_gpu(0, 8)]),
+                                   run_verdict)  # the run estimate judged already: one verdict, no second
+    assert memory["fits"] and warnings == [] and memory["explanation"].startswith(run_verdict["explanation"])
 
 
 def test_estimate_and_telemetry_on_the_wire() -> None:
     from modxd.api.convert import estimate_to_proto, metrics_to_proto
 
-    memory, _ = plan_memory(_resolved(), LLAMA_1B, 0, [_gpu(0, 80)])
+    memory, _ = plan_memory(_resolved(), LLAMA_1B, 0, capacity(_resolved(), [_gpu(0, 80)]), None)
     msg = estimate_to_proto({"num_examples": 1, "total_steps": 1, "fits": True, "memory": memory})
     assert msg.memory.fits and msg.memory.capacity_bytes == 80 * GiB and msg.memory.parts["weights"] > 0
     point = metrics_to_proto({"step": 3, "loss": 1.0, "device_memory_peak_bytes": 5 * GiB,

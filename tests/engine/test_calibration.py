@@ -36,6 +36,9 @@ def test_the_key_holds_what_changes_a_step_and_nothing_else() -> None:
     assert calibration_key("sft", params(), {**CONFIG, "hidden_size": 64}, "cpu") != base
     assert calibration_key("pretrain", params(), CONFIG, "cpu") != base
     assert calibration_key("sft", params(), CONFIG, "cuda:0", "NVIDIA H100") != base
+    # on the CPU the cores a worker gets (worker_cpus) are part of what was timed
+    assert calibration_key("sft", params(), CONFIG, "cpu", cpus=[0])["device"].endswith(" x1")
+    assert calibration_key("sft", params(), CONFIG, "cpu", cpus=[0, 1, 2])["device"].endswith(" x3")
     # the same GPU model in another slot is the same device
     assert calibration_key("sft", params(), CONFIG, "cuda:0", "X") == calibration_key("sft", params(), CONFIG, "cuda:1", "X")
     full = calibration_key("sft", params(use_lora=False), CONFIG, "cpu")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from modxd.engine.memory import (GiB, estimate_training_memory, largest_fitting_batch, memory_verdict, model_shape,
+from modxd.engine.memory import (GiB, estimate_training_memory, largest_fitting_batch, memory_advice, model_shape,
                                  oom_advice)
 from modxd.engine.precision import DeviceCaps, decide_precision
 
@@ -36,7 +36,7 @@ def _codes(p) -> list[str]:
 
 @pytest.mark.parametrize("caps, asked, used, codes", [
     # the seed's default (fp16 on, bf16 off)
-    (CPU, (True, False, False), "float32", ["fp16_unavailable"]),
+    (CPU, (True, False, False), "float32", []),  # the default falls back with a note (below), not a warning
     (T4, (True, False, False), "float16", []),
     (A100, (True, False, False), "bfloat16", []),  # bf16 preferred where it exists
     (H100, (True, False, False), "bfloat16", []),
@@ -63,6 +63,13 @@ def test_precision_decision(caps: DeviceCaps, asked: tuple[bool, bool, bool], us
 def test_fp16_kept_when_asked_for_explicitly() -> None:
     p = decide_precision(H100, True, False, False, fp16_explicit=True)
     assert p.fp16 and not p.bf16 and p.loss_scaling and not p.warnings
+
+
+def test_fp16_on_the_cpu_warns_only_when_the_task_asked_for_it() -> None:
+    default = decide_precision(CPU, True, False, False)
+    assert not default.warnings and any("fp16 is on (the default)" in n for n in default.notes)
+    asked = decide_precision(CPU, True, False, False, fp16_explicit=True)
+    assert _codes(asked) == ["fp16_unavailable"] and asked.load_dtype_name == "float32"
 
 
 def test_bf16_preference_is_said() -> None:
@@ -115,18 +122,16 @@ def test_estimates_agree_with_the_seed_guidance() -> None:
     assert 16 * GiB < full_1b < 26 * GiB
 
 
-def test_verdicts_refuse_advise_or_pass() -> None:
+def test_advice_names_what_would_fit() -> None:
     shape = model_shape(LLAMA_32_1B)
-    fits = memory_verdict(shape, SEED, "cuda:0", 80 * GiB)
-    assert fits["fits"] and not fits["refuse"] and not fits["advice"]
     big_batch = {**SEED, "per_device_train_batch_size": 64, "max_seq_length": 2048, "gradient_checkpointing": False}
-    advised = memory_verdict(shape, big_batch, "cuda:0", 24 * GiB)
-    assert not advised["fits"] and not advised["refuse"]
-    text = " ".join(advised["advice"])
+    text = " ".join(memory_advice(shape, big_batch, 24 * GiB))
     assert "gradient_checkpointing" in text and "per_device_train_batch_size" in text and "quantization_bit 4" in text
-    assert "will probably not fit" in advised["explanation"]
-    refused = memory_verdict(shape, {**SEED, "use_lora": False}, "cuda:0", 8 * GiB)
-    assert refused["refuse"] and any("use_lora" in a for a in refused["advice"])
+    assert "max_seq_length (now 2048)" in text and "larger GPU" in text
+    cpu = " ".join(memory_advice(shape, big_batch, 24 * GiB, "cpu"))  # no QLoRA, no GPU on a CPU run
+    assert "quantization_bit" not in cpu and "GPU" not in cpu and "per_device_train_batch_size" in cpu
+    full = memory_advice(shape, {**SEED, "use_lora": False}, 8 * GiB)
+    assert any("use_lora" in a for a in full)
 
 
 def test_largest_fitting_batch_is_the_boundary() -> None:

@@ -1,4 +1,4 @@
-"""The run estimate's arithmetic (engine/run_estimate.py) and the memory verdict (modxd/task_estimate.py)."""
+"""The run estimate's arithmetic (engine/run_estimate.py) and the memory rule (modxd/memory_plan.py)."""
 from __future__ import annotations
 
 import math
@@ -12,7 +12,10 @@ from modxd.engine.data_report import DataReport, distribution
 from modxd.engine.memory import estimate_training_memory, model_shape
 from modxd.engine.run_estimate import (CPU_RUNTIME_BYTES, Calibration, compare, epoch_cost, estimate_run,
                                        example_cost, select_examples, step_activation_bytes)
-from modxd.task_estimate import judge, memory_verdict
+from modxd.errors import FailedPrecondition
+from modxd.memory_plan import Capacity, consequences
+from modxd.memory_plan import judge as judge_memory
+from modxd.task_estimate import judge
 
 SHAPE = model_shape({"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
                      "intermediate_size": 128, "vocab_size": 100})
@@ -126,12 +129,25 @@ def test_actuals_next_to_the_estimate() -> None:
     assert math.isinf(compare(est, 0.0001, 0)[0].error) is False
 
 
-def test_memory_verdict_refuses_only_beyond_capacity() -> None:
+def test_memory_rule_refuses_what_surely_cannot_fit_and_warns_on_a_modelled_excess() -> None:
     est = estimate_run("sft", PARAMS, SHAPE, report([10, 20, 0, 30], [4, 5, 0, 6]), calibration())
-    peak = est.peak_memory_bytes
-    assert memory_verdict(est, "cpu", 4 * peak, 4 * peak) == {**memory_verdict(est, "cpu", 4 * peak, 4 * peak),
-                                                              "fits": True, "tight": False, "refuse": False}
-    tight = memory_verdict(est, "cpu", 4 * peak, peak // 2)  # fits the host, not what is free now
+    peak, floor = est.peak_memory_bytes, GiB // 2
+    host = lambda total, free: Capacity("cpu", total, free, "host_rss")  # noqa: E731
+    roomy = judge_memory(peak, floor, True, host(4 * peak, 4 * peak))
+    assert (roomy["fits"], roomy["tight"], roomy["refuse"]) == (True, False, False)
+    assert consequences(roomy, []) == []
+    tight = judge_memory(peak, floor, True, host(4 * peak, peak // 2))  # fits the host, not what is free now
     assert tight["fits"] and tight["tight"] and not tight["refuse"]
-    refused = memory_verdict(est, "cpu", peak - 1, peak - 1)
-    assert refused["refuse"] and not refused["fits"] and "host memory" in refused["explanation"]
+    assert [c for c, _ in consequences(tight, ["a shorter max_seq_length"])] == ["memory_tight"]
+    measured = judge_memory(peak, floor, True, host(peak - 1, peak - 1))  # a calibrated peak above the host
+    assert measured["refuse"] and not measured["fits"] and "host memory" in measured["explanation"]
+    with pytest.raises(FailedPrecondition, match="the run will not fit: estimated peak RSS .* try a shorter"):
+        consequences(measured, ["a shorter max_seq_length"])
+    modelled = judge_memory(peak, floor, False, host(peak - 1, peak - 1))  # only a model says it exceeds
+    assert not modelled["fits"] and not modelled["refuse"] and "modelled" in modelled["explanation"]
+    (code, sentence), = consequences(modelled, ["a shorter max_seq_length"])
+    assert code == "memory_insufficient" and "probably not fit" in sentence and "max_seq_length" in sentence
+    floor_over = judge_memory(peak, peak, False, host(peak - 1, 0))  # the weights alone exceed: no batch helps
+    assert floor_over["refuse"] and "weights and optimizer state alone" in floor_over["explanation"]
+    unknown = judge_memory(peak, floor, True, host(0, 0))  # no capacity known: nothing judged
+    assert unknown["fits"] and not unknown["refuse"] and not unknown["tight"]

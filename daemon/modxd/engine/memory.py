@@ -2,7 +2,8 @@
 
 The daemon calls :func:`estimate_training_memory` at create time with the model's
 ``config.json``, its parameter count (safetensors headers) and the task's parameters, and
-:func:`memory_verdict` with the chosen device's size. The sum has five parts:
+:func:`memory_advice` for what would fit the chosen device (whether it fits is decided once, in
+``modxd/memory_plan.py``). The sum has five parts:
 
 * **weights**: every parameter at the dtype it is loaded in -- 16-bit for a LoRA base under
   mixed precision, fp32 for full fine-tuning (``engine/train.py``), about 4.5 bits per weight
@@ -28,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ModelShape", "MemoryEstimate", "model_shape", "estimate_training_memory", "memory_verdict",
+__all__ = ["ModelShape", "MemoryEstimate", "model_shape", "estimate_training_memory", "memory_advice",
            "largest_fitting_batch", "oom_advice"]
 
 GiB = 1024**3
@@ -178,38 +179,31 @@ def largest_fitting_batch(shape: ModelShape, params: dict[str, Any], capacity: i
     return best
 
 
-def memory_verdict(shape: ModelShape, params: dict[str, Any], device: str, capacity: int) -> dict[str, Any]:
-    """The estimate against a device of ``capacity`` bytes: whether it fits, and advice when not.
-
-    ``refuse`` is set only when the part that does not depend on the batch (weights, optimizer
-    state, the CUDA context) exceeds the device by itself: no batch size makes that run.
-    """
-    estimate = estimate_training_memory(shape, params)
-    fits = estimate.total <= capacity
+def memory_advice(shape: ModelShape, params: dict[str, Any], capacity: int, device_kind: str = "cuda") -> list[str]:
+    """What to change so the run fits ``capacity`` bytes, most effective first, with the numbers this
+    model gives (modxd/memory_plan.py decides whether it fits; this says what would)."""
     advice: list[str] = []
-    if not fits:
-        batch = int(params.get("per_device_train_batch_size", 1))
-        checkpointing = bool(params.get("gradient_checkpointing", True))
-        if not checkpointing:
-            with_gc = estimate_training_memory(shape, params, gradient_checkpointing=True)
-            advice.append(f"turn gradient_checkpointing on (about {_gib(with_gc.total)} at this batch)")
-        smaller = largest_fitting_batch(shape, params, capacity)
-        if 0 < smaller < batch:
-            advice.append(f"set per_device_train_batch_size to {smaller} and raise gradient_accumulation_steps "
-                          f"to keep the effective batch")
-        if params.get("use_lora", True) and not int(params.get("quantization_bit", 0) or 0):
-            qlora = estimate_training_memory(shape, {**params, "quantization_bit": 4})
-            advice.append(f"use QLoRA (quantization_bit 4, about {_gib(qlora.total)})")
-        if not params.get("use_lora", True):
-            lora = estimate_training_memory(shape, {**params, "use_lora": True})
-            advice.append(f"train LoRA adapters instead of the full model (use_lora, about {_gib(lora.total)})")
+    batch = int(params.get("per_device_train_batch_size", 1))
+    if not bool(params.get("gradient_checkpointing", True)):
+        with_gc = estimate_training_memory(shape, params, device_kind, gradient_checkpointing=True)
+        advice.append(f"turn gradient_checkpointing on (about {_gib(with_gc.total)} at this batch)")
+    smaller = largest_fitting_batch(shape, params, capacity, device_kind)
+    if 0 < smaller < batch:
+        advice.append(f"set per_device_train_batch_size to {smaller} and raise gradient_accumulation_steps "
+                      "to keep the effective batch")
+    elif batch > 1 and smaller == 0:
+        advice.append("set per_device_train_batch_size to 1 and raise gradient_accumulation_steps to keep the "
+                      "effective batch")
+    advice.append(f"a shorter max_seq_length (now {params.get('max_seq_length', 512)})")
+    if device_kind == "cuda" and params.get("use_lora", True) and not int(params.get("quantization_bit", 0) or 0):
+        qlora = estimate_training_memory(shape, {**params, "quantization_bit": 4})
+        advice.append(f"use QLoRA (quantization_bit 4, about {_gib(qlora.total)})")
+    if not params.get("use_lora", True):
+        lora = estimate_training_memory(shape, {**params, "use_lora": True}, device_kind)
+        advice.append(f"train LoRA adapters instead of the full model (use_lora, about {_gib(lora.total)})")
+    if device_kind == "cuda":
         advice.append("or use a larger GPU or several (devices, distributed_strategy fsdp)")
-    refuse = estimate.fixed > capacity
-    sentence = (f"estimated peak GPU memory on {device}: {estimate.describe()}, of {_gib(capacity)}"
-                + ("" if fits else "; it will probably not fit: " + "; ".join(advice)))
-    return {"device": device, "capacity_bytes": int(capacity), "estimate_bytes": int(estimate.total),
-            "parts": {k: int(v) for k, v in estimate.parts.items()}, "fits": fits, "refuse": refuse,
-            "advice": advice, "explanation": sentence}
+    return advice
 
 
 def oom_advice(params: dict[str, Any]) -> str:

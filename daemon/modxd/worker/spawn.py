@@ -34,6 +34,11 @@ def set_worker_roots(roots: list) -> None:
     _worker_roots[:] = [str(r) for r in roots]
 
 
+def worker_cpus() -> list[int]:
+    """The CPUs workers (and a calibration run, which times a worker's steps) are pinned to; empty: none."""
+    return list(_worker_cpus)
+
+
 def worker_cpu_count() -> int:
     """How many CPUs a worker gets: `worker_cpus`, else all this process may use."""
     return len(_worker_cpus) or usable_cpu_count()
