@@ -123,7 +123,8 @@ def test_sft_lora_learns_saves_and_merges(tmp_path: Path, tiny_llama_dir: Path, 
                          "host_memory_rss_bytes"}  # device telemetry on the CPU: the worker's RSS only
     assert last["host_memory_rss_bytes"] > 0
     assert last["percent"] == 100.0 and last["tokens_per_second"] > 0 and last["grad_norm"] is not None
-    assert "fp16_unavailable" in rec.warning_codes()
+    assert "fp16_unavailable" not in rec.warning_codes()  # fp16 is only the default: a note, not a warning
+    assert any("fp16 is on (the default) and the CPU has no fp16" in e["message"] for e in rec.of("log"))
     assert any("training data: 32 examples" in e["message"] for e in rec.of("log"))
     assert list((out / "runs").rglob("events.out.tfevents.*")), "tensorboard event files"
 
@@ -174,7 +175,7 @@ def test_pretrain_full_finetune_learns_and_evaluates(tmp_path: Path, tiny_qwen2_
 def test_precision_fallbacks_on_cpu(tmp_path: Path, tiny_llama_dir: Path, sft_jsonl: Path) -> None:  # noqa: F811
     rec = EventRecorder()
     cfg = engine_config(tiny_llama_dir, sft_jsonl, tmp_path / "o", bf16=True, tf32=True, fp16=True,
-                        max_samples=4, log_level="warning")
+                        fp16_explicit=True, max_samples=4, log_level="warning")
     assert run_training(cfg, rec, no_command)["outcome"] == "completed"
     codes = rec.warning_codes()
     assert {"bf16_unavailable", "fp16_unavailable", "tf32_unavailable"} <= set(codes)

@@ -6,7 +6,8 @@ rule is unit-tested on a CPU; :func:`resolve_precision` reads the facts from tor
 * ``bf16`` on a GPU of compute capability 8.0+ (Ampere or newer); elsewhere it falls back to
   fp16 (a GPU, when fp16 is also on) or fp32, with a warning.
 * ``fp16`` on any CUDA GPU, with loss scaling (``Trainer``'s ``fp16=True`` runs a GradScaler);
-  on the CPU it falls back to fp32 with a warning. When the seed's default is left as it is
+  on the CPU it falls back to fp32: with a warning when the task set fp16 itself, a logged note when
+  fp16 is only the default (nothing the user chose was refused). When the seed's default is left as it is
   (fp16 on, bf16 off) and the GPU has bf16, bf16 is used instead: the same memory and speed,
   without fp16's overflow or the loss scaling it needs. ``fp16_explicit`` keeps fp16.
 * ``tf32`` (fp32 matrix products on tensor cores) on compute capability 8.0+, else a warning.
@@ -87,10 +88,12 @@ def decide_precision(caps: DeviceCaps, fp16: bool, bf16: bool, tf32: bool,
                              "no loss scaling and does not overflow")
         elif caps.has_fp16:
             out.fp16 = True
-        else:
+        elif fp16_explicit:  # asked for and not given: a fallback the user must hear of
             out.warnings.append({"code": "fp16_unavailable",
                                  "message": f"fp16 mixed precision needs a CUDA GPU; training on {where} in fp32 "
                                             "instead"})
+        else:  # the default on a device without it: nothing the user chose was refused
+            out.notes.append(f"fp16 is on (the default) and {where} has no fp16 mixed precision: training in fp32")
     if out.fp16:
         out.notes.append("fp16 mixed precision with dynamic loss scaling")
     if tf32:
