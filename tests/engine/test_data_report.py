@@ -185,3 +185,13 @@ def test_distribution_quantiles_are_nearest_rank() -> None:
     assert (d.p0, d.p50, d.p90, d.p99, d.max, d.count, d.total) == (1, 50, 90, 99, 100, 100, 5050)
     assert [b.count for b in d.histogram] == [12, 13, 13, 13, 13, 13, 13, 10, 0]
     assert distribution([], 64).count == 0
+
+
+def test_short_data_is_binned_over_its_own_lengths() -> None:
+    d = distribution([30, 45, 60, 61, 118], 2048)  # all far below max_seq_length: round bins of 20 up to 160
+    assert [(b.low, b.high) for b in d.histogram] == [(0, 20), (20, 40), (40, 60), (60, 80), (80, 100),
+                                                      (100, 120), (120, 140), (140, 160), (2049, 0)]
+    assert [b.count for b in d.histogram] == [0, 1, 1, 2, 0, 1, 0, 0, 0]
+    longer = distribution([30, 3000], 2048)  # one longer than max_seq_length: eighths of it, as before
+    assert longer.histogram[0] == HistogramBin(0, 256, 1) and longer.histogram[-1] == HistogramBin(2049, 0, 1)
+    assert [b.high for b in distribution([7], 8).histogram][:2] == [1, 2]  # no room to spare: eighths

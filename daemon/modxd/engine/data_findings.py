@@ -67,8 +67,21 @@ class Finding:
 
 
 
+def _round_up(n: int) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50, ... that is at least ``n``."""
+    step = 1
+    while True:
+        for m in (1, 2, 5):
+            if m * step >= n:
+                return m * step
+        step *= 10
+
+
 def distribution(lengths: Iterable[int], max_seq_length: int) -> LengthDistribution:
-    """Nearest-rank quantiles and a histogram of eighths of max_seq_length (+ one bin for longer)."""
+    """Nearest-rank quantiles and a histogram of eight bins (+ one for examples longer than
+    max_seq_length): eighths of max_seq_length, or, when every example fits with room to spare,
+    bins of a round width (1, 2, 5, 10, 20, ...) up to the longest example, so short data is not
+    drawn as one full bar and seven empty ones."""
     ordered = sorted(lengths)
     n = len(ordered)
     if not n:
@@ -78,11 +91,16 @@ def distribution(lengths: Iterable[int], max_seq_length: int) -> LengthDistribut
         return ordered[min(n - 1, max(0, math.ceil(round(q * n, 6)) - 1))]
 
     width = max(1, -(-max_seq_length // HISTOGRAM_BINS))
-    lows = list(range(0, max_seq_length + 1, width))[:HISTOGRAM_BINS]  # the last bin runs to max_seq_length
+    end = max_seq_length + 1  # the regular bins cover [0, end); longer examples have a bin of their own
+    if ordered[-1] <= max_seq_length:  # all fit: bins of a round width over the lengths there are
+        narrow = _round_up(-(-(ordered[-1] + 1) // HISTOGRAM_BINS))
+        if narrow * HISTOGRAM_BINS <= max_seq_length:
+            width, end = narrow, narrow * HISTOGRAM_BINS
+    lows = list(range(0, end, width))[:HISTOGRAM_BINS]  # the last bin runs to end
     counts = [0] * (len(lows) + 1)
     for length in ordered:
         counts[min(length // width, len(lows) - 1) if length <= max_seq_length else len(lows)] += 1
-    highs = lows[1:] + [max_seq_length + 1]
+    highs = lows[1:] + [end]
     bins = [HistogramBin(low, high, c) for low, high, c in zip(lows, highs, counts)]
     bins.append(HistogramBin(max_seq_length + 1, 0, counts[-1]))
     total = sum(ordered)
