@@ -84,6 +84,11 @@ def check_first_run_report(studio: Studio) -> None:
     assert b.eval("document.querySelector('#settings tr[data-key=num_train_epochs]').dataset.source") == "explicit"
     note = b.text("#p-learning_rate-auto")
     assert note.startswith("auto: ") and len(note) > len("auto: 0.001 — ")
+    studio.set_param("num_train_epochs", "3")  # an edit: the automatic values were chosen for the old settings
+    assert b.eval("document.querySelector('#p-learning_rate-auto').classList.contains('stale')")
+    assert "validate again" in b.text("#p-learning_rate-auto")
+    studio.set_param("learning_rate", note.split(": ", 1)[1].split(" — ")[0])  # typed: explicit, the note goes
+    assert b.text("#p-learning_rate-auto") == ""
     if b.call("count", selector="#calibrate"):  # a fresh host: time it with one short measured run
         b.click("#calibrate")
         b.wait_for("document.querySelector('#run-time') && !document.querySelector('#calibrate') "

@@ -886,7 +886,9 @@ type LengthDistribution struct {
 	P99Tokens   int64   `protobuf:"varint,6,opt,name=p99_tokens,json=p99Tokens,proto3" json:"p99_tokens,omitempty"`
 	MaxTokens   int64   `protobuf:"varint,7,opt,name=max_tokens,json=maxTokens,proto3" json:"max_tokens,omitempty"`
 	MeanTokens  float64 `protobuf:"fixed64,8,opt,name=mean_tokens,json=meanTokens,proto3" json:"mean_tokens,omitempty"`
-	// Bins of an eighth of max_seq_length each, then one for longer examples.
+	// Eight bins, then one for examples longer than max_seq_length: eighths of max_seq_length, or,
+	// when every example fits with room to spare, bins of a round width (1, 2, 5, 10, 20, ...) up to
+	// the longest example.
 	Histogram []*HistogramBin `protobuf:"bytes,9,rep,name=histogram,proto3" json:"histogram,omitempty"`
 }
 
@@ -1226,7 +1228,9 @@ type RunEstimate struct {
 	MemoryCapacityBytes int64 `protobuf:"varint,20,opt,name=memory_capacity_bytes,json=memoryCapacityBytes,proto3" json:"memory_capacity_bytes,omitempty"`
 	// Free now (MemAvailable on the host, free GPU memory); 0 when unknown.
 	MemoryAvailableBytes int64 `protobuf:"varint,21,opt,name=memory_available_bytes,json=memoryAvailableBytes,proto3" json:"memory_available_bytes,omitempty"`
-	// peak_memory_bytes <= memory_capacity_bytes (a run that cannot fit is refused at create).
+	// peak_memory_bytes <= memory_capacity_bytes. When it does not, a calibrated estimate is refused at
+	// create (FAILED_PRECONDITION); a modelled one (calibrated false) gives a memory_insufficient warning
+	// with what would fit. A run whose weights and optimizer state alone exceed the device is always refused.
 	MemoryFits bool `protobuf:"varint,22,opt,name=memory_fits,json=memoryFits,proto3" json:"memory_fits,omitempty"`
 	// It fits but leaves little: above 90% of the capacity or above what is free now.
 	MemoryTight bool `protobuf:"varint,23,opt,name=memory_tight,json=memoryTight,proto3" json:"memory_tight,omitempty"`
@@ -1766,16 +1770,20 @@ func (x *QuotaEstimate) GetRun() *RunEstimate {
 }
 
 // Device memory of a training run, estimated before it starts (engine/memory.py).
+// The GPU memory of a task by part (engine/memory.py's model at max_seq_length), set when the host has GPUs.
 type MemoryEstimate struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// The device it was checked against, e.g. "cuda:0 (NVIDIA H100 80GB HBM3)".
-	Device        string `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
-	CapacityBytes int64  `protobuf:"varint,2,opt,name=capacity_bytes,json=capacityBytes,proto3" json:"capacity_bytes,omitempty"`
-	EstimateBytes int64  `protobuf:"varint,3,opt,name=estimate_bytes,json=estimateBytes,proto3" json:"estimate_bytes,omitempty"`
-	Fits          bool   `protobuf:"varint,4,opt,name=fits,proto3" json:"fits,omitempty"`
+	// The device it was checked against, e.g. "cuda:0 (NVIDIA H100 80GB HBM3)": the smallest the task may get.
+	Device string `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	// Its memory (times the processes with FSDP, which shards weights and optimizer state).
+	CapacityBytes int64 `protobuf:"varint,2,opt,name=capacity_bytes,json=capacityBytes,proto3" json:"capacity_bytes,omitempty"`
+	EstimateBytes int64 `protobuf:"varint,3,opt,name=estimate_bytes,json=estimateBytes,proto3" json:"estimate_bytes,omitempty"`
+	// The task's one memory verdict: RunEstimate.memory_fits when the task has a run estimate, else
+	// estimate_bytes <= capacity_bytes.
+	Fits bool `protobuf:"varint,4,opt,name=fits,proto3" json:"fits,omitempty"`
 	// Bytes per part: weights, trainable_state, activations, logits, overhead_context, overhead_slack.
 	Parts map[string]int64 `protobuf:"bytes,5,rep,name=parts,proto3" json:"parts,omitempty" protobuf_key:"bytes,1,opt,name=key,proto3" protobuf_val:"varint,2,opt,name=value,proto3"`
 	// What would fit when it does not (smaller batch, gradient checkpointing, QLoRA, ...).

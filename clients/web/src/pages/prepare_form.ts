@@ -56,8 +56,8 @@ export class ParamForm {
                            class: spec.type === ParamType.PATH ? "mono" : null,
                            placeholder: spec.type === ParamType.STRING_LIST ? "q_proj, v_proj" : null });
     }
-    input.addEventListener("input", () => this.clearError(spec.key));
-    input.addEventListener("change", () => this.clearError(spec.key));
+    input.addEventListener("input", () => this.edited(spec.key));
+    input.addEventListener("change", () => this.edited(spec.key));
     this.inputs.set(spec.key, input);
     const error = h("div", { class: "field-error", id: `${id}-error`, role: "alert" });
     this.errors.set(spec.key, error);
@@ -134,10 +134,33 @@ export class ParamForm {
   /** Say at each field the daemon chose automatically what it chose and why ("auto: 6 — 66
    * examples…"); the input keeps its value, so the rule stays in charge until the person types one. */
   showAuto(chosen: { key: string; value: string; reason: string }[]): void {
-    for (const note of this.autoNotes.values()) note.textContent = "";
+    for (const note of this.autoNotes.values()) {
+      note.textContent = "";
+      note.classList.remove("stale");
+      note.title = "";
+    }
     for (const { key, value, reason } of chosen) {
       const note = this.autoNotes.get(key);
       if (note) note.textContent = `${t("auto_note")}: ${value}${reason ? ` — ${reason}` : ""}`;
+    }
+  }
+
+  /** The person changed `key`: its error and its automatic note no longer hold (a typed value is
+   * explicit and wins over the rule); the other automatic values were chosen for the old settings,
+   * so they say they are stale until the next validate or estimate. */
+  private edited(key: string): void {
+    this.clearError(key);
+    const own = this.autoNotes.get(key);
+    if (own?.textContent) {
+      own.textContent = "";
+      own.classList.remove("stale");
+    }
+    for (const note of this.autoNotes.values()) {
+      if (note.textContent && !note.classList.contains("stale")) {
+        note.classList.add("stale");
+        note.title = t("auto_stale");
+        note.append(h("span", { class: "stale-mark" }, ` (${t("auto_stale")})`));
+      }
     }
   }
 

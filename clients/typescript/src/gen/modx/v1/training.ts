@@ -386,7 +386,11 @@ export interface LengthDistribution {
   p99Tokens: string;
   maxTokens: string;
   meanTokens: number;
-  /** Bins of an eighth of max_seq_length each, then one for longer examples. */
+  /**
+   * Eight bins, then one for examples longer than max_seq_length: eighths of max_seq_length, or,
+   * when every example fits with room to spare, bins of a round width (1, 2, 5, 10, 20, ...) up to
+   * the longest example.
+   */
   histogram: HistogramBin[];
 }
 
@@ -466,7 +470,11 @@ export interface RunEstimate {
   memoryCapacityBytes: string;
   /** Free now (MemAvailable on the host, free GPU memory); 0 when unknown. */
   memoryAvailableBytes: string;
-  /** peak_memory_bytes <= memory_capacity_bytes (a run that cannot fit is refused at create). */
+  /**
+   * peak_memory_bytes <= memory_capacity_bytes. When it does not, a calibrated estimate is refused at
+   * create (FAILED_PRECONDITION); a modelled one (calibrated false) gives a memory_insufficient warning
+   * with what would fit. A run whose weights and optimizer state alone exceed the device is always refused.
+   */
   memoryFits: boolean;
   /** It fits but leaves little: above 90% of the capacity or above what is free now. */
   memoryTight: boolean;
@@ -636,12 +644,20 @@ export interface QuotaEstimate {
   run: RunEstimate | undefined;
 }
 
-/** Device memory of a training run, estimated before it starts (engine/memory.py). */
+/**
+ * Device memory of a training run, estimated before it starts (engine/memory.py).
+ * The GPU memory of a task by part (engine/memory.py's model at max_seq_length), set when the host has GPUs.
+ */
 export interface MemoryEstimate {
-  /** The device it was checked against, e.g. "cuda:0 (NVIDIA H100 80GB HBM3)". */
+  /** The device it was checked against, e.g. "cuda:0 (NVIDIA H100 80GB HBM3)": the smallest the task may get. */
   device: string;
+  /** Its memory (times the processes with FSDP, which shards weights and optimizer state). */
   capacityBytes: string;
   estimateBytes: string;
+  /**
+   * The task's one memory verdict: RunEstimate.memory_fits when the task has a run estimate, else
+   * estimate_bytes <= capacity_bytes.
+   */
   fits: boolean;
   /** Bytes per part: weights, trainable_state, activations, logits, overhead_context, overhead_slack. */
   parts: { [key: string]: string };

@@ -469,7 +469,9 @@ export type LengthDistribution = Message<"modx.v1.LengthDistribution"> & {
   meanTokens: number;
 
   /**
-   * Bins of an eighth of max_seq_length each, then one for longer examples.
+   * Eight bins, then one for examples longer than max_seq_length: eighths of max_seq_length, or,
+   * when every example fits with room to spare, bins of a round width (1, 2, 5, 10, 20, ...) up to
+   * the longest example.
    *
    * @generated from field: repeated modx.v1.HistogramBin histogram = 9;
    */
@@ -724,7 +726,9 @@ export type RunEstimate = Message<"modx.v1.RunEstimate"> & {
   memoryAvailableBytes: bigint;
 
   /**
-   * peak_memory_bytes <= memory_capacity_bytes (a run that cannot fit is refused at create).
+   * peak_memory_bytes <= memory_capacity_bytes. When it does not, a calibrated estimate is refused at
+   * create (FAILED_PRECONDITION); a modelled one (calibrated false) gives a memory_insufficient warning
+   * with what would fit. A run whose weights and optimizer state alone exceed the device is always refused.
    *
    * @generated from field: bool memory_fits = 22;
    */
@@ -1026,18 +1030,21 @@ export const QuotaEstimateSchema: GenMessage<QuotaEstimate> = /*@__PURE__*/
 
 /**
  * Device memory of a training run, estimated before it starts (engine/memory.py).
+ * The GPU memory of a task by part (engine/memory.py's model at max_seq_length), set when the host has GPUs.
  *
  * @generated from message modx.v1.MemoryEstimate
  */
 export type MemoryEstimate = Message<"modx.v1.MemoryEstimate"> & {
   /**
-   * The device it was checked against, e.g. "cuda:0 (NVIDIA H100 80GB HBM3)".
+   * The device it was checked against, e.g. "cuda:0 (NVIDIA H100 80GB HBM3)": the smallest the task may get.
    *
    * @generated from field: string device = 1;
    */
   device: string;
 
   /**
+   * Its memory (times the processes with FSDP, which shards weights and optimizer state).
+   *
    * @generated from field: int64 capacity_bytes = 2;
    */
   capacityBytes: bigint;
@@ -1048,6 +1055,9 @@ export type MemoryEstimate = Message<"modx.v1.MemoryEstimate"> & {
   estimateBytes: bigint;
 
   /**
+   * The task's one memory verdict: RunEstimate.memory_fits when the task has a run estimate, else
+   * estimate_bytes <= capacity_bytes.
+   *
    * @generated from field: bool fits = 4;
    */
   fits: boolean;
