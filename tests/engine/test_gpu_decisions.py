@@ -79,7 +79,7 @@ def test_bf16_preference_is_said() -> None:
 
 def test_fallback_warnings_name_the_device() -> None:
     assert "Tesla T4" in decide_precision(T4, False, True, False).warnings[0]["message"]
-    assert "the CPU" in decide_precision(CPU, True, False, False).warnings[0]["message"]
+    assert "the CPU" in decide_precision(CPU, True, False, False, fp16_explicit=True).warnings[0]["message"]
 
 
 # ------------------------------------------------------------------ memory estimate
