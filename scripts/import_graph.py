@@ -53,7 +53,7 @@ LAYERS = (
           ("params", "param_spec", "param_rules", "param_sources", "preference_params", "train_config", "plan",
            "device_request")),
     Layer("base", "leaf rules every layer may use (the worker protocol too: both sides speak it)",
-          ("", "errors", "protocol", "paths", "files", "fields", "states", "hardware", "config")),
+          ("", "errors", "protocol", "paths", "files", "fields", "states", "hardware", "config", "durable")),
 )
 LIST_MEMBERS_UP_TO = 12  # a layer with more modules shows their number instead of their names
 

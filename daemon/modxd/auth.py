@@ -39,7 +39,6 @@ import hmac
 import os
 import re
 import secrets
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +48,7 @@ import grpc
 import structlog
 
 from .api.status import guarded
+from .durable import write_atomic
 from .errors import InvalidArgument, ModxError, NotFound, PermissionDenied, Unauthenticated
 
 log = structlog.get_logger("modxd.auth")
@@ -207,17 +207,7 @@ class TokenStore:
                 lines.append(f"expires = {_toml_time(e.expires)}")
             lines.append("")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tokens-", dir=self.path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write("\n".join(lines))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, "\n".join(lines), mode=0o600)
 
     def create(self, name: str, role: str, expires: dt.datetime | None = None) -> str:
         """Mint a token, store its hash, return the token (the only time it is seen)."""

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .durable import write_atomic
 from .engine.run_estimate import Calibration
 
 __all__ = ["CalibrationCache", "calibration_key", "key_digest", "run_calibration_process", "calibrate",
@@ -126,16 +127,7 @@ class CalibrationCache:
             for digest in sorted(entries, key=lambda d: entries[d].get("stored", 0))[:len(entries) - MAX_ENTRIES]:
                 del entries[digest]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".calibration-", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"entries": entries}, f, indent=1, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, json.dumps({"entries": entries}, indent=1, sort_keys=True))
 
 
 def _child(config: dict[str, Any], roots: list[str] | None, cpus: list[int] | None, conn: Any) -> None:

@@ -14,10 +14,10 @@ import csv
 import io
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from ..durable import write_atomic
 from . import metrics as M
 
 __all__ = ["write_all", "CSV_COLUMNS", "FILE_NAMES"]
@@ -32,15 +32,6 @@ CSV_COLUMNS = (["rank", "is_best", "checkpoint_id", "label", "step"] + METRIC_CO
                   "repetition_penalty", "max_new_tokens", "generation_seed", "weights", "verdict"])
 PREVIEW_EXAMPLES = 3
 M_BASE = "base"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _num(value: Any) -> Any:
@@ -62,16 +53,16 @@ def write_all(out_dir: Path, result: dict[str, Any], examples: Sequence[Any],
     out_dir.mkdir(parents=True, exist_ok=True)
     where = {key: out_dir / name for key, name in FILE_NAMES.items()}
     paths = {key: str(Path(shown_dir or out_dir) / name) for key, name in FILE_NAMES.items()}
-    _atomic_write(where["csv_path"], csv_text(result).encode("utf-8"))
+    write_atomic(where["csv_path"], csv_text(result).encode("utf-8"))
     lines = example_records(result, examples, per_candidate, generations, summaries, weights)
-    _atomic_write(where["examples_path"],
+    write_atomic(where["examples_path"],
                   "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines).encode("utf-8"))
     chart = write_chart(where["chart_path"], result)
     if chart is None:
         paths["chart_path"] = ""
-    _atomic_write(where["report_path"],
+    write_atomic(where["report_path"],
                   markdown(result, examples, generations, summaries, chart is not None).encode("utf-8"))
-    _atomic_write(where["result_path"],
+    write_atomic(where["result_path"],
                   json.dumps({**result, **paths}, ensure_ascii=False, indent=2).encode("utf-8"))
     return paths
 
@@ -178,7 +169,7 @@ def write_chart(path: Path, result: dict[str, Any]) -> Path | None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    _atomic_write(path, buf.getvalue())
+    write_atomic(path, buf.getvalue())
     return path
 
 

@@ -37,6 +37,7 @@ from typing import Any, Callable
 
 from .. import files
 from ..engine.checkpoints import remove_entry
+from ..durable import write_atomic
 from ..hardware import usable_cpu_count
 from ..paths import pin_output_dir
 from ..protocol import Command, Emit, Log, Poll, ProtocolError, Result, Stop, decode_report, encode
@@ -331,9 +332,7 @@ def run_distributed(config: dict, emit: Emit, poll_command: Poll) -> dict:
         "strategy": config.get("distributed_strategy") or "ddp",
     }
     path = os.path.join(run_dir, RUN_FILE)
-    with open(path + ".tmp", "w") as f:
-        json.dump(spec, f)
-    os.replace(path + ".tmp", path)
+    write_atomic(path, json.dumps(spec))
 
     authkey = secrets.token_bytes(16)
     address = os.path.join(local_dir, "rank0.sock")

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import paths
+from ..durable import write_atomic
 from ..protocol import (DAEMON_GONE, Checkpoint, Command, Emit, Poll, ProtocolError, Report, Result, Stop,
                        decode_command, encode)
 from .runtime import describe_failure, die_with_parent, next_command
@@ -43,10 +44,7 @@ def write_error(run_dir: str, rank: int, exc: BaseException) -> None:
     os.makedirs(errors, exist_ok=True)
     record = {"rank": rank, "host": socket.gethostname(), "pid": os.getpid(), "time": time.time(),
               "error": describe_failure(exc), "traceback": traceback.format_exc(limit=20)}
-    tmp = os.path.join(errors, f".rank-{rank}.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(record, f)
-    os.replace(tmp, os.path.join(errors, f"rank-{rank}.json"))
+    write_atomic(os.path.join(errors, f"rank-{rank}.json"), json.dumps(record))
 
 
 class CoordinatorChannel:
