@@ -297,6 +297,12 @@ def page(request_page: Any, default_size: int = 50, max_size: int = 1000) -> tup
     return fields.page(request_page.page_size, request_page.page_token, default_size, max_size)
 
 
+def next_page_token(offset: int, returned: int, more: bool) -> str:
+    """The token of the page after one of ``returned`` items from ``offset`` ("" at the end): the
+    offset that :func:`page` reads back."""
+    return str(offset + returned) if more else ""
+
+
 def states_filter(values: Any) -> list[TaskState]:
     """A ListTasks state filter: every value must be a known state (an unknown one is refused, not skipped)."""
     return fields.check_enums(values, "states", STATE_FROM_PROTO, C.TaskState.Name)

@@ -130,8 +130,8 @@ class EvalServicer(eval_pb2_grpc.EvalServiceServicer):
         task_id = fields.optional_id(request.task_id, "task_id")
         offset, limit = cv.page(request.page)
         jobs, total = await self.app.list_evaluations(task_id, offset, limit)
-        token = str(offset + limit) if offset + limit < total else ""
-        return E.ListEvaluationsResponse(evaluations=[evaluation_to_proto(j) for j in jobs], next_page_token=token)
+        return E.ListEvaluationsResponse(evaluations=[evaluation_to_proto(j) for j in jobs],
+                                         next_page_token=cv.next_page_token(offset, limit, offset + limit < total))
 
     @rpc
     async def WatchEvaluation(self, request: E.WatchEvaluationRequest, context):
@@ -147,7 +147,7 @@ class EvalServicer(eval_pb2_grpc.EvalServiceServicer):
         checkpoint_id = fields.check_ref(request.checkpoint_id, "checkpoint_id")
         offset, limit = cv.page(request.page)
         records, more = await self.app.evaluation_examples(evaluation_id, checkpoint_id, offset, limit)
-        token = str(offset + len(records)) if more else ""
+        token = cv.next_page_token(offset, len(records), more)
         return E.ListEvaluationExamplesResponse(examples=[example_to_proto(r) for r in records],
                                                 next_page_token=token)
 

@@ -108,8 +108,8 @@ class PackageServicer(package_pb2_grpc.PackageServiceServicer):
         task_id = fields.optional_id(request.task_id, "task_id")
         offset, limit = cv.page(request.page)
         jobs, total = await self.app.list_packages(task_id, offset, limit)
-        token = str(offset + limit) if offset + limit < total else ""
-        return P.ListPackagesResponse(packages=[package_to_proto(j) for j in jobs], next_page_token=token)
+        return P.ListPackagesResponse(packages=[package_to_proto(j) for j in jobs],
+                                      next_page_token=cv.next_page_token(offset, limit, offset + limit < total))
 
     @rpc
     async def WatchPackage(self, request: P.WatchPackageRequest, context):

@@ -55,7 +55,7 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
         offset, limit = cv.page(request.page)
         states = cv.states_filter(request.states)
         tasks, total = await self.app.list_tasks(states, cv.task_type(request.type, required=False), offset, limit)
-        next_token = str(offset + limit) if offset + limit < total else ""
+        next_token = cv.next_page_token(offset, limit, offset + limit < total)
         return T.ListTasksResponse(tasks=[self._task(t) for t in tasks], next_page_token=next_token,
                                    total_size=total)
 
@@ -99,7 +99,7 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
         points = await self.app.events.metrics(task_id, after_step if after_step else -1, offset, limit + 1)
         more = len(points) > limit
         return T.ListMetricsResponse(points=[cv.metrics_to_proto(p) for p in points[:limit]],
-                                     next_page_token=str(offset + limit) if more else "")
+                                     next_page_token=cv.next_page_token(offset, limit, more))
 
     @rpc
     async def ListCheckpoints(self, request: T.ListCheckpointsRequest, context) -> T.ListCheckpointsResponse:
