@@ -145,6 +145,10 @@ def test_monitor_curve_grows_and_a_reload_resumes_without_gaps(studio: Studio) -
     first = b.eval("window.__studio.monitor.points")
     b.wait_for(f"window.__studio.monitor.points > {first}", timeout=300)
     assert b.call("count", selector="[data-chart=loss] canvas") >= 1
+    # the task list (polled) shows the open task's streamed step, not an older one
+    row, step = b.eval("[document.querySelector('#task-list li.selected [data-summary]').textContent, "
+                       "document.querySelector('#step').textContent]")
+    assert f"· {step.replace(' / ', '/')} ·" in row, (row, step)
     seq_before = b.eval("window.__studio.monitor.lastSeq")
     b.call("reload")
     b.wait("#progress")

@@ -25,6 +25,8 @@ export function mountMonitor(root: HTMLElement, route: Route): () => void {
     FILTERS.map(([name]) => h("option", { value: name, selected: name === filter }, t(`filter.${name}` as "filter.all"))));
   const detail = h("div", { class: "task-detail" });
   let view: TaskView | null = null;
+  // The open task's progress as its stream reports it: newer than the polled list's.
+  let live: { step: bigint; total: bigint; percent: number } | null = null;
 
   async function refresh(): Promise<void> {
     try {
@@ -42,6 +44,16 @@ export function mountMonitor(root: HTMLElement, route: Route): () => void {
     }
   }
 
+  function progressText(task: Task): string {
+    const own = task.id === route.taskId && live && live.step >= task.currentStep ? live : null;
+    const [step, total, pct] = own ? [own.step, own.total, own.percent] : [task.currentStep, task.totalSteps, task.percent];
+    return total > 0n ? `${step}/${total} · ${percent(pct)}` : "";
+  }
+
+  function summary(task: Task): string {
+    return `${task.id} · ${typeName(task.type)} · ${progressText(task)}`;
+  }
+
   function renderList(tasks: Task[]): void {
     if (!tasks.length) {
       replace(list, h("li", { class: "muted" }, t("no_tasks"), " ", h("a", { href: routeHash("prepare") }, t("page.prepare"))));
@@ -50,12 +62,16 @@ export function mountMonitor(root: HTMLElement, route: Route): () => void {
     replace(list, tasks.map((task) => h("li", { class: task.id === route.taskId ? "selected" : "", "data-task": task.id },
       h("a", { href: routeHash("monitor", task.id), title: stateName(task.state) },
         h("div", { class: "row between" }, h("strong", null, task.name || task.id), stateBadge(task.state)),
-        h("div", { class: "muted small" }, `${task.id} · ${typeName(task.type)} · ${
-          task.totalSteps > 0n ? `${task.currentStep}/${task.totalSteps} · ${percent(task.percent)}` : ""}`)))));
+        h("div", { class: "muted small", "data-summary": "" }, summary(task))))));
   }
 
   if (route.taskId) {
-    view = new TaskView(route.taskId, () => refresh());
+    view = new TaskView(route.taskId, () => refresh(), (step, total, pct) => {
+      live = { step, total, percent: pct };
+      const row = list.querySelector<HTMLElement>(`li[data-task="${CSS.escape(route.taskId!)}"] [data-summary]`);
+      const task = view?.current();
+      if (row && task) row.textContent = summary(task);
+    });
     replace(detail, view.root);
   } else {
     replace(detail, h("p", { class: "muted" }, t("monitor.pick")));

@@ -41,7 +41,14 @@ export class TaskView {
   private ckptTimer = 0;
   private frame = 0;
 
-  constructor(readonly taskId: string, private onStateChange: () => void) {
+  /** The task as last read or streamed (undefined before the first read). */
+  current(): Task | undefined {
+    return this.task ?? undefined;
+  }
+
+  /** `onProgress`: the streamed step, for the task list (it polls, so it lags behind the stream). */
+  constructor(readonly taskId: string, private onStateChange: () => void,
+              private onProgress: (step: bigint, total: bigint, percent: number) => void = () => {}) {
     this.series = loadCache(sessionStorage, taskId) ?? new TaskSeries(taskId);
     this.lastDrawnPoints = this.series.length;
     const drawn = () => this.chartDrawn();
@@ -302,6 +309,7 @@ export class TaskView {
     const step = Number(task.currentStep);
     const loss = this.series.last("loss") ?? task.lastLoss;
     const tps = this.series.last("tokens_per_second");
+    this.onProgress(task.currentStep, task.totalSteps, task.percent);
     replace(this.progress,
       progressBar(task.percent, `${step} / ${total || "?"} · ${percent(task.percent)}`),
       h("dl", { class: "stats" },
