@@ -430,7 +430,7 @@ class App:
                     if lora_fits else "neither fits: use a smaller model or more devices")
             devices.append({"gpu": gpu, "lora_fits": lora_fits, "full_fits": full_fits, "advice": text})
         if not gpus:
-            rec = (f"no GPU found: a {params_billion:.2f}B model trains on the CPU, slowly; "
+            rec = (f"no GPU found: a {hardware.param_count_text(params_billion)} model trains on the CPU, slowly; "
                    f"a GPU with {lora / hardware.GiB:.0f} GiB runs LoRA")
         elif any(d["full_fits"] for d in devices):
             rec = "full fine-tuning fits on this host; LoRA is faster and lighter"

@@ -140,6 +140,15 @@ def cuda_version() -> str:
     return out.split(marker, 1)[1].split()[0] if marker in out else ""
 
 
+def param_count_text(billion: float) -> str:
+    """A parameter count for a sentence: "1.24B", "135M", "43.2K" (a test model is not "0.00B")."""
+    if billion >= 1:
+        return f"{billion:.2f}B"
+    if billion >= 1e-3:
+        return f"{billion * 1e3:.0f}M"
+    return f"{billion * 1e6:.1f}K"
+
+
 def size_class(params_billion: float) -> tuple[str, int, int]:
     """(class, LoRA bytes, full bytes) for a model size; beyond 14B scales the last row."""
     for name, bound, lora, full in VRAM_TABLE:

@@ -47,6 +47,13 @@ export function metric(x: number | null | undefined, digits = 4): string {
   return Number(x.toPrecision(digits)).toString();
 }
 
+/** A parameter count given in billions, as modxctl writes it: "1.24B", "135M", "98.3K". */
+export function paramCount(billion: number): string {
+  if (billion >= 1) return `${billion.toFixed(2)}B`;
+  if (billion >= 1e-3) return `${(billion * 1e3).toFixed(0)}M`;
+  return `${(billion * 1e6).toFixed(1)}K`;
+}
+
 export function percent(x: number): string {
   return `${x.toFixed(x >= 10 ? 1 : 2)}%`;
 }

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { csvText } from "../src/csv";
-import { bytes, duration, metric } from "../src/format";
+import { bytes, duration, metric, paramCount } from "../src/format";
 import { parseRoute, routeHash } from "../src/router";
 
 test("CSV quotes what needs quoting", () => {
@@ -24,4 +24,10 @@ test("routes survive a reload", () => {
   assert.equal(parseRoute("").page, "prepare");
   assert.equal(routeHash("test", "a b", { a: "checkpoint:c1" }), "#/test/a%20b?a=checkpoint%3Ac1");
   assert.equal(parseRoute(routeHash("test", "a b", { a: "checkpoint:c1" })).query.get("a"), "checkpoint:c1");
+});
+
+test("parameter counts read like the CLI's", () => {
+  assert.equal(paramCount(1.2358), "1.24B");
+  assert.equal(paramCount(0.1345), "135M");
+  assert.equal(paramCount(0.0000983), "98.3K");
 });

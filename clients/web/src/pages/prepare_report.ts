@@ -7,7 +7,7 @@ import { h, replace } from "../dom";
 import type { Warning } from "../gen/modx/v1/common_pb";
 import type { GetHardwareAdviceResponse } from "../gen/modx/v1/system_pb";
 import type { DataReport, QuotaEstimate, ResolvedSetting } from "../gen/modx/v1/training_pb";
-import { bytes } from "../format";
+import { bytes, paramCount } from "../format";
 import { t } from "../i18n";
 import { dataReportView, runEstimateView, settingsView } from "./first_run_view";
 
@@ -85,7 +85,7 @@ export class ReportPanel {
         e.explanation ? h("p", { class: "muted" }, e.explanation) : null) : null,
       a ? h("div", { class: "advice" },
         h("h3", null, t("est.memory")),
-        h("p", null, `${t("est.params")} ${a.paramsBillion.toFixed(3)}B · ${a.guidance?.sizeClass ?? ""}`),
+        h("p", null, `${t("est.params")} ${paramCount(a.paramsBillion)} · ${a.guidance?.sizeClass ?? ""}`),
         a.guidance ? h("p", null, `LoRA ≈ ${bytes(a.guidance.loraBytes)} · ${t("est.full")} ≈ ${bytes(a.guidance.fullBytes)}`) : null,
         a.devices.map((d) => h("p", { class: d.loraFits ? "ok-text" : "error-text" },
           `${d.device?.name ?? "?"}: ${d.advice}`)),
