@@ -174,9 +174,10 @@ class App:
     async def _memory(self, checked: Validated, est: dict[str, Any], world: int, flight: Preflight) -> Warnings:
         """Add the GPU memory breakdown to `est`; judged here (memory_plan.py) only when the run
         estimate did not judge it already (no estimate for this task type or tokenizer)."""
-        if not any(d != "cpu" for d in self.devices):
+        has_gpus = any(d != "cpu" for d in self.devices)
+        if flight.estimate is not None and not has_gpus:
             return []
-        gpus = await asyncio.to_thread(hardware.detect_gpus)
+        gpus = await asyncio.to_thread(hardware.detect_gpus) if has_gpus else []
         where = memory_plan.capacity(checked.params, gpus, self._planned_device(checked.params), world)
         parameters = await asyncio.to_thread(hardware.count_parameters, checked.params["model_dir"])
         run_verdict = flight.estimate.memory if flight.estimate else None

@@ -3,7 +3,7 @@
 Every estimate is judged here: the run estimate (task_estimate.py: calibrated on this device, or
 modelled from the data's real lengths), or, for a task with none (preference pairs, a tokenizer
 without tokenizer.json), the model-only estimate of engine/memory.py at ``max_seq_length``
-(:func:`plan_memory`). The rule:
+(:func:`plan_memory`, which also stores the GPU breakdown by part). The rule:
 
 * **refused** when memory surely cannot hold the run: the part no batch or sequence setting shrinks
   (weights, optimizer state, the CUDA context; what a calibration held once the model had loaded)
@@ -23,6 +23,7 @@ from typing import Any
 
 from . import hardware
 from .engine.memory import estimate_training_memory, memory_advice, model_shape
+from .engine.run_estimate import CPU_RUNTIME_BYTES
 from .errors import FailedPrecondition
 from .hardware import Gpu
 from .device_request import parse_devices
@@ -91,23 +92,29 @@ def consequences(verdict: dict[str, Any], advice: list[str]) -> list[tuple[str, 
 
 def plan_memory(params: dict[str, Any], model_config: dict[str, Any], parameters: int, where: Capacity,
                 run_verdict: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
-    """The GPU memory breakdown to store with the task (None on the CPU), and its warnings.
+    """The GPU memory breakdown to store with the task (None on the CPU), and the warnings of the
+    model-only estimate.
 
     With a run estimate (``run_verdict``, already judged) the breakdown only shows the parts and
-    carries that verdict; without one it is the estimate, judged here."""
-    if where.kind != "device":
+    carries that verdict; without one (preference pairs, a tokenizer the data report cannot count
+    with) the model-only estimate is judged here, on the CPU as on a GPU."""
+    if run_verdict is not None and where.kind != "device":
         return None, []
     try:
         shape = model_shape(model_config, parameters)
     except (TypeError, ValueError):
-        return None, [("memory_estimate_unavailable", "no GPU memory estimate: config.json lacks the model's "
+        return None, [("memory_estimate_unavailable", "no memory estimate: config.json lacks the model's "
                                                        "dimensions (hidden_size, num_hidden_layers)")]
-    estimate = estimate_training_memory(shape, params)
-    advice = memory_advice(shape, params, where.total_bytes)
+    device_kind = "cuda" if where.kind == "device" else "cpu"
+    estimate = estimate_training_memory(shape, params, device_kind)
+    runtime = CPU_RUNTIME_BYTES if device_kind == "cpu" else 0  # the worker's Python, torch and libraries
+    advice = memory_advice(shape, params, where.total_bytes, device_kind)
     verdict, warnings = run_verdict, []
     if verdict is None:
-        verdict = judge(estimate.total, estimate.fixed, False, where)
+        verdict = judge(estimate.total + runtime, estimate.fixed + runtime, False, where)
         warnings = consequences(verdict, advice)
+    if where.kind != "device":
+        return None, warnings
     return {"device": where.device, "capacity_bytes": where.total_bytes, "estimate_bytes": int(estimate.total),
             "parts": {k: int(v) for k, v in estimate.parts.items()}, "fits": verdict["fits"],
             "advice": advice if not verdict["fits"] or verdict["tight"] else [],

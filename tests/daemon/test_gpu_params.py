@@ -10,7 +10,7 @@ from modxd import params as P
 from modxd import placement
 from modxd.errors import FailedPrecondition, InvalidArgument
 from modxd.hardware import GiB, Gpu
-from modxd.memory_plan import capacity, plan_memory
+from modxd.memory_plan import Capacity, capacity, plan_memory
 
 from .helpers import create_request, sft_params
 
@@ -74,7 +74,8 @@ def _gpu(index: int, gib: int) -> Gpu:
 
 def test_memory_plan_against_the_host_gpus() -> None:
     params = _resolved()
-    assert plan_memory(params, LLAMA_1B, 0, capacity(params, []), None) == (None, [])  # a CPU run: the run estimate
+    judged = {"fits": True, "tight": False, "explanation": "judged by the run estimate"}
+    assert plan_memory(params, LLAMA_1B, 0, capacity(params, []), judged) == (None, [])  # a CPU run: the run estimate
     assert capacity({**params, "devices": "cpu"}, [_gpu(0, 80)]).kind == "host_rss"
     memory, warnings = plan_memory(params, LLAMA_1B, 0, capacity(params, [_gpu(0, 80)]), None)
     assert memory["fits"] and warnings == [] and memory["device"] == "cuda:0 (Test GPU 80G)"
@@ -92,6 +93,17 @@ def test_memory_plan_against_the_host_gpus() -> None:
     memory, warnings = plan_memory({**params, "use_lora": False}, LLAMA_1B, 0, capacity(params, [_gpu(0, 8)]),
                                    run_verdict)  # the run estimate judged already: one verdict, no second
     assert memory["fits"] and warnings == [] and memory["explanation"].startswith(run_verdict["explanation"])
+
+
+def test_a_task_without_a_run_estimate_is_judged_on_the_model_alone_on_the_cpu_too() -> None:
+    """DPO/ORPO have no data report: their memory is the model-only estimate, host RAM on a CPU run."""
+    dpo = P.resolve("dpo", {}, {**REQUIRED, "use_lora": False})
+    host = lambda gib: Capacity("cpu", gib * GiB, gib * GiB, "host_rss")  # noqa: E731
+    assert plan_memory(dpo, LLAMA_1B, 0, host(512), None) == (None, [])
+    with pytest.raises(FailedPrecondition, match="will not fit.*host memory.*weights and optimizer state alone"):
+        plan_memory(dpo, LLAMA_1B, 0, host(8), None)  # fp32 weights, a reference copy and AdamW state
+    memory, warnings = plan_memory(dpo, LLAMA_1B, 0, host(26), None)  # fits the floor, not the batch's peak
+    assert memory is None and [c for c, _ in warnings] == ["memory_insufficient"]
 
 
 def test_estimate_and_telemetry_on_the_wire() -> None:

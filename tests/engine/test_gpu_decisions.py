@@ -134,6 +134,20 @@ def test_advice_names_what_would_fit() -> None:
     assert any("use_lora" in a for a in full)
 
 
+def test_preference_pairs_count_two_sequences_and_full_dpo_a_reference_copy() -> None:
+    shape = model_shape(LLAMA_32_1B)
+    sft = estimate_training_memory(shape, SEED)
+    for kind in ("dpo", "orpo"):
+        pairs = estimate_training_memory(shape, SEED, task_type=kind)
+        assert pairs.tokens_per_step == 2 * sft.tokens_per_step and pairs.parts["logits"] == 2 * sft.parts["logits"]
+        assert pairs.parts["weights"] == sft.parts["weights"]  # LoRA: the reference is the adapter switched off
+    full = {**SEED, "use_lora": False}
+    dpo, orpo = (estimate_training_memory(shape, full, task_type=k) for k in ("dpo", "orpo"))
+    assert dpo.parts["weights"] == orpo.parts["weights"] + shape.parameters * 2  # a bf16/fp16 frozen reference
+    assert any("reference" in n for n in dpo.notes) and not any("reference" in n for n in orpo.notes)
+    assert largest_fitting_batch(shape, SEED, 24 * GiB, task_type="dpo") < largest_fitting_batch(shape, SEED, 24 * GiB)
+
+
 def test_largest_fitting_batch_is_the_boundary() -> None:
     shape = model_shape(LLAMA_32_1B)
     params = {**SEED, "max_seq_length": 2048}

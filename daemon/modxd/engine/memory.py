@@ -17,6 +17,8 @@ The daemon calls :func:`estimate_training_memory` at create time with the model'
   with gradient checkpointing only each layer's input is kept, plus one layer recomputed;
   on a CUDA GPU attention is FlashAttention / memory-efficient SDPA (no seq x seq matrix);
 * **logits**: fp32 logits and their gradient over the vocabulary for every token;
+* **preference pairs** (dpo, orpo): the chosen and the rejected answer go through together, so a
+  batch holds twice the tokens; full-weights DPO adds a frozen reference copy of the weights;
 * **overhead**: the CUDA context and allocator slack (a fixed 0.75 GiB plus 10%).
 
 It is an estimate for planning, known to be rough in the activations (the part the model's
@@ -119,18 +121,29 @@ def _lora_parameters(shape: ModelShape, r: int, targets: list[str]) -> int:
     return shape.layers * sum(r * (i + o) for name, (i, o) in shape.linear_shapes().items() if name in names)
 
 
+def _task_type(params: Any, task_type: str | None) -> str:
+    """The task type given, else the one a TrainParams carries (a plain dict: SFT)."""
+    return task_type or str(getattr(params, "task_type", "sft"))
+
+
 def estimate_training_memory(shape: ModelShape, params: dict[str, Any], device_kind: str = "cuda",
-                             batch_size: int | None = None,
-                             gradient_checkpointing: bool | None = None) -> MemoryEstimate:
-    """Device memory for training ``shape`` with the task ``params`` (see the module docstring)."""
+                             batch_size: int | None = None, gradient_checkpointing: bool | None = None,
+                             task_type: str | None = None) -> MemoryEstimate:
+    """Device memory for training ``shape`` with the task ``params`` (see the module docstring).
+
+    Preference pairs (dpo, orpo) run the chosen and the rejected answer of every pair through the
+    model together: twice the tokens of a batch. Full-weights DPO also holds a frozen reference copy
+    of the model (with LoRA the reference is the base with the adapter switched off: no copy)."""
+    kind = _task_type(params, task_type)
     use_lora = bool(params.get("use_lora", True))
     bits = int(params.get("quantization_bit", 0) or 0) if use_lora else 0
     half = device_kind == "cuda" and bool(params.get("fp16") or params.get("bf16"))
     batch = int(batch_size if batch_size is not None else params.get("per_device_train_batch_size", 1))
     checkpointing = bool(params.get("gradient_checkpointing", True) if gradient_checkpointing is None
                          else gradient_checkpointing)
-    tokens = batch * int(params.get("max_seq_length", 512))
-    notes: list[str] = []
+    pairs = kind in ("dpo", "orpo")
+    tokens = batch * int(params.get("max_seq_length", 512)) * (2 if pairs else 1)
+    notes: list[str] = ["chosen and rejected answers: two sequences per pair"] if pairs else []
 
     linear = min(shape.block_linear_parameters, shape.parameters)
     rest = max(shape.parameters - linear, 0)
@@ -148,6 +161,9 @@ def estimate_training_memory(shape: ModelShape, params: dict[str, Any], device_k
     else:
         trainable = shape.parameters
         state = trainable * (4 + 8)  # gradients and AdamW moments (the weights are counted above)
+    if kind == "dpo" and not use_lora:  # the frozen reference model, in the dtype it is loaded in
+        weights += shape.parameters * (2 if half else 4)
+        notes.append("a frozen reference copy of the model")
     if str(params.get("optim", "adamw_torch")) in ("sgd", "adagrad", "rmsprop", "adafactor"):
         state = trainable * (4 + 4 + (0 if params.get("optim") == "sgd" else 4)) if use_lora else trainable * 8
 
@@ -169,25 +185,28 @@ def estimate_training_memory(shape: ModelShape, params: dict[str, Any], device_k
 
 
 def largest_fitting_batch(shape: ModelShape, params: dict[str, Any], capacity: int, device_kind: str = "cuda",
-                          gradient_checkpointing: bool | None = None) -> int:
+                          gradient_checkpointing: bool | None = None, task_type: str | None = None) -> int:
     """The largest per-device batch whose estimate fits ``capacity`` bytes (0 when none does)."""
     best = 0
     for batch in range(1, 129):
-        if estimate_training_memory(shape, params, device_kind, batch, gradient_checkpointing).total > capacity:
+        if estimate_training_memory(shape, params, device_kind, batch, gradient_checkpointing,
+                                    task_type).total > capacity:
             break
         best = batch
     return best
 
 
-def memory_advice(shape: ModelShape, params: dict[str, Any], capacity: int, device_kind: str = "cuda") -> list[str]:
+def memory_advice(shape: ModelShape, params: dict[str, Any], capacity: int, device_kind: str = "cuda",
+                  task_type: str | None = None) -> list[str]:
     """What to change so the run fits ``capacity`` bytes, most effective first, with the numbers this
     model gives (modxd/memory_plan.py decides whether it fits; this says what would)."""
+    kind = _task_type(params, task_type)
     advice: list[str] = []
     batch = int(params.get("per_device_train_batch_size", 1))
     if not bool(params.get("gradient_checkpointing", True)):
-        with_gc = estimate_training_memory(shape, params, device_kind, gradient_checkpointing=True)
+        with_gc = estimate_training_memory(shape, params, device_kind, gradient_checkpointing=True, task_type=kind)
         advice.append(f"turn gradient_checkpointing on (about {_gib(with_gc.total)} at this batch)")
-    smaller = largest_fitting_batch(shape, params, capacity, device_kind)
+    smaller = largest_fitting_batch(shape, params, capacity, device_kind, task_type=kind)
     if 0 < smaller < batch:
         advice.append(f"set per_device_train_batch_size to {smaller} and raise gradient_accumulation_steps "
                       "to keep the effective batch")
@@ -196,10 +215,10 @@ def memory_advice(shape: ModelShape, params: dict[str, Any], capacity: int, devi
                       "effective batch")
     advice.append(f"a shorter max_seq_length (now {params.get('max_seq_length', 512)})")
     if device_kind == "cuda" and params.get("use_lora", True) and not int(params.get("quantization_bit", 0) or 0):
-        qlora = estimate_training_memory(shape, {**params, "quantization_bit": 4})
+        qlora = estimate_training_memory(shape, {**params, "quantization_bit": 4}, task_type=kind)
         advice.append(f"use QLoRA (quantization_bit 4, about {_gib(qlora.total)})")
     if not params.get("use_lora", True):
-        lora = estimate_training_memory(shape, {**params, "use_lora": True}, device_kind)
+        lora = estimate_training_memory(shape, {**params, "use_lora": True}, device_kind, task_type=kind)
         advice.append(f"train LoRA adapters instead of the full model (use_lora, about {_gib(lora.total)})")
     if device_kind == "cuda":
         advice.append("or use a larger GPU or several (devices, distributed_strategy fsdp)")
