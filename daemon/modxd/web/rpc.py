@@ -33,6 +33,7 @@ from google.protobuf import json_format, symbol_database
 
 from ..api.status import CONNECT_CODES
 from ..auth import LOCAL_WEB_PEER
+from . import envelope
 
 log = structlog.get_logger("modxd.web")
 
@@ -304,8 +305,39 @@ class ModxConnectApp(ConnectASGIApplication):
         await super()._handle_unary_connect(http_method, headers, RequestCodec(codec), *args)
 
     async def _handle_stream(self, receive: Any, send: Any, protocol: Any, endpoint: Any, codec: Any,
-                             *args: Any) -> None:
-        await super()._handle_stream(receive, send, protocol, endpoint, RequestCodec(codec), *args)
+                             headers: Any, *args: Any) -> None:
+        await super()._handle_stream(self._framed(receive, protocol, headers), send, protocol, endpoint,
+                                     RequestCodec(codec), headers, *args)
+
+    def _framed(self, receive: Any, protocol: Any, headers: Any) -> Callable[[], Any]:
+        """`receive` with the body's envelope framing checked first (web/envelope.py): a bad body ends
+        the call INVALID_ARGUMENT, raised inside connect-python's stream handling so the client gets it
+        in its protocol's own form (a Connect end-stream message, gRPC-Web trailers)."""
+        request_compression, _ = protocol.negotiate_stream_compression(headers, self._compressions)
+        compression = request_compression.name() if request_compression is not None else None
+        header = "grpc-encoding" if headers.get("content-type", "").startswith("application/grpc-web") \
+            else "connect-content-encoding"
+        checked = False
+
+        async def framed() -> dict[str, Any]:
+            nonlocal checked
+            if checked:
+                return await receive()
+            chunks: list[bytes] = []
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return message  # a disconnect: connect-python ends the call CANCELED
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+            checked = True
+            body = b"".join(chunks)
+            problem = envelope.request_problem(body, compression, header)
+            if problem is not None:
+                raise connect_error(grpc.StatusCode.INVALID_ARGUMENT, problem)
+            return {"type": "http.request", "body": body, "more_body": False}
+        return framed
 
 
 class BoundedGzip:
