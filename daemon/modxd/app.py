@@ -414,10 +414,10 @@ class App:
     def advice(self, model_dir: str, params_billion: float) -> dict[str, Any]:
         fields.check_number(params_billion, "params_billion", 0.0, MAX_PARAMS_BILLION)
         if model_dir:
-            from .paths import resolve_under_roots
             from .validation import check_model_dir
 
-            real = resolve_under_roots("model_dir", model_dir, self.config.roots)
+            # the input-dir rule of every RPC: it, and each symlink directly in it, under the roots
+            real = check_input_under_roots("model_dir", model_dir, self.config.roots)
             check_model_dir(str(real), "model_dir")
             params_billion = hardware.count_parameters(str(real)) / 1e9
         if params_billion <= 0:

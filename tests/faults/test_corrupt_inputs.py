@@ -130,6 +130,37 @@ def pretrain_with(**over: Any) -> Callable[[Any, Ctx, Path], Any]:
 
 
 
+def advice(name: str) -> Callable[[Any, Ctx, Path], Any]:
+    return lambda d, ctx, out: d.system.GetHardwareAdvice(system_pb2.GetHardwareAdviceRequest(
+        model_dir=str(ctx.corpus[name])))
+
+
+def estimate_model(name: str) -> Callable[[Any, Ctx, Path], Any]:
+    def call(d, ctx: Ctx, out: Path) -> Any:
+        req = T.EstimateQuotaRequest(type=C.TASK_TYPE_SFT)
+        for key, value in (("train_file", ctx.data), ("model_dir", ctx.corpus[name]), ("output_dir", out)):
+            req.params[key].string_value = str(value)
+        return d.training.EstimateQuota(req)
+    return call
+
+
+def safetensors(header: dict[str, Any], data_bytes: int = 16) -> bytes:
+    """A safetensors file with this header (every reader multiplies its shapes: it must hold counts)."""
+    raw = json.dumps(header).encode()
+    return struct.pack("<Q", len(raw)) + raw + b"\0" * data_bytes
+
+
+# The header of a weights file whose entry for 'a.weight' is the value given.
+BAD_TENSOR_ENTRIES: dict[str, Any] = {
+    "st-shape-string": {"dtype": "F32", "shape": "abc", "data_offsets": [0, 16]},
+    "st-shape-null": {"dtype": "F32", "shape": [None, {"x": 1}], "data_offsets": [0, 16]},
+    "st-shape-huge": {"dtype": "F32", "shape": [10**18, 10**18], "data_offsets": [0, 16]},
+    "st-offsets-short": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0]},
+    "st-entry-not-object": [1, 2, 3],
+    "st-no-dtype": {"shape": [2, 2], "data_offsets": [0, 16]},
+}
+
+
 CASES = [
     # ---- training data files --------------------------------------------------------------
     Case("malformed-json-line", create(train_file=data("malformed.jsonl")), S.INVALID_ARGUMENT,
@@ -216,6 +247,17 @@ CASES = [
          ("parameter model_dir", "model.safetensors", "not a valid safetensors file")),
     Case("model-dir-missing", create(model_dir=lambda ctx: ctx.root / "no-model"), S.FAILED_PRECONDITION,
          ("parameter model_dir", "does not exist")),
+    *[Case(f"{name}-{rpc}", call(name), code, ("model_dir", "model.safetensors", "tensor 'a.weight'", words))
+      for name, words in (("st-shape-string", "not a list of counts"), ("st-shape-null", "not a list of counts"),
+                          ("st-shape-huge", "data_offsets"), ("st-offsets-short", "data_offsets"),
+                          ("st-entry-not-object", "is not an object"), ("st-no-dtype", "no dtype"))
+      for rpc, call, code in (("create", lambda n: create(model_dir=data(n)), S.FAILED_PRECONDITION),
+                              ("estimate", estimate_model, S.FAILED_PRECONDITION),
+                              ("advice", advice, S.FAILED_PRECONDITION))],
+    Case("model-config-symlinked-out-create", create(model_dir=data("config-link-out")), S.PERMISSION_DENIED,
+         ("model_dir", "config.json leads to", "outside the allowed roots", "not opened")),
+    Case("model-config-symlinked-out-advice", advice("config-link-out"), S.PERMISSION_DENIED,
+         ("model_dir", "config.json leads to", "outside the allowed roots", "not opened")),
     Case("tokenizer-files-missing", create(tokenizer_dir=data("no-tokenizer")), S.FAILED_PRECONDITION,
          ("parameter tokenizer_dir", "has no tokenizer")),
     Case("tokenizer-without-chat-template", create(tokenizer_dir=data("no-template")), S.FAILED_PRECONDITION,
@@ -319,6 +361,10 @@ def ctx(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path, sft_json
     bert.update(architectures=["BertModel"], model_type="bert")
     model_variant("bert", write={"config.json": json.dumps(bert).encode()})
     model_variant("corrupt-weights", write={"model.safetensors": b"\xff" * 8 + b"not a header" * 10})
+    for variant, entry in BAD_TENSOR_ENTRIES.items():
+        model_variant(variant, write={"model.safetensors": safetensors({"a.weight": entry})})
+    model_variant("config-link-out", drop=("config.json",))
+    (root / "config-link-out" / "config.json").symlink_to("/etc/hostname")
     model_variant("no-tokenizer", drop=("tokenizer*", "chat_template.jinja", "*.safetensors"))
     model_variant("no-template", drop=("chat_template.jinja", "*.safetensors"))
     cfg = json.loads((root / "no-template" / "tokenizer_config.json").read_text())

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable
 from ..paths import shown
 from ..protocol import Emit
 from .precision import Precision, resolve_precision  # noqa: F401 - re-exported
+from .safetensors_header import safetensors_header_problem  # noqa: F401 - re-exported
 
 __all__ = [
     "EngineError",
@@ -124,33 +125,6 @@ def lora_targets_problem(targets: list[str], linear_modules: Iterable[str], wher
     leaves = sorted({m.rsplit(".", 1)[-1] for m in modules if "embed" not in m and "lm_head" not in m})
     return (f"parameter lora_target_modules {', '.join(targets)} matches no module of the model{where}; its "
             f"linear modules are {', '.join(leaves[:40]) or 'none'} (or use all-linear)")
-
-
-def safetensors_header_problem(path: str) -> str:
-    """Why `path` is not a safetensors file (its header only is read), or '' when it is one."""
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                return f"only {size} bytes long"
-            n = int.from_bytes(head, "little")
-            if n < 2 or n > min(size - 8, 100 << 20):
-                return f"its header length {n} does not fit the {size}-byte file"
-            header = json.loads(f.read(n))
-    except OSError as exc:
-        return f"cannot be read: {exc.strerror or exc}"
-    except (UnicodeDecodeError, ValueError):
-        return "its header is not JSON"
-    if not isinstance(header, dict):
-        return "its header is not a JSON object"
-    try:
-        ends = [int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"]
-    except (KeyError, IndexError, TypeError, ValueError):
-        return "its header does not describe tensors"
-    if ends and max(ends) > size - 8 - n:
-        return f"it is truncated: the tensors need {max(ends) + 8 + n} bytes, the file has {size}"
-    return ""
 
 
 def context_length(config: Mapping[str, Any]) -> tuple[int, str] | None:
