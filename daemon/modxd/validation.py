@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import hardware
 from . import params as P
 from . import plan
 from .engine import formats, templating
 from .engine import preference_formats
 from .engine.checkpoints import adapter_start_problem, resume_problem
 from .engine.finite import DAEMON_CHECK_MAX_BYTES
+from .engine.memory import model_shape_problem
 from .engine.models import ModelDirProblem, inspect_model_dir, lora_targets_problem, max_seq_length_problem
 from .engine.precision import PRECISION_CONFLICT
 from .errors import FailedPrecondition, InvalidArgument
@@ -101,9 +103,13 @@ def check_model_dir(path: str, key: str) -> dict[str, Any]:
     """The engine's rule of a trainable model dir (engine/models.py inspect_model_dir); its config.json.
     A path naming something else is INVALID_ARGUMENT, a missing or damaged dir FAILED_PRECONDITION."""
     try:
-        return inspect_model_dir(path, key).config
+        config = inspect_model_dir(path, key).config
     except ModelDirProblem as exc:
         raise (InvalidArgument if exc.wrong_kind else FailedPrecondition)(str(exc)) from None
+    problem = model_shape_problem(config, hardware.count_parameters(path))  # what the estimates read of it
+    if problem:
+        raise FailedPrecondition(f"parameter {key}: {Path(path) / 'config.json'} {problem}")
+    return config
 
 
 def _weight_modules(model_dir: str) -> set[str]:

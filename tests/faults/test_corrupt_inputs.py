@@ -160,6 +160,19 @@ BAD_TENSOR_ENTRIES: dict[str, Any] = {
     "st-no-dtype": {"shape": [2, 2], "data_offsets": [0, 16]},
 }
 
+DROP = object()
+# config.json keys the memory and time estimates read, with values no model has.
+CONFIG_CHANGES: dict[str, dict[str, Any]] = {
+    "cfg-hidden-string": {"hidden_size": "abc"},
+    "cfg-layers-zero": {"num_hidden_layers": 0},
+    "cfg-heads-float": {"num_attention_heads": 4.5},
+    "cfg-intermediate-list": {"intermediate_size": [1, 2]},
+    "cfg-no-hidden-size": {"hidden_size": DROP},
+    "cfg-hidden-huge": {"hidden_size": 10**30},
+    "cfg-layers-huge": {"num_hidden_layers": 10**12},
+    "cfg-architectures-string": {"architectures": "LlamaForCausalLM"},
+}
+
 
 CASES = [
     # ---- training data files --------------------------------------------------------------
@@ -254,6 +267,21 @@ CASES = [
       for rpc, call, code in (("create", lambda n: create(model_dir=data(n)), S.FAILED_PRECONDITION),
                               ("estimate", estimate_model, S.FAILED_PRECONDITION),
                               ("advice", advice, S.FAILED_PRECONDITION))],
+    *[Case(f"{name}-{rpc}", call(name), S.FAILED_PRECONDITION, ("parameter model_dir", "config.json", words))
+      for name, words in (("cfg-hidden-string", "gives hidden_size as 'abc'"),
+                          ("cfg-layers-zero", "gives num_hidden_layers as 0"),
+                          ("cfg-heads-float", "gives num_attention_heads as 4.5"),
+                          ("cfg-intermediate-list", "gives intermediate_size as [1, 2]"),
+                          ("cfg-no-hidden-size", "names no hidden_size"),
+                          ("cfg-hidden-huge", "does not belong to these weights"),
+                          ("cfg-layers-huge", "does not belong to these weights"),
+                          ("cfg-architectures-string", "gives architectures as"))
+      for rpc, call in (("create", lambda n: create(model_dir=data(n))), ("estimate", estimate_model),
+                        ("advice", advice))],
+    # full fine-tuning once stored a task whose memory estimate overflowed int64: INTERNAL, and every
+    # ListTasks after it INTERNAL too (the unchanged task count below checks ListTasks still answers)
+    Case("cfg-hidden-huge-full-finetune", create(model_dir=data("cfg-hidden-huge"), use_lora="false"),
+         S.FAILED_PRECONDITION, ("parameter model_dir", "does not belong to these weights")),
     Case("model-config-symlinked-out-create", create(model_dir=data("config-link-out")), S.PERMISSION_DENIED,
          ("model_dir", "config.json leads to", "outside the allowed roots", "not opened")),
     Case("model-config-symlinked-out-advice", advice("config-link-out"), S.PERMISSION_DENIED,
@@ -364,6 +392,10 @@ def ctx(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path, sft_json
     for variant, entry in BAD_TENSOR_ENTRIES.items():
         model_variant(variant, write={"model.safetensors": safetensors({"a.weight": entry})})
     model_variant("config-link-out", drop=("config.json",))
+    llama = json.loads((tiny_llama_dir / "config.json").read_text())
+    for variant, change in CONFIG_CHANGES.items():
+        config = {k: v for k, v in {**llama, **change}.items() if v is not DROP}
+        model_variant(variant, write={"config.json": json.dumps(config).encode()})
     (root / "config-link-out" / "config.json").symlink_to("/etc/hostname")
     model_variant("no-tokenizer", drop=("tokenizer*", "chat_template.jinja", "*.safetensors"))
     model_variant("no-template", drop=("chat_template.jinja", "*.safetensors"))

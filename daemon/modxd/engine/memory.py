@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ModelShape", "MemoryEstimate", "model_shape", "estimate_training_memory", "memory_advice",
+__all__ = ["ModelShape", "MemoryEstimate", "model_shape", "model_shape_problem", "estimate_training_memory", "memory_advice",
            "largest_fitting_batch", "oom_advice"]
 
 GiB = 1024**3
@@ -70,8 +70,41 @@ class ModelShape:
         return self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
 
 
+# config.json keys of each dimension, first found wins (GPT-2 style names second).
+_DIMENSIONS = {"hidden": ("hidden_size", "n_embd"), "layers": ("num_hidden_layers", "n_layer"),
+               "heads": ("num_attention_heads", "n_head"), "intermediate": ("intermediate_size", "n_inner"),
+               "kv_heads": ("num_key_value_heads",), "head_dim": ("head_dim",), "vocab": ("vocab_size",)}
+# How many times the weights' own parameter count the config may describe (packed 4-bit weights count
+# as a half or an eighth of their parameters in the safetensors headers).
+_PACKING_SLACK = 8
+
+
+def model_shape_problem(config: dict[str, Any], parameters: int) -> str:
+    """Why config.json cannot size this model ('' when it can): every dimension it gives is a whole
+    number above 0, hidden size and layers are given, and together they describe no more than the
+    weights hold (`parameters`, from the safetensors headers). The one rule :func:`model_shape` relies
+    on: a config of 'abc', 0 or 10^30 layers is refused with a sentence, never an estimate that
+    overflows every number it reaches."""
+    c = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    for keys in _DIMENSIONS.values():
+        for key in keys:
+            value = c.get(key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+                shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+                return f"gives {key} as {shown}; it must be a whole number above 0"
+    if not any(c.get(k) for k in _DIMENSIONS["hidden"]) or not any(c.get(k) for k in _DIMENSIONS["layers"]):
+        return "names no hidden_size (n_embd) or no num_hidden_layers (n_layer), which modx sizes a run by"
+    shape = model_shape({**c, "vocab_size": c.get("vocab_size") or 1})  # no vocab_size: no embedding counted
+    if parameters > 0 and shape.parameters > _PACKING_SLACK * parameters:
+        return (f"describes a model of about {shape.parameters:.3g} parameters (hidden_size {shape.hidden}, "
+                f"{shape.layers} layers, vocab_size {shape.vocab}) but the weights hold {parameters:,}: "
+                "config.json does not belong to these weights")
+    return ""
+
+
 def model_shape(config: dict[str, Any], parameters: int = 0) -> ModelShape:
-    """A :class:`ModelShape` from a ``config.json`` dict (its ``text_config`` for multimodal ones)."""
+    """A :class:`ModelShape` from a ``config.json`` dict (its ``text_config`` for multimodal ones);
+    the daemon has checked it with :func:`model_shape_problem` first."""
     c = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
     hidden = int(c.get("hidden_size") or c.get("n_embd") or 0)
     layers = int(c.get("num_hidden_layers") or c.get("n_layer") or 0)

@@ -104,7 +104,11 @@ def inspect_model_dir(model_dir: str, field_name: str = "model_dir") -> ModelInf
         if problem:
             raise ModelDirProblem(f"parameter {field_name}: {path} is not a valid safetensors file ({problem}); "
                                   "the weights are damaged or were not copied completely")
-    architectures = [str(a) for a in config.get("architectures") or []]
+    listed = config.get("architectures") or []
+    if not isinstance(listed, list) or not all(isinstance(a, str) for a in listed):
+        raise ModelDirProblem(f"{where}: config.json gives architectures as {json.dumps(listed)[:80]}; it must be "
+                              "a list of model class names (e.g. [\"LlamaForCausalLM\"])")
+    architectures = listed
     if not any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures):
         raise ModelDirProblem(f"{where} holds a {', '.join(architectures) or config.get('model_type', '?')} model, "
                               "which is not a causal language model", wrong_kind=True)
