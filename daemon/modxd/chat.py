@@ -21,6 +21,7 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
+from .engine.checkpoints import checkpoint_kind
 from .engine.model_cache import SPEC_PATHS
 from .engine.sampling import SamplingError, check_messages, check_sampling
 from .errors import FailedPrecondition, InvalidArgument, NotFound
@@ -108,6 +109,9 @@ class ChatTargets:
         if base or checkpoint.strip().lower() == BASE_REF:
             if not os.path.isfile(os.path.join(model_dir, "config.json")):
                 raise FailedPrecondition(f"the base model of task {task.id} ({model_dir}) is missing on disk")
+            _, problem = await asyncio.to_thread(checkpoint_kind, model_dir)  # what the worker will load
+            if problem:
+                raise FailedPrecondition(f"the base model of task {task.id}: {model_dir} {problem}")
             return {**spec, "key": f"{task.id}/base", "target": "base", "model_dir": model_dir,
                     "tokenizer_dir": tokenizer_dir}
         ref = checkpoint.strip()
@@ -127,11 +131,18 @@ class ChatTargets:
             label, ckpt_dir = ckpt.id, ckpt.path
         if not os.path.isdir(ckpt_dir):
             raise FailedPrecondition(f"checkpoint {label} of task {task.id}: {ckpt_dir} is missing on disk")
+        lora, problem = await asyncio.to_thread(checkpoint_kind, ckpt_dir)  # what the worker will load
+        if problem:
+            raise FailedPrecondition(f"checkpoint {label} of task {task.id}: {ckpt_dir} {problem}")
         tokenizer = ckpt_dir if _has_tokenizer(ckpt_dir) else tokenizer_dir
-        if os.path.isfile(os.path.join(ckpt_dir, "adapter_config.json")):
+        if lora:
             if not os.path.isfile(os.path.join(model_dir, "config.json")):
                 raise FailedPrecondition(f"checkpoint {label} of task {task.id} is a LoRA adapter, and its base "
                                          f"model {model_dir} is missing on disk")
+            _, problem = await asyncio.to_thread(checkpoint_kind, model_dir)
+            if problem:
+                raise FailedPrecondition(f"checkpoint {label} of task {task.id} is a LoRA adapter, and its base "
+                                         f"model {model_dir} {problem}")
             return {**spec, "key": f"{task.id}/{label}", "target": f"checkpoint {label}", "model_dir": model_dir,
                     "adapter_dir": ckpt_dir, "tokenizer_dir": tokenizer}
         if not os.path.isfile(os.path.join(ckpt_dir, "config.json")):

@@ -19,6 +19,7 @@ from typing import Any, AsyncIterator
 from . import files
 from . import params as P
 from .downloads import Chunk, job_files, serve
+from .engine.checkpoints import checkpoint_kind
 from .engine.eval_data import DEFAULT_SAMPLES, MAX_SAMPLES, DataPlan, checked_path, select_pairs, select_sft
 from .engine.formats import DataError, iter_pretrain_texts
 from .engine.preference_formats import CONVERSATIONAL
@@ -113,11 +114,10 @@ def check_samples(samples: int) -> int:
 
 def _kind_of(path: str) -> bool:
     """True for a LoRA adapter checkpoint, False for a full model; refuses anything else."""
-    if os.path.isfile(os.path.join(path, "adapter_config.json")):
-        return True
-    if os.path.isfile(os.path.join(path, "config.json")):
-        return False
-    raise FailedPrecondition(f"{path} holds neither a LoRA adapter (adapter_config.json) nor a model (config.json)")
+    lora, problem = checkpoint_kind(path)  # the one rule of a checkpoint a worker loads
+    if problem:
+        raise FailedPrecondition(f"{path} {problem}")
+    return lora
 
 
 AT_LEAST_TWO = ("an evaluation compares at least 2 models: at least 2 checkpoints (ids or steps, or 'all'), "
@@ -174,6 +174,10 @@ async def resolve_candidates(checkpoints: CheckpointRepo, task: TaskRecord, refs
         if not os.path.isfile(os.path.join(model_dir, "config.json")):
             need = "the base model" if include_base else "the LoRA checkpoints' base model"
             raise FailedPrecondition(f"task {task.id}: {need} {model_dir or '(no model_dir)'} is missing on disk")
+        _, problem = checkpoint_kind(model_dir)  # what the worker will load
+        if problem:
+            need = "the base model" if include_base else "the LoRA checkpoints' base model"
+            raise FailedPrecondition(f"task {task.id}: {need} {model_dir} {problem}")
     if include_base:
         candidates.insert(0, Candidate(BASE_ID, "base model", 0, model_dir, False))
     return candidates

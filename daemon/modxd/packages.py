@@ -19,6 +19,7 @@ from typing import Any, AsyncIterator
 
 from . import files
 from .downloads import Chunk, job_files, serve
+from .engine.checkpoints import checkpoint_kind
 from .errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, quote
 from .jobs.runner import JobRunner
 from .outputs import OutputLocations
@@ -103,7 +104,14 @@ async def resolve_source(checkpoints: CheckpointRepo, roots: list[Path], task: T
         raise FailedPrecondition(f"checkpoint {ckpt_id} of task {task.id}: {ckpt_dir} is missing on disk")
     await asyncio.to_thread(check_input_under_roots, f"checkpoint {ckpt_id} of task {task.id}", ckpt_dir,
                             roots)  # and the worker checks again when it opens it
-    lora = os.path.isfile(os.path.join(ckpt_dir, "adapter_config.json"))
+    lora, problem = await asyncio.to_thread(checkpoint_kind, ckpt_dir)  # what the worker will load
+    if problem:
+        raise FailedPrecondition(f"checkpoint {ckpt_id} of task {task.id}: {ckpt_dir} {problem}")
+    if lora:  # merged into its base model
+        _, problem = await asyncio.to_thread(checkpoint_kind, model_dir)
+        if problem:
+            raise FailedPrecondition(f"checkpoint {ckpt_id} of task {task.id} is a LoRA adapter, and its base "
+                                     f"model {model_dir} {problem}")
     model_type = await asyncio.to_thread(check_architecture, ckpt_dir, model_dir if lora else ckpt_dir)
     return PackageSource(ckpt_id, ckpt_dir, model_dir, tokenizer_dirs, lora, model_type)
 

@@ -13,6 +13,7 @@ event, oldest step first.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import re
@@ -22,9 +23,11 @@ from .. import files
 from ..paths import Pinned, pin_output_dir
 from ..protocol import Checkpoint, CheckpointDeleted, Emit
 from .finite import checkpoint_weights_problem
+from .safetensors_header import safetensors_header_problem
 
 __all__ = ["CheckpointStore", "DiskFull", "fsync_tree", "dir_size", "list_checkpoints",
-           "CHECKPOINT_RE", "is_disk_full", "free_bytes", "commit_dir", "remove_entry", "resume_problem"]
+           "CHECKPOINT_RE", "is_disk_full", "free_bytes", "commit_dir", "remove_entry", "resume_problem",
+           "checkpoint_kind"]
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 log = logging.getLogger("modxd.engine")
@@ -48,6 +51,50 @@ def resume_problem(directory: str, max_weight_bytes: int | None = None) -> str:
         return (f"cannot be resumed: {problem}: the run had diverged when it was saved (or the file is damaged); "
                 "resume from an earlier checkpoint")
     return ""
+
+
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+def checkpoint_kind(directory: str) -> tuple[bool, str]:
+    """(lora, problem): whether `directory` holds a LoRA adapter (else a full model), and what keeps a
+    worker from loading it ('' when nothing: a sentence to follow the directory's name).
+
+    The one rule of a checkpoint that chat, evaluation and packaging hand to a worker (chat.py,
+    evaluations.py, packages.py): a damaged adapter_config.json, missing adapter weights or a broken
+    safetensors header is refused before any work, not left to a library's exception in the worker."""
+    adapter_config = os.path.join(directory, "adapter_config.json")
+    if os.path.isfile(adapter_config):
+        try:
+            with open(adapter_config, encoding="utf-8") as f:
+                config = json.load(f)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            return True, f"has an adapter_config.json that cannot be read as JSON ({exc})"
+        if not isinstance(config, dict):
+            return True, "has an adapter_config.json that is not a JSON object"
+        weights = [os.path.join(directory, n) for n in ADAPTER_WEIGHTS if os.path.isfile(os.path.join(directory, n))]
+        if not weights:
+            return True, f"has adapter_config.json but no adapter weights ({ADAPTER_WEIGHTS[0]} is missing)"
+        problem = safetensors_header_problem(weights[0]) if weights[0].endswith(".safetensors") else ""
+        return True, f"has a damaged {os.path.basename(weights[0])} ({problem})" if problem else ""
+    config_path = os.path.join(directory, "config.json")
+    if not os.path.isfile(config_path):
+        return False, "holds neither a LoRA adapter (adapter_config.json) nor a model (config.json)"
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return False, f"has a config.json that cannot be read as JSON ({exc})"
+    if not isinstance(config, dict):
+        return False, "has a config.json that is not a JSON object"
+    weights = sorted(n for n in os.listdir(directory) if n.endswith(".safetensors"))
+    if not weights:
+        return False, "holds a config.json but no *.safetensors weights"
+    for name in weights:
+        problem = safetensors_header_problem(os.path.join(directory, name))
+        if problem:
+            return False, f"has a damaged {name} ({problem})"
+    return False, ""
 
 
 def adapter_start_problem(directory: str, max_weight_bytes: int | None = None) -> str:
