@@ -137,3 +137,14 @@ def test_unary_calls_keep_serving_after_bad_streams(web: WebDaemon) -> None:
         send_stream(web, case[1](watch_json(web)), "connect")
     reply = web.client.unary_json("/modx.v1.SystemService/GetStatus", {})
     assert reply.status == 200 and reply.json()["pid"] == web.daemon.proc.pid
+
+
+@pytest.mark.parametrize("body, kind", [(b"[1, 2]", "array"), (b"null", "null"), (b'"t-1"', "string"),
+                                        (b"7", "number"), (b"true", "boolean")])
+def test_a_unary_json_body_that_is_not_an_object_is_named_as_such(web: WebDaemon, body: bytes, kind: str) -> None:
+    """The parser's own words ("'NoneType' object is not iterable") name a Python type, not the body."""
+    reply = web.client.unary_json("/modx.v1.TrainingService/GetTask", body)
+    assert reply.status == 400 and reply.json()["code"] == "invalid_argument", reply.body[:300]
+    message = reply.json()["message"]
+    assert "must be a JSON object" in message and f"a JSON {kind}" in message, message
+    assert "modx.v1.GetTaskRequest" in message and "NoneType" not in message and "int'" not in message

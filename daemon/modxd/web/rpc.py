@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import zlib
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Sequence
@@ -279,9 +280,24 @@ class RequestCodec:
             return self.inner.decode(data, message)
         except Exception as exc:
             kind = "JSON" if self.is_json else "binary protobuf"
+            name = message.DESCRIPTOR.full_name
+            top = _json_top_level(data) if self.is_json else None
+            if top is not None and top != "object":  # the parser's own words name a Python type, not the body
+                raise connect_error(grpc.StatusCode.INVALID_ARGUMENT,
+                                    f"the request body must be a JSON object holding the fields of {name} "
+                                    f"({{}} for none); it is a JSON {top}") from None
             raise connect_error(grpc.StatusCode.INVALID_ARGUMENT,
-                                f"the request is not a valid {message.DESCRIPTOR.full_name} in {kind}: {exc}"
-                                ) from None
+                                f"the request is not a valid {name} in {kind}: {exc}") from None
+
+
+def _json_top_level(data: bytes | bytearray) -> str | None:
+    """The JSON type of a request body ('object', 'array', ...), None when it is not JSON at all."""
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
 
 
 class ModxConnectApp(ConnectASGIApplication):
