@@ -107,18 +107,26 @@ def _evaluate(t: Trained, ref: str) -> Any:
         generation=E.GenerationSettings(max_new_tokens=2)))
 
 
+def _resume_from(t: Trained, path: str, out: Path, model: Path, data: Path) -> Any:
+    """A new task that resumes from the checkpoint (resume_from_checkpoint), refused at create."""
+    return t.daemon.training.CreateTask(create_request(**sft_params(model, data, out, resume_from_checkpoint=path)))
+
+
 @pytest.mark.parametrize("damage", list(DAMAGE))
-@pytest.mark.parametrize("rpc", ["chat", "package", "evaluate"])
-def test_a_damaged_checkpoint_is_failed_precondition(trained: Trained, tmp_path: Path, damage: str, rpc: str
-                                                     ) -> None:
+@pytest.mark.parametrize("rpc", ["chat", "package", "evaluate", "resume-from"])
+def test_a_damaged_checkpoint_is_failed_precondition(trained: Trained, tmp_path: Path, damage: str, rpc: str,
+                                                     tiny_llama_dir: Path, sft_jsonl: Path) -> None:
     ckpt = trained.damaged[damage]
     out = tmp_path / "pkg"
     call = {"chat": lambda: _chat(trained, ckpt.id), "package": lambda: _package(trained, ckpt.id, out),
-            "evaluate": lambda: _evaluate(trained, ckpt.id)}[rpc]
+            "evaluate": lambda: _evaluate(trained, ckpt.id),
+            "resume-from": lambda: _resume_from(trained, ckpt.path, out, tiny_llama_dir, sft_jsonl)}[rpc]
+    tasks = trained.daemon.training.ListTasks(T.ListTasksRequest()).total_size
     error = rpc_error(call)
     details = error.details() or ""
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, (error.code(), details)
-    for fragment in (ckpt.id, ckpt.path, DAMAGE[damage][1]):
+    assert trained.daemon.training.ListTasks(T.ListTasksRequest()).total_size == tasks
+    for fragment in (ckpt.path, DAMAGE[damage][1], *((ckpt.id,) if rpc != "resume-from" else ())):
         assert fragment in details, (fragment, details)
     assert "Traceback" not in details
     assert not out.exists(), "a refused package created its output dir"

@@ -50,7 +50,7 @@ def resume_problem(directory: str, max_weight_bytes: int | None = None) -> str:
     if problem:
         return (f"cannot be resumed: {problem}: the run had diverged when it was saved (or the file is damaged); "
                 "resume from an earlier checkpoint")
-    return ""
+    return checkpoint_kind(directory)[1]  # and the model or adapter in it loads at all
 
 
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
