@@ -175,6 +175,11 @@ def check_import(gguf_path: str, output_dir: str, overwrite: bool, roots: list[P
     if out == src.parent or out in src.parents:
         raise InvalidArgument("output_dir must not contain the GGUF file it imports")
     fingerprint = gguf_fingerprint(str(src))
+    from .engine.export.importer import gguf_problem  # numpy and gguf only, no torch
+
+    problem = gguf_problem(str(src))
+    if problem:
+        raise InvalidArgument(f"gguf_path: {gguf_path} {problem}")
     marker = read_marker(str(out))
     if marker and marker.get("source") == str(src) and all(marker.get(k) == v for k, v in fingerprint.items()) \
             and os.path.isfile(out / "config.json"):

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import grpc
 import pytest
 from modx.v1 import common_pb2 as C
-from modx.v1 import system_pb2
+from modx.v1 import package_pb2, system_pb2
 from modx.v1 import training_pb2 as T
 
 from tests.support.daemon import Daemon
@@ -59,6 +59,11 @@ BAD_FILES: dict[str, str | bytes] = {
     "pretrain-binary.txt": b"\x00\x01\x02GGUF\xff\xfe" * 100,
     "model.gguf": b"GGUF" + struct.pack("<I", 3) + os.urandom(64),
     "gguf-renamed.bin": b"GGUF" + struct.pack("<I", 3) + os.urandom(64),
+    # GGUF files the reader cannot parse (ImportGguf)
+    "gguf-truncated.gguf": b"GGUF" + struct.pack("<I", 3) + b"\x01\x00",
+    "gguf-version-99.gguf": b"GGUF" + struct.pack("<I", 99) + bytes(16),
+    "gguf-huge-counts.gguf": b"GGUF" + struct.pack("<I", 3) + struct.pack("<QQ", 2**62, 2**62),
+    "gguf-garbage.gguf": b"GGUF" + struct.pack("<I", 3) + struct.pack("<QQ", 0, 1) + bytes(range(200, 256)) * 4,
 }
 
 
@@ -128,6 +133,11 @@ def pretrain_with(**over: Any) -> Callable[[Any, Ctx, Path], Any]:
     return lambda d, ctx, out: d.training.CreateTask(create_request(
         "pretrain", train_file=ctx.corpus["good.txt"], model_dir=ctx.model, output_dir=out, **over))
 
+
+
+def import_gguf(name: str) -> Callable[[Any, Ctx, Path], Any]:
+    return lambda d, ctx, out: d.packages.ImportGguf(package_pb2.ImportGgufRequest(
+        gguf_path=str(ctx.corpus[name]), output_dir=str(out)))
 
 
 def advice(name: str) -> Callable[[Any, Ctx, Path], Any]:
@@ -282,6 +292,8 @@ CASES = [
     # ListTasks after it INTERNAL too (the unchanged task count below checks ListTasks still answers)
     Case("cfg-hidden-huge-full-finetune", create(model_dir=data("cfg-hidden-huge"), use_lora="false"),
          S.FAILED_PRECONDITION, ("parameter model_dir", "does not belong to these weights")),
+    *[Case(f"import-{name}", import_gguf(name), S.INVALID_ARGUMENT, ("gguf_path", name, "not a readable GGUF file"))
+      for name in ("gguf-truncated.gguf", "gguf-version-99.gguf", "gguf-huge-counts.gguf", "gguf-garbage.gguf")],
     Case("model-config-symlinked-out-create", create(model_dir=data("config-link-out")), S.PERMISSION_DENIED,
          ("model_dir", "config.json leads to", "outside the allowed roots", "not opened")),
     Case("model-config-symlinked-out-advice", advice("config-link-out"), S.PERMISSION_DENIED,

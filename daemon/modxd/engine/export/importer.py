@@ -39,6 +39,22 @@ def _gguf_meta(path: str) -> dict[str, Any]:
     return out
 
 
+# What the gguf reader raises on a file it cannot parse (a truncated file, a foreign version, garbage
+# where a count or a type should be); nothing else is caught.
+_UNREADABLE = (ValueError, IndexError, KeyError, OverflowError, UnicodeDecodeError, OSError)
+
+
+def gguf_problem(path: str) -> str:
+    """Why `path` is not a GGUF file the importer can read ('' when it is): the one rule the daemon
+    applies before an import job (modxd/packages.py) and the worker applies to the file it opened."""
+    try:
+        _gguf_meta(path)
+    except _UNREADABLE as exc:
+        return (f"is not a readable GGUF file ({type(exc).__name__}: {exc}); it is truncated, damaged or of a "
+                "GGUF version the reader does not know")
+    return ""
+
+
 def _match_pre_tokenizer(tokenizer: Any, pre: str, info: Callable[[str], None]) -> None:
     """Give the Hugging Face tokenizer the pre-tokenizer llama.cpp uses for this GGUF file.
 
@@ -78,7 +94,10 @@ def _import(config: dict[str, Any], source: Pinned, parent: Pinned, name: str, e
         emit(Log("info", message))
 
     progress("read")
-    meta = _gguf_meta(source.path)
+    try:
+        meta = _gguf_meta(source.path)
+    except _UNREADABLE as exc:
+        raise ExportError(f"gguf_path: {src} is not a readable GGUF file ({type(exc).__name__}: {exc})") from None
     arch = str(meta.get("general.architecture") or "")
     dtype_name = str(config.get("dtype") or "auto")
     if dtype_name == "auto":
