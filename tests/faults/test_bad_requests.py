@@ -425,6 +425,19 @@ CASES = [
     Case("eval-repetition-penalty-nan", "/modx.v1.EvalService/CreateEvaluation", lambda c: E.CreateEvaluationRequest(
         task_id=c.task_id, checkpoints=["1", "2"],
         generation=E.GenerationSettings(repetition_penalty=float("nan"))), ("repetition_penalty",)),
+    # above 0 but so small that the logits divided by it overflow float32: one floor for chat and evaluation
+    Case("chat-temperature-1e-300", "/modx.v1.InferenceService/Chat", lambda c: I.ChatRequest(
+        task_id=c.task_id, base=True, messages=[I.ChatMessage(role="user", content="hi")],
+        sampling=I.SamplingParams(temperature=1e-300)), ("temperature", "0.01")),
+    Case("chat-repetition-penalty-denormal", "/modx.v1.InferenceService/Chat", lambda c: I.ChatRequest(
+        task_id=c.task_id, base=True, messages=[I.ChatMessage(role="user", content="hi")],
+        sampling=I.SamplingParams(repetition_penalty=5e-324)), ("repetition_penalty", "0.01")),
+    Case("eval-temperature-1e-300", "/modx.v1.EvalService/CreateEvaluation", lambda c: E.CreateEvaluationRequest(
+        task_id=c.task_id, checkpoints=["1", "2"], generation=E.GenerationSettings(temperature=1e-300)),
+        ("temperature", "0.01")),
+    Case("eval-repetition-penalty-denormal", "/modx.v1.EvalService/CreateEvaluation", lambda c: E.CreateEvaluationRequest(
+        task_id=c.task_id, checkpoints=["1", "2"], generation=E.GenerationSettings(repetition_penalty=5e-324)),
+        ("repetition_penalty", "0.01")),
     Case("eval-generation-seed-negative", "/modx.v1.EvalService/CreateEvaluation", lambda c: E.CreateEvaluationRequest(
         task_id=c.task_id, checkpoints=["1", "2"], generation=E.GenerationSettings(seed=-3)), ("seed",)),
     Case("param-int-with-5000-digits", TRAIN + "CreateTask", lambda c: _with(c, seed="9" * 5000),

@@ -120,9 +120,12 @@ def test_system_prompt_is_formatted_into_the_prompt(daemon, base_task, tiny_llam
 
 
 @pytest.mark.parametrize("sampling, fragment", [
-    (dict(temperature=-0.1), "temperature must be between 0 (greedy) and 5"),
+    (dict(temperature=-0.1), "temperature must be 0 (greedy) or between 0.01 and 5"),
+    # tiny but above 0: the logits divided by it overflow float32 (INTERNAL from the worker, once)
+    (dict(temperature=1e-300), "temperature must be 0 (greedy) or between 0.01 and 5, got 1e-300"),
+    (dict(repetition_penalty=5e-324), "repetition_penalty must be above 0 and at most 10 (at least 0.01"),
     (dict(temperature=math.nan), "temperature must be a finite number"),
-    (dict(temperature=9), "temperature must be between"),
+    (dict(temperature=9), "temperature must be 0 (greedy) or between"),
     (dict(top_p=0.0), "top_p must be above 0 and at most 1"),
     (dict(top_p=1.5), "top_p must be above 0 and at most 1"),
     (dict(top_k=-1), "top_k must be between 0 (off)"),

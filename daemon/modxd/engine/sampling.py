@@ -33,6 +33,11 @@ SAMPLING_DEFAULTS: dict[str, Any] = {
 }
 TEMPERATURE_MAX = 5.0
 REPETITION_PENALTY_MAX = 10.0
+# The smallest temperature and repetition penalty above 0: the logits are divided by them, and below
+# this a logit of 10 grows past what float32 holds (inf, then NaN probabilities: a failed generation).
+# The evaluation's generation settings (modxd/evaluations.py) keep to the same floor.
+TEMPERATURE_MIN = 0.01
+REPETITION_PENALTY_MIN = 0.01
 TOP_K_MAX = 1_000_000
 SEED_MAX = 2**32 - 1
 STOP_MAX_COUNT = 16
@@ -79,8 +84,9 @@ def check_sampling(given: dict[str, Any], max_new_tokens_limit: int = 4096) -> d
     out["max_new_tokens"] = min(SAMPLING_DEFAULTS["max_new_tokens"], max_new_tokens_limit)
     if "temperature" in given:
         t = _finite("temperature", given["temperature"])
-        if not 0.0 <= t <= TEMPERATURE_MAX:
-            raise SamplingError(f"temperature must be between 0 (greedy) and {TEMPERATURE_MAX:g}, got {t:g}")
+        if not (t == 0.0 or TEMPERATURE_MIN <= t <= TEMPERATURE_MAX):
+            raise SamplingError(f"temperature must be 0 (greedy) or between {TEMPERATURE_MIN:g} and "
+                                f"{TEMPERATURE_MAX:g}, got {t:g}")
         out["temperature"] = t
     if "top_p" in given:
         p = _finite("top_p", given["top_p"])
@@ -94,9 +100,9 @@ def check_sampling(given: dict[str, Any], max_new_tokens_limit: int = 4096) -> d
         out["top_k"] = k
     if "repetition_penalty" in given:
         r = _finite("repetition_penalty", given["repetition_penalty"])
-        if not 0.0 < r <= REPETITION_PENALTY_MAX:
-            raise SamplingError(f"repetition_penalty must be above 0 and at most {REPETITION_PENALTY_MAX:g} "
-                                f"(1 = off, above 1 discourages repeats), got {r:g}")
+        if not REPETITION_PENALTY_MIN <= r <= REPETITION_PENALTY_MAX:
+            raise SamplingError(f"repetition_penalty must be above 0 and at most {REPETITION_PENALTY_MAX:g} (at least "
+                                f"{REPETITION_PENALTY_MIN:g}; 1 = off, above 1 discourages repeats), got {r:g}")
         out["repetition_penalty"] = r
     if "max_new_tokens" in given:
         n = _integer("max_new_tokens", given["max_new_tokens"])
