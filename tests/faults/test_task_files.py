@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import grpc
 import pytest
@@ -208,6 +208,37 @@ def test_package_output_dir_follows_the_same_rule(used_task, tiny_llama_dir, sft
         assert err.code() == code and "output_dir" in err.details() and phrase in err.details(), err.details()
     assert not (other / "pkgs").exists() and not (d.state_dir / "pkgs").exists()
     d.training.DeleteTask(T.DeleteTaskRequest(task_id=other_id))
+
+
+def test_a_package_never_replaces_a_file_in_its_output_dir(used_task, tmp_path) -> None:
+    """A package into a dir holding a person's README.md, or another package's files of the same names,
+    once replaced them (and the other package's checksums then lied); the job fails naming them and
+    every file stays as it was."""
+    d, task_id, shelf = used_task["daemon"], used_task["task_id"], used_task["shelf"]
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "README.md").write_text("a person's notes, keep me")
+    step = d.training.ListCheckpoints(T.ListCheckpointsRequest(task_id=task_id)).checkpoints[-1].step
+    for target, held in ((notes, "README.md"), (shelf, ".gguf")):
+        before = {p: (target / p).read_bytes() for p in _tree(target) if not p.endswith("/")}
+        pkg = d.packages.CreatePackage(P.CreatePackageRequest(
+            task_id=task_id, checkpoint=str(step), quant_types=[P.QUANT_TYPE_F16], skip_verification=True,
+            output_dir=str(target))).package
+        job = _finished(lambda: d.packages.GetPackage(P.GetPackageRequest(package_id=pkg.id)).package)
+        assert job.state == 4 and "already holds" in job.state_reason and held in job.state_reason, job.state_reason
+        assert {p: (target / p).read_bytes() for p in _tree(target) if not p.endswith("/")} == before
+
+
+def _finished(get, timeout: float = 600) -> Any:
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = get()
+        if job.state in (3, 4, 5):
+            return job
+        time.sleep(0.3)
+    raise AssertionError("the job did not finish")
 
 
 def test_delete_files_removes_exactly_what_the_task_wrote(used_task, outside) -> None:

@@ -147,6 +147,21 @@ class PackageJob:
         if made:
             self.emit(manifest.message([manifest.entry(path, "dir") for path in made]))
 
+    def _refuse_replacing(self, names: list[str]) -> None:
+        """A package never replaces a file in its output dir: a README.md, a GGUF file or anything else
+        already there (a person's notes, another package's files, whose checksums would then lie) stays."""
+        assert self.pin is not None
+        there = []
+        for name in names:
+            try:
+                os.stat(name, dir_fd=self.pin.fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            there.append(name)
+        if there:
+            raise ExportError(f"output_dir {self.out_dir} already holds {', '.join(there)}; a package never "
+                              "replaces a file: choose an empty or new dir, or move those files away")
+
     def _stage(self, name: str) -> tuple[str, str]:
         """(where a library writes the file: a new hidden file made by us in the open dir, the final
         real path). A symlink or anything else at the hidden name is replaced, never followed."""
@@ -211,6 +226,11 @@ class PackageJob:
         self._check_space(source.n_params, adapter)
         slug = _slug(self.config.get("name") or os.path.basename(os.path.normpath(self.config["checkpoint_dir"])))
         model_slug = slug if adapter is None or merge else f"{_slug(os.path.basename(os.path.normpath(shown(model_dir))))}-base"
+        lora = adapter if merge else None
+        names = [f"{model_slug}-{q}{ext}" for q in self.types for ext in (".gguf", ".Modelfile")] + ["README.md"]
+        if adapter is not None and not merge:
+            names.append(f"{slug}-lora-{'F32' if 'F32' in self.types else 'F16'}.gguf")
+        self._refuse_replacing(names)  # before hours of work, and again before the files move in
         lora = adapter if merge else None
         self.info(f"exporting {spec.model_type} ({source.n_params:,} parameters) from {model_dir}"
                   + (f" with the LoRA adapter {self.config['checkpoint_dir']} "
@@ -295,6 +315,7 @@ class PackageJob:
         self.check_stop()
         self.progress("finish")
         wrote, staged = [], []
+        self._refuse_replacing([os.path.basename(f["path"]) for f in files])
         for f in files:
             partial, name = f.pop("partial"), os.path.basename(f["path"])
             os.replace(partial, self.pin.join(name))  # a rename inside the open dir (a symlink there is replaced)
