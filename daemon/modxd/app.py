@@ -411,7 +411,12 @@ class App:
         fields.check_text(note, "note", fields.MAX_TEXT_CHARS, fields.NEWLINES)
         return await self.quota.grant(amount, note or "granted by an admin")
 
-    def advice(self, model_dir: str, params_billion: float) -> dict[str, Any]:
+    async def advice(self, model_dir: str, params_billion: float) -> dict[str, Any]:
+        """Hardware advice for a model dir or a size; the model dir's files are read in a thread, like every
+        file a request names, so a slow or stuck file never holds up the other calls."""
+        return await asyncio.to_thread(self._advice, model_dir, params_billion)
+
+    def _advice(self, model_dir: str, params_billion: float) -> dict[str, Any]:
         fields.check_number(params_billion, "params_billion", 0.0, MAX_PARAMS_BILLION)
         if model_dir:
             from .validation import check_model_dir

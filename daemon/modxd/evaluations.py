@@ -167,7 +167,7 @@ async def resolve_candidates(checkpoints: CheckpointRepo, task: TaskRecord, refs
             raise FailedPrecondition(f"checkpoint {ckpt.id} (step {ckpt.step}) of task {task.id}: {ckpt.path} "
                                      "is missing on disk")
         try:
-            lora = _kind_of(ckpt.path)
+            lora = await asyncio.to_thread(_kind_of, ckpt.path)
         except FailedPrecondition as exc:
             raise FailedPrecondition(f"checkpoint {ckpt.id} (step {ckpt.step}) of task {task.id}: {exc}") from None
         candidates.append(Candidate(ckpt.id, f"step {ckpt.step}", int(ckpt.step), ckpt.path, lora))
@@ -176,7 +176,7 @@ async def resolve_candidates(checkpoints: CheckpointRepo, task: TaskRecord, refs
         if not os.path.isfile(os.path.join(model_dir, "config.json")):
             need = "the base model" if include_base else "the LoRA checkpoints' base model"
             raise FailedPrecondition(f"task {task.id}: {need} {model_dir or '(no model_dir)'} is missing on disk")
-        _, problem = checkpoint_kind(model_dir)  # what the worker will load
+        _, problem = await asyncio.to_thread(checkpoint_kind, model_dir)  # what the worker will load
         if problem:
             need = "the base model" if include_base else "the LoRA checkpoints' base model"
             raise FailedPrecondition(f"task {task.id}: {need} {model_dir} {problem}")

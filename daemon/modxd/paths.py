@@ -366,14 +366,36 @@ def pin_input(field: str, path: str, directory: bool = True, roots: object = PRO
         os.close(fd)
         raise FailedPrecondition(f"{field}: {path} is not a regular file")
     pin = Pinned(field, path, fd)
-    if directory and allowed is not None:
+    if directory:
         for entry in os.scandir(fd):
-            if entry.is_symlink():
+            if entry.is_symlink() and allowed is not None:
                 target = os.path.realpath(os.path.join(pin.path, entry.name))
                 if root_of(Path(target), allowed) is None:
                     pin.close()
                     raise _outside(field, os.path.join(path, entry.name), target, allowed, "; it was not opened")
+            kind = _special_kind(entry)
+            if kind:
+                pin.close()
+                raise FailedPrecondition(f"{field}: {os.path.join(path, entry.name)} is {kind}, not a regular file; "
+                                         "it was not opened (reading it could wait forever)")
     return pin
+
+
+def _special_kind(entry: os.DirEntry) -> str:
+    """'a FIFO (named pipe)', 'a socket' or 'a device' for such an entry (its symlink followed), else ''.
+    Opening one blocks until another process writes (a FIFO) or reads without end (a device), so no input
+    dir hands one to a reader: a library's open() of it would hang the request, or the daemon."""
+    try:
+        mode = entry.stat(follow_symlinks=True).st_mode
+    except OSError:
+        return ""  # a dangling symlink: the reader reports the missing file
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return ""
 
 
 def check_input_under_roots(field: str, path: str, roots: list[Path]) -> Path:

@@ -441,3 +441,45 @@ def test_bad_input_is_refused_with_a_sentence(corpus_daemon, ctx: Ctx, case: Cas
     assert corpus_daemon.proc.poll() is None and corpus_daemon.healthy(), corpus_daemon.log()[-2000:]
     assert task_count(corpus_daemon) == before, "a refused request created a task"
     assert not out.exists(), "a refused request created its output dir"
+
+
+# A FIFO where a model dir's file should be: open() of it waits for a writer that never comes. It once
+# hung CreateTask and EstimateQuota for good, and GetHardwareAdvice (which read it on the event loop)
+# the whole daemon; every input dir is now refused when an entry in it is a FIFO, socket or device.
+FIFO_FILES = ("model.safetensors", "tokenizer.json", "config.json")
+
+
+@pytest.fixture(scope="module")
+def fifo_models(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("fifo-models")
+    made = {}
+    for name in FIFO_FILES:
+        target = root / name.replace(".", "-")
+        shutil.copytree(tiny_llama_dir, target)
+        (target / name).unlink()
+        os.mkfifo(target / name)
+        made[name] = target
+    return made
+
+
+@pytest.mark.parametrize("name", FIFO_FILES)
+@pytest.mark.parametrize("rpc", ["create", "estimate", "advice"])
+def test_a_fifo_in_a_model_dir_is_refused_without_opening_it(corpus_daemon, ctx: Ctx, fifo_models, name: str,
+                                                              rpc: str) -> None:
+    model = fifo_models[name]
+    out = ctx.root / f"out-fifo-{rpc}"
+    params = {"train_file": ctx.data, "model_dir": model, "output_dir": out}
+    calls = {
+        "create": lambda: corpus_daemon.training.CreateTask(create_request("sft", **params), timeout=60),
+        "estimate": lambda: corpus_daemon.training.EstimateQuota(T.EstimateQuotaRequest(
+            type=C.TASK_TYPE_SFT, params={k: C.ParamValue(string_value=str(v)) for k, v in params.items()}),
+            timeout=60),
+        "advice": lambda: corpus_daemon.system.GetHardwareAdvice(
+            system_pb2.GetHardwareAdviceRequest(model_dir=str(model)), timeout=60),
+    }
+    error = rpc_error(calls[rpc])
+    details = error.details() or ""
+    assert error.code() == S.FAILED_PRECONDITION, (error.code(), details)  # DEADLINE_EXCEEDED: it hung
+    assert "model_dir" in details and f"{name} is a FIFO" in details and "not opened" in details, details
+    assert corpus_daemon.healthy(), "the daemon stopped answering"
+    assert not out.exists()

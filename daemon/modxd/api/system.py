@@ -55,7 +55,7 @@ class SystemServicer(system_pb2_grpc.SystemServiceServicer):
 
     @rpc
     async def GetHardwareAdvice(self, request, context) -> S.GetHardwareAdviceResponse:
-        advice = self.app.advice(request.model_dir, request.params_billion)
+        advice = await self.app.advice(request.model_dir, request.params_billion)
         table = [S.VramGuidance(size_class=name, lora_bytes=lora * hardware.GiB, full_bytes=full * hardware.GiB)
                  for name, _, lora, full in hardware.VRAM_TABLE]
         return S.GetHardwareAdviceResponse(

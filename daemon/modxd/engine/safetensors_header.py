@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from typing import Any
 
 from ..errors import quote
@@ -16,6 +17,8 @@ from ..errors import quote
 def safetensors_header_problem(path: str) -> str:
     """Why `path` is not a safetensors file (its header only is read), or '' when it is one."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or a device: open() could wait forever
+            return "it is not a regular file"
         size = os.path.getsize(path)
         with open(path, "rb") as f:
             head = f.read(8)
