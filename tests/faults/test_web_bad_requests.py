@@ -148,3 +148,15 @@ def test_a_unary_json_body_that_is_not_an_object_is_named_as_such(web: WebDaemon
     message = reply.json()["message"]
     assert "must be a JSON object" in message and f"a JSON {kind}" in message, message
     assert "modx.v1.GetTaskRequest" in message and "NoneType" not in message and "int'" not in message
+
+
+@pytest.mark.parametrize("case", [c for c in ENVELOPES if c[0] != "json-without-envelope"], ids=lambda c: c[0])
+def test_a_malformed_grpc_web_unary_envelope_is_invalid_argument(web: WebDaemon, case) -> None:
+    """gRPC-Web frames unary calls too: the same rule, the same answer."""
+    _, make, fragments = case
+    reply = web.client.request("POST", "/modx.v1.SystemService/GetStatus", make(b"\x08\x01" * 10),
+                               {"Content-Type": "application/grpc-web+proto", "X-Grpc-Web": "1"})
+    code, message = stream_end(reply.body, "grpc-web")
+    assert code == "invalid_argument", (code, message)
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)

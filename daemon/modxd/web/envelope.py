@@ -3,7 +3,7 @@
 A Connect streaming call (`application/connect+json|proto`) and every gRPC-Web call carry their
 request as enveloped messages: a flags byte, a 4-byte big-endian length, then that many bytes. The
 modx.v1 streams are all server streams, so the body is exactly one envelope. connect-python answers
-a body that breaks this with the wrong code: an empty, truncated or over-promising body is
+a body that breaks this (gRPC-Web unary calls are enveloped too) with the wrong code: an empty, truncated or over-promising body is
 UNIMPLEMENTED ("unary request has zero messages"), and a message flagged compressed without a
 negotiated compression is INTERNAL, which in modx means a bug in modx. Here each is the client's
 mistake, INVALID_ARGUMENT with a sentence that says which byte is wrong.
@@ -22,8 +22,8 @@ def request_problem(body: bytes, compression: str | None, encoding_header: str) 
 
     `compression` is the name of the compression the call negotiated (None or "identity": none);
     `encoding_header` names the header a client sets to choose it, for the sentence."""
-    how = ("a streaming call's request is one enveloped message: a flags byte, a 4-byte big-endian "
-           "length, then the message")
+    how = ("a Connect streaming or gRPC-Web request is one enveloped message: a flags byte, a 4-byte "
+           "big-endian length, then the message")
     if not body:
         return f"the request body is empty; {how}"
     if len(body) < PREFIX_BYTES:
@@ -41,6 +41,6 @@ def request_problem(body: bytes, compression: str | None, encoding_header: str) 
         return (f"the request envelope promises {length} bytes but the body holds {rest} after its "
                 f"{PREFIX_BYTES}-byte prefix (a truncated body or a wrong length)")
     if length < rest:
-        return (f"the request body has {rest - length} bytes after its message of {length} bytes; a "
-                "server-streaming call takes exactly one request message (or the length prefix is wrong)")
+        return (f"the request body has {rest - length} bytes after its message of {length} bytes; every "
+                "modx.v1 call takes exactly one request message (or the length prefix is wrong)")
     return None
