@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from modxd.engine.memory import (GiB, estimate_training_memory, largest_fitting_batch, memory_advice, model_shape,
-                                 oom_advice)
+                                 model_shape_problem, oom_advice)
 from modxd.engine.precision import DeviceCaps, decide_precision
 
 CPU = DeviceCaps()
@@ -83,6 +83,14 @@ def test_fallback_warnings_name_the_device() -> None:
 
 
 # ------------------------------------------------------------------ memory estimate
+
+def test_mpt_style_dimension_names_size_the_model_too() -> None:
+    mpt = {"d_model": 2048, "n_layers": 24, "n_heads": 16, "vocab_size": 50368}
+    shape = model_shape(mpt)
+    assert (shape.hidden, shape.layers, shape.heads, shape.intermediate) == (2048, 24, 16, 4 * 2048)
+    assert model_shape_problem(mpt, shape.parameters) == ""
+    assert "names no hidden_size" in model_shape_problem({"vocab_size": 10}, 100)
+
 
 def test_parameter_counts_of_known_configs() -> None:
     assert model_shape(SMOLLM2_135M).parameters == 134_515_008

@@ -70,9 +70,9 @@ class ModelShape:
         return self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
 
 
-# config.json keys of each dimension, first found wins (GPT-2 style names second).
-_DIMENSIONS = {"hidden": ("hidden_size", "n_embd"), "layers": ("num_hidden_layers", "n_layer"),
-               "heads": ("num_attention_heads", "n_head"), "intermediate": ("intermediate_size", "n_inner"),
+# config.json keys of each dimension, first found wins (GPT-2, then MPT/DBRX style names after).
+_DIMENSIONS = {"hidden": ("hidden_size", "n_embd", "d_model"), "layers": ("num_hidden_layers", "n_layer", "n_layers"),
+               "heads": ("num_attention_heads", "n_head", "n_heads"), "intermediate": ("intermediate_size", "n_inner"),
                "kv_heads": ("num_key_value_heads",), "head_dim": ("head_dim",), "vocab": ("vocab_size",)}
 # How many times the weights' own parameter count the config may describe (packed 4-bit weights count
 # as a half or an eighth of their parameters in the safetensors headers).
@@ -93,7 +93,8 @@ def model_shape_problem(config: dict[str, Any], parameters: int) -> str:
                 shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
                 return f"gives {key} as {shown}; it must be a whole number above 0"
     if not any(c.get(k) for k in _DIMENSIONS["hidden"]) or not any(c.get(k) for k in _DIMENSIONS["layers"]):
-        return "names no hidden_size (n_embd) or no num_hidden_layers (n_layer), which modx sizes a run by"
+        return ("names no hidden_size (n_embd, d_model) or no num_hidden_layers (n_layer, n_layers), which modx "
+                "sizes a run by")
     shape = model_shape({**c, "vocab_size": c.get("vocab_size") or 1})  # no vocab_size: no embedding counted
     if parameters > 0 and shape.parameters > _PACKING_SLACK * parameters:
         return (f"describes a model of about {shape.parameters:.3g} parameters (hidden_size {shape.hidden}, "
@@ -106,13 +107,15 @@ def model_shape(config: dict[str, Any], parameters: int = 0) -> ModelShape:
     """A :class:`ModelShape` from a ``config.json`` dict (its ``text_config`` for multimodal ones);
     the daemon has checked it with :func:`model_shape_problem` first."""
     c = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
-    hidden = int(c.get("hidden_size") or c.get("n_embd") or 0)
-    layers = int(c.get("num_hidden_layers") or c.get("n_layer") or 0)
-    heads = int(c.get("num_attention_heads") or c.get("n_head") or 1)
+
+    def dimension(name: str) -> int:
+        return int(next((c[k] for k in _DIMENSIONS[name] if c.get(k)), 0))
+
+    hidden, layers, heads = dimension("hidden"), dimension("layers"), dimension("heads") or 1
     if not hidden or not layers:
         raise ValueError("config.json has no hidden_size / num_hidden_layers")
     shape = ModelShape(
-        hidden=hidden, layers=layers, intermediate=int(c.get("intermediate_size") or 4 * hidden), heads=heads,
+        hidden=hidden, layers=layers, intermediate=dimension("intermediate") or 4 * hidden, heads=heads,
         kv_heads=int(c.get("num_key_value_heads") or heads), head_dim=int(c.get("head_dim") or hidden // heads),
         vocab=int(c.get("vocab_size") or 32000), tied_embeddings=bool(c.get("tie_word_embeddings", False)),
         parameters=0)
