@@ -23,7 +23,8 @@ from .engine.checkpoints import checkpoint_kind
 from .engine.eval_data import DEFAULT_SAMPLES, MAX_SAMPLES, DataPlan, checked_path, select_pairs, select_sft
 from .engine.formats import DataError, iter_pretrain_texts
 from .engine.preference_formats import CONVERSATIONAL
-from .engine.sampling import REPETITION_PENALTY_MIN, TEMPERATURE_MIN
+from .engine.sampling import (REPETITION_PENALTY_MAX, REPETITION_PENALTY_MIN, TEMPERATURE_MAX, TEMPERATURE_MIN,
+                              TOP_K_MAX)
 from .errors import FailedPrecondition, InvalidArgument, NotFound, quote
 from .eval_examples import ExampleRecord, read_page
 from .jobs.bus import EventBus
@@ -89,15 +90,17 @@ def generation(temperature: float, top_p: float, top_k: int, repetition_penalty:
             raise InvalidArgument(f"{name} must be a finite number, got {value}")
     if seed < 0:
         raise InvalidArgument(f"generation seed must be 0 (the evaluation's seed) or more, got {seed}")
-    if not (temperature == 0 or TEMPERATURE_MIN <= temperature <= 10):
-        raise InvalidArgument(f"temperature must be 0 (greedy) or between {TEMPERATURE_MIN:g} and 10, got {temperature}")
+    # the ranges are chat's (engine/sampling.py): one answer to "how hot may a model sample"
+    if not (temperature == 0 or TEMPERATURE_MIN <= temperature <= TEMPERATURE_MAX):
+        raise InvalidArgument(f"temperature must be 0 (greedy) or between {TEMPERATURE_MIN:g} and {TEMPERATURE_MAX:g}, "
+                              f"got {temperature}")
     if not 0 <= top_p <= 1:
         raise InvalidArgument(f"top_p must be between 0 and 1, got {top_p}")
-    if top_k < 0:
-        raise InvalidArgument(f"top_k must be 0 (off) or more, got {top_k}")
-    if not (repetition_penalty == 0 or REPETITION_PENALTY_MIN <= repetition_penalty <= 10):
+    if not 0 <= top_k <= TOP_K_MAX:
+        raise InvalidArgument(f"top_k must be 0 (off) to {TOP_K_MAX}, got {top_k}")
+    if not (repetition_penalty == 0 or REPETITION_PENALTY_MIN <= repetition_penalty <= REPETITION_PENALTY_MAX):
         raise InvalidArgument(f"repetition_penalty must be 0 (default 1.0) or between {REPETITION_PENALTY_MIN:g} "
-                              f"and 10, got {repetition_penalty}")
+                              f"and {REPETITION_PENALTY_MAX:g}, got {repetition_penalty}")
     if max_new_tokens < 0 or max_new_tokens > limit:
         raise InvalidArgument(f"max_new_tokens must be between 1 and {limit} (0 = {DEFAULT_MAX_NEW_TOKENS}), "
                               f"got {max_new_tokens}")

@@ -28,13 +28,13 @@ type GenerationSettings struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// 0 = greedy decoding (the default for evaluation); at most 10.
+	// 0 = greedy decoding (the default for evaluation), else 0.01 to 5 (chat's range).
 	Temperature float64 `protobuf:"fixed64,1,opt,name=temperature,proto3" json:"temperature,omitempty"`
 	// (0, 1]; 0 = 1.0 (off).
 	TopP float64 `protobuf:"fixed64,2,opt,name=top_p,json=topP,proto3" json:"top_p,omitempty"`
-	// 0 = off.
+	// 0 = off; at most 1000000.
 	TopK int32 `protobuf:"varint,3,opt,name=top_k,json=topK,proto3" json:"top_k,omitempty"`
-	// 0 = 1.0 (off); at most 10.
+	// 0 = 1.0 (off), else 0.01 to 10.
 	RepetitionPenalty float64 `protobuf:"fixed64,4,opt,name=repetition_penalty,json=repetitionPenalty,proto3" json:"repetition_penalty,omitempty"`
 	// 0 = 128; at most the daemon's max_chat_tokens.
 	MaxNewTokens int32 `protobuf:"varint,5,opt,name=max_new_tokens,json=maxNewTokens,proto3" json:"max_new_tokens,omitempty"`

@@ -188,13 +188,13 @@ type SamplingParams struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// 0 = greedy; at most 5. Default 0.7.
+	// 0 = greedy, else 0.01 to 5 (smaller values overflow the logits). Default 0.7.
 	Temperature *float64 `protobuf:"fixed64,1,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
 	// Nucleus sampling, (0, 1]. Default 0.9.
 	TopP *float64 `protobuf:"fixed64,2,opt,name=top_p,json=topP,proto3,oneof" json:"top_p,omitempty"`
-	// 0 = off. Default 50.
+	// 0 = off; at most 1000000. Default 50.
 	TopK *int32 `protobuf:"varint,3,opt,name=top_k,json=topK,proto3,oneof" json:"top_k,omitempty"`
-	// Above 0 and at most 10; 1 = off, above 1 discourages repeats. Default 1.1.
+	// 0.01 to 10; 1 = off, above 1 discourages repeats. Default 1.1.
 	RepetitionPenalty *float64 `protobuf:"fixed64,4,opt,name=repetition_penalty,json=repetitionPenalty,proto3,oneof" json:"repetition_penalty,omitempty"`
 	// Default 512; at most the daemon's max_chat_tokens (RESOURCE_EXHAUSTED above it).
 	MaxNewTokens *int32 `protobuf:"varint,5,opt,name=max_new_tokens,json=maxNewTokens,proto3,oneof" json:"max_new_tokens,omitempty"`

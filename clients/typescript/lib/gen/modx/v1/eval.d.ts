@@ -10,13 +10,13 @@ export declare const protobufFileName = "modx/v1/eval.proto";
  * 0 in any field = its default.
  */
 export interface GenerationSettings {
-    /** 0 = greedy decoding (the default for evaluation); at most 10. */
+    /** 0 = greedy decoding (the default for evaluation), else 0.01 to 5 (chat's range). */
     temperature: number;
     /** (0, 1]; 0 = 1.0 (off). */
     topP: number;
-    /** 0 = off. */
+    /** 0 = off; at most 1000000. */
     topK: number;
-    /** 0 = 1.0 (off); at most 10. */
+    /** 0 = 1.0 (off), else 0.01 to 10. */
     repetitionPenalty: number;
     /** 0 = 128; at most the daemon's max_chat_tokens. */
     maxNewTokens: number;

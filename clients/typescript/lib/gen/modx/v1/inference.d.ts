@@ -32,13 +32,13 @@ export interface ChatMessage {
 }
 /** Each field left unset takes the daemon's default, given here. */
 export interface SamplingParams {
-    /** 0 = greedy; at most 5. Default 0.7. */
+    /** 0 = greedy, else 0.01 to 5 (smaller values overflow the logits). Default 0.7. */
     temperature?: number | undefined;
     /** Nucleus sampling, (0, 1]. Default 0.9. */
     topP?: number | undefined;
-    /** 0 = off. Default 50. */
+    /** 0 = off; at most 1000000. Default 50. */
     topK?: number | undefined;
-    /** Above 0 and at most 10; 1 = off, above 1 discourages repeats. Default 1.1. */
+    /** 0.01 to 10; 1 = off, above 1 discourages repeats. Default 1.1. */
     repetitionPenalty?: number | undefined;
     /** Default 512; at most the daemon's max_chat_tokens (RESOURCE_EXHAUSTED above it). */
     maxNewTokens?: number | undefined;

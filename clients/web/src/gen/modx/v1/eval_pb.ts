@@ -26,7 +26,7 @@ export const file_modx_v1_eval: GenFile = /*@__PURE__*/
  */
 export type GenerationSettings = Message<"modx.v1.GenerationSettings"> & {
   /**
-   * 0 = greedy decoding (the default for evaluation); at most 10.
+   * 0 = greedy decoding (the default for evaluation), else 0.01 to 5 (chat's range).
    *
    * @generated from field: double temperature = 1;
    */
@@ -40,14 +40,14 @@ export type GenerationSettings = Message<"modx.v1.GenerationSettings"> & {
   topP: number;
 
   /**
-   * 0 = off.
+   * 0 = off; at most 1000000.
    *
    * @generated from field: int32 top_k = 3;
    */
   topK: number;
 
   /**
-   * 0 = 1.0 (off); at most 10.
+   * 0 = 1.0 (off), else 0.01 to 10.
    *
    * @generated from field: double repetition_penalty = 4;
    */

@@ -46,7 +46,7 @@ export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
  */
 export type SamplingParams = Message<"modx.v1.SamplingParams"> & {
   /**
-   * 0 = greedy; at most 5. Default 0.7.
+   * 0 = greedy, else 0.01 to 5 (smaller values overflow the logits). Default 0.7.
    *
    * @generated from field: optional double temperature = 1;
    */
@@ -60,14 +60,14 @@ export type SamplingParams = Message<"modx.v1.SamplingParams"> & {
   topP?: number | undefined;
 
   /**
-   * 0 = off. Default 50.
+   * 0 = off; at most 1000000. Default 50.
    *
    * @generated from field: optional int32 top_k = 3;
    */
   topK?: number | undefined;
 
   /**
-   * Above 0 and at most 10; 1 = off, above 1 discourages repeats. Default 1.1.
+   * 0.01 to 10; 1 = off, above 1 discourages repeats. Default 1.1.
    *
    * @generated from field: optional double repetition_penalty = 4;
    */
