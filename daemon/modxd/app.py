@@ -36,14 +36,14 @@ from .states import TaskState
 from .store.checkpoints import CheckpointRecord, CheckpointRepo, QuotaRepo
 from .outputs import OutputLocations
 from .packages import ImportedModel, Packages
-from .paths import check_input_under_roots
+from .paths import check_input_under_roots, resolve_under_roots
 from .store.db import Database
 from .store.events import EventRecord, EventRepo
 from .store.files import FileRepo
 from .store.jobs import JobRecord, JobRepo
 from .store.tasks import TaskRecord, TaskRepo
 from .store.templates import TemplateRecord, TemplateRepo, check_name, default_template_name
-from .validation import Validated, estimate, validate_task
+from .validation import Validated, check_model_dir, estimate, validate_task
 from .device_request import parse_devices
 from .param_sources import AutoResolver, value_sources
 from .preflight import Preflight, preflight
@@ -336,9 +336,12 @@ class App:
             task_type, base = task.type, task.params
         else:
             if not task_type:
-                raise InvalidArgument("a template needs a type (sft or pretrain) or a task to copy")
+                raise InvalidArgument(f"a template needs a type ({', '.join(P.TASK_TYPES)}) or a task to copy")
             base = P.defaults_for(P.check_task_type(task_type))
         values = P.resolve(task_type, base, overrides, complete=False)
+        for key in P.PATH_KEYS:  # a path a template holds is one a task could use: inside the allowed roots
+            if values.get(key):
+                resolve_under_roots(f"parameter {key}", str(values[key]), self.config.roots)
         return await self.templates.save(TemplateRecord(name, task_type, description, False, values.to_dict()),
                                          overwrite)
 
@@ -419,8 +422,6 @@ class App:
     def _advice(self, model_dir: str, params_billion: float) -> dict[str, Any]:
         fields.check_number(params_billion, "params_billion", 0.0, MAX_PARAMS_BILLION)
         if model_dir:
-            from .validation import check_model_dir
-
             # the input-dir rule of every RPC: it, and each symlink directly in it, under the roots
             real = check_input_under_roots("model_dir", model_dir, self.config.roots)
             check_model_dir(str(real), "model_dir")

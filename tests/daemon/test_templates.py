@@ -65,6 +65,18 @@ def test_bad_templates(daemon, req, code, fragment) -> None:
     assert info.value.code() == code and fragment in info.value.details()
 
 
+def test_a_template_holds_no_path_outside_the_allowed_roots(daemon) -> None:
+    """A template's paths are ones a task could use; refused at save, and nothing is stored."""
+    req = T.SaveTemplateRequest(name="escapes", type=C.TASK_TYPE_SFT)
+    req.params["model_dir"].string_value = "/etc"
+    with pytest.raises(grpc.RpcError) as info:
+        daemon.training.SaveTemplate(req)
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "parameter model_dir" in info.value.details() and "outside the allowed roots" in info.value.details()
+    names = [t.name for t in daemon.training.ListTemplates(T.ListTemplatesRequest()).templates]
+    assert "escapes" not in names
+
+
 def test_unknown_template(daemon, tiny_llama_dir, sft_jsonl, tmp_path) -> None:
     with pytest.raises(grpc.RpcError) as info:
         daemon.training.CreateTask(create_request(template="nope", **sft_params(tiny_llama_dir, sft_jsonl, tmp_path)))

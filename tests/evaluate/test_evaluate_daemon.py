@@ -254,7 +254,7 @@ def test_bad_requests_are_refused(daemon, trained, evaluation) -> None:
     _refused(create("16", ckpts[16].id), invalid, "at least 2 different checkpoints")
     _refused(create("16", "999"), missing, "no checkpoint '999'")
     assert ckpts[8].deleted
-    _refused(create("8", "32"), invalid, "was deleted")
+    _refused(create("8", "32"), precondition, "was deleted")  # its files are gone: the state, not the request
     _refused(create("all", "16"), invalid, "give it alone")
     _refused(create("base", "16"), invalid, "include_base")
     _refused(create("16", "32", samples=-1), invalid, "samples")

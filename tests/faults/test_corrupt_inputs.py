@@ -302,6 +302,9 @@ CASES = [
          ("parameter tokenizer_dir", "has no tokenizer")),
     Case("tokenizer-without-chat-template", create(tokenizer_dir=data("no-template")), S.FAILED_PRECONDITION,
          ("parameter tokenizer_dir", "no chat template")),
+    *[Case(f"tokenizer-config-{name}", create(tokenizer_dir=data(f"tokenizer-config-{name}")), S.FAILED_PRECONDITION,
+           ("parameter tokenizer_dir", "tokenizer_config.json", f"holds {kind}, not an object"))
+      for name, kind in (("list", "a JSON array"), ("string", "a JSON string"), ("null", "JSON null"))],
     # ---- parameters: out of range, wrong type, absurd sizes --------------------------------
     Case("learning-rate-out-of-range", create(learning_rate="10"), S.INVALID_ARGUMENT,
          ("parameter learning_rate must be between",)),
@@ -411,6 +414,8 @@ def ctx(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path, sft_json
     (root / "config-link-out" / "config.json").symlink_to("/etc/hostname")
     model_variant("no-tokenizer", drop=("tokenizer*", "chat_template.jinja", "*.safetensors"))
     model_variant("no-template", drop=("chat_template.jinja", "*.safetensors"))
+    for name, text in (("list", b"[1, 2]"), ("string", b'"x"'), ("null", b"null")):
+        model_variant(f"tokenizer-config-{name}", drop=("*.safetensors",), write={"tokenizer_config.json": text})
     cfg = json.loads((root / "no-template" / "tokenizer_config.json").read_text())
     cfg.pop("chat_template", None)
     (root / "no-template" / "tokenizer_config.json").write_text(json.dumps(cfg))

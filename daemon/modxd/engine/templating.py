@@ -82,7 +82,11 @@ def _read_json(path: str) -> dict[str, Any]:
         return {}
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise TemplateProblem(f"{path} cannot be read as JSON ({exc})") from None
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):  # transformers reads it as an object and fails in the worker otherwise
+        kind = {list: "a JSON array", str: "a JSON string", bool: "a JSON boolean", type(None): "JSON null"}.get(
+            type(data), "a JSON number")
+        raise TemplateProblem(f"{path} holds {kind}, not an object of tokenizer settings")
+    return data
 
 
 def _own_template(path: str, config: dict[str, Any]) -> tuple[str, str]:

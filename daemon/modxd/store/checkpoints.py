@@ -20,7 +20,7 @@ from typing import Any
 
 import aiosqlite
 
-from ..errors import InvalidArgument, NotFound, ResourceExhausted, quote
+from ..errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, quote
 from .db import Database
 from .events import EventRecord, insert_event
 
@@ -176,9 +176,10 @@ class CheckpointRepo:
             raise NotFound(f"task {task_id} has no checkpoint {quote(ref)} (see ListCheckpoints, "
                            f"`modxctl train checkpoints {task_id}`)")
         ckpt = CheckpointRecord.from_row(rows[0])
-        if ckpt.deleted:
-            raise InvalidArgument(
-                f"checkpoint {ckpt.id} (step {ckpt.step}) of task {task_id} was deleted by save_total_limit")
+        if ckpt.deleted:  # a well-formed request for something whose files are gone: the state, not the request
+            raise FailedPrecondition(
+                f"checkpoint {ckpt.id} (step {ckpt.step}) of task {task_id} was deleted by save_total_limit; "
+                "its files are gone (ListCheckpoints lists the kept ones)")
         return ckpt
 
     async def latest(self, task_id: str) -> CheckpointRecord | None:
