@@ -69,7 +69,13 @@ for await (const line of lines) {
     const value = await ops[cmd.op](cmd);
     reply = { ok: true, value: value === undefined ? null : value };
   } catch (err) {
-    reply = { ok: false, error: String(err && err.stack || err) };
+    // What the page showed when the operation failed (a wait that timed out says why, next time).
+    let shown = "";
+    try {
+      shown = await page.evaluate(() => `${location.href}\n${document.body.innerText.slice(0, 1500)}`);
+    } catch {}
+    reply = { ok: false, error: `${String(err && err.stack || err)}\n--- the page showed: ${shown}\n` +
+                                `--- console problems: ${problems.slice(-10).join(" | ")}` };
   }
   process.stdout.write(JSON.stringify(reply) + "\n");
   if (cmd.op === "close") break;
