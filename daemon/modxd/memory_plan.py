@@ -50,6 +50,8 @@ def capacity(params: dict[str, Any], gpus: list[Gpu], device: str = "", world: i
     chosen = [] if request.ids == ("cpu",) or device == "cpu" else (
         [g for g in gpus if g.device in request.ids] if request.ids else
         [g for g in gpus if g.device == device] or list(gpus))
+    if not chosen and device.startswith("cuda"):  # a GPU nvidia-smi did not describe: nothing to judge against
+        return Capacity(device, 0, 0, "device")
     if not chosen:
         return Capacity("cpu", hardware.host_memory_bytes(), hardware.available_host_memory_bytes(), "host_rss")
     smallest = min(chosen, key=lambda g: g.total_memory_bytes)

@@ -85,6 +85,8 @@ def test_memory_plan_against_the_host_gpus() -> None:
     memory, warnings = plan_memory(big, LLAMA_1B, 0, where, None)
     assert not memory["fits"]  # modelled only: a warning that says what would fit, not a refusal
     assert warnings[0][0] == "memory_insufficient" and "per_device_train_batch_size" in warnings[0][1]
+    unknown = capacity(params, [], "cuda:0")  # placed on a GPU that nvidia-smi did not describe
+    assert (unknown.kind, unknown.total_bytes) == ("device", 0)  # judged against nothing, not host RAM
     fsdp = capacity({**big, "distributed_strategy": "fsdp"}, [_gpu(0, 80), _gpu(1, 24)], world=2)
     assert fsdp.total_bytes == 48 * GiB  # sharded weights and state
     with pytest.raises(FailedPrecondition, match="will not fit.*cuda:0.*weights and optimizer state alone"):
