@@ -46,11 +46,11 @@ def _full_model_bad_config(directory: Path) -> None:
 DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "adapter-weights-deleted": (lambda d: (d / "adapter_model.safetensors").unlink(), "no adapter weights"),
     "adapter-config-not-json": (lambda d: (d / "adapter_config.json").write_text("garbage"),
-                                "adapter_config.json that cannot be read as JSON"),
+                                "adapter_config.json, which cannot be read as JSON"),
     "adapter-config-a-list": (lambda d: (d / "adapter_config.json").write_text("[1, 2]"), "not a JSON object"),
     "adapter-header-broken": (_broken_header, "damaged adapter_model.safetensors"),
     "neither-adapter-nor-model": (lambda d: (d / "adapter_config.json").unlink(), "holds neither a LoRA adapter"),
-    "full-model-config-not-json": (_full_model_bad_config, "config.json that cannot be read as JSON"),
+    "full-model-config-not-json": (_full_model_bad_config, "config.json, which cannot be read as JSON"),
 }
 
 

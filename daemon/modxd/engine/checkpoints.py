@@ -56,6 +56,17 @@ def resume_problem(directory: str, max_weight_bytes: int | None = None) -> str:
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
 
+def _json_object_problem(path: str) -> str:
+    """'' when `path` holds a JSON object, else why not, as the end of a sentence about its directory."""
+    name = os.path.basename(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return f"has {name}, which cannot be read as JSON ({exc})"
+    return "" if isinstance(data, dict) else f"has {name}, which is not a JSON object"
+
+
 def checkpoint_kind(directory: str) -> tuple[bool, str]:
     """(lora, problem): whether `directory` holds a LoRA adapter (else a full model), and what keeps a
     worker from loading it ('' when nothing: a sentence to follow the directory's name).
@@ -65,13 +76,9 @@ def checkpoint_kind(directory: str) -> tuple[bool, str]:
     safetensors header is refused before any work, not left to a library's exception in the worker."""
     adapter_config = os.path.join(directory, "adapter_config.json")
     if os.path.isfile(adapter_config):
-        try:
-            with open(adapter_config, encoding="utf-8") as f:
-                config = json.load(f)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            return True, f"has an adapter_config.json that cannot be read as JSON ({exc})"
-        if not isinstance(config, dict):
-            return True, "has an adapter_config.json that is not a JSON object"
+        problem = _json_object_problem(adapter_config)
+        if problem:
+            return True, problem
         weights = [os.path.join(directory, n) for n in ADAPTER_WEIGHTS if os.path.isfile(os.path.join(directory, n))]
         if not weights:
             return True, f"has adapter_config.json but no adapter weights ({ADAPTER_WEIGHTS[0]} is missing)"
@@ -80,13 +87,9 @@ def checkpoint_kind(directory: str) -> tuple[bool, str]:
     config_path = os.path.join(directory, "config.json")
     if not os.path.isfile(config_path):
         return False, "holds neither a LoRA adapter (adapter_config.json) nor a model (config.json)"
-    try:
-        with open(config_path, encoding="utf-8") as f:
-            config = json.load(f)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return False, f"has a config.json that cannot be read as JSON ({exc})"
-    if not isinstance(config, dict):
-        return False, "has a config.json that is not a JSON object"
+    problem = _json_object_problem(config_path)
+    if problem:
+        return False, problem
     weights = sorted(n for n in os.listdir(directory) if n.endswith(".safetensors"))
     if not weights:
         return False, "holds a config.json but no *.safetensors weights"
