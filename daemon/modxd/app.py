@@ -139,7 +139,8 @@ class App:
         sources = value_sources(task_type, tpl.params, overrides, name == default_template_name(task_type))
         world = placement.check_task(resolved, self.devices, worker_cpu_count())  # devices against this host's
         checked = await asyncio.to_thread(validate_task, task_type, resolved, self.config.roots)
-        flight = await self._preflight(task_type, checked, sources, self.auto_settings, calibrate, world)
+        gpus = await self._gpus()
+        flight = await self._preflight(task_type, checked, sources, self.auto_settings, gpus, calibrate, world)
         checked = flight.checked
         if checked.params != resolved:  # automatic values: the devices they ask for are checked too
             world = placement.check_task(checked.params, self.devices, worker_cpu_count())
@@ -148,17 +149,21 @@ class App:
                                       checked.eval is not None, balance, world)
         if flight.run_dict() is not None:
             est["run"] = flight.run_dict()
-        memory_warnings = await self._memory(checked, est, world, flight)
+        memory_warnings = await self._memory(checked, est, world, flight, gpus)
         warnings = (list(checked.warnings) + flight.warnings + _quota_warnings(est) + memory_warnings
                     + placement.feature_warnings(checked.params, self.devices))
         return name, checked, est, warnings, flight
 
+    async def _gpus(self) -> list[hardware.Gpu]:
+        """This host's GPUs as nvidia-smi describes them, read once per request (none on a CPU host)."""
+        return await asyncio.to_thread(hardware.detect_gpus) if any(d != "cpu" for d in self.devices) else []
+
     async def _preflight(self, task_type: str, checked: Validated, sources: dict[str, str],
-                         resolver: AutoResolver | None, calibrate: bool = False, world: int = 1) -> Preflight:
+                         resolver: AutoResolver | None, gpus: list[hardware.Gpu], calibrate: bool = False,
+                         world: int = 1) -> Preflight:
         """The data reports, automatic settings and run estimate (preflight.py), in a thread; a
         calibration (a child process) waits for any other one to finish first."""
         device = self._planned_device(checked.params)
-        gpus = await asyncio.to_thread(hardware.detect_gpus) if device != "cpu" else []
         run = (lambda: preflight(task_type, checked, sources, resolver, self.config.roots, self.config.state_dir,
                                  device, gpus, calibrate, world, worker_cpus()))
         if not calibrate:
@@ -171,13 +176,12 @@ class App:
         chosen = placement.place(parse_devices(params.get("devices", "1")), self.devices, set())
         return chosen.processes[0] if chosen else "cpu"
 
-    async def _memory(self, checked: Validated, est: dict[str, Any], world: int, flight: Preflight) -> Warnings:
+    async def _memory(self, checked: Validated, est: dict[str, Any], world: int, flight: Preflight,
+                      gpus: list[hardware.Gpu]) -> Warnings:
         """Add the GPU memory breakdown to `est`; judged here (memory_plan.py) only when the run
         estimate did not judge it already (no estimate for this task type or tokenizer)."""
-        has_gpus = any(d != "cpu" for d in self.devices)
-        if flight.estimate is not None and not has_gpus:
+        if flight.estimate is not None and not any(d != "cpu" for d in self.devices):
             return []
-        gpus = await asyncio.to_thread(hardware.detect_gpus) if has_gpus else []
         where = memory_plan.capacity(checked.params, gpus, self._planned_device(checked.params), world)
         parameters = await asyncio.to_thread(hardware.count_parameters, checked.params["model_dir"])
         run_verdict = flight.estimate.memory if flight.estimate else None
@@ -227,12 +231,13 @@ class App:
         world = placement.check_task(task.params, self.devices, worker_cpu_count())
         checked = await asyncio.to_thread(validate_task, task.type, task.params, self.config.roots)
         sources = {s["key"]: s["source"] for s in task.settings}
-        flight = await self._preflight(task.type, checked, sources, None, calibrate, world)
+        gpus = await self._gpus()
+        flight = await self._preflight(task.type, checked, sources, None, gpus, calibrate, world)
         est = await asyncio.to_thread(estimate, task.type, checked.params, checked.train,
                                       checked.eval is not None, await self.quota.balance(), world)
         if flight.run_dict() is not None:
             est["run"] = flight.run_dict()
-        memory_warnings = await self._memory(checked, est, world, flight)
+        memory_warnings = await self._memory(checked, est, world, flight, gpus)
         return est, _quota_warnings(est) + memory_warnings, flight
 
     async def get_task(self, task_id: str) -> TaskRecord:
