@@ -82,7 +82,7 @@ def _bench_model(name: str, work: Path) -> list[dict[str, Any]]:
     from modxd.engine.memory import model_shape
     from modxd.engine.models import load_tokenizer
     from modxd.engine.run_estimate import compare, estimate_run
-    from modxd.hardware import count_parameters
+    from modxd.engine.safetensors_header import count_parameters
 
     sizes, batch, max_seq_length = MODELS[name]
     model = bench_model_dir(name)

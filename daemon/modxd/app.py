@@ -47,6 +47,7 @@ from .validation import Validated, check_model_dir, estimate, validate_task
 from .device_request import parse_devices
 from .param_sources import AutoResolver, value_sources
 from .preflight import Preflight, preflight
+from .engine.safetensors_header import count_parameters
 
 log = structlog.get_logger("modxd.app")
 
@@ -183,7 +184,7 @@ class App:
         if flight.estimate is not None and not any(d != "cpu" for d in self.devices):
             return []
         where = memory_plan.capacity(checked.params, gpus, self._planned_device(checked.params), world)
-        parameters = await asyncio.to_thread(hardware.count_parameters, checked.params["model_dir"])
+        parameters = await asyncio.to_thread(count_parameters, checked.params["model_dir"])
         run_verdict = flight.estimate.memory if flight.estimate else None
         memory, warnings = memory_plan.plan_memory(checked.params, checked.model_config, parameters, where,
                                                    run_verdict)
@@ -430,7 +431,7 @@ class App:
             # the input-dir rule of every RPC: it, and each symlink directly in it, under the roots
             real = check_input_under_roots("model_dir", model_dir, self.config.roots)
             check_model_dir(str(real), "model_dir")
-            params_billion = hardware.count_parameters(str(real)) / 1e9
+            params_billion = count_parameters(str(real)) / 1e9
         if params_billion <= 0:
             raise InvalidArgument("give a model_dir or a params_billion above 0")
         name, lora, full = hardware.size_class(params_billion)

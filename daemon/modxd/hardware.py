@@ -157,24 +157,3 @@ def size_class(params_billion: float) -> tuple[str, int, int]:
     name, bound, lora, full = VRAM_TABLE[-1]
     scale = params_billion / bound
     return f">{bound:g}B", int(lora * scale * GiB), int(full * scale * GiB)
-
-
-def count_parameters(model_dir: str) -> int:
-    """Parameters in a model dir's safetensors files, read from their headers only."""
-    import json
-    import struct
-    from pathlib import Path
-
-    total = 0
-    for path in Path(model_dir).glob("*.safetensors"):
-        with open(path, "rb") as f:
-            (length,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(length))
-        for name, info in header.items():
-            if name == "__metadata__":
-                continue
-            n = 1
-            for dim in info["shape"]:
-                n *= dim
-            total += n
-    return total

@@ -26,6 +26,7 @@ from .calibration import CalibrationFailed
 from .errors import FailedPrecondition
 from . import params as P
 from .engine.data_report import DataReport
+from .engine.safetensors_header import count_parameters
 from .param_sources import AutoFacts, AutoResolver, Setting, apply_auto, settings_of
 from .task_estimate import TaskEstimate, estimate_task, report_task
 from .validation import Validated, validate_task
@@ -85,7 +86,7 @@ def preflight(task_type: str, checked: Validated, sources: dict[str, str], resol
         problem = ("no_data_report", f"no data report or run estimate: {exc}")
         return Preflight(checked, None, settings_of(checked.params, sources), [problem])
     if resolver is not None:
-        parameters = hardware.count_parameters(str(checked.params["model_dir"]))
+        parameters = count_parameters(str(checked.params["model_dir"]))
         params, sources, reasons = apply_auto(checked.params, sources,
                                               _facts(task_type, checked, reports[0], parameters), resolver)
         if params != checked.params:

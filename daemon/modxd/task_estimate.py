@@ -19,6 +19,7 @@ from .engine.data_report import DataReport, report_file
 from .engine.formats import DataSummary
 from .engine.memory import estimate_training_memory, memory_advice, model_shape
 from .engine.run_estimate import CPU_RUNTIME_BYTES, Calibration, RunEstimate, compare, estimate_run
+from .engine.safetensors_header import count_parameters
 
 __all__ = ["TaskEstimate", "estimate_task", "report_task", "judge"]
 
@@ -69,7 +70,7 @@ def estimate_task(task_type: str, params: dict[str, Any], model_config: dict[str
     else:
         key = calibration.calibration_key(task_type, params, model_config, device, gpu_name, cpus)
         found, cached = calibration.CalibrationCache(state_dir).get(key), True
-    shape = model_shape(model_config, hardware.count_parameters(str(params["model_dir"])))
+    shape = model_shape(model_config, count_parameters(str(params["model_dir"])))
     device_kind = "cuda" if device.startswith("cuda") else "cpu"
     run = estimate_run(task_type, params, shape, train, found, evals, device_kind)
     where = memory_plan.capacity(params, gpus or [], device, world)

@@ -6,13 +6,11 @@ the API layer runs `validate_task` in a thread.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import hardware
 from . import params as P
 from . import plan
 from .engine import formats, templating
@@ -20,6 +18,7 @@ from .engine import preference_formats
 from .engine.checkpoints import adapter_start_problem, resume_problem
 from .engine.finite import DAEMON_CHECK_MAX_BYTES
 from .engine.memory import model_shape_problem
+from .engine.safetensors_header import count_parameters, tensor_entries
 from .engine.models import ModelDirProblem, inspect_model_dir, lora_targets_problem, max_seq_length_problem
 from .engine.precision import PRECISION_CONFLICT
 from .errors import FailedPrecondition, InvalidArgument
@@ -106,7 +105,7 @@ def check_model_dir(path: str, key: str) -> dict[str, Any]:
         config = inspect_model_dir(path, key).config
     except ModelDirProblem as exc:
         raise (InvalidArgument if exc.wrong_kind else FailedPrecondition)(str(exc)) from None
-    problem = model_shape_problem(config, hardware.count_parameters(path))  # what the estimates read of it
+    problem = model_shape_problem(config, count_parameters(path))  # what the estimates read of it
     if problem:
         raise FailedPrecondition(f"parameter {key}: {Path(path) / 'config.json'} {problem}")
     return config
@@ -114,17 +113,9 @@ def check_model_dir(path: str, key: str) -> dict[str, Any]:
 
 def _weight_modules(model_dir: str) -> set[str]:
     """Dotted names of the modules that hold a 2-D weight (linear layers), from the safetensors headers."""
-    names: set[str] = set()
-    for weights in sorted(Path(model_dir).glob("*.safetensors")):
-        try:
-            with open(weights, "rb") as f:
-                header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
-        except (OSError, ValueError):
-            continue  # check_model_dir has refused a damaged file already
-        for tensor, info in header.items():
-            if tensor.endswith(".weight") and isinstance(info, dict) and len(info.get("shape") or ()) == 2:
-                names.add(tensor.removesuffix(".weight"))
-    return names
+    # check_model_dir has refused a damaged file already
+    return {tensor.removesuffix(".weight") for tensor, info in tensor_entries(model_dir)
+            if tensor.endswith(".weight") and len(info["shape"]) == 2}
 
 
 def check_lora_targets(model_dir: str, targets: list[str]) -> None:

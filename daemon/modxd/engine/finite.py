@@ -12,12 +12,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import Any
 
 from .models import EngineError
+from .safetensors_header import read_header
 
 __all__ = ["TrainingDiverged", "StepHealth", "diverged", "model_weights_problem", "checkpoint_weights_problem",
            "safetensors_problem", "DAEMON_CHECK_MAX_BYTES"]
@@ -132,10 +132,7 @@ def safetensors_problem(path: str) -> str:
     try:
         with open(path, "rb") as f:
             length = int.from_bytes(f.read(8), "little")
-            header = json.loads(f.read(length))
-        for name, info in header.items():
-            if name == "__metadata__":
-                continue
+        for name, info in read_header(path).items():
             begin, end = (int(x) for x in info["data_offsets"])
             if end <= begin:
                 continue

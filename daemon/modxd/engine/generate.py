@@ -119,7 +119,7 @@ def dtype_bytes(device: str) -> int:
 def estimate_hf_bytes(model_dir: str, adapter_dir: str | None, device: str) -> int:
     """Memory a model will take once loaded: weights at the load dtype, adapter, and a margin
     for activations and the KV cache (10% + 64 MiB)."""
-    from ..hardware import count_parameters
+    from .safetensors_header import count_parameters
 
     weights = count_parameters(model_dir) * dtype_bytes(device)
     adapter = 0

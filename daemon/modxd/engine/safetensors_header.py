@@ -10,9 +10,39 @@ from __future__ import annotations
 import json
 import os
 import stat
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 
 from ..errors import quote
+
+__all__ = ["safetensors_header_problem", "read_header", "tensor_entries", "count_parameters"]
+
+
+def read_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The tensor entries of a safetensors file's header (``__metadata__`` left out), as written. The
+    one reader of the format's prefix; call it on files :func:`safetensors_header_problem` passed."""
+    with open(path, "rb") as f:
+        length = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(length))
+    return {name: entry for name, entry in header.items() if name != "__metadata__"}
+
+
+def tensor_entries(model_dir: str | os.PathLike) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(tensor name, header entry) of every safetensors file in a model dir, files in name order."""
+    for path in sorted(Path(model_dir).glob("*.safetensors")):
+        yield from read_header(path).items()
+
+
+def count_parameters(model_dir: str | os.PathLike) -> int:
+    """Parameters in a model dir's safetensors files, read from their headers only."""
+    total = 0
+    for _, entry in tensor_entries(model_dir):
+        n = 1
+        for dim in entry["shape"]:
+            n *= dim
+        total += n
+    return total
+
 
 def safetensors_header_problem(path: str) -> str:
     """Why `path` is not a safetensors file (its header only is read), or '' when it is one."""
